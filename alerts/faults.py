@@ -1,0 +1,30 @@
+"""Fault episodes the engine found, turned from masks into a few records per batch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from alerts.interface import Category, Severity
+
+
+@dataclass(frozen=True, slots=True)
+class FaultOpened:
+    rule_id: str
+    kind: str
+    device_id: str
+    building_id: str
+    unit_id: str
+    severity: Severity
+    category: Category
+    title: str
+    started_ms: int
+    """When the condition began to hold (the episode's start), by reading time."""
+    detected_ms: int
+    """The reading at which it had held long enough."""
+
+
+@dataclass(frozen=True, slots=True)
+class FaultCleared:
+    rule_id: str
+    device_id: str
+    cleared_ms: int

@@ -1,0 +1,43 @@
+"""What a rule is: a vectorised condition over one kind's batch, held for a while.
+
+A condition takes a time-ordered `KindBatch` and returns one boolean per reading. It must be
+pure numpy over the batch's columns; a missing field (NaN) must make it false.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from facility.batch import BoolArray, KindBatch
+
+Condition = Callable[[KindBatch], BoolArray]
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    MAJOR = "major"
+    MINOR = "minor"
+    WARNING = "warning"
+
+
+SEVERITY_RANK = {Severity.CRITICAL: 3, Severity.MAJOR: 2, Severity.MINOR: 1, Severity.WARNING: 0}
+
+
+class Category(StrEnum):
+    EQUIPMENT = "equipment"
+    SENSOR = "sensor"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rule:
+    id: str
+    kind: str
+    severity: Severity
+    title: str
+    """Shown on the work order; `{device}` is replaced by the device's name."""
+    condition: Condition
+    for_s: float = 0.0
+    """The condition must hold this long (by reading timestamps) before the fault opens."""
+    category: Category = Category.EQUIPMENT

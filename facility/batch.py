@@ -1,0 +1,117 @@
+"""The columnar batch every stage after decode shares.
+
+A batch holds, per device kind, one row per reading: the device's row number in that kind's
+arrays, the reading's timestamp and sequence number, and a float64 matrix with one column per
+catalog field (NaN where the reading did not report the field). Nothing downstream iterates
+over readings in Python; stages work on these arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from facility.catalog import KINDS, KindSpec
+
+Int32Array = npt.NDArray[np.int32]
+Int64Array = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True, slots=True)
+class KindBatch:
+    kind: KindSpec
+    device: Int32Array
+    """Row of each reading's device in this kind's arrays (`Device.kind_index`)."""
+    ts_ms: Int64Array
+    seq: Int64Array
+    values: FloatArray
+    """Shape (readings, fields of the kind); NaN = field not reported."""
+
+    def __post_init__(self) -> None:
+        n = self.device.shape[0]
+        if self.ts_ms.shape != (n,) or self.seq.shape != (n,):
+            raise ValueError("device, ts_ms and seq must have one entry per reading")
+        if self.values.shape != (n, len(self.kind.fields)):
+            raise ValueError(
+                f"values must have shape ({n}, {len(self.kind.fields)}), got {self.values.shape}"
+            )
+
+    def __len__(self) -> int:
+        return int(self.device.shape[0])
+
+    def column(self, field: str) -> FloatArray:
+        return self.values[:, self.kind.col(field)]
+
+    def take(self, rows: npt.NDArray[np.intp] | BoolArray) -> KindBatch:
+        return KindBatch(
+            self.kind, self.device[rows], self.ts_ms[rows], self.seq[rows], self.values[rows]
+        )
+
+    def time_ordered(self) -> KindBatch:
+        """Rows sorted by (device, timestamp): readings that arrived out of order are put back."""
+        order = np.lexsort((self.seq, self.ts_ms, self.device))
+        return self.take(order)
+
+    @staticmethod
+    def empty(kind: KindSpec) -> KindBatch:
+        return KindBatch(
+            kind,
+            np.empty(0, np.int32),
+            np.empty(0, np.int64),
+            np.empty(0, np.int64),
+            np.empty((0, len(kind.fields)), np.float64),
+        )
+
+    @staticmethod
+    def concat(kind: KindSpec, parts: Iterable[KindBatch]) -> KindBatch:
+        items = [p for p in parts if len(p)]
+        if not items:
+            return KindBatch.empty(kind)
+        if len(items) == 1:
+            return items[0]
+        return KindBatch(
+            kind,
+            np.concatenate([p.device for p in items]),
+            np.concatenate([p.ts_ms for p in items]),
+            np.concatenate([p.seq for p in items]),
+            np.concatenate([p.values for p in items]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Readings of one site, grouped by kind; kinds without readings are absent."""
+
+    site_id: str
+    kinds: Mapping[str, KindBatch]
+
+    def __len__(self) -> int:
+        return sum(len(k) for k in self.kinds.values())
+
+    def __iter__(self) -> Iterator[KindBatch]:
+        return iter(self.kinds.values())
+
+    @staticmethod
+    def concat(site_id: str, batches: Iterable[Batch]) -> Batch:
+        groups: dict[str, list[KindBatch]] = {}
+        for batch in batches:
+            for name, part in batch.kinds.items():
+                groups.setdefault(name, []).append(part)
+        kinds = {name: KindBatch.concat(KINDS[name], parts) for name, parts in groups.items()}
+        return Batch(site_id, {k: v for k, v in kinds.items() if len(v)})
+
+
+class BatchSink(Protocol):
+    """A stage that takes decoded batches: the time-series writer, the rules engine.
+
+    `handle` returns only when the batch is safe in that stage (for a writer: durable);
+    it raises when it is not, and the caller must not ack the messages behind it.
+    """
+
+    def handle(self, batch: Batch) -> None: ...

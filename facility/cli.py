@@ -1,0 +1,398 @@
+"""The `facility` command. Components are imported inside their commands, never at module level.
+
+Every option can also come from the environment (`FACILITY_<OPTION>`, e.g. FACILITY_MQTT_PORT);
+an option on the command line wins.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from facility.errors import FacilityError
+
+DEFAULT_SITE = "sites/shangri-la.toml"
+log = logging.getLogger("facility")
+
+
+def _env(option: str, default: Any) -> Any:
+    return os.environ.get("FACILITY_" + option.upper().replace("-", "_"), default)
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"{port} is not between 1 and 65535")
+    return port
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
+    return value
+
+
+def _add(parser: argparse.ArgumentParser, option: str, default: Any, **kwargs: Any) -> None:
+    """An option whose default can come from FACILITY_<OPTION>."""
+    parser.add_argument(f"--{option}", default=_env(option, default), **kwargs)
+
+
+def _site_option(parser: argparse.ArgumentParser) -> None:
+    _add(parser, "site", DEFAULT_SITE, type=Path, help="site file (TOML)")
+
+
+def _mqtt_options(parser: argparse.ArgumentParser, *, client_id: str, protocol: str) -> None:
+    _add(parser, "mqtt-host", "127.0.0.1", help="MQTT broker host")
+    _add(parser, "mqtt-port", 1883, type=_port, help="MQTT broker port")
+    _add(parser, "mqtt-client-id", client_id, help="MQTT client id (fixed: the session is kept)")
+    _add(parser, "mqtt-protocol", protocol, choices=("5", "3.1.1"), help="MQTT protocol version")
+    _add(parser, "mqtt-username", None, help="MQTT username")
+    _add(parser, "mqtt-password", None, help="MQTT password")
+
+
+# -- commands --------------------------------------------------------------------------------
+
+
+def cmd_site_check(args: argparse.Namespace) -> int:
+    from facility.site import load_site
+
+    site = load_site(args.file)
+    counts = ", ".join(f"{len(v)} {k}" for k, v in site.by_kind.items())
+    units = sum(len(b.units) for b in site.buildings)
+    print(
+        f"{args.file}: site {site.id!r}: {len(site.buildings)} buildings, {units} units, {counts}"
+    )
+    return 0
+
+
+def _simulator(args: argparse.Namespace, site: Any) -> Any:
+    from simulators.faults import Ledger, parse_injection
+    from simulators.runner import FleetSimulator, SimulationSettings
+
+    settings = SimulationSettings(
+        rate_hz=args.rate,
+        speed=args.speed,
+        duration_s=args.duration,
+        start_ms=args.start_ms,
+        seed=args.seed,
+        readings_per_message=args.batch,
+    )
+    injections = [parse_injection(text, site) for text in args.inject]
+    return FleetSimulator(site, settings, injections, Ledger(args.ledger))
+
+
+def _add_simulation_options(parser: argparse.ArgumentParser, *, speed: float) -> None:
+    _add(parser, "rate", 1.0, type=_positive, help="readings per device per simulated second")
+    _add(
+        parser,
+        "speed",
+        speed,
+        type=_positive,
+        help="simulated seconds per wall second (0 = flat out)",
+    )
+    _add(parser, "seed", 0, type=int, help="random seed; same seed, same payloads")
+    _add(parser, "batch", 1, type=int, help="readings per message (1 = one reading per message)")
+    parser.add_argument(
+        "--inject",
+        action="append",
+        default=[],
+        metavar="FAULT[:DEVICE,...][@START_S[+DURATION_S]]",
+        help="inject a fault, e.g. pump-dry-run:pump-1@10+120 (repeatable)",
+    )
+    _add(parser, "ledger", None, type=Path, help="write injected faults to this JSONL file")
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    import orjson
+
+    from facility.site import load_site
+    from simulators.publisher import MqttPublisher, PublisherSettings
+
+    site = load_site(args.site)
+    simulator = _simulator(args, site)
+    publisher = MqttPublisher(
+        PublisherSettings(
+            host=args.mqtt_host,
+            port=args.mqtt_port,
+            client_id=args.mqtt_client_id,
+            protocol=args.mqtt_protocol,
+            username=args.mqtt_username,
+            password=args.mqtt_password,
+            qos=args.qos,
+        )
+    )
+    publisher.connect()
+    stop = _stop_on_signals()
+    try:
+        summary = simulator.run(publisher, stop)
+    finally:
+        publisher.close()
+    print(orjson.dumps(summary.as_dict()).decode())
+    return 0
+
+
+def _gateway_parts(args: argparse.Namespace, site: Any, writer: Any, db_url: str) -> Any:
+    from alerts.engine import RuleEngine
+    from alerts.rules import DEFAULT_RULES
+    from alerts.sink import AlertsSink
+    from alerts.store import WorkOrderStore, make_engine
+    from gateway.dead_letters import JsonlDeadLetters
+    from gateway.decoder import Decoder, DecoderLimits
+    from gateway.pipeline import Gateway
+
+    store = WorkOrderStore(make_engine(db_url))
+    store.create_schema()
+    alerts = AlertsSink(site, RuleEngine(site, DEFAULT_RULES), store)
+    limits = DecoderLimits(
+        max_payload_bytes=args.max_payload_bytes,
+        max_future_skew_s=args.max_future_skew_s,
+        max_age_s=args.max_age_s,
+    )
+    gateway = Gateway(Decoder(site, limits), [writer, alerts], JsonlDeadLetters(args.dead_letters))
+    return gateway, store
+
+
+def _add_gateway_options(parser: argparse.ArgumentParser) -> None:
+    _add(parser, "dead-letters", "var/dead-letters.jsonl", type=Path, help="dead-letter file")
+    _add(parser, "max-payload-bytes", 256 * 1024, type=int, help="larger messages are rejected")
+    _add(parser, "max-future-skew-s", 300.0, type=_positive, help="reject readings further ahead")
+    _add(parser, "max-age-s", 30 * 86400.0, type=_positive, help="reject readings older than this")
+
+
+def cmd_gateway(args: argparse.Namespace) -> int:
+    from facility.site import load_site
+    from facility.wire import subscription
+    from gateway.mqtt import MqttConsumer, MqttSettings
+
+    site = load_site(args.site)
+    writer = _writer(args, site)
+    gateway, _store = _gateway_parts(args, site, writer, args.db_url)
+    consumer = MqttConsumer(
+        MqttSettings(
+            host=args.mqtt_host,
+            port=args.mqtt_port,
+            client_id=args.mqtt_client_id,
+            protocol=args.mqtt_protocol,
+            username=args.mqtt_username,
+            password=args.mqtt_password,
+            shared_group=args.shared_group,
+        ),
+        subscription(site.id),
+    )
+    stop = _stop_on_signals()
+    consumer.start()
+    log.info("gateway for site %s started; writing to %s", site.id, args.store)
+    try:
+        gateway.run(consumer, stop)
+    finally:
+        consumer.stop()
+        writer.close()
+    return 0
+
+
+def _writer(args: argparse.Namespace, site: Any) -> Any:
+    if args.store == "influx-v1":
+        from ingest.influx_v1 import InfluxV1Settings, InfluxV1Writer
+
+        writer = InfluxV1Writer(
+            site,
+            InfluxV1Settings(
+                url=args.influx_url,
+                database=args.influx_db,
+                username=args.influx_username,
+                password=args.influx_password,
+            ),
+        )
+        writer.ensure_database()
+        return writer
+    from ingest.sqlite_store import SQLiteTimeSeries
+
+    return SQLiteTimeSeries(site, args.sqlite_path)
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from alerts.store import WorkOrderStore, make_engine
+    from api.app import create_app
+    from facility.site import load_site
+
+    site = load_site(args.site)
+    store = WorkOrderStore(make_engine(args.db_url))
+    store.create_schema()
+    uvicorn.run(
+        create_app(site=site, store=store), host=args.host, port=args.port, log_level="info"
+    )
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+    from facility.site import load_site
+    from facility.wire import subscription
+    from gateway.embedded_broker import EmbeddedBroker
+    from gateway.mqtt import MqttConsumer, MqttSettings
+    from ingest.sqlite_store import SQLiteTimeSeries
+    from simulators.publisher import MqttPublisher, PublisherSettings
+
+    site = load_site(args.site)
+    var: Path = args.var_dir
+    var.mkdir(parents=True, exist_ok=True)
+    args.dead_letters = var / "dead-letters.jsonl"
+    simulator = _simulator(args, site)
+    broker = EmbeddedBroker("127.0.0.1", args.mqtt_port)
+    broker.start()
+    writer = SQLiteTimeSeries(site, var / "telemetry.sqlite3")
+    gateway, store = _gateway_parts(args, site, writer, f"sqlite:///{var / 'facility.sqlite3'}")
+    consumer = MqttConsumer(
+        MqttSettings(port=args.mqtt_port, protocol="3.1.1", client_id="facility-up-gateway"),
+        subscription(site.id),
+    )
+    consumer.start()
+    consumer.wait_connected(15.0)
+    stop = threading.Event()
+    publisher = MqttPublisher(
+        PublisherSettings(port=args.mqtt_port, client_id="facility-up-simulator", protocol="3.1.1")
+    )
+    publisher.connect()
+    threads = [
+        threading.Thread(target=gateway.run, args=(consumer, stop), name="gateway", daemon=True),
+        threading.Thread(
+            target=simulator.run, args=(publisher, stop), name="simulator", daemon=True
+        ),
+    ]
+    for thread in threads:
+        thread.start()
+    url = f"http://{args.host}:{args.port}"
+    print(
+        f"Facility Monitor is up: site {site.id!r}, {len(site.devices)} simulated devices\n"
+        f"  dashboard  {url}/\n  API        {url}/docs\n"
+        f"  MQTT       127.0.0.1:{args.mqtt_port} (embedded broker)\n  data       {var}/\n"
+        "Ctrl-C stops everything.",
+        flush=True,
+    )
+    try:
+        uvicorn.run(
+            create_app(site=site, store=store), host=args.host, port=args.port, log_level="warning"
+        )
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+        publisher.close()
+        consumer.stop()
+        writer.close()
+        broker.stop()
+    return 0
+
+
+# -- plumbing --------------------------------------------------------------------------------
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(signum: int, _frame: object) -> None:
+        log.info("signal %d: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="facility", description=__doc__)
+    _add(parser, "log-level", "INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    site = commands.add_parser("site", help="site files")
+    site_commands = site.add_subparsers(dest="site_command", required=True)
+    check = site_commands.add_parser("check", help="validate a site file")
+    check.add_argument("file", type=Path)
+    check.set_defaults(func=cmd_site_check)
+
+    simulate = commands.add_parser("simulate", help="publish a simulated site's telemetry")
+    _site_option(simulate)
+    _mqtt_options(simulate, client_id="facility-simulator", protocol="3.1.1")
+    _add_simulation_options(simulate, speed=1.0)
+    _add(
+        simulate,
+        "duration",
+        None,
+        type=_positive,
+        help="simulated seconds to run (default: forever)",
+    )
+    _add(simulate, "start-ms", None, type=int, help="simulated start time, ms since epoch")
+    _add(simulate, "qos", 1, type=int, choices=(0, 1), help="MQTT QoS of published messages")
+    simulate.set_defaults(func=cmd_simulate)
+
+    gateway = commands.add_parser("gateway", help="consume telemetry, store it, raise work orders")
+    _site_option(gateway)
+    _mqtt_options(gateway, client_id="facility-gateway", protocol="5")
+    _add(gateway, "shared-group", None, help="consume via $share/<group>/... with other gateways")
+    _add(gateway, "store", "sqlite", choices=("sqlite", "influx-v1"), help="time-series store")
+    _add(gateway, "sqlite-path", "var/telemetry.sqlite3", type=Path, help="embedded store file")
+    _add(gateway, "influx-url", "http://127.0.0.1:8086", help="InfluxDB 1.x URL")
+    _add(gateway, "influx-db", "facility", help="InfluxDB database")
+    _add(gateway, "influx-username", None, help="InfluxDB user")
+    _add(gateway, "influx-password", None, help="InfluxDB password")
+    _add(gateway, "db-url", "sqlite:///var/facility.sqlite3", help="work-order database URL")
+    _add_gateway_options(gateway)
+    gateway.set_defaults(func=cmd_gateway)
+
+    api = commands.add_parser("api", help="serve the API and dashboard")
+    _site_option(api)
+    _add(api, "db-url", "sqlite:///var/facility.sqlite3", help="work-order database URL")
+    _add(api, "host", "127.0.0.1", help="listen address")
+    _add(api, "port", 8000, type=_port, help="listen port")
+    api.set_defaults(func=cmd_api)
+
+    up = commands.add_parser("up", help="run everything in one process on embedded defaults")
+    _site_option(up)
+    _add(up, "var-dir", "var", type=Path, help="where the embedded stores keep their files")
+    _add(up, "host", "127.0.0.1", help="dashboard/API listen address")
+    _add(up, "port", 8000, type=_port, help="dashboard/API listen port")
+    _add(up, "mqtt-port", 11883, type=_port, help="embedded MQTT broker port")
+    _add_simulation_options(up, speed=1.0)
+    _add_gateway_options(up)
+    up.set_defaults(func=cmd_up, duration=None, start_ms=None)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for chatty in ("amqtt", "transitions"):  # the embedded broker logs every connection step
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except FacilityError as exc:
+        print(f"facility: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

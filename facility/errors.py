@@ -1,0 +1,29 @@
+"""Errors of the shared kernel.
+
+FacilityError
+ ├── SiteFileError      a site file cannot be read or is wrong (names file and line)
+ └── SettingsError      a setting is invalid (names the setting)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class FacilityError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+class SiteFileError(FacilityError):
+    def __init__(self, path: Path | str, line: int | None, message: str) -> None:
+        self.path = Path(path)
+        self.line = line
+        self.message = message
+        where = f"{self.path}:{line}" if line is not None else f"{self.path}"
+        super().__init__(f"{where}: {message}")
+
+
+class SettingsError(FacilityError):
+    def __init__(self, setting: str, message: str) -> None:
+        self.setting = setting
+        super().__init__(f"setting {setting}: {message}")

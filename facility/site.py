@@ -1,0 +1,266 @@
+"""The site model (site -> building -> unit -> device), loaded from a TOML site file.
+
+A site file is written by people, so every mistake is reported with the file, the line and
+what is wrong, rather than a traceback. Devices are numbered per kind in file order; that
+number is the device's row in every per-kind state array downstream.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from facility.catalog import KIND_NAMES
+from facility.errors import SiteFileError
+
+ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+"""Ids appear in MQTT topics and line-protocol tags: no '/', '+', '#', spaces or commas."""
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    id: str
+    kind: str
+    name: str
+    building_id: str
+    unit_id: str
+    kind_index: int
+    """Row of this device in the per-kind arrays."""
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    id: str
+    name: str
+    building_id: str
+    devices: tuple[Device, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Building:
+    id: str
+    name: str
+    units: tuple[Unit, ...]
+
+    @property
+    def devices(self) -> tuple[Device, ...]:
+        return tuple(d for u in self.units for d in u.devices)
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    id: str
+    name: str
+    timezone: str
+    buildings: tuple[Building, ...]
+    devices: tuple[Device, ...] = field(init=False)
+    by_kind: Mapping[str, tuple[Device, ...]] = field(init=False)
+    """Devices of each kind, in kind_index order (every catalog kind present, maybe empty)."""
+    by_id: Mapping[str, Device] = field(init=False)
+    building_by_id: Mapping[str, Building] = field(init=False)
+
+    def __post_init__(self) -> None:
+        devices = tuple(d for b in self.buildings for d in b.devices)
+        object.__setattr__(self, "devices", devices)
+        object.__setattr__(
+            self,
+            "by_kind",
+            MappingProxyType({k: tuple(d for d in devices if d.kind == k) for k in KIND_NAMES}),
+        )
+        object.__setattr__(self, "by_id", MappingProxyType({d.id: d for d in devices}))
+        object.__setattr__(
+            self, "building_by_id", MappingProxyType({b.id: b for b in self.buildings})
+        )
+
+    def device_ids(self, kind: str) -> tuple[str, ...]:
+        return tuple(d.id for d in self.by_kind[kind])
+
+
+_SITE_KEYS = {"id", "name", "timezone"}
+_BUILDING_KEYS = {"id", "name", "units"}
+_UNIT_KEYS = {"id", "name", "devices"}
+_DEVICE_KEYS = {"id", "kind", "name"}
+
+
+class _Locator:
+    """Finds the line a value or table header sits on, for error messages."""
+
+    def __init__(self, text: str) -> None:
+        self._lines = text.splitlines()
+
+    def value_line(self, key: str, value: object) -> int | None:
+        if not isinstance(value, str):
+            return None
+        pattern = re.compile(rf"(^|[{{,\s]){re.escape(key)}\s*=\s*[\"']{re.escape(value)}[\"']")
+        for number, line in enumerate(self._lines, start=1):
+            if pattern.search(line):
+                return number
+        return None
+
+    def header_line(self, header: str, occurrence: int) -> int | None:
+        seen = -1
+        pattern = re.compile(rf"^\s*\[\[\s*{re.escape(header)}\s*\]\]")
+        for number, line in enumerate(self._lines, start=1):
+            if pattern.match(line):
+                seen += 1
+                if seen == occurrence:
+                    return number
+        return None
+
+
+class _Parser:
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self.loc = _Locator(text)
+        self.seen_ids: dict[str, str] = {}
+        self.kind_counts: dict[str, int] = dict.fromkeys(KIND_NAMES, 0)
+
+    def fail(self, line: int | None, message: str) -> SiteFileError:
+        return SiteFileError(self.path, line, message)
+
+    def table(self, value: Any, what: str, line: int | None) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(line, f"{what} must be a table, got {type(value).__name__}")
+        return value
+
+    def text(
+        self, table: Mapping[str, Any], key: str, what: str, line: int | None, *, default: str = ""
+    ) -> str:
+        if key not in table:
+            if default:
+                return default
+            raise self.fail(line, f"{what} is missing {key!r}")
+        value = table[key]
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(line, f"{what}: {key!r} must be a non-empty string, got {value!r}")
+        return value
+
+    def ident(
+        self, table: Mapping[str, Any], what: str, line: int | None
+    ) -> tuple[str, int | None]:
+        ident = self.text(table, "id", what, line)
+        line = self.loc.value_line("id", ident) or line
+        if not ID_PATTERN.match(ident):
+            raise self.fail(
+                line,
+                f"{what} id {ident!r} is not valid: use 1-64 lower-case letters, digits, '-' "
+                "or '_', starting with a letter or digit",
+            )
+        return ident, line
+
+    def unique(self, ident: str, what: str, line: int | None) -> None:
+        if ident in self.seen_ids:
+            raise self.fail(line, f"duplicate id {ident!r}: already used by {self.seen_ids[ident]}")
+        self.seen_ids[ident] = what
+
+    def known_keys(
+        self, table: Mapping[str, Any], allowed: set[str], what: str, line: int | None
+    ) -> None:
+        unknown = sorted(set(table) - allowed)
+        if unknown:
+            raise self.fail(
+                line,
+                f"{what} has unknown key(s) {', '.join(map(repr, unknown))}; "
+                f"allowed: {', '.join(sorted(allowed))}",
+            )
+
+    def site(self, data: dict[str, Any]) -> Site:
+        self.known_keys(data, {"site", "buildings"}, "site file", None)
+        if "site" not in data:
+            raise self.fail(None, "missing the [site] table")
+        site = self.table(data["site"], "[site]", None)
+        site_line = self.loc.value_line("id", site.get("id"))
+        self.known_keys(site, _SITE_KEYS, "[site]", site_line)
+        site_id, site_line = self.ident(site, "[site]", site_line)
+        name = self.text(site, "name", "[site]", site_line, default=site_id)
+        timezone = self.text(site, "timezone", "[site]", site_line, default="UTC")
+        raw_buildings = data.get("buildings")
+        if not isinstance(raw_buildings, list) or not raw_buildings:
+            raise self.fail(None, "the site has no [[buildings]]")
+        buildings = tuple(self.building(i, b) for i, b in enumerate(raw_buildings))
+        return Site(id=site_id, name=name, timezone=timezone, buildings=buildings)
+
+    def building(self, number: int, raw: Any) -> Building:
+        line = self.loc.header_line("buildings", number)
+        table = self.table(raw, f"building #{number + 1}", line)
+        ident, line = self.ident(table, f"building #{number + 1}", line)
+        what = f"building {ident!r}"
+        self.known_keys(table, _BUILDING_KEYS, what, line)
+        self.unique(ident, what, line)
+        raw_units = table.get("units")
+        if not isinstance(raw_units, list) or not raw_units:
+            raise self.fail(line, f"{what} has no [[buildings.units]]")
+        units = tuple(self.unit(ident, u, line) for u in raw_units)
+        return Building(
+            id=ident, name=self.text(table, "name", what, line, default=ident), units=units
+        )
+
+    def unit(self, building_id: str, raw: Any, building_line: int | None) -> Unit:
+        table = self.table(raw, f"a unit of building {building_id!r}", building_line)
+        ident, line = self.ident(table, f"a unit of building {building_id!r}", building_line)
+        what = f"unit {ident!r}"
+        self.known_keys(table, _UNIT_KEYS, what, line)
+        self.unique(ident, what, line)
+        raw_devices = table.get("devices", [])
+        if not isinstance(raw_devices, list):
+            raise self.fail(line, f"{what}: 'devices' must be an array of tables")
+        devices = tuple(self.device(building_id, ident, d, line) for d in raw_devices)
+        return Unit(
+            id=ident,
+            name=self.text(table, "name", what, line, default=ident),
+            building_id=building_id,
+            devices=devices,
+        )
+
+    def device(self, building_id: str, unit_id: str, raw: Any, unit_line: int | None) -> Device:
+        table = self.table(raw, f"a device of unit {unit_id!r}", unit_line)
+        ident, line = self.ident(table, f"a device of unit {unit_id!r}", unit_line)
+        what = f"device {ident!r}"
+        self.known_keys(table, _DEVICE_KEYS, what, line)
+        self.unique(ident, what, line)
+        kind = self.text(table, "kind", what, line)
+        if kind not in KIND_NAMES:
+            raise self.fail(
+                self.loc.value_line("kind", kind) or line,
+                f"{what} has unknown kind {kind!r}; known kinds: {', '.join(KIND_NAMES)}",
+            )
+        index = self.kind_counts[kind]
+        self.kind_counts[kind] = index + 1
+        return Device(
+            id=ident,
+            kind=kind,
+            name=self.text(table, "name", what, line, default=ident),
+            building_id=building_id,
+            unit_id=unit_id,
+            kind_index=index,
+        )
+
+
+def parse_site(text: str, path: Path | str = "<site>") -> Site:
+    path = Path(path)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # Python < 3.14 only puts the position in the message: "... (at line 3, column 7)".
+        found = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        line = int(found.group(1)) if found else None
+        column = f", column {found.group(2)}" if found else ""
+        raise SiteFileError(path, line, f"not valid TOML{column}: {message}") from exc
+    return _Parser(path, text).site(data)
+
+
+def load_site(path: Path | str) -> Site:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise SiteFileError(path, None, "no such file") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SiteFileError(path, None, f"cannot read: {exc}") from exc
+    return parse_site(text, path)

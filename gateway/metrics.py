@@ -1,0 +1,44 @@
+"""Gateway counters. Plain integers under a lock: updated once per batch, never per reading."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass
+class GatewayMetrics:
+    messages_received: int = 0
+    readings_accepted: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    sequence_gaps: int = 0
+    batches_handled: int = 0
+    sink_failures: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def record_batch(
+        self, *, messages: int, accepted: int, rejected: Counter[str], gaps: int
+    ) -> None:
+        with self._lock:
+            self.messages_received += messages
+            self.readings_accepted += accepted
+            self.rejected.update(rejected)
+            self.sequence_gaps += gaps
+            self.batches_handled += 1
+
+    def record_sink_failure(self) -> None:
+        with self._lock:
+            self.sink_failures += 1
+
+    def snapshot(self) -> dict[str, object]:
+        with self._lock:
+            return {
+                "messages_received": self.messages_received,
+                "readings_accepted": self.readings_accepted,
+                "rejected": dict(self.rejected),
+                "rejected_total": sum(self.rejected.values()),
+                "sequence_gaps": self.sequence_gaps,
+                "batches_handled": self.batches_handled,
+                "sink_failures": self.sink_failures,
+            }

@@ -1,0 +1,119 @@
+"""The gateway loop: take messages, decode, hand the batch to the sinks, then ack.
+
+Messages are acked only after every sink returned (the writer made the batch durable, the
+rules engine saw it). A failing sink is retried with capped exponential backoff and jitter,
+without acking, so the broker keeps the messages. Rejected input is counted, dead-lettered and
+logged truncated; it never stops the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from facility.batch import BatchSink
+from gateway.dead_letters import DeadLetter, DeadLetterStore
+from gateway.decoder import Decoder, DecodeResult, Message
+from gateway.metrics import GatewayMetrics
+from gateway.mqtt import InboundMessage
+from gateway.sequence import SequenceTracker
+
+log = logging.getLogger(__name__)
+
+
+class MessageSource(Protocol):
+    """Where messages come from: the MQTT consumer, or a fake in tests."""
+
+    def take(self, max_messages: int, timeout_s: float) -> list[InboundMessage]: ...
+
+    def ack(self, messages: Sequence[InboundMessage]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PipelineSettings:
+    max_batch_messages: int = 5000
+    flush_interval_s: float = 0.2
+    retry_min_s: float = 0.5
+    retry_max_s: float = 30.0
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Gateway:
+    def __init__(
+        self,
+        decoder: Decoder,
+        sinks: Sequence[BatchSink],
+        dead_letters: DeadLetterStore,
+        *,
+        settings: PipelineSettings | None = None,
+        metrics: GatewayMetrics | None = None,
+        clock_ms: Callable[[], int] = _now_ms,
+    ) -> None:
+        self.decoder = decoder
+        self.sinks = tuple(sinks)
+        self.dead_letters = dead_letters
+        self.settings = settings or PipelineSettings()
+        self.metrics = metrics or GatewayMetrics()
+        self.sequences = SequenceTracker(decoder.site)
+        self.clock_ms = clock_ms
+
+    def decode(self, messages: Sequence[InboundMessage]) -> DecodeResult:
+        now = self.clock_ms()
+        result = self.decoder.decode([Message(m.topic, m.payload) for m in messages], now_ms=now)
+        counts = result.counts()
+        if result.rejections:
+            self.dead_letters.add([DeadLetter.from_rejection(r, now) for r in result.rejections])
+            first = result.rejections[0]
+            log.warning(
+                "rejected %d item(s) %s; first: %s on %s: %s | %s",
+                len(result.rejections),
+                dict(counts),
+                first.reason,
+                first.topic[:120],
+                first.detail[:200],
+                first.excerpt,
+            )
+        gaps = self.sequences.observe(result.batch)
+        self.metrics.record_batch(
+            messages=len(messages), accepted=len(result.batch), rejected=counts, gaps=gaps
+        )
+        return result
+
+    def deliver(self, result: DecodeResult, stop: threading.Event | None = None) -> bool:
+        """Hand the batch to every sink, retrying until it succeeds; False if stopped first."""
+        if not len(result.batch):
+            return True
+        delay = self.settings.retry_min_s
+        while True:
+            try:
+                for sink in self.sinks:
+                    sink.handle(result.batch)
+            except Exception:
+                self.metrics.record_sink_failure()
+                log.exception("a sink failed; retrying in %.1f s without acking", delay)
+                wait = delay * (0.5 + random.random())  # jitter spreads retries of many gateways
+                if stop is not None and stop.wait(wait):
+                    return False
+                if stop is None:
+                    time.sleep(wait)
+                delay = min(delay * 2, self.settings.retry_max_s)
+            else:
+                return True
+
+    def run(self, source: MessageSource, stop: threading.Event) -> None:
+        s = self.settings
+        while not stop.is_set():
+            messages = source.take(s.max_batch_messages, s.flush_interval_s)
+            if not messages:
+                continue
+            result = self.decode(messages)
+            if self.deliver(result, stop):
+                source.ack(messages)

@@ -1,0 +1,84 @@
+"""The embedded time-series store: one SQLite table per kind, keyed by device and timestamp.
+
+Used by the demo and by small installations without InfluxDB. `INSERT OR REPLACE` on the
+(device, ts_ms) key makes replays harmless; WAL with synchronous=FULL makes a returned
+`handle` durable, which is what lets the gateway ack.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from facility.batch import Batch, KindBatch
+from facility.catalog import KINDS, KindSpec
+from facility.site import Site
+
+
+def table_name(kind: str) -> str:
+    return f"ts_{kind}"
+
+
+def _create_sql(spec: KindSpec) -> str:
+    columns = ", ".join(f'"{f.name}" REAL' for f in spec.fields)
+    return (
+        f"CREATE TABLE IF NOT EXISTS {table_name(spec.name)} "
+        f"(device TEXT NOT NULL, ts_ms INTEGER NOT NULL, seq INTEGER NOT NULL, {columns}, "
+        "PRIMARY KEY (device, ts_ms)) WITHOUT ROWID"
+    )
+
+
+class SQLiteTimeSeries:
+    def __init__(self, site: Site, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        for spec in KINDS.values():
+            self._db.execute(_create_sql(spec))
+        self._device_ids = {
+            name: np.array(site.device_ids(name) or ("",), dtype=object) for name in KINDS
+        }
+        self._insert = {
+            spec.name: (
+                f"INSERT OR REPLACE INTO {table_name(spec.name)} VALUES "
+                f"(?, ?, ?, {', '.join('?' * len(spec.fields))})"
+            )
+            for spec in KINDS.values()
+        }
+
+    def _rows(self, kb: KindBatch) -> list[tuple[object, ...]]:
+        values = kb.values.astype(object)
+        values[np.isnan(kb.values)] = None
+        columns = [
+            self._device_ids[kb.kind.name][kb.device].tolist(),
+            kb.ts_ms.tolist(),
+            kb.seq.tolist(),
+            *values.T.tolist(),
+        ]
+        return list(zip(*columns, strict=True))
+
+    def handle(self, batch: Batch) -> None:
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                for kb in batch:
+                    self._db.executemany(self._insert[kb.kind.name], self._rows(kb))
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def count(self, kind: str) -> int:
+        with self._lock:
+            row = self._db.execute(f"SELECT count(*) FROM {table_name(kind)}").fetchone()
+        return int(row[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

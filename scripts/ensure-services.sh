@@ -1,0 +1,28 @@
+#!/bin/sh
+# Makes sure the programs the integration tests start exist: Debian's mosquitto and influxdb.
+# Installs them with apt-get when missing and running as root; otherwise names what to install.
+set -eu
+
+missing=""
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing="$missing mosquitto"
+command -v influxd >/dev/null 2>&1 || [ -x /usr/bin/influxd ] || missing="$missing influxdb"
+
+if [ -z "$missing" ]; then
+    exit 0
+fi
+
+if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "ensure-services: installing Debian packages:$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    # shellcheck disable=SC2086
+    apt-get install -y -q --no-install-recommends $missing
+    exit 0
+fi
+
+echo "ensure-services: the integration tests need these Debian packages:$missing" >&2
+echo "ensure-services: install them with:  sudo apt-get install$missing" >&2
+if [ "${FACILITY_REQUIRE_SERVICES:-0}" = "1" ]; then
+    exit 1
+fi
+echo "ensure-services: continuing; the integration tests will be skipped" >&2
