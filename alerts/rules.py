@@ -27,10 +27,11 @@ def pump_dry_run(kb: KindBatch) -> BoolArray:
 def elevator_entrapment(kb: KindBatch) -> BoolArray:
     """EN 81-28 alarm pressed in a car that stands between floors with its doors closed."""
     pressed: BoolArray = kb.column("alarm_button") > 0.5
+    between_floors: BoolArray = np.abs(kb.column("level_error_mm")) > BETWEEN_FLOORS_MM
     return (
         pressed
         & (kb.column("running") < 0.5)
-        & (np.abs(kb.column("level_error_mm")) > BETWEEN_FLOORS_MM)
+        & between_floors
         & (kb.column("door_state") == _DOOR_CLOSED)
     )
 
