@@ -32,7 +32,7 @@ def elevator_entrapment(kb: KindBatch) -> BoolArray:
         pressed
         & (kb.column("running") < 0.5)
         & between_floors
-        & (kb.column("door_state") == _DOOR_CLOSED)
+        & np.equal(kb.column("door_state"), _DOOR_CLOSED)
     )
 
 
