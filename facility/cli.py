@@ -266,7 +266,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     )
     consumer.start()
     consumer.wait_connected(15.0)
-    stop = threading.Event()
+    stop = _stop_on_signals()  # also what uvicorn re-raises its captured signal into
     publisher = MqttPublisher(
         PublisherSettings(port=args.mqtt_port, client_id="facility-up-simulator", protocol="3.1.1")
     )

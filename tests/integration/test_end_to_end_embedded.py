@@ -1,0 +1,85 @@
+"""`facility up` on embedded defaults (amqtt broker, SQLite), as the demo runs it."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import DEMO_SITE
+from tests.integration.helpers import start_facility, stop_process, wait_for
+from tests.services import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def _get(url: str) -> httpx.Response | None:
+    try:
+        return httpx.get(url, timeout=2.0)
+    except httpx.HTTPError:
+        return None
+
+
+def _open_orders(base: str) -> list[dict[str, object]]:
+    response = _get(f"{base}/api/v1/work-orders?status=open")
+    if response is None or response.status_code != 200:
+        return []
+    items: list[dict[str, object]] = response.json()["items"]
+    return items
+
+
+def test_up_serves_live_status_and_turns_a_dry_run_into_one_work_order(tmp_path: Path) -> None:
+    port, mqtt_port = free_port(), free_port()
+    var = tmp_path / "var"
+    up = start_facility(
+        [
+            "up",
+            "--site", str(DEMO_SITE),
+            "--var-dir", str(var),
+            "--port", str(port),
+            "--mqtt-port", str(mqtt_port),
+            "--inject", "pump-dry-run:pump-1@1",
+        ],
+        tmp_path / "up.log",
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        page = wait_for(
+            lambda: _get(f"{base}/"),
+            lambda r: r is not None and r.status_code == 200,
+            timeout_s=30,
+            what="the dashboard",
+        )
+        assert page is not None
+        assert "Shangri-La Residences" in page.text
+        live = wait_for(
+            lambda: _get(f"{base}/api/v1/buildings/b01/status"),
+            lambda r: r is not None and r.json()["status"] == "ok",
+            timeout_s=30,
+            what="building b01 to report live status",
+        )
+        assert live is not None
+        assert all(d["status"] == "ok" and d["last_seen_ms"] for d in live.json()["devices"])
+
+        # The dry run starts after 1 s; the rule needs 30 s of it: well within a minute.
+        orders = wait_for(
+            lambda: _open_orders(base),
+            lambda items: len(items) > 0,
+            timeout_s=60,
+            what="a work order for the dry run",
+        )
+        assert [(o["device_id"], o["rule_id"]) for o in orders] == [("pump-1", "pump.dry_run")]
+        estate = httpx.get(f"{base}/api/v1/buildings/estate/status", timeout=5).json()
+        assert estate["status"] == "alarm"
+        pump = next(d for d in estate["devices"] if d["id"] == "pump-1")
+        assert pump["status"] == "alarm"
+        assert pump["values"]["suction_bar"] < 0.2
+        assert up.poll() is None
+    finally:
+        code = stop_process(up)
+    assert code == 0, (tmp_path / "up.log").read_text()[-3000:]
+    with sqlite3.connect(var / "telemetry.sqlite3") as db:
+        (pump_rows,) = db.execute("SELECT count(*) FROM ts_pump").fetchone()
+    assert pump_rows >= 3 * 30  # three pumps, at least the 30 s the rule needed

@@ -1,0 +1,129 @@
+"""The whole path on real services: simulator -> Mosquitto -> gateway -> InfluxDB and
+work orders -> API."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import orjson
+import paho.mqtt.client as paho
+import pytest
+from fastapi.testclient import TestClient
+from paho.mqtt.enums import CallbackAPIVersion
+
+from alerts.store import WorkOrderStore, make_engine
+from api.app import create_app
+from facility.site import Site
+from tests.conftest import DEMO_SITE
+from tests.integration.helpers import run_simulation, start_facility, stop_process, wait_for
+from tests.services import ServiceProcess, influxql
+
+pytestmark = pytest.mark.integration
+
+DATABASE = "facility_e2e"
+ALWAYS_REPORTED = {
+    "elevator": "running",
+    "lighting": "commanded_on",
+    "gate": "door_open",
+    "pump": "running",
+}
+
+
+def _influx_counts(influxd: ServiceProcess) -> dict[str, int]:
+    counts = {}
+    for kind, field in ALWAYS_REPORTED.items():
+        rows = influxql(influxd.port, DATABASE, f'SELECT count("{field}") FROM "{kind}"')
+        counts[kind] = int(rows[0][1]) if rows else 0  # type: ignore[call-overload]
+    return counts
+
+
+def _publish_bad_payloads(port: int) -> int:
+    """A few malformed messages, as a broken device would send them; how many."""
+    bad = [
+        ("facility/v1/shangri-la/estate/pump/pump-3/telemetry", b"{not json"),
+        ("facility/v1/shangri-la/estate/pump/pump-3/telemetry", b'{"ts": "soon", "seq": 1}'),
+        (
+            "facility/v1/shangri-la/estate/pump/no-such-pump/telemetry",
+            b'{"ts": 1, "seq": 1, "leak": false}',
+        ),
+        ("facility/v1/shangri-la/estate/pump/pump-3/telemetry", b"[1, 2, 3]"),
+    ]
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="bad-device")
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        for topic, payload in bad:
+            client.publish(topic, payload, qos=1).wait_for_publish(10)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return len(bad)
+
+
+def test_pump_dry_run_reaches_influxdb_and_one_work_order(
+    tmp_path: Path, mosquitto: ServiceProcess, influxd: ServiceProcess, demo_site: Site
+) -> None:
+    db_url = f"sqlite:///{tmp_path / 'facility.sqlite3'}"
+    dead_letters = tmp_path / "dead-letters.jsonl"
+    gateway = start_facility(
+        [
+            "gateway",
+            "--site", str(DEMO_SITE),
+            "--mqtt-port", str(mosquitto.port),
+            "--store", "influx-v1",
+            "--influx-url", f"http://127.0.0.1:{influxd.port}",
+            "--influx-db", DATABASE,
+            "--db-url", db_url,
+            "--dead-letters", str(dead_letters),
+        ],
+        tmp_path / "gateway.log",
+    )  # fmt: skip
+    try:
+        # The gateway's persistent session must exist before the simulator publishes.
+        wait_for(
+            (tmp_path / "gateway.log").read_text,
+            lambda text: "subscribed to" in text,
+            timeout_s=30,
+            what="the gateway to subscribe",
+        )
+        bad_count = _publish_bad_payloads(mosquitto.port)
+        summary = run_simulation(
+            [
+                "--site", str(DEMO_SITE),
+                "--mqtt-port", str(mosquitto.port),
+                "--duration", "150",
+                "--speed", "0",
+                "--batch", "5",
+                "--seed", "7",
+                "--inject", "pump-dry-run:pump-2@20+100",
+            ]
+        )  # fmt: skip
+        expected = summary["readings_by_kind"]
+        assert isinstance(expected, dict)
+        assert sum(expected.values()) == 150 * len(demo_site.devices)
+        counts = wait_for(
+            functools.partial(_influx_counts, influxd),
+            lambda c: c == expected,
+            timeout_s=60,
+            what="every reading in InfluxDB",
+        )
+        assert counts == expected
+        assert gateway.poll() is None, "the gateway stopped"
+
+        store = WorkOrderStore(make_engine(db_url))
+        client = TestClient(create_app(site=demo_site, store=store))
+        orders = client.get("/api/v1/work-orders", params={"status": "open"}).json()["items"]
+        assert [(o["device_id"], o["rule_id"]) for o in orders] == [("pump-2", "pump.dry_run")]
+        assert orders[0]["severity"] == "critical"
+        estate = client.get("/api/v1/buildings/estate/status").json()
+        assert estate["status"] == "alarm"
+
+        letters = [orjson.loads(line) for line in dead_letters.read_bytes().splitlines()]
+        assert sorted(letter["reason"] for letter in letters) == sorted(
+            ["malformed_json", "bad_timestamp", "unknown_device", "not_object"]
+        )
+        assert len(letters) == bad_count
+    finally:
+        code = stop_process(gateway)
+    assert code == 0, (tmp_path / "gateway.log").read_text()[-3000:]

@@ -1,0 +1,221 @@
+"""Real services for integration tests: Mosquitto and InfluxDB started on free loopback ports.
+
+Each service gets a temporary config and data directory, is waited for until it answers, is
+checked to be the process that owns the listening port (not something already running there),
+and is stopped by its PID. Nothing here touches a service the test did not start.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 10.0
+
+
+def require_services() -> bool:
+    return os.environ.get("FACILITY_REQUIRE_SERVICES") == "1"
+
+
+def find_binary(name: str, *extra: str) -> str:
+    """The binary's path; skip the test, or fail it when services are required."""
+    found = shutil.which(name) or next((p for p in extra if os.access(p, os.X_OK)), None)
+    if found:
+        return found
+    package = "influxdb" if name == "influxd" else name
+    message = f"{name} is not installed (Debian: apt-get install {package})"
+    if require_services():
+        pytest.fail(f"FACILITY_REQUIRE_SERVICES=1 and {message}")
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _listens_on(pid: int, port: int) -> bool:
+    try:
+        connections = psutil.Process(pid).net_connections(kind="inet")
+    except psutil.Error:
+        return False
+    return any(
+        c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port for c in connections
+    )
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def wait_ready(self, ready: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"{self.name} exited with {self.process.returncode}: {self.log_tail()}"
+                )
+            if _listens_on(self.pid, self.port) and ready():
+                return
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"{self.name} did not answer on port {self.port}: {self.log_tail()}")
+
+    def log_tail(self, chars: int = 2000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return "(no log)"
+
+    def stop(self) -> None:
+        """Stop our process (by PID) and wait for it."""
+        if self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(STOP_TIMEOUT_S)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(STOP_TIMEOUT_S)
+
+
+def _spawn(name: str, argv: list[str], workdir: Path, port: int) -> ServiceProcess:
+    log_path = workdir / f"{name}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            argv, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+    return ServiceProcess(name, process, port, log_path)
+
+
+def _tcp_answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+MOSQUITTO_CONF = """\
+listener {port} 127.0.0.1
+allow_anonymous true
+persistence true
+persistence_location {data}/
+autosave_interval 1
+max_queued_messages 1000000
+max_queued_bytes 0
+max_inflight_messages 1000
+log_dest file {data}/broker.log
+log_type error
+log_type warning
+"""
+
+
+def start_mosquitto(workdir: Path, port: int | None = None) -> ServiceProcess:
+    binary = find_binary("mosquitto", "/usr/sbin/mosquitto")
+    workdir.mkdir(parents=True, exist_ok=True)
+    for _attempt in range(3):
+        chosen = port or free_port()
+        conf = workdir / "mosquitto.conf"
+        conf.write_text(MOSQUITTO_CONF.format(port=chosen, data=workdir))
+        service = _spawn("mosquitto", [binary, "-c", str(conf)], workdir, chosen)
+        try:
+            service.wait_ready(functools.partial(_tcp_answers, chosen))
+        except RuntimeError:
+            service.stop()
+            if port is not None:
+                raise
+            continue
+        return service
+    raise RuntimeError("mosquitto did not start on a free port in 3 attempts")
+
+
+INFLUXD_CONF = """\
+reporting-disabled = true
+bind-address = "127.0.0.1:{rpc_port}"
+
+[meta]
+  dir = "{data}/meta"
+
+[data]
+  dir = "{data}/data"
+  wal-dir = "{data}/wal"
+  query-log-enabled = false
+
+[http]
+  enabled = true
+  bind-address = "127.0.0.1:{port}"
+  log-enabled = false
+
+[monitor]
+  store-enabled = false
+
+[continuous_queries]
+  enabled = false
+"""
+
+
+def _influx_pings(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/ping", timeout=1.0).status_code == 204
+    except httpx.HTTPError:
+        return False
+
+
+def start_influxd(
+    workdir: Path, port: int | None = None, rpc_port: int | None = None
+) -> ServiceProcess:
+    binary = find_binary("influxd", "/usr/bin/influxd")
+    workdir.mkdir(parents=True, exist_ok=True)
+    for _attempt in range(3):
+        chosen, rpc = port or free_port(), rpc_port or free_port()
+        conf = workdir / "influxdb.conf"
+        conf.write_text(INFLUXD_CONF.format(port=chosen, rpc_port=rpc, data=workdir))
+        service = _spawn("influxd", [binary, "run", "-config", str(conf)], workdir, chosen)
+        try:
+            service.wait_ready(functools.partial(_influx_pings, chosen))
+        except RuntimeError:
+            service.stop()
+            if port is not None:
+                raise
+            continue
+        return service
+    raise RuntimeError("influxd did not start on a free port in 3 attempts")
+
+
+def influxql(port: int, database: str, query: str) -> list[list[object]]:
+    """Run one InfluxQL query; the values of its first series (empty if none)."""
+    response = httpx.get(
+        f"http://127.0.0.1:{port}/query", params={"db": database, "q": query}, timeout=10.0
+    )
+    response.raise_for_status()
+    result = response.json()["results"][0]
+    if "error" in result:
+        raise RuntimeError(f"InfluxQL error: {result['error']}")
+    series = result.get("series") or []
+    return list(series[0].get("values", [])) if series else []
