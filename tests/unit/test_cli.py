@@ -1,0 +1,41 @@
+"""The `facility` command's own behaviour: clear errors, exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from facility.cli import main
+from tests.conftest import DEMO_SITE
+
+
+def test_site_check_summarises_a_good_file(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["site", "check", str(DEMO_SITE)]) == 0
+    out = capsys.readouterr().out
+    assert "13 buildings, 27 units, 48 elevator, 51 lighting, 26 gate, 3 pump" in out
+
+
+def test_site_check_names_file_and_line_of_a_mistake(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        '[site]\nid = "s"\n\n[[buildings]]\nid = "b1"\n\n[[buildings.units]]\nid = "u1"\n'
+        'devices = [\n  { id = "d1", kind = "escalator" },\n]\n'
+    )
+    assert main(["site", "check", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:10: device 'd1' has unknown kind 'escalator'" in err
+
+
+def test_simulate_refuses_a_bad_injection(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["simulate", "--site", str(DEMO_SITE), "--inject", "pump-dry-run:gate-north"])
+    assert code == 2
+    assert "pump-dry-run needs a pump; 'gate-north' is not one" in capsys.readouterr().err
+
+
+def test_bad_option_values_name_the_option(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["api", "--port", "70000"])
+    assert "--port" in capsys.readouterr().err

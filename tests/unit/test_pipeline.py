@@ -1,0 +1,154 @@
+"""The gateway loop with fakes at its seams: a fake message source and in-memory sinks."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import orjson
+import pytest
+
+from facility.batch import Batch
+from facility.site import Site
+from gateway.dead_letters import MemoryDeadLetters
+from gateway.decoder import Decoder
+from gateway.mqtt import InboundMessage
+from gateway.pipeline import Gateway, PipelineSettings
+from ingest.memory import MemoryWriter
+
+NOW_MS = 1_790_000_000_000
+PUMP_TOPIC = "facility/v1/shangri-la/estate/pump/pump-1/telemetry"
+GATE_TOPIC = "facility/v1/shangri-la/estate/gate/gate-north/telemetry"
+NO_WAIT = PipelineSettings(
+    max_batch_messages=3, flush_interval_s=0.0, retry_min_s=0.0, retry_max_s=0.0
+)
+
+
+class FakeSource:
+    """Hands out prepared messages in order, then sets `stop`; records acks."""
+
+    def __init__(self, messages: Sequence[InboundMessage], stop: threading.Event) -> None:
+        self.pending = list(messages)
+        self.acked: list[int] = []
+        self.stop = stop
+
+    def take(self, max_messages: int, timeout_s: float) -> list[InboundMessage]:
+        taken, self.pending = self.pending[:max_messages], self.pending[max_messages:]
+        if not taken:
+            self.stop.set()
+        return taken
+
+    def ack(self, messages: Sequence[InboundMessage]) -> None:
+        self.acked.extend(m.mid for m in messages)
+
+
+class FlakySink:
+    """Fails its first `failures` calls, then records batches."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.calls = 0
+        self.batches: list[Batch] = []
+
+    def handle(self, batch: Batch) -> None:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise ConnectionError("store down")
+        self.batches.append(batch)
+
+
+def _message(mid: int, topic: str, payload: bytes) -> InboundMessage:
+    return InboundMessage(topic, payload, mid, 1, 1)
+
+
+def _pump(mid: int, seq: int, suction_bar: float = 1.5) -> InboundMessage:
+    payload = orjson.dumps(
+        {"ts": NOW_MS - 1000 + seq, "seq": seq, "running": True, "suction_bar": suction_bar}
+    )
+    return _message(mid, PUMP_TOPIC, payload)
+
+
+def _gateway(site: Site, sinks: Sequence[object], letters: MemoryDeadLetters) -> Gateway:
+    return Gateway(
+        Decoder(site),
+        sinks,
+        letters,
+        settings=NO_WAIT,
+        clock_ms=lambda: NOW_MS,  # type: ignore[arg-type]
+    )
+
+
+def test_bad_messages_are_dead_lettered_and_the_loop_goes_on(demo_site: Site) -> None:
+    messages = [
+        _pump(1, 1),
+        _message(2, PUMP_TOPIC, b"{oops"),
+        _message(3, "not/a/telemetry/topic", b"{}"),
+        _pump(4, 2),
+        _message(5, GATE_TOPIC, orjson.dumps({"ts": NOW_MS, "seq": 1, "door_open": "yes"})),
+        _message(6, PUMP_TOPIC, orjson.dumps({"ts": NOW_MS, "seq": 3, "suction_bar": 99.0})),
+        _pump(7, 4),
+    ]
+    stop = threading.Event()
+    source = FakeSource(messages, stop)
+    writer, letters = MemoryWriter(), MemoryDeadLetters()
+    gateway = _gateway(demo_site, [writer], letters)
+
+    gateway.run(source, stop)
+
+    assert writer.readings == 3
+    assert source.acked == [1, 2, 3, 4, 5, 6, 7]
+    assert sorted(letter.reason for letter in letters.recent(10)) == [
+        "bad_topic",
+        "bad_type",
+        "malformed_json",
+        "out_of_range",
+    ]
+    snapshot = gateway.metrics.snapshot()
+    assert snapshot["messages_received"] == 7
+    assert snapshot["readings_accepted"] == 3
+    assert snapshot["rejected_total"] == 4
+
+
+def test_a_failing_sink_is_retried_and_nothing_is_acked_before_it_succeeds(demo_site: Site) -> None:
+    stop = threading.Event()
+    source = FakeSource([_pump(1, 1), _pump(2, 2)], stop)
+    sink = FlakySink(failures=2)
+    gateway = _gateway(demo_site, [sink], MemoryDeadLetters())
+
+    result = gateway.decode(source.take(10, 0))
+    assert source.acked == []
+    assert gateway.deliver(result, stop) is True
+    assert sink.calls == 3
+    assert [len(b) for b in sink.batches] == [2]
+    assert gateway.metrics.snapshot()["sink_failures"] == 2
+
+
+def test_stopping_while_the_sink_is_down_leaves_the_messages_unacked(demo_site: Site) -> None:
+    stop = threading.Event()
+    stop.set()
+    source = FakeSource([_pump(1, 1)], threading.Event())
+    gateway = _gateway(demo_site, [FlakySink(failures=1_000)], MemoryDeadLetters())
+
+    gateway.run(source, stop)  # stop is already set: the loop must not even start
+    result = gateway.decode(source.take(10, 0))
+    assert gateway.deliver(result, stop) is False
+    assert source.acked == []
+
+
+def test_sequence_gaps_are_counted(demo_site: Site) -> None:
+    stop = threading.Event()
+    source = FakeSource([_pump(1, 1), _pump(2, 2), _pump(3, 6)], stop)
+    gateway = _gateway(demo_site, [MemoryWriter()], MemoryDeadLetters())
+    gateway.run(source, stop)
+    assert gateway.metrics.snapshot()["sequence_gaps"] == 3
+
+
+@pytest.mark.parametrize("payload", [b"", b"null", b"\xff\xfe", b"{}" * 200_000])
+def test_hostile_payloads_never_raise(demo_site: Site, payload: bytes) -> None:
+    stop = threading.Event()
+    source = FakeSource([_message(1, PUMP_TOPIC, payload), _pump(2, 1)], stop)
+    writer, letters = MemoryWriter(), MemoryDeadLetters()
+    _gateway(demo_site, [writer], letters).run(source, stop)
+    assert writer.readings == 1
+    assert len(letters.recent(10)) == 1
+    assert source.acked == [1, 2]
