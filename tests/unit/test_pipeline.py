@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import orjson
 import pytest
 
-from facility.batch import Batch
+from facility.batch import Batch, BatchSink
 from facility.site import Site
 from gateway.dead_letters import MemoryDeadLetters
 from gateway.decoder import Decoder
@@ -68,14 +68,8 @@ def _pump(mid: int, seq: int, suction_bar: float = 1.5) -> InboundMessage:
     return _message(mid, PUMP_TOPIC, payload)
 
 
-def _gateway(site: Site, sinks: Sequence[object], letters: MemoryDeadLetters) -> Gateway:
-    return Gateway(
-        Decoder(site),
-        sinks,
-        letters,
-        settings=NO_WAIT,
-        clock_ms=lambda: NOW_MS,  # type: ignore[arg-type]
-    )
+def _gateway(site: Site, sinks: Sequence[BatchSink], letters: MemoryDeadLetters) -> Gateway:
+    return Gateway(Decoder(site), sinks, letters, settings=NO_WAIT, clock_ms=lambda: NOW_MS)
 
 
 def test_bad_messages_are_dead_lettered_and_the_loop_goes_on(demo_site: Site) -> None:

@@ -37,8 +37,16 @@ class ListPublisher:
         pass
 
 
-def _run(site: Site, seconds: int, *, seed: int = 0, batch: int = 1, inject: tuple[str, ...] = (),
-         ledger: Path | None = None, start_ms: int = START_MS) -> list[tuple[str, bytes]]:  # fmt: skip
+def _run(
+    site: Site,
+    seconds: int,
+    *,
+    seed: int = 0,
+    batch: int = 1,
+    inject: tuple[str, ...] = (),
+    ledger: Path | None = None,
+    start_ms: int = START_MS,
+) -> list[tuple[str, bytes]]:
     settings = SimulationSettings(
         speed=0, duration_s=seconds, start_ms=start_ms, seed=seed, readings_per_message=batch
     )
