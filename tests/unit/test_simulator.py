@@ -74,7 +74,7 @@ def test_same_seed_same_bytes_other_seed_other_bytes(demo_site: Site) -> None:
 def test_every_device_reports_every_tick_with_rising_seq(demo_site: Site) -> None:
     messages = _run(demo_site, 10, batch=5)
     assert len(messages) == 2 * len(demo_site.devices)
-    topic, payload = messages[0]
+    _topic, payload = messages[0]
     readings = orjson.loads(payload)["readings"]
     assert [r["seq"] for r in readings] == [1, 2, 3, 4, 5]
     assert [r["ts"] for r in readings] == [START_MS + i * 1000 for i in range(5)]
