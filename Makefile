@@ -18,8 +18,15 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(PIP) install -q -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
+# The demo injects three faults so work orders appear within the first minute:
+# a gate forced open (20 s), a passenger trapped (30 s, fires 5 s later), a pump running dry
+# (10 s, fires after the rule's 30 s). `make demo DEMO_FAULTS=` runs a fault-free complex.
+DEMO_FAULTS ?= --inject pump-dry-run:pump-1@10 \
+               --inject gate-forced-open:b05-u2-door@20+30 \
+               --inject elevator-entrapment:b03-u1-el2@30+300
+
 demo: $(VENV)/.installed
-	$(BIN)/facility up
+	$(BIN)/facility up $(DEMO_FAULTS)
 
 services:
 	@scripts/ensure-services.sh
