@@ -7,7 +7,6 @@ index of open episodes, so concurrent or repeated faults cannot make two open or
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,15 +21,12 @@ from alerts.faults import FaultCleared, FaultOpened
 from alerts.schema import OPEN_EPISODE_WHERE, OPEN_STATUSES, device_state, metadata, work_orders
 from facility.batch import Batch
 from facility.catalog import reading_dict
+from facility.clock import Clock, now_ms
 from facility.site import Site
 
 
 def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +79,7 @@ def make_engine(url: str) -> Engine:
 
 
 class WorkOrderStore:
-    def __init__(self, engine: Engine, *, clock_ms: Any = _now_ms) -> None:
+    def __init__(self, engine: Engine, *, clock_ms: Clock = now_ms) -> None:
         self.engine = engine
         self.clock_ms = clock_ms
         self._dialect = postgresql if engine.dialect.name == "postgresql" else sqlite

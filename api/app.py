@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from alerts.store import WorkOrderStore
-from api.deps import AppContext, now_ms
+from api.deps import AppContext
 from api.routes import buildings, dashboard, work_orders
+from facility.clock import Clock, now_ms
 from facility.site import Site
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
-def create_app(
-    *, site: Site, store: WorkOrderStore, clock_ms: Callable[[], int] = now_ms
-) -> FastAPI:
+def create_app(*, site: Site, store: WorkOrderStore, clock_ms: Clock = now_ms) -> FastAPI:
     app = FastAPI(
         title="Facility Monitor",
         version="0.1.0",

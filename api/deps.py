@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
 from alerts.store import WorkOrderStore
+from facility.clock import Clock, now_ms
 from facility.site import Building, Site
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
 class AppContext:
     site: Site
     store: WorkOrderStore
-    clock_ms: Callable[[], int] = now_ms
+    clock_ms: Clock = now_ms
 
 
 def get_context(request: Request) -> AppContext:

@@ -64,6 +64,18 @@ def _mqtt_options(parser: argparse.ArgumentParser, *, client_id: str, protocol: 
     _add(parser, "mqtt-password", None, help="MQTT password")
 
 
+def _mqtt_connection(args: argparse.Namespace) -> dict[str, Any]:
+    """The connection settings `_mqtt_options` collected, as keyword arguments."""
+    return {
+        "host": args.mqtt_host,
+        "port": args.mqtt_port,
+        "client_id": args.mqtt_client_id,
+        "protocol": args.mqtt_protocol,
+        "username": args.mqtt_username,
+        "password": args.mqtt_password,
+    }
+
+
 # -- commands --------------------------------------------------------------------------------
 
 
@@ -124,17 +136,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     site = load_site(args.site)
     simulator = _simulator(args, site)
-    publisher = MqttPublisher(
-        PublisherSettings(
-            host=args.mqtt_host,
-            port=args.mqtt_port,
-            client_id=args.mqtt_client_id,
-            protocol=args.mqtt_protocol,
-            username=args.mqtt_username,
-            password=args.mqtt_password,
-            qos=args.qos,
-        )
-    )
+    publisher = MqttPublisher(PublisherSettings(**_mqtt_connection(args), qos=args.qos))
     publisher.connect()
     stop = _stop_on_signals()
     try:
@@ -182,15 +184,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     writer = _writer(args, site)
     gateway, _store = _gateway_parts(args, site, writer, args.db_url)
     consumer = MqttConsumer(
-        MqttSettings(
-            host=args.mqtt_host,
-            port=args.mqtt_port,
-            client_id=args.mqtt_client_id,
-            protocol=args.mqtt_protocol,
-            username=args.mqtt_username,
-            password=args.mqtt_password,
-            shared_group=args.shared_group,
-        ),
+        MqttSettings(**_mqtt_connection(args), shared_group=args.shared_group),
         subscription(site.id),
     )
     stop = _stop_on_signals()

@@ -12,11 +12,12 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from facility.batch import BatchSink
+from facility.clock import Clock, now_ms
 from gateway.dead_letters import DeadLetter, DeadLetterStore
 from gateway.decoder import Decoder, DecodeResult, Message
 from gateway.metrics import GatewayMetrics
@@ -42,10 +43,6 @@ class PipelineSettings:
     retry_max_s: float = 30.0
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 class Gateway:
     def __init__(
         self,
@@ -55,7 +52,7 @@ class Gateway:
         *,
         settings: PipelineSettings | None = None,
         metrics: GatewayMetrics | None = None,
-        clock_ms: Callable[[], int] = _now_ms,
+        clock_ms: Clock = now_ms,
     ) -> None:
         self.decoder = decoder
         self.sinks = tuple(sinks)

@@ -121,6 +121,20 @@ def _tcp_answers(port: int) -> bool:
         return False
 
 
+def _start_on_free_port(
+    name: str, workdir: Path, port: int | None, attempt: Callable[[int], ServiceProcess]
+) -> ServiceProcess:
+    """Start on `port`, or on a free port, trying again if another process took it first."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    error: RuntimeError | None = None
+    for _attempt in range(1 if port is not None else 3):
+        try:
+            return attempt(port or free_port())
+        except RuntimeError as exc:
+            error = exc
+    raise RuntimeError(f"{name} did not start: {error}")
+
+
 MOSQUITTO_CONF = """\
 listener {port} 127.0.0.1
 allow_anonymous true
@@ -138,21 +152,15 @@ log_type warning
 
 def start_mosquitto(workdir: Path, port: int | None = None) -> ServiceProcess:
     binary = find_binary("mosquitto", "/usr/sbin/mosquitto")
-    workdir.mkdir(parents=True, exist_ok=True)
-    for _attempt in range(3):
-        chosen = port or free_port()
+
+    def attempt(chosen: int) -> ServiceProcess:
         conf = workdir / "mosquitto.conf"
         conf.write_text(MOSQUITTO_CONF.format(port=chosen, data=workdir))
         service = _spawn("mosquitto", [binary, "-c", str(conf)], workdir, chosen)
-        try:
-            service.wait_ready(functools.partial(_tcp_answers, chosen))
-        except RuntimeError:
-            service.stop()
-            if port is not None:
-                raise
-            continue
+        service.wait_ready(functools.partial(_tcp_answers, chosen))
         return service
-    raise RuntimeError("mosquitto did not start on a free port in 3 attempts")
+
+    return _start_on_free_port("mosquitto", workdir, port, attempt)
 
 
 INFLUXD_CONF = """\
@@ -191,21 +199,16 @@ def start_influxd(
     workdir: Path, port: int | None = None, rpc_port: int | None = None
 ) -> ServiceProcess:
     binary = find_binary("influxd", "/usr/bin/influxd")
-    workdir.mkdir(parents=True, exist_ok=True)
-    for _attempt in range(3):
-        chosen, rpc = port or free_port(), rpc_port or free_port()
+
+    def attempt(chosen: int) -> ServiceProcess:
         conf = workdir / "influxdb.conf"
+        rpc = rpc_port or free_port()
         conf.write_text(INFLUXD_CONF.format(port=chosen, rpc_port=rpc, data=workdir))
         service = _spawn("influxd", [binary, "run", "-config", str(conf)], workdir, chosen)
-        try:
-            service.wait_ready(functools.partial(_influx_pings, chosen))
-        except RuntimeError:
-            service.stop()
-            if port is not None:
-                raise
-            continue
+        service.wait_ready(functools.partial(_influx_pings, chosen))
         return service
-    raise RuntimeError("influxd did not start on a free port in 3 attempts")
+
+    return _start_on_free_port("influxd", workdir, port, attempt)
 
 
 def influxql(port: int, database: str, query: str) -> list[list[object]]:
