@@ -55,7 +55,9 @@ def main() -> None:
     args = parser.parse_args()
     site = load_site(SITE)
     seconds = max(args.readings // len(site.devices), 60)
-    settings = SimulationSettings(speed=0, duration_s=seconds, start_ms=START_MS, readings_per_message=60)
+    settings = SimulationSettings(
+        speed=0, duration_s=seconds, start_ms=START_MS, readings_per_message=60
+    )
     sink = Collect()
     FleetSimulator(site, settings).run(sink)
     now = START_MS + seconds * 1000
