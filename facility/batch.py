@@ -97,6 +97,32 @@ class Batch:
     def __iter__(self) -> Iterator[KindBatch]:
         return iter(self.kinds.values())
 
+    def halves(self) -> tuple[Batch, Batch]:
+        """Two batches with about half the readings each (for a store that said 413)."""
+        first: dict[str, KindBatch] = {}
+        second: dict[str, KindBatch] = {}
+        remaining = len(self) // 2
+        for name, kb in self.kinds.items():
+            cut = min(remaining, len(kb))
+            remaining -= cut
+            if cut:
+                first[name] = kb.take(np.arange(cut))
+            if cut < len(kb):
+                second[name] = kb.take(np.arange(cut, len(kb)))
+        return Batch(self.site_id, first), Batch(self.site_id, second)
+
+    def chunks(self, max_readings: int) -> list[Batch]:
+        """The batch cut into pieces of at most `max_readings` readings."""
+        if len(self) <= max_readings:
+            return [self]
+        first, rest = self.halves()
+        return first.chunks(max_readings) + rest.chunks(max_readings)
+
+    @property
+    def newest_ts_ms(self) -> int | None:
+        stamps = [int(kb.ts_ms.max()) for kb in self.kinds.values() if len(kb)]
+        return max(stamps) if stamps else None
+
     @staticmethod
     def concat(site_id: str, batches: Iterable[Batch]) -> Batch:
         groups: dict[str, list[KindBatch]] = {}

@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,10 @@ def _positive(text: str) -> float:
 
 def _add(parser: argparse.ArgumentParser, option: str, default: Any, **kwargs: Any) -> None:
     """An option whose default can come from FACILITY_<OPTION>."""
-    parser.add_argument(f"--{option}", default=_env(option, default), **kwargs)
+    value = _env(option, default)
+    if kwargs.get("action") == "store_true" and isinstance(value, str):
+        value = value.strip().lower() in ("1", "true", "yes", "on")
+    parser.add_argument(f"--{option}", default=value, **kwargs)
 
 
 def _site_option(parser: argparse.ArgumentParser) -> None:
@@ -147,59 +151,125 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _gateway_parts(args: argparse.Namespace, site: Any, writer: Any, db_url: str) -> Any:
-    from alerts.engine import RuleEngine
-    from alerts.rules import DEFAULT_RULES
-    from alerts.sink import AlertsSink
-    from alerts.store import WorkOrderStore, make_engine
-    from gateway.dead_letters import JsonlDeadLetters
-    from gateway.decoder import Decoder, DecoderLimits
-    from gateway.pipeline import Gateway
+class _Pipeline:
+    """The gateway's parts wired together: MQTT in; store delivery, rules and work orders out."""
 
-    store = WorkOrderStore(make_engine(db_url))
-    store.create_schema()
-    alerts = AlertsSink(site, RuleEngine(site, DEFAULT_RULES), store)
-    limits = DecoderLimits(
-        max_payload_bytes=args.max_payload_bytes,
-        max_future_skew_s=args.max_future_skew_s,
-        max_age_s=args.max_age_s,
-    )
-    gateway = Gateway(Decoder(site, limits), [writer, alerts], JsonlDeadLetters(args.dead_letters))
-    return gateway, store
+    def __init__(self, args: argparse.Namespace, site: Any, *, db_url: str, mqtt: Any) -> None:
+        from alerts.engine import RuleEngine
+        from alerts.rules import DEFAULT_RULES
+        from alerts.sink import AlertsSink
+        from alerts.store import WorkOrderStore, make_engine
+        from facility.wire import subscription
+        from gateway.dead_letters import DeadLetter, JsonlDeadLetters
+        from gateway.decoder import Decoder, DecoderLimits
+        from gateway.mqtt import MqttConsumer
+        from gateway.pipeline import Gateway
+        from ingest.delivery import Delivery
+        from ingest.spool import Spool
+
+        self.store = WorkOrderStore(make_engine(db_url))
+        self.store.create_schema()
+        self.writer = _writer(args, site)
+        letters = JsonlDeadLetters(args.dead_letters)
+
+        def dead_letter(rejected: Any) -> None:
+            now = int(time.time() * 1000)
+            letters.add(
+                [
+                    DeadLetter(
+                        now,
+                        r.reason,
+                        f"store:{self.writer.name}",
+                        f"{r.count} point(s): {r.detail}",
+                        r.sample,
+                    )
+                    for r in rejected
+                ]
+            )
+
+        self.delivery = Delivery(
+            self.writer,
+            Spool(args.spool_dir, max_bytes=args.spool_max_bytes),
+            on_rejected=dead_letter,
+        )
+        alerts = AlertsSink(site, RuleEngine(site, DEFAULT_RULES), self.store)
+        limits = DecoderLimits(
+            max_payload_bytes=args.max_payload_bytes,
+            max_future_skew_s=args.max_future_skew_s,
+            max_age_s=args.max_age_s,
+        )
+        self.gateway = Gateway(Decoder(site, limits), [self.delivery, alerts], letters)
+        self.consumer = MqttConsumer(mqtt, subscription(site.id))
+        self.status: Any = None
+        if args.metrics_port:
+            from gateway.status_server import StatusServer
+
+            self.status = StatusServer(
+                args.metrics_host, args.metrics_port, metrics=self.metrics, health=self.health
+            )
+
+    def metrics(self) -> list[Any]:
+        return [*self.gateway.metrics.prometheus(), *self.delivery.prometheus()]
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        store = self.delivery.health()
+        connected = self.consumer.connected
+        return bool(store["up"]) and connected, {"mqtt_connected": connected, "store": store}
+
+    def start(self) -> None:
+        if self.status is not None:
+            self.status.start()
+        self.delivery.start()
+        self.consumer.start()
+
+    def run(self, stop: threading.Event) -> None:
+        self.gateway.run(self.consumer, stop)
+
+    def stop(self) -> None:
+        self.consumer.stop()
+        self.delivery.stop()
+        self.writer.close()
+        if self.status is not None:
+            self.status.stop()
 
 
 def _add_gateway_options(parser: argparse.ArgumentParser) -> None:
     _add(parser, "dead-letters", "var/dead-letters.jsonl", type=Path, help="dead-letter file")
+    _add(parser, "spool-dir", "var/spool", type=Path, help="on-disk spool for store outages")
+    _add(parser, "spool-max-bytes", 1 << 30, type=int, help="spool cap; oldest dropped beyond")
     _add(parser, "max-payload-bytes", 256 * 1024, type=int, help="larger messages are rejected")
     _add(parser, "max-future-skew-s", 300.0, type=_positive, help="reject readings further ahead")
     _add(parser, "max-age-s", 30 * 86400.0, type=_positive, help="reject readings older than this")
+    _add(parser, "metrics-host", "127.0.0.1", help="address of /metrics and /health")
+    _add(parser, "metrics-port", 9108, type=int, help="port of /metrics and /health (0 = off)")
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
     from facility.site import load_site
-    from facility.wire import subscription
-    from gateway.mqtt import MqttConsumer, MqttSettings
+    from gateway.mqtt import MqttSettings
 
     site = load_site(args.site)
-    writer = _writer(args, site)
-    gateway, _store = _gateway_parts(args, site, writer, args.db_url)
-    consumer = MqttConsumer(
-        MqttSettings(**_mqtt_connection(args), shared_group=args.shared_group),
-        subscription(site.id),
+    mqtt = MqttSettings(
+        **_mqtt_connection(args),
+        shared_group=args.shared_group,
+        tls=args.mqtt_tls,
+        ca_file=args.mqtt_ca_file,
+        session_expiry_s=args.session_expiry_s,
     )
+    pipeline = _Pipeline(args, site, db_url=args.db_url, mqtt=mqtt)
     stop = _stop_on_signals()
-    consumer.start()
-    log.info("gateway for site %s started; writing to %s", site.id, args.store)
+    pipeline.start()
+    log.info("gateway for site %s started; writing to %s", site.id, pipeline.writer.name)
     try:
-        gateway.run(consumer, stop)
+        pipeline.run(stop)
     finally:
-        consumer.stop()
-        writer.close()
+        pipeline.stop()
     return 0
 
 
 def _writer(args: argparse.Namespace, site: Any) -> Any:
     if args.store == "influx-v1":
+        from ingest.errors import StoreUnavailableError
         from ingest.influx_v1 import InfluxV1Settings, InfluxV1Writer
 
         writer = InfluxV1Writer(
@@ -211,8 +281,23 @@ def _writer(args: argparse.Namespace, site: Any) -> Any:
                 password=args.influx_password,
             ),
         )
-        writer.ensure_database()
+        try:
+            writer.ensure_database()
+        except StoreUnavailableError as exc:  # it is created on the first write that needs it
+            log.warning("InfluxDB not reachable at start (%s); spooling until it is", exc)
         return writer
+    if args.store == "influx-v2":
+        from ingest.influx_v2 import InfluxV2Settings, InfluxV2Writer
+
+        return InfluxV2Writer(
+            site,
+            InfluxV2Settings(
+                url=args.influx_url,
+                org=args.influx_org,
+                bucket=args.influx_bucket,
+                token=args.influx_token,
+            ),
+        )
     from ingest.sqlite_store import SQLiteTimeSeries
 
     return SQLiteTimeSeries(site, args.sqlite_path)
@@ -239,34 +324,34 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     from api.app import create_app
     from facility.site import load_site
-    from facility.wire import subscription
     from gateway.embedded_broker import EmbeddedBroker
-    from gateway.mqtt import MqttConsumer, MqttSettings
-    from ingest.sqlite_store import SQLiteTimeSeries
+    from gateway.mqtt import MqttSettings
     from simulators.publisher import MqttPublisher, PublisherSettings
 
     site = load_site(args.site)
     var: Path = args.var_dir
     var.mkdir(parents=True, exist_ok=True)
     args.dead_letters = var / "dead-letters.jsonl"
+    args.spool_dir = var / "spool"
+    args.store, args.sqlite_path = "sqlite", var / "telemetry.sqlite3"
     simulator = _simulator(args, site)
     broker = EmbeddedBroker("127.0.0.1", args.mqtt_port)
     broker.start()
-    writer = SQLiteTimeSeries(site, var / "telemetry.sqlite3")
-    gateway, store = _gateway_parts(args, site, writer, f"sqlite:///{var / 'facility.sqlite3'}")
-    consumer = MqttConsumer(
-        MqttSettings(port=args.mqtt_port, protocol="3.1.1", client_id="facility-up-gateway"),
-        subscription(site.id),
+    pipeline = _Pipeline(
+        args,
+        site,
+        db_url=f"sqlite:///{var / 'facility.sqlite3'}",
+        mqtt=MqttSettings(port=args.mqtt_port, protocol="3.1.1", client_id="facility-up-gateway"),
     )
-    consumer.start()
-    consumer.wait_connected(15.0)
+    pipeline.start()
+    pipeline.consumer.wait_connected(15.0)
     stop = _stop_on_signals()  # also what uvicorn re-raises its captured signal into
     publisher = MqttPublisher(
         PublisherSettings(port=args.mqtt_port, client_id="facility-up-simulator", protocol="3.1.1")
     )
     publisher.connect()
     threads = [
-        threading.Thread(target=gateway.run, args=(consumer, stop), name="gateway", daemon=True),
+        threading.Thread(target=pipeline.run, args=(stop,), name="gateway", daemon=True),
         threading.Thread(
             target=simulator.run, args=(publisher, stop), name="simulator", daemon=True
         ),
@@ -283,15 +368,17 @@ def cmd_up(args: argparse.Namespace) -> int:
     )
     try:
         uvicorn.run(
-            create_app(site=site, store=store), host=args.host, port=args.port, log_level="warning"
+            create_app(site=site, store=pipeline.store),
+            host=args.host,
+            port=args.port,
+            log_level="warning",
         )
     finally:
         stop.set()
         for thread in threads:
             thread.join(timeout=10)
         publisher.close()
-        consumer.stop()
-        writer.close()
+        pipeline.stop()
         broker.stop()
     return 0
 
@@ -341,12 +428,24 @@ def build_parser() -> argparse.ArgumentParser:
     _site_option(gateway)
     _mqtt_options(gateway, client_id="facility-gateway", protocol="5")
     _add(gateway, "shared-group", None, help="consume via $share/<group>/... with other gateways")
-    _add(gateway, "store", "sqlite", choices=("sqlite", "influx-v1"), help="time-series store")
+    _add(gateway, "mqtt-tls", False, action="store_true", help="connect to the broker with TLS")
+    _add(gateway, "mqtt-ca-file", None, help="CA bundle for --mqtt-tls (default: system CAs)")
+    _add(gateway, "session-expiry-s", 86400, type=int, help="MQTT 5 session expiry")
+    _add(
+        gateway,
+        "store",
+        "sqlite",
+        choices=("sqlite", "influx-v1", "influx-v2"),
+        help="time-series store",
+    )
     _add(gateway, "sqlite-path", "var/telemetry.sqlite3", type=Path, help="embedded store file")
     _add(gateway, "influx-url", "http://127.0.0.1:8086", help="InfluxDB 1.x URL")
     _add(gateway, "influx-db", "facility", help="InfluxDB database")
     _add(gateway, "influx-username", None, help="InfluxDB user")
     _add(gateway, "influx-password", None, help="InfluxDB password")
+    _add(gateway, "influx-org", "facility", help="InfluxDB 2.x/3.x organisation")
+    _add(gateway, "influx-bucket", "facility", help="InfluxDB 2.x/3.x bucket")
+    _add(gateway, "influx-token", None, help="InfluxDB 2.x/3.x API token")
     _add(gateway, "db-url", "sqlite:///var/facility.sqlite3", help="work-order database URL")
     _add_gateway_options(gateway)
     gateway.set_defaults(func=cmd_gateway)

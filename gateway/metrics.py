@@ -6,6 +6,8 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
+from facility.prometheus import Metric
+
 
 @dataclass
 class GatewayMetrics:
@@ -30,6 +32,33 @@ class GatewayMetrics:
     def record_sink_failure(self) -> None:
         with self._lock:
             self.sink_failures += 1
+
+    def prometheus(self) -> list[Metric]:
+        with self._lock:
+            return [
+                Metric.single(
+                    "facility_messages_received_total", "counter",
+                    "MQTT messages the gateway took in.", self.messages_received,
+                ),
+                Metric.single(
+                    "facility_readings_accepted_total", "counter",
+                    "Readings that passed validation.", self.readings_accepted,
+                ),
+                Metric(
+                    "facility_rejected_total", "counter",
+                    "Rejected messages or readings, by reason (all are dead-lettered).",
+                    {(("reason", r),): n for r, n in sorted(self.rejected.items())},
+                ),
+                Metric.single(
+                    "facility_sequence_gaps_total", "counter",
+                    "Readings missing by the devices' sequence numbers.", self.sequence_gaps,
+                ),
+                Metric.single(
+                    "facility_sink_failures_total", "counter",
+                    "Times a stage after decode failed and the batch was retried.",
+                    self.sink_failures,
+                ),
+            ]  # fmt: skip
 
     def snapshot(self) -> dict[str, object]:
         with self._lock:

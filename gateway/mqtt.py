@@ -1,6 +1,8 @@
 """The one module that talks to paho-mqtt: a QoS 1 consumer with acks after durability.
 
-paho delivers messages on its network thread; we only put them on a queue there. The gateway
+One thread runs the connection: connect, run paho's network loop until the connection drops,
+wait with exponential backoff and jitter, connect again (and resubscribe in on_connect, every
+time). paho delivers messages on that thread; we only put them on a queue there. The gateway
 worker takes them in receive order, makes them durable, then calls `ack`, which sends the
 PUBACKs (paho's `manual_ack=True`). Messages received before a reconnect are not acked on the
 new connection (their packet ids mean nothing there); the broker redelivers them from the
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import random
 import ssl
 import threading
 import time
@@ -67,6 +70,7 @@ def _client(settings: MqttSettings, *, manual_ack: bool) -> paho.Client:
         clean_session=None if v5 else False,
         protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
         manual_ack=manual_ack,
+        reconnect_on_failure=False,  # our loop reconnects, with jitter
     )
     if settings.username is not None:
         client.username_pw_set(settings.username, settings.password)
@@ -101,21 +105,44 @@ class MqttConsumer:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.connects = 0
 
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
 
     def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="mqtt-connection", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        """The one reconnect loop: connect, serve, back off with jitter, again."""
         s = self.settings
-        self._client.connect_async(
-            s.host,
-            s.port,
-            keepalive=s.keepalive_s,
-            clean_start=False if s.protocol == "5" else paho.MQTT_CLEAN_START_FIRST_ONLY,
-            properties=_connect_properties(s),
-        )
-        self._client.loop_start()
+        delay = float(s.reconnect_min_s)
+        while not self._stop.is_set():
+            try:
+                self._client.connect(
+                    s.host,
+                    s.port,
+                    keepalive=s.keepalive_s,
+                    clean_start=False if s.protocol == "5" else paho.MQTT_CLEAN_START_FIRST_ONLY,
+                    properties=_connect_properties(s),
+                )
+            except (OSError, ValueError) as exc:
+                log.warning("MQTT broker %s:%s unreachable: %s", s.host, s.port, exc)
+            else:
+                connects_before = self.connects
+                self._client.loop_forever()  # returns when the connection is lost or closed
+                if self.connects > connects_before:
+                    delay = float(s.reconnect_min_s)  # it was up: start backing off afresh
+            if self._stop.is_set():
+                break
+            wait = delay * (0.5 + random.random())
+            log.info("reconnecting to MQTT in %.1f s", wait)
+            self._stop.wait(wait)
+            delay = min(delay * 2, float(s.reconnect_max_s))
 
     def wait_connected(self, timeout_s: float) -> None:
         if not self._connected.wait(timeout_s):
@@ -125,8 +152,10 @@ class MqttConsumer:
             )
 
     def stop(self) -> None:
+        self._stop.set()
         self._client.disconnect()
-        self._client.loop_stop()
+        if self._thread is not None:
+            self._thread.join(10)
 
     def take(self, max_messages: int, timeout_s: float) -> list[InboundMessage]:
         """Up to `max_messages`, waiting at most `timeout_s` for the first one."""
@@ -164,6 +193,7 @@ class MqttConsumer:
             log.error("MQTT connect refused: %s", reason_code)
             return
         self._generation += 1
+        self.connects += 1
         client.subscribe(self.topic_filter, qos=1)
         log.info(
             "MQTT connected to %s:%s (session present: %s), subscribed to %s",
@@ -183,7 +213,8 @@ class MqttConsumer:
         properties: Properties | None,
     ) -> None:
         self._connected.clear()
-        log.warning("MQTT disconnected: %s; paho reconnects with backoff", reason_code)
+        if not self._stop.is_set():
+            log.warning("MQTT disconnected: %s", reason_code)
 
     def _on_message(self, client: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
         self._queue.put(

@@ -1,8 +1,9 @@
 """The gateway loop: take messages, decode, hand the batch to the sinks, then ack.
 
-Messages are acked only after every sink returned (the writer made the batch durable, the
-rules engine saw it). A failing sink is retried with capped exponential backoff and jitter,
-without acking, so the broker keeps the messages. Rejected input is counted, dead-lettered and
+Messages are acked only after every sink returned (the store delivery made the batch durable,
+the rules engine saw it). A failing sink is retried with capped exponential backoff and jitter,
+without acking, so the broker keeps the messages; sinks that already took the batch are not
+given it again. Rejected input is counted, dead-lettered and
 logged truncated; it never stops the loop.
 """
 
@@ -89,10 +90,12 @@ class Gateway:
         if not len(result.batch):
             return True
         delay = self.settings.retry_min_s
+        done = 0  # sinks that already have the batch are not given it again
         while True:
             try:
-                for sink in self.sinks:
+                for sink in self.sinks[done:]:
                     sink.handle(result.batch)
+                    done += 1
             except Exception:
                 self.metrics.record_sink_failure()
                 log.exception("a sink failed; retrying in %.1f s without acking", delay)

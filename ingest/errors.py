@@ -1,9 +1,11 @@
 """Errors of the ingest stage.
 
 IngestError
- └── WriteError            the store did not take a batch
-      ├── StoreUnavailableError  connection refused, timeout, 5xx, 429: retry later
-      └── StoreRejectedError     4xx: the store refuses the data itself
+ ├── WriteError                   the store did not take a batch
+ │    ├── StoreUnavailableError   connection refused, timeout, 5xx, 429: retry later
+ │    ├── PayloadTooLargeError    413: split the batch and try the halves
+ │    └── StoreRejectedError      4xx: the store refuses the data itself; retrying won't help
+ └── SpoolError                   the on-disk spool cannot be written or read
 """
 
 from __future__ import annotations
@@ -22,8 +24,20 @@ class WriteError(IngestError):
 
 
 class StoreUnavailableError(WriteError):
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after_s: float | None = None
+    ) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(message, status=status)
+
+
+class PayloadTooLargeError(WriteError):
     pass
 
 
 class StoreRejectedError(WriteError):
+    pass
+
+
+class SpoolError(IngestError):
     pass

@@ -16,6 +16,8 @@ import numpy as np
 from facility.batch import Batch, KindBatch
 from facility.catalog import KINDS, KindSpec
 from facility.site import Site
+from ingest.errors import StoreUnavailableError
+from ingest.interface import WriteResult
 
 
 def table_name(kind: str) -> str:
@@ -32,6 +34,8 @@ def _create_sql(spec: KindSpec) -> str:
 
 
 class SQLiteTimeSeries:
+    name = "sqlite"
+
     def __init__(self, site: Site, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
@@ -63,16 +67,27 @@ class SQLiteTimeSeries:
         ]
         return list(zip(*columns, strict=True))
 
-    def handle(self, batch: Batch) -> None:
+    def write(self, batch: Batch) -> WriteResult:
         with self._lock:
-            self._db.execute("BEGIN")
             try:
-                for kb in batch:
-                    self._db.executemany(self._insert[kb.kind.name], self._rows(kb))
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("BEGIN")
+                try:
+                    for kb in batch:
+                        self._db.executemany(self._insert[kb.kind.name], self._rows(kb))
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.OperationalError as exc:  # locked, disk full, I/O error: retry later
+                raise StoreUnavailableError(f"SQLite store {self.path}: {exc}") from exc
+        return WriteResult(len(batch))
+
+    def ping(self) -> None:
+        with self._lock:
+            try:
+                self._db.execute("SELECT 1").fetchone()
+            except sqlite3.Error as exc:
+                raise StoreUnavailableError(f"SQLite store {self.path}: {exc}") from exc
 
     def count(self, kind: str) -> int:
         with self._lock:

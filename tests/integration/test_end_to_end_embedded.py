@@ -40,6 +40,7 @@ def test_up_serves_live_status_and_turns_a_dry_run_into_one_work_order(tmp_path:
             "--var-dir", str(var),
             "--port", str(port),
             "--mqtt-port", str(mqtt_port),
+            "--metrics-port", str(free_port()),
             "--inject", "pump-dry-run:pump-1@1",
         ],
         tmp_path / "up.log",

@@ -17,7 +17,7 @@ from api.app import create_app
 from facility.site import Site
 from tests.conftest import DEMO_SITE
 from tests.integration.helpers import run_simulation, start_facility, stop_process, wait_for
-from tests.services import ServiceProcess, influxql
+from tests.services import ServiceProcess, free_port, influxql
 
 pytestmark = pytest.mark.integration
 
@@ -76,6 +76,8 @@ def test_pump_dry_run_reaches_influxdb_and_one_work_order(
             "--influx-db", DATABASE,
             "--db-url", db_url,
             "--dead-letters", str(dead_letters),
+            "--spool-dir", str(tmp_path / "spool"),
+            "--metrics-port", str(free_port()),
         ],
         tmp_path / "gateway.log",
     )  # fmt: skip

@@ -1,0 +1,64 @@
+"""A small HTTP endpoint of a gateway process: /metrics (Prometheus) and /health (JSON).
+
+It runs in its own thread on the standard library's server: it must keep answering while the
+gateway loop is busy or the store is down, and it must not pull a web framework into the
+gateway process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from facility.prometheus import CONTENT_TYPE, Metric, render
+
+log = logging.getLogger(__name__)
+
+Health = Callable[[], tuple[bool, dict[str, Any]]]
+
+
+class StatusServer:
+    def __init__(
+        self, host: str, port: int, *, metrics: Callable[[], Iterable[Metric]], health: Health
+    ) -> None:
+        collect, check = metrics, health
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path == "/metrics":
+                    self._send(200, CONTENT_TYPE, render(collect()).encode())
+                elif self.path == "/health":
+                    ok, detail = check()
+                    body = json.dumps({"status": "ok" if ok else "degraded", **detail}).encode()
+                    self._send(200 if ok else 503, "application/json", body)
+                else:
+                    self._send(404, "text/plain", b"not found\n")
+
+            def _send(self, status: int, content_type: str, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return  # scrapes every few seconds would flood the log
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server.daemon_threads = True
+        self.port = int(self._server.server_address[1])
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="status-server", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+        log.info("metrics and health on port %d", self.port)
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

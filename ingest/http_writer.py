@@ -1,0 +1,170 @@
+"""What InfluxDB 1.x and 2.x/3.x writers share: line protocol over HTTP, and how to read the
+answer. Every httpx error is mapped to ours here, with its cause.
+
+    2xx            written
+    400 partial    written, except the points named in the error (returned as rejected)
+    413            PayloadTooLargeError: the caller splits the batch
+    429, 5xx       StoreUnavailableError, with Retry-After when the store sent one
+    other 4xx      StoreRejectedError: the store refuses the whole batch
+    no answer      StoreUnavailableError
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import httpx
+
+from facility.batch import Batch
+from facility.catalog import KINDS
+from facility.site import Site
+from ingest import line_protocol
+from ingest.errors import PayloadTooLargeError, StoreRejectedError, StoreUnavailableError
+from ingest.interface import RejectedPoints, WriteResult
+
+MAX_ERROR_TEXT = 500
+MAX_SAMPLE_LINES = 5
+_DROPPED = re.compile(r"dropped=(\d+)")
+_TYPE_CONFLICT = re.compile(r'input field \\?"([^"\\]+)\\?" on measurement \\?"([^"\\]+)\\?"')
+_UNPARSABLE = re.compile(r"unable to parse '([^']*)'")
+
+
+def retry_after_s(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:MAX_ERROR_TEXT]
+    if isinstance(body, Mapping):
+        return str(body.get("error") or body.get("message") or body)[:MAX_ERROR_TEXT]
+    return str(body)[:MAX_ERROR_TEXT]
+
+
+def partial_write_rejections(error: str, lines: list[str]) -> tuple[RejectedPoints, ...]:
+    """What a 400 "partial write" dropped, with the offending lines where we can find them."""
+    dropped_match = _DROPPED.search(error)
+    dropped = int(dropped_match[1]) if dropped_match else 0
+    sample: list[str] = []
+    unparsable = _UNPARSABLE.findall(error)
+    conflict = _TYPE_CONFLICT.search(error)
+    if unparsable:
+        sample = unparsable[:MAX_SAMPLE_LINES]
+        dropped = dropped or len(unparsable)
+    elif conflict:
+        field_name, measurement = conflict[1], conflict[2]
+        sample = [
+            line
+            for line in lines
+            if line.startswith(f"{measurement},")
+            and (f" {field_name}=" in line or f",{field_name}=" in line)
+        ][:MAX_SAMPLE_LINES]
+    reason = (
+        "field_type_conflict" if conflict else "unparsable_point" if unparsable else "partial_write"
+    )
+    return (RejectedPoints(reason, error, dropped, "\n".join(sample)[:MAX_ERROR_TEXT]),)
+
+
+class LineProtocolHttpWriter:
+    """Sends a batch as one gzipped line-protocol request."""
+
+    name = "line-protocol"
+
+    def __init__(
+        self,
+        site: Site,
+        *,
+        base_url: str,
+        write_path: str,
+        write_params: Mapping[str, str],
+        ping_path: str,
+        headers: Mapping[str, str] | None = None,
+        auth: httpx.Auth | tuple[str, str] | None = None,
+        timeout_s: float = 10.0,
+        gzip_level: int = 1,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url
+        self._write_path = write_path
+        self._write_params = dict(write_params)
+        self._ping_path = ping_path
+        self._gzip_level = gzip_level
+        self._http = httpx.Client(
+            base_url=base_url,
+            timeout=timeout_s,
+            auth=auth,
+            headers=dict(headers or {}),
+            transport=transport,
+        )
+        self._keys = {name: line_protocol.series_keys(site, spec) for name, spec in KINDS.items()}
+
+    def lines(self, batch: Batch) -> list[str]:
+        out: list[str] = []
+        for kb in batch:
+            out.extend(line_protocol.encode(self._keys[kb.kind.name], kb))
+        return out
+
+    def write(self, batch: Batch) -> WriteResult:
+        lines = self.lines(batch)
+        if not lines:
+            return WriteResult(0)
+        body = gzip.compress("\n".join(lines).encode(), compresslevel=self._gzip_level)
+        response = self.request(
+            "POST",
+            self._write_path,
+            params=self._write_params,
+            content=body,
+            headers={"Content-Encoding": "gzip", "Content-Type": "text/plain; charset=utf-8"},
+        )
+        if response.status_code == 400:
+            error = _error_text(response)
+            if "partial write" in error:
+                rejected = partial_write_rejections(error, lines)
+                return WriteResult(len(lines) - sum(r.count for r in rejected), rejected)
+            raise StoreRejectedError(f"{self.name} refused the batch: {error}", status=400)
+        return WriteResult(len(lines))
+
+    def ping(self) -> None:
+        response = self.request("GET", self._ping_path)
+        if response.status_code >= 300:
+            raise StoreUnavailableError(f"{self.name} ping answered", status=response.status_code)
+
+    def request(self, method: str, path: str, **kwargs: object) -> httpx.Response:
+        """One request; errors other than a 400 are mapped to ingest errors here."""
+        try:
+            response = self._http.request(method, path, **kwargs)  # type: ignore[arg-type]
+        except httpx.HTTPError as exc:
+            raise StoreUnavailableError(
+                f"{self.name} at {self.base_url} unreachable: {exc}"
+            ) from exc
+        status = response.status_code
+        if status == 413:
+            raise PayloadTooLargeError(f"{self.name}: batch too large", status=413)
+        if status == 429 or status >= 500:
+            raise StoreUnavailableError(
+                f"{self.name} {path} failed: {_error_text(response)}",
+                status=status,
+                retry_after_s=retry_after_s(response.headers.get("Retry-After")),
+            )
+        if status >= 400 and status != 400:
+            raise StoreRejectedError(f"{self.name} {path}: {_error_text(response)}", status=status)
+        return response
+
+    def close(self) -> None:
+        self._http.close()
