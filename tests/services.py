@@ -63,6 +63,19 @@ class ServiceProcess:
     process: subprocess.Popen[bytes]
     port: int
     log_path: Path
+    argv: list[str]
+    workdir: Path
+    ready: Callable[[], bool]
+
+    def restart(self) -> None:
+        """Start the same program again, same config, port and data (after stop or kill)."""
+        self.stop()
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.argv, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+        self.wait_ready(self.ready)
 
     @property
     def pid(self) -> int:
@@ -104,13 +117,17 @@ class ServiceProcess:
             self.process.wait(STOP_TIMEOUT_S)
 
 
-def _spawn(name: str, argv: list[str], workdir: Path, port: int) -> ServiceProcess:
+def _spawn(
+    name: str, argv: list[str], workdir: Path, port: int, ready: Callable[[], bool]
+) -> ServiceProcess:
     log_path = workdir / f"{name}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             argv, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
-    return ServiceProcess(name, process, port, log_path)
+    service = ServiceProcess(name, process, port, log_path, argv, workdir, ready)
+    service.wait_ready(ready)
+    return service
 
 
 def _tcp_answers(port: int) -> bool:
@@ -156,9 +173,8 @@ def start_mosquitto(workdir: Path, port: int | None = None) -> ServiceProcess:
     def attempt(chosen: int) -> ServiceProcess:
         conf = workdir / "mosquitto.conf"
         conf.write_text(MOSQUITTO_CONF.format(port=chosen, data=workdir))
-        service = _spawn("mosquitto", [binary, "-c", str(conf)], workdir, chosen)
-        service.wait_ready(functools.partial(_tcp_answers, chosen))
-        return service
+        ready = functools.partial(_tcp_answers, chosen)
+        return _spawn("mosquitto", [binary, "-c", str(conf)], workdir, chosen, ready)
 
     return _start_on_free_port("mosquitto", workdir, port, attempt)
 
@@ -204,9 +220,8 @@ def start_influxd(
         conf = workdir / "influxdb.conf"
         rpc = rpc_port or free_port()
         conf.write_text(INFLUXD_CONF.format(port=chosen, rpc_port=rpc, data=workdir))
-        service = _spawn("influxd", [binary, "run", "-config", str(conf)], workdir, chosen)
-        service.wait_ready(functools.partial(_influx_pings, chosen))
-        return service
+        ready = functools.partial(_influx_pings, chosen)
+        return _spawn("influxd", [binary, "run", "-config", str(conf)], workdir, chosen, ready)
 
     return _start_on_free_port("influxd", workdir, port, attempt)
 

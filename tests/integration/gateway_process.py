@@ -1,0 +1,78 @@
+"""A `facility gateway` process for reliability tests, with its metrics endpoint."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import httpx
+
+from tests.integration.helpers import start_facility, stop_process, wait_for
+from tests.services import free_port
+
+
+class GatewayProcess:
+    def __init__(
+        self, tmp_path: Path, site_file: Path, mqtt_port: int, influx_port: int, database: str
+    ) -> None:
+        self.tmp_path = tmp_path
+        self.metrics_port = free_port()
+        self.dead_letters = tmp_path / "dead-letters.jsonl"
+        self.spool = tmp_path / "spool"
+        self.log = tmp_path / "gateway.log"
+        self.args = [
+            "gateway",
+            "--site", str(site_file),
+            "--mqtt-port", str(mqtt_port),
+            "--mqtt-client-id", "reliability-gateway",
+            "--store", "influx-v1",
+            "--influx-url", f"http://127.0.0.1:{influx_port}",
+            "--influx-db", database,
+            "--db-url", f"sqlite:///{tmp_path / 'facility.sqlite3'}",
+            "--dead-letters", str(self.dead_letters),
+            "--spool-dir", str(self.spool),
+            "--metrics-port", str(self.metrics_port),
+        ]  # fmt: skip
+        self.process: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.process = start_facility(self.args, self.log)
+        wait_for(self.health, lambda h: h is not None and h.get("mqtt_connected") is True,
+                 timeout_s=30, what="the gateway to connect")  # fmt: skip
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as in a crash or an OOM kill."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(10)
+
+    def stop(self) -> int:
+        assert self.process is not None
+        return stop_process(self.process)
+
+    def health(self) -> dict[str, object] | None:
+        try:
+            response = httpx.get(f"http://127.0.0.1:{self.metrics_port}/health", timeout=2)
+        except httpx.HTTPError:
+            return None
+        body: dict[str, object] = response.json()
+        return body
+
+    def metrics(self) -> dict[str, float]:
+        """Samples by name with labels, e.g. 'facility_rejected_total{reason="bad_seq"}'."""
+        text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
+        samples = {}
+        for line in text.splitlines():
+            match = re.match(r"^([a-z_]+(?:\{[^}]*\})?) (\S+)$", line)
+            if match:
+                samples[match[1]] = float(match[2])
+        return samples
+
+    def log_tail(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:]
