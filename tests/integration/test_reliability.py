@@ -187,8 +187,12 @@ def test_10k_malformed_payloads_are_counted_by_reason_and_valid_ones_stored(
     finally:
         publisher.close()
     wait_for_points(influxd, good.readings_by_kind)
-    metrics = wait_for(gateway.metrics, lambda m: m.get("facility_messages_received_total") == len(mixed),
-                       timeout_s=30, what="every message to be counted")  # fmt: skip
+    metrics = wait_for(
+        gateway.metrics,
+        lambda m: m.get("facility_messages_received_total") == len(mixed),
+        timeout_s=30,
+        what="every message to be counted",
+    )
     rejected = {
         name.split('"')[1]: int(value)
         for name, value in metrics.items()
