@@ -1,11 +1,13 @@
 #!/bin/sh
-# Makes sure the programs the integration tests start exist: Debian's mosquitto and influxdb.
+# Makes sure the programs the integration tests start exist: Debian's mosquitto, influxdb and
+# victoria-metrics (the stand-in for InfluxDB 2.x/3.x's /api/v2/write).
 # Installs them with apt-get when missing and running as root; otherwise names what to install.
 set -eu
 
 missing=""
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing="$missing mosquitto"
 command -v influxd >/dev/null 2>&1 || [ -x /usr/bin/influxd ] || missing="$missing influxdb"
+command -v victoria-metrics >/dev/null 2>&1 || [ -x /usr/bin/victoria-metrics ] || missing="$missing victoria-metrics"
 
 if [ -z "$missing" ]; then
     exit 0

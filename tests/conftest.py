@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from facility.site import Site, load_site
-from tests.services import ServiceProcess, start_influxd, start_mosquitto
+from tests.services import ServiceProcess, start_influxd, start_mosquitto, start_victoria_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_SITE = ROOT / "sites" / "shangri-la.toml"
@@ -31,6 +31,15 @@ def mosquitto(tmp_path: Path) -> Iterator[ServiceProcess]:
 @pytest.fixture
 def influxd(tmp_path: Path) -> Iterator[ServiceProcess]:
     service = start_influxd(tmp_path / "influxd")
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+@pytest.fixture
+def victoria_metrics(tmp_path: Path) -> Iterator[ServiceProcess]:
+    service = start_victoria_metrics(tmp_path / "victoria-metrics")
     try:
         yield service
     finally:

@@ -8,6 +8,7 @@ and is stopped by its PID. Nothing here touches a service the test did not start
 from __future__ import annotations
 
 import functools
+import json
 import os
 import shutil
 import socket
@@ -34,7 +35,7 @@ def find_binary(name: str, *extra: str) -> str:
     found = shutil.which(name) or next((p for p in extra if os.access(p, os.X_OK)), None)
     if found:
         return found
-    package = "influxdb" if name == "influxd" else name
+    package = {"influxd": "influxdb"}.get(name, name)
     message = f"{name} is not installed (Debian: apt-get install {package})"
     if require_services():
         pytest.fail(f"FACILITY_REQUIRE_SERVICES=1 and {message}")
@@ -237,3 +238,41 @@ def influxql(port: int, database: str, query: str) -> list[list[object]]:
         raise RuntimeError(f"InfluxQL error: {result['error']}")
     series = result.get("series") or []
     return list(series[0].get("values", [])) if series else []
+
+
+def _vm_healthy(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def start_victoria_metrics(workdir: Path, port: int | None = None) -> ServiceProcess:
+    """VictoriaMetrics speaks InfluxDB's /api/v2/write: the stand-in for InfluxDB 2.x/3.x."""
+    binary = find_binary("victoria-metrics", "/usr/bin/victoria-metrics")
+
+    def attempt(chosen: int) -> ServiceProcess:
+        argv = [
+            binary,
+            f"-httpListenAddr=127.0.0.1:{chosen}",
+            f"-storageDataPath={workdir / 'data'}",
+            "-retentionPeriod=100y",
+            "-search.latencyOffset=0s",
+            "-search.disableCache",
+        ]
+        return _spawn(
+            "victoria-metrics", argv, workdir, chosen, functools.partial(_vm_healthy, chosen)
+        )
+
+    return _start_on_free_port("victoria-metrics", workdir, port, attempt)
+
+
+def vm_sample_count(port: int, metric: str) -> int:
+    """How many samples VictoriaMetrics holds for a metric name (over all series, all time)."""
+    response = httpx.get(
+        f"http://127.0.0.1:{port}/api/v1/export",
+        params={"match[]": f'{{__name__="{metric}"}}', "start": "0"},
+        timeout=10.0,
+    )
+    response.raise_for_status()
+    return sum(len(json.loads(line)["values"]) for line in response.text.splitlines() if line)
