@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,13 +94,17 @@ class _Locator:
     def __init__(self, text: str) -> None:
         self._lines = text.splitlines()
 
-    def value_line(self, key: str, value: object) -> int | None:
+    def value_line(self, key: str, value: object, occurrence: int = 0) -> int | None:
+        """Line of the `occurrence`-th (0-based) `key = "value"` in the file."""
         if not isinstance(value, str):
             return None
         pattern = re.compile(rf"(^|[{{,\s]){re.escape(key)}\s*=\s*[\"']{re.escape(value)}[\"']")
+        seen = -1
         for number, line in enumerate(self._lines, start=1):
             if pattern.search(line):
-                return number
+                seen += 1
+                if seen == occurrence:
+                    return number
         return None
 
     def header_line(self, header: str, occurrence: int) -> int | None:
@@ -118,6 +123,7 @@ class _Parser:
         self.path = path
         self.loc = _Locator(text)
         self.seen_ids: dict[str, str] = {}
+        self.id_occurrences: Counter[str] = Counter()
         self.kind_counts: dict[str, int] = dict.fromkeys(KIND_NAMES, 0)
 
     def fail(self, line: int | None, message: str) -> SiteFileError:
@@ -144,7 +150,9 @@ class _Parser:
         self, table: Mapping[str, Any], what: str, line: int | None
     ) -> tuple[str, int | None]:
         ident = self.text(table, "id", what, line)
-        line = self.loc.value_line("id", ident) or line
+        occurrence = self.id_occurrences[ident]
+        self.id_occurrences[ident] += 1
+        line = self.loc.value_line("id", ident, occurrence) or line
         if not ID_PATTERN.match(ident):
             raise self.fail(
                 line,

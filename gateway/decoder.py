@@ -13,6 +13,9 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from itertools import chain, repeat
+from operator import itemgetter
+from typing import Any
 
 import numpy as np
 import orjson
@@ -88,20 +91,40 @@ def excerpt(payload: bytes | str) -> str:
 
 
 class _KindRows:
-    """Rows collected for one kind during a decode call."""
+    """Rows collected for one kind during a decode call: [ts, seq, field...] per reading."""
 
-    __slots__ = ("device", "seq", "source", "spec", "ts", "values")
+    __slots__ = ("device", "rows", "source", "spec")
 
     def __init__(self, spec: KindSpec) -> None:
         self.spec = spec
         self.device: list[int] = []
-        self.ts: list[int] = []
-        self.seq: list[int] = []
-        self.values: list[list[float]] = []
+        self.rows: list[list[Any]] = []
         self.source: list[tuple[str, object]] = []
 
 
 _NUMBER_TYPES = (int, float, bool)
+_VALUE_TYPES = frozenset({int, float, bool})
+_INT_ONLY = frozenset({int})
+_DICT_ONLY = frozenset({dict})
+MAX_EXACT_INT = 2**53
+"""Rows travel as float64 until split; ts and seq above this would not survive exactly."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """Per kind: the keys a reading may have, the row columns, their defaults."""
+
+    allowed: frozenset[str]
+    columns: tuple[str, ...]
+    defaults: tuple[object, ...]
+
+    @staticmethod
+    def of(spec: KindSpec) -> _Layout:
+        return _Layout(
+            frozenset(spec.field_names) | RESERVED_KEYS,
+            ("ts", "seq", *spec.field_names),
+            (None, None, *([math.nan] * len(spec.fields))),
+        )
 
 
 class Decoder:
@@ -109,6 +132,7 @@ class Decoder:
         self.site = site
         self.limits = limits or DecoderLimits()
         self._routes: dict[str, tuple[KindSpec, int]] = {}
+        self._layouts = {name: _Layout.of(spec) for name, spec in KINDS.items()}
 
     def _route(self, topic: str) -> tuple[KindSpec, int] | tuple[RejectReason, str]:
         cached = self._routes.get(topic)
@@ -186,10 +210,15 @@ class Decoder:
                 return
         else:
             readings = [doc]
+        if not readings:
+            reject(RejectReason.NO_FIELDS, "the message has no readings")
+            return
         collected = rows.get(spec.name)
         if collected is None:
             collected = rows[spec.name] = _KindRows(spec)
-        names = spec.field_names
+        layout = self._layouts[spec.name]
+        if self._take_whole_message(readings, layout, device_index, topic, collected):
+            return
         index = spec.index
         for reading in readings:
             problem = self._check_reading(reading, index)
@@ -198,10 +227,36 @@ class Decoder:
                 rejections.append(Rejection(reason, topic, detail, excerpt(orjson.dumps(reading))))
                 continue
             collected.device.append(device_index)
-            collected.ts.append(reading["ts"])
-            collected.seq.append(reading["seq"])
-            collected.values.append([reading.get(n, math.nan) for n in names])
+            collected.rows.append(list(map(reading.get, layout.columns, layout.defaults)))
             collected.source.append((topic, reading))
+
+    @staticmethod
+    def _take_whole_message(
+        readings: list[Any], layout: _Layout, device: int, topic: str, collected: _KindRows
+    ) -> bool:
+        """Accept a well-formed message with whole-message checks made of C-level calls.
+
+        The common case (every reading an object of known fields with integer ts and seq and
+        numeric values) costs no Python loop over fields; anything else returns False and the
+        message goes through the per-reading checks, which name the exact reason.
+        """
+        if frozenset(map(type, readings)) != _DICT_ONLY:
+            return False
+        if not layout.allowed.issuperset(chain.from_iterable(readings)):
+            return False
+        if min(map(len, readings)) <= len(RESERVED_KEYS):
+            return False
+        rows = [list(map(r.get, layout.columns, layout.defaults)) for r in readings]
+        if frozenset(map(type, map(itemgetter(0), rows))) != _INT_ONLY:
+            return False
+        if frozenset(map(type, map(itemgetter(1), rows))) != _INT_ONLY:
+            return False
+        if not _VALUE_TYPES.issuperset(map(type, chain.from_iterable(rows))):
+            return False
+        collected.rows.extend(rows)
+        collected.device.extend(repeat(device, len(rows)))
+        collected.source.extend(zip(repeat(topic), readings, strict=False))
+        return True
 
     @staticmethod
     def _check_reading(
@@ -216,7 +271,7 @@ class Decoder:
                 f"'ts' must be an integer of ms since epoch, got {ts!r}",
             )
         seq = reading.get("seq")
-        if type(seq) is not int or seq < 0:
+        if type(seq) is not int or not 0 <= seq < MAX_EXACT_INT:
             return RejectReason.BAD_SEQ, f"'seq' must be a non-negative integer, got {seq!r}"
         if len(reading) == len(RESERVED_KEYS):
             return RejectReason.NO_FIELDS, "the reading has no fields besides ts and seq"
@@ -236,14 +291,22 @@ class Decoder:
         spec = rows.spec
         if not rows.device:
             return KindBatch.empty(spec)
-        values = np.array(rows.values, dtype=np.float64).reshape(len(rows.device), len(spec.fields))
-        ts = np.array(rows.ts, dtype=np.int64)
+        table = np.array(rows.rows, dtype=np.float64).reshape(
+            len(rows.device), 2 + len(spec.fields)
+        )
+        bad_seq = (table[:, 1] < 0) | (table[:, 1] >= MAX_EXACT_INT)
+        bad_ts = np.abs(table[:, 0]) >= MAX_EXACT_INT
+        ts = np.where(bad_ts, 0, table[:, 0]).astype(np.int64)
+        seq = np.where(bad_seq, 0, table[:, 1]).astype(np.int64)
+        values = table[:, 2:]
         present = ~np.isnan(values)
         outside = present & ((values < spec.min) | (values > spec.max))
         fractional = present & spec.integral & (values != np.floor(values))
         ts_future = ts > now_ms + int(self.limits.max_future_skew_s * 1000)
         ts_old = ts < now_ms - int(self.limits.max_age_s * 1000)
         reasons = (
+            (bad_ts, RejectReason.BAD_TIMESTAMP),
+            (bad_seq, RejectReason.BAD_SEQ),
             (np.any(fractional, axis=1), RejectReason.BAD_TYPE),
             (np.any(outside, axis=1), RejectReason.OUT_OF_RANGE),
             (ts_future, RejectReason.TS_FUTURE),
@@ -260,8 +323,8 @@ class Decoder:
             spec,
             np.array(rows.device, dtype=np.int32)[good],
             ts[good],
-            np.array(rows.seq, dtype=np.int64)[good],
-            values[good],
+            seq[good],
+            np.ascontiguousarray(values[good]),
         )
 
     def _row_rejection(
@@ -283,7 +346,12 @@ class Decoder:
         elif reason is RejectReason.BAD_TYPE:
             detail = "an integer, boolean or enumeration field has a fractional value"
         elif reason is RejectReason.TS_FUTURE:
-            detail = f"ts {rows.ts[row]} is more than {self.limits.max_future_skew_s:g} s ahead"
+            skew = self.limits.max_future_skew_s
+            detail = f"ts {rows.rows[row][0]} is more than {skew:g} s ahead"
+        elif reason is RejectReason.TS_TOO_OLD:
+            detail = f"ts {rows.rows[row][0]} is older than {self.limits.max_age_s:g} s"
+        elif reason is RejectReason.BAD_SEQ:
+            detail = f"'seq' {rows.rows[row][1]} is outside [0, 2**53)"
         else:
-            detail = f"ts {rows.ts[row]} is older than {self.limits.max_age_s:g} s"
+            detail = f"'ts' {rows.rows[row][0]} is not a plausible time in ms"
         return Rejection(reason, topic, detail, excerpt(orjson.dumps(reading)))

@@ -49,8 +49,7 @@ class SQLiteHistory:
         with self._lock:
             rows = self._db.execute(sql, params).fetchall()
         return [
-            Bucket(int(b), float(mean), float(lo), float(hi), int(n))
-            for b, mean, lo, hi, n in rows
+            Bucket(int(b), float(mean), float(lo), float(hi), int(n)) for b, mean, lo, hi, n in rows
         ]
 
     def close(self) -> None:
