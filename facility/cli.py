@@ -475,7 +475,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    for chatty in ("amqtt", "transitions"):  # the embedded broker logs every connection step
+    # The embedded broker logs every connection step, httpx every request.
+    for chatty in ("amqtt", "transitions", "httpx"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     func: Callable[[argparse.Namespace], int] = args.func
     try:

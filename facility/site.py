@@ -88,24 +88,30 @@ _UNIT_KEYS = {"id", "name", "devices"}
 _DEVICE_KEYS = {"id", "kind", "name"}
 
 
+_ASSIGNMENT = re.compile(r"""(?:^|[{,\s])([A-Za-z0-9_-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+
+
 class _Locator:
-    """Finds the line a value or table header sits on, for error messages."""
+    """Finds the line a value or table header sits on, for error messages.
+
+    Every `key = "value"` of the file is indexed once, so looking up the lines of a site with
+    thousands of devices stays linear.
+    """
 
     def __init__(self, text: str) -> None:
         self._lines = text.splitlines()
+        self._values: dict[tuple[str, str], list[int]] = {}
+        for number, line in enumerate(self._lines, start=1):
+            for match in _ASSIGNMENT.finditer(line):
+                value = match[2] if match[2] is not None else match[3]
+                self._values.setdefault((match[1], value), []).append(number)
 
     def value_line(self, key: str, value: object, occurrence: int = 0) -> int | None:
         """Line of the `occurrence`-th (0-based) `key = "value"` in the file."""
         if not isinstance(value, str):
             return None
-        pattern = re.compile(rf"(^|[{{,\s]){re.escape(key)}\s*=\s*[\"']{re.escape(value)}[\"']")
-        seen = -1
-        for number, line in enumerate(self._lines, start=1):
-            if pattern.search(line):
-                seen += 1
-                if seen == occurrence:
-                    return number
-        return None
+        lines = self._values.get((key, value), [])
+        return lines[occurrence] if occurrence < len(lines) else None
 
     def header_line(self, header: str, occurrence: int) -> int | None:
         seen = -1

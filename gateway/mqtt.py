@@ -157,18 +157,22 @@ class MqttConsumer:
         if self._thread is not None:
             self._thread.join(10)
 
-    def take(self, max_messages: int, timeout_s: float) -> list[InboundMessage]:
-        """Up to `max_messages`, waiting at most `timeout_s` for the first one."""
+    def take(self, max_messages: int, timeout_s: float, max_bytes: int = 0) -> list[InboundMessage]:
+        """Up to `max_messages` (and about `max_bytes` of payload, 0 = no cap), waiting at most
+        `timeout_s` for the first one."""
         out: list[InboundMessage] = []
+        size = 0
         deadline = time.monotonic() + timeout_s
-        while len(out) < max_messages:
+        while len(out) < max_messages and not (max_bytes and size >= max_bytes):
             remaining = deadline - time.monotonic()
             try:
-                out.append(
+                message = (
                     self._queue.get(timeout=max(remaining, 0.0))
                     if not out
                     else self._queue.get_nowait()
                 )
+                out.append(message)
+                size += len(message.payload)
             except queue.Empty:
                 if out or remaining <= 0:
                     break

@@ -31,7 +31,9 @@ log = logging.getLogger(__name__)
 class MessageSource(Protocol):
     """Where messages come from: the MQTT consumer, or a fake in tests."""
 
-    def take(self, max_messages: int, timeout_s: float) -> list[InboundMessage]: ...
+    def take(
+        self, max_messages: int, timeout_s: float, max_bytes: int = 0
+    ) -> list[InboundMessage]: ...
 
     def ack(self, messages: Sequence[InboundMessage]) -> None: ...
 
@@ -39,6 +41,8 @@ class MessageSource(Protocol):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PipelineSettings:
     max_batch_messages: int = 5000
+    max_batch_bytes: int = 4 << 20
+    """A batch closes at this many payload bytes too: 100-reading messages are big."""
     flush_interval_s: float = 0.2
     retry_min_s: float = 0.5
     retry_max_s: float = 30.0
@@ -111,7 +115,7 @@ class Gateway:
     def run(self, source: MessageSource, stop: threading.Event) -> None:
         s = self.settings
         while not stop.is_set():
-            messages = source.take(s.max_batch_messages, s.flush_interval_s)
+            messages = source.take(s.max_batch_messages, s.flush_interval_s, s.max_batch_bytes)
             if not messages:
                 continue
             result = self.decode(messages)

@@ -32,7 +32,7 @@ class FakeSource:
         self.acked: list[int] = []
         self.stop = stop
 
-    def take(self, max_messages: int, timeout_s: float) -> list[InboundMessage]:
+    def take(self, max_messages: int, timeout_s: float, max_bytes: int = 0) -> list[InboundMessage]:
         taken, self.pending = self.pending[:max_messages], self.pending[max_messages:]
         if not taken:
             self.stop.set()
