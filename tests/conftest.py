@@ -44,3 +44,21 @@ def victoria_metrics(tmp_path: Path) -> Iterator[ServiceProcess]:
         yield service
     finally:
         service.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say plainly whether the tests on real services ran: CI must not pass on skips."""
+    counts: dict[str, int] = {}
+    for outcome in ("passed", "failed", "skipped", "error"):
+        reports = terminalreporter.stats.get(outcome, [])
+        counts[outcome] = sum(
+            1
+            for report in reports
+            if getattr(report, "when", "call") in ("call", "setup")
+            and "integration" in getattr(report, "keywords", {})
+            and (outcome != "passed" or report.when == "call")
+        )
+    terminalreporter.write_line(
+        "integration tests on real services: "
+        + ", ".join(f"{n} {outcome}" for outcome, n in counts.items() if n or outcome == "passed")
+    )
