@@ -12,7 +12,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -159,6 +158,7 @@ class _Pipeline:
         from alerts.rules import DEFAULT_RULES
         from alerts.sink import AlertsSink
         from alerts.store import WorkOrderStore, make_engine
+        from facility.clock import now_ms
         from facility.wire import subscription
         from gateway.dead_letters import DeadLetter, JsonlDeadLetters
         from gateway.decoder import Decoder, DecoderLimits
@@ -173,7 +173,7 @@ class _Pipeline:
         letters = JsonlDeadLetters(args.dead_letters)
 
         def dead_letter(rejected: Any) -> None:
-            now = int(time.time() * 1000)
+            now = now_ms()
             letters.add(
                 [
                     DeadLetter(
