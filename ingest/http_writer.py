@@ -114,8 +114,8 @@ class LineProtocolHttpWriter:
         )
         self._keys = {name: line_protocol.series_keys(site, spec) for name, spec in KINDS.items()}
 
-    def lines(self, batch: Batch) -> list[str]:
-        out: list[str] = []
+    def lines(self, batch: Batch) -> list[bytes]:
+        out: list[bytes] = []
         for kb in batch:
             out.extend(line_protocol.encode(self._keys[kb.kind.name], kb))
         return out
@@ -124,7 +124,7 @@ class LineProtocolHttpWriter:
         lines = self.lines(batch)
         if not lines:
             return WriteResult(0)
-        body = gzip.compress("\n".join(lines).encode(), compresslevel=self._gzip_level)
+        body = gzip.compress(b"\n".join(lines), compresslevel=self._gzip_level)
         response = self.request(
             "POST",
             self._write_path,
@@ -135,7 +135,7 @@ class LineProtocolHttpWriter:
         if response.status_code == 400:
             error = _error_text(response)
             if "partial write" in error:
-                rejected = partial_write_rejections(error, lines)
+                rejected = partial_write_rejections(error, [line.decode() for line in lines])
                 return WriteResult(len(lines) - sum(r.count for r in rejected), rejected)
             raise StoreRejectedError(f"{self.name} refused the batch: {error}", status=400)
         return WriteResult(len(lines))

@@ -56,7 +56,7 @@ def _batch(spec: KindSpec, rows: list[tuple[int, int, dict[str, float]]]) -> Kin
 
 
 def _lines(spec: KindSpec, rows: list[tuple[int, int, dict[str, float]]]) -> list[str]:
-    return encode(series_keys(SITE, spec), _batch(spec, rows))
+    return [line.decode() for line in encode(series_keys(SITE, spec), _batch(spec, rows))]
 
 
 def test_series_keys_are_indexed_by_kind_index() -> None:

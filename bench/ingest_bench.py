@@ -1,6 +1,6 @@
 """Ingest throughput on this machine: our gateway beside the ceilings and a naive baseline.
 
-    .venv/bin/python bench/ingest.py [--readings 300000] [--single 60000] [--out docs/benchmarks.md]
+    .venv/bin/python bench/ingest_bench.py [--readings N] [--single N] [--out docs/benchmarks.md]
 
 Starts its own Mosquitto and InfluxDB on free loopback ports (as the tests do) and measures,
 on the same services in one run:
@@ -277,7 +277,7 @@ def main() -> None:
     cpu = psutil.cpu_count()
     text = table(rows, rows[-1])
     header = (
-        "# Benchmarks\n\n## Ingest (`bench/ingest.py`)\n\n"
+        "# Benchmarks\n\n## Ingest (`bench/ingest_bench.py`)\n\n"
         f"Run on {time.strftime('%Y-%m-%d')}, {cpu} cores, Mosquitto and InfluxDB started by the "
         f"benchmark on loopback; {devices:,} simulated devices. Gateway rows drain a backlog "
         "queued in the broker for the gateway's persistent session, timed from the gateway's "
