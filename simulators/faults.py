@@ -1,114 +1,593 @@
-"""Faults the simulator can inject, and the ledger that records what it injected.
+"""Faults the simulator can inject, how to target them, and the ledger of what it injected.
 
-An injection is `NAME[:DEVICE[,DEVICE...]][@START_S[+DURATION_S]]`, e.g.
-`pump-dry-run:pump-1@10+120`: from 10 s of simulated time, for 120 s (default: to the end).
+An injection names a fault, its targets, when it starts, how long it lasts and its parameters:
+
+    NAME[:TARGET[,TARGET...]][@START[+DURATION]][/PARAM=VALUE...]
+
+    pump-dry-run                           pump-1 (the first pump) from 10 s, to the end
+    pump-dry-run:pump-2@90+300             pump-2 from 90 s for 300 s
+    elevator-entrapment:b03-u1-el2@30+5m
+    bearing-wear:10%@1h+3d/rate_per_day=2  a tenth of the elevators, from 1 h, for 3 days
+    device-silent:b07@2h+20m               every device of building b07
+    lamp-failures:*@0/fraction=0.3         every lighting circuit
+
+A TARGET is a device id, a building or unit id (its devices of the fault's kind), `*` (every
+device the fault applies to) or `N%` (that share of them, at least one, picked with the seed).
+Times are seconds, or carry a unit: `ms`, `s`, `m`, `h`, `d`. Without a target the fault hits
+the first device it applies to; without `@` it starts at 10 s. Scenario files (TOML, see
+`simulators.scenario`) list the same things one table per injection.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Final, cast
 
 import numpy as np
 import orjson
 
 from facility.batch import FloatArray
-from facility.catalog import DOOR_STATES, KINDS
-from facility.errors import FacilityError
+from facility.catalog import KINDS, FieldType
 from facility.site import Device, Site
+from simulators.clock import Tick
+from simulators.errors import InjectionError
+from simulators.models.base import IntpArray
+from simulators.models.elevator import ElevatorModel
+from simulators.models.gate import GateModel
+from simulators.models.lighting import LightingModel
+from simulators.models.pump import PumpModel
 
-Apply = Callable[[FloatArray, np.ndarray, np.random.Generator], None]
+__all__ = [
+    "ANY",
+    "FAULT_TYPES",
+    "SITE",
+    "FaultContext",
+    "FaultType",
+    "Injection",
+    "InjectionError",
+    "Ledger",
+    "build_injection",
+    "parse_duration",
+    "parse_injection",
+]
+
+ANY: Final = "any"
+"""A fault that applies to a device of any kind."""
+SITE: Final = "site"
+"""A fault of the whole site (or of buildings), not of one device's signals."""
+DEFAULT_START_S = 10.0
+DAY_S = 86_400.0
+
+ParamValue = float | str
 
 
-class InjectionError(FacilityError):
-    pass
+@dataclass(slots=True)
+class FaultContext:
+    """What a fault's effect sees on one tick: when, since when, its parameters, its memory."""
+
+    tick: Tick
+    elapsed_s: float
+    """Simulated seconds since the fault started."""
+    params: Mapping[str, ParamValue]
+    memory: dict[str, Any]
+    """Per injection and kind: state a fault keeps between ticks (e.g. a frozen value)."""
+    kind: str
+
+    def number(self, name: str) -> float:
+        return float(self.params[name])
+
+    @property
+    def days(self) -> float:
+        return self.elapsed_s / DAY_S
+
+
+Drive = Callable[[Any, IntpArray, FaultContext], None]
+"""Sets the model's fault inputs for the targeted rows before the model steps."""
+Overlay = Callable[[FloatArray, IntpArray, FaultContext], None]
+"""Overwrites the targeted rows of the (devices, fields) output after the model stepped."""
 
 
 @dataclass(frozen=True, slots=True)
 class FaultType:
     name: str
     kind: str
+    """A catalog kind, ANY or SITE."""
     description: str
-    apply: Apply
-    """Overwrites the targeted rows of the kind's (devices, fields) matrix."""
+    signature: str
+    """What the fault looks like in the signals (or on the wire)."""
+    parameters: Mapping[str, ParamValue] = field(default_factory=dict)
+    drive: Drive | None = None
+    overlay: Overlay | None = None
+    behaviour: str = ""
+    """Runner behaviour: 'silent', 'power-loss', 'disconnect' or 'bad-payloads'."""
+    eligible: Callable[[Device], bool] | None = None
+    set_wide: bool = False
+    """Acts on a whole pump booster set (the unit's pumps), whichever pump is named."""
+
+    def applies_to(self, device: Device) -> bool:
+        if self.kind not in (ANY, SITE) and device.kind != self.kind:
+            return False
+        return self.eligible is None or self.eligible(device)
+
+    @property
+    def what(self) -> str:
+        return {ANY: "device", SITE: "device"}.get(self.kind, self.kind)
 
 
-def _cols(kind: str, *names: str) -> list[int]:
-    return [KINDS[kind].col(n) for n in names]
+# -- elevator ---------------------------------------------------------------------------------
 
 
-def _pump_dry_run(v: FloatArray, rows: np.ndarray, rng: np.random.Generator) -> None:
-    running, suction, flow, current = _cols(
-        "pump", "running", "suction_bar", "flow_m3h", "motor_current_a"
-    )
-    v[rows, running] = 1.0
-    v[rows, suction] = np.abs(rng.normal(0.05, 0.02, len(rows)))
-    v[rows, flow] = 0.0
-    v[rows, current] = v[rows, current] * 0.55
+def _entrapment(m: ElevatorModel, rows: IntpArray, c: FaultContext) -> None:
+    m.stuck[rows] = True
 
 
-def _elevator_entrapment(v: FloatArray, rows: np.ndarray, rng: np.random.Generator) -> None:
-    c = _cols(
-        "elevator",
-        "running",
-        "direction",
-        "speed_mps",
-        "level_error_mm",
-        "door_state",
-        "alarm_button",
-    )
-    running, direction, speed, level, door, alarm = c
-    v[rows, running] = 0.0
-    v[rows, direction] = 0.0
-    v[rows, speed] = 0.0
-    v[rows, level] = 850.0 + rng.normal(0, 1, len(rows))
-    v[rows, door] = float(DOOR_STATES.index("closed"))
-    v[rows, alarm] = 1.0
+def _door_obstruction(m: ElevatorModel, rows: IntpArray, c: FaultContext) -> None:
+    m.reopen_p[rows] = c.number("reopen_probability")
 
 
-def _gate_forced_open(v: FloatArray, rows: np.ndarray, rng: np.random.Generator) -> None:
-    door_open, forced, granted = _cols("gate", "door_open", "forced_open", "granted")
-    v[rows, door_open] = 1.0
-    v[rows, forced] = 1.0
-    v[rows, granted] = 0.0
+def _slow_doors(m: ElevatorModel, rows: IntpArray, c: FaultContext) -> None:
+    factor = 1.0 + c.number("rate_per_day") * c.days
+    m.door_slow[rows] = min(factor, c.number("max_factor"))
 
 
-def _lighting_circuit_dark(v: FloatArray, rows: np.ndarray, rng: np.random.Generator) -> None:
-    on, current, power = _cols("lighting", "commanded_on", "current_a", "power_w")
-    v[rows, on] = 1.0
-    v[rows, current] = 0.0
-    v[rows, power] = 0.0
+def _levelling_drift(m: ElevatorModel, rows: IntpArray, c: FaultContext) -> None:
+    drift = min(c.number("mm_per_day") * c.days, c.number("max_mm"))
+    m.level_bias_mm[rows] = m.drift_sign[rows] * drift
 
 
-FAULT_TYPES: dict[str, FaultType] = {
+def _overheating(m: ElevatorModel, rows: IntpArray, c: FaultContext) -> None:
+    m.heat_extra_c[rows] = c.number("extra_c")
+
+
+def _bearing_wear(m: ElevatorModel, rows: IntpArray, c: FaultContext) -> None:
+    m.vib_factor[rows] = min(1.0 + c.number("rate_per_day") * c.days, c.number("max_factor"))
+
+
+def _missed_alarm_test(m: ElevatorModel, rows: IntpArray, c: FaultContext) -> None:
+    m.test_fail[rows] = True
+
+
+# -- pump -------------------------------------------------------------------------------------
+
+
+def _dry_run(m: PumpModel, rows: IntpArray, c: FaultContext) -> None:
+    m.dry[rows] = True
+
+
+def _cavitation(m: PumpModel, rows: IntpArray, c: FaultContext) -> None:
+    m.cavitation[rows] = c.number("severity")
+
+
+def _low_tank(m: PumpModel, rows: IntpArray, c: FaultContext) -> None:
+    m.inlet_factor[m.set_of[rows]] = c.number("inlet_factor")
+
+
+def _pump_leak(m: PumpModel, rows: IntpArray, c: FaultContext) -> None:
+    m.leak[rows] = True
+    m.leak_m3h[rows] = c.number("leak_m3h")
+
+
+# -- gate -------------------------------------------------------------------------------------
+
+
+def _forced_open(m: GateModel, rows: IntpArray, c: FaultContext) -> None:
+    m.forced[rows] = True
+
+
+def _held_open(m: GateModel, rows: IntpArray, c: FaultContext) -> None:
+    m.propped[rows] = True
+
+
+def _reader_failure(m: GateModel, rows: IntpArray, c: FaultContext) -> None:
+    m.reader_failed[rows] = True
+
+
+# -- lighting ---------------------------------------------------------------------------------
+
+
+def _circuit_dark(m: LightingModel, rows: IntpArray, c: FaultContext) -> None:
+    m.dark[rows] = True
+
+
+def _lamp_failures(m: LightingModel, rows: IntpArray, c: FaultContext) -> None:
+    m.extra_failed[rows] = np.ceil(c.number("fraction") * m.lamps[rows])
+
+
+def _day_burning(m: LightingModel, rows: IntpArray, c: FaultContext) -> None:
+    m.day_burning[rows] = True
+
+
+def _battery_failure(m: LightingModel, rows: IntpArray, c: FaultContext) -> None:
+    m.battery_failed[rows] = True
+
+
+# -- any kind: sensors ------------------------------------------------------------------------
+
+DEFAULT_SIGNAL: Final = MappingProxyType(
+    {
+        "elevator": "motor_temp_c",
+        "lighting": "lux",
+        "gate": "motor_current_a",
+        "pump": "discharge_bar",
+    }
+)
+
+
+def _signal_col(c: FaultContext) -> int:
+    signal = str(c.params["signal"]) or DEFAULT_SIGNAL[c.kind]
+    return KINDS[c.kind].col(signal)
+
+
+def _flat_line(values: FloatArray, rows: IntpArray, c: FaultContext) -> None:
+    col = _signal_col(c)
+    if "frozen" not in c.memory:
+        c.memory["frozen"] = values[rows, col].copy()
+    values[rows, col] = c.memory["frozen"]
+
+
+def _wire_cut(values: FloatArray, rows: IntpArray, c: FaultContext) -> None:
+    col = _signal_col(c)
+    values[rows, col] = KINDS[c.kind].fields[col].min
+
+
+def _is_emergency(device: Device) -> bool:
+    return "emerg" in f"{device.id} {device.name}".lower()
+
+
+def _ft(
+    name: str,
+    kind: str,
+    description: str,
+    signature: str,
+    drive: Callable[..., None] | None = None,
+    **extra: Any,
+) -> FaultType:
+    return FaultType(name, kind, description, signature, drive=cast("Drive | None", drive), **extra)
+
+
+FAULT_TYPES: Final[dict[str, FaultType]] = {
     f.name: f
     for f in (
-        FaultType(
-            "pump-dry-run", "pump", "Suction collapses while running; current drops.", _pump_dry_run
-        ),
-        FaultType(
+        _ft(
             "elevator-entrapment",
             "elevator",
-            "Car stops between floors, doors closed, alarm button pressed.",
-            _elevator_entrapment,
+            "The car stops between floors with its doors closed; the passenger presses the "
+            "EN 81-28 alarm button (latched until the rescue).",
+            "running 0, speed 0, |level_error_mm| 400-1300, door_state closed, alarm_button 1, "
+            "fault_code 32; after the fault the car is brought to the landing.",
+            _entrapment,
         ),
-        FaultType("gate-forced-open", "gate", "Door opened without a grant.", _gate_forced_open),
-        FaultType(
+        _ft(
+            "door-obstruction",
+            "elevator",
+            "Something keeps breaking the door's light curtain: the door re-opens again and "
+            "again at every stop.",
+            "door_reopen_count about p/(1-p) per stop (4 at p=0.8), door_open_time_s up.",
+            _door_obstruction,
+            parameters={"reopen_probability": 0.8},
+        ),
+        _ft(
+            "slow-doors",
+            "elevator",
+            "The door operator wears: door times creep up day by day.",
+            "door_open_time_s grows by rate_per_day (x the normal time) per day, up to max_factor.",
+            _slow_doors,
+            parameters={"rate_per_day": 0.25, "max_factor": 4.0},
+        ),
+        _ft(
+            "levelling-drift",
+            "elevator",
+            "The levelling (encoder, brake, rope stretch) drifts: stops land further and "
+            "further from the sill.",
+            "level_error_mm at stops moves away from 0 by mm_per_day, up to max_mm.",
+            _levelling_drift,
+            parameters={"mm_per_day": 6.0, "max_mm": 40.0},
+        ),
+        _ft(
+            "motor-overheating",
+            "elevator",
+            "The machine-room ventilation or the motor fan fails: the winding runs hot.",
+            "motor_temp_c settles extra_c higher (25 min time constant); fault_code 71 above "
+            "105 C.",
+            _overheating,
+            parameters={"extra_c": 60.0},
+        ),
+        _ft(
+            "bearing-wear",
+            "elevator",
+            "A worn hoist-machine bearing: vibration rises over the days.",
+            "vibration_mm_s while moving multiplied by 1 + rate_per_day x days (up to max_factor).",
+            _bearing_wear,
+            parameters={"rate_per_day": 1.5, "max_factor": 12.0},
+        ),
+        _ft(
+            "missed-alarm-test",
+            "elevator",
+            "The alarm system's line is broken: its next 72 h automatic self-test fails.",
+            "alarm_test_ok goes 0 at the car's next self-test (within 72 h) and stays 0 "
+            "until a test after the fault passes.",
+            _missed_alarm_test,
+        ),
+        _ft(
+            "pump-dry-run",
+            "pump",
+            "The suction side runs out of water while the pump keeps running.",
+            "running 1, suction_bar ~0.04, flow_m3h ~0, motor_current_a halved, vfd_hz 50, "
+            "discharge_bar ~suction+0.3, motor_temp_c rising.",
+            _dry_run,
+        ),
+        _ft(
+            "pump-cavitation",
+            "pump",
+            "Vapour bubbles collapse in the impeller (low NPSH, clogged strainer).",
+            "vibration_mm_s x(1+1.6 severity) with spikes, discharge_bar -0.8 severity, "
+            "motor_current_a fluctuating +-12 %, flow -15 %.",
+            _cavitation,
+            parameters={"severity": 1.0},
+        ),
+        _ft(
+            "low-tank",
+            "pump",
+            "The break tank's mains inlet fails (valve stuck, mains outage): the tank drains. "
+            "Acts on the whole booster set (all pumps of the unit report the same tank).",
+            "tank_level_pct falls with the demand; below 5 % the set's low-level cut-out "
+            "stops the pumps (running 0) until the tank is back above 15 %.",
+            _low_tank,
+            parameters={"inlet_factor": 0.0},
+            set_wide=True,
+        ),
+        _ft(
+            "pump-leak",
+            "pump",
+            "The mechanical seal leaks: water on the pump-room floor.",
+            "leak 1; flow_m3h up by leak_m3h while the pump runs.",
+            _pump_leak,
+            parameters={"leak_m3h": 1.5},
+        ),
+        _ft(
+            "gate-forced-open",
+            "gate",
+            "The door or barrier is forced open without a card grant and left open.",
+            "door_open 1, forced_open 1, granted 0, open_duration_s counting from the start "
+            "(held_open once past the allowed time).",
+            _forced_open,
+        ),
+        _ft(
+            "gate-held-open",
+            "gate",
+            "The door is propped open.",
+            "door_open 1, open_duration_s counting, held_open 1 after 30 s (doors) / 60 s "
+            "(barriers); card reads go on.",
+            _held_open,
+        ),
+        _ft(
+            "card-reader-failure",
+            "gate",
+            "The card reader rejects every card.",
+            "granted 0; denied = every card read.",
+            _reader_failure,
+        ),
+        _ft(
             "lighting-circuit-dark",
             "lighting",
-            "Circuit commanded on draws no current (breaker tripped).",
-            _lighting_circuit_dark,
+            "The circuit's breaker trips: no current although the controller commands it on.",
+            "current_a 0, power_w 0 (commanded_on unchanged: the rule sees it at night).",
+            _circuit_dark,
+        ),
+        _ft(
+            "lamp-failures",
+            "lighting",
+            "A share of the circuit's lamps fail (a driver, a batch of bad lamps).",
+            "lamp_failures up by ceil(fraction x lamps); current_a and power_w down in "
+            "proportion while on.",
+            _lamp_failures,
+            parameters={"fraction": 0.4},
+        ),
+        _ft(
+            "day-burning",
+            "lighting",
+            "The photocell or schedule fails: the circuit burns in daylight.",
+            "commanded_on 1 and current drawn while lux is high.",
+            _day_burning,
+        ),
+        _ft(
+            "emergency-battery-failure",
+            "lighting",
+            "The emergency group's battery fails its test. Applies to emergency groups "
+            "(id or name contains 'emerg').",
+            "emergency_battery_ok 0.",
+            _battery_failure,
+            eligible=_is_emergency,
+        ),
+        FaultType(
+            "sensor-flat-line",
+            ANY,
+            "An analog sensor (or its input card) freezes at its last value.",
+            "the signal repeats the exact value it had at the fault's start.",
+            parameters={"signal": ""},
+            overlay=_flat_line,
+        ),
+        FaultType(
+            "sensor-wire-cut",
+            ANY,
+            "A 4-20 mA transducer's wire is cut: the reading is pinned at the bottom of its range.",
+            "the signal reads its catalog minimum (e.g. discharge_bar -1).",
+            parameters={"signal": ""},
+            overlay=_wire_cut,
+        ),
+        FaultType(
+            "device-silent",
+            ANY,
+            "The device stops publishing (modem dead, cable cut); it keeps measuring.",
+            "no messages from the device; when it returns its seq has jumped by the readings "
+            "it could not send (a gap).",
+            behaviour="silent",
+        ),
+        FaultType(
+            "site-power-loss",
+            SITE,
+            "The site (or the named buildings / units) loses power: every device goes silent, "
+            "then all come back at once and reboot.",
+            "no messages from the devices; afterwards their seq restarts at 1 (a reboot), "
+            "lifts stand at landings, circuits follow their schedule.",
+            behaviour="power-loss",
+        ),
+        FaultType(
+            "broker-disconnect",
+            SITE,
+            "The simulator's connection to the broker drops for the fault's duration; devices "
+            "buffer their readings and send them on reconnect (with backoff).",
+            "no messages during the outage, then the backlog at once with continuous seq.",
+            behaviour="disconnect",
+        ),
+        FaultType(
+            "bad-payloads",
+            ANY,
+            "The device publishes deliberately broken messages, to exercise the gateway: each "
+            "kind in `kinds` (default all), `count` of each, once at the start or every "
+            "`every_s` seconds.",
+            "messages the gateway must reject, one reason each (see docs/simulators.md); "
+            "the summary and the ledger count them by expected reason.",
+            parameters={"kinds": "all", "count": 1.0, "every_s": 0.0, "oversized_bytes": 300_000.0},
+            behaviour="bad-payloads",
         ),
     )
 }
 
+
+# -- parsing ----------------------------------------------------------------------------------
+
+SYNTAX = "NAME[:TARGET[,TARGET...]][@START[+DURATION]][/PARAM=VALUE...]"
 _INJECTION = re.compile(
-    r"^(?P<name>[a-z-]+)(?::(?P<devices>[a-z0-9_,-]+))?"
-    r"(?:@(?P<start>\d+(?:\.\d+)?)(?:\+(?P<duration>\d+(?:\.\d+)?))?)?$"
+    r"^(?P<name>[a-z][a-z0-9-]*)"
+    r"(?::(?P<targets>[^@/]+))?"
+    r"(?:@(?P<start>[^+/]+)(?:\+(?P<duration>[^/]+))?)?"
+    r"(?P<params>(?:/[^/]*)*)$"
 )
-DEFAULT_START_S = 10.0
+_TIME = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS: Final = MappingProxyType({"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": DAY_S})
+
+
+def parse_duration(value: object, what: str) -> float:
+    """Seconds from a number or a text like '90', '5m', '1.5h', '3d'."""
+    if isinstance(value, bool):
+        raise InjectionError(f"{what} must be a time like 90, '5m', '2h' or '3d', got {value!r}")
+    if isinstance(value, int | float):
+        if value < 0 or not math.isfinite(value):
+            raise InjectionError(f"{what} must be a non-negative time, got {value!r}")
+        return float(value)
+    match = _TIME.match(str(value))
+    if not match:
+        raise InjectionError(f"{what} must be a time like 90, '5m', '2h' or '3d', got {value!r}")
+    return float(match[1]) * _UNITS[match[2] or "s"]
+
+
+def _candidates(fault: FaultType, site: Site) -> list[Device]:
+    return [d for d in site.devices if fault.applies_to(d)]
+
+
+def _resolve_targets(
+    fault: FaultType, targets: Sequence[str], site: Site, seed: int, salt: str
+) -> tuple[Device, ...]:
+    candidates = _candidates(fault, site)
+    if fault.behaviour == "disconnect":
+        if targets:
+            raise InjectionError(f"{fault.name} acts on the broker connection and takes no target")
+        return ()
+    if not candidates:
+        raise InjectionError(f"site {site.id!r} has no {fault.what} to inject {fault.name} into")
+    if not targets:
+        return tuple(candidates) if fault.kind == SITE else (candidates[0],)
+    chosen: set[str] = set()
+    for raw in targets:
+        target = raw.strip()
+        if target == "*":
+            chosen.update(d.id for d in candidates)
+        elif target.endswith("%"):
+            try:
+                share = float(target[:-1]) / 100.0
+            except ValueError:
+                raise InjectionError(f"{fault.name}: bad share {target!r}; use e.g. 10%") from None
+            if not 0.0 < share <= 1.0:
+                raise InjectionError(f"{fault.name}: share {target!r} must be in (0%, 100%]")
+            count = max(1, round(share * len(candidates)))
+            rng = np.random.default_rng([seed, zlib.crc32(salt.encode())])
+            picked = rng.choice(len(candidates), size=count, replace=False)
+            chosen.update(candidates[int(i)].id for i in picked)
+        elif target in site.by_id:
+            device = site.by_id[target]
+            if not fault.applies_to(device):
+                raise InjectionError(f"{fault.name} needs a {fault.what}; {target!r} is not one")
+            chosen.add(device.id)
+        else:
+            group = [d for d in candidates if target in (d.building_id, d.unit_id)]
+            if not group:
+                raise InjectionError(
+                    f"{fault.name} needs a {fault.what}; {target!r} is not one "
+                    "(nor a building or unit with one)"
+                )
+            chosen.update(d.id for d in group)
+    if fault.set_wide:
+        units = {site.by_id[i].unit_id for i in chosen}
+        chosen.update(d.id for d in candidates if d.unit_id in units)
+    return tuple(d for d in site.devices if d.id in chosen)
+
+
+def _parameters(
+    fault: FaultType, given: Mapping[str, object], devices: Sequence[Device]
+) -> dict[str, ParamValue]:
+    unknown = sorted(set(given) - set(fault.parameters))
+    if unknown:
+        known = ", ".join(sorted(fault.parameters)) or "none"
+        raise InjectionError(
+            f"{fault.name} has no parameter {', '.join(map(repr, unknown))}; known: {known}"
+        )
+    out: dict[str, ParamValue] = dict(fault.parameters)
+    for key, value in given.items():
+        default = fault.parameters[key]
+        if isinstance(default, float):
+            try:
+                number = float(value)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                raise InjectionError(
+                    f"{fault.name}: {key} must be a number, got {value!r}"
+                ) from None
+            if not math.isfinite(number) or number < 0:
+                raise InjectionError(f"{fault.name}: {key} must be a non-negative number")
+            out[key] = number
+        else:
+            out[key] = str(value)
+    if fault.overlay is not None and "signal" in out:
+        signal = str(out["signal"])
+        for device in devices:
+            name = signal or DEFAULT_SIGNAL[device.kind]
+            spec = KINDS[device.kind]
+            if name not in spec.index or spec.fields[spec.col(name)].type is not FieldType.FLOAT:
+                floats = ", ".join(f.name for f in spec.fields if f.type is FieldType.FLOAT)
+                raise InjectionError(
+                    f"{fault.name}: {device.id!r} ({device.kind}) has no analog signal "
+                    f"{name!r}; choose one of: {floats}"
+                )
+    if fault.behaviour == "bad-payloads":
+        from simulators.badpayloads import BAD_PAYLOADS  # noqa: PLC0415 (avoids a cycle)
+
+        kinds = str(out["kinds"])
+        names = list(BAD_PAYLOADS) if kinds == "all" else [k.strip() for k in kinds.split(",")]
+        wrong = [k for k in names if k not in BAD_PAYLOADS]
+        if wrong:
+            raise InjectionError(
+                f"bad-payloads: unknown kind(s) {', '.join(wrong)}; "
+                f"known: {', '.join(BAD_PAYLOADS)}"
+            )
+        if float(out["count"]) < 1:
+            raise InjectionError("bad-payloads: count must be at least 1")
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +596,8 @@ class Injection:
     devices: tuple[Device, ...]
     start_s: float
     duration_s: float | None
+    parameters: Mapping[str, ParamValue] = field(default_factory=dict)
+    label: str = ""
 
     def active(self, elapsed_s: float) -> bool:
         if elapsed_s < self.start_s:
@@ -124,57 +605,111 @@ class Injection:
         return self.duration_s is None or elapsed_s < self.start_s + self.duration_s
 
     @property
-    def rows(self) -> np.ndarray:
+    def rows(self) -> IntpArray:
         return np.array([d.kind_index for d in self.devices], dtype=np.intp)
 
+    def rows_of(self, kind: str) -> IntpArray:
+        return np.array([d.kind_index for d in self.devices if d.kind == kind], dtype=np.intp)
 
-def parse_injection(text: str, site: Site) -> Injection:
-    match = _INJECTION.match(text.strip())
-    if not match:
-        raise InjectionError(
-            f"bad --inject {text!r}: expected NAME[:DEVICE[,DEVICE...]][@START_S[+DURATION_S]]"
-        )
-    fault = FAULT_TYPES.get(match["name"])
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return tuple(k for k in KINDS if any(d.kind == k for d in self.devices))
+
+
+def build_injection(
+    name: str,
+    site: Site,
+    *,
+    targets: Sequence[str] = (),
+    start_s: float = DEFAULT_START_S,
+    duration_s: float | None = None,
+    parameters: Mapping[str, object] | None = None,
+    seed: int = 0,
+    label: str = "",
+) -> Injection:
+    fault = FAULT_TYPES.get(name)
     if fault is None:
-        raise InjectionError(
-            f"unknown fault {match['name']!r}; known: {', '.join(sorted(FAULT_TYPES))}"
-        )
-    candidates = site.by_kind[fault.kind]
-    if not candidates:
-        raise InjectionError(f"site {site.id!r} has no {fault.kind} to inject {fault.name} into")
-    if match["devices"]:
-        devices = []
-        for ident in match["devices"].split(","):
-            device = site.by_id.get(ident)
-            if device is None or device.kind != fault.kind:
-                raise InjectionError(f"{fault.name} needs a {fault.kind}; {ident!r} is not one")
-            devices.append(device)
-    else:
-        devices = [candidates[0]]
-    start = float(match["start"]) if match["start"] else DEFAULT_START_S
-    duration = float(match["duration"]) if match["duration"] else None
-    return Injection(fault, tuple(devices), start, duration)
+        raise InjectionError(f"unknown fault {name!r}; known: {', '.join(sorted(FAULT_TYPES))}")
+    if duration_s is not None and duration_s <= 0:
+        raise InjectionError(f"{name}: the duration must be positive")
+    label = label or name
+    devices = _resolve_targets(fault, targets, site, seed, label)
+    params = _parameters(fault, parameters or {}, devices)
+    return Injection(fault, devices, start_s, duration_s, MappingProxyType(params), label)
+
+
+def parse_injection(text: str, site: Site, *, seed: int = 0) -> Injection:
+    """An injection from its command-line form (see the module docstring)."""
+    text = text.strip()
+    match = _INJECTION.match(text)
+
+    def bad(detail: str) -> InjectionError:
+        return InjectionError(f"bad --inject {text!r}: expected {SYNTAX} ({detail})")
+
+    if not match:
+        raise bad("see docs/simulators.md")
+    try:
+        start = parse_duration(match["start"], "START") if match["start"] else DEFAULT_START_S
+        duration = parse_duration(match["duration"], "DURATION") if match["duration"] else None
+    except InjectionError as exc:
+        raise bad(str(exc)) from None
+    params: dict[str, object] = {}
+    for part in (match["params"] or "").split("/")[1:]:
+        key, sep, value = part.partition("=")
+        if not sep or not key:
+            raise bad(f"parameter {part!r} is not KEY=VALUE")
+        params[key] = value
+    targets = [t for t in (match["targets"] or "").split(",") if t]
+    return build_injection(
+        match["name"],
+        site,
+        targets=targets,
+        start_s=start,
+        duration_s=duration,
+        parameters=params,
+        seed=seed,
+        label=text,
+    )
 
 
 class Ledger:
-    """Ground truth: one JSON line per injected fault and device (start; end when it ends)."""
+    """Ground truth: one JSON line per injected fault and device, written when the fault ends
+    (or when the run ends, with the last tick's time as its end).
+
+    Keys: device (null for the broker connection), kind, fault, start_ms, end_ms, parameters
+    (the effective parameters; bad-payloads adds the messages sent by expected rejection).
+    """
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
+        self.entries: list[dict[str, object]] = []
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
 
-    def record(self, injection: Injection, start_ms: int, end_ms: int | None) -> None:
-        if self.path is None:
-            return
-        with self.path.open("ab") as out:
-            for device in injection.devices:
-                entry = {
-                    "device": device.id,
-                    "kind": device.kind,
-                    "fault": injection.fault.name,
-                    "start_ms": start_ms,
-                    "end_ms": end_ms,
-                    "parameters": {},
-                }
-                out.write(orjson.dumps(entry) + b"\n")
+    def record(
+        self,
+        injection: Injection,
+        start_ms: int,
+        end_ms: int | None,
+        *,
+        extra: Mapping[str, Mapping[str, object]] | None = None,
+    ) -> None:
+        """`extra` adds parameters per device id ('' = the line without a device)."""
+        devices: Sequence[Device | None] = injection.devices or (None,)
+        lines = []
+        for device in devices:
+            params: dict[str, object] = dict(injection.parameters)
+            params.update((extra or {}).get(device.id if device else "", {}))
+            entry: dict[str, object] = {
+                "device": device.id if device else None,
+                "kind": device.kind if device else None,
+                "fault": injection.fault.name,
+                "start_ms": start_ms,
+                "end_ms": end_ms,
+                "parameters": params,
+            }
+            self.entries.append(entry)
+            lines.append(orjson.dumps(entry))
+        if self.path is not None:
+            with self.path.open("ab") as out:
+                out.write(b"".join(line + b"\n" for line in lines))

@@ -89,7 +89,7 @@ def test_a_normal_quarter_hour_is_valid_and_raises_no_fault(
     assert _faults(demo_site, messages, now_ms=start + 900_000) == []
 
 
-@pytest.mark.parametrize("fault", sorted(FAULT_TYPES))
+@pytest.mark.parametrize("fault", sorted(FAULT_RULE))
 def test_each_fault_fires_its_rule_on_the_targeted_device_only(
     demo_site: Site, fault: str, tmp_path: Path
 ) -> None:
