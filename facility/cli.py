@@ -95,9 +95,15 @@ def cmd_site_check(args: argparse.Namespace) -> int:
 
 
 def _simulator(args: argparse.Namespace, site: Any) -> Any:
+    from facility.errors import SettingsError
     from simulators.faults import Ledger, parse_injection
     from simulators.runner import FleetSimulator, SimulationSettings
+    from simulators.scenario import load_scenario
 
+    if args.rate <= 0:
+        raise SettingsError("--rate", "must be more than 0 readings per second")
+    if args.batch < 1:
+        raise SettingsError("--batch", "must be at least 1 reading per message")
     settings = SimulationSettings(
         rate_hz=args.rate,
         speed=args.speed,
@@ -106,7 +112,10 @@ def _simulator(args: argparse.Namespace, site: Any) -> Any:
         seed=args.seed,
         readings_per_message=args.batch,
     )
-    injections = [parse_injection(text, site) for text in args.inject]
+    injections = []
+    if args.scenario is not None:
+        injections += load_scenario(args.scenario, site, seed=args.seed)
+    injections += [parse_injection(text, site, seed=args.seed) for text in args.inject]
     return FleetSimulator(site, settings, injections, Ledger(args.ledger))
 
 
@@ -125,9 +134,11 @@ def _add_simulation_options(parser: argparse.ArgumentParser, *, speed: float) ->
         "--inject",
         action="append",
         default=[],
-        metavar="FAULT[:DEVICE,...][@START_S[+DURATION_S]]",
-        help="inject a fault, e.g. pump-dry-run:pump-1@10+120 (repeatable)",
+        metavar="FAULT[:TARGET,...][@START[+DURATION]][/PARAM=VALUE...]",
+        help="inject a fault, e.g. pump-dry-run:pump-1@10+120 or bearing-wear:10%%@1h+3d "
+        "(repeatable; docs/simulators.md lists the faults)",
     )
+    _add(parser, "scenario", None, type=Path, help="inject the faults of this scenario file")
     _add(parser, "ledger", None, type=Path, help="write injected faults to this JSONL file")
 
 
@@ -137,13 +148,31 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from facility.site import load_site
     from simulators.publisher import MqttPublisher, PublisherSettings
 
-    site = load_site(args.site)
+    if args.devices:
+        from simulators.portfolio import generate_site, site_toml
+
+        site = generate_site(args.devices)
+        if args.write_site is not None:
+            args.write_site.write_text(site_toml(site), encoding="utf-8")
+    else:
+        site = load_site(args.site)
     simulator = _simulator(args, site)
-    publisher = MqttPublisher(PublisherSettings(**_mqtt_connection(args), qos=args.qos))
+    publisher = MqttPublisher(
+        PublisherSettings(
+            **_mqtt_connection(args), qos=args.qos, tls=args.mqtt_tls, ca_file=args.mqtt_ca_file
+        )
+    )
     publisher.connect()
     stop = _stop_on_signals()
+    live = sys.stderr.isatty() if args.live is None else args.live
     try:
-        summary = simulator.run(publisher, stop)
+        if live:
+            from simulators.live import LiveView
+
+            with LiveView(simulator):
+                summary = simulator.run(publisher, stop)
+        else:
+            summary = simulator.run(publisher, stop)
     finally:
         publisher.close()
     print(orjson.dumps(summary.as_dict()).decode())
@@ -422,6 +451,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add(simulate, "start-ms", None, type=int, help="simulated start time, ms since epoch")
     _add(simulate, "qos", 1, type=int, choices=(0, 1), help="MQTT QoS of published messages")
+    _add(simulate, "mqtt-tls", False, action="store_true", help="connect to the broker with TLS")
+    _add(simulate, "mqtt-ca-file", None, help="CA bundle for --mqtt-tls (default: system CAs)")
+    _add(
+        simulate,
+        "devices",
+        0,
+        type=int,
+        help="simulate a generated portfolio of N devices instead of --site",
+    )
+    _add(simulate, "write-site", None, type=Path, help="with --devices: write its site file here")
+    simulate.add_argument(
+        "--live",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="live terminal view on stderr (default: when stderr is a terminal)",
+    )
     simulate.set_defaults(func=cmd_simulate)
 
     gateway = commands.add_parser("gateway", help="consume telemetry, store it, raise work orders")

@@ -1,19 +1,27 @@
-"""The simulator's MQTT side: it is a device, so it has its own small paho publisher."""
+"""The simulator's MQTT side: it is a device, so it has its own small paho publisher.
+
+paho's network thread reconnects by itself after a lost connection, with exponential backoff
+(`reconnect_min_s` doubling up to `reconnect_max_s`), and resends unacknowledged QoS 1
+messages. `suspend()` / `resume()` drop and restore the connection on purpose (the
+broker-disconnect fault); `resume()` retries with the same backoff until the broker answers.
+"""
 
 from __future__ import annotations
 
+import logging
+import ssl
 import threading
+import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from facility.errors import FacilityError
+from simulators.errors import PublishError
 
-
-class PublishError(FacilityError):
-    pass
+__all__ = ["MqttPublisher", "PublishError", "Publisher", "PublisherSettings"]
+log = logging.getLogger(__name__)
 
 
 class Publisher(Protocol):
@@ -33,7 +41,14 @@ class PublisherSettings:
     protocol: str = "3.1.1"
     username: str | None = None
     password: str | None = None
+    tls: bool = False
+    ca_file: str | None = None
+    """CA bundle for TLS; None = the system's CAs."""
     max_inflight: int = 1000
+    keepalive_s: int = 30
+    reconnect_min_s: float = 1.0
+    reconnect_max_s: float = 30.0
+    resume_timeout_s: float = 120.0
 
 
 class MqttPublisher:
@@ -46,17 +61,37 @@ class MqttPublisher:
         )
         if settings.username is not None:
             self._client.username_pw_set(settings.username, settings.password)
+        if settings.tls:
+            self._client.tls_set(ca_certs=settings.ca_file, cert_reqs=ssl.CERT_REQUIRED)
         self._client.max_inflight_messages_set(settings.max_inflight)
         self._client.max_queued_messages_set(0)
+        self._client.reconnect_delay_set(
+            min_delay=max(1, round(settings.reconnect_min_s)),
+            max_delay=max(1, round(settings.reconnect_max_s)),
+        )
         self._connected = threading.Event()
-        self._client.on_connect = lambda *_args: self._connected.set()
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
         self._pending: list[paho.MQTTMessageInfo] = []
+        self.connects = 0
+        self.published = 0
+
+    def _on_connect(self, *_args: Any) -> None:
+        self.connects += 1
+        self._connected.set()
+
+    def _on_disconnect(self, *_args: Any) -> None:
+        self._connected.clear()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
 
     def connect(self, timeout_s: float = 10.0) -> None:
         s = self.settings
         try:
-            self._client.connect(s.host, s.port, keepalive=30)
-        except OSError as exc:
+            self._client.connect(s.host, s.port, keepalive=s.keepalive_s)
+        except (OSError, ssl.SSLError) as exc:
             raise PublishError(f"cannot reach MQTT broker {s.host}:{s.port}: {exc}") from exc
         self._client.loop_start()
         if not self._connected.wait(timeout_s):
@@ -64,17 +99,52 @@ class MqttPublisher:
 
     def publish(self, topic: str, payload: bytes) -> None:
         info = self._client.publish(topic, payload, qos=self.settings.qos)
+        self.published += 1
+        if self.settings.qos == 0:
+            return
         self._pending.append(info)
         if len(self._pending) >= 10_000:
             self._pending = [i for i in self._pending if not i.is_published()]
 
     def flush(self, timeout_s: float) -> None:
         """Wait until the broker acknowledged everything published so far."""
+        deadline = time.monotonic() + timeout_s
         for info in self._pending:
-            info.wait_for_publish(timeout_s)
-            if not info.is_published():
-                raise PublishError("the broker did not acknowledge every message in time")
+            while not info.is_published():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise PublishError("the broker did not acknowledge every message in time")
+                try:
+                    info.wait_for_publish(min(left, 1.0))
+                except (RuntimeError, ValueError):  # not connected right now: paho resends
+                    time.sleep(min(left, 0.1))
         self._pending.clear()
+
+    def suspend(self) -> None:
+        """Drop the connection on purpose (the broker-disconnect fault)."""
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._connected.clear()
+        log.info("simulator: disconnected from the broker on purpose")
+
+    def resume(self) -> None:
+        """Reconnect after `suspend()`, with exponential backoff until the broker answers."""
+        s = self.settings
+        delay = s.reconnect_min_s
+        deadline = time.monotonic() + s.resume_timeout_s
+        while True:
+            try:
+                self._client.reconnect()
+                break
+            except (OSError, ssl.SSLError) as exc:
+                if time.monotonic() + delay > deadline:
+                    raise PublishError(f"cannot reconnect to {s.host}:{s.port}: {exc}") from exc
+                log.warning("simulator: reconnect failed (%s); retrying in %.0f s", exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, s.reconnect_max_s)
+        self._client.loop_start()
+        if not self._connected.wait(s.resume_timeout_s):
+            raise PublishError(f"MQTT broker {s.host}:{s.port} did not accept the reconnection")
 
     def close(self) -> None:
         self._client.disconnect()

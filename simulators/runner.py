@@ -206,7 +206,14 @@ class FleetSimulator:
 
     def active_faults(self) -> list[str]:
         """Labels of the injections active now (for the live view)."""
-        return [self.injections[i].label for i in sorted(self._episodes)]
+        return [label for label, _ in self.active_fault_rows()]
+
+    def active_fault_rows(self) -> list[tuple[str, int]]:
+        """(label, devices) of the injections active now."""
+        return [
+            (self.injections[i].label, len(self.injections[i].devices))
+            for i in sorted(dict(self._episodes))
+        ]
 
     # -- fault bookkeeping ------------------------------------------------------------------
 
