@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import chain, repeat
@@ -98,12 +98,11 @@ class _KindRows:
     def __init__(self, spec: KindSpec) -> None:
         self.spec = spec
         self.device: list[int] = []
-        self.rows: list[list[Any]] = []
+        self.rows: list[Any] = []
         self.source: list[tuple[str, object]] = []
 
 
 _NUMBER_TYPES = (int, float, bool)
-_VALUE_TYPES = frozenset({int, float, bool})
 _INT_ONLY = frozenset({int})
 _DICT_ONLY = frozenset({dict})
 MAX_EXACT_INT = 2**53
@@ -117,13 +116,17 @@ class _Layout:
     allowed: frozenset[str]
     columns: tuple[str, ...]
     defaults: tuple[object, ...]
+    every_column: Callable[[dict[str, Any]], tuple[Any, ...]]
+    """Picks all columns of a reading that reports every field (KeyError otherwise)."""
 
     @staticmethod
     def of(spec: KindSpec) -> _Layout:
+        columns = ("ts", "seq", *spec.field_names)
         return _Layout(
             frozenset(spec.field_names) | RESERVED_KEYS,
-            ("ts", "seq", *spec.field_names),
+            columns,
             (None, None, *([math.nan] * len(spec.fields))),
+            itemgetter(*columns),
         )
 
 
@@ -217,7 +220,10 @@ class Decoder:
         if collected is None:
             collected = rows[spec.name] = _KindRows(spec)
         layout = self._layouts[spec.name]
-        if self._take_whole_message(readings, layout, device_index, topic, collected):
+        batched = int(READINGS_KEY in doc)
+        if self._take_whole_message(
+            payload, batched, readings, layout, device_index, topic, collected
+        ):
             return
         index = spec.index
         for reading in readings:
@@ -232,26 +238,46 @@ class Decoder:
 
     @staticmethod
     def _take_whole_message(
-        readings: list[Any], layout: _Layout, device: int, topic: str, collected: _KindRows
+        payload: bytes,
+        batched: int,
+        readings: list[Any],
+        layout: _Layout,
+        device: int,
+        topic: str,
+        collected: _KindRows,
     ) -> bool:
         """Accept a well-formed message with whole-message checks made of C-level calls.
 
         The common case (every reading an object of known fields with integer ts and seq and
         numeric values) costs no Python loop over fields; anything else returns False and the
         message goes through the per-reading checks, which name the exact reason.
+
+        No string values: the payload holds exactly two quotes per key. No nested arrays or
+        objects: with no strings, every bracket in the payload is structural, so their count
+        is known. What is left (numbers, booleans, null = not reported) converts to float64.
         """
         if frozenset(map(type, readings)) != _DICT_ONLY:
             return False
-        if not layout.allowed.issuperset(chain.from_iterable(readings)):
+        lengths = frozenset(map(len, readings))
+        if payload.count(b'"') != 2 * (sum(map(len, readings)) + batched):
             return False
-        if min(map(len, readings)) <= len(RESERVED_KEYS):
+        if payload.count(b"{") != len(readings) + batched or payload.count(b"[") != batched:
             return False
-        rows = [list(map(r.get, layout.columns, layout.defaults)) for r in readings]
+        rows: list[Any]
+        if lengths == {len(layout.columns)}:  # every field reported: the usual reading
+            try:
+                rows = list(map(layout.every_column, readings))
+            except KeyError:  # as many keys, but not the right ones
+                return False
+        else:
+            if not layout.allowed.issuperset(chain.from_iterable(readings)):
+                return False
+            if min(lengths) <= len(RESERVED_KEYS):
+                return False
+            rows = [list(map(r.get, layout.columns, layout.defaults)) for r in readings]
         if frozenset(map(type, map(itemgetter(0), rows))) != _INT_ONLY:
             return False
         if frozenset(map(type, map(itemgetter(1), rows))) != _INT_ONLY:
-            return False
-        if not _VALUE_TYPES.issuperset(map(type, chain.from_iterable(rows))):
             return False
         collected.rows.extend(rows)
         collected.device.extend(repeat(device, len(rows)))
@@ -280,7 +306,7 @@ class Decoder:
                 continue
             if key not in index:
                 return RejectReason.UNKNOWN_FIELD, f"unknown field {key!r}"
-            if not isinstance(value, _NUMBER_TYPES):
+            if value is not None and not isinstance(value, _NUMBER_TYPES):
                 return (
                     RejectReason.BAD_TYPE,
                     f"field {key!r} must be a number or boolean, got {value!r}",
@@ -304,7 +330,9 @@ class Decoder:
         fractional = present & spec.integral & (values != np.floor(values))
         ts_future = ts > now_ms + int(self.limits.max_future_skew_s * 1000)
         ts_old = ts < now_ms - int(self.limits.max_age_s * 1000)
+        no_fields = ~present.any(axis=1)  # every field null
         reasons = (
+            (no_fields, RejectReason.NO_FIELDS),
             (bad_ts, RejectReason.BAD_TIMESTAMP),
             (bad_seq, RejectReason.BAD_SEQ),
             (np.any(fractional, axis=1), RejectReason.BAD_TYPE),
@@ -350,6 +378,8 @@ class Decoder:
             detail = f"ts {rows.rows[row][0]} is more than {skew:g} s ahead"
         elif reason is RejectReason.TS_TOO_OLD:
             detail = f"ts {rows.rows[row][0]} is older than {self.limits.max_age_s:g} s"
+        elif reason is RejectReason.NO_FIELDS:
+            detail = "every field of the reading is null"
         elif reason is RejectReason.BAD_SEQ:
             detail = f"'seq' {rows.rows[row][1]} is outside [0, 2**53)"
         else:

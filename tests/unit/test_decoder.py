@@ -301,11 +301,37 @@ def test_field_of_another_kind_is_unknown() -> None:
     _only_rejection(result, RejectReason.UNKNOWN_FIELD)
 
 
-@pytest.mark.parametrize("value", ["1.5", None, [1.5], {"bar": 1.5}])
+@pytest.mark.parametrize("value", ["1.5", "", [1.5], {"bar": 1.5}, [], {}])
 def test_bad_type_non_number(value: Any) -> None:
     result = _decode(_msg(PUMP1, {"ts": NOW, "seq": 1, "suction_bar": value}))
 
     _only_rejection(result, RejectReason.BAD_TYPE)
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_null_means_not_reported(batched: bool) -> None:
+    reading = {"ts": NOW, "seq": 1, "running": True, "suction_bar": None}
+    result = _decode(_msg(PUMP1, {"readings": [reading]} if batched else reading))
+
+    assert result.rejections == []
+    kb = result.batch.kinds["pump"]
+    assert kb.column("running").tolist() == [1.0]
+    assert np.isnan(kb.column("suction_bar")).all()
+
+
+def test_a_reading_of_nulls_only_has_no_fields() -> None:
+    result = _decode(_msg(PUMP1, {"ts": NOW, "seq": 1, "running": None, "suction_bar": None}))
+
+    _only_rejection(result, RejectReason.NO_FIELDS)
+
+
+def test_a_string_hidden_in_a_well_formed_batch_is_still_found() -> None:
+    good = {"ts": NOW, "seq": 1, "suction_bar": 1.0}
+    bad = {"ts": NOW + 1, "seq": 2, "suction_bar": "1.0"}
+    result = _decode(_msg(PUMP1, {"readings": [good, bad, {**good, "ts": NOW + 2, "seq": 3}]}))
+
+    assert _reasons(result) == [RejectReason.BAD_TYPE]
+    assert result.batch.kinds["pump"].seq.tolist() == [1, 3]
 
 
 @pytest.mark.parametrize(
