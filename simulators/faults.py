@@ -293,10 +293,10 @@ FAULT_TYPES: Final[dict[str, FaultType]] = {
             "motor-overheating",
             "elevator",
             "The machine-room ventilation or the motor fan fails: the winding runs hot.",
-            "motor_temp_c settles extra_c higher (25 min time constant); fault_code 71 above "
-            "105 C.",
+            "motor_temp_c settles extra_c higher (25 min time constant, at most 140 C); "
+            "fault_code 71 above 110 C.",
             _overheating,
-            parameters={"extra_c": 60.0},
+            parameters={"extra_c": 80.0},
         ),
         _ft(
             "bearing-wear",

@@ -50,6 +50,15 @@ class CounterRandom:
         x = _mix(_mix(self._key ^ salt ^ (r * _ROW)) + c)
         return ((x >> np.uint64(11)).astype(np.float64) + 0.5) * _TWO_53
 
+    def block(self, rows: npt.ArrayLike, counter: npt.ArrayLike, slots: int) -> F64:
+        """A (rows, slots) matrix of uniforms in (0, 1) in one vectorised call; column j is
+        independent of `uniform(..., slot)` draws."""
+        r = np.asarray(rows, dtype=np.uint64).reshape(-1, 1)
+        c = np.asarray(counter, dtype=np.uint64).reshape(-1, 1)
+        s = (np.arange(slots, dtype=np.uint64) + np.uint64(0x51ED)).reshape(1, -1) * _SLOT
+        x = _mix(_mix(self._key ^ s ^ (r * _ROW)) + c)
+        return ((x >> np.uint64(11)).astype(np.float64) + 0.5) * _TWO_53
+
     def normal(self, rows: npt.ArrayLike, counter: npt.ArrayLike, slot: int) -> F64:
         """Standard normal (Box-Muller over two uniforms)."""
         u1 = self.uniform(rows, counter, slot * 2 + 1)
@@ -58,25 +67,38 @@ class CounterRandom:
         return out
 
     def poisson(self, rows: npt.ArrayLike, counter: npt.ArrayLike, slot: int, mean: F64) -> F64:
-        """Poisson counts with per-row means (inverse transform; normal beyond a mean of 40)."""
+        """Poisson counts with per-row means."""
         u = self.uniform(rows, counter, slot * 2 + 1)
-        lam = np.broadcast_to(np.asarray(mean, dtype=np.float64), u.shape)
-        k = np.zeros(u.shape, np.float64)
-        small = lam <= 40.0
-        if small.any():
-            ls, us = lam[small], u[small]
-            p = np.exp(-ls)
-            cdf = p.copy()
-            ks = np.zeros(us.shape, np.float64)
-            for step in range(1, 120):
-                more = us > cdf
-                if not more.any():
-                    break
-                ks += more
-                p = p * ls / step
-                cdf = cdf + p
-            k[small] = ks
-        if (~small).any():
-            z = self.normal(rows, counter, slot * 2 + 2)
-            k[~small] = np.maximum(np.round(lam[~small] + np.sqrt(lam[~small]) * z[~small]), 0)
-        return k
+        z = self.normal(rows, counter, slot * 2 + 2)
+        return poisson(u, z, mean)
+
+
+def normal_from(u1: F64, u2: F64) -> F64:
+    """Standard normal from two uniforms (Box-Muller)."""
+    out: F64 = np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+    return out
+
+
+def poisson(u: F64, z: F64, mean: npt.ArrayLike) -> F64:
+    """Poisson counts from a uniform `u` (inverse transform, means up to 40) or a normal `z`
+    (normal approximation beyond)."""
+    lam = np.broadcast_to(np.asarray(mean, dtype=np.float64), u.shape)
+    k = np.zeros(u.shape, np.float64)
+    small = lam <= 40.0
+    if small.any():
+        ls, us = lam[small], u[small]
+        p = np.exp(-ls)
+        cdf = p.copy()
+        ks = np.zeros(us.shape, np.float64)
+        for step in range(1, 120):
+            more = us > cdf
+            if not more.any():
+                break
+            ks += more
+            p = p * ls / step
+            cdf = cdf + p
+        k[small] = ks
+    if (~small).any():
+        big = lam[~small]
+        k[~small] = np.maximum(np.round(big + np.sqrt(big) * z[~small]), 0)
+    return k

@@ -301,7 +301,7 @@ class FleetSimulator:
         """Step every device to tick `number`; return the messages ready to publish."""
         ts_ms = self.summary.start_ms + round(number * self.tick_ms)
         tick = make_tick(number, ts_ms, self.tick_ms / 1000.0, self.zone)
-        elapsed_s = number / self.settings.rate_hz
+        elapsed_s = (ts_ms - self.summary.start_ms) / 1000.0
         out: list[tuple[str, bytes]] = []
         for index, injection in enumerate(self.injections):
             active = injection.active(elapsed_s)

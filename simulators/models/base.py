@@ -19,7 +19,7 @@ from facility.batch import FloatArray
 from facility.catalog import KindSpec
 from facility.site import Device
 from simulators.clock import Tick
-from simulators.rng import CounterRandom
+from simulators.rng import CounterRandom, normal_from
 
 IntpArray = npt.NDArray[np.intp]
 BoolArray = npt.NDArray[np.bool_]
@@ -30,6 +30,10 @@ CONSTANT_SLOTS = 1000
 
 class KindModel:
     spec: ClassVar[KindSpec]
+    UNIFORMS: ClassVar[int] = 10
+    """Per-tick uniform slots (0 .. UNIFORMS-1) and normal slots (0 .. NORMALS-1) a step may
+    use; they come from one vectorised draw per tick."""
+    NORMALS: ClassVar[int] = 13
 
     def __init__(self, devices: Sequence[Device], seed: int, start_ms: int) -> None:
         self.devices = tuple(devices)
@@ -38,6 +42,8 @@ class KindModel:
         self.rng = CounterRandom(seed, self.spec.name)
         self._constant_slot = CONSTANT_SLOTS
         self.start_s = start_ms / 1000.0
+        self._block_tick = -1
+        self._block = np.empty((0, 0))
 
     # -- random helpers ---------------------------------------------------------------------
 
@@ -48,12 +54,25 @@ class KindModel:
         out: FloatArray = low + (high - low) * u
         return out
 
+    def _draws(self, tick: Tick) -> FloatArray:
+        if self._block_tick != tick.number:
+            width = self.UNIFORMS + 2 * self.NORMALS
+            self._block = self.rng.block(self.rows, tick.number, width)
+            self._block_tick = tick.number
+        return self._block
+
     def noise(self, tick: Tick, slot: int) -> FloatArray:
         """Standard normal noise per device for this tick."""
-        return self.rng.normal(self.rows, tick.number, slot)
+        block = self._draws(tick)
+        column = self.UNIFORMS + 2 * slot
+        return normal_from(block[:, column], block[:, column + 1])
 
     def uniform(self, tick: Tick, slot: int) -> FloatArray:
-        return self.rng.uniform(self.rows, tick.number, slot)
+        """Uniform in (0, 1) per device for this tick."""
+        if slot >= self.UNIFORMS:
+            raise IndexError(f"uniform slot {slot} >= {self.UNIFORMS}")
+        column: FloatArray = self._draws(tick)[:, slot]
+        return column
 
     # -- output ------------------------------------------------------------------------------
 

@@ -39,7 +39,9 @@ MOTOR_TAU_S = 1500.0
 MAX_TRANSITIONS_PER_STEP = 64
 FAULT_CODE_SAFETY_CIRCUIT = 32
 FAULT_CODE_MOTOR_OVERTEMP = 71
-MOTOR_OVERTEMP_C = 105.0
+MOTOR_OVERTEMP_C = 110.0
+MOTOR_TEMP_LIMIT_C = 140.0
+"""The thermal cut-out stops short of this: the winding never reads hotter."""
 _CLOSED, _OPENING, _OPEN, _CLOSING = (float(DOOR_STATES.index(s)) for s in DOOR_STATES)
 
 
@@ -109,23 +111,22 @@ class ElevatorModel(KindModel):
         out: FloatArray = landing - self.basements + (landing >= self.basements)
         return out
 
-    def _start_trips(self, rows: IntpArray, start: FloatArray, ev: np.ndarray, tick: Tick) -> None:
+    def _start_trips(self, rows: IntpArray, start: FloatArray, u: FloatArray, tick: Tick) -> None:
         if not len(rows):
             return
-        u = self.rng.uniform
         traffic = people_traffic(tick.hour, tick.weekend)
         morning = 0.0 if tick.weekend else math.exp(-(((tick.hour - 7.9) / 1.2) ** 2))
         cur, lobby, landings = self.cur[rows], self.lobby[rows], self.landings[rows]
-        others = np.floor(u(rows, ev, 1) * (landings - 1))
+        others = np.floor(u[:, 1] * (landings - 1))
         others += others >= cur
-        above = lobby + 1 + np.floor(u(rows, ev, 2) * np.maximum(landings - lobby - 1, 1))
+        above = lobby + 1 + np.floor(u[:, 2] * np.maximum(landings - lobby - 1, 1))
         above = np.minimum(above, landings - 1)
-        to_lobby = u(rows, ev, 3) < 0.62 + 0.3 * morning
+        to_lobby = u[:, 3] < 0.62 + 0.3 * morning
         dst = np.where(cur == lobby, above, np.where(to_lobby, lobby, others))
         dst = np.where(dst == cur, np.where(cur + 1 < landings, cur + 1, cur - 1), dst)
-        persons = np.floor(-np.log(u(rows, ev, 4)) * (0.3 + 3.5 * traffic))
+        persons = np.floor(-np.log(u[:, 4]) * (0.3 + 3.5 * traffic))
         capacity = np.floor(self.rated_kg[rows] / 75.0)
-        self.load[rows] = np.minimum(persons, capacity) * (60.0 + 30.0 * u(rows, ev, 5))
+        self.load[rows] = np.minimum(persons, capacity) * (60.0 + 30.0 * u[:, 5])
         d = np.abs(dst - cur) * FLOOR_HEIGHT_M
         a = self.accel[rows]
         v = np.minimum(self.vmax[rows], np.sqrt(d * a))
@@ -136,21 +137,20 @@ class ElevatorModel(KindModel):
         self.p_start[rows] = start
         self.p_end[rows] = start + START_DELAY_S + self.trip_s[rows]
 
-    def _arrive(self, rows: IntpArray, start: FloatArray, ev: np.ndarray) -> None:
+    def _arrive(self, rows: IntpArray, start: FloatArray, u: FloatArray) -> None:
         if not len(rows):
             return
-        u = self.rng.uniform
         self.cur[rows] = self.dst[rows]
-        z = np.sqrt(-2 * np.log(u(rows, ev, 6))) * np.cos(2 * np.pi * u(rows, ev, 7))
+        z = np.sqrt(-2 * np.log(u[:, 6])) * np.cos(2 * np.pi * u[:, 7])
         self.last_level_mm[rows] = (
             self.level_offset_mm[rows] + self.level_bias_mm[rows] + self.level_sigma_mm[rows] * z
         )
         p = np.clip(self.reopen_p[rows], 1e-6, 0.98)
-        reopens = np.minimum(np.floor(np.log(u(rows, ev, 8)) / np.log(p)), 100.0)
+        reopens = np.minimum(np.floor(np.log(u[:, 8]) / np.log(p)), 100.0)
         slow = self.door_slow[rows]
         load_factor = 1.0 + 0.4 * self.load[rows] / self.rated_kg[rows]
-        hold = self.door_hold_s[rows] * load_factor * (0.85 + 0.3 * u(rows, ev, 9))
-        open_s = (hold + reopens * (2.0 + 1.5 * u(rows, ev, 10))) * slow
+        hold = self.door_hold_s[rows] * load_factor * (0.85 + 0.3 * u[:, 9])
+        open_s = (hold + reopens * (2.0 + 1.5 * u[:, 10])) * slow
         op = self.door_op_s[rows] * slow
         self.last_reopens[rows] = reopens
         self.last_open_s[rows] = open_s
@@ -160,15 +160,14 @@ class ElevatorModel(KindModel):
         self.p_start[rows] = start
         self.p_end[rows] = start + self.door_total_s[rows]
 
-    def _after_doors(self, rows: IntpArray, start: FloatArray, ev: np.ndarray, tick: Tick) -> None:
+    def _after_doors(self, rows: IntpArray, start: FloatArray, u: FloatArray, tick: Tick) -> None:
         if not len(rows):
             return
         traffic = people_traffic(tick.hour, tick.weekend)
-        u = self.rng.uniform
-        chain = u(rows, ev, 11) < 0.45 * traffic
-        self._start_trips(rows[chain], start[chain], ev[chain], tick)
+        chain = u[:, 11] < 0.45 * traffic
+        self._start_trips(rows[chain], start[chain], u[chain], tick)
         rest = rows[~chain]
-        wait = -np.log(u(rest, ev[~chain], 12)) * (25.0 / traffic)
+        wait = -np.log(u[~chain, 12]) * (25.0 / traffic)
         self.load[rest] = 0.0
         self.phase[rest] = IDLE
         self.p_start[rest] = start[~chain]
@@ -180,7 +179,7 @@ class ElevatorModel(KindModel):
             due = np.flatnonzero((self.p_end <= t) & (self.phase != STUCK))
             if not len(due):
                 return
-            ev = self.events[due]
+            u = self.rng.block(due, self.events[due], 13)
             self.events[due] += np.uint64(1)
             start = self.p_end[due]
             phase = self.phase[due]
@@ -189,11 +188,11 @@ class ElevatorModel(KindModel):
             self.busy_s[m] += np.maximum(
                 self.p_end[m] - np.maximum(self.p_start[m], window_start), 0
             )
-            self._arrive(m, start[moving], ev[moving])
+            self._arrive(m, start[moving], u[moving])
             doors = phase == DOOR
-            self._after_doors(due[doors], start[doors], ev[doors], tick)
+            self._after_doors(due[doors], start[doors], u[doors], tick)
             idle = phase == IDLE
-            self._start_trips(due[idle], start[idle], ev[idle], tick)
+            self._start_trips(due[idle], start[idle], u[idle], tick)
         # A very long step (hours): let the remaining cars rejoin the present idle.
         late = (self.p_end <= t) & (self.phase != STUCK)
         self.phase[late] = IDLE
@@ -287,6 +286,7 @@ class ElevatorModel(KindModel):
         current = np.where(moving, current + 1.5, np.where(stuck, 0.0, 0.4))
         current *= 1.0 + 0.02 * self.noise(tick, 1)
         target = self.ambient_c + 65.0 * duty * (0.6 + 0.4 * load_frac) + self.heat_extra_c
+        target = np.minimum(target, MOTOR_TEMP_LIMIT_C)
         self.temp_c = relax(self.temp_c, target, dt, MOTOR_TAU_S)
         vib = np.where(
             moving,

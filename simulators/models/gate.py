@@ -21,6 +21,7 @@ from facility.catalog import GATE
 from facility.site import Device
 from simulators.clock import Tick, people_traffic
 from simulators.models.base import BoolArray, KindModel, role_of
+from simulators.rng import poisson
 
 ROLE_WORDS = {"door": ("door",)}
 PEAK_PASSAGES_PER_H = {"door": 70.0, "barrier": 240.0}
@@ -45,7 +46,6 @@ class GateModel(KindModel):
         self.motor_a = self.constant(2.2, 3.4)
         self.opened_at = np.full(self.n, -np.inf)
         self.open_until = np.full(self.n, -np.inf)
-        self.forced_since = np.full(self.n, np.nan)
         self.clear_faults()
 
     def clear_faults(self) -> None:
@@ -57,9 +57,10 @@ class GateModel(KindModel):
     def step(self, tick: Tick) -> FloatArray:
         t, dt = tick.t_s, tick.dt_s
         rate = self.peak_rate_s * people_traffic(tick.hour, tick.weekend)
-        card_reads = self.rng.poisson(self.rows, tick.number, 1, rate * CARD_SHARE * dt)
-        denied = self.rng.poisson(self.rows, tick.number, 2, rate * CARD_SHARE * DENIED_SHARE * dt)
-        exits = self.rng.poisson(self.rows, tick.number, 3, rate * (1 - CARD_SHARE) * dt)
+        u, z = self.uniform, self.noise
+        card_reads = poisson(u(tick, 1), z(tick, 1), rate * CARD_SHARE * dt)
+        denied = poisson(u(tick, 2), z(tick, 2), rate * CARD_SHARE * DENIED_SHARE * dt)
+        exits = poisson(u(tick, 3), z(tick, 3), rate * (1 - CARD_SHARE) * dt)
         granted = np.where(self.reader_failed, 0.0, card_reads)
         denied = np.where(self.reader_failed, denied + card_reads, denied)
         passages = granted + exits
@@ -78,9 +79,9 @@ class GateModel(KindModel):
         self.open_until = np.where(some, np.maximum(self.open_until, last + hold), self.open_until)
         # faults: a propped door is open from the fault's start; a forced one too
         held = self.propped | self.forced
-        starting = held & (self.open_until <= t)
+        starting = held & (self.open_until < t)
         self.opened_at = np.where(starting, t, self.opened_at)
-        self.open_until = np.where(held, np.maximum(self.open_until, t + 1.0), self.open_until)
+        self.open_until = np.where(held, np.maximum(self.open_until, t + dt + 1.0), self.open_until)
         door_open = self.open_until > t
         duration = np.where(door_open, t - self.opened_at, 0.0)
         stroke = (t - self.opened_at < BARRIER_STROKE_S) | (
