@@ -259,7 +259,7 @@ FAULT_TYPES: Final[dict[str, FaultType]] = {
             "elevator",
             "The car stops between floors with its doors closed; the passenger presses the "
             "EN 81-28 alarm button (latched until the rescue).",
-            "running 0, speed 0, |level_error_mm| 400-1300, door_state closed, alarm_button 1, "
+            "running 0, speed 0, abs(level_error_mm) 400-1300, door_state closed, alarm_button 1, "
             "fault_code 32; after the fault the car is brought to the landing.",
             _entrapment,
         ),
