@@ -227,7 +227,7 @@ class _Pipeline:
             max_future_skew_s=args.max_future_skew_s,
             max_age_s=args.max_age_s,
         )
-        self.gateway = Gateway(Decoder(site, limits), [self.delivery, alerts], letters)
+        self.gateway = Gateway(Decoder(site, limits), [alerts], letters, durable=self.delivery)
         self.consumer = MqttConsumer(mqtt, subscription(site.id))
         self.status: Any = None
         if args.metrics_port:

@@ -10,6 +10,7 @@ logged truncated; it never stops the loop.
 from __future__ import annotations
 
 import logging
+import queue
 import random
 import threading
 import time
@@ -44,6 +45,8 @@ class PipelineSettings:
     max_batch_bytes: int = 4 << 20
     """A batch closes at this many payload bytes too: 100-reading messages are big."""
     flush_interval_s: float = 0.2
+    in_flight_batches: int = 2
+    """Decoded batches that may wait for the store at once (memory bound: ~2 x 4 MB)."""
     retry_min_s: float = 0.5
     retry_max_s: float = 30.0
 
@@ -55,12 +58,15 @@ class Gateway:
         sinks: Sequence[BatchSink],
         dead_letters: DeadLetterStore,
         *,
+        durable: BatchSink | None = None,
         settings: PipelineSettings | None = None,
         metrics: GatewayMetrics | None = None,
         clock_ms: Clock = now_ms,
     ) -> None:
         self.decoder = decoder
         self.sinks = tuple(sinks)
+        self.durable = durable
+        """The sink that makes a batch durable (the store delivery); run on its own thread."""
         self.dead_letters = dead_letters
         self.settings = settings or PipelineSettings()
         self.metrics = metrics or GatewayMetrics()
@@ -89,15 +95,21 @@ class Gateway:
         )
         return result
 
-    def deliver(self, result: DecodeResult, stop: threading.Event | None = None) -> bool:
+    def deliver(
+        self,
+        result: DecodeResult,
+        stop: threading.Event | None = None,
+        sinks: Sequence[BatchSink] | None = None,
+    ) -> bool:
         """Hand the batch to every sink, retrying until it succeeds; False if stopped first."""
         if not len(result.batch):
             return True
+        sinks = self.sinks if sinks is None else sinks
         delay = self.settings.retry_min_s
         done = 0  # sinks that already have the batch are not given it again
         while True:
             try:
-                for sink in self.sinks[done:]:
+                for sink in sinks[done:]:
                     sink.handle(result.batch)
                     done += 1
             except Exception:
@@ -113,6 +125,54 @@ class Gateway:
                 return True
 
     def run(self, source: MessageSource, stop: threading.Event) -> None:
+        """Take, decode and evaluate batches; make them durable and ack them on a second thread.
+
+        The store's answer to one batch (tens of milliseconds of waiting on InfluxDB) overlaps
+        decoding the next. At most `in_flight_batches` wait for durability; batches are made
+        durable and acked in the order they were taken, so acks stay in receive order.
+        """
+        if self.durable is None:
+            self._run_inline(source, stop)
+            return
+        pending: queue.Queue[_Pending | None] = queue.Queue(self.settings.in_flight_batches)
+        committer = threading.Thread(
+            target=self._commit, args=(source, pending, stop), name="gateway-commit", daemon=True
+        )
+        committer.start()
+        s = self.settings
+        try:
+            while not stop.is_set() and committer.is_alive():
+                messages = source.take(s.max_batch_messages, s.flush_interval_s, s.max_batch_bytes)
+                if not messages:
+                    continue
+                result = self.decode(messages)
+                if not self.deliver(result, stop):
+                    break
+                while committer.is_alive():
+                    try:
+                        pending.put(_Pending(messages, result), timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+        finally:
+            while committer.is_alive():
+                try:
+                    pending.put(None, timeout=0.2)
+                    break
+                except queue.Full:
+                    continue
+            committer.join()
+
+    def _commit(
+        self, source: MessageSource, pending: queue.Queue[_Pending | None], stop: threading.Event
+    ) -> None:
+        assert self.durable is not None
+        while (item := pending.get()) is not None:
+            if not self.deliver(item.result, stop, (self.durable,)):
+                return  # stopping: these messages stay unacked and come back
+            source.ack(item.messages)
+
+    def _run_inline(self, source: MessageSource, stop: threading.Event) -> None:
         s = self.settings
         while not stop.is_set():
             messages = source.take(s.max_batch_messages, s.flush_interval_s, s.max_batch_bytes)
@@ -121,3 +181,9 @@ class Gateway:
             result = self.decode(messages)
             if self.deliver(result, stop):
                 source.ack(messages)
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    messages: list[InboundMessage]
+    result: DecodeResult

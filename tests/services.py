@@ -161,7 +161,7 @@ persistence_location {data}/
 autosave_interval 1
 max_queued_messages 1000000
 max_queued_bytes 0
-max_inflight_messages 1000
+max_inflight_messages 20000
 log_dest file {data}/broker.log
 log_type error
 log_type warning

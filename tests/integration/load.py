@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,6 +17,7 @@ from facility.site import Site, parse_site
 from facility.wire import telemetry_topic
 
 Message = tuple[str, bytes]
+MAX_UNACKED = 30_000
 
 
 def synthetic_site(devices_per_kind: int = 25, site_id: str = "load") -> Site:
@@ -95,13 +96,17 @@ class Publisher:
         self._thread: threading.Thread | None = None
 
     def publish_all(self, messages: Sequence[Message], *, per_second: float = 0.0) -> None:
-        infos = []
+        infos: deque[paho.MQTTMessageInfo] = deque()
         started = time.monotonic()
         for number, (topic, payload) in enumerate(messages):
             if per_second and number % 100 == 0:
                 delay = started + number / per_second - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
+            if len(infos) >= MAX_UNACKED:  # MQTT packet ids are 16 bits: never reuse a live one
+                oldest = infos.popleft()
+                oldest.wait_for_publish(60)
+                assert oldest.is_published(), "the broker did not acknowledge a message"
             infos.append(self._client.publish(topic, payload, qos=1))
             self.published = number + 1
         for info in infos:

@@ -146,3 +146,76 @@ def test_hostile_payloads_never_raise(demo_site: Site, payload: bytes) -> None:
     assert writer.readings == 1
     assert len(letters.recent(10)) == 1
     assert source.acked == [1, 2]
+
+
+class RecordingSink:
+    """Records the order in which batches arrive (by their first seq)."""
+
+    def __init__(self, log: list[str], name: str) -> None:
+        self.log = log
+        self.name = name
+
+    def handle(self, batch: Batch) -> None:
+        self.log.append(f"{self.name}:{int(batch.kinds['pump'].seq[0])}")
+
+
+class AckLog(FakeSource):
+    """A source that does not stop the gateway when it runs dry: the test stops it."""
+
+    def __init__(self, messages: Sequence[InboundMessage], log: list[str]):
+        super().__init__(messages, threading.Event())
+        self.log = log
+
+    def ack(self, messages: Sequence[InboundMessage]) -> None:
+        super().ack(messages)
+        self.log.append(f"ack:{messages[0].mid}")
+
+
+def test_pipelined_acks_follow_durability_in_receive_order(demo_site: Site) -> None:
+    log: list[str] = []
+    stop = threading.Event()
+    messages = [_pump(mid, mid) for mid in range(1, 10)]
+    source = AckLog(messages, log)
+    gateway = Gateway(
+        Decoder(demo_site),
+        [RecordingSink(log, "rules")],
+        MemoryDeadLetters(),
+        durable=RecordingSink(log, "store"),
+        settings=NO_WAIT,
+        clock_ms=lambda: NOW_MS,
+    )
+    finished = threading.Event()
+
+    def stop_when_drained() -> None:
+        while len(source.acked) < len(messages):
+            finished.wait(0.01)
+        stop.set()
+
+    threading.Thread(target=stop_when_drained, daemon=True).start()
+    gateway.run(source, stop)
+
+    assert source.acked == list(range(1, 10))
+    stores = [entry for entry in log if entry.startswith(("store", "ack"))]
+    assert stores == ["store:1", "ack:1", "store:4", "ack:4", "store:7", "ack:7"]
+    for batch_start in (1, 4, 7):
+        assert log.index(f"rules:{batch_start}") < log.index(f"ack:{batch_start}")
+
+
+def test_pipelined_nothing_is_acked_while_the_store_fails(demo_site: Site) -> None:
+    stop = threading.Event()
+    source = FakeSource([_pump(1, 1), _pump(2, 2)], threading.Event())
+    rules = MemoryWriter()
+    gateway = Gateway(
+        Decoder(demo_site),
+        [rules],
+        MemoryDeadLetters(),
+        durable=FlakySink(failures=1_000_000),
+        settings=NO_WAIT,
+        clock_ms=lambda: NOW_MS,
+    )
+    timer = threading.Timer(0.3, stop.set)
+    timer.start()
+    gateway.run(source, stop)
+    timer.cancel()
+    assert rules.readings == 2  # the rules saw the batch ...
+    assert source.acked == []  # ... but it was never durable, so the broker keeps it
