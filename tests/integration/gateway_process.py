@@ -14,7 +14,13 @@ from tests.services import free_port
 
 class GatewayProcess:
     def __init__(
-        self, tmp_path: Path, site_file: Path, mqtt_port: int, influx_port: int, database: str
+        self,
+        tmp_path: Path,
+        site_file: Path,
+        mqtt_port: int,
+        influx_port: int,
+        database: str,
+        *extra_args: str,
     ) -> None:
         self.tmp_path = tmp_path
         self.metrics_port = free_port()
@@ -33,6 +39,7 @@ class GatewayProcess:
             "--dead-letters", str(self.dead_letters),
             "--spool-dir", str(self.spool),
             "--metrics-port", str(self.metrics_port),
+            *extra_args,
         ]  # fmt: skip
         self.process: subprocess.Popen[bytes] | None = None
         self.start()

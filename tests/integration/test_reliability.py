@@ -239,3 +239,54 @@ def test_a_partial_write_keeps_the_good_points_and_dead_letters_the_rest(
     assert all("suction_bar" in letter["detail"] for letter in letters)
     assert all(letter["excerpt"].startswith("pump,site=load") for letter in letters)
     assert gateway.metrics()["facility_points_rejected_total"] == pump_readings
+
+
+def test_broker_restarted_mid_stream_the_gateway_reconnects_and_misses_nothing(
+    gateway: GatewayProcess, mosquitto: ServiceProcess, influxd: ServiceProcess, load_site: Site
+) -> None:
+    data = stream(load_site, 200, 10, start_ms_for(200))
+    half = len(data.messages) // 2
+    publisher = Publisher(mosquitto.port, client_id="before-restart")
+    try:
+        publisher.publish_all(data.messages[:half])
+    finally:
+        publisher.close()
+    mosquitto.restart()  # a clean stop saves the persistent sessions and their queues
+    wait_for(gateway.health, lambda h: h is not None and h["mqtt_connected"] is True,
+             timeout_s=60, what="the gateway to reconnect")  # fmt: skip
+    publisher = Publisher(mosquitto.port, client_id="after-restart")
+    try:
+        publisher.publish_all(data.messages[half:])
+    finally:
+        publisher.close()
+    wait_for_points(influxd, data.readings_by_kind)
+    assert gateway.running
+
+
+def test_two_gateways_on_a_shared_subscription_split_the_stream(
+    tmp_path: Path, site_file: Path, mosquitto: ServiceProcess, influxd: ServiceProcess,
+    load_site: Site,
+) -> None:  # fmt: skip
+    gateways = []
+    try:
+        for number in (1, 2):
+            work = tmp_path / f"gateway-{number}"
+            work.mkdir()
+            gateways.append(
+                GatewayProcess(work, site_file, mosquitto.port, influxd.port, DATABASE,
+                               "--shared-group", "ingest", "--mqtt-client-id", f"shared-{number}")
+            )  # fmt: skip
+        data = stream(load_site, 100, 5, start_ms_for(100))
+        publisher = Publisher(mosquitto.port)
+        try:
+            publisher.publish_all(data.messages)
+        finally:
+            publisher.close()
+        wait_for_points(influxd, data.readings_by_kind)
+        taken = [p.metrics()["facility_messages_received_total"] for p in gateways]
+        assert sum(taken) == len(data.messages)  # each message went to exactly one gateway
+        assert all(n > 0 for n in taken)
+    finally:
+        for process in gateways:
+            if process.running:
+                process.stop()
