@@ -43,11 +43,6 @@ def make_tick(number: int, ts_ms: int, dt_s: float, zone: ZoneInfo) -> Tick:
     return Tick(number, ts_ms, dt_s, hour, moment.weekday(), moment.timetuple().tm_yday)
 
 
-def local_hour(ts_ms: int, timezone: str) -> float:
-    """Hour of day (0-24, fractional) at `ts_ms` in the site's time zone."""
-    return make_tick(0, ts_ms, 0.0, ZoneInfo(timezone)).hour
-
-
 def _bump(hour: float, centre: float, width: float) -> float:
     return math.exp(-(((hour - centre) / width) ** 2))
 
@@ -86,8 +81,3 @@ def sun(hour: float, day_of_year: int) -> float:
     if abs(hour - 12.0) >= half:
         return 0.0
     return math.cos(math.pi / 2 * (hour - 12.0) / half)
-
-
-def daylight(hour: float) -> float:
-    """0 at night, rising to 1 at noon (equinox day): kept for callers of the skeleton API."""
-    return sun(hour, 80)
