@@ -14,7 +14,7 @@ from gateway.decoder import Decoder, Message
 from simulators.faults import FAULT_TYPES, InjectionError, Ledger, parse_injection
 from simulators.runner import FleetSimulator, SimulationSettings
 
-START_MS = 1_790_000_000_000  # 2026-09-21 21:33 UTC: evening in Asia/Shanghai
+START_MS = 1_790_000_000_000  # 2026-09-21 14:13 UTC: 22:13, evening in Asia/Shanghai
 FAULT_RULE = {
     "pump-dry-run": "pump.dry_run",
     "elevator-entrapment": "elevator.entrapment",
