@@ -14,13 +14,19 @@ class FacilityError(Exception):
     """Base of every error this project raises on purpose."""
 
 
-class SiteFileError(FacilityError):
+class FileError(FacilityError):
+    """A mistake in a file written by people (site, scenario, rules): where it is, and what."""
+
     def __init__(self, path: Path | str, line: int | None, message: str) -> None:
         self.path = Path(path)
         self.line = line
         self.message = message
         where = f"{self.path}:{line}" if line is not None else f"{self.path}"
         super().__init__(f"{where}: {message}")
+
+
+class SiteFileError(FileError):
+    pass
 
 
 class SettingsError(FacilityError):

@@ -8,7 +8,6 @@ number is the device's row in every per-kind state array downstream.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any
 
 from facility.catalog import KIND_NAMES
 from facility.errors import SiteFileError
+from facility.toml_file import parse_toml
 
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 """Ids appear in MQTT topics and line-protocol tags: no '/', '+', '#', spaces or commas."""
@@ -257,16 +257,7 @@ class _Parser:
 
 def parse_site(text: str, path: Path | str = "<site>") -> Site:
     path = Path(path)
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        # Python < 3.14 only puts the position in the message: "... (at line 3, column 7)".
-        found = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
-        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
-        line = int(found.group(1)) if found else None
-        column = f", column {found.group(2)}" if found else ""
-        raise SiteFileError(path, line, f"not valid TOML{column}: {message}") from exc
-    return _Parser(path, text).site(data)
+    return _Parser(path, text).site(parse_toml(text, path, SiteFileError))
 
 
 def load_site(path: Path | str) -> Site:

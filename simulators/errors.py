@@ -3,15 +3,13 @@
 FacilityError                     (facility.errors)
  └── SimulatorError               anything the simulators refuse
       ├── InjectionError          a fault injection (--inject text or scenario entry) is wrong
-      ├── ScenarioError           a scenario file is wrong (names the file and line)
+      ├── ScenarioError           a scenario file is wrong (also a facility FileError)
       └── PublishError            the MQTT broker cannot be reached or did not acknowledge
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from facility.errors import FacilityError
+from facility.errors import FacilityError, FileError
 
 
 class SimulatorError(FacilityError):
@@ -26,10 +24,5 @@ class PublishError(SimulatorError):
     pass
 
 
-class ScenarioError(SimulatorError):
-    def __init__(self, path: Path | str, line: int | None, message: str) -> None:
-        self.path = Path(path)
-        self.line = line
-        self.message = message
-        where = f"{self.path}:{line}" if line is not None else f"{self.path}"
-        super().__init__(f"{where}: {message}")
+class ScenarioError(SimulatorError, FileError):
+    """A scenario file is wrong; names the file and the line."""

@@ -23,11 +23,11 @@ Every mistake is reported as FILE:LINE: what is wrong.
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from facility.site import Site
+from facility.toml_file import parse_toml
 from simulators.errors import InjectionError, ScenarioError
 from simulators.faults import DEFAULT_START_S, Injection, build_injection, parse_duration
 
@@ -63,13 +63,7 @@ def parse_scenario(
     text: str, site: Site, path: Path | str = "<scenario>", *, seed: int = 0
 ) -> list[Injection]:
     path = Path(path)
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        found = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
-        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
-        line = int(found.group(1)) if found else None
-        raise ScenarioError(path, line, f"not valid TOML: {message}") from exc
+    data = parse_toml(text, path, ScenarioError)
     lines = _Lines(text)
     unknown = sorted(set(data) - _TOP_KEYS)
     if unknown:
