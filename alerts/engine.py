@@ -8,14 +8,18 @@ a late duplicate) does not move the state, which makes redelivery harmless.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from alerts.faults import FaultCleared, FaultOpened
 from alerts.interface import Rule
-from facility.batch import Batch, BoolArray, Int64Array, KindBatch
+from alerts.rule_file import RuleSet
+from alerts.rule_language import RuleContext
+from facility.batch import Batch, BoolArray, FloatArray, Int64Array, KindBatch
+from facility.catalog import KINDS
+from facility.errors import FacilityError
 from facility.site import Site
 
 
@@ -32,6 +36,10 @@ class RuleState:
 @dataclass(slots=True)
 class KindState:
     last_ts: Int64Array
+    last_values: FloatArray
+    """Each device's newest reading (for delta / rate)."""
+    params: dict[str, FloatArray] = field(default_factory=dict)
+    """Each parameter the kind's rules read, per device, after the site's overrides."""
     rules: dict[str, RuleState] = field(default_factory=dict)
 
 
@@ -51,19 +59,37 @@ def _shift(values: np.ndarray, fill: np.ndarray) -> np.ndarray:
 
 
 class RuleEngine:
-    def __init__(self, site: Site, rules: Sequence[Rule]) -> None:
+    def __init__(
+        self, site: Site, rules: Sequence[Rule], *, params: Mapping[str, float] | None = None
+    ) -> None:
         self.site = site
         self.rules = tuple(rules)
+        defaults = dict(params or {})
+        overridden = {name for d in site.devices for name in d.params}
+        unknown = sorted(overridden - set(defaults))
+        if unknown:
+            raise FacilityError(
+                f"site {site.id!r} sets parameter(s) {', '.join(unknown)} that no rule declares"
+            )
         self._by_kind: dict[str, list[Rule]] = {}
         for rule in self.rules:
             self._by_kind.setdefault(rule.kind, []).append(rule)
         self.state = {
             kind: KindState(
                 last_ts=np.full(len(devices), np.iinfo(np.int64).min, np.int64),
+                last_values=np.full((len(devices), len(KINDS[kind].fields)), np.nan),
+                params={
+                    name: np.array([d.params.get(name, defaults[name]) for d in devices])
+                    for name in {p for r in self._by_kind.get(kind, []) for p in r.params}
+                },
                 rules={r.id: RuleState.new(len(devices)) for r in self._by_kind.get(kind, [])},
             )
             for kind, devices in site.by_kind.items()
         }
+
+    @classmethod
+    def from_rule_set(cls, site: Site, rule_set: RuleSet) -> RuleEngine:
+        return cls(site, rule_set.rules, params=rule_set.params)
 
     def evaluate(self, batch: Batch) -> Evaluation:
         opened: list[FaultOpened] = []
@@ -78,7 +104,12 @@ class RuleEngine:
 
     def _advance_time(self, kb: KindBatch) -> None:
         state = self.state[kb.kind.name]
-        np.maximum.at(state.last_ts, kb.device, kb.ts_ms)
+        kb = kb.time_ordered()
+        newest = np.ones(len(kb), np.bool_)
+        newest[:-1] = kb.device[:-1] != kb.device[1:]
+        fresh = newest & (kb.ts_ms > state.last_ts[kb.device])
+        state.last_ts[kb.device[fresh]] = kb.ts_ms[fresh]
+        state.last_values[kb.device[fresh]] = kb.values[fresh]
 
     def _evaluate_kind(
         self,
@@ -107,9 +138,16 @@ class RuleEngine:
         last = np.ones(n, np.bool_)
         last[:-1] = dev[:-1] != dev[1:]
         devices = self.site.by_kind[kb.kind.name]
+        previous_values = np.empty_like(kb.values)
+        previous_values[1:] = kb.values[:-1]
+        previous_values[first] = state.last_values[dev[first]]
+        previous_ts = np.empty_like(ts)
+        previous_ts[1:] = ts[:-1]
+        previous_ts[first] = state.last_ts[dev[first]]
+        context = RuleContext(kb, state.params, previous_values, previous_ts)
         for rule in rules:
             rs = state.rules[rule.id]
-            cond = np.asarray(rule.condition(kb), dtype=np.bool_)
+            cond = np.asarray(rule.condition(context), dtype=np.bool_)
             since_before = rs.since_ms[dev]
             prev_cond = _shift(cond, cond)
             prev_cond[first] = since_before[first] >= 0
@@ -134,7 +172,12 @@ class RuleEngine:
                         unit_id=device.unit_id,
                         severity=rule.severity,
                         category=rule.category,
-                        title=rule.title.format(device=device.name, device_id=device.id),
+                        title=rule.title.format(
+                            device=device.name,
+                            device_id=device.id,
+                            building=device.building_id,
+                            unit=device.unit_id,
+                        ),
                         started_ms=int(run_start[row]),
                         detected_ms=int(ts[row]),
                     )
@@ -145,3 +188,4 @@ class RuleEngine:
             rs.since_ms[end_dev] = np.where(cond[last], run_start[last], -1)
             rs.active[end_dev] = active_row[last]
         state.last_ts[dev[last]] = ts[last]
+        state.last_values[dev[last]] = kb.values[last]

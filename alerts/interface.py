@@ -1,7 +1,8 @@
-"""What a rule is: a vectorised condition over one kind's batch, held for a while.
+"""What a rule is: a vectorised condition over one kind's readings, held for a while.
 
-A condition takes a time-ordered `KindBatch` and returns one boolean per reading. It must be
-pure numpy over the batch's columns; a missing field (NaN) must make it false.
+A condition takes a `RuleContext` (a time-ordered `KindBatch`, the devices' parameters and
+previous readings) and returns one boolean per reading. It must be pure numpy; a missing field
+(NaN) must make it false. Conditions are compiled from rule files (`alerts.rule_language`).
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from facility.batch import BoolArray, KindBatch
+from alerts.rule_language import RuleContext
+from facility.batch import BoolArray
 
-Condition = Callable[[KindBatch], BoolArray]
+Condition = Callable[[RuleContext], BoolArray]
 
 
 class Severity(StrEnum):
@@ -41,3 +43,8 @@ class Rule:
     for_s: float = 0.0
     """The condition must hold this long (by reading timestamps) before the fault opens."""
     category: Category = Category.EQUIPMENT
+    description: str = ""
+    params: frozenset[str] = frozenset()
+    """Parameters the condition reads; the engine builds a per-device array for each."""
+    temporal: bool = False
+    """The condition reads the devices' previous readings (delta, rate)."""

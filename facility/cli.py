@@ -82,6 +82,22 @@ def _mqtt_connection(args: argparse.Namespace) -> dict[str, Any]:
 # -- commands --------------------------------------------------------------------------------
 
 
+def cmd_rules_check(args: argparse.Namespace) -> int:
+    from alerts.engine import RuleEngine
+    from alerts.rule_file import load_rule_file
+    from facility.site import load_site
+
+    rule_set = load_rule_file(args.file)
+    if args.site is not None:
+        RuleEngine.from_rule_set(load_site(args.site), rule_set)  # site parameters must be known
+    kinds = sorted({r.kind for r in rule_set.rules})
+    print(
+        f"{args.file}: {len(rule_set.rules)} rules for {', '.join(kinds)}; "
+        f"{len(rule_set.params)} parameters"
+    )
+    return 0
+
+
 def cmd_site_check(args: argparse.Namespace) -> int:
     from facility.site import load_site
 
@@ -184,7 +200,8 @@ class _Pipeline:
 
     def __init__(self, args: argparse.Namespace, site: Any, *, db_url: str, mqtt: Any) -> None:
         from alerts.engine import RuleEngine
-        from alerts.rules import DEFAULT_RULES
+        from alerts.rule_file import load_rule_file
+        from alerts.rules import default_rule_set
         from alerts.sink import AlertsSink
         from alerts.store import WorkOrderStore, make_engine
         from facility.clock import now_ms
@@ -221,7 +238,13 @@ class _Pipeline:
             Spool(args.spool_dir, max_bytes=args.spool_max_bytes),
             on_rejected=dead_letter,
         )
-        alerts = AlertsSink(site, RuleEngine(site, DEFAULT_RULES), self.store)
+        alerts = AlertsSink(
+            site,
+            RuleEngine.from_rule_set(
+                site, load_rule_file(args.rules) if args.rules else default_rule_set()
+            ),
+            self.store,
+        )
         limits = DecoderLimits(
             max_payload_bytes=args.max_payload_bytes,
             max_future_skew_s=args.max_future_skew_s,
@@ -263,6 +286,7 @@ class _Pipeline:
 
 
 def _add_gateway_options(parser: argparse.ArgumentParser) -> None:
+    _add(parser, "rules", None, type=Path, help="rule file (default: the built-in rule pack)")
     _add(parser, "dead-letters", "var/dead-letters.jsonl", type=Path, help="dead-letter file")
     _add(parser, "spool-dir", "var/spool", type=Path, help="on-disk spool for store outages")
     _add(parser, "spool-max-bytes", 1 << 30, type=int, help="spool cap; oldest dropped beyond")
@@ -437,6 +461,15 @@ def build_parser() -> argparse.ArgumentParser:
     check = site_commands.add_parser("check", help="validate a site file")
     check.add_argument("file", type=Path)
     check.set_defaults(func=cmd_site_check)
+
+    rules = commands.add_parser("rules", help="rule files")
+    rules_commands = rules.add_subparsers(dest="rules_command", required=True)
+    rules_check = rules_commands.add_parser("check", help="validate a rule file")
+    rules_check.add_argument("file", type=Path)
+    rules_check.add_argument(
+        "--site", type=Path, default=None, help="also check the site's parameter overrides"
+    )
+    rules_check.set_defaults(func=cmd_rules_check)
 
     simulate = commands.add_parser("simulate", help="publish a simulated site's telemetry")
     _site_option(simulate)

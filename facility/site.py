@@ -32,6 +32,8 @@ class Device:
     unit_id: str
     kind_index: int
     """Row of this device in the per-kind arrays."""
+    params: Mapping[str, float] = field(default_factory=dict)
+    """Rule parameters set for this device or inherited from its unit, building and site."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +84,10 @@ class Site:
         return tuple(d.id for d in self.by_kind[kind])
 
 
-_SITE_KEYS = {"id", "name", "timezone"}
-_BUILDING_KEYS = {"id", "name", "units"}
-_UNIT_KEYS = {"id", "name", "devices"}
-_DEVICE_KEYS = {"id", "kind", "name"}
+_SITE_KEYS = {"id", "name", "timezone", "params"}
+_BUILDING_KEYS = {"id", "name", "units", "params"}
+_UNIT_KEYS = {"id", "name", "devices", "params"}
+_DEVICE_KEYS = {"id", "kind", "name", "params"}
 
 
 _ASSIGNMENT = re.compile(r"""(?:^|[{,\s])([A-Za-z0-9_-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
@@ -131,6 +133,7 @@ class _Parser:
         self.seen_ids: dict[str, str] = {}
         self.id_occurrences: Counter[str] = Counter()
         self.kind_counts: dict[str, int] = dict.fromkeys(KIND_NAMES, 0)
+        self.site_params: dict[str, float] = {}
 
     def fail(self, line: int | None, message: str) -> SiteFileError:
         return SiteFileError(self.path, line, message)
@@ -183,6 +186,23 @@ class _Parser:
                 f"allowed: {', '.join(sorted(allowed))}",
             )
 
+    def params(
+        self, table: Mapping[str, Any], inherited: Mapping[str, float], what: str, line: int | None
+    ) -> dict[str, float]:
+        """This node's rule parameters over the ones it inherits (`params = { name = 1.5 }`)."""
+        raw = table.get("params", {})
+        if not isinstance(raw, dict):
+            raise self.fail(line, f"{what}: 'params' must be a table of name = number")
+        merged = dict(inherited)
+        for name, value in raw.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise self.fail(
+                    self.loc.value_line(name, value) or line,
+                    f"{what}: parameter {name!r} must be a number, got {value!r}",
+                )
+            merged[name] = float(value)
+        return merged
+
     def site(self, data: dict[str, Any]) -> Site:
         self.known_keys(data, {"site", "buildings"}, "site file", None)
         if "site" not in data:
@@ -193,6 +213,7 @@ class _Parser:
         site_id, site_line = self.ident(site, "[site]", site_line)
         name = self.text(site, "name", "[site]", site_line, default=site_id)
         timezone = self.text(site, "timezone", "[site]", site_line, default="UTC")
+        self.site_params = self.params(site, {}, "[site]", site_line)
         raw_buildings = data.get("buildings")
         if not isinstance(raw_buildings, list) or not raw_buildings:
             raise self.fail(None, "the site has no [[buildings]]")
@@ -209,12 +230,15 @@ class _Parser:
         raw_units = table.get("units")
         if not isinstance(raw_units, list) or not raw_units:
             raise self.fail(line, f"{what} has no [[buildings.units]]")
-        units = tuple(self.unit(ident, u, line) for u in raw_units)
+        inherited = self.params(table, self.site_params, what, line)
+        units = tuple(self.unit(ident, u, line, inherited) for u in raw_units)
         return Building(
             id=ident, name=self.text(table, "name", what, line, default=ident), units=units
         )
 
-    def unit(self, building_id: str, raw: Any, building_line: int | None) -> Unit:
+    def unit(
+        self, building_id: str, raw: Any, building_line: int | None, inherited: Mapping[str, float]
+    ) -> Unit:
         table = self.table(raw, f"a unit of building {building_id!r}", building_line)
         ident, line = self.ident(table, f"a unit of building {building_id!r}", building_line)
         what = f"unit {ident!r}"
@@ -223,7 +247,8 @@ class _Parser:
         raw_devices = table.get("devices", [])
         if not isinstance(raw_devices, list):
             raise self.fail(line, f"{what}: 'devices' must be an array of tables")
-        devices = tuple(self.device(building_id, ident, d, line) for d in raw_devices)
+        params = self.params(table, inherited, what, line)
+        devices = tuple(self.device(building_id, ident, d, line, params) for d in raw_devices)
         return Unit(
             id=ident,
             name=self.text(table, "name", what, line, default=ident),
@@ -231,7 +256,14 @@ class _Parser:
             devices=devices,
         )
 
-    def device(self, building_id: str, unit_id: str, raw: Any, unit_line: int | None) -> Device:
+    def device(
+        self,
+        building_id: str,
+        unit_id: str,
+        raw: Any,
+        unit_line: int | None,
+        inherited: Mapping[str, float],
+    ) -> Device:
         table = self.table(raw, f"a device of unit {unit_id!r}", unit_line)
         ident, line = self.ident(table, f"a device of unit {unit_id!r}", unit_line)
         what = f"device {ident!r}"
@@ -252,6 +284,7 @@ class _Parser:
             building_id=building_id,
             unit_id=unit_id,
             kind_index=index,
+            params=MappingProxyType(self.params(table, inherited, what, line)),
         )
 
 

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from alerts.engine import RuleEngine
-from alerts.rules import DEFAULT_RULES
+from alerts.rules import default_rule_set
 from alerts.sink import AlertsSink
 from alerts.store import WorkOrderStore, make_engine
 from api.app import create_app
@@ -49,7 +49,7 @@ def client(demo_site: Site, store: WorkOrderStore, clock: Clock) -> Iterator[Tes
 def _feed(site: Site, store: WorkOrderStore, messages: list[Message], now_ms: int) -> None:
     result = Decoder(site).decode(messages, now_ms=now_ms)
     assert result.rejections == []
-    AlertsSink(site, RuleEngine(site, DEFAULT_RULES), store).handle(result.batch)
+    AlertsSink(site, RuleEngine.from_rule_set(site, default_rule_set()), store).handle(result.batch)
 
 
 def _pump_readings(suction_bar: float, seconds: int) -> Message:

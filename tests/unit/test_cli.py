@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from alerts.rules import DEFAULT_RULE_FILE
 from facility.cli import main
 from tests.conftest import DEMO_SITE
 
@@ -39,3 +40,22 @@ def test_bad_option_values_name_the_option(capsys: pytest.CaptureFixture[str]) -
     with pytest.raises(SystemExit):
         main(["api", "--port", "70000"])
     assert "--port" in capsys.readouterr().err
+
+
+def test_rules_check_accepts_the_default_pack_with_the_demo_site(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["rules", "check", str(DEFAULT_RULE_FILE), "--site", str(DEMO_SITE)]) == 0
+    assert "4 rules for elevator, gate, lighting, pump" in capsys.readouterr().out
+
+
+def test_rules_check_points_at_line_and_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "rules.toml"
+    bad.write_text(
+        '[[rules]]\nid = "x"\nkind = "pump"\nwhen = "running and suction < 1"\n'
+        'severity = "major"\ntitle = "t"\n'
+    )
+    assert main(["rules", "check", str(bad)]) == 2
+    assert f"{bad}:4: column 21: unknown name 'suction'" in capsys.readouterr().err

@@ -13,7 +13,8 @@ import pytest
 from alerts.engine import Evaluation, RuleEngine
 from alerts.faults import FaultCleared, FaultOpened
 from alerts.interface import Category, Rule, Severity
-from alerts.rules import DEFAULT_RULES
+from alerts.rule_language import RuleContext
+from alerts.rules import default_rule_set
 from facility.batch import Batch, BoolArray, KindBatch
 from facility.catalog import GATE, PUMP
 from facility.site import parse_site
@@ -95,8 +96,9 @@ def dry_run_cleared(device: str, at_s: float) -> FaultCleared:
     return FaultCleared("pump.dry_run", device, ms(at_s))
 
 
-def engine(rules: Sequence[Rule] = DEFAULT_RULES) -> RuleEngine:
-    return RuleEngine(SITE, rules)
+def engine(rules: Sequence[Rule] | None = None) -> RuleEngine:
+    pack = default_rule_set()
+    return RuleEngine(SITE, pack.rules if rules is None else rules, params=pack.params)
 
 
 def run(eng: RuleEngine, *batches: Batch) -> tuple[list[FaultOpened], list[FaultCleared]]:
@@ -109,8 +111,8 @@ def run(eng: RuleEngine, *batches: Batch) -> tuple[list[FaultOpened], list[Fault
     return opened, cleared
 
 
-def leak(kb: KindBatch) -> BoolArray:
-    return kb.column("leak") > 0.5
+def leak(context: RuleContext) -> BoolArray:
+    return context.column("leak") > 0.5
 
 
 LEAK_NOW = Rule(
@@ -122,7 +124,7 @@ LEAK_NOW = Rule(
 )
 
 
-# -- pump dry run (DEFAULT_RULES) ------------------------------------------------------------
+# -- pump dry run (the default rule pack) -------------------------------------------------
 
 
 def test_dry_run_held_30_s_opens_one_fault() -> None:
@@ -368,7 +370,7 @@ def test_two_rules_of_one_kind_keep_separate_state() -> None:
         values,
     )
 
-    opened, cleared = run(engine([*DEFAULT_RULES, LEAK_NOW]), Batch("s1", {"pump": kb}))
+    opened, cleared = run(engine([*default_rule_set().rules, LEAK_NOW]), Batch("s1", {"pump": kb}))
 
     assert [(f.rule_id, f.started_ms, f.detected_ms) for f in opened] == [
         ("pump.dry_run", ms(0), ms(30)),

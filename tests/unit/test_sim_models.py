@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from alerts.engine import RuleEngine
-from alerts.rules import DEFAULT_RULES
+from alerts.rules import default_rule_set
 from facility.catalog import KINDS, FieldType
 from facility.site import Site
 from gateway.decoder import Decoder, Message
@@ -171,7 +171,9 @@ def test_a_normal_day_raises_no_fault(demo_site: Site) -> None:
     result = Decoder(demo_site).decode(messages, now_ms=WEEK_START_MS + 86_400_000)
     assert result.rejections == []
     assert len(result.batch) == 86400 // 60 * len(demo_site.devices)
-    assert RuleEngine(demo_site, DEFAULT_RULES).evaluate(result.batch).opened == []
+    assert (
+        RuleEngine.from_rule_set(demo_site, default_rule_set()).evaluate(result.batch).opened == []
+    )
 
 
 def test_state_advances_with_dt_not_with_ticks(demo_site: Site) -> None:

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from alerts.engine import RuleEngine
-from alerts.rules import DEFAULT_RULES
+from alerts.rules import default_rule_set
 from facility.site import Site
 from gateway.decoder import Decoder, Message
 from simulators.faults import FAULT_TYPES, InjectionError, Ledger, parse_injection
@@ -59,7 +59,7 @@ def _run(
 def _faults(site: Site, messages: list[tuple[str, bytes]], now_ms: int) -> list[tuple[str, str]]:
     result = Decoder(site).decode([Message(t, p) for t, p in messages], now_ms=now_ms)
     assert result.rejections == [], result.rejections[:3]
-    opened = RuleEngine(site, DEFAULT_RULES).evaluate(result.batch).opened
+    opened = RuleEngine.from_rule_set(site, default_rule_set()).evaluate(result.batch).opened
     return sorted((f.device_id, f.rule_id) for f in opened)
 
 
