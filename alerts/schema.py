@@ -1,15 +1,36 @@
-"""SQL tables of the alerts stage (SQLite by default, PostgreSQL at scale)."""
+"""SQL tables of the alerts stage (SQLite by default, PostgreSQL at scale).
+
+This is the schema's current shape; `alerts/migrations` gets a database there. A change here
+needs a new migration revision (a test compares the two on SQLite and PostgreSQL).
+"""
 
 from __future__ import annotations
 
 from typing import Final
 
-from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 OPEN_STATUSES: Final = ("open", "acknowledged", "in_progress", "on_hold")
 """A work order in one of these states is the fault's current episode."""
 
-metadata = MetaData()
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    }
+)
 
 work_orders = Table(
     "work_orders",
@@ -30,21 +51,66 @@ work_orders = Table(
     Column("created_ms", BigInteger, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
     Column("cleared_ms", BigInteger, nullable=True),
+    # -- lifecycle, SLA, assignment (revision 0002) --
+    Column("source", String(16), nullable=False, server_default="fault"),
+    Column("priority", Integer, nullable=False, server_default="3"),
+    Column("respond_by_ms", BigInteger, nullable=True),
+    Column("resolve_by_ms", BigInteger, nullable=True),
+    Column("responded_ms", BigInteger, nullable=True),
+    Column("resolved_ms", BigInteger, nullable=True),
+    Column("closed_ms", BigInteger, nullable=True),
+    Column("team", String(64), nullable=True),
+    Column("assignee", String(128), nullable=True),
+    Column("escalation_level", Integer, nullable=False, server_default="0"),
+    Column("recurrences", Integer, nullable=False, server_default="0"),
+    Column("last_fault_ms", BigInteger, nullable=True),
+    Column("parent_id", Integer, ForeignKey("work_orders.id"), nullable=True),
 )
 
 OPEN_EPISODE_WHERE = work_orders.c.status.in_(OPEN_STATUSES)
 
-# One open work order per device and rule: the database, not a check-then-insert, keeps a
-# fault delivered twice (or by two gateways at once) from opening two jobs.
+# One open work order per source, device and rule: the database, not a check-then-insert,
+# keeps a fault delivered twice (or by two gateways at once) from opening two jobs.
+OPEN_ORDER_KEY = (work_orders.c.source, work_orders.c.device_id, work_orders.c.rule_id)
 Index(
-    "uq_work_orders_open_fault",
-    work_orders.c.device_id,
-    work_orders.c.rule_id,
+    "uq_work_orders_open_order",
+    *OPEN_ORDER_KEY,
     unique=True,
     sqlite_where=OPEN_EPISODE_WHERE,
     postgresql_where=OPEN_EPISODE_WHERE,
 )
 Index("ix_work_orders_building_status", work_orders.c.building_id, work_orders.c.status)
+Index("ix_work_orders_status_resolve_by", work_orders.c.status, work_orders.c.resolve_by_ms)
+
+fault_episodes = Table(
+    "fault_episodes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("device_id", String(64), nullable=False),
+    Column("rule_id", String(128), nullable=False),
+    Column("started_ms", BigInteger, nullable=False),
+    Column("work_order_id", Integer, ForeignKey("work_orders.id"), nullable=True),
+    Column("recorded_ms", BigInteger, nullable=False),
+    # Each fault episode is handled once, however often (and by however many gateways) it is
+    # delivered: the insert of this row is the gate, so a replay after resolution files nothing.
+    UniqueConstraint("device_id", "rule_id", "started_ms", name="uq_fault_episodes_episode"),
+)
+"""Every fault episode seen, and the work order it went to (also counts recurrences)."""
+
+work_order_events = Table(
+    "work_order_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("work_order_id", Integer, ForeignKey("work_orders.id"), nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("event", String(16), nullable=False),
+    Column("from_status", String(16), nullable=True),
+    Column("to_status", String(16), nullable=True),
+    Column("note", Text, nullable=True),
+    Index("ix_work_order_events_order", "work_order_id", "id"),
+)
+"""The audit history: every change of a work order, who made it and when; comments too."""
 
 device_state = Table(
     "device_state",

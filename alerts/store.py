@@ -1,28 +1,66 @@
 """Work orders and device state in SQL (SQLAlchemy Core; SQLite default, PostgreSQL).
 
-Opening a work order is an `INSERT ... ON CONFLICT DO NOTHING` against the partial unique
-index of open episodes, so concurrent or repeated faults cannot make two open orders.
+Filing is idempotent and race-free because the database, not a check-then-insert, decides:
+
+- `fault_episodes` is unique per (device, rule, start): the insert of an episode's row does
+  nothing when the episode was seen before, so a replayed or doubly delivered fault files
+  nothing, even after its order was resolved;
+- a partial unique index allows one open order per (source, device, rule): two gateways filing
+  a new episode at once make one order, and the loser annotates it instead.
+
+SQLite write transactions begin IMMEDIATE (they take the write lock first), so a transaction
+that reads and then writes waits for another writer instead of failing with SQLITE_BUSY.
+The rules (lifecycle, SLA, cool-down, assignment) live in `alerts.workorders`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import orjson
-from sqlalchemy import Engine, create_engine, event, select, update
+from sqlalchemy import Connection, Engine, create_engine, event, func, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 
 from alerts.faults import FaultCleared, FaultOpened
-from alerts.schema import OPEN_EPISODE_WHERE, OPEN_STATUSES, device_state, metadata, work_orders
+from alerts.schema import (
+    OPEN_EPISODE_WHERE,
+    OPEN_ORDER_KEY,
+    OPEN_STATUSES,
+    device_state,
+    fault_episodes,
+    work_order_events,
+    work_orders,
+)
+from alerts.workorders import (
+    RESPONDED_STATUSES,
+    SYSTEM_ACTOR,
+    EventKind,
+    Source,
+    WorkOrderConflictError,
+    WorkOrderError,
+    WorkOrderNotFoundError,
+    WorkOrderPolicy,
+    WorkOrderStatus,
+    check_transition,
+)
 from facility.batch import Batch
 from facility.catalog import reading_dict
 from facility.clock import Clock, now_ms
 from facility.site import Site
+
+MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
+BASELINE_REVISION: Final = "0001"
+"""The schema `metadata.create_all` made before migrations: such databases are stamped here."""
+_MIGRATION_LOCK_ID: Final = 0x46_4D_57_4F  # PostgreSQL advisory lock: one migrator at a time
+_WRITE: Final = "facility_write"
 
 
 def sqlite_url(path: Path) -> str:
@@ -47,6 +85,37 @@ class WorkOrder:
     created_ms: int
     updated_ms: int
     cleared_ms: int | None
+    source: str
+    """`fault`, `root_cause` or `report` (see `alerts.workorders.Source`)."""
+    priority: int
+    respond_by_ms: int | None
+    resolve_by_ms: int | None
+    responded_ms: int | None
+    resolved_ms: int | None
+    closed_ms: int | None
+    team: str | None
+    assignee: str | None
+    escalation_level: int
+    """0 on time, 1 respond-by missed, 2 resolve-by missed."""
+    recurrences: int
+    """Fault episodes after the first that this order took (annotated or reopened)."""
+    last_fault_ms: int | None
+    parent_id: int | None
+    """The root-cause order this fault's order was rolled up into, if any."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkOrderEvent:
+    """One line of a work order's audit history."""
+
+    id: int
+    work_order_id: int
+    at_ms: int
+    actor: str
+    event: str
+    from_status: str | None
+    to_status: str | None
+    note: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +129,7 @@ class DeviceState:
 
 
 def make_engine(url: str) -> Engine:
+    """An engine for SQLite (WAL, IMMEDIATE write transactions) or PostgreSQL (psycopg 3)."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -68,78 +138,505 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            # We issue BEGIN ourselves (below); the driver's implicit BEGIN would be DEFERRED
+            # and would also break SAVEPOINTs.
+            dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            write = conn.get_execution_options().get(_WRITE, False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    parsed = make_url(url)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return create_engine(parsed, pool_pre_ping=True)
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the database to `revision` with Alembic, in one transaction, one migrator at once.
+
+    A database made by `create_all` before migrations existed is stamped at the baseline
+    first, so its rows are kept.
+    """
+    from alembic import command  # noqa: PLC0415  (Alembic is only needed at start-up)
+    from alembic.config import Config  # noqa: PLC0415
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.connect() as conn:
+        conn.execution_options(**{_WRITE: True})
+        with conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_ID})")
+            config.attributes["connection"] = conn
+            tables = set(inspect(conn).get_table_names())
+            if "work_orders" in tables and "alembic_version" not in tables:
+                command.stamp(config, BASELINE_REVISION)
+            command.upgrade(config, revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext  # noqa: PLC0415
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
 
 
 class WorkOrderStore:
-    def __init__(self, engine: Engine, *, clock_ms: Clock = now_ms) -> None:
+    """Work orders (filing, lifecycle, SLA, audit) and device state over one SQL engine."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        clock_ms: Clock = now_ms,
+        policy: WorkOrderPolicy | None = None,
+    ) -> None:
         self.engine = engine
         self.clock_ms = clock_ms
-        self._dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-        self._write_lock = threading.Lock()
+        self.policy = policy if policy is not None else WorkOrderPolicy()
+        is_pg = engine.dialect.name == "postgresql"
+        self._dialect = postgresql if is_pg else sqlite
+        # SQLite has one writer anyway; waiting here is cheaper than in its busy handler.
+        self._write_lock: contextlib.AbstractContextManager[Any] = (
+            contextlib.nullcontext() if is_pg else threading.Lock()
+        )
 
     def create_schema(self) -> None:
-        metadata.create_all(self.engine)
+        """Kept for callers from before migrations: runs them."""
+        self.migrate()
+
+    def migrate(self, revision: str = "head") -> None:
+        migrate(self.engine, revision)
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self._write_lock, self.engine.connect() as conn:
+            conn.execution_options(**{_WRITE: True})
+            with conn.begin():
+                yield conn
 
     # -- faults -> work orders -------------------------------------------------------------
 
     def open_for_faults(self, site_id: str, faults: Sequence[FaultOpened]) -> int:
-        """Open one work order per fault episode; returns how many were new."""
+        """File each new fault episode; returns how many new work orders that made.
+
+        An episode seen before does nothing. A new episode annotates the open order of its
+        device and rule, or reopens the last one if it was resolved within the cool-down, or
+        opens a new order; enough episodes within the window also raise a root-cause order.
+        Faults are handled in key order so concurrent writers lock rows in the same order.
+        """
         if not faults:
             return 0
         now = self.clock_ms()
+        ordered = sorted(faults, key=lambda f: (f.device_id, f.rule_id, f.started_ms))
         created = 0
-        with self._write_lock, self.engine.begin() as conn:
-            for fault in faults:
-                stmt = (
-                    self._dialect.insert(work_orders)
-                    .values(
-                        site_id=site_id,
-                        building_id=fault.building_id,
-                        unit_id=fault.unit_id,
-                        device_id=fault.device_id,
-                        kind=fault.kind,
-                        rule_id=fault.rule_id,
-                        severity=str(fault.severity),
-                        category=str(fault.category),
-                        title=fault.title,
-                        status="open",
-                        fault_started_ms=fault.started_ms,
-                        detected_ms=fault.detected_ms,
-                        created_ms=now,
-                        updated_ms=now,
-                    )
-                    .on_conflict_do_nothing(
-                        index_elements=[work_orders.c.device_id, work_orders.c.rule_id],
-                        index_where=OPEN_EPISODE_WHERE,
-                    )
-                )
-                created += conn.execute(stmt).rowcount
+        with self._write() as conn:
+            for fault in ordered:
+                created += self._file(conn, site_id, fault, now)
         return created
 
+    def _file(self, conn: Connection, site_id: str, fault: FaultOpened, now: int) -> int:
+        episode = conn.execute(
+            self._dialect.insert(fault_episodes)
+            .values(
+                device_id=fault.device_id,
+                rule_id=fault.rule_id,
+                started_ms=fault.started_ms,
+                recorded_ms=now,
+            )
+            .on_conflict_do_nothing(
+                index_elements=[
+                    fault_episodes.c.device_id,
+                    fault_episodes.c.rule_id,
+                    fault_episodes.c.started_ms,
+                ]
+            )
+            .returning(fault_episodes.c.id)
+        ).scalar_one_or_none()
+        if episode is None:
+            return 0  # this episode was filed before (a replay, or another gateway)
+        created = 0
+        order_id: int | None = None
+        # A second pass only happens when a concurrent writer opened the order in between.
+        for _ in range(2):
+            order_id = self._annotate_open(conn, fault, now)
+            if order_id is None:
+                order_id = self._reopen_within_cooldown(conn, fault, now)
+            if order_id is None:
+                order_id = self._insert_order(conn, site_id, fault, Source.FAULT, now)
+                created += order_id is not None
+            if order_id is not None:
+                break
+        if order_id is None:
+            raise WorkOrderConflictError(f"could not file {fault.rule_id} on {fault.device_id}")
+        conn.execute(
+            update(fault_episodes)
+            .where(fault_episodes.c.id == episode)
+            .values(work_order_id=order_id)
+        )
+        return created + self._maybe_root_cause(conn, site_id, fault, order_id, now)
+
+    def _key(self, source: Source, fault: FaultOpened) -> Any:
+        return (
+            (work_orders.c.source == str(source))
+            & (work_orders.c.device_id == fault.device_id)
+            & (work_orders.c.rule_id == fault.rule_id)
+        )
+
+    def _annotate_open(self, conn: Connection, fault: FaultOpened, now: int) -> int | None:
+        row = conn.execute(
+            select(work_orders.c.id, work_orders.c.last_fault_ms, work_orders.c.cleared_ms)
+            .where(self._key(Source.FAULT, fault), OPEN_EPISODE_WHERE)
+            .with_for_update()
+        ).first()
+        if row is None:
+            return None
+        values: dict[str, Any] = {
+            "recurrences": work_orders.c.recurrences + 1,
+            "updated_ms": now,
+            "last_fault_ms": max(row.last_fault_ms or 0, fault.started_ms),
+        }
+        if row.cleared_ms is not None and fault.started_ms >= row.cleared_ms:
+            values["cleared_ms"] = None  # it is back: the next clear is this episode's
+        conn.execute(update(work_orders).where(work_orders.c.id == row.id).values(**values))
+        self._event(
+            conn, row.id, now, SYSTEM_ACTOR, EventKind.RECURRED,
+            note=f"fault again from {fault.started_ms} (detected {fault.detected_ms})",
+        )  # fmt: skip
+        return int(row.id)
+
+    def _reopen_within_cooldown(self, conn: Connection, fault: FaultOpened, now: int) -> int | None:
+        last = conn.execute(
+            select(work_orders.c.id, work_orders.c.status, work_orders.c.resolved_ms)
+            .where(self._key(Source.FAULT, fault))
+            .order_by(work_orders.c.id.desc())
+            .limit(1)
+        ).first()
+        if last is None or last.status != WorkOrderStatus.RESOLVED or last.resolved_ms is None:
+            return None
+        cooldown_ms = self.policy.for_severity(str(fault.severity)).cooldown_s * 1000
+        if fault.started_ms - last.resolved_ms >= cooldown_ms:
+            return None
+        try:
+            with conn.begin_nested():
+                reopened = conn.execute(
+                    update(work_orders)
+                    .where(
+                        work_orders.c.id == last.id,
+                        work_orders.c.status == str(WorkOrderStatus.RESOLVED),
+                    )
+                    .values(
+                        status=str(WorkOrderStatus.OPEN),
+                        resolved_ms=None,
+                        cleared_ms=None,
+                        recurrences=work_orders.c.recurrences + 1,
+                        last_fault_ms=fault.started_ms,
+                        updated_ms=now,
+                    )
+                ).rowcount
+        except IntegrityError:
+            return None  # another writer opened a new order meanwhile: annotate that one
+        if not reopened:
+            return None
+        self._event(
+            conn, last.id, now, SYSTEM_ACTOR, EventKind.REOPENED,
+            from_status=WorkOrderStatus.RESOLVED, to_status=WorkOrderStatus.OPEN,
+            note=f"fault again from {fault.started_ms}, within the cool-down of the resolution",
+        )  # fmt: skip
+        return int(last.id)
+
+    def _insert_order(
+        self,
+        conn: Connection,
+        site_id: str,
+        fault: FaultOpened,
+        source: Source,
+        now: int,
+        *,
+        title: str | None = None,
+        note: str | None = None,
+    ) -> int | None:
+        severity = str(fault.severity)
+        priority, respond_by, resolve_by = self.policy.sla(severity, fault.started_ms)
+        order_id = conn.execute(
+            self._dialect.insert(work_orders)
+            .values(
+                site_id=site_id,
+                building_id=fault.building_id,
+                unit_id=fault.unit_id,
+                device_id=fault.device_id,
+                kind=fault.kind,
+                rule_id=fault.rule_id,
+                severity=severity,
+                category=str(fault.category),
+                title=title or fault.title,
+                status=str(WorkOrderStatus.OPEN),
+                fault_started_ms=fault.started_ms,
+                detected_ms=fault.detected_ms,
+                created_ms=now,
+                updated_ms=now,
+                source=str(source),
+                priority=priority,
+                respond_by_ms=respond_by,
+                resolve_by_ms=resolve_by,
+                team=self.policy.team_for(fault.kind, fault.building_id),
+                last_fault_ms=fault.started_ms,
+            )
+            .on_conflict_do_nothing(
+                index_elements=list(OPEN_ORDER_KEY), index_where=OPEN_EPISODE_WHERE
+            )
+            .returning(work_orders.c.id)
+        ).scalar_one_or_none()
+        if order_id is not None:
+            self._event(
+                conn, order_id, now, SYSTEM_ACTOR, EventKind.CREATED,
+                to_status=WorkOrderStatus.OPEN, note=note,
+            )  # fmt: skip
+        return order_id
+
+    def _maybe_root_cause(
+        self, conn: Connection, site_id: str, fault: FaultOpened, order_id: int, now: int
+    ) -> int:
+        """Raise a root-cause order when this rule keeps firing on this device.
+
+        Episodes are counted within the window and after the last root-cause order's trigger,
+        so one root-cause order is raised per N episodes, not one per episode after N.
+        """
+        policy = self.policy
+        since = fault.started_ms - policy.root_cause_window_s * 1000
+        last_trigger = conn.execute(
+            select(func.max(work_orders.c.fault_started_ms)).where(
+                self._key(Source.ROOT_CAUSE, fault)
+            )
+        ).scalar_one_or_none()
+        episodes = select(func.count()).where(
+            fault_episodes.c.device_id == fault.device_id,
+            fault_episodes.c.rule_id == fault.rule_id,
+            fault_episodes.c.started_ms > since,
+            fault_episodes.c.started_ms <= fault.started_ms,
+        )
+        if last_trigger is not None:
+            episodes = episodes.where(fault_episodes.c.started_ms > last_trigger)
+        count = int(conn.execute(episodes).scalar_one())
+        if count < policy.root_cause_after:
+            return 0
+        days = policy.root_cause_window_s / 86_400
+        root_id = self._insert_order(
+            conn, site_id, fault, Source.ROOT_CAUSE, now,
+            title=f"Recurring fault, find the root cause: {fault.title}",
+            note=f"{count} episodes of {fault.rule_id} within {days:g} days",
+        )  # fmt: skip
+        if root_id is None:
+            return 0  # one is open already
+        conn.execute(
+            update(work_orders).where(work_orders.c.id == order_id).values(parent_id=root_id)
+        )
+        self._event(
+            conn, order_id, now, SYSTEM_ACTOR, EventKind.ROOT_CAUSE,
+            note=f"root-cause work order {root_id}",
+        )  # fmt: skip
+        return 1
+
     def record_clears(self, clears: Sequence[FaultCleared]) -> None:
+        """Note on each fault's open order when its condition stopped (the first clear wins)."""
         if not clears:
             return
         now = self.clock_ms()
-        with self._write_lock, self.engine.begin() as conn:
-            for clear in clears:
-                conn.execute(
+        with self._write() as conn:
+            for clear in sorted(clears, key=lambda c: (c.device_id, c.rule_id)):
+                order_id = conn.execute(
                     update(work_orders)
                     .where(
+                        work_orders.c.source == str(Source.FAULT),
                         work_orders.c.device_id == clear.device_id,
                         work_orders.c.rule_id == clear.rule_id,
                         OPEN_EPISODE_WHERE,
                         work_orders.c.cleared_ms.is_(None),
                     )
                     .values(cleared_ms=clear.cleared_ms, updated_ms=now)
+                    .returning(work_orders.c.id)
+                ).scalar_one_or_none()
+                if order_id is not None:
+                    self._event(
+                        conn, order_id, now, SYSTEM_ACTOR, EventKind.CLEARED,
+                        note=f"fault cleared at {clear.cleared_ms}",
+                    )  # fmt: skip
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def get(self, order_id: int) -> WorkOrder:
+        with self.engine.connect() as conn:
+            return self._get(conn, order_id)
+
+    def _get(self, conn: Connection, order_id: int, *, lock: bool = False) -> WorkOrder:
+        query = select(work_orders).where(work_orders.c.id == order_id)
+        row = conn.execute(query.with_for_update() if lock else query).first()
+        if row is None:
+            raise WorkOrderNotFoundError(order_id)
+        return WorkOrder(**row._mapping)
+
+    def transition(
+        self, order_id: int, to: str, *, actor: str, note: str | None = None
+    ) -> WorkOrder:
+        """Move an order along its lifecycle, recorded in its history; refuses what
+        `alerts.workorders.TRANSITIONS` does not allow."""
+        _require_actor(actor)
+        now = self.clock_ms()
+        with self._write() as conn:
+            order = self._get(conn, order_id, lock=True)
+            target = check_transition(order_id, order.status, to)
+            values: dict[str, Any] = {"status": str(target), "updated_ms": now}
+            if target in RESPONDED_STATUSES and order.responded_ms is None:
+                values["responded_ms"] = now
+            if target is WorkOrderStatus.RESOLVED:
+                values["resolved_ms"] = now
+            elif target in (WorkOrderStatus.CLOSED, WorkOrderStatus.CANCELLED):
+                values["closed_ms"] = now
+            elif target is WorkOrderStatus.OPEN:
+                values["resolved_ms"] = None
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        update(work_orders).where(work_orders.c.id == order_id).values(**values)
+                    )
+            except IntegrityError as exc:
+                raise WorkOrderConflictError(
+                    f"work order {order_id} cannot be reopened: a newer order of the same"
+                    " fault is open"
+                ) from exc
+            self._event(
+                conn, order_id, now, actor, EventKind.TRANSITION,
+                from_status=order.status, to_status=target, note=note,
+            )  # fmt: skip
+            return self._get(conn, order_id)
+
+    def assign(
+        self,
+        order_id: int,
+        *,
+        actor: str,
+        assignee: str | None,
+        team: str | None = None,
+        note: str | None = None,
+    ) -> WorkOrder:
+        """Give the order to a person (None: unassign) and, if given, move it to a team."""
+        _require_actor(actor)
+        now = self.clock_ms()
+        with self._write() as conn:
+            order = self._get(conn, order_id, lock=True)
+            if order.status in (WorkOrderStatus.CLOSED, WorkOrderStatus.CANCELLED):
+                raise WorkOrderError(f"work order {order_id} is {order.status}: final")
+            values: dict[str, Any] = {"assignee": assignee, "updated_ms": now}
+            if team is not None:
+                values["team"] = team
+            conn.execute(update(work_orders).where(work_orders.c.id == order_id).values(**values))
+            what = f"assignee: {assignee or '-'}, team: {values.get('team', order.team) or '-'}"
+            self._event(
+                conn, order_id, now, actor, EventKind.ASSIGNED,
+                note=f"{what}; {note}" if note else what,
+            )  # fmt: skip
+            return self._get(conn, order_id)
+
+    def comment(self, order_id: int, *, actor: str, text: str) -> WorkOrderEvent:
+        _require_actor(actor)
+        if not text.strip():
+            raise ValueError("a comment needs text")
+        now = self.clock_ms()
+        with self._write() as conn:
+            self._get(conn, order_id)
+            event_id = self._event(conn, order_id, now, actor, EventKind.COMMENT, note=text)
+            conn.execute(
+                update(work_orders).where(work_orders.c.id == order_id).values(updated_ms=now)
+            )
+            return self._events(conn, order_id, event_id=event_id)[0]
+
+    def history(self, order_id: int) -> list[WorkOrderEvent]:
+        """The audit history, oldest first."""
+        with self.engine.connect() as conn:
+            self._get(conn, order_id)
+            return self._events(conn, order_id)
+
+    def comments(self, order_id: int) -> list[WorkOrderEvent]:
+        return [e for e in self.history(order_id) if e.event == EventKind.COMMENT]
+
+    def escalate_overdue(self, now_ms: int | None = None) -> list[WorkOrder]:
+        """Raise the escalation level of open orders past their respond-by (1) or
+        resolve-by (2) time, once per level, and return the orders escalated now."""
+        now = self.clock_ms() if now_ms is None else now_ms
+        escalated: list[int] = []
+        is_open = work_orders.c.status.in_(OPEN_STATUSES)
+        with self._write() as conn:
+            for level, overdue, what in (
+                (2, work_orders.c.resolve_by_ms < now, "resolve-by"),
+                (
+                    1,
+                    (work_orders.c.respond_by_ms < now) & work_orders.c.responded_ms.is_(None),
+                    "respond-by",
+                ),
+            ):
+                rows = conn.execute(
+                    update(work_orders)
+                    .where(is_open, overdue, work_orders.c.escalation_level < level)
+                    .values(escalation_level=level, updated_ms=now)
+                    .returning(work_orders.c.id)
+                ).all()
+                for (order_id,) in sorted(rows):
+                    self._event(
+                        conn, order_id, now, SYSTEM_ACTOR, EventKind.ESCALATED,
+                        note=f"level {level}: {what} time passed",
+                    )  # fmt: skip
+                    escalated.append(order_id)
+            return [self._get(conn, order_id) for order_id in sorted(escalated)]
+
+    def _event(
+        self,
+        conn: Connection,
+        order_id: int,
+        at_ms: int,
+        actor: str,
+        kind: EventKind,
+        *,
+        from_status: str | None = None,
+        to_status: str | None = None,
+        note: str | None = None,
+    ) -> int:
+        return int(
+            conn.execute(
+                work_order_events.insert()
+                .values(
+                    work_order_id=order_id,
+                    at_ms=at_ms,
+                    actor=actor,
+                    event=str(kind),
+                    from_status=None if from_status is None else str(from_status),
+                    to_status=None if to_status is None else str(to_status),
+                    note=note,
                 )
+                .returning(work_order_events.c.id)
+            ).scalar_one()
+        )
+
+    def _events(
+        self, conn: Connection, order_id: int, *, event_id: int | None = None
+    ) -> list[WorkOrderEvent]:
+        query = (
+            select(work_order_events)
+            .where(work_order_events.c.work_order_id == order_id)
+            .order_by(work_order_events.c.id)
+        )
+        if event_id is not None:
+            query = query.where(work_order_events.c.id == event_id)
+        return [WorkOrderEvent(**row._mapping) for row in conn.execute(query)]
+
+    # -- queries ---------------------------------------------------------------------------
 
     def list_work_orders(
         self,
@@ -202,7 +699,7 @@ class WorkOrderStore:
             },
             where=insert.excluded.last_seen_ms >= device_state.c.last_seen_ms,
         )
-        with self._write_lock, self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(stmt, rows)
 
     def device_states(self, device_ids: Iterable[str] | None = None) -> dict[str, DeviceState]:
@@ -222,3 +719,8 @@ def _device_state(row: Any) -> DeviceState:
         last_seq=row.last_seq,
         values=orjson.loads(row.values_json),
     )
+
+
+def _require_actor(actor: str) -> None:
+    if not actor.strip():
+        raise ValueError("every change of a work order needs an actor (who made it)")

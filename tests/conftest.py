@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from facility.site import Site, load_site
-from tests.services import ServiceProcess, start_influxd, start_mosquitto, start_victoria_metrics
+from tests.services import (
+    PostgresServer,
+    ServiceProcess,
+    start_influxd,
+    start_mosquitto,
+    start_postgres,
+    start_victoria_metrics,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_SITE = ROOT / "sites" / "shangri-la.toml"
@@ -62,3 +70,35 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         "integration tests on real services: "
         + ", ".join(f"{n} {outcome}" for outcome, n in counts.items() if n or outcome == "passed")
     )
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """The machine's PostgreSQL, or one started for this test session (stopped by PID)."""
+    server = start_postgres()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A throwaway database `facility_test_<random>`, dropped by name afterwards."""
+    name = f"facility_test_{secrets.token_hex(6)}"
+    postgres_server.admin(f"CREATE DATABASE {name}")
+    try:
+        yield postgres_server.url(name)
+    finally:
+        postgres_server.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)],
+)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """One work-order database per test, on each backend: the store's contract suites use it."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'work-orders.sqlite3'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url

@@ -276,3 +276,104 @@ def vm_sample_count(port: int, metric: str) -> int:
     )
     response.raise_for_status()
     return sum(len(json.loads(line)["values"]) for line in response.text.splitlines() if line)
+
+
+# -- PostgreSQL ------------------------------------------------------------------------------
+
+LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+"""The machine's PostgreSQL (trust auth on loopback), tried before starting our own."""
+
+
+@dataclass
+class PostgresServer:
+    """A PostgreSQL server the tests may create throwaway databases on."""
+
+    admin_url: str
+    """A URL of its maintenance database, for CREATE / DROP DATABASE."""
+    process: ServiceProcess | None = None
+    """Set when the fixture started the server itself (stopped by PID afterwards)."""
+
+    def url(self, database: str) -> str:
+        return self.admin_url.rsplit("/", 1)[0] + "/" + database
+
+    def admin(self, sql: str) -> None:
+        """Run one statement outside a transaction (CREATE DATABASE cannot run inside one)."""
+        import psycopg  # noqa: PLC0415  (only the PostgreSQL tests need it)
+
+        conninfo = self.admin_url.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(conninfo, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(sql.encode())
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+            shutil.rmtree(self.process.workdir, ignore_errors=True)
+
+
+def _postgres_answers(admin_url: str) -> bool:
+    import psycopg  # noqa: PLC0415
+
+    conninfo = admin_url.replace("postgresql+psycopg://", "postgresql://")
+    try:
+        with psycopg.connect(conninfo, connect_timeout=2) as conn:
+            conn.execute(b"SELECT 1")
+        return True
+    except psycopg.Error:
+        return False
+
+
+def _postgres_binary(name: str) -> str | None:
+    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True)
+    found = next((str(p) for p in candidates if os.access(p, os.X_OK)), None)
+    return found or shutil.which(name)
+
+
+def start_postgres() -> PostgresServer:
+    """The machine's PostgreSQL if it answers on 127.0.0.1:5432, else one of our own.
+
+    Our own runs from Debian's binaries (initdb, postgres) in a temporary directory on a free
+    loopback port with trust auth, as the `postgres` user when we are root (PostgreSQL refuses
+    to run as root). `FACILITY_TEST_POSTGRES=start` skips the machine's server, to test this.
+    """
+    if os.environ.get("FACILITY_TEST_POSTGRES") != "start" and _postgres_answers(LOCAL_POSTGRES):
+        return PostgresServer(LOCAL_POSTGRES)
+    initdb, postgres = _postgres_binary("initdb"), _postgres_binary("postgres")
+    if not initdb or not postgres:
+        message = "no PostgreSQL on 127.0.0.1:5432 and none installed (Debian: postgresql)"
+        if require_services():
+            pytest.fail(f"FACILITY_REQUIRE_SERVICES=1 and {message}")
+        pytest.skip(message)
+    import tempfile  # noqa: PLC0415
+
+    workdir = Path(tempfile.mkdtemp(prefix="facility-pg-"))
+    user: str | None = None
+    if os.geteuid() == 0:
+        user = "postgres"
+        shutil.chown(workdir, user)
+    data = workdir / "data"
+    subprocess.run(
+        [initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
+        check=True, capture_output=True, user=user,
+    )  # fmt: skip
+
+    def attempt(port: int) -> ServiceProcess:
+        argv = [
+            postgres, "-D", str(data), "-p", str(port), "-k", str(workdir),
+            "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=100",
+        ]  # fmt: skip
+        log_path = workdir / "postgres.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                argv, cwd=workdir, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, user=user,
+            )  # fmt: skip
+        url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        ready = functools.partial(_postgres_answers, url)
+        service = ServiceProcess("postgres", process, port, log_path, argv, workdir, ready)
+        service.wait_ready(ready)
+        return service
+
+    service = _start_on_free_port("postgres", workdir, None, attempt)
+    return PostgresServer(
+        f"postgresql+psycopg://postgres@127.0.0.1:{service.port}/postgres", service
+    )

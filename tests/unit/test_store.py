@@ -1,10 +1,9 @@
-"""alerts/store.py: work orders and device state in SQLite."""
+"""alerts/store.py: filing work orders and device state, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -55,8 +54,8 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def store(tmp_path: Path, clock: FakeClock) -> Iterator[WorkOrderStore]:
-    engine = make_engine(f"sqlite:///{tmp_path}/wo.sqlite3")
+def store(db_url: str, clock: FakeClock) -> Iterator[WorkOrderStore]:
+    engine = make_engine(db_url)
     store = WorkOrderStore(engine, clock_ms=clock)
     store.create_schema()
     try:
@@ -94,8 +93,15 @@ def gate_fault(device: str) -> FaultOpened:
 
 
 def set_status(store: WorkOrderStore, order_id: int, status: str) -> None:
+    """Force a status (the lifecycle's own tests are in test_workorders_store.py); a resolution
+    is dated long ago, so a new fault is past its cool-down."""
+    resolved_ms = T0 - 90 * 86_400_000 if status == "resolved" else None
     with store.engine.begin() as conn:
-        conn.execute(update(work_orders).where(work_orders.c.id == order_id).values(status=status))
+        conn.execute(
+            update(work_orders)
+            .where(work_orders.c.id == order_id)
+            .values(status=status, resolved_ms=resolved_ms)
+        )
 
 
 def ids(orders: list[WorkOrder]) -> list[int]:
@@ -126,6 +132,19 @@ def test_a_fault_opens_a_work_order(store: WorkOrderStore, clock: FakeClock) -> 
             created_ms=clock.now,
             updated_ms=clock.now,
             cleared_ms=None,
+            source="fault",
+            priority=1,
+            respond_by_ms=T0 + 15 * 60_000,
+            resolve_by_ms=T0 + 4 * 3_600_000,
+            responded_ms=None,
+            resolved_ms=None,
+            closed_ms=None,
+            team="plumbing",
+            assignee=None,
+            escalation_level=0,
+            recurrences=0,
+            last_fault_ms=T0,
+            parent_id=None,
         )
     ]
 
