@@ -93,7 +93,8 @@ class WorkOrderNotFoundError(WorkOrderError, LookupError):
 
 class InvalidTransitionError(WorkOrderError):
     def __init__(self, order_id: int, from_status: str, to_status: str) -> None:
-        allowed = sorted(TRANSITIONS.get(WorkOrderStatus(from_status), ()))
+        known = from_status in WorkOrderStatus.__members__.values()
+        allowed = sorted(TRANSITIONS[WorkOrderStatus(from_status)]) if known else []
         super().__init__(
             f"work order {order_id} cannot go from {from_status!r} to {to_status!r}"
             f" (allowed: {', '.join(allowed) or 'none, it is final'})"
