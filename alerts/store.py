@@ -27,7 +27,7 @@ import orjson
 from sqlalchemy import Connection, Engine, create_engine, event, func, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from alerts.faults import FaultCleared, FaultOpened
 from alerts.schema import (
@@ -160,17 +160,27 @@ def make_engine(url: str) -> Engine:
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Bring the database to `revision` with Alembic, in one transaction, one migrator at once.
+    """Bring the database up to `revision` with Alembic, in one transaction, one migrator at
+    a time.
 
     A database made by `create_all` before migrations existed is stamped at the baseline
     first, so its rows are kept.
     """
+    _alembic(engine, revision, down=False)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Take the database back to `revision` (an operator's undo; data of newer tables goes)."""
+    _alembic(engine, revision, down=True)
+
+
+def _alembic(engine: Engine, revision: str, *, down: bool) -> None:
     from alembic import command  # noqa: PLC0415  (Alembic is only needed at start-up)
     from alembic.config import Config  # noqa: PLC0415
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with engine.connect() as conn:
+    with _connect(engine) as conn:
         conn.execution_options(**{_WRITE: True})
         with conn.begin():
             if conn.dialect.name == "postgresql":
@@ -179,14 +189,26 @@ def migrate(engine: Engine, revision: str = "head") -> None:
             tables = set(inspect(conn).get_table_names())
             if "work_orders" in tables and "alembic_version" not in tables:
                 command.stamp(config, BASELINE_REVISION)
-            command.upgrade(config, revision)
+            if down:
+                command.downgrade(config, revision)
+            else:
+                command.upgrade(config, revision)
 
 
 def current_revision(engine: Engine) -> str | None:
     from alembic.runtime.migration import MigrationContext  # noqa: PLC0415
 
-    with engine.connect() as conn:
+    with _connect(engine) as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+def _connect(engine: Engine) -> Connection:
+    """A connection, or an error that names the database (at start-up, not a traceback)."""
+    try:
+        return engine.connect()
+    except OperationalError as exc:
+        url = engine.url.render_as_string(hide_password=True)
+        raise WorkOrderError(f"work-order database {url}: {exc.orig}") from exc
 
 
 class WorkOrderStore:

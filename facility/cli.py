@@ -98,6 +98,19 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from alerts.store import current_revision, make_engine, migrate
+
+    engine = make_engine(args.db_url)
+    try:
+        before = current_revision(engine)
+        migrate(engine, args.revision)
+        print(f"{engine.url.render_as_string()}: {before or 'empty'} -> {current_revision(engine)}")
+    finally:
+        engine.dispose()
+    return 0
+
+
 def cmd_site_check(args: argparse.Namespace) -> int:
     from facility.site import load_site
 
@@ -214,7 +227,7 @@ class _Pipeline:
         from ingest.spool import Spool
 
         self.store = WorkOrderStore(make_engine(db_url))
-        self.store.create_schema()
+        self.store.migrate()
         self.writer = _writer(args, site)
         letters = JsonlDeadLetters(args.dead_letters)
 
@@ -365,7 +378,7 @@ def cmd_api(args: argparse.Namespace) -> int:
 
     site = load_site(args.site)
     store = WorkOrderStore(make_engine(args.db_url))
-    store.create_schema()
+    store.migrate()
     uvicorn.run(
         create_app(site=site, store=store), host=args.host, port=args.port, log_level="info"
     )
@@ -527,6 +540,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add(gateway, "db-url", "sqlite:///var/facility.sqlite3", help="work-order database URL")
     _add_gateway_options(gateway)
     gateway.set_defaults(func=cmd_gateway)
+
+    db = commands.add_parser("db", help="the work-order database")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_upgrade = db_commands.add_parser("upgrade", help="run the schema migrations (Alembic)")
+    _add(db_upgrade, "db-url", "sqlite:///var/facility.sqlite3", help="work-order database URL")
+    db_upgrade.add_argument("--revision", default="head", help="target revision (default head)")
+    db_upgrade.set_defaults(func=cmd_db_upgrade)
 
     api = commands.add_parser("api", help="serve the API and dashboard")
     _site_option(api)

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Makes sure the programs the integration tests start exist: Debian's mosquitto, influxdb and
-# victoria-metrics (the stand-in for InfluxDB 2.x/3.x's /api/v2/write).
+# victoria-metrics (the stand-in for InfluxDB 2.x/3.x's /api/v2/write), and PostgreSQL's
+# binaries (the work-order tests use the machine's server on 127.0.0.1:5432, or start one).
 # Installs them with apt-get when missing and running as root; otherwise names what to install.
 set -eu
 
@@ -8,6 +9,7 @@ missing=""
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing="$missing mosquitto"
 command -v influxd >/dev/null 2>&1 || [ -x /usr/bin/influxd ] || missing="$missing influxdb"
 command -v victoria-metrics >/dev/null 2>&1 || [ -x /usr/bin/victoria-metrics ] || missing="$missing victoria-metrics"
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$missing postgresql"
 
 if [ -z "$missing" ]; then
     exit 0
