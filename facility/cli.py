@@ -574,7 +574,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     # The embedded broker logs every connection step, httpx every request.
-    for chatty in ("amqtt", "transitions", "httpx"):
+    for chatty in ("amqtt", "transitions", "httpx", "alembic"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
