@@ -153,7 +153,11 @@ def _start_on_free_port(
     raise RuntimeError(f"{name} did not start: {error}")
 
 
+# Started as root, mosquitto drops to the `mosquitto` user, which cannot write into pytest's
+# private temporary directories: persistence and the log would silently fail. `user root` keeps
+# the test broker as the user that started it (it is ignored when that is not root).
 MOSQUITTO_CONF = """\
+user root
 listener {port} 127.0.0.1
 allow_anonymous true
 persistence true
