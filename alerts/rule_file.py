@@ -28,7 +28,7 @@ from alerts.interface import Category, Rule, Severity
 from alerts.rule_language import RuleSyntaxError, compile_expression
 from facility.catalog import KIND_NAMES, KINDS
 from facility.errors import FileError
-from facility.toml_file import parse_toml
+from facility.toml_file import parse_toml, read_text
 
 TITLE_FIELDS = frozenset({"device", "device_id", "building", "unit"})
 _RULE_KEYS = {"id", "kind", "when", "for", "severity", "category", "title", "description"}
@@ -219,10 +219,5 @@ def _rule(number: int, raw: Any, params: Mapping[str, float], path: Path, source
 
 def load_rule_file(path: Path | str) -> RuleSet:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise RuleFileError(path, None, "no such file") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RuleFileError(path, None, f"cannot read: {exc}") from exc
+    text = read_text(path, RuleFileError)
     return parse_rule_file(text, path)

@@ -17,7 +17,7 @@ from typing import Any
 
 from facility.catalog import KIND_NAMES
 from facility.errors import SiteFileError
-from facility.toml_file import parse_toml
+from facility.toml_file import parse_toml, read_text
 
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 """Ids appear in MQTT topics and line-protocol tags: no '/', '+', '#', spaces or commas."""
@@ -295,10 +295,5 @@ def parse_site(text: str, path: Path | str = "<site>") -> Site:
 
 def load_site(path: Path | str) -> Site:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise SiteFileError(path, None, "no such file") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SiteFileError(path, None, f"cannot read: {exc}") from exc
+    text = read_text(path, SiteFileError)
     return parse_site(text, path)

@@ -1,4 +1,4 @@
-"""Reading TOML that people write: syntax errors come back with the file, line and column."""
+"""Reading TOML files people write: errors come back with the file, line and column."""
 
 from __future__ import annotations
 
@@ -10,6 +10,16 @@ from typing import Any
 from facility.errors import FileError
 
 _POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)")
+
+
+def read_text(path: Path, error: type[FileError]) -> str:
+    """A UTF-8 file's text, or `error(path, None, why)` when it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise error(path, None, "no such file") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(path, None, f"cannot read: {exc}") from exc
 
 
 def parse_toml(text: str, path: Path | str, error: type[FileError]) -> dict[str, Any]:

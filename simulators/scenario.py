@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from facility.site import Site
-from facility.toml_file import parse_toml
+from facility.toml_file import parse_toml, read_text
 from simulators.errors import InjectionError, ScenarioError
 from simulators.faults import DEFAULT_START_S, Injection, build_injection, parse_duration
 
@@ -154,10 +154,5 @@ def _key_of(message: str, entry: dict[str, Any]) -> str | None:
 
 def load_scenario(path: Path | str, site: Site, *, seed: int = 0) -> list[Injection]:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise ScenarioError(path, None, "no such file") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(path, None, f"cannot read: {exc}") from exc
+    text = read_text(path, ScenarioError)
     return parse_scenario(text, site, path, seed=seed)
