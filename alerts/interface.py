@@ -24,9 +24,6 @@ class Severity(StrEnum):
     WARNING = "warning"
 
 
-SEVERITY_RANK = {Severity.CRITICAL: 3, Severity.MAJOR: 2, Severity.MINOR: 1, Severity.WARNING: 0}
-
-
 class Category(StrEnum):
     EQUIPMENT = "equipment"
     SENSOR = "sensor"

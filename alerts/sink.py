@@ -17,13 +17,11 @@ class AlertsSink:
         self.site = site
         self.engine = engine
         self.store = store
-        self.work_orders_opened = 0
 
     def handle(self, batch: Batch) -> None:
         evaluation = self.engine.evaluate(batch)
-        created = self.store.open_for_faults(self.site.id, evaluation.opened)
+        self.store.open_for_faults(self.site.id, evaluation.opened)
         self.store.record_clears(evaluation.cleared)
         self.store.update_device_state(self.site, batch)
-        self.work_orders_opened += created
         for fault in evaluation.opened:
             log.info("fault %s on %s since %d", fault.rule_id, fault.device_id, fault.started_ms)

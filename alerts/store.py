@@ -63,10 +63,6 @@ _MIGRATION_LOCK_ID: Final = 0x46_4D_57_4F  # PostgreSQL advisory lock: one migra
 _WRITE: Final = "facility_write"
 
 
-def sqlite_url(path: Path) -> str:
-    return f"sqlite:///{path}"
-
-
 @dataclass(frozen=True, slots=True)
 class WorkOrder:
     id: int

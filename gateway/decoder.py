@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import chain, repeat
 from operator import itemgetter
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import orjson
@@ -47,9 +47,19 @@ class RejectReason(StrEnum):
     TS_TOO_OLD = "ts_too_old"
 
 
+class RawMessage(Protocol):
+    """What the decoder needs of a message: the MQTT consumer's messages already are one."""
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def payload(self) -> bytes: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One MQTT message as the decoder sees it."""
+    """A plain message, for tools and tests that do not come through MQTT."""
 
     topic: str
     payload: bytes
@@ -159,7 +169,7 @@ class Decoder:
         self._routes[topic] = route
         return route
 
-    def decode(self, messages: Sequence[Message], *, now_ms: int) -> DecodeResult:
+    def decode(self, messages: Sequence[RawMessage], *, now_ms: int) -> DecodeResult:
         rows: dict[str, _KindRows] = {}
         rejections: list[Rejection] = []
         for message in messages:
@@ -172,7 +182,7 @@ class Decoder:
         return DecodeResult(Batch(self.site.id, kinds), rejections)
 
     def _decode_message(
-        self, message: Message, rows: dict[str, _KindRows], rejections: list[Rejection]
+        self, message: RawMessage, rows: dict[str, _KindRows], rejections: list[Rejection]
     ) -> None:
         topic, payload = message.topic, message.payload
 

@@ -21,7 +21,7 @@ from typing import Protocol
 from facility.batch import BatchSink
 from facility.clock import Clock, now_ms
 from gateway.dead_letters import DeadLetter, DeadLetterStore
-from gateway.decoder import Decoder, DecodeResult, Message
+from gateway.decoder import Decoder, DecodeResult
 from gateway.metrics import GatewayMetrics
 from gateway.mqtt import InboundMessage
 from gateway.sequence import SequenceTracker
@@ -75,7 +75,7 @@ class Gateway:
 
     def decode(self, messages: Sequence[InboundMessage]) -> DecodeResult:
         now = self.clock_ms()
-        result = self.decoder.decode([Message(m.topic, m.payload) for m in messages], now_ms=now)
+        result = self.decoder.decode(messages, now_ms=now)
         counts = result.counts()
         if result.rejections:
             self.dead_letters.add([DeadLetter.from_rejection(r, now) for r in result.rejections])

@@ -43,9 +43,7 @@ class DeliverySettings:
 class IngestMetrics:
     points_written: int = 0
     points_rejected: int = 0
-    batches_spooled: int = 0
     readings_spooled: int = 0
-    write_failures: int = 0
     end_to_end_lag_s: float = 0.0
     store_up: bool = True
     store_error: str = ""
@@ -86,7 +84,6 @@ class Delivery:
                 return
         self.spool.append(batch)
         with self.metrics._lock:
-            self.metrics.batches_spooled += 1
             self.metrics.readings_spooled += len(batch)
 
     # -- writing -----------------------------------------------------------------------------
@@ -136,7 +133,6 @@ class Delivery:
             was_up = self.metrics.store_up
             self.metrics.store_up = False
             self.metrics.store_error = str(exc)[:300]
-            self.metrics.write_failures += 1
         if was_up:
             log.error("%s is unavailable, spooling: %s", self.writer.name, exc)
 

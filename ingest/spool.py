@@ -80,7 +80,6 @@ class Spool:
         self.directory = directory
         self.max_bytes = max_bytes
         self.dropped_readings = 0
-        self.dropped_segments = 0
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         try:
@@ -150,7 +149,6 @@ class Spool:
             oldest.path.unlink(missing_ok=True)
             total -= oldest.size
             self.dropped_readings += oldest.readings
-            self.dropped_segments += 1
             log.error(
                 "spool over its %d-byte cap: dropped the oldest batch (%d readings)",
                 self.max_bytes,

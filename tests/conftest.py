@@ -27,31 +27,27 @@ def demo_site() -> Site:
     return load_site(DEMO_SITE)
 
 
-@pytest.fixture
-def mosquitto(tmp_path: Path) -> Iterator[ServiceProcess]:
-    service = start_mosquitto(tmp_path / "mosquitto")
+def _running(service: ServiceProcess) -> Iterator[ServiceProcess]:
+    """Yield a service this test started, and stop it (by PID) afterwards."""
     try:
         yield service
     finally:
         service.stop()
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[ServiceProcess]:
+    yield from _running(start_mosquitto(tmp_path / "mosquitto"))
 
 
 @pytest.fixture
 def influxd(tmp_path: Path) -> Iterator[ServiceProcess]:
-    service = start_influxd(tmp_path / "influxd")
-    try:
-        yield service
-    finally:
-        service.stop()
+    yield from _running(start_influxd(tmp_path / "influxd"))
 
 
 @pytest.fixture
 def victoria_metrics(tmp_path: Path) -> Iterator[ServiceProcess]:
-    service = start_victoria_metrics(tmp_path / "victoria-metrics")
-    try:
-        yield service
-    finally:
-        service.stop()
+    yield from _running(start_victoria_metrics(tmp_path / "victoria-metrics"))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -9,6 +9,7 @@ order. No per-device Python loop runs in a step. Faults act through the model's 
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -28,7 +29,7 @@ CONSTANT_SLOTS = 1000
 """Random slots from here on draw per-device constants (counter 0) at construction."""
 
 
-class KindModel:
+class KindModel(ABC):
     spec: ClassVar[KindSpec]
     UNIFORMS: ClassVar[int] = 10
     """Per-tick uniform slots (0 .. UNIFORMS-1) and normal slots (0 .. NORMALS-1) a step may
@@ -84,13 +85,14 @@ class KindModel:
 
     # -- the contract ------------------------------------------------------------------------
 
-    def clear_faults(self) -> None:
+    def clear_faults(self) -> None:  # noqa: B027 - a hook: no-op for models without fault inputs
         """Reset every fault input to 'healthy'; active faults set theirs again each tick."""
 
+    @abstractmethod
     def step(self, tick: Tick) -> FloatArray:
-        raise NotImplementedError
+        """Advance every device to `tick`; the readings, in catalog column order."""
 
-    def restart(self, rows: IntpArray, tick: Tick) -> None:
+    def restart(self, rows: IntpArray, tick: Tick) -> None:  # noqa: B027 - a hook, no-op by default
         """Power came back for these devices: they boot into a safe idle state."""
 
 

@@ -8,13 +8,12 @@ from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import orjson
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from facility.catalog import KINDS, FieldType
 from facility.site import Site, parse_site
-from facility.wire import telemetry_topic
+from facility.wire import encode_reading, encode_readings, telemetry_topic
 
 Message = tuple[str, bytes]
 MAX_UNACKED = 30_000
@@ -66,15 +65,26 @@ def stream(
     counts: Counter[str] = Counter()
     for device in site.devices:
         topic = telemetry_topic(site.id, device.building_id, device.kind, device.id)
+        counts[device.kind] += readings_per_device
+        if per_message == 1:
+            messages.extend(
+                (
+                    topic,
+                    encode_reading(
+                        start_ms + i * 1000, first_seq + i, _normal_reading(device.kind, i)
+                    ),
+                )
+                for i in range(readings_per_device)
+            )
+            continue
         readings = [
             {"ts": start_ms + i * 1000, "seq": first_seq + i, **_normal_reading(device.kind, i)}
             for i in range(readings_per_device)
         ]
-        counts[device.kind] += len(readings)
-        for first in range(0, len(readings), per_message):
-            chunk = readings[first : first + per_message]
-            payload = orjson.dumps(chunk[0] if per_message == 1 else {"readings": chunk})
-            messages.append((topic, payload))
+        messages.extend(
+            (topic, encode_readings(readings[first : first + per_message]))
+            for first in range(0, len(readings), per_message)
+        )
     # Interleave devices, as a live site would publish.
     per_device = len(messages) // len(site.devices)
     interleaved = [

@@ -16,16 +16,9 @@ from alerts.store import WorkOrderStore, make_engine
 from api.app import create_app
 from facility.site import Site
 from gateway.decoder import Decoder, Message
+from tests.fakes import FakeClock
 
 T0 = 1_790_000_000_000
-
-
-class Clock:
-    def __init__(self, now_ms: int) -> None:
-        self.now_ms = now_ms
-
-    def __call__(self) -> int:
-        return self.now_ms
 
 
 @pytest.fixture
@@ -36,12 +29,12 @@ def store(tmp_path: Path) -> WorkOrderStore:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock(T0)
+def clock() -> FakeClock:
+    return FakeClock(T0)
 
 
 @pytest.fixture
-def client(demo_site: Site, store: WorkOrderStore, clock: Clock) -> Iterator[TestClient]:
+def client(demo_site: Site, store: WorkOrderStore, clock: FakeClock) -> Iterator[TestClient]:
     with TestClient(create_app(site=demo_site, store=store, clock_ms=clock)) as client:
         yield client
 
@@ -89,7 +82,7 @@ def test_buildings_list_every_building_unknown_before_any_data(client: TestClien
 
 
 def test_building_status_rolls_up_from_devices(
-    client: TestClient, demo_site: Site, store: WorkOrderStore, clock: Clock
+    client: TestClient, demo_site: Site, store: WorkOrderStore, clock: FakeClock
 ) -> None:
     _feed(demo_site, store, _all_estate_devices_ok(demo_site), T0)
     status = client.get("/api/v1/buildings/estate/status").json()
@@ -97,7 +90,7 @@ def test_building_status_rolls_up_from_devices(
     assert len(status["devices"]) == 8
     assert status["counts"]["pump"] == {"ok": 3}
 
-    clock.now_ms = T0 + 61_000  # past the pumps' 60 s heartbeat, within the others' 120 s
+    clock.now = T0 + 61_000  # past the pumps' 60 s heartbeat, within the others' 120 s
     status = client.get("/api/v1/buildings/estate/status").json()
     assert status["status"] == "offline"
     assert status["counts"]["pump"] == {"offline": 3}
@@ -105,12 +98,12 @@ def test_building_status_rolls_up_from_devices(
 
 
 def test_a_dry_run_turns_the_building_to_alarm_with_one_work_order(
-    client: TestClient, demo_site: Site, store: WorkOrderStore, clock: Clock
+    client: TestClient, demo_site: Site, store: WorkOrderStore, clock: FakeClock
 ) -> None:
     _feed(demo_site, store, _all_estate_devices_ok(demo_site), T0)
     _feed(demo_site, store, [_pump_readings(0.05, 31)], T0 + 31_000)
     _feed(demo_site, store, [_pump_readings(0.05, 31)], T0 + 31_000)  # redelivered
-    clock.now_ms = T0 + 31_000
+    clock.now = T0 + 31_000
     status = client.get("/api/v1/buildings/estate/status").json()
     assert status["status"] == "alarm"
     assert status["open_work_orders"] == 1

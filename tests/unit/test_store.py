@@ -16,6 +16,7 @@ from alerts.store import WorkOrder, WorkOrderStore, make_engine
 from facility.batch import Batch, KindBatch
 from facility.catalog import GATE, PUMP, KindSpec
 from facility.site import parse_site
+from tests.fakes import FakeClock
 
 SITE = parse_site(
     """
@@ -38,14 +39,6 @@ devices = [{ id = "p1", kind = "pump" }, { id = "p2", kind = "pump" }]
 """
 )
 T0 = 1_790_000_000_000
-
-
-class FakeClock:
-    def __init__(self, now: int) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
 
 
 @pytest.fixture

@@ -29,19 +29,12 @@ from alerts.workorders import (
 )
 from facility.site import Site
 from gateway.decoder import Decoder, Message
+from tests.fakes import FakeClock
 
 T0 = 1_790_000_000_000
 MIN_MS = 60_000
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
-
-
-class FakeClock:
-    def __init__(self, now: int) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
 
 
 @pytest.fixture
