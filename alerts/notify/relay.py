@@ -1,0 +1,232 @@
+"""Delivering one channel's notices in order, with retries, from the outbox.
+
+One thread per channel, so a dead chat robot delays only its own group. A notice is retried
+with capped exponential backoff and jitter (honouring Retry-After) until it is sent, refused for
+good, or too old to matter (`max_age_s`: a page about a pump that ran dry yesterday is noise);
+each outcome is counted. The cursor is saved after every notice, so a restart resends at most
+the notice in flight (receivers de-duplicate on the event id).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from sqlalchemy import Engine
+
+from alerts.notify.interface import Channel, Notice, Outcome, Verdict
+from alerts.notify.outbox import Cursor, OutboxRow, read_after
+from alerts.store import WorkOrder
+from facility.clock import Clock, now_ms
+from facility.prometheus import Metric
+
+log = logging.getLogger(__name__)
+
+READ_LIMIT = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """Which notices a channel takes; empty means all."""
+
+    events: frozenset[str] = frozenset()
+    severities: frozenset[str] = frozenset()
+
+    def accepts(self, event: str, order: WorkOrder) -> bool:
+        return (not self.events or event in self.events) and (
+            not self.severities or order.severity in self.severities
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RelaySettings:
+    poll_s: float = 0.5
+    max_age_s: float = 3600.0
+    retry_base_s: float = 1.0
+    retry_cap_s: float = 300.0
+    timeout_s: float = 10.0
+    hole_grace_s: float = 30.0
+
+
+NoticeFactory = Callable[[OutboxRow, WorkOrder], Notice]
+"""Adds the names and link a channel needs to an outbox row (see `alerts.notify.setup`)."""
+
+
+@dataclass(slots=True)
+class RelayCounts:
+    sent: int = 0
+    failed: int = 0
+    retries: int = 0
+    stale: int = 0
+    last_error: str = ""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, what: str, detail: str = "") -> None:
+        with self.lock:
+            setattr(self, what, getattr(self, what) + 1)
+            if detail:
+                self.last_error = detail
+
+
+class Relay:
+    def __init__(
+        self,
+        channel: Channel,
+        engine: Engine,
+        cursor_path: Path,
+        make_notice: NoticeFactory,
+        *,
+        accepts: Filter = Filter(),
+        settings: RelaySettings = RelaySettings(),
+        clock_ms: Clock = now_ms,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.channel = channel
+        self.engine = engine
+        self.cursor_path = cursor_path
+        self.cursor = Cursor.load(cursor_path)
+        self.make_notice = make_notice
+        self.accepts = accepts
+        self.settings = settings
+        self.clock_ms = clock_ms
+        self.counts = RelayCounts()
+        self._client = httpx.Client(timeout=settings.timeout_s, transport=transport)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- running ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._run, name=f"notify-{self.channel.name}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        self._client.close()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = self.pass_once()
+            except Exception:  # the database may be briefly away; try again next poll
+                log.exception("notifications to %s: reading the outbox failed", self.channel.name)
+                busy = False
+            if not busy:
+                self._stop.wait(self.settings.poll_s)
+
+    def pass_once(self) -> bool:
+        """Handle what is new in the outbox; True if a full page moved the floor (read on)."""
+        floor_before = self.cursor.floor
+        rows = read_after(self.engine, self.cursor.floor, limit=READ_LIMIT)
+        grace_ms = int(self.settings.hole_grace_s * 1000)
+        for row in rows:
+            if self._stop.is_set():
+                break
+            if self.cursor.handled(row.event_id):
+                continue
+            wanted = row.order is not None and self.accepts.accepts(row.event, row.order)
+            if wanted and row.order is not None and not self._deliver(row, row.order):
+                break  # stopping: this notice stays for the next start
+            self.cursor.mark(row.event_id)
+            self.cursor.advance(self.clock_ms(), grace_ms)
+            self.cursor.save(self.cursor_path)
+        self.cursor.advance(self.clock_ms(), grace_ms)
+        return len(rows) >= READ_LIMIT and self.cursor.floor > floor_before
+
+    # -- one notice ------------------------------------------------------------------------
+
+    def _deliver(self, row: OutboxRow, order: WorkOrder) -> bool:
+        """Send until a final outcome; False only when asked to stop first."""
+        notice = self.make_notice(row, order)
+        attempt = 0
+        while True:
+            if self.clock_ms() - row.at_ms > self.settings.max_age_s * 1000:
+                self.counts.add("stale", f"event {row.event_id} older than max_age_s")
+                log.warning(
+                    "notification %d to %s dropped: older than %gs",
+                    row.event_id, self.channel.name, self.settings.max_age_s,
+                )  # fmt: skip
+                return True
+            verdict, retry_after = self._send(notice)
+            if verdict.outcome is Outcome.SENT:
+                self.counts.add("sent")
+                return True
+            if verdict.outcome is Outcome.FAILED:
+                self.counts.add("failed", verdict.detail)
+                log.error(
+                    "notification %d to %s refused: %s",
+                    row.event_id, self.channel.name, verdict.detail,
+                )  # fmt: skip
+                return True
+            self.counts.add("retries", verdict.detail)
+            delay = self._backoff(attempt, retry_after)
+            attempt += 1
+            log.warning(
+                "notification %d to %s: %s; retrying in %.1fs",
+                row.event_id, self.channel.name, verdict.detail, delay,
+            )  # fmt: skip
+            if self._stop.wait(delay):
+                return False
+
+    def _send(self, notice: Notice) -> tuple[Verdict, float | None]:
+        request = self.channel.request(notice, self.clock_ms())
+        try:
+            response = self._client.post(request.url, content=request.body, headers=request.headers)
+        except httpx.HTTPError as exc:
+            return Verdict(Outcome.RETRY, f"{type(exc).__name__}: {exc}"), None
+        return self.channel.verdict(response.status_code, response.content), _retry_after(
+            response.headers
+        )
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        s = self.settings
+        delay = min(s.retry_cap_s, s.retry_base_s * 2.0**attempt) * random.uniform(0.5, 1.0)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, s.retry_cap_s))
+        return delay
+
+    # -- metrics ---------------------------------------------------------------------------
+
+    def prometheus(self) -> list[Metric]:
+        label = (("channel", self.channel.name),)
+        c = self.counts
+        with c.lock:
+            return [
+                Metric(f"facility_notifications_{name}_total", "counter", help_, {label: value})
+                for name, help_, value in (
+                    ("sent", "Notifications the receiver accepted.", c.sent),
+                    ("failed", "Notifications the receiver refused for good.", c.failed),
+                    ("retries", "Delivery attempts that will be retried.", c.retries),
+                    ("stale", "Notifications dropped as older than max_age_s.", c.stale),
+                )
+            ]
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # an HTTP date: rare from chat robots; fall back to our own backoff
+
+
+def merge_metrics(relays: Collection[Relay]) -> list[Metric]:
+    """One metric per name with a sample per channel, as Prometheus expects."""
+    merged: dict[str, Metric] = {}
+    for relay in relays:
+        for metric in relay.prometheus():
+            seen = merged.get(metric.name)
+            samples = {**seen.samples, **metric.samples} if seen else metric.samples
+            merged[metric.name] = Metric(metric.name, metric.type, metric.help, samples)
+    return list(merged.values())
