@@ -213,8 +213,11 @@ class _Pipeline:
 
     def __init__(self, args: argparse.Namespace, site: Any, *, db_url: str, mqtt: Any) -> None:
         from alerts.engine import RuleEngine
+        from alerts.escalation import EscalationLoop
+        from alerts.notify.service import Notifications
         from alerts.rule_file import load_rule_file
         from alerts.rules import default_rule_set
+        from alerts.settings import AlertSettings, load_alert_settings
         from alerts.sink import AlertsSink
         from alerts.store import WorkOrderStore, make_engine
         from facility.clock import now_ms
@@ -226,8 +229,13 @@ class _Pipeline:
         from ingest.delivery import Delivery
         from ingest.spool import Spool
 
-        self.store = WorkOrderStore(make_engine(db_url))
+        settings = AlertSettings()
+        if args.alerts_config:
+            settings = load_alert_settings(args.alerts_config)
+        self.store = WorkOrderStore(make_engine(db_url), policy=settings.policy)
         self.store.migrate()
+        self.escalation = EscalationLoop(self.store, settings.escalation_interval_s)
+        self.notifications = Notifications(settings, site, self.store.engine, args.notify_state_dir)
         self.writer = _writer(args, site)
         letters = JsonlDeadLetters(args.dead_letters)
 
@@ -274,7 +282,11 @@ class _Pipeline:
             )
 
     def metrics(self) -> list[Any]:
-        return [*self.gateway.metrics.prometheus(), *self.delivery.prometheus()]
+        return [
+            *self.gateway.metrics.prometheus(),
+            *self.delivery.prometheus(),
+            *self.notifications.prometheus(),
+        ]
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         store = self.delivery.health()
@@ -285,6 +297,8 @@ class _Pipeline:
         if self.status is not None:
             self.status.start()
         self.delivery.start()
+        self.escalation.start()
+        self.notifications.start()
         self.consumer.start()
 
     def run(self, stop: threading.Event) -> None:
@@ -292,6 +306,8 @@ class _Pipeline:
 
     def stop(self) -> None:
         self.consumer.stop()
+        self.notifications.stop()
+        self.escalation.stop()
         self.delivery.stop()
         self.writer.close()
         if self.status is not None:
@@ -306,6 +322,11 @@ def _add_gateway_options(parser: argparse.ArgumentParser) -> None:
     _add(parser, "max-payload-bytes", 256 * 1024, type=int, help="larger messages are rejected")
     _add(parser, "max-future-skew-s", 300.0, type=_positive, help="reject readings further ahead")
     _add(parser, "max-age-s", 30 * 86400.0, type=_positive, help="reject readings older than this")
+    _add(
+        parser, "alerts-config", None, type=Path,
+        help="alerts settings: work-order policy, escalation, notifications (docs/operations.md)",
+    )  # fmt: skip
+    _add(parser, "notify-state-dir", "var/notify", type=Path, help="notification cursors")
     _add(parser, "metrics-host", "127.0.0.1", help="address of /metrics and /health")
     _add(parser, "metrics-port", 9108, type=int, help="port of /metrics and /health (0 = off)")
 
@@ -399,6 +420,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     var.mkdir(parents=True, exist_ok=True)
     args.dead_letters = var / "dead-letters.jsonl"
     args.spool_dir = var / "spool"
+    args.notify_state_dir = var / "notify"
     args.store, args.sqlite_path = "sqlite", var / "telemetry.sqlite3"
     simulator = _simulator(args, site)
     broker = EmbeddedBroker("127.0.0.1", args.mqtt_port)

@@ -69,10 +69,16 @@ class HttpReceiver:
             self._arrived.wait_for(lambda: len(self.received) >= count, timeout_s)
             return list(self.received)
 
-    def __enter__(self) -> HttpReceiver:
+    def start(self) -> HttpReceiver:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+    def __enter__(self) -> HttpReceiver:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -6,10 +6,12 @@ import sqlite3
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from tests.conftest import DEMO_SITE
 from tests.integration.helpers import start_facility, stop_process, wait_for
+from tests.receiver import HttpReceiver, Reply
 from tests.services import free_port
 
 pytestmark = pytest.mark.integration
@@ -33,6 +35,11 @@ def _open_orders(base: str) -> list[dict[str, object]]:
 def test_up_serves_live_status_and_turns_a_dry_run_into_one_work_order(tmp_path: Path) -> None:
     port, mqtt_port = free_port(), free_port()
     var = tmp_path / "var"
+    receiver = HttpReceiver([Reply(204)]).start()
+    alerts_config = tmp_path / "alerts.toml"
+    alerts_config.write_text(
+        f'[[notifications]]\ntype = "webhook"\nurl = "{receiver.url}/hook"\n', encoding="utf-8"
+    )
     up = start_facility(
         [
             "up",
@@ -42,6 +49,7 @@ def test_up_serves_live_status_and_turns_a_dry_run_into_one_work_order(tmp_path:
             "--mqtt-port", str(mqtt_port),
             "--metrics-port", str(free_port()),
             "--inject", "pump-dry-run:pump-1@1",
+            "--alerts-config", str(alerts_config),
         ],
         tmp_path / "up.log",
     )  # fmt: skip
@@ -77,9 +85,16 @@ def test_up_serves_live_status_and_turns_a_dry_run_into_one_work_order(tmp_path:
         pump = next(d for d in estate["devices"] if d["id"] == "pump-1")
         assert pump["status"] == "alarm"
         assert pump["values"]["suction_bar"] < 0.2
+        # ... and the plumbers heard about it through the configured webhook.
+        (notice,) = receiver.wait_for(1)
+        document = orjson.loads(notice.body)
+        assert document["event"] == "created"
+        assert document["work_order"]["rule_id"] == "pump.dry_run"
+        assert document["work_order"]["team"] == "plumbing"
         assert up.poll() is None
     finally:
         code = stop_process(up)
+        receiver.stop()
     assert code == 0, (tmp_path / "up.log").read_text()[-3000:]
     with sqlite3.connect(var / "telemetry.sqlite3") as db:
         (pump_rows,) = db.execute("SELECT count(*) FROM ts_pump").fetchone()

@@ -59,3 +59,16 @@ def test_rules_check_points_at_line_and_column(
     )
     assert main(["rules", "check", str(bad)]) == 2
     assert f"{bad}:4: column 21: unknown name 'suction'" in capsys.readouterr().err
+
+
+def test_gateway_refuses_a_bad_alerts_settings_file_before_connecting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "alerts.toml"
+    bad.write_text('[[notifications]]\ntype = "wecom"\nurl = "http://127.0.0.1/x"\nsecret = "s"\n')
+    code = main(
+        ["gateway", "--site", str(DEMO_SITE), "--alerts-config", str(bad),
+         "--db-url", f"sqlite:///{tmp_path / 'wo.sqlite3'}", "--metrics-port", "0"]
+    )  # fmt: skip
+    assert code == 2
+    assert f"{bad}:4: notifications[0]: wecom has no signing secret" in capsys.readouterr().err
