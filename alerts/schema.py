@@ -10,6 +10,7 @@ from typing import Final
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 OPEN_STATUSES: Final = ("open", "acknowledged", "in_progress", "on_hold")
@@ -123,3 +125,32 @@ device_state = Table(
     Column("last_seq", BigInteger, nullable=False),
     Column("values_json", Text, nullable=False),
 )
+
+# -- users of the API (revision 0003) --
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False),
+    Column("display_name", String(128), nullable=False),
+    Column("password_hash", String(256), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("team", String(64), nullable=True),
+    Column("disabled", Boolean, nullable=False, server_default=false()),
+    # Failed logins in a row (reset by a success); enough of them lock the account until then.
+    Column("failed_logins", Integer, nullable=False, server_default="0"),
+    Column("locked_until_ms", BigInteger, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    UniqueConstraint("username", name="uq_users_username"),
+)
+"""People who log in to the API: a role; technicians a team, stewards their buildings."""
+
+user_buildings = Table(
+    "user_buildings",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("building_id", String(64), primary_key=True),
+)
+"""The buildings a steward looks after (the only ones they see)."""

@@ -16,6 +16,7 @@ The rules (lifecycle, SLA, cool-down, assignment) live in `alerts.workorders`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -124,6 +125,68 @@ class DeviceState:
     values: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class WorkOrderFilter:
+    """What a work-order list asks for; None means any. Sequences match any of their items
+    (an empty one matches nothing)."""
+
+    statuses: Sequence[str] | None = None
+    severities: Sequence[str] | None = None
+    building_ids: Sequence[str] | None = None
+    kinds: Sequence[str] | None = None
+    device_id: str | None = None
+    assignee: str | None = None
+    team: str | None = None
+    overdue_at_ms: int | None = None
+    """Only orders open and past their respond-by (without a response) or resolve-by then."""
+    not_overdue_at_ms: int | None = None
+    """Only orders that are not overdue then (the complement of `overdue_at_ms`)."""
+
+    def clauses(self) -> list[Any]:
+        c = work_orders.c
+        out: list[Any] = []
+        for column, values in (
+            (c.status, self.statuses),
+            (c.severity, self.severities),
+            (c.building_id, self.building_ids),
+            (c.kind, self.kinds),
+        ):
+            if values is not None:
+                out.append(column.in_(list(values)))
+        for column, value in ((c.device_id, self.device_id), (c.assignee, self.assignee),
+                              (c.team, self.team)):  # fmt: skip
+            if value is not None:
+                out.append(column == value)
+        if self.overdue_at_ms is not None:
+            out.append(overdue_clause(self.overdue_at_ms))
+        if self.not_overdue_at_ms is not None:
+            out.append(~overdue_clause(self.not_overdue_at_ms))
+        return out
+
+
+def overdue_clause(now_ms: int) -> Any:
+    """Open, and past its resolve-by, or past its respond-by without a response."""
+    c = work_orders.c
+    never = 2**62
+    return OPEN_EPISODE_WHERE & (
+        (func.coalesce(c.resolve_by_ms, never) < now_ms)
+        | ((func.coalesce(c.respond_by_ms, never) < now_ms) & c.responded_ms.is_(None))
+    )
+
+
+def is_overdue(order: WorkOrder, now_ms: int) -> bool:
+    """The same test as `overdue_clause`, on one order."""
+    if order.status not in OPEN_STATUSES:
+        return False
+    if order.resolve_by_ms is not None and order.resolve_by_ms < now_ms:
+        return True
+    return (
+        order.respond_by_ms is not None
+        and order.respond_by_ms < now_ms
+        and order.responded_ms is None
+    )
+
+
 def make_engine(url: str) -> Engine:
     """An engine for SQLite (WAL, IMMEDIATE write transactions) or PostgreSQL (psycopg 3)."""
     if url.startswith("sqlite"):
@@ -189,6 +252,16 @@ def _alembic(engine: Engine, revision: str, *, down: bool) -> None:
                 command.downgrade(config, revision)
             else:
                 command.upgrade(config, revision)
+
+
+@contextlib.contextmanager
+def begin_write(engine: Engine) -> Iterator[Connection]:
+    """A write transaction (on SQLite it takes the write lock first: BEGIN IMMEDIATE), for
+    other tables of this database (e.g. the API's users)."""
+    with engine.connect() as conn:
+        conn.execution_options(**{_WRITE: True})
+        with conn.begin():
+            yield conn
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -658,6 +731,7 @@ class WorkOrderStore:
 
     def list_work_orders(
         self,
+        where: WorkOrderFilter | None = None,
         *,
         statuses: Iterable[str] | None = None,
         building_ids: Iterable[str] | None = None,
@@ -665,20 +739,127 @@ class WorkOrderStore:
         limit: int = 100,
         offset: int = 0,
     ) -> list[WorkOrder]:
+        """Newest first. `where` takes every filter; the keywords are the common ones."""
+        where = _merge(where, statuses, building_ids, device_id)
         query = select(work_orders).order_by(work_orders.c.id.desc()).limit(limit).offset(offset)
-        if statuses is not None:
-            query = query.where(work_orders.c.status.in_(list(statuses)))
-        if building_ids is not None:
-            query = query.where(work_orders.c.building_id.in_(list(building_ids)))
-        if device_id is not None:
-            query = query.where(work_orders.c.device_id == device_id)
+        query = query.where(*where.clauses())
         with self.engine.connect() as conn:
             return [WorkOrder(**row._mapping) for row in conn.execute(query)]
+
+    def count_work_orders(self, where: WorkOrderFilter | None = None) -> int:
+        query = select(func.count()).select_from(work_orders)
+        query = query.where(*(where or WorkOrderFilter()).clauses())
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
 
     def open_work_orders(self, building_ids: Iterable[str] | None = None) -> list[WorkOrder]:
         return self.list_work_orders(
             statuses=OPEN_STATUSES, building_ids=building_ids, limit=10_000
         )
+
+    def orders_for_period(self, building_id: str, start_ms: int, end_ms: int) -> list[WorkOrder]:
+        """The building's orders that were alive at some time in [start, end): created before
+        its end and not resolved/closed before its start (service figures)."""
+        finished = func.coalesce(work_orders.c.resolved_ms, work_orders.c.closed_ms)
+        query = (
+            select(work_orders)
+            .where(
+                work_orders.c.building_id == building_id,
+                work_orders.c.created_ms < end_ms,
+                finished.is_(None) | (finished >= start_ms),
+            )
+            .order_by(work_orders.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [WorkOrder(**row._mapping) for row in conn.execute(query)]
+
+    # -- residents' reports ----------------------------------------------------------------
+
+    def create_report(
+        self,
+        *,
+        site_id: str,
+        building_id: str,
+        unit_id: str | None,
+        device_id: str | None,
+        kind: str | None,
+        description: str,
+        contact: str | None = None,
+        actor: str = "resident",
+        severity: str = "minor",
+    ) -> WorkOrder:
+        """A work order from an owner's or resident's report (source `report`)."""
+        _require_actor(actor)
+        text = description.strip()
+        if not text:
+            raise ValueError("a report needs a description")
+        now = self.clock_ms()
+        priority, respond_by, resolve_by = self.policy.sla(severity, now)
+        first_line = " ".join(text.split())
+        title = "Resident report: " + (
+            first_line if len(first_line) <= 80 else first_line[:79] + "…"
+        )
+        note = text if not contact else f"{text}\n\ncontact: {contact.strip()}"
+        with self._write() as conn:
+            order_id = conn.execute(
+                work_orders.insert()
+                .values(
+                    site_id=site_id,
+                    building_id=building_id,
+                    unit_id=unit_id,
+                    device_id=device_id,
+                    kind=kind,
+                    rule_id=None,
+                    severity=severity,
+                    category="report",
+                    title=title,
+                    status=str(WorkOrderStatus.OPEN),
+                    fault_started_ms=now,
+                    detected_ms=now,
+                    created_ms=now,
+                    updated_ms=now,
+                    source=str(Source.REPORT),
+                    priority=priority,
+                    respond_by_ms=respond_by,
+                    resolve_by_ms=resolve_by,
+                    team=self.policy.team_for(kind, building_id),
+                    last_fault_ms=now,
+                )
+                .returning(work_orders.c.id)
+            ).scalar_one()
+            self._event(
+                conn, order_id, now, actor, EventKind.CREATED,
+                to_status=WorkOrderStatus.OPEN, note=note,
+            )  # fmt: skip
+            return self._get(conn, order_id)
+
+    # -- change feed -----------------------------------------------------------------------
+
+    def last_event_id(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.max(work_order_events.c.id))).scalar() or 0)
+
+    def events_after(
+        self, after_id: int, *, limit: int = 500
+    ) -> list[tuple[WorkOrderEvent, WorkOrder]]:
+        """Audit events newer than `after_id`, oldest first, each with its order as it is now
+        (what a live feed of changes needs; works across processes sharing the database)."""
+        query = (
+            select(work_order_events, work_orders)
+            .join(work_orders, work_orders.c.id == work_order_events.c.work_order_id)
+            .where(work_order_events.c.id > after_id)
+            .order_by(work_order_events.c.id)
+            .limit(limit)
+        )
+        out: list[tuple[WorkOrderEvent, WorkOrder]] = []
+        n_event = len(work_order_events.c)
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                values = tuple(row)
+                event = WorkOrderEvent(*values[:n_event])
+                order = WorkOrder(*values[n_event:])
+                out.append((event, order))
+        return out
 
     # -- device state ----------------------------------------------------------------------
 
@@ -720,12 +901,35 @@ class WorkOrderStore:
         with self._write() as conn:
             conn.execute(stmt, rows)
 
+    def devices_last_seen(self) -> dict[str, int]:
+        """Every device's last reading time (no values): what status by silence needs."""
+        query = select(device_state.c.device_id, device_state.c.last_seen_ms)
+        with self.engine.connect() as conn:
+            return {device_id: int(ts) for device_id, ts in conn.execute(query)}
+
     def device_states(self, device_ids: Iterable[str] | None = None) -> dict[str, DeviceState]:
         query = select(device_state)
         if device_ids is not None:
             query = query.where(device_state.c.device_id.in_(list(device_ids)))
         with self.engine.connect() as conn:
             return {row.device_id: _device_state(row) for row in conn.execute(query)}
+
+
+def _merge(
+    where: WorkOrderFilter | None,
+    statuses: Iterable[str] | None,
+    building_ids: Iterable[str] | None,
+    device_id: str | None,
+) -> WorkOrderFilter:
+    where = where or WorkOrderFilter()
+    changes: dict[str, Any] = {}
+    if statuses is not None:
+        changes["statuses"] = tuple(statuses)
+    if building_ids is not None:
+        changes["building_ids"] = tuple(building_ids)
+    if device_id is not None:
+        changes["device_id"] = device_id
+    return dataclasses.replace(where, **changes) if changes else where
 
 
 def _device_state(row: Any) -> DeviceState:

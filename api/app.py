@@ -2,29 +2,162 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from alerts.store import WorkOrderStore
-from api.deps import AppContext
-from api.routes import buildings, dashboard, work_orders
+from alerts.workorders import (
+    InvalidTransitionError,
+    WorkOrderConflictError,
+    WorkOrderError,
+    WorkOrderNotFoundError,
+)
+from api.auth.passwords import Passwords
+from api.auth.ratelimit import SlidingWindowLimiter
+from api.auth.tokens import ReportCodes, TokenSigner
+from api.auth.users import LoginPolicy, UserStore
+from api.deps import AppContext, UserCache
+from api.errors import (
+    AuthenticationError,
+    PermissionDeniedError,
+    RateLimitedError,
+    UserError,
+)
+from api.events import EventHub
+from api.metrics import ApiMetrics, MetricsMiddleware
+from api.monitor import ChangeMonitor
+from api.routes import auth, buildings, dashboard, events, reports, work_orders
+from api.routes import site as site_routes
+from api.settings import ApiSettings
 from facility.clock import Clock, now_ms
 from facility.site import Site
+from ingest.errors import StoreUnavailableError
+from ingest.history import HistoryQueryError, HistoryStore
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
-def create_app(*, site: Site, store: WorkOrderStore, clock_ms: Clock = now_ms) -> FastAPI:
+def create_app(
+    *,
+    site: Site,
+    store: WorkOrderStore,
+    clock_ms: Clock = now_ms,
+    settings: ApiSettings | None = None,
+    history: HistoryStore | None = None,
+    passwords: Passwords | None = None,
+    hub: EventHub | None = None,
+    monitor: bool = True,
+) -> FastAPI:
+    """The app over a migrated work-order store. `monitor=False` leaves the change monitor
+    (statuses and work-order events -> live streams) to the caller: `app.state.monitor`."""
+    settings = settings or ApiSettings()
+    users = UserStore(
+        store.engine,
+        passwords or Passwords(),
+        clock_ms=clock_ms,
+        policy=LoginPolicy(settings.login_max_failures, settings.lockout_s * 1000),
+    )
+    hub = hub or EventHub()
+    units = {u.id: u for b in site.buildings for u in b.units}
+    context = AppContext(
+        site=site,
+        store=store,
+        clock_ms=clock_ms,
+        settings=settings,
+        users=users,
+        user_cache=UserCache(users, ttl_ms=int(settings.user_cache_s * 1000), clock_ms=clock_ms),
+        tokens=TokenSigner(settings.secret, ttl_s=settings.token_ttl_s, clock_ms=clock_ms),
+        report_codes=ReportCodes(settings.secret, site.id, list(units)),
+        hub=hub,
+        metrics=ApiMetrics(),
+        login_limiter=SlidingWindowLimiter(
+            limit=settings.login_attempts_per_client,
+            window_s=settings.login_window_s,
+            clock_ms=clock_ms,
+        ),
+        report_limiter=SlidingWindowLimiter(
+            limit=settings.reports_per_client, window_s=settings.report_window_s, clock_ms=clock_ms
+        ),
+        units=units,
+        history=history,
+    )
+    change_monitor = ChangeMonitor(
+        site, store, hub, clock_ms=clock_ms, interval_s=settings.status_interval_s
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if monitor:
+            change_monitor.start()
+        try:
+            yield
+        finally:
+            change_monitor.stop()
+            hub.close()
+
     app = FastAPI(
         title="Facility Monitor",
         version="0.1.0",
-        description="Status of the buildings' equipment and the work orders raised from faults.",
+        description="Status of the buildings' equipment and the work orders raised from faults. "
+        "Log in with POST /api/v1/auth/login, then send `Authorization: Bearer <token>`.",
+        lifespan=lifespan,
     )
-    app.state.context = AppContext(site=site, store=store, clock_ms=clock_ms)
-    app.include_router(buildings.router)
-    app.include_router(work_orders.router)
-    app.include_router(dashboard.router)
+    app.state.context = context
+    app.state.monitor = change_monitor
+    _error_answers(app)
+    for module in (auth, site_routes, buildings, work_orders, reports, events, dashboard):
+        app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(MetricsMiddleware, metrics=context.metrics)
     return app
+
+
+def _error_answers(app: FastAPI) -> None:
+    """Our exceptions -> HTTP answers, in one place."""
+
+    def answer(status: int, exc: Exception, headers: dict[str, str] | None = None) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
+
+    async def unauthenticated(_r: Request, exc: Exception) -> JSONResponse:
+        return answer(401, exc, {"WWW-Authenticate": "Bearer"})
+
+    async def forbidden(_r: Request, exc: Exception) -> JSONResponse:
+        return answer(403, exc)
+
+    async def rate_limited(_r: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RateLimitedError)
+        return answer(429, exc, {"Retry-After": str(exc.retry_after_s)})
+
+    async def not_found(_r: Request, exc: Exception) -> JSONResponse:
+        return answer(404, exc)
+
+    async def conflict(_r: Request, exc: Exception) -> JSONResponse:
+        return answer(409, exc)
+
+    async def invalid(_r: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(
+            {"detail": [{"loc": ["body"], "msg": str(exc), "type": "value_error"}]},
+            status_code=422,
+        )
+
+    async def unavailable(_r: Request, exc: Exception) -> JSONResponse:
+        return answer(503, exc)
+
+    for exc_type, handler in (
+        (AuthenticationError, unauthenticated),
+        (PermissionDeniedError, forbidden),
+        (RateLimitedError, rate_limited),
+        (WorkOrderNotFoundError, not_found),
+        (InvalidTransitionError, conflict),
+        (WorkOrderConflictError, conflict),
+        (WorkOrderError, conflict),
+        (UserError, invalid),
+        (HistoryQueryError, invalid),
+        (StoreUnavailableError, unavailable),
+    ):
+        app.add_exception_handler(exc_type, handler)

@@ -1,22 +1,88 @@
-"""Dependencies shared by the routes: the application context and the building lookup."""
+"""Dependencies shared by the routes: the application context, the user behind a request, and
+the one object-level check every route with an id goes through.
+
+`visible_or_404` is that check: an object of a building the user may not see answers 404, the
+same as one that does not exist. The typed dependencies (`BuildingDep`, `UnitDep`,
+`DeviceDep`, `WorkOrderDep`) look an id up and apply it; routes take those instead of raw ids.
+"""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any, Final
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from alerts.store import WorkOrderStore
-from facility.clock import Clock, now_ms
-from facility.site import Building, Site
+from alerts.store import WorkOrder, WorkOrderStore
+from alerts.workorders import WorkOrderNotFoundError
+from api.auth.ratelimit import SlidingWindowLimiter
+from api.auth.scope import Principal
+from api.auth.tokens import ReportCodes, TokenSigner
+from api.auth.users import Role, User, UserStore
+from api.errors import AuthenticationError
+from api.events import EventHub
+from api.metrics import ApiMetrics
+from api.settings import ApiSettings
+from facility.clock import Clock
+from facility.site import Building, Device, Site, Unit
+from ingest.history import HistoryStore
+
+COOKIE: Final = "facility_token"
+EVENTS_PATH: Final = "/api/v1/events"
+MAX_ID: Final = 2**31 - 1
+
+
+class UserCache:
+    """Users by id, re-read from the database after `ttl_ms` (role and building changes
+    apply within that time without a query per request)."""
+
+    def __init__(self, users: UserStore, *, ttl_ms: int, clock_ms: Clock) -> None:
+        self._users = users
+        self._ttl_ms = ttl_ms
+        self._clock_ms = clock_ms
+        self._cache: dict[int, tuple[int, User | None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, user_id: int) -> User | None:
+        now = self._clock_ms()
+        with self._lock:
+            hit = self._cache.get(user_id)
+        if hit is not None and now - hit[0] < self._ttl_ms:
+            return hit[1]
+        user = self._users.get(user_id)
+        with self._lock:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[user_id] = (now, user)
+        return user
+
+    def forget(self, user_id: int | None = None) -> None:
+        with self._lock:
+            if user_id is None:
+                self._cache.clear()
+            else:
+                self._cache.pop(user_id, None)
 
 
 @dataclass(frozen=True, slots=True)
 class AppContext:
     site: Site
     store: WorkOrderStore
-    clock_ms: Clock = now_ms
+    clock_ms: Clock
+    settings: ApiSettings
+    users: UserStore
+    user_cache: UserCache
+    tokens: TokenSigner
+    report_codes: ReportCodes
+    hub: EventHub
+    metrics: ApiMetrics
+    login_limiter: SlidingWindowLimiter
+    report_limiter: SlidingWindowLimiter
+    units: Mapping[str, Unit]
+    history: HistoryStore | None = None
 
 
 def get_context(request: Request) -> AppContext:
@@ -26,12 +92,136 @@ def get_context(request: Request) -> AppContext:
 
 Context = Annotated[AppContext, Depends(get_context)]
 
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="A token from POST /api/v1/auth/login. GET requests also take the "
+    f"`{COOKIE}` cookie; {EVENTS_PATH} also takes `?access_token=`.",
+)
 
-def get_building(building_id: str, context: Context) -> Building:
+
+def token_from(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str:
+    if request.headers.get("authorization"):
+        if credentials is None or not credentials.credentials.strip():
+            raise AuthenticationError("the Authorization header must be 'Bearer <token>'")
+        return credentials.credentials.strip()
+    if request.method in ("GET", "HEAD"):
+        cookie = request.cookies.get(COOKIE)
+        if cookie:
+            return cookie
+        if request.url.path == EVENTS_PATH:
+            query = request.query_params.get("access_token")
+            if query:
+                return query
+    if request.cookies.get(COOKIE):
+        raise AuthenticationError("changes need the token in the Authorization header")
+    raise AuthenticationError("log in first: no token (Authorization: Bearer <token>)")
+
+
+def get_principal(
+    request: Request,
+    context: Context,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    claims = context.tokens.decode(token_from(request, credentials))
+    user = context.user_cache.get(claims.user_id)
+    if user is None or user.disabled or user.username != claims.username:
+        raise AuthenticationError("this user no longer exists or is disabled")
+    return Principal(user, claims.expires_ms)
+
+
+CurrentUser = Annotated[Principal, Depends(get_principal)]
+
+
+def require_admin(principal: CurrentUser) -> Principal:
+    principal.require_role(Role.ADMIN)
+    return principal
+
+
+Admin = Annotated[Principal, Depends(require_admin)]
+
+
+def not_found(detail: str) -> HTTPException:
+    return HTTPException(status_code=404, detail=detail)
+
+
+def visible_or_404(principal: Principal, building_id: str | None, detail: str) -> None:
+    """The object-level check of every route: what the user may not see does not exist
+    (`building_id` None: the object was not found at all)."""
+    if building_id is None or not principal.can_see(building_id):
+        raise not_found(detail)
+
+
+def unprocessable(loc: tuple[str, ...], msg: str) -> HTTPException:
+    """A 422 in the same shape as FastAPI's own validation errors."""
+    return HTTPException(
+        status_code=422, detail=[{"loc": list(loc), "msg": msg, "type": "value_error"}]
+    )
+
+
+def get_building(
+    building_id: Annotated[str, Path(max_length=64)], context: Context, principal: CurrentUser
+) -> Building:
     building = context.site.building_by_id.get(building_id)
+    detail = f"no building {building_id!r}"
     if building is None:
-        raise HTTPException(status_code=404, detail=f"no building {building_id!r}")
+        raise not_found(detail)
+    visible_or_404(principal, building.id, detail)
     return building
 
 
+def get_unit(
+    unit_id: Annotated[str, Path(max_length=64)], context: Context, principal: CurrentUser
+) -> Unit:
+    unit = context.units.get(unit_id)
+    detail = f"no unit {unit_id!r}"
+    if unit is None:
+        raise not_found(detail)
+    visible_or_404(principal, unit.building_id, detail)
+    return unit
+
+
+def get_device(
+    device_id: Annotated[str, Path(max_length=64)], context: Context, principal: CurrentUser
+) -> Device:
+    device = context.site.by_id.get(device_id)
+    detail = f"no device {device_id!r}"
+    if device is None:
+        raise not_found(detail)
+    visible_or_404(principal, device.building_id, detail)
+    return device
+
+
+def get_work_order(
+    work_order_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    context: Context,
+    principal: CurrentUser,
+) -> WorkOrder:
+    detail = f"no work order {work_order_id}"
+    try:
+        order = context.store.get(work_order_id)
+    except WorkOrderNotFoundError:
+        raise not_found(detail) from None
+    visible_or_404(principal, order.building_id, detail)
+    return order
+
+
 BuildingDep = Annotated[Building, Depends(get_building)]
+UnitDep = Annotated[Unit, Depends(get_unit)]
+DeviceDep = Annotated[Device, Depends(get_device)]
+WorkOrderDep = Annotated[WorkOrder, Depends(get_work_order)]
+
+
+def client_key(request: Request) -> str:
+    """Who a rate limit counts: the client's address (behind a proxy, run uvicorn with
+    --proxy-headers / --forwarded-allow-ips so this is the real client)."""
+    return request.client.host if request.client else "unknown"
+
+
+def user_out(user: User) -> dict[str, Any]:
+    return {
+        "username": user.username,
+        "display_name": user.display_name,
+        "role": str(user.role),
+        "team": user.team,
+        "buildings": sorted(user.buildings),
+    }

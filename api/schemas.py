@@ -1,16 +1,141 @@
-"""Response and query schemas of the API, in one place."""
+"""Request and response schemas of the API, in one place.
+
+Request bodies forbid unknown fields (no mass assignment: a client cannot set `status`,
+`team` or `severity` where the route does not take them).
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 StatusName = Literal["ok", "unknown", "warning", "offline", "alarm"]
 WorkOrderStatus = Literal[
     "open", "acknowledged", "in_progress", "on_hold", "resolved", "closed", "cancelled"
 ]
-Value = bool | int | float
+Severity = Literal["critical", "major", "minor", "warning"]
+Kind = Literal["elevator", "lighting", "gate", "pump"]
+RoleName = Literal["admin", "dispatcher", "technician", "steward"]
+Value = bool | int | float | str
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Note = Annotated[str, StringConstraints(max_length=2000)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- auth and users ----------------------------------------------------------------------------
+
+
+class LoginIn(_In):
+    username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class UserOut(BaseModel):
+    username: str
+    display_name: str
+    role: RoleName
+    team: str | None
+    buildings: list[str]
+
+
+class UserAdminOut(UserOut):
+    disabled: bool
+    locked_until_ms: int | None
+
+
+class UserIn(_In):
+    username: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{2,63}$")]
+    password: Annotated[str, StringConstraints(min_length=8, max_length=256)]
+    role: RoleName
+    display_name: Annotated[str, StringConstraints(max_length=128)] | None = None
+    team: Name | None = None
+    buildings: Annotated[list[Id], Field(max_length=1000)] = []
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in_s: int
+    expires_at_ms: int
+    user: UserOut
+
+
+# -- site --------------------------------------------------------------------------------------
+
+
+class DeviceOut(BaseModel):
+    id: str
+    name: str
+    kind: str
+    building_id: str
+    unit_id: str
+
+
+class FieldOut(BaseModel):
+    name: str
+    type: str
+    unit: str
+    min: float
+    max: float
+    labels: list[str]
+
+
+class DeviceDetailOut(DeviceOut):
+    heartbeat_s: float
+    fields: list[FieldOut]
+
+
+class DevicePage(BaseModel):
+    items: list[DeviceOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class UnitOut(BaseModel):
+    id: str
+    name: str
+    building_id: str
+    devices: list[DeviceOut]
+
+
+class BuildingRef(BaseModel):
+    id: str
+    name: str
+
+
+class BuildingOut(BuildingRef):
+    units: list[UnitOut]
+
+
+class SiteSummaryOut(BaseModel):
+    id: str
+    name: str
+    timezone: str
+    buildings: int
+
+
+class SiteOut(BaseModel):
+    id: str
+    name: str
+    timezone: str
+    buildings: list[BuildingRef]
+
+
+class ReportCodeOut(BaseModel):
+    unit_id: str
+    building_id: str
+    code: str
+    report_path: str
+
+
+# -- status ------------------------------------------------------------------------------------
 
 
 class DeviceStatusOut(BaseModel):
@@ -36,6 +161,17 @@ class BuildingStatusOut(BuildingSummaryOut):
     devices: list[DeviceStatusOut]
 
 
+class ActiveFaultOut(BaseModel):
+    work_order_id: int
+    rule_id: str | None
+    severity: str
+    title: str
+    fault_started_ms: int | None
+
+
+# -- work orders -------------------------------------------------------------------------------
+
+
 class WorkOrderOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -50,17 +186,154 @@ class WorkOrderOut(BaseModel):
     category: str
     title: str
     status: str
+    source: str
+    priority: int
     fault_started_ms: int | None
     detected_ms: int | None
     created_ms: int
     updated_ms: int
     cleared_ms: int | None
+    respond_by_ms: int | None
+    resolve_by_ms: int | None
+    responded_ms: int | None
+    resolved_ms: int | None
+    closed_ms: int | None
+    team: str | None
+    assignee: str | None
+    escalation_level: int
+    recurrences: int
+    parent_id: int | None
+    overdue: bool
 
 
 class WorkOrderPage(BaseModel):
     items: list[WorkOrderOut]
+    total: int
     limit: int
     offset: int
+
+
+class EventOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    work_order_id: int
+    at_ms: int
+    actor: str
+    event: str
+    from_status: str | None
+    to_status: str | None
+    note: str | None
+
+
+class BucketOut(BaseModel):
+    start_ms: int
+    mean: float
+    min: float
+    max: float
+    count: int
+
+
+class SeriesOut(BaseModel):
+    field: str
+    unit: str
+    points: list[tuple[int, float]] | None = None
+    buckets: list[BucketOut] | None = None
+
+
+class TrendOut(BaseModel):
+    start_ms: int
+    end_ms: int
+    interval_s: int
+    series: list[SeriesOut]
+
+
+class WorkOrderDetailOut(WorkOrderOut):
+    history: list[EventOut]
+    comments: list[EventOut]
+    trend: TrendOut | None
+
+
+class DeviceStatusDetailOut(BaseModel):
+    id: str
+    name: str
+    kind: str
+    building_id: str
+    unit_id: str
+    status: StatusName
+    online: bool | None
+    last_seen_ms: int | None
+    heartbeat_s: float
+    values: dict[str, Value]
+    active_faults: list[ActiveFaultOut]
+    open_work_orders: list[WorkOrderOut]
+
+
+class HistoryOut(BaseModel):
+    device_id: str
+    kind: str
+    start_ms: int
+    end_ms: int
+    interval_s: int | None
+    series: list[SeriesOut]
+
+
+class TransitionIn(_In):
+    to: WorkOrderStatus
+    note: Note | None = None
+
+
+class AssignIn(_In):
+    assignee: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None
+    team: Name | None = None
+    note: Note | None = None
+
+
+class CommentIn(_In):
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+
+
+# -- reports and figures -----------------------------------------------------------------------
+
+
+class ReportIn(_In):
+    code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    description: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=5, max_length=2000)
+    ]
+    device_id: Id | None = None
+    contact: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+
+
+class ReportOut(BaseModel):
+    work_order_id: int
+    status: str
+    building_id: str
+    unit_id: str | None
+
+
+class SlaOut(BaseModel):
+    respond_met: int
+    respond_missed: int
+    resolve_met: int
+    resolve_missed: int
+    compliant: int
+    breached: int
+    pending: int
+    compliance: float | None
+
+
+class ServiceFiguresOut(BaseModel):
+    building_id: str
+    start_ms: int
+    end_ms: int
+    work_orders: int
+    reports: int
+    mean_time_to_acknowledge_s: float | None
+    mean_time_to_resolve_s: float | None
+    sla: SlaOut
+    elevator_availability: float | None
+    faults_by_kind: dict[str, int]
 
 
 class HealthOut(BaseModel):

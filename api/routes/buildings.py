@@ -1,53 +1,72 @@
-"""Buildings and their equipment status."""
+"""Buildings: what is in them, their equipment status, and their service figures."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from dataclasses import asdict
+from typing import Annotated
 
-from alerts.status import BuildingStatus, building_status
-from api.deps import BuildingDep, Context
-from api.schemas import BuildingStatusOut, BuildingSummaryOut, DeviceStatusOut
+from fastapi import APIRouter, Query
+
+from alerts.service import service_figures
+from api.deps import BuildingDep, Context, CurrentUser, unprocessable
+from api.schemas import (
+    BuildingOut,
+    BuildingStatusOut,
+    BuildingSummaryOut,
+    ServiceFiguresOut,
+)
+from api.views import building_statuses, device_status_dict, summary, unit_out
 
 router = APIRouter(prefix="/api/v1/buildings", tags=["buildings"])
-
-
-def _summary(bs: BuildingStatus) -> dict[str, object]:
-    return {
-        "id": bs.building.id,
-        "name": bs.building.name,
-        "status": str(bs.status),
-        "counts": bs.counts,
-        "open_work_orders": sum(len(d.open_work_orders) for d in bs.devices),
-    }
+MAX_MS = 2**53
+DEFAULT_PERIOD_MS = 30 * 86_400_000
 
 
 @router.get("", response_model=list[BuildingSummaryOut])
-def list_buildings(context: Context) -> list[BuildingSummaryOut]:
-    states = context.store.device_states()
-    orders = context.store.open_work_orders()
-    now = context.clock_ms()
+def list_buildings(context: Context, principal: CurrentUser) -> list[BuildingSummaryOut]:
+    visible = [b for b in context.site.buildings if principal.can_see(b.id)]
     return [
-        BuildingSummaryOut.model_validate(_summary(building_status(b, states, orders, now)))
-        for b in context.site.buildings
+        BuildingSummaryOut.model_validate(summary(bs, n))
+        for bs, n in building_statuses(context, visible)
     ]
+
+
+@router.get("/{building_id}", response_model=BuildingOut)
+def get_building(building: BuildingDep) -> BuildingOut:
+    return BuildingOut(
+        id=building.id, name=building.name, units=[unit_out(u) for u in building.units]
+    )
 
 
 @router.get("/{building_id}/status", response_model=BuildingStatusOut)
 def get_building_status(building: BuildingDep, context: Context) -> BuildingStatusOut:
-    states = context.store.device_states(d.id for d in building.devices)
-    orders = context.store.open_work_orders([building.id])
-    bs = building_status(building, states, orders, context.clock_ms())
-    devices = [
-        DeviceStatusOut(
-            id=d.device.id,
-            name=d.device.name,
-            kind=d.device.kind,
-            unit_id=d.device.unit_id,
-            status=str(d.status),  # type: ignore[arg-type]
-            last_seen_ms=d.last_seen_ms,
-            values=dict(d.values),
-            open_work_orders=[o.id for o in d.open_work_orders],
-        )
-        for d in bs.devices
-    ]
-    return BuildingStatusOut.model_validate({**_summary(bs), "devices": devices})
+    ((bs, n),) = building_statuses(context, [building])
+    devices = [device_status_dict(d) for d in bs.devices]
+    return BuildingStatusOut.model_validate({**summary(bs, n), "devices": devices})
+
+
+@router.get("/{building_id}/service", response_model=ServiceFiguresOut)
+def get_service_figures(
+    building: BuildingDep,
+    context: Context,
+    start_ms: Annotated[int | None, Query(ge=0, le=MAX_MS)] = None,
+    end_ms: Annotated[int | None, Query(ge=0, le=MAX_MS)] = None,
+) -> ServiceFiguresOut:
+    now = context.clock_ms()
+    end = end_ms if end_ms is not None else now
+    start = start_ms if start_ms is not None else end - DEFAULT_PERIOD_MS
+    if end <= start:
+        raise unprocessable(("query", "end_ms"), "end_ms must be after start_ms")
+    if end - start > context.settings.service_max_range_s * 1000:
+        days = context.settings.service_max_range_s // 86_400
+        raise unprocessable(("query", "end_ms"), f"the period may be at most {days} days")
+    figures = service_figures(
+        building.id,
+        context.store.orders_for_period(building.id, start, end),
+        elevators=sum(d.kind == "elevator" for d in building.devices),
+        start_ms=start,
+        end_ms=end,
+        now_ms=now,
+    )
+    sla = {**asdict(figures.sla), "compliance": figures.sla.compliance}
+    return ServiceFiguresOut.model_validate({**asdict(figures), "sla": sla})

@@ -1,35 +1,124 @@
-"""Work orders: the list maintenance staff work from."""
+"""Work orders: the list maintenance staff work from, one order's detail, and its changes."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query, status
 
-from api.deps import Context
-from api.schemas import WorkOrderOut, WorkOrderPage, WorkOrderStatus
+from alerts.store import WorkOrderFilter
+from api.auth.users import Role
+from api.deps import (
+    Context,
+    CurrentUser,
+    WorkOrderDep,
+    unprocessable,
+    visible_or_404,
+)
+from api.schemas import (
+    AssignIn,
+    CommentIn,
+    EventOut,
+    Id,
+    Kind,
+    Severity,
+    TransitionIn,
+    WorkOrderDetailOut,
+    WorkOrderOut,
+    WorkOrderPage,
+    WorkOrderStatus,
+)
+from api.views import events_out, trend, work_order_out
 
 router = APIRouter(prefix="/api/v1/work-orders", tags=["work orders"])
+Name128 = Annotated[str, Query(min_length=1, max_length=128)]
 
 
 @router.get("", response_model=WorkOrderPage)
 def list_work_orders(
     context: Context,
+    principal: CurrentUser,
     status: Annotated[list[WorkOrderStatus] | None, Query()] = None,
-    building: Annotated[str | None, Query(max_length=64)] = None,
-    device: Annotated[str | None, Query(max_length=64)] = None,
+    severity: Annotated[list[Severity] | None, Query()] = None,
+    building: Annotated[list[Id] | None, Query()] = None,
+    kind: Annotated[list[Kind] | None, Query()] = None,
+    device: Annotated[Id | None, Query()] = None,
+    assignee: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+    team: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    overdue: Annotated[bool | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> WorkOrderPage:
-    if building is not None and building not in context.site.building_by_id:
-        raise HTTPException(status_code=404, detail=f"no building {building!r}")
-    orders = context.store.list_work_orders(
+    site = context.site
+    for b in building or ():
+        visible_or_404(principal, b if b in site.building_by_id else None, f"no building {b!r}")
+    if device is not None:
+        found = site.by_id.get(device)
+        visible_or_404(principal, found.building_id if found else None, f"no device {device!r}")
+    now = context.clock_ms()
+    where = WorkOrderFilter(
         statuses=status,
-        building_ids=[building] if building is not None else None,
+        severities=severity,
+        building_ids=principal.building_filter(building),
+        kinds=kind,
         device_id=device,
+        assignee=assignee,
+        team=team,
+        overdue_at_ms=now if overdue is True else None,
+        not_overdue_at_ms=now if overdue is False else None,
+    )
+    orders = context.store.list_work_orders(where, limit=limit, offset=offset)
+    return WorkOrderPage(
+        items=[work_order_out(o, now) for o in orders],
+        total=context.store.count_work_orders(where),
         limit=limit,
         offset=offset,
     )
-    return WorkOrderPage(
-        items=[WorkOrderOut.model_validate(o) for o in orders], limit=limit, offset=offset
+
+
+@router.get("/{work_order_id}", response_model=WorkOrderDetailOut)
+def get_work_order(order: WorkOrderDep, context: Context) -> WorkOrderDetailOut:
+    history = events_out(context.store.history(order.id))
+    return WorkOrderDetailOut(
+        **work_order_out(order, context.clock_ms()).model_dump(),
+        history=history,
+        comments=[e for e in history if e.event == "comment"],
+        trend=trend(context, order),
     )
+
+
+@router.post("/{work_order_id}/transitions", response_model=WorkOrderOut)
+def transition(
+    order: WorkOrderDep, body: TransitionIn, principal: CurrentUser, context: Context
+) -> WorkOrderOut:
+    principal.check_transition(order)
+    changed = context.store.transition(order.id, body.to, actor=principal.username, note=body.note)
+    return work_order_out(changed, context.clock_ms())
+
+
+@router.post("/{work_order_id}/assign", response_model=WorkOrderOut)
+def assign(
+    order: WorkOrderDep, body: AssignIn, principal: CurrentUser, context: Context
+) -> WorkOrderOut:
+    principal.check_assign(order, body.assignee, body.team)
+    if body.assignee is not None:
+        user = context.users.by_username(body.assignee)
+        if user is None or user.disabled or user.role is Role.STEWARD:
+            raise unprocessable(
+                ("body", "assignee"), f"{body.assignee!r} is not a user who can take work orders"
+            )
+    changed = context.store.assign(
+        order.id, actor=principal.username, assignee=body.assignee, team=body.team, note=body.note
+    )
+    return work_order_out(changed, context.clock_ms())
+
+
+@router.post(
+    "/{work_order_id}/comments", response_model=EventOut, status_code=status.HTTP_201_CREATED
+)
+def comment(
+    order: WorkOrderDep, body: CommentIn, principal: CurrentUser, context: Context
+) -> EventOut:
+    principal.check_comment(order)
+    event = context.store.comment(order.id, actor=principal.username, text=body.text)
+    return EventOut.model_validate(event)

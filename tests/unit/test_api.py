@@ -7,25 +7,15 @@ from pathlib import Path
 
 import orjson
 import pytest
-from fastapi.testclient import TestClient
 
 from alerts.engine import RuleEngine
 from alerts.rules import default_rule_set
 from alerts.sink import AlertsSink
-from alerts.store import WorkOrderStore, make_engine
-from api.app import create_app
+from alerts.store import WorkOrderStore
 from facility.site import Site
 from gateway.decoder import Decoder, Message
+from tests.api_support import T0, Api, new_store, running_api
 from tests.fakes import FakeClock
-
-T0 = 1_790_000_000_000
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> WorkOrderStore:
-    store = WorkOrderStore(make_engine(f"sqlite:///{tmp_path / 'wo.sqlite3'}"))
-    store.create_schema()
-    return store
 
 
 @pytest.fixture
@@ -34,9 +24,14 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def client(demo_site: Site, store: WorkOrderStore, clock: FakeClock) -> Iterator[TestClient]:
-    with TestClient(create_app(site=demo_site, store=store, clock_ms=clock)) as client:
-        yield client
+def store(tmp_path: Path, clock: FakeClock) -> WorkOrderStore:
+    return new_store(f"sqlite:///{tmp_path / 'wo.sqlite3'}", clock)
+
+
+@pytest.fixture
+def api(demo_site: Site, store: WorkOrderStore, clock: FakeClock) -> Iterator[Api]:
+    with running_api(demo_site, store, clock) as api:
+        yield api
 
 
 def _feed(site: Site, store: WorkOrderStore, messages: list[Message], now_ms: int) -> None:
@@ -68,8 +63,8 @@ def _all_estate_devices_ok(site: Site) -> list[Message]:
     return out
 
 
-def test_buildings_list_every_building_unknown_before_any_data(client: TestClient) -> None:
-    response = client.get("/api/v1/buildings")
+def test_buildings_list_every_building_unknown_before_any_data(api: Api) -> None:
+    response = api.get("/api/v1/buildings", "dispatcher")
     assert response.status_code == 200
     body = response.json()
     assert len(body) == 13
@@ -81,71 +76,134 @@ def test_buildings_list_every_building_unknown_before_any_data(client: TestClien
     }
 
 
-def test_building_status_rolls_up_from_devices(
-    client: TestClient, demo_site: Site, store: WorkOrderStore, clock: FakeClock
-) -> None:
-    _feed(demo_site, store, _all_estate_devices_ok(demo_site), T0)
-    status = client.get("/api/v1/buildings/estate/status").json()
+def test_building_status_rolls_up_from_devices(api: Api, clock: FakeClock) -> None:
+    _feed(api.site, api.store, _all_estate_devices_ok(api.site), T0)
+    status = api.get("/api/v1/buildings/estate/status", "admin").json()
     assert status["status"] == "ok"
     assert len(status["devices"]) == 8
     assert status["counts"]["pump"] == {"ok": 3}
 
     clock.now = T0 + 61_000  # past the pumps' 60 s heartbeat, within the others' 120 s
-    status = client.get("/api/v1/buildings/estate/status").json()
+    status = api.get("/api/v1/buildings/estate/status", "admin").json()
     assert status["status"] == "offline"
     assert status["counts"]["pump"] == {"offline": 3}
     assert status["counts"]["gate"] == {"ok": 2}
 
 
 def test_a_dry_run_turns_the_building_to_alarm_with_one_work_order(
-    client: TestClient, demo_site: Site, store: WorkOrderStore, clock: FakeClock
+    api: Api, clock: FakeClock
 ) -> None:
-    _feed(demo_site, store, _all_estate_devices_ok(demo_site), T0)
-    _feed(demo_site, store, [_pump_readings(0.05, 31)], T0 + 31_000)
-    _feed(demo_site, store, [_pump_readings(0.05, 31)], T0 + 31_000)  # redelivered
+    site, store = api.site, api.store
+    _feed(site, store, _all_estate_devices_ok(site), T0)
+    _feed(site, store, [_pump_readings(0.05, 31)], T0 + 31_000)
+    _feed(site, store, [_pump_readings(0.05, 31)], T0 + 31_000)  # redelivered
     clock.now = T0 + 31_000
-    status = client.get("/api/v1/buildings/estate/status").json()
+    status = api.get("/api/v1/buildings/estate/status", "admin").json()
     assert status["status"] == "alarm"
     assert status["open_work_orders"] == 1
     pump = next(d for d in status["devices"] if d["id"] == "pump-1")
     assert pump["status"] == "alarm"
     assert pump["values"] == {"running": True, "suction_bar": 0.05}
 
-    page = client.get("/api/v1/work-orders", params={"status": "open"}).json()
-    assert [(o["device_id"], o["rule_id"], o["fault_started_ms"]) for o in page["items"]] == [
+    def items(**params: object) -> list[dict[str, object]]:
+        response = api.get("/api/v1/work-orders", "admin", params=params)
+        assert response.status_code == 200
+        result: list[dict[str, object]] = response.json()["items"]
+        return result
+
+    assert [(o["device_id"], o["rule_id"], o["fault_started_ms"]) for o in items(status="open")] == [
         ("pump-1", "pump.dry_run", T0)
     ]
-    assert client.get("/api/v1/work-orders", params={"building": "b01"}).json()["items"] == []
-    assert len(client.get("/api/v1/work-orders", params={"device": "pump-1"}).json()["items"]) == 1
-    assert client.get("/api/v1/work-orders", params={"status": "resolved"}).json()["items"] == []
+    assert items(building="b01") == []
+    assert len(items(device="pump-1")) == 1
+    assert items(status="resolved") == []
+
+    device = api.get("/api/v1/devices/pump-1/status", "admin").json()
+    assert device["status"] == "alarm"
+    assert device["online"] is True
+    assert [f["rule_id"] for f in device["active_faults"]] == ["pump.dry_run"]
+    assert [o["id"] for o in device["open_work_orders"]] == [items()[0]["id"]]
 
 
 @pytest.mark.parametrize(
     "path",
     [
         "/api/v1/buildings/no-such-building/status",
+        "/api/v1/buildings/no-such-building",
         "/api/v1/work-orders?building=no-such-building",
+        "/api/v1/units/no-such-building",
+        "/api/v1/devices/no-such-building",
+        "/api/v1/sites/no-such-building",
     ],
 )
-def test_unknown_buildings_are_404(client: TestClient, path: str) -> None:
-    response = client.get(path)
+def test_unknown_ids_are_404(api: Api, path: str) -> None:
+    response = api.get(path, "admin")
     assert response.status_code == 404
     assert "no-such-building" in response.json()["detail"]
 
 
 @pytest.mark.parametrize(
     "query",
-    ["status=broken", "limit=0", "limit=501", "offset=-1", "limit=abc", "building=" + "x" * 65],
+    [
+        "status=broken",
+        "severity=dire",
+        "kind=toaster",
+        "limit=0",
+        "limit=501",
+        "offset=-1",
+        "limit=abc",
+        "overdue=perhaps",
+        "building=" + "x" * 65,
+    ],
 )
-def test_bad_work_order_queries_are_422(client: TestClient, query: str) -> None:
-    assert client.get(f"/api/v1/work-orders?{query}").status_code == 422
+def test_bad_work_order_queries_are_422_naming_the_parameter(api: Api, query: str) -> None:
+    response = api.get(f"/api/v1/work-orders?{query}", "admin")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][:2] == ["query", query.split("=")[0]]
 
 
-def test_dashboard_health_and_openapi(client: TestClient) -> None:
-    page = client.get("/")
+def test_dashboard_health_metrics_and_openapi_need_no_login(api: Api) -> None:
+    page = api.client.get("/")
     assert page.status_code == 200
     assert "Shangri-La Residences" in page.text
-    assert client.get("/static/dashboard.js").status_code == 200
-    assert client.get("/health").json() == {"status": "ok", "site": "shangri-la"}
-    paths = client.get("/openapi.json").json()["paths"]
+    assert api.client.get("/health").json() == {"status": "ok", "site": "shangri-la"}
+    docs = api.client.get("/docs")
+    assert docs.status_code == 200
+    paths = api.client.get("/openapi.json").json()["paths"]
     assert {"/api/v1/buildings/{building_id}/status", "/api/v1/work-orders"} <= set(paths)
+
+    api.get("/api/v1/buildings", "admin")
+    api.client.get("/api/v1/buildings")
+    metrics = api.client.get("/metrics")
+    assert metrics.headers["content-type"].startswith("text/plain; version=0.0.4")
+    text = metrics.text
+    assert (
+        'facility_api_requests_total{method="GET",route="/api/v1/buildings",status="200"} 1'
+        in text
+    )
+    assert (
+        'facility_api_requests_total{method="GET",route="/api/v1/buildings",status="401"} 1'
+        in text
+    )
+    assert "facility_api_sse_clients 0" in text
+
+
+def test_every_api_route_needs_a_token(api: Api) -> None:
+    public = {("POST", "/api/v1/auth/login"), ("POST", "/api/v1/auth/logout"),
+              ("POST", "/api/v1/reports")}  # fmt: skip
+    paths = api.client.get("/openapi.json").json()["paths"]
+    checked = 0
+    for path, operations in paths.items():
+        if not path.startswith("/api/v1"):
+            continue
+        for method in operations:
+            if (method.upper(), path) in public:
+                continue
+            concrete = path.replace("{work_order_id}", "1")
+            for name in ("building_id", "unit_id", "device_id", "site_id"):
+                concrete = concrete.replace("{" + name + "}", "x")
+            response = api.client.request(method.upper(), concrete)
+            assert response.status_code == 401, (method, path)
+            assert response.headers["www-authenticate"] == "Bearer"
+            checked += 1
+    assert checked >= 20

@@ -1,0 +1,1 @@
+"""Authentication and authorisation: passwords, tokens, users, rate limits, who sees what."""

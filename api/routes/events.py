@@ -1,0 +1,81 @@
+"""Live updates: a Server-Sent Events stream of what the user may see."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+
+from api.auth.scope import Principal
+from api.deps import Context, CurrentUser
+from api.events import Event, EventHub
+from facility.clock import Clock
+
+router = APIRouter(prefix="/api/v1", tags=["events"])
+
+
+async def event_stream(
+    hub: EventHub,
+    principal: Principal,
+    *,
+    keepalive_s: float,
+    clock_ms: Clock,
+    request: Request | None = None,
+) -> AsyncIterator[bytes]:
+    """`ready`, then the events of the user's buildings, a keep-alive comment when quiet, and
+    `token_expired` when the token runs out (the stream ends there)."""
+
+    def accept(event: Event) -> bool:
+        return principal.can_see(event.building_id)
+
+    subscription = hub.subscribe(accept)
+    try:
+        ready = orjson.dumps({"type": "ready", "user": principal.username})
+        yield b"event: ready\ndata: %s\n\n" % ready
+        while True:
+            left_s = (principal.token_expires_ms - clock_ms()) / 1000
+            if left_s <= 0:
+                yield b'event: token_expired\ndata: {"type": "token_expired"}\n\n'
+                return
+            if request is not None and await request.is_disconnected():
+                return
+            event = await subscription.get(min(keepalive_s, left_s))
+            if event is not None:
+                yield event.sse()
+            elif subscription.closed:
+                return  # the hub closed (shutdown) or this client fell too far behind
+            else:
+                yield b": keep-alive\n\n"
+    finally:
+        subscription.close()
+
+
+@router.get(
+    "/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "an event stream"}},
+)
+async def events(
+    request: Request,
+    principal: CurrentUser,
+    context: Context,
+    access_token: Annotated[
+        str | None,
+        Query(max_length=4096, description="the token, for an EventSource without the cookie"),
+    ] = None,
+) -> StreamingResponse:
+    stream = event_stream(
+        context.hub,
+        principal,
+        keepalive_s=context.settings.sse_keepalive_s,
+        clock_ms=context.clock_ms,
+        request=request,
+    )
+    return StreamingResponse(
+        stream,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,74 @@
+"""Typed settings of the API, built in `main()` / `create_app()`; bad values fail at start-up."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, field
+
+from facility.errors import SettingsError
+
+log = logging.getLogger(__name__)
+
+MIN_SECRET_CHARS = 32
+DAY_S = 86_400
+
+
+def _random_secret() -> str:
+    return secrets.token_urlsafe(48)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSettings:
+    secret: str = field(default_factory=_random_secret, repr=False)
+    """Signs tokens and report codes. Random by default: set it (the same on every replica)
+    for tokens and printed report codes to survive a restart."""
+    token_ttl_s: int = 900
+    cookie_secure: bool = False
+    """Send the token cookie only over HTTPS (set when served behind TLS)."""
+    login_max_failures: int = 5
+    """Failed logins in a row that lock an account ..."""
+    lockout_s: int = 900
+    """... for this long."""
+    login_attempts_per_client: int = 20
+    login_window_s: float = 60.0
+    reports_per_client: int = 5
+    report_window_s: float = 600.0
+    sse_keepalive_s: float = 15.0
+    status_interval_s: float = 1.0
+    """How often the change monitor re-evaluates statuses and reads new work-order events."""
+    history_max_range_s: int = 31 * DAY_S
+    service_max_range_s: int = 366 * DAY_S
+    user_cache_s: float = 5.0
+    """A user's record (role, team, buildings) is re-read from the database this often."""
+
+    def __post_init__(self) -> None:
+        if len(self.secret) < MIN_SECRET_CHARS:
+            raise SettingsError("api-secret", f"must be at least {MIN_SECRET_CHARS} characters")
+        for name in (
+            "token_ttl_s",
+            "login_max_failures",
+            "lockout_s",
+            "login_attempts_per_client",
+            "reports_per_client",
+            "history_max_range_s",
+            "service_max_range_s",
+        ):
+            if getattr(self, name) < 1:
+                raise SettingsError(name.replace("_", "-"), "must be at least 1")
+        for name in ("login_window_s", "report_window_s", "sse_keepalive_s", "status_interval_s"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(name.replace("_", "-"), "must be more than 0")
+        if self.user_cache_s < 0:
+            raise SettingsError("user-cache-s", "must not be negative")
+
+
+def settings_from_secret(secret: str | None, **overrides: object) -> ApiSettings:
+    """Settings with the given secret, or a random one (and a warning saying what that means)."""
+    if secret:
+        return ApiSettings(secret=secret, **overrides)  # type: ignore[arg-type]
+    log.warning(
+        "no --api-secret (FACILITY_API_SECRET): using a random one; tokens and report codes "
+        "will not survive a restart"
+    )
+    return ApiSettings(**overrides)  # type: ignore[arg-type]
