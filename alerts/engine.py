@@ -1,46 +1,97 @@
 """The vectorised rules engine: per-kind state arrays, one pass of numpy per rule and batch.
 
-State per rule and device: since when the condition has held (`since_ms`, -1 = not holding),
-whether a fault is open (`active`) and the newest reading time seen (`last_ts`). Readings are
-put in (device, time) order first; a reading not newer than the device's last one (a replay,
-a late duplicate) does not move the state, which makes redelivery harmless.
+State per kind and device: the newest reading and its time, when each field last had a value,
+and since when silence counts (`watch_from`: the engine cannot claim a device was silent while
+it was not listening). Per rule and device: since when the condition has held (`since_ms`,
+NEVER = not holding), whether the fault is open, when it last cleared (cool-down), the times of
+its last episodes (repeat) and the rule's window ring buffers.
+
+Readings are put in (device, time) order first; a reading not newer than the device's last one
+(a replay, a late duplicate) does not move the state, which makes redelivery harmless.
+
+A rule's fault opens at a reading where its `when` has held for `for` (continuously, by
+reading time), inside its schedule, and, with a cool-down, not within the cool-down of the
+last clear; it clears at a reading where `clear` holds (default: where `when` does not). Rules
+with `repeat` report a fault only at the episode that makes `count` within `within`.
+
+`tick(now_ms)` is the timer: it evaluates rules that read `age()` (offline) with no data
+arriving, and raises ONE site incident instead of one fault per device when the whole site
+goes silent. `save` / `load` checkpoint every state array (npz, written atomically), so a
+restart in the middle of a `for` keeps its timer, windows and counters.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from alerts.faults import FaultCleared, FaultOpened
-from alerts.interface import Rule
+from alerts.interface import Category, Rule, Schedule, Severity
 from alerts.rule_file import RuleSet
-from alerts.rule_language import RuleContext
+from alerts.rule_language import NEVER, RuleContext, WindowState, _Groups, truth
 from facility.batch import Batch, BoolArray, FloatArray, Int64Array, KindBatch
 from facility.catalog import KINDS
 from facility.errors import FacilityError
-from facility.site import Site
+from facility.site import Device, Site
+
+SITE_RULE_ID = "site.silent"
+CHECKPOINT_VERSION = 1
+MIN_SITE_DEVICES = 2
+"""A site incident needs at least this many devices (one silent device is just offline)."""
+
+
+class CheckpointError(FacilityError):
+    pass
 
 
 @dataclass(slots=True)
 class RuleState:
     since_ms: Int64Array
     active: BoolArray
+    reported: BoolArray
+    """The fault as reported; differs from `active` only for repeat rules."""
+    last_clear_ms: Int64Array
+    occurrences: Int64Array
+    """(devices, repeat count - 1): the times of the last episodes, oldest first."""
+    windows: dict[str, WindowState] = field(default_factory=dict)
 
     @staticmethod
-    def new(devices: int) -> RuleState:
-        return RuleState(np.full(devices, -1, np.int64), np.zeros(devices, np.bool_))
+    def new(rule: Rule, devices: int) -> RuleState:
+        width = max(rule.repeat.count - 1, 0) if rule.repeat else 0
+        return RuleState(
+            np.full(devices, NEVER, np.int64),
+            np.zeros(devices, np.bool_),
+            np.zeros(devices, np.bool_),
+            np.full(devices, NEVER, np.int64),
+            np.full((devices, width), NEVER, np.int64),
+            {w.key: WindowState.new(w, devices) for w in rule.windows},
+        )
 
 
 @dataclass(slots=True)
 class KindState:
     last_ts: Int64Array
     last_values: FloatArray
-    """Each device's newest reading (for delta / rate)."""
+    """Each device's newest reading (for delta / rate and the timer)."""
+    last_present_ts: Int64Array
+    """(devices, fields): when each field last had a value (for age(field))."""
+    watch_from: Int64Array
+    """Silence counts from max(last_ts, watch_from)."""
     params: dict[str, FloatArray] = field(default_factory=dict)
     """Each parameter the kind's rules read, per device, after the site's overrides."""
     rules: dict[str, RuleState] = field(default_factory=dict)
+
+    def seen_ms(self) -> Int64Array:
+        result: Int64Array = np.maximum(self.last_ts, self.watch_from)
+        return result
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,21 +100,61 @@ class Evaluation:
     cleared: list[FaultCleared]
 
 
-def _shift(values: np.ndarray, fill: np.ndarray) -> np.ndarray:
-    """values moved down one row; row 0 gets `fill[0]` (callers overwrite group starts)."""
+def _shift(values: np.ndarray, first: BoolArray, fill: np.ndarray) -> np.ndarray:
+    """values moved down one row within each device; a device's first row gets `fill`."""
     out = np.empty_like(values)
-    out[1:] = values[:-1]
     if len(out):
-        out[0] = fill[0]
+        out[1:] = values[:-1]
+        out[first] = fill
     return out
+
+
+def local_time(ts_ms: Int64Array, zone: ZoneInfo) -> tuple[Int64Array, Int64Array]:
+    """(minute of the local day, weekday 0 = Monday) of each timestamp; offsets are looked up
+    once per distinct hour, so daylight-saving changes are honoured."""
+    hours = ts_ms // 3_600_000
+    unique, inverse = np.unique(hours, return_inverse=True)
+    offsets = np.array(
+        [
+            int(zone.utcoffset(datetime.fromtimestamp(int(h) * 3600, UTC)).total_seconds())  # type: ignore[union-attr]
+            for h in unique
+        ],
+        np.int64,
+    )
+    local_ms = ts_ms + offsets[inverse] * 1000
+    minutes = (local_ms // 60_000) % 1440
+    weekday = (local_ms // 86_400_000 + 3) % 7  # 1970-01-01 was a Thursday
+    return minutes, weekday
+
+
+def in_schedule(schedule: Schedule, ts_ms: Int64Array, zone: ZoneInfo) -> BoolArray:
+    if schedule.always:
+        return np.ones(len(ts_ms), np.bool_)
+    minutes, weekday = local_time(ts_ms, zone)
+    ok = np.isin(weekday, list(schedule.weekdays))
+    if schedule.minutes:
+        inside = np.zeros(len(ts_ms), np.bool_)
+        for start, end in schedule.minutes:
+            if start <= end:
+                inside |= (minutes >= start) & (minutes < end)
+            else:  # past midnight
+                inside |= (minutes >= start) | (minutes < end)
+        ok &= inside
+    return ok
 
 
 class RuleEngine:
     def __init__(
-        self, site: Site, rules: Sequence[Rule], *, params: Mapping[str, float] | None = None
+        self,
+        site: Site,
+        rules: Sequence[Rule],
+        *,
+        params: Mapping[str, float] | None = None,
+        site_silent_s: float | None = None,
     ) -> None:
         self.site = site
         self.rules = tuple(rules)
+        self.zone = ZoneInfo(site.timezone)
         defaults = dict(params or {})
         overridden = {name for d in site.devices for name in d.params}
         unknown = sorted(overridden - set(defaults))
@@ -74,42 +165,53 @@ class RuleEngine:
         self._by_kind: dict[str, list[Rule]] = {}
         for rule in self.rules:
             self._by_kind.setdefault(rule.kind, []).append(rule)
+        present = [KINDS[k].heartbeat_s for k, devices in site.by_kind.items() if devices]
+        self.site_silent_ms = round(
+            1000 * (site_silent_s if site_silent_s is not None else min(present or [60.0]) / 2)
+        )
         self.state = {
             kind: KindState(
-                last_ts=np.full(len(devices), np.iinfo(np.int64).min, np.int64),
+                last_ts=np.full(len(devices), NEVER, np.int64),
                 last_values=np.full((len(devices), len(KINDS[kind].fields)), np.nan),
+                last_present_ts=np.full((len(devices), len(KINDS[kind].fields)), NEVER, np.int64),
+                watch_from=np.full(len(devices), NEVER, np.int64),
                 params={
                     name: np.array([d.params.get(name, defaults[name]) for d in devices])
                     for name in {p for r in self._by_kind.get(kind, []) for p in r.params}
                 },
-                rules={r.id: RuleState.new(len(devices)) for r in self._by_kind.get(kind, [])},
+                rules={r.id: RuleState.new(r, len(devices)) for r in self._by_kind.get(kind, [])},
             )
             for kind, devices in site.by_kind.items()
         }
+        self.site_active = False
+        self.site_started_ms = NEVER
+        self._watching = False
 
     @classmethod
-    def from_rule_set(cls, site: Site, rule_set: RuleSet) -> RuleEngine:
-        return cls(site, rule_set.rules, params=rule_set.params)
+    def from_rule_set(
+        cls, site: Site, rule_set: RuleSet, *, site_silent_s: float | None = None
+    ) -> RuleEngine:
+        return cls(site, rule_set.rules, params=rule_set.params, site_silent_s=site_silent_s)
+
+    # -- readings -------------------------------------------------------------------------
 
     def evaluate(self, batch: Batch) -> Evaluation:
         opened: list[FaultOpened] = []
         cleared: list[FaultCleared] = []
+        if self.site_active and len(batch):
+            back = min(int(kb.ts_ms.min()) for kb in batch if len(kb))
+            if back > self.site_started_ms:
+                self._site_back(back, cleared)
         for kb in batch:
-            rules = self._by_kind.get(kb.kind.name)
-            if rules:
-                self._evaluate_kind(kb, rules, opened, cleared)
-            else:
-                self._advance_time(kb)
+            self._evaluate_kind(kb, self._by_kind.get(kb.kind.name, []), opened, cleared)
         return Evaluation(opened, cleared)
 
-    def _advance_time(self, kb: KindBatch) -> None:
-        state = self.state[kb.kind.name]
-        kb = kb.time_ordered()
-        newest = np.ones(len(kb), np.bool_)
-        newest[:-1] = kb.device[:-1] != kb.device[1:]
-        fresh = newest & (kb.ts_ms > state.last_ts[kb.device])
-        state.last_ts[kb.device[fresh]] = kb.ts_ms[fresh]
-        state.last_values[kb.device[fresh]] = kb.values[fresh]
+    def _site_back(self, at_ms: int, cleared: list[FaultCleared]) -> None:
+        cleared.append(FaultCleared(SITE_RULE_ID, self.site.id, at_ms))
+        self.site_active = False
+        self.site_started_ms = NEVER
+        for state in self.state.values():  # stragglers get a whole heartbeat to come back
+            np.maximum(state.watch_from, at_ms, out=state.watch_from)
 
     def _evaluate_kind(
         self,
@@ -128,64 +230,414 @@ class RuleEngine:
         same[:-1] = (kb.device[1:] == kb.device[:-1]) & (kb.ts_ms[1:] == kb.ts_ms[:-1])
         if same.any():
             kb = kb.take(~same)
-        n = len(kb)
-        if n == 0:
+        if len(kb) == 0:
             return
         dev, ts = kb.device, kb.ts_ms
-        rows = np.arange(n)
-        first = np.ones(n, np.bool_)
-        first[1:] = dev[1:] != dev[:-1]
-        last = np.ones(n, np.bool_)
-        last[:-1] = dev[:-1] != dev[1:]
-        devices = self.site.by_kind[kb.kind.name]
-        previous_values = np.empty_like(kb.values)
-        previous_values[1:] = kb.values[:-1]
-        previous_values[first] = state.last_values[dev[first]]
-        previous_ts = np.empty_like(ts)
-        previous_ts[1:] = ts[:-1]
-        previous_ts[first] = state.last_ts[dev[first]]
-        context = RuleContext(kb, state.params, previous_values, previous_ts)
+        g = _Groups.of(dev)
+        previous_values = _shift(kb.values, g.first, state.last_values[dev[g.first]])
+        previous_ts = _shift(ts, g.first, state.last_ts[dev[g.first]])
         for rule in rules:
             rs = state.rules[rule.id]
-            cond = np.asarray(rule.condition(context), dtype=np.bool_)
-            since_before = rs.since_ms[dev]
-            prev_cond = _shift(cond, cond)
-            prev_cond[first] = since_before[first] >= 0
-            marker = cond & (~prev_cond | first)
-            run_row = np.maximum.accumulate(np.where(marker, rows, 0))
-            start_at_marker = np.where(first & prev_cond, since_before, ts)
-            run_start = start_at_marker[run_row]
-            held = cond & (ts - run_start >= int(rule.for_s * 1000))
-            last_held = np.maximum.accumulate(np.where(held, rows, -1))
-            carried = cond & first[run_row] & prev_cond[run_row] & rs.active[dev[run_row]]
-            active_row = cond & ((last_held >= run_row) | carried)
-            active_before = _shift(active_row, active_row)
-            active_before[first] = rs.active[dev[first]]
-            for row in np.flatnonzero(active_row & ~active_before):
-                device = devices[int(dev[row])]
-                opened.append(
-                    FaultOpened(
-                        rule_id=rule.id,
-                        kind=rule.kind,
-                        device_id=device.id,
-                        building_id=device.building_id,
-                        unit_id=device.unit_id,
-                        severity=rule.severity,
-                        category=rule.category,
-                        title=rule.title.format(
-                            device=device.name,
-                            device_id=device.id,
-                            building=device.building_id,
-                            unit=device.unit_id,
-                        ),
-                        started_ms=int(run_start[row]),
-                        detected_ms=int(ts[row]),
-                    )
+            context = RuleContext(
+                kb,
+                state.params,
+                previous_values,
+                previous_ts,
+                windows=rs.windows,
+                last_present_ts=state.last_present_ts,
+            )
+            context._groups = g
+            self._apply(rule, rs, context, g, None, opened, cleared)
+            self._commit_windows(rs, context)
+        ends = dev[g.last]
+        state.last_ts[ends] = ts[g.last]
+        state.last_values[ends] = kb.values[g.last]
+        present_ts = np.where(np.isnan(kb.values), NEVER, ts[:, None])
+        newest = np.maximum.reduceat(present_ts, np.flatnonzero(g.first), axis=0)
+        state.last_present_ts[ends] = np.maximum(state.last_present_ts[ends], newest)
+
+    @staticmethod
+    def _commit_windows(rs: RuleState, context: RuleContext) -> None:
+        for key, update in context.updates.items():
+            window = rs.windows[key]
+            if update[0] == "ring":
+                _, devices, ts, values = update
+                window.ts[devices] = ts
+                window.values[devices] = values
+            else:
+                _, devices, run_value, run_start = update
+                window.run_value[devices] = run_value
+                window.run_start[devices] = run_start
+
+    # -- one rule over time-ordered rows --------------------------------------------------
+
+    def _apply(
+        self,
+        rule: Rule,
+        rs: RuleState,
+        context: RuleContext,
+        g: _Groups,
+        tick_start: Int64Array | None,
+        opened: list[FaultOpened],
+        cleared: list[FaultCleared],
+    ) -> None:
+        kb = context.batch
+        dev, ts, rows, first, last = kb.device, kb.ts_ms, g.rows, g.first, g.last
+        cond = np.asarray(truth(np.asarray(rule.condition(context))), dtype=np.bool_)
+        clear = (
+            np.asarray(truth(np.asarray(rule.clear(context))), dtype=np.bool_)
+            if rule.clear is not None
+            else ~cond
+        )
+        eff = cond & ~clear
+        since_before = rs.since_ms[dev]
+        prev_eff = _shift(eff, first, since_before[first] != NEVER)
+        marker = eff & (~prev_eff | first)
+        run_row = np.maximum.accumulate(np.where(marker, rows, 0))
+        fresh_start = ts[run_row] if tick_start is None else tick_start[dev[run_row]]
+        run_start = np.where(first[run_row] & prev_eff[run_row], since_before[run_row], fresh_start)
+        held = eff & (ts - run_start >= round(rule.for_s * 1000))
+        if not rule.schedule.always:
+            held &= in_schedule(rule.schedule, ts, self.zone)
+        active0 = rs.active[dev]
+        if rule.cooldown_s > 0:
+            active_row = self._resolve_cooldown(
+                held, clear, ts, dev, g, rs, round(rule.cooldown_s * 1000)
+            )
+        else:
+            event = held | clear
+            last_event = np.maximum.accumulate(np.where(event, rows, -1))
+            inside = last_event >= g.start
+            active_row = np.where(inside, held[np.maximum(last_event, 0)], active0)
+        active_before = _shift(active_row, first, active0[first])
+        if rule.repeat is not None:
+            reported_row = self._repeat(rule, rs, active_row, active_before, ts, dev, g)
+        else:
+            reported_row = active_row
+        reported_before = _shift(reported_row, first, rs.reported[dev[first]])
+        devices = self.site.by_kind[rule.kind]
+        for row in np.flatnonzero(reported_row & ~reported_before).tolist():
+            opened.append(
+                self._fault(
+                    rule, devices[int(dev[row])], kb, row, int(run_start[row]), int(ts[row])
                 )
-            for row in np.flatnonzero(~active_row & active_before):
-                cleared.append(FaultCleared(rule.id, devices[int(dev[row])].id, int(ts[row])))
-            end_dev = dev[last]
-            rs.since_ms[end_dev] = np.where(cond[last], run_start[last], -1)
-            rs.active[end_dev] = active_row[last]
-        state.last_ts[dev[last]] = ts[last]
-        state.last_values[dev[last]] = kb.values[last]
+            )
+        for row in np.flatnonzero(~reported_row & reported_before).tolist():
+            cleared.append(
+                FaultCleared(rule.id, devices[int(dev[row])].id, int(ts[row]), rule.auto_resolve)
+            )
+        ends = dev[last]
+        rs.since_ms[ends] = np.where(eff[last], run_start[last], NEVER)
+        rs.active[ends] = active_row[last]
+        rs.reported[ends] = reported_row[last]
+        closes = np.where(~active_row & active_before, ts, NEVER)
+        last_close = np.maximum.reduceat(closes, np.flatnonzero(first))
+        rs.last_clear_ms[ends] = np.maximum(rs.last_clear_ms[ends], last_close)
+
+    @staticmethod
+    def _resolve_cooldown(
+        held: BoolArray,
+        clear: BoolArray,
+        ts: Int64Array,
+        dev: np.ndarray,
+        g: _Groups,
+        rs: RuleState,
+        cooldown_ms: int,
+    ) -> BoolArray:
+        """Open / clear transitions when a clear holds the rule off for a while.
+
+        This one is sequential by nature (a suppressed opening depends on the last clear), so
+        it walks the runs of held / clear rows, not the readings: a run of held rows costs one
+        binary search for its first row past the cool-down.
+        """
+        first, last = g.first, g.last
+        held_start = held & ~(_shift(held, first, np.zeros(first.sum(), np.bool_)))
+        clear_start = clear & ~(_shift(clear, first, np.zeros(first.sum(), np.bool_)))
+        after = np.empty_like(held)
+        if len(held):
+            after[:-1] = held[1:]
+            after[last] = False
+        held_end = np.flatnonzero(held & ~after)
+        flip_rows: list[int] = []
+        flip_values: list[bool] = []
+        device = -1
+        active = False
+        last_clear = NEVER
+        for start in np.flatnonzero(held_start | clear_start).tolist():
+            d = int(dev[start])
+            if d != device:
+                device, active, last_clear = d, bool(rs.active[d]), int(rs.last_clear_ms[d])
+            if clear[start]:
+                if active:
+                    active, last_clear = False, int(ts[start])
+                    flip_rows.append(start)
+                    flip_values.append(False)
+            elif not active:
+                end = int(held_end[np.searchsorted(held_end, start)])
+                boundary = last_clear + cooldown_ms if last_clear != NEVER else NEVER
+                at = start + int(np.searchsorted(ts[start : end + 1], boundary, side="left"))
+                if at <= end:
+                    active = True
+                    flip_rows.append(at)
+                    flip_values.append(True)
+        value_at = np.zeros(len(held), np.bool_)
+        event = np.zeros(len(held), np.bool_)
+        event[flip_rows] = True
+        value_at[flip_rows] = flip_values
+        last_event = np.maximum.accumulate(np.where(event, g.rows, -1))
+        inside = last_event >= g.start
+        result: BoolArray = np.where(inside, value_at[np.maximum(last_event, 0)], rs.active[dev])
+        return result
+
+    @staticmethod
+    def _repeat(
+        rule: Rule,
+        rs: RuleState,
+        active_row: BoolArray,
+        active_before: BoolArray,
+        ts: Int64Array,
+        dev: np.ndarray,
+        g: _Groups,
+    ) -> BoolArray:
+        """The fault as reported: on at an episode that is the count-th within the window,
+        off when that episode ends. Episodes are few, so they are walked one by one."""
+        assert rule.repeat is not None
+        need = rule.repeat.count - 1
+        within_ms = round(rule.repeat.within_s * 1000)
+        starts = active_row & ~active_before
+        fires = np.zeros(len(active_row), np.bool_)
+        history: dict[int, list[int]] = {}
+        for row in np.flatnonzero(starts).tolist():
+            d = int(dev[row])
+            past = history.get(d)
+            if past is None:
+                past = [int(t) for t in rs.occurrences[d] if t != NEVER]
+                history[d] = past
+            t = int(ts[row])
+            fires[row] = need == 0 or (len(past) >= need and t - past[-need] <= within_ms)
+            past.append(t)
+        for d, past in history.items():
+            if need:
+                kept = past[-need:]
+                rs.occurrences[d] = [NEVER] * (need - len(kept)) + kept
+        episode = np.maximum.accumulate(np.where(starts, g.rows, -1))
+        inside = episode >= g.start
+        carried = rs.reported[dev]
+        result: BoolArray = active_row & np.where(inside, fires[np.maximum(episode, 0)], carried)
+        return result
+
+    def _fault(
+        self, rule: Rule, device: Device, kb: KindBatch, row: int, started_ms: int, at_ms: int
+    ) -> FaultOpened:
+        values = {
+            f.name: float(v) for f, v in zip(kb.kind.fields, kb.values[row].tolist(), strict=True)
+        }
+        try:
+            title = rule.title.format(
+                device=device.name,
+                device_id=device.id,
+                building=device.building_id,
+                unit=device.unit_id,
+                **values,
+            )
+        except (ValueError, KeyError, IndexError):
+            title = rule.title
+        return FaultOpened(
+            rule_id=rule.id,
+            kind=rule.kind,
+            device_id=device.id,
+            building_id=device.building_id,
+            unit_id=device.unit_id,
+            severity=rule.severity,
+            category=rule.category,
+            title=title,
+            started_ms=started_ms,
+            detected_ms=at_ms,
+        )
+
+    # -- the timer ------------------------------------------------------------------------
+
+    def tick(self, now_ms: int) -> Evaluation:
+        """Evaluate silence at `now_ms` with no data needed: rules that read age() (offline)
+        and the site incident. Call it every second or so; it never moves reading state."""
+        opened: list[FaultOpened] = []
+        cleared: list[FaultCleared] = []
+        if not self._watching:
+            for state in self.state.values():
+                state.watch_from[state.watch_from == NEVER] = now_ms
+            self._watching = True
+        seen = [s.seen_ms() for s in self.state.values() if len(s.last_ts)]
+        site_seen = max((int(s.max()) for s in seen), default=now_ms)
+        silent = (
+            now_ms - site_seen > self.site_silent_ms and len(self.site.devices) >= MIN_SITE_DEVICES
+        )
+        if silent:
+            if not self.site_active:
+                self.site_active = True
+                self.site_started_ms = site_seen
+                opened.append(self._site_fault(site_seen, now_ms))
+            return Evaluation(opened, cleared)
+        for kind, rules in self._by_kind.items():
+            timed = [r for r in rules if r.timed]
+            state = self.state[kind]
+            count = len(state.last_ts)
+            if not timed or not count:
+                continue
+            kb = KindBatch(
+                KINDS[kind],
+                np.arange(count, dtype=np.int32),
+                np.full(count, now_ms, np.int64),
+                np.zeros(count, np.int64),
+                state.last_values.copy(),
+            )
+            g = _Groups.of(kb.device)
+            seen_ms = state.seen_ms()
+            for rule in timed:
+                rs = state.rules[rule.id]
+                context = RuleContext(
+                    kb,
+                    state.params,
+                    state.last_values,
+                    state.last_ts,
+                    windows=rs.windows,
+                    last_present_ts=state.last_present_ts,
+                    now_ms=now_ms,
+                    last_seen_ms=seen_ms,
+                )
+                context._groups = g
+                self._apply(rule, rs, context, g, seen_ms, opened, cleared)
+        return Evaluation(opened, cleared)
+
+    def _site_fault(self, started_ms: int, now_ms: int) -> FaultOpened:
+        return FaultOpened(
+            rule_id=SITE_RULE_ID,
+            kind="site",
+            device_id=self.site.id,
+            building_id=self.site.id,
+            unit_id="",
+            severity=Severity.CRITICAL,
+            category=Category.SITE,
+            title=f"Site silent: no device of {self.site.name} reports (power, network or gateway)",
+            started_ms=started_ms,
+            detected_ms=now_ms,
+        )
+
+    # -- checkpoints ----------------------------------------------------------------------
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {
+            "version": np.array(CHECKPOINT_VERSION),
+            "site.active": np.array(self.site_active),
+            "site.started_ms": np.array(self.site_started_ms, np.int64),
+        }
+        for kind, state in self.state.items():
+            p = f"{kind}."
+            out[p + "devices"] = np.array(self.site.device_ids(kind), dtype=str)
+            out[p + "fields"] = np.array(KINDS[kind].field_names, dtype=str)
+            out[p + "last_ts"] = state.last_ts
+            out[p + "last_values"] = state.last_values
+            out[p + "last_present_ts"] = state.last_present_ts
+            out[p + "watch_from"] = state.watch_from
+            for rule_id, rs in state.rules.items():
+                r = f"{p}rule.{rule_id}."
+                out[r + "since_ms"] = rs.since_ms
+                out[r + "active"] = rs.active
+                out[r + "reported"] = rs.reported
+                out[r + "last_clear_ms"] = rs.last_clear_ms
+                out[r + "occurrences"] = rs.occurrences
+                for key, w in rs.windows.items():
+                    out[f"{r}window.{key}.ts"] = w.ts
+                    out[f"{r}window.{key}.values"] = w.values
+                    out[f"{r}window.{key}.run_value"] = w.run_value
+                    out[f"{r}window.{key}.run_start"] = w.run_start
+        return out
+
+    def save(self, path: Path | str) -> None:
+        """Write every state array to `path` (npz) atomically: a temporary file in the same
+        folder, fsynced, then renamed over the old checkpoint."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                np.savez(out, **self._arrays())  # type: ignore[arg-type]
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+    def load(self, path: Path | str) -> bool:
+        """Restore the state saved by `save`; False when there is no checkpoint. Devices,
+        fields and rules are matched by id and name, so a changed site or rule file keeps
+        what still applies; silence is counted afresh from the first tick after loading."""
+        path = Path(path)
+        if not path.exists():
+            return False
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                saved = {name: data[name] for name in data.files}
+        except (OSError, ValueError, zipfile.BadZipFile) as exc:
+            raise CheckpointError(f"rules checkpoint {path}: cannot be read ({exc})") from exc
+        if int(saved.get("version", -1)) != CHECKPOINT_VERSION:
+            raise CheckpointError(
+                f"rules checkpoint {path}: not a version {CHECKPOINT_VERSION} file"
+            )
+        self.site_active = bool(saved["site.active"])
+        self.site_started_ms = int(saved["site.started_ms"])
+        for kind, state in self.state.items():
+            p = f"{kind}."
+            if p + "devices" not in saved:
+                continue
+            old_ids = [str(x) for x in saved[p + "devices"].tolist()]
+            index = {d: i for i, d in enumerate(old_ids)}
+            new_rows, old_rows = [], []
+            for row, device_id in enumerate(self.site.device_ids(kind)):
+                if device_id in index:
+                    new_rows.append(row)
+                    old_rows.append(index[device_id])
+            new = np.array(new_rows, np.intp)
+            old = np.array(old_rows, np.intp)
+            old_fields = [str(x) for x in saved[p + "fields"].tolist()]
+            pairs = [
+                (KINDS[kind].col(name), j)
+                for j, name in enumerate(old_fields)
+                if name in KINDS[kind].index
+            ]
+            cols_new = np.array([a for a, _ in pairs], np.intp)
+            cols_old = np.array([b for _, b in pairs], np.intp)
+            state.last_ts[new] = saved[p + "last_ts"][old]
+            state.last_values[np.ix_(new, cols_new)] = saved[p + "last_values"][
+                np.ix_(old, cols_old)
+            ]
+            state.last_present_ts[np.ix_(new, cols_new)] = saved[p + "last_present_ts"][
+                np.ix_(old, cols_old)
+            ]
+            for rule_id, rs in state.rules.items():
+                r = f"{p}rule.{rule_id}."
+                if r + "since_ms" not in saved:
+                    continue
+                rs.since_ms[new] = saved[r + "since_ms"][old]
+                rs.active[new] = saved[r + "active"][old]
+                rs.reported[new] = saved[r + "reported"][old]
+                rs.last_clear_ms[new] = saved[r + "last_clear_ms"][old]
+                if saved[r + "occurrences"].shape[1:] == rs.occurrences.shape[1:]:
+                    rs.occurrences[new] = saved[r + "occurrences"][old]
+                for key, w in rs.windows.items():
+                    k = f"{r}window.{key}."
+                    if k + "ts" not in saved or saved[k + "ts"].shape[1:] != w.ts.shape[1:]:
+                        continue
+                    w.ts[new] = saved[k + "ts"][old]
+                    w.values[new] = saved[k + "values"][old]
+                    w.run_value[new] = saved[k + "run_value"][old]
+                    w.run_start[new] = saved[k + "run_start"][old]
+        self._watching = False
+        for state in self.state.values():
+            state.watch_from[:] = NEVER
+        return True

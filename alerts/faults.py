@@ -28,3 +28,5 @@ class FaultCleared:
     rule_id: str
     device_id: str
     cleared_ms: int
+    auto_resolve: bool = False
+    """The rule asks for its work order to be resolved on this clear."""

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from alerts.rule_language import RuleContext
+from alerts.rule_language import RuleContext, WindowSpec
 from facility.batch import BoolArray
 
 Condition = Callable[[RuleContext], BoolArray]
@@ -27,6 +27,32 @@ class Severity(StrEnum):
 class Category(StrEnum):
     EQUIPMENT = "equipment"
     SENSOR = "sensor"
+    """The measurement is wrong (flat-lined, pinned at a rail), not the equipment."""
+    SITE = "site"
+    """The whole site (a site incident), not one device."""
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """When a rule may open a fault, in the site's local time (an open fault is kept outside)."""
+
+    minutes: tuple[tuple[int, int], ...] = ()
+    """[start, end) minutes of the local day; an end before its start runs past midnight.
+    Empty = all day."""
+    weekdays: frozenset[int] = frozenset(range(7))
+    """0 = Monday."""
+
+    @property
+    def always(self) -> bool:
+        return not self.minutes and len(self.weekdays) == 7
+
+
+@dataclass(frozen=True, slots=True)
+class Repeat:
+    """The fault opens only when the condition's episodes come `count` times within `within_s`."""
+
+    count: int
+    within_s: float
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,3 +71,15 @@ class Rule:
     """Parameters the condition reads; the engine builds a per-device array for each."""
     temporal: bool = False
     """The condition reads the devices' previous readings (delta, rate)."""
+    clear: Condition | None = None
+    """A separate condition that ends the fault (hysteresis); default: `condition` is false."""
+    repeat: Repeat | None = None
+    schedule: Schedule = Schedule()
+    auto_resolve: bool = False
+    """A clear resolves the work order (not only notes the clear on it)."""
+    cooldown_s: float = 0.0
+    """After a clear, the same fault on the same device opens again only this much later."""
+    windows: tuple[WindowSpec, ...] = ()
+    """Window functions of `condition` and `clear`: the engine keeps their state per device."""
+    timed: bool = False
+    """Uses age(): evaluated on the engine's timer (`tick`) as well as at readings."""

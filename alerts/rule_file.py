@@ -5,12 +5,18 @@ dry_run_suction_bar = 0.2       # building, unit or device (`params = { ... }`)
 
 [[rules]]
 id = "pump.dry_run"
-kind = "pump"
+kind = "pump"                   # a kind, or "any" (one rule per kind, same id)
 when = "running and suction_bar < dry_run_suction_bar"
-for = "30s"                     # optional: how long `when` must hold (s, m, h; default 0)
+for = "30s"                     # optional: how long `when` must hold (s, m, h, d; default 0)
+clear = "suction_bar > 0.4"     # optional: what ends the fault (default: `when` is false)
+repeat = { count = 3, within = "7d" }   # optional: open at the 3rd episode within 7 days
+schedule = { hours = "10:00-15:00", weekdays = "mon-fri" }  # optional, site-local time
+cooldown = "10m"                # optional: after a clear, no new fault for this long
+auto_resolve = false            # optional: a clear resolves the work order
 severity = "critical"           # critical | major | minor | warning
 category = "equipment"          # optional: equipment (default) | sensor
-title = "Pump dry run: {device}"   # {device} {device_id} {building} {unit}
+title = "Pump dry run: {device}"   # {device} {device_id} {building} {unit} and the kind's
+                                   # fields at detection, e.g. {motor_temp_c:.0f}
 description = "..."             # optional: why the rule exists, shown in docs
 """
 
@@ -24,18 +30,29 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from alerts.interface import Category, Rule, Severity
-from alerts.rule_language import RuleSyntaxError, compile_expression
-from facility.catalog import KIND_NAMES, KINDS
+from alerts.interface import Category, Repeat, Rule, Schedule, Severity
+from alerts.rule_language import (
+    Expression,
+    RuleSyntaxError,
+    compile_expression,
+    parse_duration_s,
+)
+from facility.catalog import KIND_NAMES, KINDS, KindSpec
 from facility.errors import FileError
 from facility.toml_file import parse_toml, read_text
 
+__all__ = ["RuleFileError", "RuleSet", "load_rule_file", "parse_duration_s", "parse_rule_file"]
+
+ANY_KIND = "any"
 TITLE_FIELDS = frozenset({"device", "device_id", "building", "unit"})
-_RULE_KEYS = {"id", "kind", "when", "for", "severity", "category", "title", "description"}
+_RULE_KEYS = {
+    "id", "kind", "when", "for", "severity", "category", "title", "description",
+    "clear", "repeat", "schedule", "cooldown", "auto_resolve",
+}  # fmt: skip
 _REQUIRED = ("id", "kind", "when", "severity", "title")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
-_UNIT_S = {None: 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _ID = re.compile(r"^[a-z0-9_.-]{1,128}$")
+_CLOCK = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class RuleFileError(FileError):
@@ -82,29 +99,67 @@ class _Source:
         return start, 0
 
 
-def parse_duration_s(value: object) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value) if value >= 0 else None
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if match:
-            return float(match[1]) * _UNIT_S[match[2]]
-    return None
-
-
-def _check_title(title: str) -> str | None:
+def _check_title(title: str, kinds: list[KindSpec]) -> str | None:
     try:
         names = {name for _, name, _, _ in string.Formatter().parse(title) if name is not None}
     except ValueError as exc:
         return f"title is not a valid template: {exc}"
-    unknown = names - TITLE_FIELDS
+    shared = set.intersection(*(set(spec.field_names) for spec in kinds))
+    allowed = TITLE_FIELDS | shared
+    unknown = names - allowed
     if unknown:
         return (
-            f"title uses {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(TITLE_FIELDS))}"
+            f"title uses {', '.join(sorted(unknown))}; allowed: {{device}}, {{device_id}}, "
+            "{building}, {unit} and the kind's fields"
         )
     return None
+
+
+def _schedule(raw: Any) -> Schedule | str:
+    """A schedule, or why it is wrong."""
+    if not isinstance(raw, dict):
+        return 'schedule must be a table, e.g. { hours = "10:00-15:00", weekdays = "mon-fri" }'
+    unknown = sorted(set(raw) - {"hours", "weekdays"})
+    if unknown:
+        return f"schedule knows hours and weekdays, not {', '.join(unknown)}"
+    minutes: list[tuple[int, int]] = []
+    hours = raw.get("hours", [])
+    for text in [hours] if isinstance(hours, str) else hours if isinstance(hours, list) else [0]:
+        match = _CLOCK.match(text) if isinstance(text, str) else None
+        if not match:
+            return f'schedule hours {text!r} must look like "10:00-15:00"'
+        h1, m1, h2, m2 = (int(x) for x in match.groups())
+        if h1 > 24 or h2 > 24 or m1 > 59 or m2 > 59 or h1 * 60 + m1 > 1440 or h2 * 60 + m2 > 1440:
+            return f"schedule hours {text!r} is not a time of day"
+        if (h1 * 60 + m1) == (h2 * 60 + m2):
+            return f"schedule hours {text!r} is empty"
+        minutes.append((h1 * 60 + m1, h2 * 60 + m2))
+    days = raw.get("weekdays", "mon-sun")
+    chosen: set[int] = set()
+    parts = days.split(",") if isinstance(days, str) else days if isinstance(days, list) else [0]
+    for part in parts:
+        if not isinstance(part, str):
+            return f'schedule weekdays {days!r} must be names like "mon-fri" or "sat,sun"'
+        ends = [p.strip().lower()[:3] for p in part.split("-")]
+        if len(ends) > 2 or any(e not in WEEKDAYS for e in ends):
+            return f"schedule weekdays {part!r}: use mon, tue, wed, thu, fri, sat, sun (or a-b)"
+        a, b = WEEKDAYS.index(ends[0]), WEEKDAYS.index(ends[-1])
+        chosen.update(range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)])
+    if not chosen:
+        return "schedule has no weekday"
+    return Schedule(tuple(minutes), frozenset(chosen))
+
+
+def _repeat(raw: Any) -> Repeat | str:
+    if not isinstance(raw, dict) or set(raw) != {"count", "within"}:
+        return 'repeat must be a table { count = N, within = "7d" }'
+    count = raw["count"]
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 1000:
+        return f"repeat count {count!r} must be a whole number 1..1000"
+    within = parse_duration_s(raw["within"])
+    if within is None or within <= 0:
+        return f'repeat within {raw["within"]!r} is not a duration like "7d"'
+    return Repeat(count, within)
 
 
 def parse_rule_file(text: str, path: Path | str = "<rules>") -> RuleSet:
@@ -123,12 +178,12 @@ def parse_rule_file(text: str, path: Path | str = "<rules>") -> RuleSet:
     rules: list[Rule] = []
     seen: set[str] = set()
     for number, raw in enumerate(raw_rules):
-        rule = _rule(number, raw, params, path, source)
-        if rule.id in seen:
+        expanded = _rule(number, raw, params, path, source)
+        if expanded[0].id in seen:
             raise RuleFileError(path, source.key_line(source.rule_line(number), "id")[0],
-                                f"duplicate rule id {rule.id!r}")  # fmt: skip
-        seen.add(rule.id)
-        rules.append(rule)
+                                f"duplicate rule id {expanded[0].id!r}")  # fmt: skip
+        seen.add(expanded[0].id)
+        rules.extend(expanded)
     return RuleSet(tuple(rules), MappingProxyType(params))
 
 
@@ -148,7 +203,9 @@ def _params(raw: Any, path: Path, source: _Source) -> dict[str, float]:
     return params
 
 
-def _rule(number: int, raw: Any, params: Mapping[str, float], path: Path, source: _Source) -> Rule:
+def _rule(
+    number: int, raw: Any, params: Mapping[str, float], path: Path, source: _Source
+) -> list[Rule]:
     header = source.rule_line(number)
     if not isinstance(raw, dict):
         raise RuleFileError(path, header, "a rule must be a table")
@@ -172,8 +229,9 @@ def _rule(number: int, raw: Any, params: Mapping[str, float], path: Path, source
     if not _ID.match(rule_id):
         raise fail("id", f"rule id {rule_id!r} may use a-z, 0-9, '.', '_', '-' only")
     kind = raw["kind"]
-    if kind not in KINDS:
-        raise fail("kind", f"unknown kind {kind!r}; known: {', '.join(KIND_NAMES)}")
+    if kind != ANY_KIND and kind not in KINDS:
+        raise fail("kind", f"unknown kind {kind!r}; known: {', '.join(KIND_NAMES)} or any")
+    kinds = list(KINDS.values()) if kind == ANY_KIND else [KINDS[kind]]
     try:
         severity = Severity(raw["severity"])
     except ValueError:
@@ -181,40 +239,78 @@ def _rule(number: int, raw: Any, params: Mapping[str, float], path: Path, source
             "severity",
             f"severity {raw['severity']!r} is not one of {', '.join(s.value for s in Severity)}",
         ) from None
-    try:
-        category = Category(raw.get("category", "equipment"))
-    except ValueError:
-        raise fail("category", f"category {raw['category']!r} is not equipment or sensor") from None
-    for_s = parse_duration_s(raw.get("for", 0))
-    if for_s is None:
-        raise fail("for", f'\'for\' = {raw["for"]!r} is not a duration like 30, "30s", "10m", "2h"')
-    problem = _check_title(raw["title"])
+    category_text = raw.get("category", "equipment")
+    if category_text not in (Category.EQUIPMENT, Category.SENSOR):
+        raise fail("category", f"category {category_text!r} is not equipment or sensor")
+    category = Category(category_text)
+    durations: dict[str, float] = {}
+    for key in ("for", "cooldown"):
+        value = parse_duration_s(raw.get(key, 0))
+        if value is None:
+            raise fail(key, f'{key!r} = {raw[key]!r} is not a duration like 30, "30s", "10m", "2h"')
+        durations[key] = value
+    auto_resolve = raw.get("auto_resolve", False)
+    if not isinstance(auto_resolve, bool):
+        raise fail("auto_resolve", f"auto_resolve must be true or false, not {auto_resolve!r}")
+    schedule = Schedule()
+    if "schedule" in raw:
+        parsed = _schedule(raw["schedule"])
+        if isinstance(parsed, str):
+            raise fail("schedule", parsed, source.key_line(header, "schedule")[1] or None)
+        schedule = parsed
+    repeat = None
+    if "repeat" in raw:
+        parsed_repeat = _repeat(raw["repeat"])
+        if isinstance(parsed_repeat, str):
+            raise fail("repeat", parsed_repeat, source.key_line(header, "repeat")[1] or None)
+        repeat = parsed_repeat
+    if "clear" in raw and (not isinstance(raw["clear"], str) or not raw["clear"].strip()):
+        raise fail("clear", "clear must be a non-empty expression")
+    problem = _check_title(raw["title"], kinds)
     if problem:
         raise fail("title", problem)
-    try:
-        expression = compile_expression(raw["when"], KINDS[kind], frozenset(params))
-    except RuleSyntaxError as exc:
-        line, value_column = source.key_line(header, "when")
-        quote = (
-            1
-            if value_column
-            and line
-            and source.lines[line - 1][value_column - 1 : value_column] in "\"'"
-            else 0
+
+    def compile_at(key: str, spec: KindSpec) -> Expression:
+        try:
+            return compile_expression(raw[key], spec, frozenset(params), prefix=f"{key}.")
+        except RuleSyntaxError as exc:
+            line, value_column = source.key_line(header, key)
+            quote = (
+                1
+                if value_column
+                and line
+                and source.lines[line - 1][value_column - 1 : value_column] in "\"'"
+                else 0
+            )
+            message = exc.message if kind != ANY_KIND else f"{exc.message} (for {spec.name})"
+            raise RuleFileError(path, line, message, value_column + quote + exc.column - 1) from exc
+
+    rules = []
+    for spec in kinds:
+        when = compile_at("when", spec)
+        clear = compile_at("clear", spec) if "clear" in raw else None
+        rules.append(
+            Rule(
+                id=rule_id,
+                kind=spec.name,
+                severity=severity,
+                title=raw["title"],
+                condition=when,
+                for_s=durations["for"],
+                category=category,
+                description=str(raw.get("description", "")),
+                params=when.params | (clear.params if clear else frozenset()),
+                temporal=when.temporal or bool(clear and clear.temporal),
+                clear=clear,
+                repeat=repeat,
+                schedule=schedule,
+                auto_resolve=auto_resolve,
+                cooldown_s=durations["cooldown"],
+                windows=when.windows + (clear.windows if clear else ()),
+                timed=when.uses_age or bool(clear and clear.uses_age),
+            )
         )
-        raise RuleFileError(path, line, exc.message, value_column + quote + exc.column - 1) from exc
-    return Rule(
-        id=rule_id,
-        kind=kind,
-        severity=severity,
-        title=raw["title"],
-        condition=expression,
-        for_s=for_s,
-        category=category,
-        description=str(raw.get("description", "")),
-        params=expression.params,
-        temporal=expression.temporal,
-    )
+    return rules
 
 
 def load_rule_file(path: Path | str) -> RuleSet:

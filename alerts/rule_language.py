@@ -7,22 +7,47 @@ the column):
     numbers, true / false                      1.5, 20, true
     fields of the rule's kind                  suction_bar, running
     parameters                                 dry_run_suction_bar (see rule files)
+    built-in per-device values                 heartbeat_s (the kind's heartbeat window)
     arithmetic                                 + - * / %   and unary -
     comparisons, chained                       a < b,  0 < x <= 5,  ==, !=
     logic                                      and, or, not
     functions                                  abs(x), min(a, b, ...), max(a, b, ...)
+                                               rail(field)   the reading sits at the bottom or
+                                                             top of the field's catalog range
     temporal                                   delta(field)  change since the device's
                                                               previous reading
                                                rate(field)   that change per second
+                                               age()         seconds since the device last
+                                                             reported (0 at a reading; grows
+                                                             between readings, see the engine's
+                                                             tick)
+                                               age(field)    seconds since the field last had
+                                                             a value
+                                               stuck(field, "10m")
+                                                             the field has read exactly the
+                                                             same value for at least 10 min
+    windows                                    count(cond, W)    readings in W where cond holds
+                                               changes(x, W)     times x changed within W
+                                               mean(x, W)        mean of x over W
+                                               median(x, W)      median of x over W
+
+A window W is a duration ("10m", "30s", "2h", "7d"; readings with ts in (t - W, t]) or a
+whole number n (the device's last n readings). Window functions take two keywords:
+`only=cond` records a reading in the window only where cond holds (e.g. only at elevator
+stops), and `capacity=N` (default 64, at most 4096) bounds how many readings the window
+keeps per device: a time window never holds more than the newest N readings. Windows are
+per-device ring buffers that the engine keeps between batches (and checkpoints).
 
 A field the reading did not report is NaN: arithmetic with it gives NaN and every comparison
-with NaN is false, so a missing field never fires a rule. In `and` / `or` / `not`, a number is
-true when it is non-zero and not NaN.
+with NaN is false (`!=` too), so a missing field never fires a rule. In `and` / `or` / `not`,
+a number is true when it is non-zero and not NaN. Window functions skip readings whose value
+is NaN; `mean` / `median` of an empty window is NaN.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,11 +55,34 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from facility.batch import BoolArray, FloatArray, KindBatch
+from facility.batch import BoolArray, FloatArray, Int64Array, KindBatch
 from facility.catalog import KindSpec
 from facility.errors import FacilityError
 
 Array = npt.NDArray[Any]
+
+NEVER = np.iinfo(np.int64).min // 4
+"""Timestamp of 'no such reading' in state arrays (far enough from int64's end to subtract)."""
+DEFAULT_CAPACITY = 64
+MAX_CAPACITY = 4096
+BUILTINS = ("heartbeat_s",)
+"""Names every expression knows besides fields and parameters (per device)."""
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_S = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration_s(value: object) -> float | None:
+    """Seconds from a number or a text like '30', '30s', '10m', '2h', '7d'; None if neither."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value) if value >= 0 else None
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return float(match[1]) * _UNIT_S[match[2]]
+    return None
 
 
 class RuleSyntaxError(FacilityError):
@@ -45,9 +93,73 @@ class RuleSyntaxError(FacilityError):
         super().__init__(f"column {column}: {message}")
 
 
+# -- window state ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WindowSpec:
+    """One window function of a compiled expression; `key` names its state in the engine."""
+
+    key: str
+    function: str
+    """count | changes | mean | median | stuck"""
+    window_ms: int | None
+    """A time window (ts in (t - window, t]); None for a last-n window."""
+    last_n: int | None
+    capacity: int
+
+
+@dataclass(slots=True)
+class WindowState:
+    """Per device: the window's newest readings, oldest first (ts NEVER = empty slot); for
+    `stuck`, the value of the current flat run and since when it has lasted."""
+
+    ts: Int64Array
+    values: FloatArray
+    run_value: FloatArray
+    run_start: Int64Array
+
+    @staticmethod
+    def new(spec: WindowSpec, devices: int) -> WindowState:
+        width = spec.capacity if spec.function != "stuck" else 0
+        return WindowState(
+            np.full((devices, width), NEVER, np.int64),
+            np.full((devices, width), np.nan),
+            np.full(devices, np.nan),
+            np.full(devices, NEVER, np.int64),
+        )
+
+
+@dataclass(slots=True)
+class _Groups:
+    """Row structure of a time-ordered batch: where each device's rows begin and end."""
+
+    rows: npt.NDArray[np.intp]
+    first: BoolArray
+    last: BoolArray
+    start: npt.NDArray[np.intp]
+    """Per row, the index of its device's first row."""
+
+    @staticmethod
+    def of(device: npt.NDArray[np.int32]) -> _Groups:
+        n = len(device)
+        rows = np.arange(n)
+        first = np.ones(n, np.bool_)
+        first[1:] = device[1:] != device[:-1]
+        last = np.ones(n, np.bool_)
+        last[:-1] = device[:-1] != device[1:]
+        start = np.maximum.accumulate(np.where(first, rows, 0)) if n else rows
+        return _Groups(rows, first, last, start)
+
+
 @dataclass
 class RuleContext:
-    """What an expression sees: one kind's time-ordered readings and what they need."""
+    """What an expression sees: one kind's time-ordered readings and what they need.
+
+    With `now_ms` set the context is a tick: one row per device at `now_ms` holding the
+    device's last values, so `age()` can grow while nothing arrives. Window functions and
+    delta / rate are not evaluated in a tick (rules that use `age` may not use them).
+    """
 
     batch: KindBatch
     params: Mapping[str, FloatArray]
@@ -55,7 +167,22 @@ class RuleContext:
     previous_values: FloatArray
     """Each reading's device's previous reading, per field (NaN when there is none)."""
     previous_ts_ms: npt.NDArray[np.int64]
-    _cache: dict[str, Array] = field(default_factory=dict)
+    windows: Mapping[str, WindowState] = field(default_factory=dict)
+    """The rule's window states (by `WindowSpec.key`), as of before this batch."""
+    last_present_ts: Int64Array | None = None
+    """(devices, fields): when each field last had a value, before this batch."""
+    now_ms: int | None = None
+    last_seen_ms: Int64Array | None = None
+    """In a tick: per device, since when its silence counts."""
+    updates: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    """New window states computed from this batch; the engine commits them."""
+    _groups: _Groups | None = None
+
+    @property
+    def groups(self) -> _Groups:
+        if self._groups is None:
+            self._groups = _Groups.of(self.batch.device)
+        return self._groups
 
     def column(self, name: str) -> FloatArray:
         return self.batch.column(name)
@@ -74,6 +201,157 @@ class RuleContext:
             result: FloatArray = np.where(seconds > 0, self.delta(name) / seconds, np.nan)
         return result
 
+    def age(self, name: str | None) -> FloatArray:
+        kb = self.batch
+        n = len(kb)
+        if self.now_ms is not None:  # a tick
+            if name is None:
+                seen = self.last_seen_ms
+                if seen is None:
+                    return np.zeros(n)
+                since = seen[kb.device]
+            else:
+                if self.last_present_ts is None:
+                    return np.full(n, np.nan)
+                since = self.last_present_ts[kb.device, kb.kind.col(name)]
+            out: FloatArray = np.where(
+                since == NEVER, np.nan, (self.now_ms - since).astype(np.float64) / 1000
+            )
+            return out
+        if name is None:
+            return np.zeros(n)
+        present = ~np.isnan(self.column(name))
+        g = self.groups
+        at = np.maximum.accumulate(np.where(present, g.rows, -1)) if n else g.rows
+        inside = at >= g.start
+        before = (
+            self.last_present_ts[kb.device, kb.kind.col(name)]
+            if self.last_present_ts is not None
+            else np.full(n, NEVER, np.int64)
+        )
+        since = np.where(inside, kb.ts_ms[np.maximum(at, 0)], before)
+        result: FloatArray = np.where(
+            since == NEVER, np.nan, (kb.ts_ms - since).astype(np.float64) / 1000
+        )
+        return result
+
+    # -- windows --------------------------------------------------------------------------
+
+    def window(self, spec: WindowSpec, values: FloatArray, only: BoolArray | None) -> FloatArray:
+        """The window function `spec` at every row, over the device's history and this batch."""
+        if len(self.batch) == 0:
+            return np.zeros(0)
+        if spec.function == "stuck":
+            return self._stuck(spec, values)
+        kb, g = self.batch, self.groups
+        state = self.windows.get(spec.key)
+        capacity = spec.capacity
+        devices = kb.device[g.first]
+        group_of_row = np.cumsum(g.first) - 1
+        if state is None:
+            hist_ts = np.full((len(devices), capacity), NEVER, np.int64)
+            hist_val = np.full((len(devices), capacity), np.nan)
+        else:
+            hist_ts, hist_val = state.ts[devices], state.values[devices]
+        entry = ~np.isnan(values)
+        if only is not None:
+            entry &= only
+        hist_ok = hist_ts != NEVER
+        hist_group = np.broadcast_to(np.arange(len(devices))[:, None], hist_ts.shape)
+        group = np.concatenate([hist_group[hist_ok], group_of_row[entry]])
+        ts = np.concatenate([hist_ts[hist_ok], kb.ts_ms[entry]])
+        val = np.concatenate([hist_val[hist_ok], values[entry]])
+        order = np.argsort(group, kind="stable")  # history first, then the batch, per device
+        group, ts, val = group[order], ts[order], val[order]
+        base = (min(int(ts.min()), int(kb.ts_ms.min())) if len(ts) else int(kb.ts_ms.min())) - 1
+        shift = np.int64(1) << np.int64(45)
+        keys = group.astype(np.int64) * shift + (ts - base)
+        row_keys = group_of_row.astype(np.int64) * shift + (kb.ts_ms - base)
+        end = np.searchsorted(keys, row_keys, side="right")
+        group_start = np.searchsorted(keys, group_of_row.astype(np.int64) * shift, side="left")
+        if spec.window_ms is not None:
+            start = np.searchsorted(keys, row_keys - spec.window_ms, side="right")
+        else:
+            start = end - int(spec.last_n or 0)
+        start = np.maximum(np.maximum(start, end - capacity), group_start)
+        result = self._reduce(spec.function, group, val, start, end)
+        # the new history: the last `capacity` entries of each device
+        groups_end = np.searchsorted(keys, (np.arange(len(devices)) + 1) * shift, side="left")
+        groups_begin = np.searchsorted(keys, np.arange(len(devices)) * shift, side="left")
+        take = groups_end[:, None] - capacity + np.arange(capacity)[None, :]
+        valid = take >= groups_begin[:, None]
+        take = np.clip(take, 0, max(len(ts) - 1, 0))
+        new_ts = np.where(valid, ts[take] if len(ts) else NEVER, NEVER)
+        new_val = np.where(valid, val[take] if len(ts) else np.nan, np.nan)
+        self.updates[spec.key] = ("ring", devices, new_ts, new_val)
+        return result
+
+    @staticmethod
+    def _reduce(
+        function: str,
+        group: npt.NDArray[Any],
+        val: FloatArray,
+        start: npt.NDArray[np.intp],
+        end: npt.NDArray[np.intp],
+    ) -> FloatArray:
+        size = end - start
+        if function in ("count", "mean"):
+            data = (val != 0).astype(np.float64) if function == "count" else val
+            prefix = np.concatenate([[0.0], np.cumsum(data)])
+            total: FloatArray = prefix[end] - prefix[start]
+            if function == "count":
+                return total
+            with np.errstate(divide="ignore", invalid="ignore"):
+                mean: FloatArray = np.where(size > 0, total / np.maximum(size, 1), np.nan)
+            return mean
+        if function == "changes":
+            changed = np.zeros(len(val))
+            if len(val) > 1:
+                changed[1:] = (val[1:] != val[:-1]) & (group[1:] == group[:-1])
+            prefix = np.concatenate([[0.0], np.cumsum(changed)])
+            inner = np.minimum(start + 1, end)
+            result: FloatArray = np.where(size >= 2, prefix[end] - prefix[inner], 0.0)
+            return result
+        # median: the window's values side by side, sorted, the middle one(s)
+        width = int(size.max()) if len(size) else 0
+        if width == 0:
+            return np.full(len(start), np.nan)
+        index = start[:, None] + np.arange(width)[None, :]
+        inside = index < end[:, None]
+        window = np.where(inside, val[np.minimum(index, len(val) - 1)], np.inf)
+        window.sort(axis=1)
+        rows = np.arange(len(start))
+        lo = np.maximum((size - 1) // 2, 0)
+        hi = np.maximum(size // 2, 0)
+        median: FloatArray = np.where(
+            size > 0, (window[rows, lo] + window[rows, np.minimum(hi, width - 1)]) / 2, np.nan
+        )
+        return median
+
+    def _stuck(self, spec: WindowSpec, values: FloatArray) -> FloatArray:
+        kb, g = self.batch, self.groups
+        state = self.windows.get(spec.key)
+        dev = kb.device
+        before_value = state.run_value[dev] if state is not None else np.full(len(kb), np.nan)
+        before_start = (
+            state.run_start[dev] if state is not None else np.full(len(kb), NEVER, np.int64)
+        )
+        previous = np.empty_like(values)
+        if len(values):
+            previous[1:] = values[:-1]
+        previous[g.first] = before_value[g.first]
+        same = values == previous  # NaN never equals: a missing value breaks the run
+        marker = ~same | g.first
+        run_row = np.maximum.accumulate(np.where(marker, g.rows, 0)) if len(kb) else g.rows
+        carried = g.first[run_row] & same[run_row]
+        run_start = np.where(carried, before_start[run_row], kb.ts_ms[run_row])
+        window_ms = int(spec.window_ms or 0)
+        stuck = ~np.isnan(values) & (run_start != NEVER) & (kb.ts_ms - run_start >= window_ms)
+        last = g.last
+        self.updates[spec.key] = ("stuck", dev[last], values[last], run_start[last])
+        result: FloatArray = stuck.astype(np.float64)
+        return result
+
 
 Node = Callable[[RuleContext], Array]
 
@@ -90,13 +368,17 @@ def _number(values: Array) -> FloatArray:
     return result
 
 
+def _not_equal(a: Array, b: Array) -> Array:
+    return np.not_equal(a, b) & ~np.isnan(a) & ~np.isnan(b)
+
+
 _COMPARE: dict[type[ast.cmpop], Callable[[Array, Array], Array]] = {
     ast.Lt: np.less,
     ast.LtE: np.less_equal,
     ast.Gt: np.greater,
     ast.GtE: np.greater_equal,
     ast.Eq: np.equal,
-    ast.NotEq: np.not_equal,
+    ast.NotEq: _not_equal,
 }
 _ARITHMETIC: dict[type[ast.operator], Callable[[Array, Array], Array]] = {
     ast.Add: np.add,
@@ -106,7 +388,8 @@ _ARITHMETIC: dict[type[ast.operator], Callable[[Array, Array], Array]] = {
     ast.Mod: np.mod,
 }
 TEMPORAL = ("delta", "rate")
-FUNCTIONS = ("abs", "min", "max", *TEMPORAL)
+WINDOWED = ("count", "changes", "mean", "median")
+FUNCTIONS = ("abs", "min", "max", "rail", *TEMPORAL, "age", "stuck", *WINDOWED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +400,9 @@ class Expression:
     temporal: bool
     """Uses delta / rate: needs each device's previous reading."""
     _node: Node
+    windows: tuple[WindowSpec, ...] = ()
+    uses_age: bool = False
+    """Uses age(): evaluated on the engine's timer as well as at readings."""
 
     def __call__(self, context: RuleContext) -> BoolArray:
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -127,12 +413,15 @@ class Expression:
 
 
 class _Compiler:
-    def __init__(self, kind: KindSpec, params: frozenset[str]) -> None:
+    def __init__(self, kind: KindSpec, params: frozenset[str], prefix: str) -> None:
         self.kind = kind
         self.known_params = params
+        self.prefix = prefix
         self.fields: set[str] = set()
         self.params: set[str] = set()
         self.temporal = False
+        self.uses_age = False
+        self.windows: list[WindowSpec] = []
 
     def fail(self, node: ast.AST, message: str) -> RuleSyntaxError:
         return RuleSyntaxError(message, getattr(node, "col_offset", 0) + 1)
@@ -147,7 +436,7 @@ class _Compiler:
         if isinstance(node, ast.BoolOp):
             parts = [self.compile(v) for v in node.values]
             reduce = np.logical_and if isinstance(node.op, ast.And) else np.logical_or
-            return lambda c: reduce.reduce([truth(p(c)) for p in parts])
+            return lambda c: reduce.reduce(np.broadcast_arrays(*(truth(p(c)) for p in parts)))
         if isinstance(node, ast.UnaryOp):
             return self.unary(node)
         if isinstance(node, ast.BinOp):
@@ -167,6 +456,12 @@ class _Compiler:
         if isinstance(value, bool) or (isinstance(value, (int, float)) and value is not None):
             number = np.float64(float(value))
             return lambda c: np.asarray(number)
+        if isinstance(value, str):
+            raise self.fail(
+                node,
+                f"only numbers and true/false are allowed, not {value!r} "
+                '(text only as a window, e.g. mean(x, "10m"))',
+            )
         raise self.fail(node, f"only numbers and true/false are allowed, not {value!r}")
 
     def name(self, node: ast.Name) -> Node:
@@ -180,6 +475,9 @@ class _Compiler:
         if ident in self.known_params:
             self.params.add(ident)
             return lambda c: c.param(ident)
+        if ident == "heartbeat_s":
+            heartbeat = np.float64(self.kind.heartbeat_s)
+            return lambda c: np.asarray(heartbeat)
         raise self.fail(
             node,
             f"unknown name {ident!r}: not a {self.kind.name} field nor a parameter "
@@ -212,21 +510,39 @@ class _Compiler:
 
         return evaluate
 
+    def field_arg(self, node: ast.Call, name: str) -> str:
+        if not node.args or not isinstance(node.args[0], ast.Name):
+            raise self.fail(node, f"{name}() takes one field name, e.g. {name}(motor_temp_c)")
+        ident = node.args[0].id
+        if ident not in self.kind.index:
+            raise self.fail(node.args[0], f"{name}() needs a {self.kind.name} field, not {ident!r}")
+        self.fields.add(ident)
+        return ident
+
     def call(self, node: ast.Call) -> Node:
         if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
             raise self.fail(node, f"unknown function; allowed: {', '.join(FUNCTIONS)}")
         name = node.func.id
+        if name in (*WINDOWED, "stuck"):
+            return self.windowed(node, name)
         if node.keywords:
             raise self.fail(node, f"{name}() takes no keyword arguments")
-        if name in TEMPORAL:
-            if len(node.args) != 1 or not isinstance(node.args[0], ast.Name):
+        if name == "age":
+            self.uses_age = True
+            if not node.args:
+                return lambda c: c.age(None)
+            if len(node.args) != 1:
+                raise self.fail(node, "age() takes no argument or one field name")
+            ident = self.field_arg(node, name)
+            return lambda c: c.age(ident)
+        if name in (*TEMPORAL, "rail"):
+            if len(node.args) != 1:
                 raise self.fail(node, f"{name}() takes one field name, e.g. {name}(motor_temp_c)")
-            ident = node.args[0].id
-            if ident not in self.kind.index:
-                raise self.fail(
-                    node.args[0], f"{name}() needs a {self.kind.name} field, not {ident!r}"
-                )
-            self.fields.add(ident)
+            ident = self.field_arg(node, name)
+            if name == "rail":
+                spec = self.kind.fields[self.kind.col(ident)]
+                lo, hi = spec.min, spec.max
+                return lambda c: (c.column(ident) <= lo) | (c.column(ident) >= hi)
             self.temporal = True
             if name == "delta":
                 return lambda c: c.delta(ident)
@@ -241,11 +557,80 @@ class _Compiler:
         reduce = np.minimum if name == "min" else np.maximum
         return lambda c: reduce.reduce(np.broadcast_arrays(*(_number(a(c)) for a in args)))
 
+    def window_arg(
+        self, node: ast.Call, name: str, *, time_only: bool
+    ) -> tuple[int | None, int | None]:
+        if len(node.args) != 2:
+            raise self.fail(node, f'{name}() takes a value and a window, e.g. {name}(x, "10m")')
+        arg = node.args[1]
+        if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+            seconds = parse_duration_s(arg.value)
+            if seconds is None or seconds <= 0:
+                raise self.fail(
+                    arg, f'window {arg.value!r} is not a duration like "30s", "10m", "2h"'
+                )
+            return round(seconds * 1000), None
+        if (
+            not time_only
+            and isinstance(arg, ast.Constant)
+            and isinstance(arg.value, int)
+            and not isinstance(arg.value, bool)
+        ):
+            if not 1 <= arg.value <= MAX_CAPACITY:
+                raise self.fail(
+                    arg, f"a window of the last n readings needs 1 <= n <= {MAX_CAPACITY}"
+                )
+            return None, arg.value
+        what = 'a duration like "10m"' if time_only else 'a duration like "10m" or a count like 5'
+        raise self.fail(arg, f"{name}() window must be {what}")
+
+    def windowed(self, node: ast.Call, name: str) -> Node:
+        window_ms, last_n = self.window_arg(node, name, time_only=name == "stuck")
+        only: Node | None = None
+        capacity = max(DEFAULT_CAPACITY, last_n or 0)
+        for keyword in node.keywords:
+            if name == "stuck":
+                raise self.fail(node, "stuck() takes no keyword arguments")
+            if keyword.arg == "only":
+                only = self.compile(keyword.value)
+            elif keyword.arg == "capacity":
+                value = keyword.value
+                if not (
+                    isinstance(value, ast.Constant)
+                    and isinstance(value.value, int)
+                    and not isinstance(value.value, bool)
+                    and 1 <= value.value <= MAX_CAPACITY
+                ):
+                    raise self.fail(value, f"capacity must be a whole number 1..{MAX_CAPACITY}")
+                capacity = value.value
+                if last_n is not None and last_n > capacity:
+                    raise self.fail(value, "capacity must hold the last n readings")
+            else:
+                raise self.fail(node, f"{name}() knows the keywords only= and capacity=")
+        if name == "stuck":
+            ident = self.field_arg(node, name)
+            value_node: Node = lambda c: c.column(ident)  # noqa: E731
+        else:
+            value_node = self.compile(node.args[0])
+        spec = WindowSpec(f"{self.prefix}w{len(self.windows)}", name, window_ms, last_n, capacity)
+        self.windows.append(spec)
+        as_bool = name == "count"
+
+        def evaluate(c: RuleContext) -> Array:
+            values = value_node(c)
+            values = truth(values).astype(np.float64) if as_bool else _number(values)
+            values = np.broadcast_to(values, (len(c.batch),)).astype(np.float64)
+            mask = None if only is None else np.broadcast_to(truth(only(c)), (len(c.batch),))
+            return c.window(spec, values, mask)
+
+        return evaluate
+
 
 def compile_expression(
-    text: str, kind: KindSpec, params: frozenset[str] = frozenset()
+    text: str, kind: KindSpec, params: frozenset[str] = frozenset(), *, prefix: str = ""
 ) -> Expression:
-    """Compile `text` for `kind`; parameters are the names in `params`."""
+    """Compile `text` for `kind`; parameters are the names in `params`; window state keys
+    start with `prefix` (so a rule's `when` and `clear` keep theirs apart)."""
     if not text.strip():
         raise RuleSyntaxError("the expression is empty", 1)
     try:
@@ -254,8 +639,20 @@ def compile_expression(
         # Python reports "unexpected end" as offset 0 (or a later line): point past the end.
         column = exc.offset if exc.offset and (exc.lineno or 1) == 1 else len(text) + 1
         raise RuleSyntaxError(f"not a valid expression: {exc.msg}", column) from exc
-    compiler = _Compiler(kind, params)
+    compiler = _Compiler(kind, params, prefix)
     node = compiler.compile(tree)
+    if compiler.uses_age and (compiler.windows or compiler.temporal):
+        raise RuleSyntaxError(
+            "age() is evaluated on the timer as well as at readings: it cannot be combined "
+            "with window functions or delta / rate in one expression",
+            1,
+        )
     return Expression(
-        text, frozenset(compiler.fields), frozenset(compiler.params), compiler.temporal, node
+        text,
+        frozenset(compiler.fields),
+        frozenset(compiler.params),
+        compiler.temporal,
+        node,
+        tuple(compiler.windows),
+        compiler.uses_age,
     )

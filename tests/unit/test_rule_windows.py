@@ -1,0 +1,227 @@
+"""Window and timer functions of the rule language against hand-computed values: count,
+changes, mean, median, stuck, age, rail; window edges, batch boundaries, out-of-order rows."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+import pytest
+
+from alerts.engine import RuleEngine
+from alerts.rule_language import (
+    NEVER,
+    RuleContext,
+    RuleSyntaxError,
+    WindowState,
+    compile_expression,
+)
+from facility.batch import KindBatch
+from facility.catalog import PUMP
+
+NAN = math.nan
+T0 = 1_790_000_000_000
+
+Reading = tuple[int, float, float]
+"""(device row, seconds after T0, discharge_bar)"""
+
+
+class Probe:
+    """One expression evaluated over successive batches, its window state kept like the engine
+    keeps it (time order, fresh readings only)."""
+
+    def __init__(self, text: str, devices: int = 2) -> None:
+        self.expression = compile_expression(text, PUMP)
+        self.windows = {w.key: WindowState.new(w, devices) for w in self.expression.windows}
+        self.last_ts = np.full(devices, NEVER, np.int64)
+        self.last_present = np.full((devices, len(PUMP.fields)), NEVER, np.int64)
+
+    def __call__(self, *readings: Reading) -> list[tuple[int, float, float]]:
+        values = np.full((len(readings), len(PUMP.fields)), NAN)
+        values[:, PUMP.col("discharge_bar")] = [r[2] for r in readings]
+        kb = KindBatch(
+            PUMP,
+            np.array([r[0] for r in readings], np.int32),
+            np.array([T0 + round(r[1] * 1000) for r in readings], np.int64),
+            np.zeros(len(readings), np.int64),
+            values,
+        ).time_ordered()
+        kb = kb.take(kb.ts_ms > self.last_ts[kb.device])
+        context = RuleContext(
+            kb,
+            {},
+            np.full_like(kb.values, NAN),
+            kb.ts_ms,
+            windows=self.windows,
+            last_present_ts=self.last_present,
+        )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            result = np.broadcast_to(self.expression._node(context), (len(kb),)).astype(float)
+        rs = type("RS", (), {"windows": self.windows})()
+        RuleEngine._commit_windows(rs, context)
+        np.maximum.at(self.last_ts, kb.device, kb.ts_ms)
+        col = PUMP.col("discharge_bar")
+        present = ~np.isnan(kb.values[:, col])
+        np.maximum.at(self.last_present[:, col], kb.device[present], kb.ts_ms[present])
+        return [
+            (int(d), (int(t) - T0) / 1000, float(v))
+            for d, t, v in zip(kb.device, kb.ts_ms, result, strict=True)
+        ]
+
+
+def values(rows: list[tuple[int, float, float]]) -> list[float]:
+    return [v for _, _, v in rows]
+
+
+def same(got: list[float], expected: list[float]) -> bool:
+    return len(got) == len(expected) and all(
+        (math.isnan(a) and math.isnan(b)) or a == pytest.approx(b)
+        for a, b in zip(got, expected, strict=True)
+    )
+
+
+# -- count / changes / mean / median over a time window ---------------------------------------
+
+
+def test_mean_over_a_time_window_includes_t_and_excludes_t_minus_w() -> None:
+    probe = Probe('mean(discharge_bar, "10s")')
+    got = values(probe((0, 0, 1.0), (0, 5, 3.0), (0, 10, 5.0), (0, 15, 7.0), (0, 20.5, 9.0)))
+    # at 10 s the window is (0, 10]: 3 and 5; at 20.5 s it is (10.5, 20.5]: 7 and 9
+    assert same(got, [1.0, 2.0, 4.0, 6.0, 8.0])
+
+
+def test_windows_carry_over_batches() -> None:
+    probe = Probe('mean(discharge_bar, "10s")')
+    probe((0, 0, 1.0), (0, 5, 3.0))
+    assert same(values(probe((0, 9, 5.0))), [3.0])  # 1, 3, 5
+    assert same(values(probe((0, 12, 7.0))), [5.0])  # 3, 5, 7 (0 s fell out)
+
+
+def test_out_of_order_readings_are_put_in_time_order_first() -> None:
+    ordered = Probe('mean(discharge_bar, "10s")')
+    shuffled = Probe('mean(discharge_bar, "10s")')
+    readings = [(0, float(t), float(t)) for t in range(0, 30, 3)]
+    readings += [(1, float(t), 2.0 * t) for t in range(0, 30, 4)]
+    expected = sorted(ordered(*readings))
+    mixed = list(readings)
+    random.Random(7).shuffle(mixed)
+    assert sorted(shuffled(*mixed)) == expected
+
+
+def test_a_late_reading_older_than_the_last_one_is_not_recorded() -> None:
+    probe = Probe('count(discharge_bar > 0, "1h")')
+    probe((0, 10, 1.0))
+    assert values(probe((0, 5, 1.0))) == []  # not newer than 10 s: dropped
+    assert values(probe((0, 20, 1.0))) == [2.0]
+
+
+def test_count_counts_readings_where_the_condition_holds() -> None:
+    probe = Probe('count(discharge_bar > 2, "10s")')
+    got = values(probe(*((0, float(t), v) for t, v in enumerate([1, 3, 3, 1, 3]))))
+    assert got == [0.0, 1.0, 2.0, 2.0, 3.0]
+
+
+def test_changes_counts_value_changes_between_readings_inside_the_window() -> None:
+    probe = Probe('changes(discharge_bar, "3s")')
+    got = values(probe(*((0, float(t), v) for t, v in enumerate([1, 1, 2, 2, 1, 3]))))
+    # windows: {0} {0,1} {0,1,2} {1,2,3} {2,3,4} {3,4,5}
+    assert got == [0.0, 0.0, 1.0, 1.0, 1.0, 2.0]
+
+
+def test_median_of_odd_and_even_windows_and_nan_is_skipped() -> None:
+    probe = Probe('median(discharge_bar, "100s")')
+    got = values(probe((0, 0, 5.0), (0, 1, 1.0), (0, 2, NAN), (0, 3, 3.0), (0, 4, 10.0)))
+    assert same(got, [5.0, 3.0, 3.0, 3.0, 4.0])
+
+
+def test_last_n_readings_window() -> None:
+    probe = Probe("mean(discharge_bar, 3)")
+    got = values(probe(*((0, float(t * 100), float(t)) for t in range(6))))
+    assert same(got, [0.0, 0.5, 1.0, 2.0, 3.0, 4.0])
+
+
+def test_only_records_the_readings_where_it_holds() -> None:
+    probe = Probe("mean(discharge_bar, 2, only=discharge_bar > 2)")
+    got = values(probe(*((0, float(t), v) for t, v in enumerate([5, 1, 7, 0, 9]))))
+    # recorded: 5, 7, 9; a row that is not recorded still sees the window
+    assert same(got, [5.0, 5.0, 6.0, 6.0, 8.0])
+
+
+def test_capacity_bounds_a_time_window() -> None:
+    probe = Probe('count(discharge_bar > 0, "1h", capacity=4)')
+    got = values(probe(*((0, float(t), 1.0) for t in range(6))))
+    assert got == [1.0, 2.0, 3.0, 4.0, 4.0, 4.0]
+
+
+def test_devices_keep_separate_windows() -> None:
+    probe = Probe('mean(discharge_bar, "10s")')
+    got = probe((0, 0, 1.0), (1, 0, 100.0), (0, 1, 3.0), (1, 1, 300.0))
+    assert sorted(got) == [(0, 0.0, 1.0), (0, 1.0, 2.0), (1, 0.0, 100.0), (1, 1.0, 200.0)]
+
+
+def test_an_empty_window_has_no_mean() -> None:
+    probe = Probe('mean(discharge_bar, "10s")')
+    assert same(values(probe((0, 0, NAN))), [NAN])
+
+
+# -- stuck / age / rail -----------------------------------------------------------------------
+
+
+def test_stuck_needs_the_same_value_for_the_whole_window() -> None:
+    probe = Probe('stuck(discharge_bar, "10s")')
+    got = values(
+        probe(*((0, float(t), v) for t, v in zip(range(0, 30, 5), [2, 2, 2, 2, 3, 3], strict=True)))
+    )
+    # 2 from 0 s: flat for 10 s at 10 s and 15 s; 3 from 20 s: 5 s at 25 s
+    assert got == [0.0, 0.0, 1.0, 1.0, 0.0, 0.0]
+
+
+def test_stuck_runs_across_batches_and_a_missing_value_breaks_it() -> None:
+    probe = Probe('stuck(discharge_bar, "10s")')
+    probe((0, 0, 4.0), (0, 6, 4.0))
+    assert values(probe((0, 10, 4.0))) == [1.0]
+    assert values(probe((0, 12, NAN), (0, 14, 4.0), (0, 23, 4.0), (0, 24, 4.0))) == [
+        0.0,
+        0.0,
+        0.0,
+        1.0,
+    ]
+
+
+def test_age_of_a_field_at_readings() -> None:
+    probe = Probe("age(discharge_bar)")
+    probe((0, 0, 1.0))
+    got = values(probe((0, 4, NAN), (0, 7, NAN), (0, 9, 2.0), (0, 12, NAN)))
+    assert got == [4.0, 7.0, 0.0, 3.0]
+
+
+def test_age_of_the_device_is_zero_at_a_reading() -> None:
+    assert values(Probe("age()")((0, 3, 1.0))) == [0.0]
+
+
+def test_rail_is_the_bottom_or_top_of_the_catalog_range() -> None:
+    probe = Probe("rail(discharge_bar)")
+    assert values(probe((0, 0, -1.0), (0, 1, 0.0), (0, 2, 25.0), (0, 3, NAN))) == [1, 0, 1, 0]
+
+
+def test_not_equal_with_a_missing_value_is_false() -> None:
+    assert values(Probe("discharge_bar != 0")((0, 0, NAN), (0, 1, 1.0))) == [0.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('mean(discharge_bar, "soon")', "not a duration"),
+        ("mean(discharge_bar)", "takes a value and a window"),
+        ("stuck(discharge_bar, 5)", "must be a duration"),
+        ('mean(discharge_bar, "1m", colour=1)', "only= and capacity="),
+        ('mean(discharge_bar, "1m", capacity=0)', "capacity must be"),
+        ("mean(discharge_bar, 100, capacity=10)", "must hold the last n"),
+        ('age() > 60 and mean(discharge_bar, "1m") > 1', "cannot be combined"),
+        ("age(colour) > 1", "needs a pump field"),
+    ],
+)
+def test_bad_window_calls_are_refused(text: str, message: str) -> None:
+    with pytest.raises(RuleSyntaxError, match=message):
+        compile_expression(text, PUMP)
