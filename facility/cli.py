@@ -265,7 +265,11 @@ class _Pipeline:
                 site, load_rule_file(args.rules) if args.rules else default_rule_set()
             ),
             self.store,
+            checkpoint_path=args.rules_state,
         )
+        from alerts.timer import RulesTimer
+
+        self.rules_timer = RulesTimer(alerts)  # offline on a timer; state checkpoints
         limits = DecoderLimits(
             max_payload_bytes=args.max_payload_bytes,
             max_future_skew_s=args.max_future_skew_s,
@@ -300,12 +304,14 @@ class _Pipeline:
         self.escalation.start()
         self.notifications.start()
         self.consumer.start()
+        self.rules_timer.start()
 
     def run(self, stop: threading.Event) -> None:
         self.gateway.run(self.consumer, stop)
 
     def stop(self) -> None:
         self.consumer.stop()
+        self.rules_timer.stop()
         self.notifications.stop()
         self.escalation.stop()
         self.delivery.stop()
@@ -316,6 +322,7 @@ class _Pipeline:
 
 def _add_gateway_options(parser: argparse.ArgumentParser) -> None:
     _add(parser, "rules", None, type=Path, help="rule file (default: the built-in rule pack)")
+    _add(parser, "rules-state", "var/rules-state.npz", type=Path, help="rules engine checkpoint")
     _add(parser, "dead-letters", "var/dead-letters.jsonl", type=Path, help="dead-letter file")
     _add(parser, "spool-dir", "var/spool", type=Path, help="on-disk spool for store outages")
     _add(parser, "spool-max-bytes", 1 << 30, type=int, help="spool cap; oldest dropped beyond")
@@ -420,6 +427,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     var.mkdir(parents=True, exist_ok=True)
     args.dead_letters = var / "dead-letters.jsonl"
     args.spool_dir = var / "spool"
+    args.rules_state = var / "rules-state.npz"
     args.notify_state_dir = var / "notify"
     args.store, args.sqlite_path = "sqlite", var / "telemetry.sqlite3"
     simulator = _simulator(args, site)
