@@ -1,58 +1,220 @@
-// Polls the API and redraws the building grid and the open work orders.
+// The dashboard's shell: sign-in, routing by role and URL, live refresh, language switch.
 "use strict";
 
-const REFRESH_MS = 2000;
+import { api, logout, refresh as refreshToken, session } from "./api.js";
+import { el } from "./dom.js";
+import { clockTime, language, setLanguage, t, translatePage } from "./i18n.js";
+import { Live, POLL_MS } from "./live.js";
+import { BoardView } from "./view-board.js";
+import { BuildingView } from "./view-building.js";
+import { BuildingsView } from "./view-buildings.js";
+import { DeviceView } from "./view-device.js";
+import { LoginView } from "./view-login.js";
+import { OrderView } from "./view-order.js";
 
-function el(tag, attrs, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs || {})) node.setAttribute(key, value);
-  for (const child of children) node.append(child);
-  return node;
-}
+const MAINTENANCE_ROLES = new Set(["technician", "dispatcher", "admin"]);
+const TOKEN_REFRESH_MS = 10 * 60_000;
+/** Live events come in bursts (one per device and building): redraw at most this often. */
+const REDRAW_GAP_MS = 500;
 
-async function getJson(url) {
-  const response = await fetch(url, { headers: { Accept: "application/json" } });
-  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
-  return response.json();
-}
+const ROUTES = [
+  [/^#\/buildings$/, () => new BuildingsView()],
+  [/^#\/buildings\/([^/]+)$/, (m) => new BuildingView({ buildingId: decodeURIComponent(m[1]) })],
+  [/^#\/devices\/([^/]+)$/, (m) => new DeviceView({ deviceId: decodeURIComponent(m[1]) })],
+  [/^#\/orders$/, () => new BoardView()],
+  [/^#\/orders\/(\d+)$/, (m) => new OrderView({ orderId: Number(m[1]) })],
+];
 
-function buildingCard(status) {
-  const devices = el("div", { class: "devices" });
-  for (const d of status.devices) {
-    devices.append(el("span", { class: `dev ${d.status}`, title: `${d.name} (${d.kind}): ${d.status}`, "data-device": d.id }));
+class App {
+  constructor() {
+    this.main = document.getElementById("view");
+    this.status = document.getElementById("live");
+    this.view = null;
+    this.loadedView = null;
+    this.updatedMs = null;
+    this.loading = null;
+    this.again = false;
+    this.timer = null;
+    this.live = new Live({ onChange: () => this.soon(), onMode: (mode) => this.showMode(mode) });
+    this.ctx = {
+      nowMs: () => Date.now(),
+      refresh: () => this.refresh(),
+      redraw: () => this.draw(),
+      isMaintenance: () => this.isMaintenance(),
+      mayChange: (order) => this.mayChange(order),
+      transition: (order, to) => this.transition(order, to),
+      signedIn: (user) => this.signedIn(user),
+    };
   }
-  return el("article", { class: `building ${status.status}`, "data-building": status.id, "data-status": status.status },
-    el("h3", {}, status.name, el("span", { class: `badge ${status.status}` }, status.status)),
-    devices);
-}
 
-async function refreshBuildings() {
-  const summaries = await getJson("/api/v1/buildings");
-  const statuses = await Promise.all(summaries.map((b) => getJson(`/api/v1/buildings/${encodeURIComponent(b.id)}/status`)));
-  document.getElementById("buildings").replaceChildren(...statuses.map(buildingCard));
-}
+  get user() {
+    return session.current?.user ?? null;
+  }
 
-async function refreshWorkOrders() {
-  const page = await getJson("/api/v1/work-orders?status=open&status=acknowledged&status=in_progress&status=on_hold");
-  const rows = page.items.map((o) => el("tr", { "data-work-order": o.id },
-    el("td", {}, String(o.id)),
-    el("td", {}, el("span", { class: `badge ${o.severity}` }, o.severity)),
-    el("td", {}, o.title),
-    el("td", {}, o.building_id),
-    el("td", {}, o.device_id || ""),
-    el("td", {}, new Date(o.fault_started_ms || o.created_ms).toLocaleTimeString()),
-    el("td", {}, o.status)));
-  document.querySelector("#work-orders tbody").replaceChildren(...rows);
-}
+  isMaintenance() {
+    return MAINTENANCE_ROLES.has(this.user?.role);
+  }
 
-async function refresh() {
-  try {
-    await Promise.all([refreshBuildings(), refreshWorkOrders()]);
-    document.getElementById("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
-  } catch (error) {
-    document.getElementById("updated").textContent = `update failed: ${error.message}`;
+  /** What docs/api.md lets each role change; the server checks again and answers 403. */
+  mayChange(order) {
+    const user = this.user;
+    if (user?.role === "admin" || user?.role === "dispatcher") return true;
+    if (user?.role !== "technician") return false;
+    return order.assignee === user.username || (user.team !== null && order.team === user.team);
+  }
+
+  home() {
+    return this.isMaintenance() ? "#/orders" : "#/buildings";
+  }
+
+  start() {
+    document.getElementById("lang").addEventListener("click", () => {
+      setLanguage(language() === "en" ? "zh-CN" : "en");
+      this.translate();
+    });
+    document.getElementById("logout").addEventListener("click", async () => {
+      await logout().catch(() => {});
+      this.signedOut(null);
+    });
+    window.addEventListener("hashchange", () => this.route());
+    window.addEventListener("session-expired", () => this.signedOut("session.expired"));
+    setInterval(() => this.user && refreshToken().catch(() => {}), TOKEN_REFRESH_MS);
+    this.translate();
+    if (this.user) this.live.start();
+    this.route();
+  }
+
+  signedIn() {
+    this.live.start();
+    // A link followed before signing in (e.g. to one work order) is kept; else the role's home.
+    this.route();
+  }
+
+  signedOut(noticeKey) {
+    this.live.stop();
+    this.show(new LoginView({ noticeKey }));
+  }
+
+  route() {
+    if (!this.user) {
+      this.show(new LoginView());
+      return;
+    }
+    const hash = location.hash;
+    for (const [pattern, make] of ROUTES) {
+      const match = pattern.exec(hash);
+      if (match) {
+        this.show(make(match));
+        return;
+      }
+    }
+    location.replace(this.home());
+  }
+
+  show(view) {
+    this.view = view;
+    this.main.replaceChildren(el("p", { class: "muted" }, t("loading")));
+    this.chrome();
+    this.refresh();
+  }
+
+  /** Load the view's data and draw it; a refresh asked for meanwhile runs once afterwards. */
+  async refresh() {
+    if (this.loading) {
+      this.again = true;
+      return this.loading;
+    }
+    const view = this.view;
+    this.loading = (async () => {
+      try {
+        await view.load(this.ctx);
+        if (view === this.view) {
+          this.loadedView = view;
+          this.draw();
+          this.updatedMs = view instanceof LoginView ? null : Date.now();
+          this.showUpdated();
+        }
+      } catch (error) {
+        if (view === this.view && error.status !== 401) {
+          this.main.replaceChildren(el("p", { class: "error", role: "alert" }, t("error.load", { error: error.message })));
+        }
+      } finally {
+        this.loading = null;
+      }
+      if (this.again) {
+        this.again = false;
+        await this.refresh();
+      }
+    })();
+    return this.loading;
+  }
+
+  /** A refresh soon, coalescing a burst of live events into one. */
+  soon() {
+    if (this.timer !== null || !this.user || this.view instanceof LoginView) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.refresh();
+    }, REDRAW_GAP_MS);
+  }
+
+  /** Draw the current view from the data it last loaded (nothing before its first load). */
+  draw() {
+    if (this.loadedView !== this.view) return;
+    const scroll = window.scrollY;
+    this.main.replaceChildren(this.view.draw(this.ctx));
+    window.scrollTo(0, scroll);
+    document.title = [this.view.title(), t("app.title")].filter(Boolean).join(" · ");
+  }
+
+  async transition(order, to) {
+    const action = t(`order.action.${to}`);
+    try {
+      await api.transition(order.id, to);
+      this.toast(t("order.action.done", { action }));
+    } catch (error) {
+      this.toast(t("error.action", { action, error: error.message }), true);
+    }
+    await this.refresh();
+  }
+
+  toast(text, isError = false) {
+    const node = el("div", { class: isError ? "toast error" : "toast", role: "status" }, text);
+    document.getElementById("toasts").append(node);
+    setTimeout(() => node.remove(), 4000);
+  }
+
+  showMode(mode) {
+    this.status.dataset.mode = mode;
+    this.status.textContent = mode === "polling" ? t("live.polling", { seconds: POLL_MS / 1000 }) : t(`live.${mode}`);
+  }
+
+  /** Header parts that depend on who is signed in. */
+  chrome() {
+    const user = this.user;
+    document.body.dataset.role = user?.role ?? "";
+    document.getElementById("nav-board").hidden = !this.isMaintenance();
+    document.getElementById("nav").hidden = !user;
+    document.getElementById("logout").hidden = !user;
+    this.status.hidden = !user;
+    document.getElementById("who").textContent = user ? `${user.display_name || user.username} · ${t(`role.${user.role}`)}` : "";
+    for (const link of document.querySelectorAll("#nav a")) {
+      link.classList.toggle("current", location.hash.startsWith(link.getAttribute("href")));
+    }
+  }
+
+  showUpdated() {
+    document.getElementById("updated").textContent = this.updatedMs ? t("updated", { time: clockTime(this.updatedMs) }) : "";
+  }
+
+  translate() {
+    translatePage();
+    this.showUpdated();
+    document.documentElement.lang = language();
+    if (this.live.mode) this.showMode(this.live.mode);
+    this.chrome();
+    if (this.view && !this.loading) this.draw();
   }
 }
 
-refresh();
-setInterval(refresh, REFRESH_MS);
+new App().start();

@@ -1,0 +1,114 @@
+// The dashboard's only door to the API: every route it uses is named here, once.
+"use strict";
+
+const SESSION_KEY = "facility.session";
+export const API = "/api/v1";
+
+export class ApiError extends Error {
+  constructor(status, detail) {
+    super(typeof detail === "string" ? detail : JSON.stringify(detail));
+    this.status = status;
+    this.detail = detail;
+  }
+}
+
+function load() {
+  try {
+    return JSON.parse(sessionStorage.getItem(SESSION_KEY) || "null");
+  } catch {
+    return null;
+  }
+}
+
+/** The signed-in user and their token; kept per tab (sessionStorage), gone when the tab closes. */
+export const session = {
+  current: load(),
+  save(value) {
+    this.current = value;
+    sessionStorage.setItem(SESSION_KEY, JSON.stringify(value));
+  },
+  clear() {
+    this.current = null;
+    sessionStorage.removeItem(SESSION_KEY);
+  },
+};
+
+async function request(method, path, { body, query, anonymous = false } = {}) {
+  const headers = { Accept: "application/json" };
+  if (session.current?.token && !anonymous) headers.Authorization = `Bearer ${session.current.token}`;
+  let payload;
+  if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    payload = JSON.stringify(body);
+  }
+  const url = new URL(API + path, location.origin);
+  for (const [key, value] of Object.entries(query || {})) {
+    for (const item of [value].flat()) if (item !== undefined && item !== null && item !== "") url.searchParams.append(key, item);
+  }
+  const response = await fetch(url, { method, headers, body: payload });
+  if (response.status === 401 && session.current && !anonymous) {
+    session.clear();
+    window.dispatchEvent(new CustomEvent("session-expired"));
+  }
+  if (!response.ok) {
+    let detail = `HTTP ${response.status}`;
+    try {
+      detail = (await response.json()).detail ?? detail;
+      // 422s are FastAPI's list of problems: keep their messages.
+      if (Array.isArray(detail)) detail = detail.map((d) => d.msg).join("; ");
+    } catch {
+      // Not JSON: keep the status line.
+    }
+    const error = new ApiError(response.status, detail);
+    error.retryAfterS = Number(response.headers.get("Retry-After")) || null;
+    throw error;
+  }
+  return response.status === 204 ? null : response.json();
+}
+
+export async function login(username, password) {
+  const token = await request("POST", "/auth/login", { body: { username, password }, anonymous: true });
+  session.save({ token: token.access_token, expiresAtMs: token.expires_at_ms, user: token.user });
+  return token.user;
+}
+
+/** A fresh token before this one runs out; false when the session is already gone. */
+export async function refresh() {
+  if (!session.current) return false;
+  const token = await request("POST", "/auth/refresh");
+  session.save({ ...session.current, token: token.access_token, expiresAtMs: token.expires_at_ms, user: token.user });
+  return true;
+}
+
+export async function logout() {
+  try {
+    await request("POST", "/auth/logout", { anonymous: true });
+  } finally {
+    session.clear();
+  }
+}
+
+export const ACTIVE = ["open", "acknowledged", "in_progress", "on_hold"];
+
+export const api = {
+  buildings: () => request("GET", "/buildings"),
+  building: (id) => request("GET", `/buildings/${encodeURIComponent(id)}`),
+  buildingStatus: (id) => request("GET", `/buildings/${encodeURIComponent(id)}/status`),
+  device: (id) => request("GET", `/devices/${encodeURIComponent(id)}`),
+  deviceStatus: (id) => request("GET", `/devices/${encodeURIComponent(id)}/status`),
+  workOrders: (query) => request("GET", "/work-orders", { query }),
+  workOrder: (id) => request("GET", `/work-orders/${encodeURIComponent(id)}`),
+  transition: (id, to) => request("POST", `/work-orders/${encodeURIComponent(id)}/transitions`, { body: { to } }),
+  /** Buckets of `interval_s` for each field over [startMs, endMs]: {series: [{field, unit, buckets}]}. */
+  history: (deviceId, fields, startMs, endMs, intervalS) =>
+    request("GET", `/devices/${encodeURIComponent(deviceId)}/history`, {
+      query: { field: fields, start_ms: Math.round(startMs), end_ms: Math.round(endMs), interval_s: intervalS },
+    }),
+};
+
+/** The Server-Sent Events stream; EventSource cannot send headers, so the token rides along. */
+export function eventsUrl() {
+  const url = new URL(`${API}/events`, location.origin);
+  if (session.current?.token) url.searchParams.set("access_token", session.current.token);
+  return url.toString();
+}

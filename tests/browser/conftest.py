@@ -1,0 +1,57 @@
+"""Fixtures of the browser tests: the system Chromium driven by Playwright, and the dashboard."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Playwright, sync_playwright
+
+from facility.site import Site
+from tests.browser.dashboard import DashboardServer
+from tests.services import find_binary
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+CHROMIUM = "/usr/bin/chromium"
+"""Debian's chromium package (scripts/ensure-services.sh installs it): Playwright never
+downloads a browser of its own here."""
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    executable = find_binary("chromium", CHROMIUM)
+    launched = playwright.chromium.launch(executable_path=executable)
+    try:
+        yield launched
+    finally:
+        launched.close()
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    """Where screenshots go (gitignored), kept after the run for people to look at."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture
+def dashboard(demo_site: Site, tmp_path: Path) -> Iterator[DashboardServer]:
+    """The app on a free port with ten simulated minutes of the demo site fed in; a passenger
+    gets trapped in elevator 2 of building 3, unit 1, when the test feeds past `fault_at_s`."""
+    server = DashboardServer(
+        demo_site, tmp_path, fault="elevator-entrapment:b03-u1-el2", fault_at_s=600
+    )
+    server.feed.run_until(server.fault_at_s - 1)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,209 @@
+"""The dashboard in headless Chromium, as a steward and a technician use it.
+
+Each test gets its own app and stores; the simulated fault begins only when the test feeds
+past it, so "the building turns red without a reload" is seen happen. Waits are Playwright's
+`expect` with bounded timeouts, never sleeps; screenshots go to test-artifacts/browser/.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect
+
+from tests.browser.dashboard import DashboardServer, Login
+
+pytestmark = pytest.mark.integration
+
+WAIT_MS = 20_000
+"""Longest wait for a change to show: the monitor's 1 s tick, or 5 s polling, plus slack."""
+ALARM_RED = "rgb(198, 40, 40)"
+PHONE: ViewportSize = {"width": 390, "height": 844}
+expect.set_options(timeout=WAIT_MS)
+DESKTOP: ViewportSize = {"width": 1280, "height": 860}
+
+
+def _context(browser: Browser, viewport: ViewportSize = DESKTOP) -> BrowserContext:
+    context = browser.new_context(viewport=viewport, locale="en-US", timezone_id="Asia/Shanghai")
+    context.set_default_timeout(WAIT_MS)
+    return context
+
+
+def _page(context: BrowserContext, errors: list[str]) -> Page:
+    page = context.new_page()
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return page
+
+
+def _sign_in(page: Page, base_url: str, login: Login) -> None:
+    page.goto(f"{base_url}/")
+    page.fill("form.login input[name=username]", login.username)
+    page.fill("form.login input[name=password]", login.password)
+    page.click("form.login button[type=submit]")
+
+
+def _steward_and_technician(dashboard: DashboardServer) -> tuple[Login, Login]:
+    steward = dashboard.add_user("steward", "steward", buildings=["b03", "b05"])
+    team = dashboard.store.policy.team_for("elevator", "b03")
+    technician = dashboard.add_user("tech", "technician", team=team)
+    return steward, technician
+
+
+def test_steward_sees_a_fault_turn_their_building_red_and_a_technician_resolves_it(
+    dashboard: DashboardServer, browser: Browser, artifacts: Path
+) -> None:
+    steward, technician = _steward_and_technician(dashboard)
+    errors: list[str] = []
+
+    # The steward sees their two buildings, and only those, all in order.
+    context = _context(browser)
+    page = _page(context, errors)
+    _sign_in(page, dashboard.url, steward)
+    cards = page.locator(".building-card")
+    expect(cards).to_have_count(2)
+    assert cards.evaluate_all("cards => cards.map(c => c.dataset.building)") == ["b03", "b05"]
+    b03 = page.locator('.building-card[data-building="b03"]')
+    b05 = page.locator('.building-card[data-building="b05"]')
+    expect(b03).to_have_attribute("data-status", "ok")
+    expect(page.locator("#live")).to_have_attribute("data-mode", "sse")
+    page.screenshot(path=artifacts / "steward-buildings-ok.png")
+
+    # The passenger gets trapped: building 3 turns red on the open page.
+    page.evaluate("window.__sameDocument = true")
+    dashboard.feed.run_until(dashboard.fault_at_s + 15)
+    expect(b03).to_have_attribute("data-status", "alarm")
+    expect(b03).to_have_css("border-left-color", ALARM_RED)
+    expect(b03).to_contain_text("Fault")
+    expect(b05).to_have_attribute("data-status", "ok")
+    assert page.evaluate("window.__sameDocument === true"), "the page was reloaded"
+    page.screenshot(path=artifacts / "steward-buildings-fault.png")
+
+    # Drilling down: the unit, the trapped car, its charts and what is being done about it.
+    b03.click()
+    tile = page.locator('.device-tile[data-device="b03-u1-el2"]')
+    expect(tile).to_have_attribute("data-status", "alarm")
+    expect(page.locator('section.unit[data-unit="b03-u1"] h3')).to_have_text("Building 3 Unit 1")
+    tile.click()
+    expect(page.locator(".device-detail h2")).to_contain_text("Elevator 2")
+    expect(page.locator(".device-orders")).to_contain_text("Passenger trapped")
+    chart = page.locator('.chart-figure[data-field="motor_temp_c"]')
+    expect(chart.locator("path.chart-line")).to_have_count(1)
+    page.screenshot(path=artifacts / "steward-device.png", full_page=True)
+
+    # In Chinese, and the choice is remembered.
+    page.click("#lang")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    expect(page.locator("#nav-buildings")).to_have_text("楼栋")
+    expect(page.locator(".device-detail .page-head .badge")).to_have_text("故障")
+    expect(chart.locator("figcaption")).to_contain_text("电机温度")
+    page.goto(f"{dashboard.url}/#/buildings")
+    page.reload()
+    expect(b03.locator(".badge")).to_have_text("故障")
+    expect(page.locator("#logout")).to_have_text("退出")
+    page.screenshot(path=artifacts / "steward-buildings-zh.png")
+    context.close()
+
+    # The technician's board: the order is open; they acknowledge it, then resolve it.
+    context = _context(browser)
+    page = _page(context, errors)
+    _sign_in(page, dashboard.url, technician)
+    card = page.locator(".order-card", has_text="Passenger trapped")
+    expect(card).to_have_attribute("data-status", "open")
+    expect(page.locator('[data-column="open"] .order-card')).to_have_count(1)
+    order_id = int(card.get_attribute("data-work-order") or "0")
+    page.screenshot(path=artifacts / "technician-board-open.png")
+    card.locator('button[data-action="acknowledged"]').click()
+    acknowledged = page.locator(f'[data-column="acknowledged"] [data-work-order="{order_id}"]')
+    expect(acknowledged).to_be_visible()
+    expect(page.locator('[data-column="open"] .order-card')).to_have_count(0)
+
+    # The detail: the trend before the fault with the fault's start marked, then resolve.
+    card.locator(".order-title").click()
+    detail = page.locator(f'.order-detail[data-work-order="{order_id}"]')
+    expect(detail).to_have_attribute("data-status", "acknowledged")
+    expect(detail.locator(".trend .chart-figure").first).to_be_visible()
+    expect(detail.locator(".trend line.chart-marker").first).to_be_attached()
+    expect(detail.locator('.history li[data-event="transition"]')).to_contain_text("Acknowledged")
+    page.screenshot(path=artifacts / "technician-order.png", full_page=True)
+    detail.locator('button[data-action="resolved"]').click()
+    expect(detail).to_have_attribute("data-status", "resolved")
+    resolved = dashboard.store.get(order_id)
+    assert resolved.status == "resolved"
+    assert [e.actor for e in dashboard.store.history(order_id) if e.event == "transition"] == [
+        "tech",
+        "tech",
+    ]
+
+    # Back on the board the order is gone; the board in Chinese, on a phone.
+    page.click("#nav-board")
+    expect(page.locator(f'[data-work-order="{order_id}"]')).to_have_count(0)
+    page.click("#lang")
+    expect(page.locator('[data-column="open"] h3')).to_contain_text("待处理")
+    page.set_viewport_size(PHONE)
+    page.screenshot(path=artifacts / "technician-board-zh-phone.png", full_page=True)
+    context.close()
+    assert errors == []
+
+
+def test_live_updates_fall_back_to_polling_when_the_stream_is_down(
+    dashboard: DashboardServer, browser: Browser, artifacts: Path
+) -> None:
+    steward, _ = _steward_and_technician(dashboard)
+    errors: list[str] = []
+    context = _context(browser, PHONE)
+    context.route("**/api/v1/events*", lambda route: route.fulfill(status=503, body="down"))
+    page = _page(context, errors)
+    _sign_in(page, dashboard.url, steward)
+    b03 = page.locator('.building-card[data-building="b03"]')
+    expect(b03).to_have_attribute("data-status", "ok")
+    expect(page.locator("#live")).to_have_attribute("data-mode", "polling")
+    page.evaluate("window.__sameDocument = true")
+    dashboard.feed.run_until(dashboard.fault_at_s + 15)
+    expect(b03).to_have_attribute("data-status", "alarm")
+    assert page.evaluate("window.__sameDocument === true"), "the page was reloaded"
+    page.screenshot(path=artifacts / "steward-phone-polling.png", full_page=True)
+    context.close()
+    assert errors == []
+
+
+def test_wrong_password_and_foreign_buildings_show_nothing(
+    dashboard: DashboardServer, browser: Browser, artifacts: Path
+) -> None:
+    steward, _ = _steward_and_technician(dashboard)
+    errors: list[str] = []
+    context = _context(browser)
+    page = _page(context, errors)
+    _sign_in(page, dashboard.url, Login(steward.username, "not-the-password"))
+    expect(page.locator("form.login .notice")).to_have_text("Wrong user name or password.")
+    expect(page.locator(".building-card")).to_have_count(0)
+    page.click("#lang")
+    expect(page.locator("form.login .notice")).to_have_text("用户名或密码错误。")
+    page.screenshot(path=artifacts / "login-failed-zh.png")
+    page.click("#lang")
+
+    # A building of someone else, asked for by its URL, is not there for this steward.
+    _sign_in(page, dashboard.url, steward)
+    expect(page.locator(".building-card")).to_have_count(2)
+    page.goto(f"{dashboard.url}/#/buildings/b01")
+    expect(page.locator("main .error")).to_contain_text("Could not load")
+    expect(page.locator(".device-tile")).to_have_count(0)
+    context.close()
+    assert errors == []
+
+
+def test_a_technician_of_another_team_gets_no_buttons(
+    dashboard: DashboardServer, browser: Browser
+) -> None:
+    team = dashboard.store.policy.team_for("elevator", "b03")
+    other = dashboard.add_user("painter", "technician", team=f"not-{team}")
+    dashboard.feed.run_until(dashboard.fault_at_s + 15)
+    errors: list[str] = []
+    context = _context(browser)
+    page = _page(context, errors)
+    _sign_in(page, dashboard.url, other)
+    card = page.locator(".order-card", has_text="Passenger trapped")
+    expect(card).to_have_attribute("data-status", "open")
+    expect(card.locator("button")).to_have_count(0)
+    context.close()
+    assert errors == []
