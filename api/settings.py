@@ -63,12 +63,13 @@ class ApiSettings:
             raise SettingsError("user-cache-s", "must not be negative")
 
 
-def settings_from_secret(secret: str | None, **overrides: object) -> ApiSettings:
+def settings_from_secret(secret: str | None, *, warn: bool = True) -> ApiSettings:
     """Settings with the given secret, or a random one (and a warning saying what that means)."""
     if secret:
-        return ApiSettings(secret=secret, **overrides)  # type: ignore[arg-type]
-    log.warning(
-        "no --api-secret (FACILITY_API_SECRET): using a random one; tokens and report codes "
-        "will not survive a restart"
-    )
-    return ApiSettings(**overrides)  # type: ignore[arg-type]
+        return ApiSettings(secret=secret)
+    if warn:
+        log.warning(
+            "no --api-secret (FACILITY_API_SECRET): using a random one; tokens and report "
+            "codes will not survive a restart"
+        )
+    return ApiSettings()

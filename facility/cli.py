@@ -402,14 +402,21 @@ def cmd_api(args: argparse.Namespace) -> int:
 
     from alerts.store import WorkOrderStore, make_engine
     from api.app import create_app
+    from api.settings import settings_from_secret
     from facility.site import load_site
 
     site = load_site(args.site)
     store = WorkOrderStore(make_engine(args.db_url))
     store.migrate()
-    uvicorn.run(
-        create_app(site=site, store=store), host=args.host, port=args.port, log_level="info"
+    history = None
+    if args.history_sqlite is not None and Path(args.history_sqlite).exists():
+        from ingest.sqlite_history import SQLiteHistory
+
+        history = SQLiteHistory(args.history_sqlite)
+    app = create_app(
+        site=site, store=store, settings=settings_from_secret(args.api_secret), history=history
     )
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", timeout_graceful_shutdown=3)
     return 0
 
 
@@ -441,6 +448,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     )
     pipeline.start()
     pipeline.consumer.wait_connected(15.0)
+    from api.users_cli import ensure_demo_users
+
+    logins = ensure_demo_users(
+        pipeline.store.engine, site, os.environ.get("FACILITY_DEMO_PASSWORD") or None
+    )
     stop = _stop_on_signals()  # also what uvicorn re-raises its captured signal into
     publisher = MqttPublisher(
         PublisherSettings(port=args.mqtt_port, client_id="facility-up-simulator", protocol="3.1.1")
@@ -459,15 +471,25 @@ def cmd_up(args: argparse.Namespace) -> int:
         f"Facility Monitor is up: site {site.id!r}, {len(site.devices)} simulated devices\n"
         f"  dashboard  {url}/\n  API        {url}/docs\n"
         f"  MQTT       127.0.0.1:{args.mqtt_port} (embedded broker)\n  data       {var}/\n"
-        "Ctrl-C stops everything.",
+        + "".join(f"  login      {u.username} / {u.password}  ({u.note})\n" for u in logins)
+        + "Ctrl-C stops everything.",
         flush=True,
     )
     try:
+        from api.settings import settings_from_secret
+        from ingest.sqlite_history import SQLiteHistory
+
         uvicorn.run(
-            create_app(site=site, store=pipeline.store),
+            create_app(
+                site=site,
+                store=pipeline.store,
+                settings=settings_from_secret(os.environ.get("FACILITY_API_SECRET"), warn=False),
+                history=SQLiteHistory(args.sqlite_path),
+            ),
             host=args.host,
             port=args.port,
             log_level="warning",
+            timeout_graceful_shutdown=3,
         )
     finally:
         stop.set()
@@ -583,7 +605,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add(api, "db-url", "sqlite:///var/facility.sqlite3", help="work-order database URL")
     _add(api, "host", "127.0.0.1", help="listen address")
     _add(api, "port", 8000, type=_port, help="listen port")
+    _add(api, "api-secret", None, help="signs tokens and report codes (same on every replica)")
+    _add(api, "history-sqlite", "var/telemetry.sqlite3", type=Path, help="embedded time series")
     api.set_defaults(func=cmd_api)
+
+    from api.users_cli import register as register_users_command
+
+    register_users_command(commands)
 
     up = commands.add_parser("up", help="run everything in one process on embedded defaults")
     _site_option(up)

@@ -103,8 +103,11 @@ def running_api(
                 buildings=spec.get("buildings", ()),
             )  # fmt: skip
     # A fresh client per test; no cookies carried between users unless a test logs in.
-    with TestClient(app) as client:
-        yield Api(client, app, site, store, clock)
+    try:
+        with TestClient(app) as client:
+            yield Api(client, app, site, store, clock)
+    finally:
+        store.engine.dispose()  # the store is the API's from here on
 
 
 def fault(

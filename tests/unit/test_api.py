@@ -111,9 +111,9 @@ def test_a_dry_run_turns_the_building_to_alarm_with_one_work_order(
         result: list[dict[str, object]] = response.json()["items"]
         return result
 
-    assert [(o["device_id"], o["rule_id"], o["fault_started_ms"]) for o in items(status="open")] == [
-        ("pump-1", "pump.dry_run", T0)
-    ]
+    assert [
+        (o["device_id"], o["rule_id"], o["fault_started_ms"]) for o in items(status="open")
+    ] == [("pump-1", "pump.dry_run", T0)]
     assert items(building="b01") == []
     assert len(items(device="pump-1")) == 1
     assert items(status="resolved") == []
@@ -159,7 +159,7 @@ def test_unknown_ids_are_404(api: Api, path: str) -> None:
 def test_bad_work_order_queries_are_422_naming_the_parameter(api: Api, query: str) -> None:
     response = api.get(f"/api/v1/work-orders?{query}", "admin")
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"][:2] == ["query", query.split("=")[0]]
+    assert response.json()["detail"][0]["loc"][:2] == ["query", query.split("=", maxsplit=1)[0]]
 
 
 def test_dashboard_health_metrics_and_openapi_need_no_login(api: Api) -> None:
@@ -178,12 +178,10 @@ def test_dashboard_health_metrics_and_openapi_need_no_login(api: Api) -> None:
     assert metrics.headers["content-type"].startswith("text/plain; version=0.0.4")
     text = metrics.text
     assert (
-        'facility_api_requests_total{method="GET",route="/api/v1/buildings",status="200"} 1'
-        in text
+        'facility_api_requests_total{method="GET",route="/api/v1/buildings",status="200"} 1' in text
     )
     assert (
-        'facility_api_requests_total{method="GET",route="/api/v1/buildings",status="401"} 1'
-        in text
+        'facility_api_requests_total{method="GET",route="/api/v1/buildings",status="401"} 1' in text
     )
     assert "facility_api_sse_clients 0" in text
 
