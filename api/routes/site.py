@@ -35,6 +35,7 @@ from api.schemas import (
 )
 from api.views import device_out, read_series, unit_out, work_order_out
 from facility.catalog import KINDS
+from ingest.history import MAX_BUCKETS
 
 router = APIRouter(prefix="/api/v1", tags=["site"])
 MAX_MS = 2**53
@@ -192,6 +193,13 @@ def get_device_history(
         raise unprocessable(
             ("query", "end_ms"), f"the range may be at most {max_range_s // 86_400} days"
         )
+    if interval_s is not None:
+        buckets = (end_ms - start_ms) // (interval_s * 1000) + 1
+        if buckets > MAX_BUCKETS:
+            raise unprocessable(
+                ("query", "interval_s"),
+                f"{buckets} buckets asked for; at most {MAX_BUCKETS}: widen the interval",
+            )
     if context.history is None:
         raise HTTPException(status_code=503, detail="no history store is configured")
     series = read_series(

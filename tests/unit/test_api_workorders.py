@@ -95,9 +95,8 @@ def test_transitions_follow_the_lifecycle(api: Api) -> None:
         assert response.json()["status"] == to
     refused = api.post(path, "dispatcher", {"to": "open"})
     assert refused.status_code == 409
-    assert refused.json() == {
-        "detail": f"work order {order} cannot go from 'closed' to 'open' (allowed: none, it is final)"
-    }
+    detail = f"work order {order} cannot go from 'closed' to 'open' (allowed: none, it is final)"
+    assert refused.json() == {"detail": detail}
 
 
 @pytest.mark.parametrize(
