@@ -274,7 +274,16 @@ class RuleContext:
         else:
             start = end - int(spec.last_n or 0)
         start = np.maximum(np.maximum(start, end - capacity), group_start)
-        result = self._reduce(spec.function, group, val, start, end)
+        if spec.last_n is not None and only is not None:
+            # a last-n window changes only where a reading is recorded: reduce there, carry on
+            need = entry | g.first
+            picked = np.flatnonzero(need)
+            reduced = self._reduce(spec.function, group, val, start[picked], end[picked])
+            full = np.empty(len(kb))
+            full[picked] = reduced
+            result = full[np.maximum.accumulate(np.where(need, g.rows, 0))]
+        else:
+            result = self._reduce(spec.function, group, val, start, end)
         # the new history: the last `capacity` entries of each device
         groups_end = np.searchsorted(keys, (np.arange(len(devices)) + 1) * shift, side="left")
         groups_begin = np.searchsorted(keys, np.arange(len(devices)) * shift, side="left")

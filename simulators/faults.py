@@ -164,6 +164,10 @@ def _cavitation(m: PumpModel, rows: IntpArray, c: FaultContext) -> None:
     m.cavitation[rows] = c.number("severity")
 
 
+def _pump_bearing_wear(m: PumpModel, rows: IntpArray, c: FaultContext) -> None:
+    m.vib_factor[rows] = min(1.0 + c.number("rate_per_day") * c.days, c.number("max_factor"))
+
+
 def _low_tank(m: PumpModel, rows: IntpArray, c: FaultContext) -> None:
     m.inlet_factor[m.set_of[rows]] = c.number("inlet_factor")
 
@@ -330,6 +334,15 @@ FAULT_TYPES: Final[dict[str, FaultType]] = {
             "motor_current_a fluctuating +-12 %, flow -15 %.",
             _cavitation,
             parameters={"severity": 1.0},
+        ),
+        _ft(
+            "pump-bearing-wear",
+            "pump",
+            "A worn pump or motor bearing: vibration rises over the days (ISO 10816 zones).",
+            "vibration_mm_s while running multiplied by 1 + rate_per_day x days (up to "
+            "max_factor).",
+            _pump_bearing_wear,
+            parameters={"rate_per_day": 0.5, "max_factor": 4.0},
         ),
         _ft(
             "low-tank",

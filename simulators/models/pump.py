@@ -74,6 +74,7 @@ class PumpModel(KindModel):
         self.inlet_factor = np.ones(self.sets)
         self.leak: BoolArray = np.zeros(n, np.bool_)
         self.leak_m3h = np.zeros(n)
+        self.vib_factor = np.ones(n)
 
     def step(self, tick: Tick) -> FloatArray:
         dt = tick.dt_s
@@ -124,7 +125,7 @@ class PumpModel(KindModel):
         current = np.where(
             running, 2.5 + self.rated_a * (hz / 50.0) ** 3 * (0.55 + 0.45 * np.minimum(q, 1.5)), 0.0
         )
-        vib = np.where(running, self.vib_base * (0.7 + 0.3 * hz / 50.0), 0.05)
+        vib = np.where(running, self.vib_base * (0.7 + 0.3 * hz / 50.0) * self.vib_factor, 0.05)
         # faults that change the hydraulics
         dry = self.dry
         suction = np.where(dry, np.abs(0.04 + 0.02 * self.noise(tick, 5)), suction)

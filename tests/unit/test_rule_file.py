@@ -32,13 +32,17 @@ title = "Low suction: {device} in {building}"
 
 def test_the_default_pack_loads_every_rule() -> None:
     pack = default_rule_set()
-    assert {r.id for r in pack.rules} == {
+    assert {
         "pump.dry_run", "elevator.entrapment", "gate.forced_open", "lighting.circuit_dark",
-    }  # fmt: skip
+        "device.offline", "sensor.flat_line.pump", "sensor.wire_cut.lighting",
+    } <= {r.id for r in pack.rules}  # fmt: skip
     assert load_rule_file(DEFAULT_RULE_FILE).params == pack.params
     dry_run = next(r for r in pack.rules if r.id == "pump.dry_run")
     assert dry_run.for_s == 30.0
-    assert dry_run.params == frozenset({"dry_run_suction_bar"})
+    assert dry_run.params == frozenset({"dry_run_suction_bar", "dry_run_current_share"})
+    assert {r.kind for r in pack.rules if r.id == "device.offline"} == {
+        "elevator", "lighting", "gate", "pump",
+    }  # fmt: skip
 
 
 def test_a_good_file() -> None:

@@ -208,6 +208,13 @@ def _dry_run(f: list[dict[str, float]], b: list[dict[str, float]]) -> None:
     assert series(b, "suction_bar", 0, 600).min() > 0.3
 
 
+def _pump_bearing_wear(f: list[dict[str, float]], b: list[dict[str, float]]) -> None:
+    running = series(b, "running", 60, 460) == 1
+    assert running.all(), "pick a running pump for this check"
+    vib_f, vib_b = series(f, "vibration_mm_s", 60, 460), series(b, "vibration_mm_s", 60, 460)
+    assert vib_f.mean() > 2.5 * vib_b.mean()
+
+
 def _cavitation(f: list[dict[str, float]], b: list[dict[str, float]]) -> None:
     running = series(b, "running", 60, 460) == 1
     assert running.all(), "pick a running pump for this check"
@@ -306,6 +313,11 @@ CASES: dict[str, tuple[str, Config, Check]] = {
     "missed-alarm-test": ("missed-alarm-test:b2-el1@1h+3d", SLOW, _missed_test),
     "pump-dry-run": ("pump-dry-run:pb-2@60+400", FAST, _dry_run),
     "pump-cavitation": ("pump-cavitation:pb-1@60+400", FAST, _cavitation),
+    "pump-bearing-wear": (
+        "pump-bearing-wear:pb-1@60+400/rate_per_day=100000",
+        FAST,
+        _pump_bearing_wear,
+    ),
     "low-tank": ("low-tank:pb-1@1h+10h", MEDIUM, _low_tank),
     "pump-leak": ("pump-leak:pa-2@60+400", FAST, _leak),
     "sensor-flat-line": ("sensor-flat-line:pa-1@60+400", FAST, _flat_line),
