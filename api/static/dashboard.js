@@ -35,7 +35,7 @@ class App {
     this.loading = null;
     this.again = false;
     this.timer = null;
-    this.live = new Live({ onChange: () => this.soon(), onMode: (mode) => this.showMode(mode) });
+    this.live = new Live({ onChange: (event) => this.changed(event), onMode: (mode) => this.showMode(mode) });
     this.ctx = {
       nowMs: () => Date.now(),
       refresh: () => this.refresh(),
@@ -113,6 +113,10 @@ class App {
 
   show(view) {
     this.view = view;
+    // Views whose numbers change without a status change (a device's readings) also re-read
+    // themselves on a timer while they are shown.
+    clearInterval(this.viewTimer);
+    if (view.refreshMs) this.viewTimer = setInterval(() => this.view === view && this.soon(), view.refreshMs);
     this.main.replaceChildren(el("p", { class: "muted" }, t("loading")));
     this.chrome();
     this.refresh();
@@ -147,6 +151,11 @@ class App {
       }
     })();
     return this.loading;
+  }
+
+  /** A live event, a poll, or the stream (re)opening: redraw if the view shows what changed. */
+  changed(event) {
+    if (!event.data || !this.view?.wants || this.view.wants(event.data)) this.soon();
   }
 
   /** A refresh soon, coalescing a burst of live events into one. */

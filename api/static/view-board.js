@@ -50,6 +50,8 @@ export class BoardView {
 
   title = () => t("board.title");
 
+  wants = (event) => event.type === "work_order";
+
   async load() {
     // Building names for the cards and the filter; they do not change while the page is open.
     this.names ??= new Map((await api.buildings()).map((b) => [b.id, b.name]));

@@ -37,6 +37,8 @@ export class BuildingView {
 
   title = () => this.building?.name ?? "";
 
+  wants = (event) => event.building_id === this.buildingId;
+
   async load() {
     // Units and their names do not change while the page is open: asked for once.
     this.layout ??= await api.building(this.buildingId);

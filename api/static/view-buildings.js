@@ -39,6 +39,8 @@ export function buildingCard(building) {
 export class BuildingsView {
   title = () => t("buildings.title");
 
+  wants = (event) => event.type === "building_status" || event.type === "work_order";
+
   async load() {
     this.buildings = await api.buildings();
   }

@@ -37,6 +37,11 @@ export class DeviceView {
 
   title = () => this.status?.name ?? "";
 
+  wants = (event) => event.device_id === this.deviceId;
+
+  /** Readings change without a status change: the values and charts are re-read this often. */
+  refreshMs = 15_000;
+
   async load(ctx) {
     // What the device is and where it stands do not change while the page is open.
     this.info ??= await api.device(this.deviceId);

@@ -30,17 +30,51 @@ function row(label, value) {
   return value === null || value === undefined ? null : [el("dt", {}, label), el("dd", {}, value)];
 }
 
+/** The trend's windows: the order's own 24 h in 5-minute buckets, or the last hour closer up. */
+const TREND_WINDOWS_H = [24, 1];
+const CLOSE_UP_INTERVAL_S = 15;
+const CLOSE_UP_AFTER_MS = 15 * 60_000;
+const MAX_HISTORY_FIELDS = 8;
+
 export class OrderView {
   constructor({ orderId }) {
     this.orderId = orderId;
+    this.windowH = TREND_WINDOWS_H[0];
   }
 
   title = () => (this.order ? `#${this.order.id} ${this.order.title}` : "");
+
+  wants = (event) => event.type === "work_order" && event.work_order_id === this.orderId;
 
   async load() {
     this.order = await api.workOrder(this.orderId);
     // Names for the ids, asked for once: they do not change while the page is open.
     this.building ??= await api.building(this.order.building_id);
+    this.trend = this.order.trend && { ...this.order.trend, series: movingSeries(this.order.trend, this.order.kind) };
+    if (this.trend && this.windowH !== TREND_WINDOWS_H[0]) this.trend = await this.closeUp(this.trend);
+  }
+
+  /** The same signals over the last `windowH` hours before the fault, in 15 s buckets. */
+  closeUp(trend) {
+    const faultMs = this.order.fault_started_ms;
+    const fields = trend.series.map((s) => s.field).slice(0, MAX_HISTORY_FIELDS);
+    return api.history(this.order.device_id, fields, faultMs - this.windowH * 3_600_000, faultMs + CLOSE_UP_AFTER_MS, CLOSE_UP_INTERVAL_S)
+      .catch((error) => ({ error }));
+  }
+
+  trendSection(ctx) {
+    const o = this.order;
+    const choice = el("select", {
+      "aria-label": t("device.range"),
+      onchange: (e) => { this.windowH = Number(e.target.value); ctx.refresh(); },
+    }, TREND_WINDOWS_H.map((h) => el("option", { value: h, selected: h === this.windowH }, t("order.trend_window", { hours: h }))));
+    let body;
+    if (!this.trend) body = el("p", { class: "muted" }, t("order.trend_none"));
+    else if (this.trend.error) body = el("p", { class: "muted" }, t("device.history_error", { error: this.trend.error.message }));
+    else body = el("div", { class: "charts" }, historyCharts(this.trend, { markerMs: o.fault_started_ms }));
+    return el("section", { class: "trend" },
+      el("div", { class: "section-head" }, el("h3", {}, t("order.trend")), this.order.trend ? choice : null),
+      body);
   }
 
   /** "Building 3 Unit 1 · Elevator 2" for the order's device (or its unit). */
@@ -75,11 +109,7 @@ export class OrderView {
         row(t("sla.resolve"), time(o.resolve_by_ms)),
         row(t("order.team"), o.team),
         row(t("order.assignee"), o.assignee ?? t("order.unassigned"))),
-      el("section", { class: "trend" },
-        el("h3", {}, t("order.trend")),
-        o.trend
-          ? el("div", { class: "charts" }, historyCharts({ ...o.trend, series: movingSeries(o.trend, o.kind) }, { markerMs: o.fault_started_ms }))
-          : el("p", { class: "muted" }, t("order.trend_none"))),
+      this.trendSection(ctx),
       el("section", {},
         el("h3", {}, t("order.history")),
         el("ol", { class: "history" }, (o.history ?? []).map((e) => el("li", { "data-event": e.event },
