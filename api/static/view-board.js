@@ -25,7 +25,12 @@ function startedMs(order) {
 export function actionButtons(order, run) {
   return el("div", { class: "actions" }, (ACTIONS[order.status] ?? []).map((to) =>
     el("button", { type: "button", class: `action action-${to}`, "data-action": to,
-      onclick: (event) => { event.preventDefault(); run(order, to); } },
+      onclick: (event) => {
+        event.preventDefault();
+        // One change at a time: a double tap must not send the transition twice.
+        for (const button of event.currentTarget.parentElement.querySelectorAll("button")) button.disabled = true;
+        run(order, to);
+      } },
     t(`order.action.${to}`))));
 }
 
@@ -55,8 +60,11 @@ export class BoardView {
   async load() {
     // Building names for the cards and the filter; they do not change while the page is open.
     this.names ??= new Map((await api.buildings()).map((b) => [b.id, b.name]));
-    const page = await api.workOrders({ status: ACTIVE_STATUSES, limit: PAGE, building: this.building || undefined });
+    const page = await api.workOrders({
+      status: ACTIVE_STATUSES, limit: PAGE, building: this.building || undefined, severity: this.severity || undefined,
+    });
     this.orders = page.items;
+    this.total = page.total ?? page.items.length;
   }
 
   controls(ctx) {
@@ -75,11 +83,12 @@ export class BoardView {
 
   draw(ctx) {
     const now = ctx.nowMs();
-    const shown = this.orders.filter((o) => !this.severity || o.severity === this.severity);
+    const shown = [...this.orders];
     shown.sort((a, b) => SORTS[this.sort](a, b, now));
     return el("div", { class: "board-page" },
       el("div", { class: "page-head" }, el("h2", {}, t("board.title")),
-        el("span", { class: "muted" }, t("board.count", { count: shown.length }))),
+        el("span", { class: "muted" }, t("board.count", { count: shown.length }),
+          this.total > this.orders.length ? ` · ${t("board.more", { total: this.total, limit: PAGE })}` : null)),
       this.controls(ctx),
       el("div", { class: "board" }, ACTIVE_STATUSES.map((status) => {
         const orders = shown.filter((o) => o.status === status);

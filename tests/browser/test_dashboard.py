@@ -196,7 +196,7 @@ def test_wrong_password_and_foreign_buildings_show_nothing(
     assert errors == []
 
 
-def test_a_technician_of_another_team_gets_no_buttons(
+def test_a_technician_of_another_team_gets_no_buttons_and_filters_the_board(
     dashboard: DashboardServer, browser: Browser
 ) -> None:
     team = dashboard.store.policy.team_for("elevator", "b03")
@@ -209,5 +209,12 @@ def test_a_technician_of_another_team_gets_no_buttons(
     card = page.locator(".order-card", has_text="Passenger trapped")
     expect(card).to_have_attribute("data-status", "open")
     expect(card.locator("button")).to_have_count(0)
+
+    # The severity filter asks the API for that severity only.
+    severity = page.locator(".filters select").first
+    severity.select_option("minor")
+    expect(page.locator(".order-card")).to_have_count(0)
+    severity.select_option("critical")
+    expect(card).to_be_visible()
     context.close()
     assert errors == []
