@@ -1,0 +1,89 @@
+"""Schemathesis against the app's own OpenAPI schema, in process: whatever it sends, the API
+never answers with a server error. A bounded number of examples per operation, as an admin,
+a steward and a technician.
+
+(Schemathesis' pytest plugin does not run on pytest 9, so each operation's Hypothesis
+strategy is driven here directly.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+
+from alerts.store import WorkOrderStore, make_engine
+from api.app import create_app
+from api.auth.passwords import FAST_FOR_TESTS, Passwords
+from facility.site import Site, load_site
+from tests.api_support import T0, Api, new_store, open_order, running_api
+from tests.conftest import DEMO_SITE
+from tests.fakes import FakeClock
+
+EXAMPLES_PER_OPERATION = 25
+SKIPPED = {("GET", "/api/v1/events")}
+"""The event stream never ends by itself; test_api_events covers it over a real server."""
+
+
+def _operations() -> list[tuple[str, str]]:
+    app = create_app(
+        site=load_site(DEMO_SITE),
+        store=WorkOrderStore(make_engine("sqlite://")),
+        passwords=Passwords(FAST_FOR_TESTS),
+        monitor=False,
+    )
+    return [
+        (method.upper(), path)
+        for path, operations in app.openapi()["paths"].items()
+        for method in operations
+        if (method.upper(), path) not in SKIPPED
+    ]
+
+
+OPERATIONS = _operations()
+
+
+@pytest.fixture(scope="module")
+def fuzzed(tmp_path_factory: pytest.TempPathFactory, demo_site: Site) -> Iterator[Api]:
+    clock = FakeClock(T0)
+    path: Path = tmp_path_factory.mktemp("fuzz") / "wo.sqlite3"
+    store = new_store(f"sqlite:///{path}", clock)
+    with running_api(demo_site, store, clock) as api:
+        for device_id in ("b03-u1-el2", "pump-1", "b01-u1-door"):
+            open_order(store, demo_site, device_id)
+        yield api
+
+
+@pytest.fixture(scope="module")
+def api_schema(fuzzed: Api) -> Any:
+    return schemathesis.openapi.from_asgi("/openapi.json", fuzzed.app)
+
+
+@pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
+def test_no_server_errors(fuzzed: Api, api_schema: Any, method: str, path: str) -> None:
+    operation = api_schema[path][method]
+    users = [fuzzed.headers(name) for name in ("admin", "steward", "tech")]
+
+    @given(case=operation.as_strategy())
+    @settings(
+        max_examples=EXAMPLES_PER_OPERATION,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
+        database=None,
+    )
+    def examples(case: Any) -> None:
+        for headers in users:
+            case.call_and_validate(headers=headers, checks=[not_a_server_error])
+
+    examples()
+
+
+def test_every_operation_but_the_stream_is_fuzzed() -> None:
+    assert len(OPERATIONS) >= 25
+    assert ("POST", "/api/v1/work-orders/{work_order_id}/transitions") in OPERATIONS
