@@ -265,9 +265,10 @@ class RuleEngine:
                 window.ts[devices] = ts
                 window.values[devices] = values
             else:
-                _, devices, run_value, run_start = update
+                _, devices, run_value, run_start, run_count = update
                 window.run_value[devices] = run_value
                 window.run_start[devices] = run_start
+                window.run_count[devices] = run_count
 
     # -- one rule over time-ordered rows --------------------------------------------------
 
@@ -550,6 +551,7 @@ class RuleEngine:
                     out[f"{r}window.{key}.values"] = w.values
                     out[f"{r}window.{key}.run_value"] = w.run_value
                     out[f"{r}window.{key}.run_start"] = w.run_start
+                    out[f"{r}window.{key}.run_count"] = w.run_count
         return out
 
     def save(self, path: Path | str) -> None:
@@ -637,6 +639,7 @@ class RuleEngine:
                     w.values[new] = saved[k + "values"][old]
                     w.run_value[new] = saved[k + "run_value"][old]
                     w.run_start[new] = saved[k + "run_start"][old]
+                    w.run_count[new] = saved[k + "run_count"][old]
         self._watching = False
         for state in self.state.values():
             state.watch_from[:] = NEVER

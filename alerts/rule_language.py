@@ -26,6 +26,7 @@ the column):
                                                stuck(field, "10m")
                                                              the field has read exactly the
                                                              same value for at least 10 min
+                                                             (and in at least 3 readings)
     windows                                    count(cond, W)    readings in W where cond holds
                                                changes(x, W)     times x changed within W
                                                mean(x, W)        mean of x over W
@@ -65,6 +66,9 @@ NEVER = np.iinfo(np.int64).min // 4
 """Timestamp of 'no such reading' in state arrays (far enough from int64's end to subtract)."""
 DEFAULT_CAPACITY = 64
 MAX_CAPACITY = 4096
+STUCK_MIN_READINGS = 3
+"""stuck() also needs this many equal readings in a row: two sparse readings that happen to
+agree are not a flat line."""
 BUILTINS = ("heartbeat_s",)
 """Names every expression knows besides fields and parameters (per device)."""
 
@@ -118,6 +122,7 @@ class WindowState:
     values: FloatArray
     run_value: FloatArray
     run_start: Int64Array
+    run_count: Int64Array
 
     @staticmethod
     def new(spec: WindowSpec, devices: int) -> WindowState:
@@ -127,6 +132,7 @@ class WindowState:
             np.full((devices, width), np.nan),
             np.full(devices, np.nan),
             np.full(devices, NEVER, np.int64),
+            np.zeros(devices, np.int64),
         )
 
 
@@ -354,10 +360,23 @@ class RuleContext:
         run_row = np.maximum.accumulate(np.where(marker, g.rows, 0)) if len(kb) else g.rows
         carried = g.first[run_row] & same[run_row]
         run_start = np.where(carried, before_start[run_row], kb.ts_ms[run_row])
+        before_count = state.run_count[dev] if state is not None else np.zeros(len(kb), np.int64)
+        run_count = g.rows - run_row + 1 + np.where(carried, before_count[run_row], 0)
         window_ms = int(spec.window_ms or 0)
-        stuck = ~np.isnan(values) & (run_start != NEVER) & (kb.ts_ms - run_start >= window_ms)
+        stuck = (
+            ~np.isnan(values)
+            & (run_start != NEVER)
+            & (kb.ts_ms - run_start >= window_ms)
+            & (run_count >= STUCK_MIN_READINGS)
+        )
         last = g.last
-        self.updates[spec.key] = ("stuck", dev[last], values[last], run_start[last])
+        self.updates[spec.key] = (
+            "stuck",
+            dev[last],
+            values[last],
+            run_start[last],
+            run_count[last],
+        )
         result: FloatArray = stuck.astype(np.float64)
         return result
 
