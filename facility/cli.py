@@ -98,6 +98,17 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rules_backtest(args: argparse.Namespace) -> int:
+    from alerts.backtest import run_command
+
+    lines = run_command(
+        site_path=args.site, rules_path=args.rules, sqlite_path=args.sqlite_path,
+        start=args.start, end=args.end,
+    )  # fmt: skip
+    print("\n".join(lines))
+    return 0
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from alerts.store import current_revision, make_engine, migrate
 
@@ -535,6 +546,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--site", type=Path, default=None, help="also check the site's parameter overrides"
     )
     rules_check.set_defaults(func=cmd_rules_check)
+    backtest = rules_commands.add_parser("backtest", help="replay stored history through rules")
+    backtest.add_argument("--from", dest="start", required=True, help="ISO date/time (UTC)")
+    backtest.add_argument("--to", dest="end", required=True, help="ISO date/time (UTC)")
+    _site_option(backtest)
+    _add(backtest, "rules", None, type=Path, help="rule file (default: the built-in pack)")
+    _add(backtest, "sqlite-path", "var/telemetry.sqlite3", type=Path, help="embedded store file")
+    backtest.set_defaults(func=cmd_rules_backtest)
 
     simulate = commands.add_parser("simulate", help="publish a simulated site's telemetry")
     _site_option(simulate)
