@@ -19,13 +19,16 @@ CHROMIUM = "/usr/bin/chromium"
 downloads a browser of its own here."""
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
+    """Module-scoped on purpose: the sync API keeps an event loop running in this thread (on a
+    greenlet) while it is open, which breaks asyncio.run() and pytest's assertion rewriting in
+    the tests collected after these."""
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     executable = find_binary("chromium", CHROMIUM)
     launched = playwright.chromium.launch(executable_path=executable)
