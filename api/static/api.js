@@ -88,8 +88,6 @@ export async function logout() {
   }
 }
 
-export const ACTIVE = ["open", "acknowledged", "in_progress", "on_hold"];
-
 export const api = {
   buildings: () => request("GET", "/buildings"),
   building: (id) => request("GET", `/buildings/${encodeURIComponent(id)}`),
