@@ -574,3 +574,74 @@ def test_a_rejected_topic_is_rejected_again_on_the_next_call() -> None:
     for result in (first, second):
         assert _reasons(result) == [RejectReason.UNKNOWN_DEVICE]
         assert result.batch.kinds["pump"].device.tolist() == [0]
+
+
+# -- whole readings (every field reported) are converted in bulk -----------------------------
+
+
+def _full_pump(ts: float, seq: Any, **override: Any) -> dict[str, Any]:
+    reading: dict[str, Any] = {"ts": ts, "seq": seq}
+    reading.update({f.name: f.min + (f.max - f.min) / 4 for f in PUMP.fields})
+    reading.update(running=True, leak=False)
+    reading.update(override)
+    return reading
+
+
+def test_whole_readings_and_partial_ones_keep_receive_order() -> None:
+    result = _decode(
+        _msg(PUMP1, {"readings": [_full_pump(NOW - 3000, 1), _full_pump(NOW - 2000, 2)]}),
+        _msg(PUMP3, {"ts": NOW - 1500, "seq": 7, "vfd_hz": 40.0}),
+        _msg(PUMP3, _full_pump(NOW - 1000, 8, vfd_hz=41.5)),
+        _msg(PUMP1, {"readings": [{"ts": NOW - 500, "seq": 3, "leak": True}, _full_pump(NOW, 4)]}),
+    )
+
+    assert result.rejections == []
+    kb = result.batch.kinds["pump"]
+    assert kb.seq.tolist() == [1, 2, 7, 8, 3, 4]
+    assert kb.device.tolist() == [0, 0, 2, 2, 0, 0]
+    expected = _full_pump(NOW, 0)
+    np.testing.assert_array_equal(kb.values[0], [float(expected[f.name]) for f in PUMP.fields])
+    assert kb.column("vfd_hz")[3] == 41.5
+    assert np.isnan(kb.column("suction_bar")[2])
+    assert np.isnan(kb.column("suction_bar")[4])
+    assert kb.column("leak").tolist()[4] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        ({"ts": float(NOW - 1000)}, RejectReason.BAD_TIMESTAMP),  # integral, not an integer
+        ({"seq": True}, RejectReason.BAD_SEQ),
+        ({"seq": -1}, RejectReason.BAD_SEQ),
+        ({"suction_bar": 99.0}, RejectReason.OUT_OF_RANGE),
+        ({"running": 0.5}, RejectReason.BAD_TYPE),
+    ],
+)
+def test_a_bad_whole_reading_is_rejected_alone(bad: dict[str, Any], reason: RejectReason) -> None:
+    second = {**_full_pump(NOW - 1000, 2), **bad}
+    readings = [_full_pump(NOW - 2000, 1), second, _full_pump(NOW, 3)]
+    result = _decode(_msg(PUMP1, {"readings": readings}), _msg(PUMP3, _full_pump(NOW, 9)))
+
+    assert _reasons(result) == [reason]
+    assert result.rejections[0].topic == PUMP1
+    assert result.rejections[0].excerpt.startswith(orjson.dumps(second).decode()[:100])
+    assert result.batch.kinds["pump"].seq.tolist() == [1, 3, 9]
+
+
+def test_a_whole_reading_with_a_foreign_key_instead_of_a_field_is_unknown() -> None:
+    swapped = _full_pump(NOW - 1000, 2)
+    del swapped["vfd_hz"]
+    swapped["colour"] = 3
+    result = _decode(_msg(PUMP1, {"readings": [_full_pump(NOW - 2000, 1), swapped]}))
+
+    assert _reasons(result) == [RejectReason.UNKNOWN_FIELD]
+    assert result.batch.kinds["pump"].seq.tolist() == [1]
+
+
+def test_null_in_a_whole_reading_means_not_reported() -> None:
+    result = _decode(_msg(PUMP1, _full_pump(NOW, 1, flow_m3h=None)))
+
+    assert result.rejections == []
+    kb = result.batch.kinds["pump"]
+    assert np.isnan(kb.column("flow_m3h")).all()
+    assert kb.column("running").tolist() == [1.0]
