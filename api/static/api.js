@@ -66,21 +66,47 @@ async function request(method, path, { body, query, anonymous = false } = {}) {
   return response.status === 204 ? null : response.json();
 }
 
+/** A token is renewed when this share of its lifetime has passed (by the browser's clock, so a
+ * server clock that differs does not matter). */
+const RENEW_AFTER = 2 / 3;
+const MIN_RENEW_MS = 1000;
+let renewTimer = null;
+
+function saveToken(token) {
+  session.save({
+    token: token.access_token,
+    renewAtMs: Date.now() + token.expires_in_s * 1000 * RENEW_AFTER,
+    user: token.user,
+  });
+  keepAlive();
+}
+
+/** Renew the token before it runs out, for as long as the session lasts. */
+export function keepAlive() {
+  clearTimeout(renewTimer);
+  if (!session.current) return;
+  const delayMs = Math.max(MIN_RENEW_MS, (session.current.renewAtMs ?? 0) - Date.now());
+  renewTimer = setTimeout(() => refresh().catch(() => {
+    // Offline for a moment: try again soon; a 401 has already ended the session.
+    if (session.current) renewTimer = setTimeout(keepAlive, MIN_RENEW_MS * 5);
+  }), delayMs);
+}
+
 export async function login(username, password) {
   const token = await request("POST", "/auth/login", { body: { username, password }, anonymous: true });
-  session.save({ token: token.access_token, expiresAtMs: token.expires_at_ms, user: token.user });
+  saveToken(token);
   return token.user;
 }
 
-/** A fresh token before this one runs out; false when the session is already gone. */
+/** A fresh token (and cookie) for this session; false when the session is already gone. */
 export async function refresh() {
   if (!session.current) return false;
-  const token = await request("POST", "/auth/refresh");
-  session.save({ ...session.current, token: token.access_token, expiresAtMs: token.expires_at_ms, user: token.user });
+  saveToken(await request("POST", "/auth/refresh"));
   return true;
 }
 
 export async function logout() {
+  clearTimeout(renewTimer);
   try {
     await request("POST", "/auth/logout", { anonymous: true });
   } finally {

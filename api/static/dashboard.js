@@ -1,7 +1,7 @@
 // The dashboard's shell: sign-in, routing by role and URL, live refresh, language switch.
 "use strict";
 
-import { api, logout, refresh as refreshToken, session } from "./api.js";
+import { api, keepAlive, logout, session } from "./api.js";
 import { el } from "./dom.js";
 import { clockTime, language, setLanguage, t, translatePage } from "./i18n.js";
 import { Live, POLL_MS } from "./live.js";
@@ -13,7 +13,6 @@ import { LoginView } from "./view-login.js";
 import { OrderView } from "./view-order.js";
 
 const MAINTENANCE_ROLES = new Set(["technician", "dispatcher", "admin"]);
-const TOKEN_REFRESH_MS = 10 * 60_000;
 /** Live events come in bursts (one per device and building): redraw at most this often. */
 const REDRAW_GAP_MS = 500;
 
@@ -78,7 +77,7 @@ class App {
     });
     window.addEventListener("hashchange", () => this.route());
     window.addEventListener("session-expired", () => this.signedOut("session.expired"));
-    setInterval(() => this.user && refreshToken().catch(() => {}), TOKEN_REFRESH_MS);
+    keepAlive();
     this.translate();
     if (this.user) this.live.start();
     this.route();

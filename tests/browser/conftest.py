@@ -46,11 +46,15 @@ def artifacts() -> Path:
 
 
 @pytest.fixture
-def dashboard(demo_site: Site, tmp_path: Path) -> Iterator[DashboardServer]:
+def dashboard(
+    request: pytest.FixtureRequest, demo_site: Site, tmp_path: Path
+) -> Iterator[DashboardServer]:
     """The app on a free port with ten simulated minutes of the demo site fed in; a passenger
-    gets trapped in elevator 2 of building 3, unit 1, when the test feeds past `fault_at_s`."""
+    gets trapped in elevator 2 of building 3, unit 1, when the test feeds past `fault_at_s`.
+    Indirect parameters (a dict) go to DashboardServer, e.g. {"token_ttl_s": 3}."""
+    options: dict[str, int] = getattr(request, "param", {})
     server = DashboardServer(
-        demo_site, tmp_path, fault="elevator-entrapment:b03-u1-el2", fault_at_s=600
+        demo_site, tmp_path, fault="elevator-entrapment:b03-u1-el2", fault_at_s=600, **options
     )
     server.feed.run_until(server.fault_at_s - 1)
     server.start()

@@ -21,6 +21,7 @@ from alerts.sink import AlertsSink
 from alerts.store import WorkOrderStore, make_engine
 from api.app import create_app
 from api.auth.passwords import FAST_FOR_TESTS, Passwords
+from api.settings import ApiSettings
 from facility.site import Site
 from gateway.decoder import Decoder, Message
 from ingest.sqlite_history import SQLiteHistory
@@ -88,7 +89,9 @@ class Login:
 class DashboardServer:
     """create_app() served by uvicorn in a thread of this process, on 127.0.0.1:<free port>."""
 
-    def __init__(self, site: Site, workdir: Path, *, fault: str, fault_at_s: int) -> None:
+    def __init__(
+        self, site: Site, workdir: Path, *, fault: str, fault_at_s: int, token_ttl_s: int = 900
+    ) -> None:
         self.site = site
         self.fault_at_s = fault_at_s
         self.store = WorkOrderStore(make_engine(f"sqlite:///{workdir / 'facility.sqlite3'}"))
@@ -113,6 +116,8 @@ class DashboardServer:
             clock_ms=self.clock,
             history=self.history,
             passwords=Passwords(FAST_FOR_TESTS),
+            # Users re-read on every request: a disabled user is refused at once.
+            settings=ApiSettings(token_ttl_s=token_ttl_s, user_cache_s=0),
         )
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"

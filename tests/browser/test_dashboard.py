@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect
 
@@ -216,5 +217,42 @@ def test_a_technician_of_another_team_gets_no_buttons_and_filters_the_board(
     expect(page.locator(".order-card")).to_have_count(0)
     severity.select_option("critical")
     expect(card).to_be_visible()
+    context.close()
+    assert errors == []
+
+
+@pytest.mark.parametrize("dashboard", [{"token_ttl_s": 3}], indirect=True)
+def test_the_session_outlives_its_first_token_and_ends_when_the_user_is_disabled(
+    dashboard: DashboardServer, browser: Browser
+) -> None:
+    steward, _ = _steward_and_technician(dashboard)
+    errors: list[str] = []
+    context = _context(browser)
+    page = _page(context, errors)
+    _sign_in(page, dashboard.url, steward)
+    expect(page.locator(".building-card")).to_have_count(2)
+    first_token = page.evaluate("JSON.parse(sessionStorage.getItem('facility.session')).token")
+
+    # The server's clock moves on a second after each renewal: after four, the first token
+    # (3 s) has long expired, and the page is still signed in on the renewed ones.
+    for _ in range(4):
+        with page.expect_response(lambda r: r.url.endswith("/api/v1/auth/refresh")) as renewal:
+            pass
+        assert renewal.value.status == 200
+        dashboard.feed.run_until(dashboard.feed.next_tick)
+    expired = httpx.get(
+        f"{dashboard.url}/api/v1/buildings", headers={"Authorization": f"Bearer {first_token}"}
+    )
+    assert expired.status_code == 401
+    page.click('.building-card[data-building="b05"]')
+    expect(page.locator('.building-detail[data-building="b05"]')).to_be_visible()
+    expect(page.locator("form.login")).to_have_count(0)
+
+    # Disabled: the next call is refused and the sign-in form says why.
+    dashboard.app.state.context.users.set_disabled(steward.username, True)
+    expect(page.locator("form.login .notice")).to_have_text(
+        "Your session ended; please sign in again."
+    )
+    expect(page.locator(".building-card")).to_have_count(0)
     context.close()
     assert errors == []
