@@ -757,6 +757,15 @@ class WorkOrderStore:
             statuses=OPEN_STATUSES, building_ids=building_ids, limit=10_000
         )
 
+    def open_order_marks(self) -> list[tuple[str | None, str, str]]:
+        """(device_id, building_id, severity) of every open order: what status needs, without
+        building whole orders (the live-update monitor reads this every second)."""
+        query = select(
+            work_orders.c.device_id, work_orders.c.building_id, work_orders.c.severity
+        ).where(OPEN_EPISODE_WHERE)
+        with self.engine.connect() as conn:
+            return [(d, b, s) for d, b, s in conn.execute(query)]
+
     def orders_for_period(self, building_id: str, start_ms: int, end_ms: int) -> list[WorkOrder]:
         """The building's orders that were alive at some time in [start, end): created before
         its end and not resolved/closed before its start (service figures)."""

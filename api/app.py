@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -92,6 +93,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Few threads for the blocking handlers: past a handful, threads only queue for the
+        # GIL (and convoy behind each other), raising every request's latency.
+        to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         if monitor:
             change_monitor.start()
         try:

@@ -1,6 +1,9 @@
 """Dependencies shared by the routes: the application context, the user behind a request, and
 the one object-level check every route with an id goes through.
 
+The dependencies that do no I/O (or, for the user, only on a cache miss every few seconds) are
+`async`: FastAPI would run a plain `def` dependency in its thread pool, one thread hop each.
+
 `visible_or_404` is that check: an object of a building the user may not see answers 404, the
 same as one that does not exist. The typed dependencies (`BuildingDep`, `UnitDep`,
 `DeviceDep`, `WorkOrderDep`) look an id up and apply it; routes take those instead of raw ids.
@@ -85,7 +88,7 @@ class AppContext:
     history: HistoryStore | None = None
 
 
-def get_context(request: Request) -> AppContext:
+async def get_context(request: Request) -> AppContext:
     context: AppContext = request.app.state.context
     return context
 
@@ -117,7 +120,7 @@ def token_from(request: Request, credentials: HTTPAuthorizationCredentials | Non
     raise AuthenticationError("log in first: no token (Authorization: Bearer <token>)")
 
 
-def get_principal(
+async def get_principal(
     request: Request,
     context: Context,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -132,7 +135,7 @@ def get_principal(
 CurrentUser = Annotated[Principal, Depends(get_principal)]
 
 
-def require_admin(principal: CurrentUser) -> Principal:
+async def require_admin(principal: CurrentUser) -> Principal:
     principal.require_role(Role.ADMIN)
     return principal
 
@@ -158,7 +161,7 @@ def unprocessable(loc: tuple[str, ...], msg: str) -> HTTPException:
     )
 
 
-def get_building(
+async def get_building(
     building_id: Annotated[str, Path(max_length=64)], context: Context, principal: CurrentUser
 ) -> Building:
     building = context.site.building_by_id.get(building_id)
@@ -169,7 +172,7 @@ def get_building(
     return building
 
 
-def get_unit(
+async def get_unit(
     unit_id: Annotated[str, Path(max_length=64)], context: Context, principal: CurrentUser
 ) -> Unit:
     unit = context.units.get(unit_id)
@@ -180,7 +183,7 @@ def get_unit(
     return unit
 
 
-def get_device(
+async def get_device(
     device_id: Annotated[str, Path(max_length=64)], context: Context, principal: CurrentUser
 ) -> Device:
     device = context.site.by_id.get(device_id)

@@ -39,6 +39,8 @@ class ApiSettings:
     """How often the change monitor re-evaluates statuses and reads new work-order events."""
     history_max_range_s: int = 31 * DAY_S
     service_max_range_s: int = 366 * DAY_S
+    worker_threads: int = 8
+    """Threads for blocking handlers (database reads and writes)."""
     user_cache_s: float = 5.0
     """A user's record (role, team, buildings) is re-read from the database this often."""
 
@@ -53,6 +55,7 @@ class ApiSettings:
             "reports_per_client",
             "history_max_range_s",
             "service_max_range_s",
+            "worker_threads",
         ):
             if getattr(self, name) < 1:
                 raise SettingsError(name.replace("_", "-"), "must be at least 1")

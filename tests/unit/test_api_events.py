@@ -4,6 +4,7 @@ filtered by what the user may see."""
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 import threading
 from collections.abc import Iterator, Mapping
@@ -15,6 +16,8 @@ import orjson
 import pytest
 import uvicorn
 
+from alerts.interface import Severity
+from alerts.status import building_status
 from api.events import Event, EventHub
 from api.monitor import ChangeMonitor
 from facility.site import Site
@@ -125,6 +128,31 @@ def test_the_monitor_publishes_work_order_events_and_status_changes(api: Api) ->
     assert set(statuses.values()) == {"offline"}
     assert "b03-u1-el2" not in statuses  # still alarm: the open order wins
     assert monitor.poll_once() == 0  # nothing changed since
+
+
+def test_the_monitors_statuses_are_those_of_the_status_rollup(api: Api) -> None:
+    """The monitor computes statuses with numpy; `alerts.status` is the reference."""
+    rng = random.Random(3)
+    site, store = api.site, api.store
+    for device in site.devices:
+        if rng.random() < 0.8:
+            seen(store, site, device.id, T0 - rng.randrange(0, 200_000))
+    for device in rng.sample(list(site.devices), 30):
+        open_order(store, site, device.id, severity=rng.choice(list(Severity)))
+    store.create_report(
+        site_id=site.id, building_id="b07", unit_id=None, device_id=None, kind=None,
+        description="water in the basement", severity="critical",
+    )  # fmt: skip
+    devices, buildings = ChangeMonitor(site, store, EventHub(), clock_ms=api.clock).evaluate(T0)
+    states = store.device_states()
+    orders = store.open_work_orders()
+    for building in site.buildings:
+        mine = [o for o in orders if o.building_id == building.id]
+        expected = building_status(building, states, mine, T0)
+        assert buildings[building.id] == expected.status, building.id
+        for ds in expected.devices:
+            assert devices[ds.device.id] == ds.status, ds.device.id
+    assert buildings["b07"] == "alarm"
 
 
 class Server:
