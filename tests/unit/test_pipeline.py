@@ -219,3 +219,23 @@ def test_pipelined_nothing_is_acked_while_the_store_fails(demo_site: Site) -> No
     timer.cancel()
     assert rules.readings == 2  # the rules saw the batch ...
     assert source.acked == []  # ... but it was never durable, so the broker keeps it
+
+
+def test_pipelined_nothing_is_acked_while_the_rules_fail(demo_site: Site) -> None:
+    stop = threading.Event()
+    source = FakeSource([_pump(1, 1), _pump(2, 2)], threading.Event())
+    store = MemoryWriter()
+    gateway = Gateway(
+        Decoder(demo_site),
+        [FlakySink(failures=1_000_000)],
+        MemoryDeadLetters(),
+        durable=store,
+        settings=NO_WAIT,
+        clock_ms=lambda: NOW_MS,
+    )
+    timer = threading.Timer(0.3, stop.set)
+    timer.start()
+    gateway.run(source, stop)
+    timer.cancel()
+    assert store.readings == 2  # durable ...
+    assert source.acked == []  # ... but the rules never saw it, so the broker keeps it
