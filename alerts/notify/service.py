@@ -22,7 +22,7 @@ def order_link(public_url: str | None, order_id: int) -> str | None:
     """Where the dashboard opens one work order."""
     if public_url is None:
         return None
-    return f"{public_url.rstrip('/')}/?work_order={order_id}"
+    return f"{public_url.rstrip('/')}/#/orders/{order_id}"
 
 
 class NoticeMaker:

@@ -54,7 +54,7 @@ def notice(**changes: object) -> Notice:
     return Notice(
         event_id=41, event="created", at_ms=T0 + 30_500, note=None, order=order(**changes),
         building_name="Tower 1", unit_name="Pump room", device_name="Booster P1",
-        url="http://127.0.0.1:8000/?work_order=7", time_zone="Asia/Shanghai",
+        url="http://127.0.0.1:8000/#/orders/7", time_zone="Asia/Shanghai",
     )  # fmt: skip
 
 
@@ -79,7 +79,7 @@ def test_wecom_sends_markdown_in_chinese_with_local_times() -> None:
     assert "[紧急] 新工单: Pump dry run: P1" in content
     assert "Tower 1 / Pump room / Booster P1" in content
     assert "CST" in content  # Asia/Shanghai, not UTC
-    assert "(http://127.0.0.1:8000/?work_order=7)" in content
+    assert "(http://127.0.0.1:8000/#/orders/7)" in content
 
 
 def test_markdown_is_cut_to_the_robot_limit() -> None:
@@ -257,6 +257,7 @@ def test_each_new_order_is_sent_once_across_restarts(
         bodies = [orjson.loads(r.body)["markdown"]["content"] for r in receiver.received]
     assert len(bodies) == 3
     assert "p3" in bodies[2]
+    assert "(http://127.0.0.1:8000/#/orders/1)" in bodies[0]  # the dashboard's order route
     assert all(r.path == "/send?key=k" for r in receiver.received)
 
 
