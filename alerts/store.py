@@ -99,6 +99,8 @@ class WorkOrder:
     last_fault_ms: int | None
     parent_id: int | None
     """The root-cause order this fault's order was rolled up into, if any."""
+    # The fields follow the columns of `work_orders`: rows are turned into orders by position
+    # (a test checks the two agree).
 
 
 @dataclass(frozen=True, slots=True)
@@ -572,7 +574,7 @@ class WorkOrderStore:
         row = conn.execute(query.with_for_update() if lock else query).first()
         if row is None:
             raise WorkOrderNotFoundError(order_id)
-        return WorkOrder(**row._mapping)
+        return WorkOrder(*row)
 
     def transition(
         self, order_id: int, to: str, *, actor: str, note: str | None = None
@@ -744,7 +746,7 @@ class WorkOrderStore:
         query = select(work_orders).order_by(work_orders.c.id.desc()).limit(limit).offset(offset)
         query = query.where(*where.clauses())
         with self.engine.connect() as conn:
-            return [WorkOrder(**row._mapping) for row in conn.execute(query)]
+            return [WorkOrder(*row) for row in conn.execute(query)]
 
     def count_work_orders(self, where: WorkOrderFilter | None = None) -> int:
         query = select(func.count()).select_from(work_orders)
@@ -780,7 +782,7 @@ class WorkOrderStore:
             .order_by(work_orders.c.id)
         )
         with self.engine.connect() as conn:
-            return [WorkOrder(**row._mapping) for row in conn.execute(query)]
+            return [WorkOrder(*row) for row in conn.execute(query)]
 
     # -- residents' reports ----------------------------------------------------------------
 

@@ -86,6 +86,11 @@ def create_app(
         ),
         units=units,
         history=history,
+        inline_reads=(
+            settings.inline_reads
+            if settings.inline_reads is not None
+            else store.engine.dialect.name == "sqlite"
+        ),
     )
     change_monitor = ChangeMonitor(
         site, store, hub, clock_ms=clock_ms, interval_s=settings.status_interval_s

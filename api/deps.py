@@ -11,11 +11,13 @@ same as one that does not exist. The typed dependencies (`BuildingDep`, `UnitDep
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, TypeVar
 
+from anyio import to_thread
 from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -33,6 +35,7 @@ from facility.clock import Clock
 from facility.site import Building, Device, Site, Unit
 from ingest.history import HistoryStore
 
+T = TypeVar("T")
 COOKIE: Final = "facility_token"
 EVENTS_PATH: Final = "/api/v1/events"
 MAX_ID: Final = 2**31 - 1
@@ -86,6 +89,13 @@ class AppContext:
     report_limiter: SlidingWindowLimiter
     units: Mapping[str, Unit]
     history: HistoryStore | None = None
+    inline_reads: bool = False
+
+    async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """A bounded database read: on the event loop (`inline_reads`) or a worker thread."""
+        if self.inline_reads:
+            return fn(*args, **kwargs)
+        return await to_thread.run_sync(functools.partial(fn, *args, **kwargs))
 
 
 async def get_context(request: Request) -> AppContext:

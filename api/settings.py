@@ -41,6 +41,11 @@ class ApiSettings:
     service_max_range_s: int = 366 * DAY_S
     worker_threads: int = 8
     """Threads for blocking handlers (database reads and writes)."""
+    inline_reads: bool | None = None
+    """Run the bounded reads of the hot polling routes (one building's status, one page of
+    work orders) on the event loop instead of a worker thread. None: when the database is
+    SQLite (a local file answers in well under a millisecond, and a thread hop costs more,
+    queueing for the GIL); PostgreSQL reads go to the worker threads."""
     user_cache_s: float = 5.0
     """A user's record (role, team, buildings) is re-read from the database this often."""
 

@@ -32,15 +32,15 @@ def list_buildings(context: Context, principal: CurrentUser) -> list[BuildingSum
 
 
 @router.get("/{building_id}", response_model=BuildingOut)
-def get_building(building: BuildingDep) -> BuildingOut:
+async def get_building(building: BuildingDep) -> BuildingOut:
     return BuildingOut(
         id=building.id, name=building.name, units=[unit_out(u) for u in building.units]
     )
 
 
 @router.get("/{building_id}/status", response_model=BuildingStatusOut)
-def get_building_status(building: BuildingDep, context: Context) -> BuildingStatusOut:
-    ((bs, n),) = building_statuses(context, [building])
+async def get_building_status(building: BuildingDep, context: Context) -> BuildingStatusOut:
+    ((bs, n),) = await context.read(building_statuses, context, [building])
     devices = [device_status_dict(d) for d in bs.devices]
     return BuildingStatusOut.model_validate({**summary(bs, n), "devices": devices})
 

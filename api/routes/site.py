@@ -63,7 +63,7 @@ def get_site(
 
 
 @router.get("/units/{unit_id}", response_model=UnitOut)
-def get_unit(unit: UnitDep) -> UnitOut:
+async def get_unit(unit: UnitDep) -> UnitOut:
     return unit_out(unit)
 
 
@@ -114,7 +114,7 @@ def list_devices(
 
 
 @router.get("/devices/{device_id}", response_model=DeviceDetailOut)
-def get_device(device: DeviceDep) -> DeviceDetailOut:
+async def get_device(device: DeviceDep) -> DeviceDetailOut:
     spec = KINDS[device.kind]
     return DeviceDetailOut(
         **device_out(device).model_dump(),

@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from alerts.store import WorkOrderFilter
+from alerts.store import WorkOrder, WorkOrderFilter
 from api.auth.users import Role
 from api.deps import (
+    AppContext,
     Context,
     CurrentUser,
     WorkOrderDep,
@@ -35,7 +36,7 @@ Name128 = Annotated[str, Query(min_length=1, max_length=128)]
 
 
 @router.get("", response_model=WorkOrderPage)
-def list_work_orders(
+async def list_work_orders(
     context: Context,
     principal: CurrentUser,
     status: Annotated[list[WorkOrderStatus] | None, Query()] = None,
@@ -67,13 +68,17 @@ def list_work_orders(
         overdue_at_ms=now if overdue is True else None,
         not_overdue_at_ms=now if overdue is False else None,
     )
-    orders = context.store.list_work_orders(where, limit=limit, offset=offset)
+    orders, total = await context.read(_page, context, where, limit, offset)
     return WorkOrderPage(
-        items=[work_order_out(o, now) for o in orders],
-        total=context.store.count_work_orders(where),
-        limit=limit,
-        offset=offset,
+        items=[work_order_out(o, now) for o in orders], total=total, limit=limit, offset=offset
     )
+
+
+def _page(
+    context: AppContext, where: WorkOrderFilter, limit: int, offset: int
+) -> tuple[list[WorkOrder], int]:
+    store = context.store
+    return store.list_work_orders(where, limit=limit, offset=offset), store.count_work_orders(where)
 
 
 @router.get("/{work_order_id}", response_model=WorkOrderDetailOut)

@@ -3,12 +3,15 @@ history, transitions, assignment, comments, residents' reports, service figures.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from alerts.interface import Severity
+from alerts.schema import work_orders
+from alerts.store import WorkOrder
 from facility.site import Site
 from tests.api_support import T0, Api, new_store, open_order, running_api
 from tests.fakes import FakeClock
@@ -25,6 +28,11 @@ def clock() -> FakeClock:
 def api(demo_site: Site, db_url: str, clock: FakeClock) -> Iterator[Api]:
     with running_api(demo_site, new_store(db_url, clock), clock) as api:
         yield api
+
+
+def test_work_order_fields_follow_the_table_columns() -> None:
+    """The store builds orders from rows by position."""
+    assert [f.name for f in dataclasses.fields(WorkOrder)] == list(work_orders.c.keys())
 
 
 def ids(api: Api, username: str = "dispatcher", **params: Any) -> list[int]:
