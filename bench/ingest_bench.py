@@ -8,18 +8,24 @@ on the same services in one run:
 - gateway, 100-reading messages: a backlog queued in the broker for the gateway's persistent
   session, then drained: publisher -> Mosquitto -> gateway -> InfluxDB, timed from the first
   reading accepted to the last point written; zero loss is checked with an InfluxQL count;
-- gateway, 1-reading messages: the same with one reading per message;
+- gateway, 1-reading messages: the same with one reading per message; and once more with
+  `--mqtt-protocol 3.1.1` (paho parses MQTT 5 properties on every message);
 - broker drain ceiling: `mosquitto_sub -q 1` draining the same 1-reading backlog;
-- InfluxDB write ceiling: prepared line protocol in 5,000-point requests from one writer;
+- our MQTT consumer alone: the same backlog through `gateway.mqtt` (paho, manual acks), with
+  nothing decoded: the Python MQTT client's own ceiling;
+- InfluxDB write ceiling: prepared line protocol in 5,000-point requests from one writer, once
+  with one field per point and once with the gateway's own points (every field of a reading);
 - naive baseline: a paho callback per message that decodes it and POSTs it to /write at once
   (what a Node-RED flow does), over a bounded number of messages.
 
-Prints a table and writes it to `--out`.
+Prints a table and writes it into `--out`, replacing only its own marked block of the Ingest
+section (the analysis around it and the other sections stay).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -38,7 +44,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from facility.catalog import KINDS  # noqa: E402
 from facility.clock import now_ms  # noqa: E402
+from facility.site import load_site  # noqa: E402
+from gateway.decoder import Decoder, Message  # noqa: E402
+from gateway.mqtt import MqttConsumer, MqttSettings  # noqa: E402
+from ingest import line_protocol  # noqa: E402
 from tests.integration.load import Publisher, stream, synthetic_site, synthetic_site_text  # noqa: E402
 from tests.services import free_port, influxql, start_influxd, start_mosquitto  # noqa: E402
 
@@ -61,6 +72,42 @@ class Row:
     @property
     def messages_per_s(self) -> float:
         return self.messages / self.seconds
+
+
+class CpuMeter:
+    """CPU seconds the gateway, the broker and InfluxDB used over a span, and how busy the whole
+    machine was: on a shared machine, a slow row with an idle gateway means it was starved."""
+
+    def __init__(self, gateway: int | None, broker: int | None, store: int | None) -> None:
+        pids = {"gateway": gateway, "broker": broker, "store": store}
+        self.pids = {name: pid for name, pid in pids.items() if pid is not None}
+        self.start = self._sample()
+
+    @staticmethod
+    def _busy() -> tuple[float, float]:
+        times = psutil.cpu_times()
+        return sum(times) - times.idle, times.idle
+
+    def _sample(self) -> dict[str, float]:
+        out = {}
+        for name, pid in self.pids.items():
+            try:
+                cpu = psutil.Process(pid).cpu_times()
+            except psutil.Error:
+                continue
+            out[name] = cpu.user + cpu.system
+        out["machine"], out["idle"] = self._busy()
+        return out
+
+    def note(self) -> str:
+        end = self._sample()
+        used = {k: end[k] - self.start[k] for k in end if k in self.start}
+        names = {"gateway": "gateway", "broker": "Mosquitto", "store": "InfluxDB"}
+        parts = [f"{label} {used[key]:.1f}" for key, label in names.items() if key in used]
+        return (
+            f"CPU s: {', '.join(parts)}; whole machine {used['machine']:.1f} busy / "
+            f"{used['idle']:.1f} idle"
+        )
 
 
 def influx_total(port: int, database: str) -> int:
@@ -101,7 +148,8 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def run_gateway(work: Path, site_file: Path, mqtt_port: int, influx_port: int, database: str,
-                messages: list[tuple[str, bytes]], readings: int, name: str) -> Row:  # fmt: skip
+                messages: list[tuple[str, bytes]], readings: int, name: str,
+                services: tuple[int, int], *extra: str) -> Row:  # fmt: skip
     metrics_port = free_port()
     argv = [
         sys.executable, "-m", "facility.cli", "--log-level", "WARNING", "gateway",
@@ -111,6 +159,7 @@ def run_gateway(work: Path, site_file: Path, mqtt_port: int, influx_port: int, d
         "--db-url", f"sqlite:///{work / (database + '.sqlite3')}",
         "--dead-letters", str(work / f"{database}.dead.jsonl"),
         "--spool-dir", str(work / f"{database}.spool"), "--metrics-port", str(metrics_port),
+        *extra,
     ]  # fmt: skip
     log = (work / f"{database}.log").open("wb")
 
@@ -133,15 +182,19 @@ def run_gateway(work: Path, site_file: Path, mqtt_port: int, influx_port: int, d
     first_reading: float | None = None
     ps = psutil.Process(process.pid)
 
+    meter: CpuMeter | None = None
+
     def written() -> bool:
-        nonlocal peak_rss, first_reading
+        nonlocal peak_rss, first_reading, meter
         peak_rss = max(peak_rss, ps.memory_info().rss)
         if first_reading is None and metric(metrics_port, "facility_readings_accepted_total") > 0:
             first_reading = time.monotonic()
+            meter = CpuMeter(process.pid, *services)
         return metric(metrics_port, "facility_points_written_total") >= readings
 
     wait(written, 600, poll_s=0.02)
     finished = time.monotonic()
+    cpu = meter.note() if meter is not None else ""
     started = first_reading if first_reading is not None else launched
     elapsed = finished - started
     stop(process)
@@ -149,12 +202,12 @@ def run_gateway(work: Path, site_file: Path, mqtt_port: int, influx_port: int, d
     loss = readings - stored
     note = (
         f"stored {stored:,} (loss {loss}); gateway peak RSS {peak_rss / 2**20:.0f} MB; "
-        f"start-up {started - launched:.1f} s not counted"
+        f"start-up {started - launched:.1f} s not counted; {cpu}"
     )
     return Row(name, readings, len(messages), elapsed, note)
 
 
-def broker_ceiling(mqtt_port: int, messages: list[tuple[str, bytes]]) -> Row:
+def broker_ceiling(mqtt_port: int, mqtt_pid: int, messages: list[tuple[str, bytes]]) -> Row:
     client_id = "bench-mosquitto-sub"
     topic = "facility/v1/+/+/+/+/telemetry"
     base = ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(mqtt_port), "-q", "1", "-c",
@@ -163,20 +216,23 @@ def broker_ceiling(mqtt_port: int, messages: list[tuple[str, bytes]]) -> Row:
     publisher = Publisher(mqtt_port, client_id="bench-pub-ceiling")
     publisher.publish_all(messages)
     publisher.close()
+    meter = CpuMeter(None, mqtt_pid, None)
     started = time.monotonic()
     subprocess.run(
         [*base, "-C", str(len(messages))], stdout=subprocess.DEVNULL, check=True, timeout=600
     )
     elapsed = time.monotonic() - started
-    return Row("broker drain ceiling (mosquitto_sub -q 1)", len(messages), len(messages), elapsed)
+    return Row("broker drain ceiling (mosquitto_sub -q 1)", len(messages), len(messages), elapsed,
+               meter.note())  # fmt: skip
 
 
-def influx_ceiling(influx_port: int, lines: list[str]) -> Row:
-    database = "ceiling"
+def influx_ceiling(influx_port: int, influx_pid: int, lines: list[bytes], name: str,
+                   database: str) -> Row:  # fmt: skip
     url = f"http://127.0.0.1:{influx_port}"
     httpx.post(f"{url}/query", params={"q": f'CREATE DATABASE "{database}"'})
-    bodies = ["\n".join(lines[i : i + 5000]).encode() for i in range(0, len(lines), 5000)]
+    bodies = [b"\n".join(lines[i : i + 5000]) for i in range(0, len(lines), 5000)]
     with httpx.Client(base_url=url, timeout=60) as client:
+        meter = CpuMeter(None, None, influx_pid)
         started = time.monotonic()
         for body in bodies:
             response = client.post(
@@ -184,7 +240,45 @@ def influx_ceiling(influx_port: int, lines: list[str]) -> Row:
             )
             response.raise_for_status()
         elapsed = time.monotonic() - started
-    return Row("InfluxDB write ceiling (5,000-point requests)", len(lines), len(bodies), elapsed)
+    return Row(name, len(lines), len(bodies), elapsed, meter.note())
+
+
+def gateway_lines(site_file: Path, messages: list[tuple[str, bytes]]) -> list[bytes]:
+    """The line protocol our gateway writes for these messages (all fields of every reading)."""
+    site = load_site(site_file)
+    batch = Decoder(site).decode([Message(t, p) for t, p in messages], now_ms=now_ms()).batch
+    keys = {name: line_protocol.series_keys(site, spec) for name, spec in KINDS.items()}
+    return [line for kb in batch for line in line_protocol.encode(keys[kb.kind.name], kb)]
+
+
+def paho_ceiling(mqtt_port: int, messages: list[tuple[str, bytes]]) -> Row:
+    """Our MQTT consumer alone (paho, manual acks after each take), nothing decoded: what the
+    Python MQTT client costs per message before the gateway does any work."""
+    settings = MqttSettings(port=mqtt_port, client_id="bench-paho-ceiling")
+    consumer = MqttConsumer(settings, "facility/v1/+/+/+/+/telemetry")
+    consumer.start()
+    consumer.wait_connected(30)
+    consumer.stop()  # the persistent session now exists; queue the backlog for it
+    publisher = Publisher(mqtt_port, client_id="bench-pub-paho")
+    publisher.publish_all(messages)
+    publisher.close()
+    consumer = MqttConsumer(settings, "facility/v1/+/+/+/+/telemetry")
+    consumer.start()
+    received = 0
+    started: float | None = None
+    cpu_started = 0.0
+    deadline = time.monotonic() + 600
+    while received < len(messages) and time.monotonic() < deadline:
+        taken = consumer.take(5000, 0.2)
+        if taken and started is None:
+            started, cpu_started = time.monotonic(), time.process_time()
+        consumer.ack(taken)
+        received += len(taken)
+    elapsed = time.monotonic() - (started or time.monotonic())
+    cpu = time.process_time() - cpu_started
+    consumer.stop()
+    return Row("our MQTT consumer alone (paho, manual acks, no decode)", received, received,
+               elapsed, f"CPU s: consumer {cpu:.1f}")  # fmt: skip
 
 
 def naive_baseline(mqtt_port: int, influx_port: int, messages: list[tuple[str, bytes]]) -> Row:
@@ -223,6 +317,28 @@ def naive_baseline(mqtt_port: int, influx_port: int, messages: list[tuple[str, b
     sub.disconnect()
     http.close()
     return Row("naive: paho callback + HTTP write per message", count, count, elapsed)
+
+
+BEGIN = "<!-- ingest-bench: written by bench/ingest_bench.py -->"
+END = "<!-- /ingest-bench -->"
+SECTION = "## Ingest (`bench/ingest_bench.py`)"
+
+
+def write_section(path: Path, block: str) -> None:
+    """Replace only the generated block of the Ingest section; other sections and the
+    hand-written analysis around the block stay as they are."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    generated = f"{BEGIN}\n{block}\n{END}"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + generated + rest.split(END, 1)[1]
+    elif SECTION in text:
+        head, rest = text.split(SECTION, 1)
+        text = f"{head}{SECTION}\n\n{generated}\n{rest}"
+    else:
+        text = f"{text.rstrip()}\n\n{SECTION}\n\n{generated}\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
 
 
 def table(rows: list[Row], reference: Row) -> str:
@@ -266,16 +382,28 @@ def main() -> None:
         mosquitto = start_mosquitto(work / "mosquitto")
         influxd = start_influxd(work / "influxd")
         try:
+            services = (mosquitto.pid, influxd.pid)
+            load_before = os.getloadavg()
             rows = [
                 run_gateway(work, site_file, mosquitto.port, influxd.port, "batched",
-                            batched.messages, batched.readings, "gateway, 100-reading messages"),
+                            batched.messages, batched.readings, "gateway, 100-reading messages",
+                            services),
                 run_gateway(work, site_file, mosquitto.port, influxd.port, "single",
-                            single.messages, single.readings, "gateway, 1-reading messages"),
-                broker_ceiling(mosquitto.port, single.messages),
-                influx_ceiling(influxd.port, [
-                    f"{kind},device=d{i % 1000} value={i * 0.5} {start + i}"
+                            single.messages, single.readings, "gateway, 1-reading messages",
+                            services),
+                run_gateway(work, site_file, mosquitto.port, influxd.port, "single_v311",
+                            single.messages, single.readings,
+                            "gateway, 1-reading messages, `--mqtt-protocol 3.1.1`", services,
+                            "--mqtt-protocol", "3.1.1"),
+                broker_ceiling(mosquitto.port, mosquitto.pid, single.messages),
+                paho_ceiling(mosquitto.port, single.messages),
+                influx_ceiling(influxd.port, influxd.pid, [
+                    f"{kind},device=d{i % 1000} value={i * 0.5} {start + i}".encode()
                     for i, kind in enumerate(["pump", "gate"] * (batched.readings // 2))
-                ]),
+                ], "InfluxDB write ceiling (5,000-point requests, 1 field per point)", "ceiling"),
+                influx_ceiling(influxd.port, influxd.pid, gateway_lines(site_file,
+                    batched.messages), "InfluxDB write ceiling (5,000-point requests, the "
+                    "gateway's points: all fields)", "ceiling_fields"),
                 naive_baseline(mosquitto.port, influxd.port, single.messages[: args.naive]),
             ]  # fmt: skip
         finally:
@@ -283,17 +411,19 @@ def main() -> None:
             influxd.stop()
 
     cpu = psutil.cpu_count()
+    load_after = os.getloadavg()
     text = table(rows, rows[-1])
-    header = (
-        "# Benchmarks\n\n## Ingest (`bench/ingest_bench.py`)\n\n"
+    block = (
         f"Run on {time.strftime('%Y-%m-%d')}, {cpu} cores, Mosquitto and InfluxDB started by the "
         f"benchmark on loopback; {devices:,} simulated devices. Gateway rows drain a backlog "
         "queued in the broker for the gateway's persistent session, timed from the first reading "
         "the gateway accepted to its last point written (InfluxDB confirms the count; process "
-        "start-up is shown apart).\n\n"
+        "start-up is shown apart). CPU seconds are per process over the timed span; the whole "
+        "machine's busy/idle seconds show how much of the cores was left for the row. Load "
+        f"average (1 min) {load_before[0]:.1f} before and {load_after[0]:.1f} after the run.\n\n"
+        + text
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(header + text + "\n")
+    write_section(args.out, block)
     print(text)
 
 
