@@ -13,7 +13,7 @@ from alerts.interface import Severity
 from alerts.schema import work_orders
 from alerts.store import WorkOrder
 from facility.site import Site
-from tests.api_support import T0, Api, new_store, open_order, running_api
+from tests.api_support import T0, Api, new_store, open_order, running_api, seen
 from tests.fakes import FakeClock
 
 MINUTE = 60_000
@@ -279,3 +279,21 @@ def test_service_figures(api: Api, clock: FakeClock) -> None:
     )
     assert too_long.status_code == 422
     assert "at most 366 days" in too_long.json()["detail"][0]["msg"]
+
+
+def test_what_the_change_monitor_reads(api: Api) -> None:
+    seen(api.store, api.site, "pump-1", T0 - 5_000)
+    seen(api.store, api.site, "b03-u1-el1", T0)
+    assert api.store.devices_last_seen() == {"pump-1": T0 - 5_000, "b03-u1-el1": T0}
+    order = open_order(api.store, api.site, "pump-1", severity=Severity.MAJOR)
+    api.store.create_report(
+        site_id=api.site.id, building_id="b07", unit_id=None, device_id=None, kind=None,
+        description="water on the stairs",
+    )  # fmt: skip
+    assert sorted(api.store.open_order_marks(), key=str) == [
+        ("pump-1", "estate", "major"),
+        (None, "b07", "minor"),
+    ]
+    api.store.transition(order, "cancelled", actor="dispatcher")
+    assert api.store.open_order_marks() == [(None, "b07", "minor")]
+    assert api.store.last_event_id() == len(api.store.events_after(0))
