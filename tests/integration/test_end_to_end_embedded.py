@@ -17,11 +17,26 @@ from tests.services import free_port
 pytestmark = pytest.mark.integration
 
 
+DEMO_PASSWORD = "demo-password-e2e"
+AUTH: dict[str, str] = {}
+"""The dispatcher's bearer header once logged in (the API needs a login)."""
+
+
 def _get(url: str) -> httpx.Response | None:
     try:
-        return httpx.get(url, timeout=2.0)
+        return httpx.get(url, timeout=2.0, headers=AUTH)
     except httpx.HTTPError:
         return None
+
+
+def _login(base: str, username: str) -> dict[str, str]:
+    response = httpx.post(
+        f"{base}/api/v1/auth/login",
+        json={"username": username, "password": DEMO_PASSWORD},
+        timeout=5.0,
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
 def _open_orders(base: str) -> list[dict[str, object]]:
@@ -32,7 +47,11 @@ def _open_orders(base: str) -> list[dict[str, object]]:
     return items
 
 
-def test_up_serves_live_status_and_turns_a_dry_run_into_one_work_order(tmp_path: Path) -> None:
+def test_up_serves_live_status_and_turns_a_dry_run_into_one_work_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FACILITY_DEMO_PASSWORD", DEMO_PASSWORD)  # `up` makes its demo users
+    AUTH.clear()
     port, mqtt_port = free_port(), free_port()
     var = tmp_path / "var"
     receiver = HttpReceiver([Reply(204)]).start()
@@ -63,6 +82,8 @@ def test_up_serves_live_status_and_turns_a_dry_run_into_one_work_order(tmp_path:
         )
         assert page is not None
         assert "Shangri-La Residences" in page.text
+        assert _get(f"{base}/api/v1/buildings/b01/status").status_code == 401  # type: ignore[union-attr]
+        AUTH.update(_login(base, "dispatcher"))
         live = wait_for(
             lambda: _get(f"{base}/api/v1/buildings/b01/status"),
             lambda r: r is not None and r.json()["status"] == "ok",
@@ -80,7 +101,7 @@ def test_up_serves_live_status_and_turns_a_dry_run_into_one_work_order(tmp_path:
             what="a work order for the dry run",
         )
         assert [(o["device_id"], o["rule_id"]) for o in orders] == [("pump-1", "pump.dry_run")]
-        estate = httpx.get(f"{base}/api/v1/buildings/estate/status", timeout=5).json()
+        estate = httpx.get(f"{base}/api/v1/buildings/estate/status", timeout=5, headers=AUTH).json()
         assert estate["status"] == "alarm"
         pump = next(d for d in estate["devices"] if d["id"] == "pump-1")
         assert pump["status"] == "alarm"
