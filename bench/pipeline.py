@@ -73,7 +73,7 @@ def main() -> None:
     stages = {
         "decode + validate (JSON -> Batch)": lambda: decoder.decode(sink.messages, now_ms=now),
         "line protocol (Batch -> text)": encode,
-        "rules (4 rules, fresh state)": lambda: RuleEngine.from_rule_set(
+        "rules (default pack, fresh state)": lambda: RuleEngine.from_rule_set(
             site, default_rule_set()
         ).evaluate(batch),
     }
