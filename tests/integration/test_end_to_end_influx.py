@@ -14,6 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from alerts.store import WorkOrderStore, make_engine
 from api.app import create_app
+from api.auth.passwords import FAST_FOR_TESTS, Passwords
 from facility.site import Site
 from tests.conftest import DEMO_SITE
 from tests.integration.helpers import run_simulation, start_facility, stop_process, wait_for
@@ -114,7 +115,12 @@ def test_pump_dry_run_reaches_influxdb_and_one_work_order(
         assert gateway.poll() is None, "the gateway stopped"
 
         store = WorkOrderStore(make_engine(db_url))
-        client = TestClient(create_app(site=demo_site, store=store))
+        app = create_app(site=demo_site, store=store, passwords=Passwords(FAST_FOR_TESTS))
+        user = app.state.context.users.add("ops", "password-1", "dispatcher")
+        token, _ = app.state.context.tokens.issue(
+            username="ops", user_id=user.id, role="dispatcher"
+        )
+        client = TestClient(app, headers={"Authorization": f"Bearer {token}"})
         orders = client.get("/api/v1/work-orders", params={"status": "open"}).json()["items"]
         assert [(o["device_id"], o["rule_id"]) for o in orders] == [("pump-2", "pump.dry_run")]
         assert orders[0]["severity"] == "critical"
