@@ -7,7 +7,15 @@ NEVER = not holding), whether the fault is open, when it last cleared (cool-down
 its last episodes (repeat) and the rule's window ring buffers.
 
 Readings are put in (device, time) order first; a reading not newer than the device's last one
-(a replay, a late duplicate) does not move the state, which makes redelivery harmless.
+(a replay, a late duplicate) does not move the state, which makes redelivery harmless. Only an
+index is sorted (and not at all when the batch is already in order, or only a stable sort by
+device when each device's readings arrived in time order, as they usually do); a column is
+gathered into that order when a rule first reads it (`SortedRows`).
+
+Per rule, the condition is evaluated over every reading of the kind, but the `for` timers,
+open / clear transitions, cool-downs and repeats run only over the devices where something can
+happen: a device whose condition never holds in the batch and that has no running timer, open
+fault or repeat in its state keeps its state unchanged, so it is skipped.
 
 A rule's fault opens at a reading where its `when` has held for `for` (continuously, by
 reading time), inside its schedule, and, with a cool-down, not within the cool-down of the
@@ -32,13 +40,22 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import numpy.typing as npt
 
 from alerts.faults import FaultCleared, FaultOpened
-from alerts.interface import Category, Rule, Schedule, Severity
+from alerts.interface import Category, Condition, Rule, Schedule, Severity
 from alerts.rule_file import RuleSet
-from alerts.rule_language import NEVER, RuleContext, WindowState, _Groups, truth
-from facility.batch import Batch, BoolArray, FloatArray, Int64Array, KindBatch
-from facility.catalog import KINDS
+from alerts.rule_language import (
+    NEVER,
+    Array,
+    Expression,
+    RuleContext,
+    WindowState,
+    _Groups,
+    truth,
+)
+from facility.batch import Batch, BoolArray, FloatArray, Int32Array, Int64Array, KindBatch
+from facility.catalog import KINDS, KindSpec
 from facility.errors import FacilityError
 from facility.site import Device, Site
 
@@ -82,7 +99,8 @@ class KindState:
     last_values: FloatArray
     """Each device's newest reading (for delta / rate and the timer)."""
     last_present_ts: Int64Array
-    """(devices, fields): when each field last had a value (for age(field))."""
+    """(devices, fields): when each field last had a value (for age(field)); kept up to date
+    only for kinds whose rules read age(field)."""
     watch_from: Int64Array
     """Silence counts from max(last_ts, watch_from)."""
     params: dict[str, FloatArray] = field(default_factory=dict)
@@ -92,6 +110,73 @@ class KindState:
     def seen_ms(self) -> Int64Array:
         result: Int64Array = np.maximum(self.last_ts, self.watch_from)
         return result
+
+
+IntpArray = npt.NDArray[np.intp]
+
+
+class SortedRows:
+    """A kind's batch in (device, time) order without copying its value matrix: `rows` maps
+    each ordered row to its row in `values` (None: the same row), and a column is gathered
+    into that order once, when a rule first reads it."""
+
+    __slots__ = ("_columns", "device", "kind", "rows", "ts_ms", "values")
+
+    def __init__(
+        self,
+        kind: KindSpec,
+        device: Int32Array,
+        ts_ms: Int64Array,
+        values: FloatArray,
+        rows: IntpArray | None,
+    ) -> None:
+        self.kind = kind
+        self.device = device
+        self.ts_ms = ts_ms
+        self.values = values
+        self.rows = rows
+        self._columns: dict[str, FloatArray] = {}
+
+    def __len__(self) -> int:
+        return len(self.device)
+
+    def column(self, field: str) -> FloatArray:
+        cached = self._columns.get(field)
+        if cached is None:
+            source = self.values[:, self.kind.col(field)]
+            cached = np.ascontiguousarray(source if self.rows is None else source[self.rows])
+            self._columns[field] = cached
+        return cached
+
+    def source_rows(self, rows: IntpArray) -> IntpArray:
+        return rows if self.rows is None else self.rows[rows]
+
+    def values_at(self, rows: IntpArray) -> FloatArray:
+        """Whole readings (every field) of the given ordered rows."""
+        result: FloatArray = self.values[self.source_rows(rows)]
+        return result
+
+
+def time_order(kb: KindBatch) -> IntpArray | None:
+    """The rows of `kb` in (device, time, seq) order; None when they already are.
+
+    Cheap first: a batch already in order costs one pass; one whose devices each arrived in
+    time order (the gateway's batches, readings interleaved across devices) a stable sort by
+    device (a radix sort when device rows fit 16 bits); only a batch with readings out of
+    order within a device pays for the full sort."""
+    dev, ts = kb.device, kb.ts_ms
+    if len(dev) < 2:
+        return None
+    same = dev[1:] == dev[:-1]
+    if bool(((dev[1:] > dev[:-1]) | (same & (ts[1:] > ts[:-1]))).all()):
+        return None
+    keys = dev.astype(np.uint16) if int(dev.max()) < 1 << 16 else dev
+    order: IntpArray = np.argsort(keys, kind="stable")
+    d, t = dev[order], ts[order]
+    if bool(((d[1:] != d[:-1]) | (t[1:] > t[:-1])).all()):
+        return order
+    full: IntpArray = np.lexsort((kb.seq, ts, dev))
+    return full
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +192,13 @@ def _shift(values: np.ndarray, first: BoolArray, fill: np.ndarray) -> np.ndarray
         out[1:] = values[:-1]
         out[first] = fill
     return out
+
+
+def _reads_field_age(condition: Condition | None) -> bool:
+    """Whether a condition may read age(field); a hand-written one might."""
+    if condition is None:
+        return False
+    return not isinstance(condition, Expression) or condition.reads_field_age
 
 
 def local_time(ts_ms: Int64Array, zone: ZoneInfo) -> tuple[Int64Array, Int64Array]:
@@ -183,6 +275,12 @@ class RuleEngine:
             )
             for kind, devices in site.by_kind.items()
         }
+        self._reads_field_age = {
+            kind: any(_reads_field_age(r.condition) or _reads_field_age(r.clear) for r in rules)
+            for kind, rules in self._by_kind.items()
+        }
+        """Kinds whose rules read age(field): only they keep when each field last reported
+        up to date (a pass over the whole value matrix per batch)."""
         self.site_active = False
         self.site_started_ms = NEVER
         self._watching = False
@@ -221,40 +319,49 @@ class RuleEngine:
         cleared: list[FaultCleared],
     ) -> None:
         state = self.state[kb.kind.name]
-        kb = kb.time_ordered()
-        fresh = kb.ts_ms > state.last_ts[kb.device]
-        if not fresh.all():
-            kb = kb.take(fresh)
-        # Two readings of one device with the same timestamp: keep the last.
-        same = np.zeros(len(kb), np.bool_)
-        same[:-1] = (kb.device[1:] == kb.device[:-1]) & (kb.ts_ms[1:] == kb.ts_ms[:-1])
-        if same.any():
-            kb = kb.take(~same)
-        if len(kb) == 0:
+        order = time_order(kb)
+        dev = kb.device if order is None else kb.device[order]
+        ts = kb.ts_ms if order is None else kb.ts_ms[order]
+        keep = ts > state.last_ts[dev]
+        # Two readings of one device with the same timestamp: keep the last (highest seq).
+        keep[:-1] &= (dev[1:] != dev[:-1]) | (ts[1:] != ts[:-1])
+        if not keep.all():
+            picked = np.flatnonzero(keep)
+            order = picked if order is None else order[picked]
+            dev, ts = dev[picked], ts[picked]
+        if len(dev) == 0:
             return
-        dev, ts = kb.device, kb.ts_ms
+        rows = SortedRows(kb.kind, dev, ts, kb.values, order)
         g = _Groups.of(dev)
-        previous_values = _shift(kb.values, g.first, state.last_values[dev[g.first]])
-        previous_ts = _shift(ts, g.first, state.last_ts[dev[g.first]])
+        first_devices = dev[g.first]
+        previous_ts = np.empty_like(ts)
+        previous_ts[1:] = ts[:-1]
+        previous_ts[g.first] = state.last_ts[first_devices]
+        previous_first = state.last_values[first_devices]
+        memo: dict[str, Array] = {}
         for rule in rules:
             rs = state.rules[rule.id]
             context = RuleContext(
-                kb,
+                rows,
                 state.params,
-                previous_values,
+                None,
                 previous_ts,
                 windows=rs.windows,
                 last_present_ts=state.last_present_ts,
+                previous_first=previous_first,
+                memo=memo,
             )
             context._groups = g
             self._apply(rule, rs, context, g, None, opened, cleared)
             self._commit_windows(rs, context)
-        ends = dev[g.last]
-        state.last_ts[ends] = ts[g.last]
-        state.last_values[ends] = kb.values[g.last]
-        present_ts = np.where(np.isnan(kb.values), NEVER, ts[:, None])
-        newest = np.maximum.reduceat(present_ts, np.flatnonzero(g.first), axis=0)
-        state.last_present_ts[ends] = np.maximum(state.last_present_ts[ends], newest)
+        last_rows = np.flatnonzero(g.last)
+        ends = dev[last_rows]
+        state.last_ts[ends] = ts[last_rows]
+        state.last_values[ends] = rows.values_at(last_rows)
+        if self._reads_field_age.get(kb.kind.name, False):
+            present_ts = np.where(np.isnan(rows.values_at(g.rows)), NEVER, ts[:, None])
+            newest = np.maximum.reduceat(present_ts, np.flatnonzero(g.first), axis=0)
+            state.last_present_ts[ends] = np.maximum(state.last_present_ts[ends], newest)
 
     @staticmethod
     def _commit_windows(rs: RuleState, context: RuleContext) -> None:
@@ -282,24 +389,69 @@ class RuleEngine:
         opened: list[FaultOpened],
         cleared: list[FaultCleared],
     ) -> None:
-        kb = context.batch
-        dev, ts, rows, first, last = kb.device, kb.ts_ms, g.rows, g.first, g.last
+        rows = context.batch
+        assert isinstance(rows, SortedRows)
         cond = np.asarray(truth(np.asarray(rule.condition(context))), dtype=np.bool_)
-        clear = (
-            np.asarray(truth(np.asarray(rule.clear(context))), dtype=np.bool_)
-            if rule.clear is not None
-            else ~cond
+        if rule.clear is not None:
+            clear = np.asarray(truth(np.asarray(rule.clear(context))), dtype=np.bool_)
+            eff = cond & ~clear
+        else:
+            clear = ~cond
+            eff = cond
+        # Only devices where the condition holds somewhere, or with a timer, an open fault or
+        # a reported repeat in their state, can change: the others are left as they are.
+        busy = (rs.since_ms != NEVER) | rs.active | rs.reported
+        hits = np.flatnonzero(eff)
+        if len(hits):
+            busy[rows.device[hits]] = True
+        if not busy.any():
+            return
+        picked = busy[rows.device]
+        if picked.all():
+            self._transitions(rule, rs, rows, g, None, eff, clear, tick_start, opened, cleared)
+            return
+        sub = np.flatnonzero(picked)
+        self._transitions(
+            rule,
+            rs,
+            rows,
+            _Groups.of(rows.device[sub]),
+            sub,
+            eff[sub],
+            clear[sub],
+            tick_start,
+            opened,
+            cleared,
         )
-        eff = cond & ~clear
+
+    def _transitions(
+        self,
+        rule: Rule,
+        rs: RuleState,
+        rows: SortedRows,
+        g: _Groups,
+        sub: IntpArray | None,
+        eff: BoolArray,
+        clear: BoolArray,
+        tick_start: Int64Array | None,
+        opened: list[FaultOpened],
+        cleared: list[FaultCleared],
+    ) -> None:
+        """Timers, open / clear, cool-down and repeat over whole device groups of the ordered
+        rows (`sub` picks them; None = all rows)."""
+        dev = rows.device if sub is None else rows.device[sub]
+        ts = rows.ts_ms if sub is None else rows.ts_ms[sub]
+        grows, first, last = g.rows, g.first, g.last
         since_before = rs.since_ms[dev]
         prev_eff = _shift(eff, first, since_before[first] != NEVER)
         marker = eff & (~prev_eff | first)
-        run_row = np.maximum.accumulate(np.where(marker, rows, 0))
+        run_row = np.maximum.accumulate(np.where(marker, grows, 0))
         fresh_start = ts[run_row] if tick_start is None else tick_start[dev[run_row]]
         run_start = np.where(first[run_row] & prev_eff[run_row], since_before[run_row], fresh_start)
         held = eff & (ts - run_start >= round(rule.for_s * 1000))
         if not rule.schedule.always:
-            held &= in_schedule(rule.schedule, ts, self.zone)
+            inside = np.flatnonzero(held)
+            held[inside] = in_schedule(rule.schedule, ts[inside], self.zone)
         active0 = rs.active[dev]
         if rule.cooldown_s > 0:
             active_row = self._resolve_cooldown(
@@ -307,9 +459,9 @@ class RuleEngine:
             )
         else:
             event = held | clear
-            last_event = np.maximum.accumulate(np.where(event, rows, -1))
-            inside = last_event >= g.start
-            active_row = np.where(inside, held[np.maximum(last_event, 0)], active0)
+            last_event = np.maximum.accumulate(np.where(event, grows, -1))
+            within = last_event >= g.start
+            active_row = np.where(within, held[np.maximum(last_event, 0)], active0)
         active_before = _shift(active_row, first, active0[first])
         if rule.repeat is not None:
             reported_row = self._repeat(rule, rs, active_row, active_before, ts, dev, g)
@@ -317,12 +469,20 @@ class RuleEngine:
             reported_row = active_row
         reported_before = _shift(reported_row, first, rs.reported[dev[first]])
         devices = self.site.by_kind[rule.kind]
-        for row in np.flatnonzero(reported_row & ~reported_before).tolist():
-            opened.append(
-                self._fault(
-                    rule, devices[int(dev[row])], kb, row, int(run_start[row]), int(ts[row])
+        opens = np.flatnonzero(reported_row & ~reported_before)
+        if len(opens):
+            readings = rows.values_at(opens if sub is None else sub[opens]).tolist()
+            for row, values in zip(opens.tolist(), readings, strict=True):
+                opened.append(
+                    self._fault(
+                        rule,
+                        devices[int(dev[row])],
+                        rows.kind,
+                        values,
+                        int(run_start[row]),
+                        int(ts[row]),
+                    )
                 )
-            )
         for row in np.flatnonzero(~reported_row & reported_before).tolist():
             cleared.append(
                 FaultCleared(rule.id, devices[int(dev[row])].id, int(ts[row]), rule.auto_resolve)
@@ -428,11 +588,15 @@ class RuleEngine:
         return result
 
     def _fault(
-        self, rule: Rule, device: Device, kb: KindBatch, row: int, started_ms: int, at_ms: int
+        self,
+        rule: Rule,
+        device: Device,
+        kind: KindSpec,
+        reading: list[float],
+        started_ms: int,
+        at_ms: int,
     ) -> FaultOpened:
-        values = {
-            f.name: float(v) for f, v in zip(kb.kind.fields, kb.values[row].tolist(), strict=True)
-        }
+        values = {f.name: float(v) for f, v in zip(kind.fields, reading, strict=True)}
         try:
             title = rule.title.format(
                 device=device.name,
@@ -484,19 +648,20 @@ class RuleEngine:
             count = len(state.last_ts)
             if not timed or not count:
                 continue
-            kb = KindBatch(
+            rows = SortedRows(
                 KINDS[kind],
                 np.arange(count, dtype=np.int32),
                 np.full(count, now_ms, np.int64),
-                np.zeros(count, np.int64),
                 state.last_values.copy(),
+                None,
             )
-            g = _Groups.of(kb.device)
+            g = _Groups.of(rows.device)
             seen_ms = state.seen_ms()
+            memo: dict[str, Array] = {}
             for rule in timed:
                 rs = state.rules[rule.id]
                 context = RuleContext(
-                    kb,
+                    rows,
                     state.params,
                     state.last_values,
                     state.last_ts,
@@ -504,6 +669,7 @@ class RuleEngine:
                     last_present_ts=state.last_present_ts,
                     now_ms=now_ms,
                     last_seen_ms=seen_ms,
+                    memo=memo,
                 )
                 context._groups = g
                 self._apply(rule, rs, context, g, seen_ms, opened, cleared)

@@ -51,12 +51,12 @@ import ast
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from facility.batch import BoolArray, FloatArray, Int64Array, KindBatch
+from facility.batch import BoolArray, FloatArray, Int64Array
 from facility.catalog import KindSpec
 from facility.errors import FacilityError
 
@@ -158,6 +158,24 @@ class _Groups:
         return _Groups(rows, first, last, start)
 
 
+class Rows(Protocol):
+    """Time-ordered readings of one kind as an expression reads them: a `KindBatch`, or the
+    engine's sorted view of one (which gathers a column only when a rule reads it)."""
+
+    @property
+    def kind(self) -> KindSpec: ...
+
+    @property
+    def device(self) -> npt.NDArray[np.int32]: ...
+
+    @property
+    def ts_ms(self) -> Int64Array: ...
+
+    def __len__(self) -> int: ...
+
+    def column(self, field: str) -> FloatArray: ...
+
+
 @dataclass
 class RuleContext:
     """What an expression sees: one kind's time-ordered readings and what they need.
@@ -165,13 +183,18 @@ class RuleContext:
     With `now_ms` set the context is a tick: one row per device at `now_ms` holding the
     device's last values, so `age()` can grow while nothing arrives. Window functions and
     delta / rate are not evaluated in a tick (rules that use `age` may not use them).
+
+    `memo` holds the values of the expressions' pure sub-expressions (no window state); the
+    engine shares one memo between the rules of one kind and batch, so a column, a parameter
+    or a comparison that several rules read is computed once.
     """
 
-    batch: KindBatch
+    batch: Rows
     params: Mapping[str, FloatArray]
     """Per parameter, its value for each device of the kind (indexed by device row)."""
-    previous_values: FloatArray
-    """Each reading's device's previous reading, per field (NaN when there is none)."""
+    previous_values: FloatArray | None
+    """Each reading's device's previous reading, per field (NaN when there is none); None
+    when `previous_first` gives it for each device's first row (the rest is the row above)."""
     previous_ts_ms: npt.NDArray[np.int64]
     windows: Mapping[str, WindowState] = field(default_factory=dict)
     """The rule's window states (by `WindowSpec.key`), as of before this batch."""
@@ -183,6 +206,9 @@ class RuleContext:
     updates: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     """New window states computed from this batch; the engine commits them."""
     _groups: _Groups | None = None
+    previous_first: FloatArray | None = None
+    """(device groups, fields): the previous reading of each device's first row."""
+    memo: dict[str, Array] = field(default_factory=dict)
 
     @property
     def groups(self) -> _Groups:
@@ -194,11 +220,30 @@ class RuleContext:
         return self.batch.column(name)
 
     def param(self, name: str) -> FloatArray:
-        return self.params[name][self.batch.device]
+        """The parameter per row; a 0-d array when every device has the same value (the
+        usual case: a per-row gather would cost more than the rule)."""
+        values = self.params[name]
+        if len(values) and bool((values == values[0]).all()):
+            return np.asarray(values[0])
+        result: FloatArray = values[self.batch.device]
+        return result
+
+    def previous(self, name: str) -> FloatArray:
+        """Each row's device's previous value of the field."""
+        col = self.batch.kind.col(name)
+        if self.previous_values is not None:
+            before: FloatArray = self.previous_values[:, col]
+            return before
+        current = self.column(name)
+        out = np.empty_like(current)
+        if len(out):
+            out[1:] = current[:-1]
+            first = self.groups.first
+            out[first] = self.previous_first[:, col] if self.previous_first is not None else np.nan
+        return out
 
     def delta(self, name: str) -> FloatArray:
-        col = self.batch.kind.col(name)
-        result: FloatArray = self.batch.values[:, col] - self.previous_values[:, col]
+        result: FloatArray = self.column(name) - self.previous(name)
         return result
 
     def rate(self, name: str) -> FloatArray:
@@ -385,9 +430,12 @@ Node = Callable[[RuleContext], Array]
 
 
 def truth(values: Array) -> BoolArray:
+    """Non-zero and not NaN."""
     if values.dtype == np.bool_:
         return values
-    result: BoolArray = np.nan_to_num(values.astype(np.float64), nan=0.0) != 0
+    if values.dtype != np.float64:
+        values = values.astype(np.float64)
+    result: BoolArray = (values != 0) & ~np.isnan(values)
     return result
 
 
@@ -431,6 +479,8 @@ class Expression:
     windows: tuple[WindowSpec, ...] = ()
     uses_age: bool = False
     """Uses age(): evaluated on the engine's timer as well as at readings."""
+    reads_field_age: bool = False
+    """Uses age(field): the engine must keep when each field last had a value."""
 
     def __call__(self, context: RuleContext) -> BoolArray:
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -449,12 +499,30 @@ class _Compiler:
         self.params: set[str] = set()
         self.temporal = False
         self.uses_age = False
+        self.reads_field_age = False
         self.windows: list[WindowSpec] = []
 
     def fail(self, node: ast.AST, message: str) -> RuleSyntaxError:
         return RuleSyntaxError(message, getattr(node, "col_offset", 0) + 1)
 
     def compile(self, node: ast.AST) -> Node:
+        """The node's numpy function; a pure one (no window inside) is memoised in the
+        context under its text, so rules of one kind share it within a batch."""
+        windows = len(self.windows)
+        compiled = self._compile(node)
+        if isinstance(node, (ast.Expression, ast.Constant)) or len(self.windows) != windows:
+            return compiled
+        key = ast.unparse(node)
+
+        def memoised(c: RuleContext) -> Array:
+            value = c.memo.get(key)
+            if value is None:
+                value = c.memo[key] = compiled(c)
+            return value
+
+        return memoised
+
+    def _compile(self, node: ast.AST) -> Node:
         if isinstance(node, ast.Expression):
             return self.compile(node.body)
         if isinstance(node, ast.Constant):
@@ -462,9 +530,7 @@ class _Compiler:
         if isinstance(node, ast.Name):
             return self.name(node)
         if isinstance(node, ast.BoolOp):
-            parts = [self.compile(v) for v in node.values]
-            reduce = np.logical_and if isinstance(node.op, ast.And) else np.logical_or
-            return lambda c: reduce.reduce(np.broadcast_arrays(*(truth(p(c)) for p in parts)))
+            return self.bool_op(node)
         if isinstance(node, ast.UnaryOp):
             return self.unary(node)
         if isinstance(node, ast.BinOp):
@@ -512,6 +578,27 @@ class _Compiler:
             f"(fields: {', '.join(self.kind.field_names)})",
         )
 
+    def bool_op(self, node: ast.BoolOp) -> Node:
+        """`and` / `or` over every part; once the result is settled for every row, the
+        remaining parts without window state are skipped (windows must see every batch)."""
+        is_and = isinstance(node.op, ast.And)
+        parts = []
+        for value in node.values:
+            windows = len(self.windows)
+            parts.append((self.compile(value), len(self.windows) == windows))
+
+        def evaluate(c: RuleContext) -> Array:
+            result = truth(np.asarray(parts[0][0](c)))
+            for part, pure in parts[1:]:
+                settled = not result.any() if is_and else bool(result.all())
+                if settled and pure:
+                    continue
+                value = truth(np.asarray(part(c)))
+                result = (result & value) if is_and else (result | value)
+            return result
+
+        return evaluate
+
     def unary(self, node: ast.UnaryOp) -> Node:
         operand = self.compile(node.operand)
         if isinstance(node.op, ast.Not):
@@ -533,8 +620,10 @@ class _Compiler:
 
         def evaluate(c: RuleContext) -> Array:
             values = [_number(o(c)) for o in operands]
-            parts = [op(values[i], values[i + 1]) for i, op in enumerate(ops)]
-            return np.logical_and.reduce(parts) if len(parts) > 1 else parts[0]
+            result = ops[0](values[0], values[1])
+            for i in range(1, len(ops)):
+                result = result & ops[i](values[i], values[i + 1])
+            return result
 
         return evaluate
 
@@ -562,6 +651,7 @@ class _Compiler:
             if len(node.args) != 1:
                 raise self.fail(node, "age() takes no argument or one field name")
             ident = self.field_arg(node, name)
+            self.reads_field_age = True
             return lambda c: c.age(ident)
         if name in (*TEMPORAL, "rail"):
             if len(node.args) != 1:
@@ -582,8 +672,15 @@ class _Compiler:
             return lambda c: np.abs(_number(args[0](c)))
         if len(args) < 2:
             raise self.fail(node, f"{name}() takes two or more arguments")
-        reduce = np.minimum if name == "min" else np.maximum
-        return lambda c: reduce.reduce(np.broadcast_arrays(*(_number(a(c)) for a in args)))
+        pairwise = np.minimum if name == "min" else np.maximum
+
+        def extreme(c: RuleContext) -> Array:
+            result = _number(args[0](c))
+            for a in args[1:]:
+                result = pairwise(result, _number(a(c)))
+            return result
+
+        return extreme
 
     def window_arg(
         self, node: ast.Call, name: str, *, time_only: bool
@@ -683,4 +780,5 @@ def compile_expression(
         node,
         tuple(compiler.windows),
         compiler.uses_age,
+        compiler.reads_field_age,
     )
