@@ -145,6 +145,7 @@ class _Groups:
     last: BoolArray
     start: npt.NDArray[np.intp]
     """Per row, the index of its device's first row."""
+    _index: npt.NDArray[np.intp] | None = None
 
     @staticmethod
     def of(device: npt.NDArray[np.int32]) -> _Groups:
@@ -156,6 +157,12 @@ class _Groups:
         last[:-1] = device[:-1] != device[1:]
         start = np.maximum.accumulate(np.where(first, rows, 0)) if n else rows
         return _Groups(rows, first, last, start)
+
+    def group_index(self) -> npt.NDArray[np.intp]:
+        """Per row, the number of its device group (0 for the first device's rows)."""
+        if self._index is None:
+            self._index = np.cumsum(self.first) - 1
+        return self._index
 
 
 class Rows(Protocol):
@@ -209,6 +216,8 @@ class RuleContext:
     previous_first: FloatArray | None = None
     """(device groups, fields): the previous reading of each device's first row."""
     memo: dict[str, Array] = field(default_factory=dict)
+    window_values: dict[WindowSpec, FloatArray] = field(default_factory=dict)
+    """This rule's window results in this batch (a window used twice is computed once)."""
 
     @property
     def groups(self) -> _Groups:
@@ -289,8 +298,17 @@ class RuleContext:
     # -- windows --------------------------------------------------------------------------
 
     def window(self, spec: WindowSpec, values: FloatArray, only: BoolArray | None) -> FloatArray:
-        """The window function `spec` at every row, over the device's history and this batch."""
-        if len(self.batch) == 0:
+        """The window function `spec` at every row, over the device's history and this batch.
+
+        Per device group the window's entries are laid out flat, history first (the ring's
+        slots, empty ones included, so every position is known without a sort), then the
+        batch's new entries in time order: a row's window ends after its own entry and starts
+        where its time or its last n allow. A last-n window changes only at a new entry, so it
+        is reduced there and carried to the rows between. Only devices with new entries get a
+        new ring.
+        """
+        n = len(self.batch)
+        if n == 0:
             return np.zeros(0)
         if spec.function == "stuck":
             return self._stuck(spec, values)
@@ -298,58 +316,77 @@ class RuleContext:
         state = self.windows.get(spec.key)
         capacity = spec.capacity
         devices = kb.device[g.first]
-        group_of_row = np.cumsum(g.first) - 1
-        if state is None:
-            hist_ts = np.full((len(devices), capacity), NEVER, np.int64)
-            hist_val = np.full((len(devices), capacity), np.nan)
-        else:
-            hist_ts, hist_val = state.ts[devices], state.values[devices]
+        groups = len(devices)
         entry = ~np.isnan(values)
         if only is not None:
             entry &= only
+        entry_rows = np.flatnonzero(entry)
+        group_of_row = g.group_index()
+        entry_group = group_of_row[entry_rows]
+        new_count = np.bincount(entry_group, minlength=groups)
+        before = np.zeros(groups, np.intp)
+        np.cumsum(new_count[:-1], out=before[1:])
+        # history slots that can matter for a result: the last n, or the whole ring
+        slots = spec.last_n if spec.last_n is not None else capacity
+        if state is None:
+            hist_ts = np.full((groups, slots), NEVER, np.int64)
+            hist_val = np.full((groups, slots), np.nan)
+        else:
+            hist_ts = state.ts[devices, capacity - slots :]
+            hist_val = state.values[devices, capacity - slots :]
         hist_ok = hist_ts != NEVER
-        hist_group = np.broadcast_to(np.arange(len(devices))[:, None], hist_ts.shape)
-        group = np.concatenate([hist_group[hist_ok], group_of_row[entry]])
-        ts = np.concatenate([hist_ts[hist_ok], kb.ts_ms[entry]])
-        val = np.concatenate([hist_val[hist_ok], values[entry]])
-        order = np.argsort(group, kind="stable")  # history first, then the batch, per device
-        group, ts, val = group[order], ts[order], val[order]
-        base = (min(int(ts.min()), int(kb.ts_ms.min())) if len(ts) else int(kb.ts_ms.min())) - 1
-        shift = np.int64(1) << np.int64(45)
-        keys = group.astype(np.int64) * shift + (ts - base)
-        row_keys = group_of_row.astype(np.int64) * shift + (kb.ts_ms - base)
-        end = np.searchsorted(keys, row_keys, side="right")
-        group_start = np.searchsorted(keys, group_of_row.astype(np.int64) * shift, side="left")
-        if spec.window_ms is not None:
-            start = np.searchsorted(keys, row_keys - spec.window_ms, side="right")
+        group_base = np.arange(groups) * slots + before
+        hist_pos = group_base[:, None] + np.arange(slots)[None, :]
+        new_pos = (entry_group + 1) * slots + np.arange(len(entry_rows))
+        flat_val = np.empty(groups * slots + len(entry_rows))
+        flat_val[hist_pos] = np.where(hist_ok, hist_val, 0.0)
+        entry_val = values[entry_rows]
+        flat_val[new_pos] = entry_val
+        valid_start = group_base + slots - hist_ok.sum(axis=1)
+        entries_upto = np.cumsum(entry)
+        if spec.last_n is not None:
+            picked_mask = entry | g.first
+            picked = np.flatnonzero(picked_mask)
+            row_group = group_of_row[picked]
+            end = (row_group + 1) * slots + entries_upto[picked]
+            start = np.maximum(end - spec.last_n, valid_start[row_group])
+            reduced = self._reduce(spec.function, flat_val, start, end)
+            result: FloatArray = reduced[np.cumsum(picked_mask) - 1]
         else:
-            start = end - int(spec.last_n or 0)
-        start = np.maximum(np.maximum(start, end - capacity), group_start)
-        if spec.last_n is not None and only is not None:
-            # a last-n window changes only where a reading is recorded: reduce there, carry on
-            need = entry | g.first
-            picked = np.flatnonzero(need)
-            reduced = self._reduce(spec.function, group, val, start[picked], end[picked])
-            full = np.empty(len(kb))
-            full[picked] = reduced
-            result = full[np.maximum.accumulate(np.where(need, g.rows, 0))]
-        else:
-            result = self._reduce(spec.function, group, val, start, end)
-        # the new history: the last `capacity` entries of each device
-        groups_end = np.searchsorted(keys, (np.arange(len(devices)) + 1) * shift, side="left")
-        groups_begin = np.searchsorted(keys, np.arange(len(devices)) * shift, side="left")
-        take = groups_end[:, None] - capacity + np.arange(capacity)[None, :]
-        valid = take >= groups_begin[:, None]
-        take = np.clip(take, 0, max(len(ts) - 1, 0))
-        new_ts = np.where(valid, ts[take] if len(ts) else NEVER, NEVER)
-        new_val = np.where(valid, val[take] if len(ts) else np.nan, np.nan)
-        self.updates[spec.key] = ("ring", devices, new_ts, new_val)
+            end = (group_of_row + 1) * slots + entries_upto
+            entry_ts = kb.ts_ms[entry_rows]
+            base = int(kb.ts_ms.min()) - 1
+            if hist_ok.any():
+                base = min(base, int(hist_ts[hist_ok].min()) - 1)
+            shift = np.int64(1) << np.int64(45)
+            keys = np.empty(len(flat_val), np.int64)
+            keys[hist_pos] = np.arange(groups)[:, None] * shift + np.where(
+                hist_ok, hist_ts - base, 0
+            )
+            keys[new_pos] = entry_group * shift + (entry_ts - base)
+            row_keys = group_of_row * shift + (kb.ts_ms - base)
+            start = np.searchsorted(keys, row_keys - int(spec.window_ms or 0), side="right")
+            start = np.maximum(np.maximum(start, end - capacity), valid_start[group_of_row])
+            result = self._reduce(spec.function, flat_val, start, end)
+        # the new ring of each device with new entries: its last `capacity` entries
+        changed = np.flatnonzero(new_count)
+        if len(changed) and state is not None:
+            count = new_count[changed]
+            old_ts, old_val = state.ts[devices[changed]], state.values[devices[changed]]
+            index = np.arange(capacity)[None, :] + count[:, None]
+            from_old = index < capacity
+            kept = np.minimum(index, capacity - 1)
+            fresh = np.clip(before[changed][:, None] + index - capacity, 0, len(entry_rows) - 1)
+            new_ts = np.where(
+                from_old, np.take_along_axis(old_ts, kept, 1), kb.ts_ms[entry_rows][fresh]
+            )
+            new_val = np.where(from_old, np.take_along_axis(old_val, kept, 1), entry_val[fresh])
+            self.updates[spec.key] = ("ring", devices[changed], new_ts, new_val)
         return result
 
     @staticmethod
     def _reduce(
         function: str,
-        group: npt.NDArray[Any],
         val: FloatArray,
         start: npt.NDArray[np.intp],
         end: npt.NDArray[np.intp],
@@ -367,7 +404,7 @@ class RuleContext:
         if function == "changes":
             changed = np.zeros(len(val))
             if len(val) > 1:
-                changed[1:] = (val[1:] != val[:-1]) & (group[1:] == group[:-1])
+                changed[1:] = val[1:] != val[:-1]  # pairs inside one window: one device
             prefix = np.concatenate([[0.0], np.cumsum(changed)])
             inner = np.minimum(start + 1, end)
             result: FloatArray = np.where(size >= 2, prefix[end] - prefix[inner], 0.0)
@@ -501,6 +538,7 @@ class _Compiler:
         self.uses_age = False
         self.reads_field_age = False
         self.windows: list[WindowSpec] = []
+        self.window_texts: dict[str, WindowSpec] = {}
 
     def fail(self, node: ast.AST, message: str) -> RuleSyntaxError:
         return RuleSyntaxError(message, getattr(node, "col_offset", 0) + 1)
@@ -737,16 +775,27 @@ class _Compiler:
             value_node: Node = lambda c: c.column(ident)  # noqa: E731
         else:
             value_node = self.compile(node.args[0])
-        spec = WindowSpec(f"{self.prefix}w{len(self.windows)}", name, window_ms, last_n, capacity)
+        text = f"{ast.unparse(node)}/{capacity}"
+        twin = self.window_texts.get(text)
+        # the same window twice in one expression: one state, computed once per batch (the
+        # twin still takes its number, so later windows keep their checkpointed keys)
+        spec = twin or WindowSpec(
+            f"{self.prefix}w{len(self.windows)}", name, window_ms, last_n, capacity
+        )
         self.windows.append(spec)
+        self.window_texts[text] = spec
         as_bool = name == "count"
 
         def evaluate(c: RuleContext) -> Array:
+            done = c.window_values.get(spec)
+            if done is not None:
+                return done
             values = value_node(c)
             values = truth(values).astype(np.float64) if as_bool else _number(values)
             values = np.broadcast_to(values, (len(c.batch),)).astype(np.float64)
             mask = None if only is None else np.broadcast_to(truth(only(c)), (len(c.batch),))
-            return c.window(spec, values, mask)
+            result = c.window_values[spec] = c.window(spec, values, mask)
+            return result
 
         return evaluate
 
