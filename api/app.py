@@ -8,8 +8,10 @@ from pathlib import Path
 
 from anyio import to_thread
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
 from alerts.store import WorkOrderStore
 from alerts.workorders import (
@@ -115,6 +117,8 @@ def create_app(
         description="Status of the buildings' equipment and the work orders raised from faults. "
         "Log in with POST /api/v1/auth/login, then send `Authorization: Bearer <token>`.",
         lifespan=lifespan,
+        docs_url=None,  # served below from the installed package, not a CDN: works offline
+        redoc_url=None,
     )
     app.state.context = context
     app.state.monitor = change_monitor
@@ -122,8 +126,24 @@ def create_app(
     for module in (auth, site_routes, buildings, work_orders, reports, events, dashboard):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    _offline_docs(app)
     app.add_middleware(MetricsMiddleware, metrics=context.metrics)
     return app
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs with its scripts from the `swagger-ui-bundle` package."""
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
 
 
 def _error_answers(app: FastAPI) -> None:
