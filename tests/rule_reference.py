@@ -1,0 +1,464 @@
+"""A scalar reference of the rules engine: one reading at a time, plain Python floats.
+
+It reads the same rule texts as the engine (`Rule.condition.text`, `Rule.clear.text`), parses
+them with `ast` again and walks them per reading, with per-device Python state: a deque per
+window, a dict of timers per rule. Nothing is shared with the engine's numpy code, so it is a
+test oracle (tests/unit/test_rule_reference.py runs both over the same simulator readings) and
+the per-reading loop that bench/rules.py sets beside the engine.
+
+What it models (docs/rules.md): readings are taken per device in (time, seq) order; a reading
+not newer than the device's last one before the batch is dropped, and of two with one
+timestamp the later seq wins. A rule's `when` must hold (and its `clear` not) for `for`,
+inside its schedule and past its cool-down, to open; `clear` (default: not `when`) closes;
+with `repeat` only the count-th episode within the window is reported. The timer (`tick`:
+age() growing with no data, site incidents) is not modelled: at a reading age() is 0.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import pairwise
+from math import isnan
+from statistics import median
+from zoneinfo import ZoneInfo
+
+from alerts.interface import Condition, Rule
+from alerts.rule_language import (
+    DEFAULT_CAPACITY,
+    STUCK_MIN_READINGS,
+    Expression,
+    parse_duration_s,
+)
+from facility.batch import Batch
+from facility.catalog import KINDS, KindSpec
+from facility.site import Site
+
+NAN = math.nan
+Scalar = Callable[["Reading"], float]
+
+
+@dataclass(slots=True)
+class Reading:
+    """What an expression sees at one reading of one device."""
+
+    values: list[float]
+    previous: list[float]
+    ts_ms: int
+    previous_ts_ms: int | None
+    params: Mapping[str, float]
+    present_ms: list[int | None]
+    """When each field last had a value, this reading included."""
+    windows: dict[int, object]
+    """This rule and device's window states, by window number."""
+
+
+def _truth(x: float) -> bool:
+    return x != 0.0 and not isnan(x)
+
+
+def _divide(a: float, b: float) -> float:
+    if b == 0.0:
+        if isnan(a) or a == 0.0:
+            return NAN
+        return math.copysign(math.inf, a) * math.copysign(1.0, b)
+    return a / b
+
+
+def _modulo(a: float, b: float) -> float:
+    if b == 0.0 or math.isinf(a):
+        return NAN
+    return a % b
+
+
+def _not_equal(a: float, b: float) -> bool:
+    return a != b and not isnan(a) and not isnan(b)
+
+
+def _extreme(values: list[float], pick: Callable[[float, float], float]) -> float:
+    result = values[0]
+    for v in values[1:]:
+        result = NAN if isnan(result) or isnan(v) else pick(result, v)
+    return result
+
+
+_ARITHMETIC: dict[type[ast.operator], Callable[[float, float], float]] = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Div: _divide,
+    ast.Mod: _modulo,
+}
+_COMPARE: dict[type[ast.cmpop], Callable[[float, float], bool]] = {
+    ast.Lt: lambda a, b: a < b,
+    ast.LtE: lambda a, b: a <= b,
+    ast.Gt: lambda a, b: a > b,
+    ast.GtE: lambda a, b: a >= b,
+    ast.Eq: lambda a, b: a == b,
+    ast.NotEq: _not_equal,
+}
+
+
+class _Window:
+    """One window function's per-device state: the newest `capacity` entries, oldest first."""
+
+    def __init__(self, capacity: int) -> None:
+        self.entries: deque[tuple[int, float]] = deque(maxlen=capacity)
+
+
+class _Stuck:
+    def __init__(self) -> None:
+        self.value = NAN
+        self.start = 0
+        self.count = 0
+
+
+def _reduce(function: str, values: list[float]) -> float:
+    if function == "count":
+        return float(sum(1 for v in values if v != 0.0))
+    if function == "changes":
+        return float(sum(1 for a, b in pairwise(values) if a != b))
+    if not values:
+        return NAN
+    if function == "mean":
+        return math.fsum(values) / len(values)
+    return float(median(values))
+
+
+class _Compiler:
+    """Rule text to a tree of Python closures over one `Reading`."""
+
+    def __init__(self, kind: KindSpec) -> None:
+        self.kind = kind
+        self.windows = 0
+
+    def compile(self, node: ast.AST) -> Scalar:
+        if isinstance(node, ast.Expression):
+            return self.compile(node.body)
+        if isinstance(node, ast.Constant):
+            assert isinstance(node.value, (bool, int, float))
+            number = float(node.value)
+            return lambda r: number
+        if isinstance(node, ast.Name):
+            return self.name(node.id)
+        if isinstance(node, ast.BoolOp):
+            parts = [self.compile(v) for v in node.values]
+            if isinstance(node.op, ast.And):  # every part runs: windows see every reading
+                return lambda r: float(all([_truth(p(r)) for p in parts]))
+            return lambda r: float(any([_truth(p(r)) for p in parts]))
+        if isinstance(node, ast.UnaryOp):
+            operand = self.compile(node.operand)
+            if isinstance(node.op, ast.Not):
+                return lambda r: 0.0 if _truth(operand(r)) else 1.0
+            if isinstance(node.op, ast.USub):
+                return lambda r: -operand(r)
+            return operand
+        if isinstance(node, ast.BinOp):
+            op = _ARITHMETIC[type(node.op)]
+            left, right = self.compile(node.left), self.compile(node.right)
+            return lambda r: op(left(r), right(r))
+        if isinstance(node, ast.Compare):
+            ops = [_COMPARE[type(o)] for o in node.ops]
+            operands = [self.compile(node.left), *(self.compile(c) for c in node.comparators)]
+
+            def compare(r: Reading) -> float:
+                values = [o(r) for o in operands]
+                return float(all([op(values[i], values[i + 1]) for i, op in enumerate(ops)]))
+
+            return compare
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            return self.call(node, node.func.id)
+        raise ValueError(f"not a rule expression: {ast.unparse(node)}")
+
+    def name(self, ident: str) -> Scalar:
+        if ident in ("true", "false"):
+            number = 1.0 if ident == "true" else 0.0
+            return lambda r: number
+        if ident in self.kind.index:
+            col = self.kind.col(ident)
+            return lambda r: r.values[col]
+        if ident == "heartbeat_s":
+            heartbeat = float(self.kind.heartbeat_s)
+            return lambda r: heartbeat
+        return lambda r: r.params[ident]
+
+    def call(self, node: ast.Call, name: str) -> Scalar:
+        if name in ("count", "changes", "mean", "median", "stuck"):
+            return self.window(node, name)
+        col = (
+            self.kind.col(node.args[0].id)
+            if node.args and isinstance(node.args[0], ast.Name)
+            else -1
+        )
+        if name == "age":
+            if not node.args:
+                return lambda r: 0.0
+            return lambda r: NAN if (at := r.present_ms[col]) is None else (r.ts_ms - at) / 1000
+        if name == "delta":
+            return lambda r: r.values[col] - r.previous[col]
+        if name == "rate":
+
+            def rate(r: Reading) -> float:
+                if r.previous_ts_ms is None or r.ts_ms <= r.previous_ts_ms:
+                    return NAN
+                return (r.values[col] - r.previous[col]) / ((r.ts_ms - r.previous_ts_ms) / 1000)
+
+            return rate
+        if name == "rail":
+            spec = self.kind.fields[col]
+            lo, hi = spec.min, spec.max
+            return lambda r: float(r.values[col] <= lo or r.values[col] >= hi)
+        args = [self.compile(a) for a in node.args]
+        if name == "abs":
+            return lambda r: abs(args[0](r))
+        pick: Callable[[float, float], float] = min if name == "min" else max
+        return lambda r: _extreme([a(r) for a in args], pick)
+
+    def window(self, node: ast.Call, name: str) -> Scalar:
+        arg = node.args[1]
+        assert isinstance(arg, ast.Constant)
+        window_ms = None
+        last_n = None
+        if isinstance(arg.value, str):
+            seconds = parse_duration_s(arg.value)
+            assert seconds is not None
+            window_ms = round(seconds * 1000)
+        else:
+            assert isinstance(arg.value, int)
+            last_n = arg.value
+        keywords = {k.arg: k.value for k in node.keywords}
+        capacity = max(DEFAULT_CAPACITY, last_n or 0)
+        if "capacity" in keywords:
+            value = keywords["capacity"]
+            assert isinstance(value, ast.Constant)
+            assert isinstance(value.value, int)
+            capacity = value.value
+        only = self.compile(keywords["only"]) if "only" in keywords else None
+        as_bool = name == "count"
+        if name == "stuck":
+            col = self.kind.col(node.args[0].id)  # type: ignore[attr-defined]
+            value_of: Scalar = lambda r: r.values[col]  # noqa: E731
+        else:
+            value_of = self.compile(node.args[0])
+        number = self.windows
+        self.windows += 1
+
+        if name == "stuck":
+            flat_ms = window_ms or 0
+
+            def stuck(r: Reading) -> float:
+                state = r.windows.get(number)
+                if not isinstance(state, _Stuck):
+                    state = r.windows[number] = _Stuck()
+                value = r.values[col]
+                if value == state.value:
+                    state.count += 1
+                else:
+                    state.value, state.start, state.count = value, r.ts_ms, 1
+                return float(
+                    not isnan(value)
+                    and r.ts_ms - state.start >= flat_ms
+                    and state.count >= STUCK_MIN_READINGS
+                )
+
+            return stuck
+
+        def windowed(r: Reading) -> float:
+            state = r.windows.get(number)
+            if not isinstance(state, _Window):
+                state = r.windows[number] = _Window(capacity)
+            value = value_of(r)
+            if as_bool:
+                value = 1.0 if _truth(value) else 0.0
+            recorded = not isnan(value) and (only is None or _truth(only(r)))
+            if recorded:
+                state.entries.append((r.ts_ms, value))
+            entries = state.entries
+            if last_n is not None:
+                chosen = [v for _, v in list(entries)[-last_n:]]
+            else:
+                assert window_ms is not None
+                floor = r.ts_ms - window_ms
+                chosen = [v for t, v in entries if t > floor]
+            return _reduce(name, chosen)
+
+        return windowed
+
+
+def compile_scalar(text: str, kind: KindSpec) -> Scalar:
+    return _Compiler(kind).compile(ast.parse(text, mode="eval"))
+
+
+def _text(condition: Condition) -> str:
+    if not isinstance(condition, Expression):
+        raise TypeError("the reference reads rules from rule files (compiled expressions)")
+    return condition.text
+
+
+@dataclass(slots=True)
+class _RuleState:
+    since: int | None = None
+    active: bool = False
+    reported: bool = False
+    last_clear: int | None = None
+    episodes: list[int] = field(default_factory=list)
+    windows: dict[int, object] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _DeviceState:
+    last_ts: int | None = None
+    last_values: list[float] = field(default_factory=list)
+    present_ms: list[int | None] = field(default_factory=list)
+    rules: dict[str, _RuleState] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _ScalarRule:
+    rule: Rule
+    when: Scalar
+    clear: Scalar | None
+    for_ms: int
+    cooldown_ms: int
+    repeat_need: int | None
+    repeat_within_ms: int
+
+
+Opened = tuple[str, str, int, int]
+"""(rule id, device id, started_ms, detected_ms)"""
+Cleared = tuple[str, str, int]
+"""(rule id, device id, cleared_ms)"""
+
+
+class ReferenceEngine:
+    """The engine's meaning, one reading at a time. Rules must come from rule files (their
+    conditions carry their text)."""
+
+    def __init__(self, site: Site, rules: Iterable[Rule], params: Mapping[str, float]) -> None:
+        self.site = site
+        self.zone = ZoneInfo(site.timezone)
+        self.rules: dict[str, list[_ScalarRule]] = {}
+        for rule in rules:
+            kind = KINDS[rule.kind]
+            self.rules.setdefault(rule.kind, []).append(
+                _ScalarRule(
+                    rule,
+                    compile_scalar(_text(rule.condition), kind),
+                    compile_scalar(_text(rule.clear), kind) if rule.clear is not None else None,
+                    round(rule.for_s * 1000),
+                    round(rule.cooldown_s * 1000),
+                    rule.repeat.count - 1 if rule.repeat else None,
+                    round(rule.repeat.within_s * 1000) if rule.repeat else 0,
+                )
+            )
+        self.params = {
+            kind: [{**params, **d.params} for d in devices]
+            for kind, devices in site.by_kind.items()
+        }
+        self.devices = {
+            kind: [_DeviceState() for _ in devices] for kind, devices in site.by_kind.items()
+        }
+
+    def evaluate(self, batch: Batch) -> tuple[list[Opened], list[Cleared]]:
+        opened: list[Opened] = []
+        cleared: list[Cleared] = []
+        for kind, kb in batch.kinds.items():
+            rules = self.rules.get(kind, [])
+            states = self.devices[kind]
+            per_device: dict[int, list[tuple[int, int, list[float]]]] = {}
+            for device, ts, seq, values in zip(
+                kb.device.tolist(), kb.ts_ms.tolist(), kb.seq.tolist(), kb.values.tolist(),
+                strict=True,
+            ):  # fmt: skip
+                per_device.setdefault(device, []).append((ts, seq, values))
+            for device, readings in per_device.items():
+                state = states[device]
+                floor = state.last_ts
+                readings.sort(key=lambda r: (r[0], r[1]))
+                for i, (ts, _, values) in enumerate(readings):
+                    if (floor is not None and ts <= floor) or (
+                        i + 1 < len(readings) and readings[i + 1][0] == ts
+                    ):
+                        continue  # not newer than before the batch, or the same ts again
+                    self._reading(kind, device, state, rules, ts, values, opened, cleared)
+        return opened, cleared
+
+    def _reading(
+        self,
+        kind: str,
+        device: int,
+        state: _DeviceState,
+        rules: list[_ScalarRule],
+        ts: int,
+        values: list[float],
+        opened: list[Opened],
+        cleared: list[Cleared],
+    ) -> None:
+        if not state.last_values:
+            state.last_values = [NAN] * len(values)
+            state.present_ms = [None] * len(values)
+        for col, value in enumerate(values):
+            if not isnan(value):
+                state.present_ms[col] = ts
+        reading = Reading(
+            values, state.last_values, ts, state.last_ts, self.params[kind][device],
+            state.present_ms, {},
+        )  # fmt: skip
+        device_id = self.site.by_kind[kind][device].id
+        for scalar in rules:
+            rule = scalar.rule
+            rs = state.rules.get(rule.id)
+            if rs is None:
+                rs = state.rules[rule.id] = _RuleState()
+            reading.windows = rs.windows
+            cond = _truth(scalar.when(reading))
+            clear = _truth(scalar.clear(reading)) if scalar.clear is not None else not cond
+            eff = cond and not clear
+            if eff and rs.since is None:
+                rs.since = ts
+            held = eff and rs.since is not None and ts - rs.since >= scalar.for_ms
+            if held and not rule.schedule.always:
+                held = self._in_schedule(rule, ts)
+            was_active, was_reported = rs.active, rs.reported
+            if clear:
+                rs.active = False
+            elif held and not rs.active:
+                boundary = rs.last_clear + scalar.cooldown_ms if rs.last_clear is not None else None
+                rs.active = scalar.cooldown_ms == 0 or boundary is None or ts >= boundary
+            if was_active and not rs.active:
+                rs.last_clear = ts
+            if scalar.repeat_need is None:
+                rs.reported = rs.active
+            elif rs.active and not was_active:
+                need, past = scalar.repeat_need, rs.episodes
+                rs.reported = need == 0 or (
+                    len(past) >= need and ts - past[-need] <= scalar.repeat_within_ms
+                )
+                rs.episodes = [*past, ts][-need:] if need else []
+            elif not rs.active:
+                rs.reported = False
+            if rs.reported and not was_reported:
+                assert rs.since is not None
+                opened.append((rule.id, device_id, rs.since, ts))
+            elif was_reported and not rs.reported:
+                cleared.append((rule.id, device_id, ts))
+            if not eff:
+                rs.since = None
+        state.last_ts = ts
+        state.last_values = values
+
+    def _in_schedule(self, rule: Rule, ts: int) -> bool:
+        local = datetime.fromtimestamp(ts / 1000, UTC).astimezone(self.zone)
+        if local.weekday() not in rule.schedule.weekdays:
+            return False
+        if not rule.schedule.minutes:
+            return True
+        minute = local.hour * 60 + local.minute
+        return any(
+            (start <= minute < end) if start <= end else (minute >= start or minute < end)
+            for start, end in rule.schedule.minutes
+        )
