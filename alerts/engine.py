@@ -162,8 +162,8 @@ def time_order(kb: KindBatch) -> IntpArray | None:
 
     Cheap first: a batch already in order costs one pass; one whose devices each arrived in
     time order (the gateway's batches, readings interleaved across devices) a stable sort by
-    device (a radix sort when device rows fit 16 bits); only a batch with readings out of
-    order within a device pays for the full sort."""
+    device (a radix sort when device rows fit 16 bits); then only the devices with a reading
+    out of order within the batch are sorted by time."""
     dev, ts = kb.device, kb.ts_ms
     if len(dev) < 2:
         return None
@@ -173,10 +173,16 @@ def time_order(kb: KindBatch) -> IntpArray | None:
     keys = dev.astype(np.uint16) if int(dev.max()) < 1 << 16 else dev
     order: IntpArray = np.argsort(keys, kind="stable")
     d, t = dev[order], ts[order]
-    if bool(((d[1:] != d[:-1]) | (t[1:] > t[:-1])).all()):
+    late = (d[1:] == d[:-1]) & (t[1:] <= t[:-1])
+    if not late.any():
         return order
-    full: IntpArray = np.lexsort((kb.seq, ts, dev))
-    return full
+    # only the devices with a reading out of order (or a timestamp twice) are sorted by time
+    marked = np.zeros(int(dev.max()) + 1, np.bool_)
+    marked[d[1:][late]] = True
+    at = np.flatnonzero(marked[d])
+    rows = order[at]
+    order[at] = rows[np.lexsort((kb.seq[rows], ts[rows], dev[rows]))]
+    return order
 
 
 @dataclass(frozen=True, slots=True)
