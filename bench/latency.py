@@ -108,6 +108,7 @@ def main() -> int:
                 "--influx-db", "latency", "--db-url", f"sqlite:///{wo_db}",
                 "--dead-letters", str(work / "dead.jsonl"), "--spool-dir", str(work / "spool"),
                 "--notify-state-dir", str(work / "notify"),
+                "--rules-state", str(work / "rules-state.npz"),
                 "--metrics-port", str(metrics_port), *args.gateway_arg,
             ),
             cwd=ROOT, stdout=gateway_log, stderr=subprocess.STDOUT,

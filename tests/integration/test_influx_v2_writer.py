@@ -35,6 +35,8 @@ def test_gateway_writes_every_reading_through_api_v2_write(
             "--db-url", f"sqlite:///{tmp_path / 'facility.sqlite3'}",
             "--dead-letters", str(tmp_path / "dead-letters.jsonl"),
             "--spool-dir", str(tmp_path / "spool"),
+            "--rules-state", str(tmp_path / "rules-state.npz"),
+            "--notify-state-dir", str(tmp_path / "notify"),
             "--metrics-port", str(free_port()),
         ],
         tmp_path / "gateway.log",
