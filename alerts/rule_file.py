@@ -39,7 +39,7 @@ from alerts.rule_language import (
 )
 from facility.catalog import KIND_NAMES, KINDS, KindSpec
 from facility.errors import FileError
-from facility.toml_file import parse_toml, read_text
+from facility.toml_file import TomlLines, parse_toml, read_text
 
 __all__ = ["RuleFileError", "RuleSet", "load_rule_file", "parse_duration_s", "parse_rule_file"]
 
@@ -70,33 +70,11 @@ class RuleSet:
     """Parameter defaults; sites override them per node."""
 
 
-class _Source:
-    """Lines of the file, to point errors at the right place."""
-
-    def __init__(self, text: str) -> None:
-        self.lines = text.splitlines()
+class _Source(TomlLines):
+    """Lines of the rule file, to point errors at the right place."""
 
     def rule_line(self, number: int) -> int | None:
-        seen = -1
-        for index, line in enumerate(self.lines, start=1):
-            if re.match(r"^\s*\[\[\s*rules\s*\]\]", line):
-                seen += 1
-                if seen == number:
-                    return index
-        return None
-
-    def key_line(self, start: int | None, key: str) -> tuple[int | None, int]:
-        """Line of `key = ...` at or after `start` and the column where its value begins."""
-        if start is None:
-            return None, 0
-        pattern = re.compile(rf"^\s*{re.escape(key)}\s*=\s*")
-        for index in range(start, len(self.lines) + 1):
-            match = pattern.match(self.lines[index - 1])
-            if match:
-                return index, match.end() + 1
-            if index > start and self.lines[index - 1].lstrip().startswith("[["):
-                break
-        return start, 0
+        return self.header_line("rules", number)
 
 
 def _check_title(title: str, kinds: list[KindSpec]) -> str | None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from facility.catalog import KIND_NAMES
 from facility.errors import SiteFileError
-from facility.toml_file import parse_toml, read_text
+from facility.toml_file import TomlLines, parse_toml, read_text
 
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 """Ids appear in MQTT topics and line-protocol tags: no '/', '+', '#', spaces or commas."""
@@ -93,7 +93,7 @@ _DEVICE_KEYS = {"id", "kind", "name", "params"}
 _ASSIGNMENT = re.compile(r"""(?:^|[{,\s])([A-Za-z0-9_-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 
 
-class _Locator:
+class _Locator(TomlLines):
     """Finds the line a value or table header sits on, for error messages.
 
     Every `key = "value"` of the file is indexed once, so looking up the lines of a site with
@@ -101,9 +101,9 @@ class _Locator:
     """
 
     def __init__(self, text: str) -> None:
-        self._lines = text.splitlines()
+        super().__init__(text)
         self._values: dict[tuple[str, str], list[int]] = {}
-        for number, line in enumerate(self._lines, start=1):
+        for number, line in enumerate(self.lines, start=1):
             for match in _ASSIGNMENT.finditer(line):
                 value = match[2] if match[2] is not None else match[3]
                 self._values.setdefault((match[1], value), []).append(number)
@@ -114,16 +114,6 @@ class _Locator:
             return None
         lines = self._values.get((key, value), [])
         return lines[occurrence] if occurrence < len(lines) else None
-
-    def header_line(self, header: str, occurrence: int) -> int | None:
-        seen = -1
-        pattern = re.compile(rf"^\s*\[\[\s*{re.escape(header)}\s*\]\]")
-        for number, line in enumerate(self._lines, start=1):
-            if pattern.match(line):
-                seen += 1
-                if seen == occurrence:
-                    return number
-        return None
 
 
 class _Parser:

@@ -10,6 +10,7 @@ from typing import Any
 from facility.errors import FileError
 
 _POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)")
+_TABLE_HEADER = re.compile(r"""^\s*\[\[?\s*[A-Za-z0-9_.\-"' ]+\s*\]\]?\s*(#.*)?$""")
 
 
 def read_text(path: Path, error: type[FileError]) -> str:
@@ -67,6 +68,6 @@ class TomlLines:
             match = pattern.match(line)
             if match:
                 return number, match.end() + 1
-            if number > start and line.lstrip().startswith("["):
+            if number > start and _TABLE_HEADER.match(line):
                 break
         return start, 0
