@@ -20,10 +20,12 @@ import dataclasses
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
+import numpy.typing as npt
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event, func, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -53,8 +55,8 @@ from alerts.workorders import (
     check_transition,
 )
 from facility.batch import Batch
-from facility.catalog import reading_dict
 from facility.clock import Clock, now_ms
+from facility.columns import json_objects
 from facility.site import Site
 
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
@@ -115,6 +117,14 @@ class WorkOrderEvent:
     from_status: str | None
     to_status: str | None
     note: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _DeviceColumns:
+    """A kind's device ids and buildings by kind_index, for building rows in bulk."""
+
+    ids: npt.NDArray[np.object_]
+    buildings: npt.NDArray[np.object_]
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,6 +305,7 @@ class WorkOrderStore:
         self.engine = engine
         self.clock_ms = clock_ms
         self.policy = policy if policy is not None else WorkOrderPolicy()
+        self._columns: dict[str, tuple[Site, _DeviceColumns]] = {}
         is_pg = engine.dialect.name == "postgresql"
         self._dialect = postgresql if is_pg else sqlite
         # SQLite has one writer anyway; waiting here is cheaper than in its busy handler.
@@ -875,42 +886,53 @@ class WorkOrderStore:
     # -- device state ----------------------------------------------------------------------
 
     def update_device_state(self, site: Site, batch: Batch) -> None:
-        """Upsert each device's newest reading in the batch (one row per device, not reading)."""
-        rows: list[dict[str, Any]] = []
+        """Upsert each device's newest reading in the batch (one row per device, not reading).
+
+        On the gateway's hot path: values become JSON a column at a time, and the rows go to
+        the driver as tuples (SQLAlchemy's per-row parameter handling cost as much as the rest).
+        """
+        rows: list[tuple[str, str, str, str, int, int, str]] = []
         for kb in batch:
             ordered = kb.time_ordered()
             last = np.ones(len(ordered), np.bool_)
             last[:-1] = ordered.device[:-1] != ordered.device[1:]
-            devices = site.by_kind[kb.kind.name]
-            for row in np.flatnonzero(last):
-                device = devices[int(ordered.device[row])]
-                rows.append(
-                    {
-                        "device_id": device.id,
-                        "site_id": site.id,
-                        "kind": device.kind,
-                        "building_id": device.building_id,
-                        "last_seen_ms": int(ordered.ts_ms[row]),
-                        "last_seq": int(ordered.seq[row]),
-                        "values_json": orjson.dumps(
-                            reading_dict(kb.kind, ordered.values[row])
-                        ).decode(),
-                    }
-                )
+            newest = np.flatnonzero(last)
+            devices = self._device_columns(site, kb.kind.name)
+            index = ordered.device[newest]
+            rows += zip(
+                devices.ids[index].tolist(),
+                repeat(site.id),
+                repeat(kb.kind.name),
+                devices.buildings[index].tolist(),
+                ordered.ts_ms[newest].tolist(),
+                ordered.seq[newest].tolist(),
+                [j.decode() for j in json_objects(kb.kind, ordered.values[newest])],
+                strict=False,
+            )
         if not rows:
             return
-        insert = self._dialect.insert(device_state)
-        stmt = insert.on_conflict_do_update(
-            index_elements=[device_state.c.device_id],
-            set_={
-                "last_seen_ms": insert.excluded.last_seen_ms,
-                "last_seq": insert.excluded.last_seq,
-                "values_json": insert.excluded.values_json,
-            },
-            where=insert.excluded.last_seen_ms >= device_state.c.last_seen_ms,
-        )
         with self._write() as conn:
-            conn.execute(stmt, rows)
+            mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+            conn.exec_driver_sql(
+                "INSERT INTO device_state (device_id, site_id, kind, building_id, last_seen_ms,"
+                f" last_seq, values_json) VALUES ({', '.join([mark] * 7)})"
+                " ON CONFLICT (device_id) DO UPDATE SET last_seen_ms = excluded.last_seen_ms,"
+                " last_seq = excluded.last_seq, values_json = excluded.values_json"
+                " WHERE excluded.last_seen_ms >= device_state.last_seen_ms",
+                rows,
+            )
+
+    def _device_columns(self, site: Site, kind: str) -> _DeviceColumns:
+        cached = self._columns.get(kind)
+        if cached is not None and cached[0] is site:
+            return cached[1]
+        devices = site.by_kind[kind]
+        columns = _DeviceColumns(
+            np.array([d.id for d in devices], dtype=object),
+            np.array([d.building_id for d in devices], dtype=object),
+        )
+        self._columns[kind] = (site, columns)
+        return columns
 
     def devices_last_seen(self) -> dict[str, int]:
         """Every device's last reading time (no values): what status by silence needs."""
