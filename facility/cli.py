@@ -103,7 +103,8 @@ def cmd_rules_backtest(args: argparse.Namespace) -> int:
 
     lines = run_command(
         site_path=args.site, rules_path=args.rules, sqlite_path=args.sqlite_path,
-        start=args.start, end=args.end,
+        start=args.start, end=args.end, influx_url=args.influx_url, influx_db=args.influx_db,
+        influx_username=args.influx_username, influx_password=args.influx_password,
     )  # fmt: skip
     print("\n".join(lines))
     return 0
@@ -552,6 +553,10 @@ def build_parser() -> argparse.ArgumentParser:
     _site_option(backtest)
     _add(backtest, "rules", None, type=Path, help="rule file (default: the built-in pack)")
     _add(backtest, "sqlite-path", "var/telemetry.sqlite3", type=Path, help="embedded store file")
+    _add(backtest, "influx-url", None, help="read InfluxDB 1.x at this URL instead of SQLite")
+    _add(backtest, "influx-db", "facility", help="InfluxDB database")
+    _add(backtest, "influx-username", None, help="InfluxDB user")
+    _add(backtest, "influx-password", None, help="InfluxDB password")
     backtest.set_defaults(func=cmd_rules_backtest)
 
     simulate = commands.add_parser("simulate", help="publish a simulated site's telemetry")
