@@ -18,26 +18,13 @@ from alerts.rules import default_rule_set
 from facility.batch import Batch
 from facility.catalog import KINDS
 from facility.site import load_site
-from gateway.decoder import Decoder, Message
+from gateway.decoder import Decoder
 from ingest import line_protocol
+from simulators.publisher import MemoryPublisher
 from simulators.runner import FleetSimulator, SimulationSettings
 
 SITE = Path(__file__).resolve().parent.parent / "sites" / "shangri-la.toml"
 START_MS = 1_790_000_000_000
-
-
-class Collect:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    def publish(self, topic: str, payload: bytes) -> None:
-        self.messages.append(Message(topic, payload))
-
-    def flush(self, timeout_s: float) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def best_of(runs: int, work: Callable[[], object]) -> float:
@@ -58,7 +45,7 @@ def main() -> None:
     settings = SimulationSettings(
         speed=0, duration_s=seconds, start_ms=START_MS, readings_per_message=60
     )
-    sink = Collect()
+    sink = MemoryPublisher()
     FleetSimulator(site, settings).run(sink)
     now = START_MS + seconds * 1000
     decoder = Decoder(site)

@@ -36,9 +36,10 @@ from alerts.faults import FaultOpened
 from alerts.rules import default_rule_set
 from facility.batch import Batch
 from facility.site import Site
-from gateway.decoder import Decoder, Message
+from gateway.decoder import Decoder
 from simulators.faults import parse_injection
 from simulators.portfolio import generate_site
+from simulators.publisher import MemoryPublisher
 from simulators.runner import FleetSimulator, SimulationSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,27 +60,13 @@ FAULTS = (
 )
 
 
-class _Collect:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    def publish(self, topic: str, payload: bytes) -> None:
-        self.messages.append(Message(topic, payload))
-
-    def flush(self, timeout_s: float) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 def simulated(devices: int, seconds: int) -> tuple[Batch, Site]:
     """The portfolio's readings for `seconds`, decoded, in arrival order."""
     site = generate_site(devices)
     settings = SimulationSettings(
         rate_hz=1, speed=0, duration_s=seconds, start_ms=START_MS, seed=1, readings_per_message=10
     )
-    out = _Collect()
+    out = MemoryPublisher()
     injections = [parse_injection(text, site, seed=1) for text in FAULTS]
     FleetSimulator(site, settings, injections).run(out)
     result = Decoder(site).decode(out.messages, now_ms=START_MS + seconds * 1000 + 1)

@@ -13,14 +13,21 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from simulators.errors import PublishError
 
-__all__ = ["MqttPublisher", "PublishError", "Publisher", "PublisherSettings"]
+__all__ = [
+    "MemoryPublisher",
+    "MqttPublisher",
+    "PublishError",
+    "Published",
+    "Publisher",
+    "PublisherSettings",
+]  # fmt: skip
 log = logging.getLogger(__name__)
 
 
@@ -30,6 +37,30 @@ class Publisher(Protocol):
     def flush(self, timeout_s: float) -> None: ...
 
     def close(self) -> None: ...
+
+
+class Published(NamedTuple):
+    """One message as published: unpacks as (topic, payload), and is what the gateway's
+    decoder takes (it has `.topic` and `.payload`)."""
+
+    topic: str
+    payload: bytes
+
+
+class MemoryPublisher:
+    """Keeps what is published, in order: for tests, benchmarks and tools without a broker."""
+
+    def __init__(self) -> None:
+        self.messages: list[Published] = []
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        self.messages.append(Published(topic, payload))
+
+    def flush(self, timeout_s: float) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -18,8 +18,9 @@ from alerts.store import WorkOrderStore, make_engine
 from facility.batch import Batch
 from facility.catalog import KINDS
 from facility.site import Site, parse_site
-from gateway.decoder import Decoder, Message
+from gateway.decoder import Decoder
 from simulators.faults import parse_injection
+from simulators.publisher import MemoryPublisher
 from simulators.runner import FleetSimulator, SimulationSettings
 from tests.fakes import FakeClock
 
@@ -63,20 +64,6 @@ devices = [
 )
 
 
-class Collect:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    def publish(self, topic: str, payload: bytes) -> None:
-        self.messages.append(Message(topic, payload))
-
-    def flush(self, timeout_s: float) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 def simulate(
     site: Site,
     *,
@@ -97,7 +84,7 @@ def simulate(
         readings_per_message=120,
     )
     injections = [parse_injection(text, site, seed=seed) for text in inject]
-    out = Collect()
+    out = MemoryPublisher()
     FleetSimulator(site, settings, injections).run(out)
     result = Decoder(site).decode(out.messages, now_ms=start + round(duration_s * 1000) + 1)
     assert result.rejections == []

@@ -11,8 +11,9 @@ from alerts.engine import RuleEngine
 from alerts.rules import default_rule_set
 from facility.batch import Batch, KindBatch
 from facility.site import Site
-from gateway.decoder import Decoder, Message
+from gateway.decoder import Decoder
 from simulators.faults import parse_injection
+from simulators.publisher import MemoryPublisher
 from simulators.runner import FleetSimulator, SimulationSettings
 from tests.rule_reference import Cleared, Opened, ReferenceEngine
 
@@ -41,20 +42,6 @@ FAULTS = (
 )
 
 
-class Collect:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    def publish(self, topic: str, payload: bytes) -> None:
-        self.messages.append(Message(topic, payload))
-
-    def flush(self, timeout_s: float) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 def readings(site: Site, seconds: float, rate_hz: float) -> Batch:
     """The site's readings with the faults above, in arrival order (start: Monday 10:20)."""
     start = START_MS + 11 * 3_600_000
@@ -63,7 +50,7 @@ def readings(site: Site, seconds: float, rate_hz: float) -> Batch:
     settings = SimulationSettings(
         rate_hz=rate_hz, speed=0, duration_s=seconds, start_ms=start, seed=3
     )
-    out = Collect()
+    out = MemoryPublisher()
     injections = [parse_injection(text, site, seed=3) for text in texts]
     FleetSimulator(site, settings, injections).run(out)
     result = Decoder(site).decode(out.messages, now_ms=start + round(seconds * 1000) + 1)

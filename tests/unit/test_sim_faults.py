@@ -21,6 +21,7 @@ from facility.site import Site, parse_site
 from facility.wire import parse_topic
 from simulators.faults import FAULT_TYPES, Ledger, parse_injection
 from simulators.portfolio import generate_site
+from simulators.publisher import MemoryPublisher, Published
 from simulators.runner import FleetSimulator, SimulationSettings, SimulationSummary
 
 START_MS = 1_790_033_400_000  # Tuesday 2026-09-22 07:30 in Asia/Shanghai: people are moving
@@ -78,24 +79,15 @@ SLOW = Config(1 / 900, 3.5 * 86400.0)  # faults at @1h+3d
 WINDOWS = {FAST: (60.0, 400.0), MEDIUM: (3600.0, 36000.0), SLOW: (3600.0, 3 * 86400.0)}
 
 
-class ListPublisher:
+class ListPublisher(MemoryPublisher):
     def __init__(self) -> None:
-        self.messages: list[tuple[str, bytes]] = []
+        super().__init__()
         self.events: list[tuple[str, int]] = []
-
-    def publish(self, topic: str, payload: bytes) -> None:
-        self.messages.append((topic, payload))
-
-    def flush(self, timeout_s: float) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 @dataclass
 class Run:
-    messages: list[tuple[str, bytes]]
+    messages: list[Published]
     ledger: list[dict[str, object]]
     summary: SimulationSummary
 

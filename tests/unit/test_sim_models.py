@@ -12,9 +12,10 @@ from alerts.engine import RuleEngine
 from alerts.rules import default_rule_set
 from facility.catalog import KINDS, FieldType
 from facility.site import Site
-from gateway.decoder import Decoder, Message
+from gateway.decoder import Decoder
 from simulators.clock import make_tick
 from simulators.models import MODELS
+from simulators.publisher import MemoryPublisher
 from simulators.runner import FleetSimulator, SimulationSettings
 
 WEEK_START_MS = 1_789_920_000_000  # Sunday 2026-09-20 23:20 Asia/Shanghai; a week follows
@@ -155,19 +156,9 @@ def test_a_normal_day_raises_no_fault(demo_site: Site) -> None:
         seed=3,
         readings_per_message=30,
     )
-    messages: list[Message] = []
-
-    class Collect:
-        def publish(self, topic: str, payload: bytes) -> None:
-            messages.append(Message(topic, payload))
-
-        def flush(self, timeout_s: float) -> None:
-            pass
-
-        def close(self) -> None:
-            pass
-
-    FleetSimulator(demo_site, settings).run(Collect())
+    out = MemoryPublisher()
+    FleetSimulator(demo_site, settings).run(out)
+    messages = out.messages
     result = Decoder(demo_site).decode(messages, now_ms=WEEK_START_MS + 86_400_000)
     assert result.rejections == []
     assert len(result.batch) == 86400 // 60 * len(demo_site.devices)

@@ -10,7 +10,7 @@ import pytest
 
 from facility.site import parse_site
 from facility.wire import parse_topic
-from gateway.decoder import Decoder, Message
+from gateway.decoder import Decoder
 from simulators.errors import InjectionError, ScenarioError
 from simulators.faults import Ledger, parse_injection
 from simulators.portfolio import generate_site, site_toml
@@ -157,9 +157,7 @@ def test_the_gateway_rejects_exactly_the_bad_payloads_sent() -> None:
     publisher, simulator = _run(30, ("bad-payloads:b1-door,pa-2@10",), batch=5)
     summary = simulator.summary
     assert summary.bad_messages == 2 * 13
-    result = Decoder(SITE).decode(
-        [Message(t, p) for t, p in publisher.messages], now_ms=START_MS + 30_000
-    )
+    result = Decoder(SITE).decode(publisher.messages, now_ms=START_MS + 30_000)
     assert result.counts() == summary.bad_payloads
     assert len(result.batch) == summary.readings == 30 * len(SITE.devices)
     assert sum(result.counts().values()) == summary.bad_messages

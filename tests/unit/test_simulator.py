@@ -10,8 +10,9 @@ import pytest
 from alerts.engine import RuleEngine
 from alerts.rules import default_rule_set
 from facility.site import Site
-from gateway.decoder import Decoder, Message
+from gateway.decoder import Decoder
 from simulators.faults import FAULT_TYPES, InjectionError, Ledger, parse_injection
+from simulators.publisher import MemoryPublisher, Published
 from simulators.runner import FleetSimulator, SimulationSettings
 
 START_MS = 1_790_000_000_000  # 2026-09-21 14:13 UTC: 22:13, evening in Asia/Shanghai
@@ -23,20 +24,6 @@ FAULT_RULE = {
 }
 
 
-class ListPublisher:
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, bytes]] = []
-
-    def publish(self, topic: str, payload: bytes) -> None:
-        self.messages.append((topic, payload))
-
-    def flush(self, timeout_s: float) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 def _run(
     site: Site,
     seconds: int,
@@ -46,18 +33,18 @@ def _run(
     inject: tuple[str, ...] = (),
     ledger: Path | None = None,
     start_ms: int = START_MS,
-) -> list[tuple[str, bytes]]:
+) -> list[Published]:
     settings = SimulationSettings(
         speed=0, duration_s=seconds, start_ms=start_ms, seed=seed, readings_per_message=batch
     )
     injections = [parse_injection(text, site) for text in inject]
-    publisher = ListPublisher()
+    publisher = MemoryPublisher()
     FleetSimulator(site, settings, injections, Ledger(ledger)).run(publisher)
     return publisher.messages
 
 
-def _faults(site: Site, messages: list[tuple[str, bytes]], now_ms: int) -> list[tuple[str, str]]:
-    result = Decoder(site).decode([Message(t, p) for t, p in messages], now_ms=now_ms)
+def _faults(site: Site, messages: list[Published], now_ms: int) -> list[tuple[str, str]]:
+    result = Decoder(site).decode(messages, now_ms=now_ms)
     assert result.rejections == [], result.rejections[:3]
     opened = RuleEngine.from_rule_set(site, default_rule_set()).evaluate(result.batch).opened
     return sorted((f.device_id, f.rule_id) for f in opened)
