@@ -171,37 +171,46 @@ def unprocessable(loc: tuple[str, ...], msg: str) -> HTTPException:
     )
 
 
+_T = TypeVar("_T")
+
+
+def _found_and_visible(
+    found: _T | None, building_id: Callable[[_T], str], principal: Principal, detail: str
+) -> _T:
+    """`found`, unless it is missing or in a building the user may not see: then a 404."""
+    if found is None:
+        raise not_found(detail)
+    visible_or_404(principal, building_id(found), detail)
+    return found
+
+
 async def get_building(
     building_id: Annotated[str, Path(max_length=64)], context: Context, principal: CurrentUser
 ) -> Building:
     building = context.site.building_by_id.get(building_id)
-    detail = f"no building {building_id!r}"
-    if building is None:
-        raise not_found(detail)
-    visible_or_404(principal, building.id, detail)
-    return building
+    return _found_and_visible(building, _id, principal, f"no building {building_id!r}")
 
 
 async def get_unit(
     unit_id: Annotated[str, Path(max_length=64)], context: Context, principal: CurrentUser
 ) -> Unit:
     unit = context.units.get(unit_id)
-    detail = f"no unit {unit_id!r}"
-    if unit is None:
-        raise not_found(detail)
-    visible_or_404(principal, unit.building_id, detail)
-    return unit
+    return _found_and_visible(unit, _building_id, principal, f"no unit {unit_id!r}")
 
 
 async def get_device(
     device_id: Annotated[str, Path(max_length=64)], context: Context, principal: CurrentUser
 ) -> Device:
     device = context.site.by_id.get(device_id)
-    detail = f"no device {device_id!r}"
-    if device is None:
-        raise not_found(detail)
-    visible_or_404(principal, device.building_id, detail)
-    return device
+    return _found_and_visible(device, _building_id, principal, f"no device {device_id!r}")
+
+
+def _id(building: Building) -> str:
+    return building.id
+
+
+def _building_id(item: Unit | Device) -> str:
+    return item.building_id
 
 
 def get_work_order(
