@@ -23,12 +23,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.ingest_bench import metric, stop, wait  # noqa: E402
+from tests.integration.helpers import facility_argv  # noqa: E402
 from tests.services import free_port, start_influxd, start_mosquitto  # noqa: E402
 
 WAVES_S = (20, 35, 50, 65)
@@ -37,36 +38,7 @@ TARGET_P99_MS = 1000
 
 
 def facility(*args: str) -> list[str]:
-    return [sys.executable, "-m", "facility.cli", "--log-level", "WARNING", *args]
-
-
-def metric(port: int, name: str) -> float:
-    try:
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
-    except httpx.HTTPError:
-        return -1.0
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    return 0.0
-
-
-def wait(condition: object, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise TimeoutError("gave up waiting")
-        time.sleep(0.1)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+    return facility_argv("--log-level", "WARNING", *args)
 
 
 def main() -> int:
