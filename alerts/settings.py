@@ -22,7 +22,7 @@ max_age_s = 3600                               # older notices are dropped, and 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -45,6 +45,12 @@ _CHANNEL_KEYS: Final = frozenset(
     {"type", "name", "url", "url_env", "secret", "secret_env", "language", "events",
      "severities", "max_age_s"}
 )  # fmt: skip
+
+
+Fail = Callable[[int | None, str], NotifySettingsError]
+"""Makes the error for a line of the file (None: no line to point at) and a message."""
+Bad = Callable[[str | None, str], NotifySettingsError]
+"""Makes the error for a key of one [[notifications]] table (None: the table itself)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +118,7 @@ def _is_http_url(value: object) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
-def _table(doc: Mapping[str, Any], key: str, fail: Any) -> Mapping[str, Any]:
+def _table(doc: Mapping[str, Any], key: str, fail: Fail) -> Mapping[str, Any]:
     value = doc.get(key, {})
     if not isinstance(value, Mapping):
         raise fail(None, f"{key} must be a table: [{key}]")
@@ -120,15 +126,14 @@ def _table(doc: Mapping[str, Any], key: str, fail: Any) -> Mapping[str, Any]:
 
 
 def _channel(
-    index: int, raw: Any, lines: TomlLines, env: Mapping[str, str], fail: Any
+    index: int, raw: Any, lines: TomlLines, env: Mapping[str, str], fail: Fail
 ) -> ChannelSettings:
     start = lines.header_line("notifications", index)
     where = f"notifications[{index}]"
 
     def bad(key: str | None, message: str) -> NotifySettingsError:
         line = lines.key_line(start, key)[0] if key else start
-        error: NotifySettingsError = fail(line, f"{where}: {message}")
-        return error
+        return fail(line, f"{where}: {message}")
 
     if not isinstance(raw, Mapping):
         raise bad(None, "must be a table")
@@ -167,7 +172,7 @@ def _channel(
     return ChannelSettings(channel, Filter(events, severities), float(max_age))
 
 
-def _from_env(raw: Mapping[str, Any], key: str, env: Mapping[str, str], bad: Any) -> str | None:
+def _from_env(raw: Mapping[str, Any], key: str, env: Mapping[str, str], bad: Bad) -> str | None:
     direct, variable = raw.get(key), raw.get(f"{key}_env")
     if direct is not None and variable is not None:
         raise bad(key, f"give {key} or {key}_env, not both")
@@ -180,7 +185,7 @@ def _from_env(raw: Mapping[str, Any], key: str, env: Mapping[str, str], bad: Any
     return direct
 
 
-def _names(raw: Mapping[str, Any], key: str, allowed: tuple[str, ...], bad: Any) -> frozenset[str]:
+def _names(raw: Mapping[str, Any], key: str, allowed: tuple[str, ...], bad: Bad) -> frozenset[str]:
     value = raw.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise bad(key, f"{key} must be a list of strings")
