@@ -128,18 +128,24 @@ class Relay:
         floor_before = self.cursor.floor
         rows = read_after(self.engine, self.cursor.floor, limit=READ_LIMIT)
         grace_ms = int(self.settings.hole_grace_s * 1000)
+        before = (self.cursor.floor, len(self.cursor.done))
         for row in rows:
             if self._stop.is_set():
                 break
             if self.cursor.handled(row.event_id):
                 continue
-            wanted = row.order is not None and self.accepts.accepts(row.event, row.order)
-            if wanted and row.order is not None and not self._deliver(row, row.order):
+            order = row.order
+            if order is None or not self.accepts.accepts(row.event, order):
+                self.cursor.mark(row.event_id)  # nothing to send; saved with the next change
+                continue
+            if not self._deliver(row, order):
                 break  # stopping: this notice stays for the next start
             self.cursor.mark(row.event_id)
             self.cursor.advance(self.clock_ms(), grace_ms)
-            self.cursor.save(self.cursor_path)
+            self.cursor.save(self.cursor_path)  # a notice handled is never handled again
         self.cursor.advance(self.clock_ms(), grace_ms)
+        if (self.cursor.floor, len(self.cursor.done)) != before:
+            self.cursor.save(self.cursor_path)
         return len(rows) >= READ_LIMIT and self.cursor.floor > floor_before
 
     # -- one notice ------------------------------------------------------------------------
