@@ -53,6 +53,7 @@ from alerts.workorders import (
     WorkOrderPolicy,
     WorkOrderStatus,
     check_transition,
+    fullest_window,
 )
 from facility.batch import Batch
 from facility.clock import Clock, now_ms
@@ -512,24 +513,27 @@ class WorkOrderStore:
         """Raise a root-cause order when this rule keeps firing on this device.
 
         Episodes are counted within the window and after the last root-cause order's trigger,
-        so one root-cause order is raised per N episodes, not one per episode after N.
+        so one root-cause order is raised per N episodes, not one per episode after N. Episodes
+        may be filed out of order (several gateways, a replay), so the count is the fullest
+        window that holds this episode, not only the window ending at it.
         """
         policy = self.policy
-        since = fault.started_ms - policy.root_cause_window_s * 1000
+        window_ms = policy.root_cause_window_s * 1000
         last_trigger = conn.execute(
             select(func.max(work_orders.c.fault_started_ms)).where(
                 self._key(Source.ROOT_CAUSE, fault)
             )
         ).scalar_one_or_none()
-        episodes = select(func.count()).where(
+        episodes = select(fault_episodes.c.started_ms).where(
             fault_episodes.c.device_id == fault.device_id,
             fault_episodes.c.rule_id == fault.rule_id,
-            fault_episodes.c.started_ms > since,
-            fault_episodes.c.started_ms <= fault.started_ms,
+            fault_episodes.c.started_ms > fault.started_ms - window_ms,
+            fault_episodes.c.started_ms < fault.started_ms + window_ms,
         )
         if last_trigger is not None:
             episodes = episodes.where(fault_episodes.c.started_ms > last_trigger)
-        count = int(conn.execute(episodes).scalar_one())
+        starts = sorted(int(s) for s in conn.execute(episodes).scalars())
+        count = fullest_window(starts, fault.started_ms, window_ms)
         if count < policy.root_cause_after:
             return 0
         days = policy.root_cause_window_s / 86_400

@@ -16,6 +16,7 @@ Errors, as a tree:
 
 from __future__ import annotations
 
+import bisect
 import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -176,6 +177,21 @@ DEFAULT_ASSIGNMENT: Final = (
     AssignmentRule("electrical", frozenset({"lighting"})),
     AssignmentRule("access-control", frozenset({"gate"})),
 )
+
+
+def fullest_window(starts: list[int], start: int, window_ms: int) -> int:
+    """Most episodes in any window (end - window_ms, end] that holds `start`.
+
+    `starts` is sorted and holds `start`. Filed in time order this is the window ending at
+    `start`; filed out of order (later episodes first) a later end can hold more.
+    """
+    best = 0
+    first_end = bisect.bisect_left(starts, start)
+    last_end = bisect.bisect_left(starts, start + window_ms)
+    for end in starts[first_end:last_end]:
+        inside = bisect.bisect_right(starts, end) - bisect.bisect_right(starts, end - window_ms)
+        best = max(best, inside)
+    return best
 
 
 @dataclass(frozen=True, slots=True)

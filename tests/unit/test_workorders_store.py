@@ -369,6 +369,31 @@ def test_episodes_spread_over_more_than_30_days_raise_no_root_cause(
     assert {o.source for o in store.list_work_orders()} == {"fault"}
 
 
+def test_episodes_filed_newest_first_still_raise_a_root_cause_order(
+    store: WorkOrderStore,
+) -> None:
+    """Several gateways or a replay can file later episodes before earlier ones."""
+    for minute in (5, 4, 3, 2, 1, 0):
+        store.open_for_faults("s1", [fault(T0 + minute * MIN_MS)])
+
+    roots = [o for o in store.list_work_orders() if o.source == "root_cause"]
+    assert len(roots) == 1
+    assert store.history(roots[0].id)[0].note == "3 episodes of pump.dry_run within 30 days"
+
+
+def test_episodes_filed_out_of_order_over_more_than_30_days_raise_no_root_cause(
+    store: WorkOrderStore,
+) -> None:
+    for day in (32, 0, 16):
+        store.open_for_faults("s1", [fault(T0 + day * DAY_MS)])
+        for order in store.open_work_orders():
+            store.transition(order.id, "resolved", actor="ben")
+
+    assert {o.source for o in store.list_work_orders()} == {"fault"}
+    with store.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(fault_episodes)).scalar_one() == 3
+
+
 def test_a_root_cause_order_counts_only_episodes_after_the_last_one(
     store: WorkOrderStore,
 ) -> None:
