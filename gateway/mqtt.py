@@ -4,9 +4,10 @@ One thread runs the connection: connect, run paho's network loop until the conne
 wait with exponential backoff and jitter, connect again (and resubscribe in on_connect, every
 time). paho delivers messages on that thread; we only put them on a queue there. The gateway
 worker takes them in receive order, makes them durable, then calls `ack`, which sends the
-PUBACKs (paho's `manual_ack=True`). Messages received before a reconnect are not acked on the
-new connection (their packet ids mean nothing there); the broker redelivers them from the
-persistent session and the duplicates are harmless.
+PUBACKs (paho's `manual_ack=True`), a run of them in one write. `gateway.mqtt_client` is the
+paho client with its per-message costs taken out. Messages received before a reconnect are
+not acked on the new connection (their packet ids mean nothing there); the broker redelivers
+them from the persistent session and the duplicates are harmless.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.errors import MqttError
+from gateway.mqtt_client import BulkClient, PublishSink
 
 log = logging.getLogger(__name__)
 
@@ -62,14 +64,15 @@ class InboundMessage:
     """Connection number the message arrived on; acks go only to the same connection."""
 
 
-def _client(settings: MqttSettings, *, manual_ack: bool) -> paho.Client:
+def _client(settings: MqttSettings, deliver: PublishSink) -> BulkClient:
     v5 = settings.protocol == "5"
-    client = paho.Client(
+    client = BulkClient(
         CallbackAPIVersion.VERSION2,
+        deliver=deliver,
         client_id=settings.client_id,
         clean_session=None if v5 else False,
         protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
-        manual_ack=manual_ack,
+        manual_ack=True,
         reconnect_on_failure=False,  # our loop reconnects, with jitter
     )
     if settings.username is not None:
@@ -101,10 +104,10 @@ class MqttConsumer:
         self._queue: queue.SimpleQueue[InboundMessage] = queue.SimpleQueue()
         self._generation = 0
         self._connected = threading.Event()
-        self._client = _client(settings, manual_ack=True)
+        self._client = _client(settings, self._on_publish)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
-        self._client.on_message = self._on_message
+        self._client.on_message = self._on_message  # only QoS 2, which we never subscribe to
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.connects = 0
@@ -181,9 +184,11 @@ class MqttConsumer:
     def ack(self, messages: Sequence[InboundMessage]) -> None:
         """Acknowledge, in receive order, messages that are now durable."""
         generation = self._generation
-        for message in messages:
-            if message.qos > 0 and message.generation == generation:
-                self._client.ack(message.mid, message.qos)
+        current = [m for m in messages if m.generation == generation]
+        self._client.ack_many([m.mid for m in current if m.qos == 1])
+        for message in current:
+            if message.qos == 2:  # only if a broker ignored our subscription's QoS 1
+                self._client.ack(message.mid, 2)
 
     def _on_connect(
         self,
@@ -219,6 +224,9 @@ class MqttConsumer:
         self._connected.clear()
         if not self._stop.is_set():
             log.warning("MQTT disconnected: %s", reason_code)
+
+    def _on_publish(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
+        self._queue.put(InboundMessage(topic, payload, mid, qos, self._generation))
 
     def _on_message(self, client: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
         self._queue.put(

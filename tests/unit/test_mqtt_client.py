@@ -1,0 +1,193 @@
+"""gateway/mqtt_client.py through `MqttConsumer`, against a scripted broker on a loopback socket.
+
+The scripted broker answers CONNECT and SUBSCRIBE, then writes exactly the bytes a test gives
+it, cut where the test says: packets split across reads, runs longer than one read chunk, MQTT
+5 properties, a truncated packet. It records what the client sends back (the PUBACKs).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator, Sequence
+
+import pytest
+
+from gateway.mqtt import InboundMessage, MqttConsumer, MqttProtocol, MqttSettings
+from gateway.mqtt_client import READ_CHUNK
+
+TOPIC = "facility/v1/s1/b1/pump/pump-1/telemetry"
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def publish(
+    topic: str | bytes, payload: bytes, mid: int, *, v5: bool, properties: bytes = b""
+) -> bytes:
+    name = topic.encode() if isinstance(topic, str) else topic
+    body = len(name).to_bytes(2, "big") + name + mid.to_bytes(2, "big")
+    if v5:
+        body += _varint(len(properties)) + properties
+    body += payload
+    return bytes([0x32]) + _varint(len(body)) + body  # PUBLISH, QoS 1
+
+
+class ScriptedBroker:
+    """Accepts connections one at a time; each gets CONNACK, SUBACK, then its script."""
+
+    def __init__(self, scripts: Sequence[Sequence[bytes]]) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        self._scripts = list(scripts)
+        self.received: list[bytes] = []
+        self.connections = 0
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _read_packet(self, conn: socket.socket) -> tuple[int, bytes]:
+        header = conn.recv(1)
+        if not header:
+            raise ConnectionError
+        length, shift = 0, 0
+        while True:
+            byte = conn.recv(1)[0]
+            length |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                break
+        body = b""
+        while len(body) < length:
+            body += conn.recv(length - len(body))
+        return header[0], body
+
+    def _serve(self) -> None:
+        for script in self._scripts:
+            conn, _ = self._listener.accept()
+            self.connections += 1
+            with conn:
+                _, connect = self._read_packet(conn)
+                v5 = connect[6] == 5  # protocol level after the "MQTT" name
+                conn.sendall(b"\x20\x03\x00\x00\x00" if v5 else b"\x20\x02\x00\x00")
+                _, subscribe = self._read_packet(conn)
+                granted = b"\x00\x01" if v5 else b"\x01"  # v5: empty properties, then QoS 1
+                conn.sendall(bytes([0x90, 2 + len(granted)]) + subscribe[:2] + granted)
+                for piece in script:
+                    conn.sendall(piece)
+                    time.sleep(0.02)  # the client reads what is there, then waits for more
+                conn.settimeout(0.5)
+                try:
+                    while data := conn.recv(65536):
+                        self.received.append(data)
+                except OSError:
+                    pass
+        self._listener.close()
+
+    def pubacks(self) -> list[int]:
+        data = b"".join(self.received)
+        acks = []
+        while data:
+            if data[0] == 0x40:
+                acks.append(int.from_bytes(data[2:4], "big"))
+                data = data[4:]
+            else:
+                data = data[2 + data[1] :]  # PINGREQ / DISCONNECT
+        return acks
+
+
+@pytest.fixture
+def consumers() -> Iterator[list[MqttConsumer]]:
+    started: list[MqttConsumer] = []
+    yield started
+    for consumer in started:
+        consumer.stop()
+
+
+def consume(
+    consumers: list[MqttConsumer], broker: ScriptedBroker, protocol: MqttProtocol, count: int
+) -> list[InboundMessage]:
+    settings = MqttSettings(port=broker.port, protocol=protocol, reconnect_min_s=1)
+    consumer = MqttConsumer(settings, "facility/v1/#")
+    consumers.append(consumer)
+    consumer.start()
+    got: list[InboundMessage] = []
+    deadline = time.monotonic() + 20
+    while len(got) < count and time.monotonic() < deadline:
+        taken = consumer.take(count, 0.2)
+        consumer.ack(taken)
+        got.extend(taken)
+    return got
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_packets_cut_anywhere_arrive_whole_in_order_and_are_acked_in_order(
+    consumers: list[MqttConsumer], protocol: MqttProtocol
+) -> None:
+    v5 = protocol == "5"
+    small = [publish(TOPIC, b'{"n":%d}' % i, i + 1, v5=v5) for i in range(3000)]
+    big = publish(TOPIC, bytes(range(256)) * (READ_CHUNK // 256 * 3 + 7), 3001, v5=v5)
+    split = publish(TOPIC, b'{"n":"split"}', 3002, v5=v5)
+    run = b"".join(small)  # many packets per read, the last one cut by the read size
+    script = [run[:1000], run[1000:], big[:3], big[3:], split[:1], split[1:2], split[2:]]
+    broker = ScriptedBroker([script])
+
+    got = consume(consumers, broker, protocol, 3002)
+
+    assert [m.mid for m in got] == list(range(1, 3003))
+    assert {m.topic for m in got} == {TOPIC}
+    assert [m.payload for m in got[:3]] == [b'{"n":0}', b'{"n":1}', b'{"n":2}']
+    assert got[3000].payload == bytes(range(256)) * (READ_CHUNK // 256 * 3 + 7)
+    assert got[3001].payload == b'{"n":"split"}'
+    consumers[0].stop()
+    assert broker.pubacks() == list(range(1, 3003))
+
+
+def test_mqtt5_properties_are_skipped_not_read_as_payload(
+    consumers: list[MqttConsumer],
+) -> None:
+    user_property = b"\x26" + b"\x00\x03src" + b"\x00\x03sim"
+    expiry = b"\x02" + (3600).to_bytes(4, "big")
+    packets = [
+        publish(TOPIC, b'{"a":1}', 7, v5=True, properties=user_property + expiry),
+        publish(TOPIC, b"", 8, v5=True, properties=expiry),
+    ]
+    broker = ScriptedBroker([[b"".join(packets)]])
+
+    got = consume(consumers, broker, "5", 2)
+
+    assert [(m.mid, m.payload) for m in got] == [(7, b'{"a":1}'), (8, b"")]
+
+
+def test_a_topic_that_is_not_utf8_arrives_marked_for_the_decoder_to_reject(
+    consumers: list[MqttConsumer],
+) -> None:
+    broker = ScriptedBroker([[publish(b"facility/v1/\xff/x", b"{}", 1, v5=False)]])
+
+    (message,) = consume(consumers, broker, "3.1.1", 1)
+
+    assert message.topic == "facility/v1/\ufffd/x"
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_a_truncated_publish_drops_the_connection_and_the_consumer_reconnects(
+    consumers: list[MqttConsumer], protocol: MqttProtocol
+) -> None:
+    v5 = protocol == "5"
+    good = publish(TOPIC, b'{"n":1}', 1, v5=v5)
+    name = TOPIC.encode()
+    lying = bytes([0x32, 6]) + (len(name) + 50).to_bytes(2, "big") + name[:4]  # topic too long
+    after = publish(TOPIC, b'{"n":2}', 2, v5=v5)
+    broker = ScriptedBroker([[good + lying], [after]])
+
+    got = consume(consumers, broker, protocol, 2)
+
+    assert [m.payload for m in got] == [b'{"n":1}', b'{"n":2}']
+    assert broker.connections == 2
+    assert consumers[0].connects == 2
