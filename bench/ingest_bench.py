@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -142,7 +143,10 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     try:
         process.wait(30)
     except subprocess.TimeoutExpired:
-        print(f"gateway {process.pid} ignored SIGTERM for 30 s; killing it", file=sys.stderr)
+        print(f"gateway {process.pid} ignored SIGTERM for 30 s; killing it (its log has the "
+              "threads' stacks)", file=sys.stderr)  # fmt: skip
+        process.send_signal(signal.SIGUSR1)  # facility's CLI prints every thread's stack
+        time.sleep(1)
         process.kill()
         process.wait(10)
 

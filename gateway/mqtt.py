@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -54,8 +54,9 @@ class MqttSettings:
     """Consume through `$share/<group>/...` so several gateways split the stream."""
 
 
-@dataclass(frozen=True, slots=True)
-class InboundMessage:
+class InboundMessage(NamedTuple):
+    """A tuple, not a frozen dataclass: one is made per message on the network thread."""
+
     topic: str
     payload: bytes
     mid: int

@@ -20,6 +20,7 @@ the consumer's integration tests run it against a real Mosquitto.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -37,6 +38,7 @@ FILLS_PER_SELECT = 4
 """Chunks read before the network loop gets a turn (keepalive, writes), at a packet boundary."""
 
 _PUBACK = PacketTypes.PUBACK << 4
+_PUBLISH = PacketTypes.PUBLISH << 4
 
 
 class MalformedPublishError(MalformedPacket):
@@ -75,13 +77,21 @@ class BulkClient(paho.Client):
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
         """Handle every packet already read, and what the socket holds, up to a few chunks.
 
-        It must not return while the buffer holds data: the loop's `select` would not see it.
+        Whole packets in the buffer are cut out here; a packet cut by the end of a chunk goes
+        through paho's own reader, which finishes it from the next chunk. This must not return
+        while the buffer holds data: the loop's `select` would not see it.
         """
         self._fills = 0
         while True:
             if self._sock is None:
                 return MQTTErrorCode.MQTT_ERR_NO_CONN
-            rc = self._packet_read()
+            if self._in_packet["command"] == 0 and self._buffered():
+                rc = self._whole_packets()
+                if rc > 0:
+                    return self._loop_rc_handle(rc)
+                if self._sock is None:
+                    return MQTTErrorCode.MQTT_ERR_NO_CONN
+            rc = self._packet_read()  # the rest of a cut packet, or the next chunk
             if rc > 0:
                 return self._loop_rc_handle(rc)
             if not self._buffered() and (
@@ -89,11 +99,71 @@ class BulkClient(paho.Client):
             ):
                 return MQTTErrorCode.MQTT_ERR_SUCCESS
 
+    def _whole_packets(self) -> MQTTErrorCode:
+        """Deliver the complete packets at the front of the buffer; stop at a cut one."""
+        buffer = self._read_buffer
+        pos, end = self._read_pos, len(buffer)
+        v5 = self._protocol == MQTTProtocolVersion.MQTTv5
+        deliver = self._deliver
+        rc = MQTTErrorCode.MQTT_ERR_SUCCESS
+        while pos < end:
+            header = buffer[pos]
+            length, shift, body = 0, 0, pos + 1
+            while body < end:
+                byte = buffer[body]
+                body += 1
+                length |= (byte & 0x7F) << shift
+                if not byte & 0x80:
+                    break
+                shift += 7
+                if shift > 21:
+                    return MQTTErrorCode.MQTT_ERR_PROTOCOL  # more than 4 length bytes
+            else:
+                break  # the length itself is cut
+            stop = body + length
+            if stop > end:
+                break
+            qos = (header & 0x06) >> 1
+            if header & 0xF0 == _PUBLISH and qos < 2:
+                try:
+                    topic, mid, payload = _parse_publish(buffer, body, stop, qos, v5=v5)
+                except IndexError:
+                    return MQTTErrorCode.MQTT_ERR_PROTOCOL
+                pos = stop
+                deliver(topic, payload, mid, qos)
+                if qos == 1 and not self._manual_ack:
+                    self._send_puback(mid)
+                continue
+            # Anything else (acks, pings, QoS 2) goes to paho's handler for that packet.
+            self._read_pos = pos = stop
+            self._in_packet = {
+                "command": header,
+                "have_remaining": 1,
+                "remaining_count": [],
+                "remaining_mult": 1,
+                "remaining_length": length,
+                "packet": bytearray(buffer[body:stop]),
+                "to_process": 0,
+                "pos": 0,
+            }
+            try:
+                rc = self._packet_handle()
+            except MalformedPacket:
+                rc = MQTTErrorCode.MQTT_ERR_PROTOCOL
+            self._in_packet = _empty_in_packet()
+            if rc > 0 or self._read_buffer is not buffer:
+                return rc  # an error, or the handler closed the connection
+        self._read_pos = pos
+        with self._msgtime_mutex:
+            self._last_bytes_received = time.monotonic()
+        return rc
+
     def _sock_close(self) -> None:
         self._read_buffer, self._read_pos = b"", 0  # what is left belongs to a dead connection
         super()._sock_close()
 
     def _handle_publish(self) -> MQTTErrorCode:
+        """A PUBLISH that paho's reader put together (it was cut by the end of a chunk)."""
         header = self._in_packet["command"]
         qos = (header & 0x06) >> 1
         if qos == 2:
@@ -101,7 +171,7 @@ class BulkClient(paho.Client):
         packet = self._in_packet["packet"]
         try:
             topic, mid, payload = _parse_publish(
-                packet, qos, v5=self._protocol == MQTTProtocolVersion.MQTTv5
+                packet, 0, len(packet), qos, v5=self._protocol == MQTTProtocolVersion.MQTTv5
             )
         except IndexError as exc:
             raise MalformedPublishError(f"truncated PUBLISH ({len(packet)} bytes)") from exc
@@ -125,26 +195,46 @@ class BulkClient(paho.Client):
         self._packet_queue(_PUBACK, packets.tobytes(), 0, 1)
 
 
-def _parse_publish(packet: bytearray, qos: int, *, v5: bool) -> tuple[str, int, bytes]:
-    """Topic, packet id and payload of a PUBLISH body; MQTT 5 properties are skipped."""
-    end = 2 + ((packet[0] << 8) | packet[1])
-    if end > len(packet):
+def _empty_in_packet() -> Any:
+    return {
+        "command": 0,
+        "have_remaining": 0,
+        "remaining_count": [],
+        "remaining_mult": 1,
+        "remaining_length": 0,
+        "packet": bytearray(),
+        "to_process": 0,
+        "pos": 0,
+    }
+
+
+def _parse_publish(
+    data: bytes | bytearray, start: int, stop: int, qos: int, *, v5: bool
+) -> tuple[str, int, bytes]:
+    """Topic, packet id and payload of the PUBLISH body data[start:stop]; MQTT 5 properties are
+    skipped. IndexError when the body is shorter than its own lengths say."""
+    end = start + 2 + ((data[start] << 8) | data[start + 1])
+    if end > stop:
         raise IndexError(end)
-    topic = packet[2:end].decode("utf-8", "replace")  # a bad topic is rejected downstream
+    topic = data[start + 2 : end].decode("utf-8", "replace")  # a bad topic is rejected later
     mid = 0
     if qos:
-        mid = (packet[end] << 8) | packet[end + 1]
+        if end + 2 > stop:
+            raise IndexError(end)
+        mid = (data[end] << 8) | data[end + 1]
         end += 2
     if v5:
         length, shift = 0, 0
         while True:
-            byte = packet[end]
+            if end >= stop:
+                raise IndexError(end)
+            byte = data[end]
             end += 1
             length |= (byte & 0x7F) << shift
             shift += 7
             if not byte & 0x80:
                 break
         end += length
-        if end > len(packet):
+        if end > stop:
             raise IndexError(end)
-    return topic, mid, bytes(packet[end:])
+    return topic, mid, bytes(data[end:stop])

@@ -134,7 +134,8 @@ def test_packets_cut_anywhere_arrive_whole_in_order_and_are_acked_in_order(
     small = [publish(TOPIC, b'{"n":%d}' % i, i + 1, v5=v5) for i in range(3000)]
     big = publish(TOPIC, bytes(range(256)) * (READ_CHUNK // 256 * 3 + 7), 3001, v5=v5)
     split = publish(TOPIC, b'{"n":"split"}', 3002, v5=v5)
-    run = b"".join(small)  # many packets per read, the last one cut by the read size
+    pingresp = b"\xd0\x00"  # a packet that is not a PUBLISH, in the middle of a run
+    run = b"".join(small[:1500]) + pingresp + b"".join(small[1500:])
     script = [run[:1000], run[1000:], big[:3], big[3:], split[:1], split[1:2], split[2:]]
     broker = ScriptedBroker([script])
 
