@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from collections.abc import Sequence
 
 from simulators.portfolio import generate_site
 from simulators.publisher import MqttPublisher, PublisherSettings
@@ -32,6 +33,10 @@ class Count:
     def publish(self, topic: str, payload: bytes) -> None:
         self.messages += 1
         self.bytes += len(payload)
+
+    def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        for topic, payload in messages:
+            self.publish(topic, payload)
 
     def flush(self, timeout_s: float) -> None:
         pass

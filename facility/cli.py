@@ -7,6 +7,7 @@ an option on the command line wins.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import faulthandler
 import logging
 import os
@@ -659,7 +660,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for chatty in ("amqtt", "transitions", "httpx", "alembic"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     # `kill -USR1 <pid>` prints every thread's stack: how to see where a stuck process waits.
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    with contextlib.suppress(OSError, ValueError):  # stderr is no file (captured, embedded)
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)

@@ -4,7 +4,7 @@ One thread runs the connection: connect, run paho's network loop until the conne
 wait with exponential backoff and jitter, connect again (and resubscribe in on_connect, every
 time). paho delivers messages on that thread; we only put them on a queue there. The gateway
 worker takes them in receive order, makes them durable, then calls `ack`, which sends the
-PUBACKs (paho's `manual_ack=True`), a run of them in one write. `gateway.mqtt_client` is the
+PUBACKs (paho's `manual_ack=True`), a run of them in one write. `facility.mqtt_client` is the
 paho client with its per-message costs taken out. Messages received before a reconnect are
 not acked on the new connection (their packet ids mean nothing there); the broker redelivers
 them from the persistent session and the duplicates are harmless.
@@ -28,8 +28,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from facility.mqtt_client import BulkClient, PublishSink
 from gateway.errors import MqttError
-from gateway.mqtt_client import BulkClient, PublishSink
 
 log = logging.getLogger(__name__)
 

@@ -419,15 +419,13 @@ class FleetSimulator:
             messages = self.tick(number)
             if self.link_up != link_up:
                 link_up = self._switch_link(publisher, self.link_up)
-            for topic, payload in messages:
-                publisher.publish(topic, payload)
+            publisher.publish_many(messages)
             self.summary.messages += len(messages)
             number += 1
         messages = self.drain()
         if not link_up:
             self._switch_link(publisher, up=True)
-        for topic, payload in messages:
-            publisher.publish(topic, payload)
+        publisher.publish_many(messages)
         self.summary.messages += len(messages)
         publisher.flush(60.0)
         return self.summary

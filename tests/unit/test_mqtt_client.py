@@ -14,8 +14,8 @@ from collections.abc import Iterator, Sequence
 
 import pytest
 
+from facility.mqtt_client import READ_CHUNK
 from gateway.mqtt import InboundMessage, MqttConsumer, MqttProtocol, MqttSettings
-from gateway.mqtt_client import READ_CHUNK
 
 TOPIC = "facility/v1/s1/b1/pump/pump-1/telemetry"
 
@@ -91,6 +91,9 @@ class ScriptedBroker:
         self._listener.close()
 
     def pubacks(self) -> list[int]:
+        """What the client acked, once it has closed its last connection."""
+        self._thread.join(10)
+        assert not self._thread.is_alive(), "the client did not close its connection"
         data = b"".join(self.received)
         acks = []
         while data:

@@ -20,9 +20,10 @@ the consumer's integration tests run it against a real Mosquitto.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import paho.mqtt.client as paho
@@ -45,15 +46,32 @@ class MalformedPublishError(MalformedPacket):
     """A PUBLISH shorter than its own lengths say; paho drops the connection on it."""
 
 
-class BulkClient(paho.Client):
-    """A paho client that reads in bulk and delivers PUBLISH packets without objects."""
+def _ignore(topic: str, payload: bytes, mid: int, qos: int) -> None:
+    """A publisher subscribes to nothing."""
 
-    def __init__(self, *args: Any, deliver: PublishSink, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+
+class BulkClient(paho.Client):
+    """A paho client that reads in bulk, delivers PUBLISH packets without objects, and
+    publishes runs of messages as one write."""
+
+    def __init__(self, *args: Any, deliver: PublishSink = _ignore, **kwargs: Any) -> None:
         self._deliver = deliver
         self._read_buffer = b""
         self._read_pos = 0
         self._fills = 0
+        self._unacked: dict[int, bytes] = {}
+        """QoS 1 packets sent by `publish_many` and not yet acknowledged, in publish order."""
+        self._unacked_changed = threading.Condition()
+        self._sending = False
+        """Connected, and our unacked messages resent: new ones may go out behind them."""
+        super().__init__(*args, **kwargs)  # last: paho may close a socket in there
+
+    def loop_start(self) -> MQTTErrorCode:
+        """paho's `connect` makes a wake-up socket pair and `loop_start` makes another without
+        closing the first; close it here, or each (re)connect leaks two sockets."""
+        if self._thread is None:
+            self._reset_sockets(sockpair_only=True)
+        return super().loop_start()
 
     # -- reading -------------------------------------------------------------------------
 
@@ -134,6 +152,13 @@ class BulkClient(paho.Client):
                 if qos == 1 and not self._manual_ack:
                     self._send_puback(mid)
                 continue
+            if (
+                header == _PUBACK
+                and length >= 2
+                and self._acked((buffer[body] << 8) | buffer[body + 1])
+            ):
+                pos = stop
+                continue
             # Anything else (acks, pings, QoS 2) goes to paho's handler for that packet.
             self._read_pos = pos = stop
             self._in_packet = {
@@ -160,6 +185,9 @@ class BulkClient(paho.Client):
 
     def _sock_close(self) -> None:
         self._read_buffer, self._read_pos = b"", 0  # what is left belongs to a dead connection
+        with self._unacked_changed:
+            self._sending = False
+            self._unacked_changed.notify_all()
         super()._sock_close()
 
     def _handle_publish(self) -> MQTTErrorCode:
@@ -179,6 +207,76 @@ class BulkClient(paho.Client):
         if qos == 1 and not self._manual_ack:
             return self._send_puback(mid)
         return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _handle_pubackcomp(self, cmd: Literal["PUBACK", "PUBCOMP"]) -> MQTTErrorCode:
+        packet = self._in_packet["packet"]
+        if cmd == "PUBACK" and len(packet) >= 2 and self._acked((packet[0] << 8) | packet[1]):
+            return MQTTErrorCode.MQTT_ERR_SUCCESS
+        return super()._handle_pubackcomp(cmd)
+
+    def _handle_connack(self) -> MQTTErrorCode:
+        """After paho resent its own in-flight messages, resend ours, marked as duplicates."""
+        rc = super()._handle_connack()
+        if rc == MQTTErrorCode.MQTT_ERR_SUCCESS and self.is_connected():
+            with self._unacked_changed:
+                if self._unacked:
+                    again = b"".join(bytes([p[0] | 0x08]) + p[1:] for p in self._unacked.values())
+                    self._packet_queue(_PUBLISH, again, 0, 1)
+                self._sending = True
+        return rc
+
+    # -- publishing ----------------------------------------------------------------------
+
+    def publish_many(
+        self, messages: Sequence[tuple[str, bytes]], qos: int, max_inflight: int
+    ) -> None:
+        """Publish these messages in order, as few writes as the in-flight limit allows.
+
+        QoS 1 messages are kept until acknowledged and resent after a reconnect. While
+        connected this waits for acks so that at most `max_inflight` are outstanding; while
+        disconnected it only keeps them (paho's own queue is unbounded too).
+        """
+        if qos not in (0, 1):
+            raise ValueError(f"publish_many sends QoS 0 or 1, not {qos}")
+        v5 = self._protocol == MQTTProtocolVersion.MQTTv5
+        step = max(1, max_inflight // 4)  # the next run goes out while earlier ones are acked
+        for first in range(0, len(messages), step):
+            run = messages[first : first + step]
+            with self._unacked_changed:
+                if qos:
+                    while self._sending and len(self._unacked) + len(run) > max_inflight:
+                        self._unacked_changed.wait(1.0)
+                packets = []
+                for topic, payload in run:
+                    mid = 0
+                    if qos:
+                        mid = self._mid_generate()
+                        while mid in self._unacked:
+                            mid = self._mid_generate()
+                    packet = _publish_packet(topic.encode(), payload, mid, qos, v5=v5)
+                    if qos:
+                        self._unacked[mid] = packet
+                    packets.append(packet)
+                if self._sending:
+                    # qos=1 in paho's queue entry only keeps it from treating this as its own
+                    # QoS 0 message (which would carry an MQTTMessageInfo)
+                    self._packet_queue(_PUBLISH, b"".join(packets), 0, 1)
+
+    def unacked(self) -> int:
+        with self._unacked_changed:
+            return len(self._unacked)
+
+    def wait_acked(self, timeout_s: float) -> bool:
+        """Wait until every QoS 1 message of `publish_many` is acknowledged."""
+        with self._unacked_changed:
+            return self._unacked_changed.wait_for(lambda: not self._unacked, timeout_s)
+
+    def _acked(self, mid: int) -> bool:
+        with self._unacked_changed:
+            if self._unacked.pop(mid, None) is None:
+                return False  # one of paho's own (a SUBSCRIBE's, a paho publish)
+            self._unacked_changed.notify_all()
+            return True
 
     # -- acknowledging -------------------------------------------------------------------
 
@@ -206,6 +304,25 @@ def _empty_in_packet() -> Any:
         "to_process": 0,
         "pos": 0,
     }
+
+
+def _publish_packet(topic: bytes, payload: bytes, mid: int, qos: int, *, v5: bool) -> bytes:
+    variable = len(topic).to_bytes(2, "big") + topic
+    if qos:
+        variable += mid.to_bytes(2, "big")
+    if v5:
+        variable += b"\x00"  # no properties
+    length = len(variable) + len(payload)
+    return bytes([_PUBLISH | qos << 1]) + _remaining_length(length) + variable + payload
+
+
+def _remaining_length(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
 
 
 def _parse_publish(
