@@ -7,10 +7,12 @@ replicas; the password is checked outside any transaction (Argon2 takes tens of 
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -104,6 +106,7 @@ class UserStore:
         self.passwords = passwords
         self.clock_ms = clock_ms
         self.policy = policy
+        self._unknown = _UnknownNames(policy)
 
     # -- administration --------------------------------------------------------------------
 
@@ -226,10 +229,14 @@ class UserStore:
                     users.c.locked_until_ms,
                 ).where(users.c.username == username)
             ).first()
-        if row is None:
-            self.passwords.waste_time(password)
-            raise LoginFailedError()
         now = self.clock_ms()
+        if row is None:
+            # An unknown name fails and locks exactly like a known one, or the lockout would
+            # tell an attacker which usernames exist.
+            self._unknown.check(username, now)
+            self.passwords.waste_time(password)
+            self._unknown.failed(username, now)
+            raise LoginFailedError()
         if row.locked_until_ms is not None and now < row.locked_until_ms:
             raise AccountLockedError((row.locked_until_ms - now) / 1000)
         if not self.passwords.verify(row.password_hash, password) or row.disabled:
@@ -259,6 +266,39 @@ class UserStore:
                     .where(users.c.id == user_id)
                     .values(failed_logins=0, locked_until_ms=now + self.policy.lockout_ms)
                 )
+
+
+class _UnknownNames:
+    """Failed logins to usernames that do not exist, counted and locked like real accounts.
+
+    In memory, per API process, at most `MAX_NAMES` names (the oldest entry goes first): it
+    only has to make an unknown name answer like a known one, not to be durable.
+    """
+
+    MAX_NAMES: Final = 10_000
+
+    def __init__(self, policy: LoginPolicy) -> None:
+        self.policy = policy
+        self._lock = threading.Lock()
+        self._names: OrderedDict[str, tuple[int, int | None]] = OrderedDict()
+        """name -> (failures in a row, locked until ms)"""
+
+    def check(self, username: str, now: int) -> None:
+        with self._lock:
+            _, locked_until = self._names.get(username, (0, None))
+        if locked_until is not None and now < locked_until:
+            raise AccountLockedError((locked_until - now) / 1000)
+
+    def failed(self, username: str, now: int) -> None:
+        with self._lock:
+            failures, _ = self._names.pop(username, (0, None))
+            failures += 1
+            if failures >= self.policy.max_failures:
+                self._names[username] = (0, now + self.policy.lockout_ms)
+            else:
+                self._names[username] = (failures, None)
+            while len(self._names) > self.MAX_NAMES:
+                self._names.popitem(last=False)
 
 
 def _buildings(conn: Any, user_id: int | None) -> dict[int, frozenset[str]]:

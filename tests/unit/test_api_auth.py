@@ -96,6 +96,36 @@ def test_lockout_after_repeated_failed_logins(api: Api, clock: FakeClock) -> Non
     assert "facility_api_lockouts_total 2" in api.client.get("/metrics").text
 
 
+def test_an_unknown_username_locks_like_a_known_one(api: Api, clock: FakeClock) -> None:
+    """Otherwise a lockout would tell an attacker which usernames exist."""
+
+    def attempts(username: str) -> list[Any]:
+        return [
+            api.client.post(
+                "/api/v1/auth/login", json={"username": username, "password": "guess-again"}
+            )
+            for _ in range(6)
+        ]
+
+    known, unknown = attempts("tech"), attempts("no-such-user")
+    clock.now += 60_000
+
+    def answers(responses: list[Any]) -> list[tuple[int, Any, str | None]]:
+        return [(r.status_code, r.json(), r.headers.get("retry-after")) for r in responses]
+
+    assert answers(known) == answers(unknown)
+    assert [r.status_code for r in unknown] == [401] * 5 + [429]
+    later = api.client.post(
+        "/api/v1/auth/login", json={"username": "no-such-user", "password": "x"}
+    )
+    assert (later.status_code, later.headers["retry-after"]) == (429, "840")
+    clock.now += 840_000
+    later = api.client.post(
+        "/api/v1/auth/login", json={"username": "no-such-user", "password": "x"}
+    )
+    assert later.status_code == 401
+
+
 def test_login_attempts_are_limited_per_client(api: Api, clock: FakeClock) -> None:
     for i in range(20):
         assert login(api, f"user{i}", "x").status_code == 401
