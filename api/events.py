@@ -2,7 +2,10 @@
 stream), each with a filter saying what its user may see.
 
 A subscriber that falls behind by more than its queue is dropped (its stream ends, the client
-reconnects and reloads) rather than holding memory or slowing the publisher.
+reconnects and reloads) rather than holding memory or slowing the publisher. The hub keeps the
+last `replay` events, so a client that reconnects with the id of the last event it saw
+(`Last-Event-ID`) gets what it missed; when they are no longer all kept (or the hub restarted
+and its ids with it), the client is told to reload instead.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -82,19 +86,41 @@ class Subscription:
 
 
 class EventHub:
-    def __init__(self, *, max_queue: int = 1000) -> None:
+    def __init__(self, *, max_queue: int = 1000, replay: int = 1000) -> None:
         self.max_queue = max_queue
         self._ids = itertools.count(1)
+        self._last_id = 0
+        self._recent: deque[Event] = deque(maxlen=replay)
         self._subscribers: set[Subscription] = set()
         self._lock = threading.Lock()
         self.published = 0
 
     def subscribe(self, accept: Accept) -> Subscription:
         """From a coroutine: the subscription delivers into the running loop."""
+        subscription, _ = self.resume(accept, None)
+        return subscription
+
+    def resume(
+        self, accept: Accept, after_id: int | None
+    ) -> tuple[Subscription, list[Event] | None]:
+        """Subscribe, and the accepted events published after `after_id` (all of them, or None
+        when some are no longer kept). Both under one lock, so no event falls in between."""
         sub = Subscription(self, accept, asyncio.get_running_loop(), self.max_queue)
         with self._lock:
             self._subscribers.add(sub)
-        return sub
+            missed = self._since(after_id)
+        if missed is None:
+            return sub, None
+        return sub, [event for event in missed if accept(event)]
+
+    def _since(self, after_id: int | None) -> list[Event] | None:
+        if after_id is None or after_id == self._last_id:
+            return []
+        if after_id > self._last_id:
+            return None  # an id from before a restart
+        if not self._recent or self._recent[0].id > after_id + 1:
+            return None  # some of what was missed is no longer kept
+        return [event for event in self._recent if event.id > after_id]
 
     def unsubscribe(self, sub: Subscription) -> None:
         with self._lock:
@@ -109,6 +135,8 @@ class EventHub:
         """Send an event to every subscriber that accepts it; safe from any thread."""
         with self._lock:
             event = Event(next(self._ids), type_, building_id, data)
+            self._last_id = event.id
+            self._recent.append(event)
             subscribers = list(self._subscribers)
             self.published += 1
         for sub in subscribers:

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from api.auth.scope import Principal
@@ -24,17 +24,23 @@ async def event_stream(
     keepalive_s: float,
     clock_ms: Clock,
     request: Request | None = None,
+    last_event_id: int | None = None,
 ) -> AsyncIterator[bytes]:
-    """`ready`, then the events of the user's buildings, a keep-alive comment when quiet, and
-    `token_expired` when the token runs out (the stream ends there)."""
+    """`ready`; after a reconnect with `last_event_id`, the events missed since (or `reset` when
+    they are no longer all kept: reload); then the events of the user's buildings, a keep-alive
+    comment when quiet, and `token_expired` when the token runs out (the stream ends there)."""
 
     def accept(event: Event) -> bool:
         return principal.can_see(event.building_id)
 
-    subscription = hub.subscribe(accept)
+    subscription, missed = hub.resume(accept, last_event_id)
     try:
         ready = orjson.dumps({"type": "ready", "user": principal.username})
         yield b"event: ready\ndata: %s\n\n" % ready
+        if missed is None:
+            yield b'event: reset\ndata: {"type": "reset"}\n\n'
+        for earlier in missed or ():
+            yield earlier.sse()
         while True:
             left_s = (principal.token_expires_ms - clock_ms()) / 1000
             if left_s <= 0:
@@ -66,6 +72,15 @@ async def events(
         str | None,
         Query(max_length=4096, description="the token, for an EventSource without the cookie"),
     ] = None,
+    last_event_id: Annotated[
+        int | None,
+        Header(
+            alias="Last-Event-ID",
+            ge=0,
+            description="the id of the last event seen; a browser's EventSource sends it when "
+            "it reconnects",
+        ),
+    ] = None,
 ) -> StreamingResponse:
     stream = event_stream(
         context.hub,
@@ -73,6 +88,7 @@ async def events(
         keepalive_s=context.settings.sse_keepalive_s,
         clock_ms=context.clock_ms,
         request=request,
+        last_event_id=last_event_id,
     )
     return StreamingResponse(
         stream,

@@ -41,6 +41,8 @@ export class Live {
     for (const name of EVENT_NAMES) {
       source.addEventListener(name, (event) => this.onChange({ type: name, data: parse(event.data) }));
     }
+    // The server could not replay what was missed while reconnecting: reload everything.
+    source.addEventListener("reset", () => this.onChange({ type: "open" }));
     source.addEventListener("token_expired", () => {
       // The stream ends with the token: get a fresh one and listen again.
       this.closeSource();

@@ -75,6 +75,33 @@ def test_an_event_is_one_sse_message() -> None:
     )
 
 
+def test_a_resumed_subscription_gets_what_it_missed_and_nothing_twice() -> None:
+    async def scenario() -> tuple[Any, ...]:
+        hub = EventHub(replay=5)
+        for n in range(1, 5):
+            hub.publish("work_order", "b03" if n % 2 else "b01", {"n": n})
+        mine, missed = hub.resume(lambda e: e.building_id == "b03", after_id=1)
+        hub.publish("work_order", "b03", {"n": 5})
+        live = await mine.get(0.05)
+        mine.close()
+        current = hub.resume(lambda e: True, after_id=5)[1]
+        for n in range(6, 12):
+            hub.publish("work_order", "b03", {"n": n})
+        too_old = hub.resume(lambda e: True, after_id=5)[1]  # 6 is no longer kept
+        just_kept = hub.resume(lambda e: True, after_id=6)[1]
+        from_before_a_restart = hub.resume(lambda e: True, after_id=99)[1]
+        return missed, live, current, too_old, just_kept, from_before_a_restart
+
+    missed, live, current, too_old, just_kept, restarted = asyncio.run(scenario())
+    assert [e.data["n"] for e in missed] == [3]  # 2 and 4 are b01's
+    assert live is not None
+    assert live.data["n"] == 5
+    assert current == []
+    assert too_old is None
+    assert [e.id for e in just_kept] == [7, 8, 9, 10, 11]
+    assert restarted is None
+
+
 class RecordingHub(EventHub):
     def __init__(self) -> None:
         super().__init__()
@@ -229,6 +256,55 @@ def test_the_stream_delivers_events_and_leaves_out_foreign_buildings(api: Api) -
             tail = read_events(mine_lines, "token_expired")
             assert tail[-1] == {"type": "token_expired"}
             assert [line for line in mine_lines if line] == []  # and the stream ended
+
+
+def test_a_reconnecting_stream_gets_the_events_it_missed_or_a_reset(api: Api) -> None:
+    monitor = api.app.state.monitor
+    seen(api.store, api.site, "b03-u1-el2", T0)
+    monitor.poll_once()
+    steward = api.headers("steward")
+    with Server(api.app) as server, httpx.Client(timeout=10) as http:
+        base = f"http://127.0.0.1:{server.port}/api/v1/events"
+        with http.stream("GET", base, headers=steward) as first:
+            lines = first.iter_lines()
+            read_events(lines, "ready")
+            open_order(api.store, api.site, "b03-u1-el2")
+            monitor.poll_once()
+            before = _events_with_ids(lines, "building_status")
+        # While it was away: an order in a foreign building, and one in its own.
+        open_order(api.store, api.site, "b01-u1-el1")
+        own = open_order(api.store, api.site, "b03-u2-el1")
+        monitor.poll_once()
+        resumed = {**steward, "Last-Event-ID": str(before[0][0])}
+        with http.stream("GET", base, headers=resumed) as again:
+            lines = again.iter_lines()
+            read_events(lines, "ready")
+            after = _events_with_ids(lines, "work_order")
+        assert after[: len(before) - 1] == before[1:]  # what it had not seen, once
+        missed = [data for _, data in after[len(before) - 1 :]]
+        assert {e["building_id"] for e in missed} == {"b03"}
+        assert missed[-1]["work_order_id"] == own
+        with http.stream("GET", base, headers={**steward, "Last-Event-ID": "999999"}) as lost:
+            assert [e["type"] for e in read_events(lost.iter_lines(), "reset")] == [
+                "ready",
+                "reset",
+            ]
+        bad = http.get(base, headers={**steward, "Last-Event-ID": "yesterday"})
+        assert bad.status_code == 422
+
+
+def _events_with_ids(lines: Iterator[str], until: str) -> list[tuple[int, dict[str, Any]]]:
+    """(id, data) of the events read until one of type `until`."""
+    events, last_id = [], -1
+    for line in lines:
+        if line.startswith("id: "):
+            last_id = int(line.removeprefix("id: "))
+        elif line.startswith("data: "):
+            data = orjson.loads(line.removeprefix("data: "))
+            events.append((last_id, data))
+            if data["type"] == until:
+                return events
+    raise AssertionError(f"the stream ended before a {until!r} event: {events}")
 
 
 def test_the_stream_needs_a_token(api: Api) -> None:
