@@ -44,6 +44,11 @@ class GatewayMetrics:
                     "facility_readings_accepted_total", "counter",
                     "Readings that passed validation.", self.readings_accepted,
                 ),
+                Metric.single(
+                    "facility_batches_total", "counter",
+                    "Batches taken from MQTT and decoded (messages / batches = batch size).",
+                    self.batches_handled,
+                ),
                 Metric(
                     "facility_rejected_total", "counter",
                     "Rejected messages or readings, by reason (all are dead-lettered).",
