@@ -154,3 +154,18 @@ user_buildings = Table(
     Column("building_id", String(64), primary_key=True),
 )
 """The buildings a steward looks after (the only ones they see)."""
+
+# -- notification cursors (revision 0004) --
+
+notification_cursors = Table(
+    "notification_cursors",
+    metadata,
+    Column("channel", String(64), primary_key=True),
+    # Every audit event id at or below `floor` is handled; `done` lists the handled ones above.
+    Column("floor", BigInteger, nullable=False, server_default="0"),
+    Column("done", Text, nullable=False, server_default="[]"),
+    # The relay sending this channel's notices, until its lease runs out unrenewed.
+    Column("owner", String(128), nullable=True),
+    Column("lease_until_ms", BigInteger, nullable=True),
+)
+"""How far each notification channel got, shared by every gateway on the database."""

@@ -164,7 +164,6 @@ def run_gateway(work: Path, site_file: Path, mqtt_port: int, influx_port: int, d
         "--dead-letters", str(work / f"{database}.dead.jsonl"),
         "--spool-dir", str(work / f"{database}.spool"), "--metrics-port", str(metrics_port),
         "--rules-state", str(work / f"{database}.rules-state.npz"),
-        "--notify-state-dir", str(work / f"{database}.notify"),
         *extra,
     ]  # fmt: skip
     log = (work / f"{database}.log").open("wb")

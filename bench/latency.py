@@ -79,7 +79,6 @@ def main() -> int:
                 "--store", "influx-v1", "--influx-url", f"http://127.0.0.1:{influxd.port}",
                 "--influx-db", "latency", "--db-url", f"sqlite:///{wo_db}",
                 "--dead-letters", str(work / "dead.jsonl"), "--spool-dir", str(work / "spool"),
-                "--notify-state-dir", str(work / "notify"),
                 "--rules-state", str(work / "rules-state.npz"),
                 "--metrics-port", str(metrics_port), *args.gateway_arg,
             ),

@@ -249,7 +249,7 @@ class _Pipeline:
         self.store = WorkOrderStore(make_engine(db_url), policy=settings.policy)
         self.store.migrate()
         self.escalation = EscalationLoop(self.store, settings.escalation_interval_s)
-        self.notifications = Notifications(settings, site, self.store.engine, args.notify_state_dir)
+        self.notifications = Notifications(settings, site, self.store.engine)
         self.writer = _writer(args, site)
         letters = JsonlDeadLetters(args.dead_letters)
 
@@ -347,7 +347,6 @@ def _add_gateway_options(parser: argparse.ArgumentParser) -> None:
         parser, "alerts-config", None, type=Path,
         help="alerts settings: work-order policy, escalation, notifications (docs/operations.md)",
     )  # fmt: skip
-    _add(parser, "notify-state-dir", "var/notify", type=Path, help="notification cursors")
     _add(parser, "metrics-host", "127.0.0.1", help="address of /metrics and /health")
     _add(parser, "metrics-port", 9108, type=int, help="port of /metrics and /health (0 = off)")
 
@@ -449,7 +448,6 @@ def cmd_up(args: argparse.Namespace) -> int:
     args.dead_letters = var / "dead-letters.jsonl"
     args.spool_dir = var / "spool"
     args.rules_state = var / "rules-state.npz"
-    args.notify_state_dir = var / "notify"
     args.store, args.sqlite_path = "sqlite", var / "telemetry.sqlite3"
     simulator = _simulator(args, site)
     broker = EmbeddedBroker("127.0.0.1", args.mqtt_port)

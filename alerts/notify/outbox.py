@@ -4,20 +4,25 @@ Event ids come from an autoincrement column, but on PostgreSQL a transaction can
 id after a higher one was read, and a rolled-back insert leaves a hole forever. So the cursor is
 a floor (every id at or below it is handled) plus the handled ids above it; a hole holds the
 floor back for a grace period, after which it is taken to be a rollback.
+
+The cursor lives in the work-order database (`notification_cursors`), so every gateway on that
+database shares it, and one relay at a time holds a channel: it takes a lease, renews it while
+it works and hands it back when it stops. Another gateway's relay takes over when the lease runs
+out unrenewed (its gateway died) and goes on from the saved cursor, so each notice is sent once,
+or twice at most when a relay died while sending it.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import orjson
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from alerts.notify.errors import CursorError
-from alerts.schema import work_order_events, work_orders
-from alerts.store import WorkOrder
+from alerts.schema import notification_cursors, work_order_events, work_orders
+from alerts.store import WorkOrder, begin_write
 from alerts.workorders import EventKind
 
 NOTIFY_EVENTS = frozenset({EventKind.CREATED, EventKind.REOPENED, EventKind.ESCALATED})
@@ -82,29 +87,77 @@ class Cursor:
                 self.holes_since_ms.pop(nxt)
             self.floor = nxt
 
-    def save(self, path: Path) -> None:
-        """Atomically, so a crash leaves the old cursor or the new one, never half of one."""
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        data = orjson.dumps({"floor": self.floor, "done": sorted(self.done)})
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+    def dumps(self) -> str:
+        return orjson.dumps(sorted(self.done)).decode()
 
     @staticmethod
-    def load(path: Path) -> Cursor:
-        """A missing file is a fresh start; an unreadable one is an error, not a silent reset
-        (which would notify every old event again)."""
-        if not path.exists():
-            return Cursor()
+    def loads(floor: int, done: str) -> Cursor:
+        """An unreadable `done` is an error, not a silent reset (which would notify every old
+        event again)."""
         try:
-            raw = orjson.loads(path.read_bytes())
-        except (OSError, orjson.JSONDecodeError) as exc:
-            raise CursorError(f"{path}: cannot read the notification cursor: {exc}") from exc
-        if not isinstance(raw, dict) or not isinstance(raw.get("floor"), int):
-            raise CursorError(f"{path}: not a notification cursor")
-        done = raw.get("done", [])
-        if not isinstance(done, list) or not all(isinstance(i, int) for i in done):
-            raise CursorError(f"{path}: not a notification cursor")
-        return Cursor(raw["floor"], set(done))
+            ids = orjson.loads(done)
+        except orjson.JSONDecodeError as exc:
+            raise CursorError(f"notification cursor: cannot read {done[:40]!r}: {exc}") from exc
+        if not isinstance(ids, list) or not all(type(i) is int for i in ids):
+            raise CursorError(f"notification cursor: not a list of event ids: {done[:40]!r}")
+        return Cursor(int(floor), set(ids))
+
+
+class SharedCursor:
+    """One channel's cursor in the database, held by one relay at a time under a lease."""
+
+    def __init__(self, engine: Engine, channel: str, owner: str, lease_ms: int) -> None:
+        self.engine = engine
+        self.channel = channel
+        self.owner = owner
+        self.lease_ms = lease_ms
+        is_pg = engine.dialect.name == "postgresql"
+        self._insert = postgresql.insert if is_pg else sqlite.insert
+
+    def acquire(self, now_ms: int) -> Cursor | None:
+        """The saved cursor if this relay now holds the channel; None while another does."""
+        c = notification_cursors.c
+        with begin_write(self.engine) as conn:
+            conn.execute(
+                self._insert(notification_cursors)
+                .values(channel=self.channel)
+                .on_conflict_do_nothing(index_elements=[c.channel])
+            )
+            row = conn.execute(
+                update(notification_cursors)
+                .where(
+                    c.channel == self.channel,
+                    or_(c.owner == self.owner, c.owner.is_(None), c.lease_until_ms < now_ms),
+                )
+                .values(owner=self.owner, lease_until_ms=now_ms + self.lease_ms)
+                .returning(c.floor, c.done)
+            ).first()
+        return None if row is None else Cursor.loads(row.floor, row.done)
+
+    def renew(self, now_ms: int, cursor: Cursor | None = None) -> bool:
+        """Extend the lease (and save `cursor`); False if another relay holds the channel now."""
+        values: dict[str, object] = {"lease_until_ms": now_ms + self.lease_ms}
+        if cursor is not None:
+            values |= {"floor": cursor.floor, "done": cursor.dumps()}
+        with begin_write(self.engine) as conn:
+            result = conn.execute(
+                update(notification_cursors)
+                .where(
+                    notification_cursors.c.channel == self.channel,
+                    notification_cursors.c.owner == self.owner,
+                )
+                .values(**values)
+            )
+        return result.rowcount == 1
+
+    def release(self) -> None:
+        """Hand the channel back at once (a clean stop), instead of after the lease."""
+        with begin_write(self.engine) as conn:
+            conn.execute(
+                update(notification_cursors)
+                .where(
+                    notification_cursors.c.channel == self.channel,
+                    notification_cursors.c.owner == self.owner,
+                )
+                .values(owner=None, lease_until_ms=None)
+            )

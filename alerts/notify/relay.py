@@ -3,8 +3,10 @@
 One thread per channel, so a dead chat robot delays only its own group. A notice is retried
 with capped exponential backoff and jitter (honouring Retry-After) until it is sent, refused for
 good, or too old to matter (`max_age_s`: a page about a pump that ran dry yesterday is noise);
-each outcome is counted. The cursor is saved after every notice, so a restart resends at most
-the notice in flight (receivers de-duplicate on the event id).
+each outcome is counted. The cursor is in the work-order database, held by one relay per
+channel at a time (`SharedCursor`: every gateway on the database runs relays, one sends); it is
+saved after every notice, so a restart or a takeover resends at most the notice in flight
+(receivers de-duplicate on the event id).
 """
 
 from __future__ import annotations
@@ -12,15 +14,15 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 from sqlalchemy import Engine
 
 from alerts.notify.interface import Channel, Notice, Outcome, Verdict
-from alerts.notify.outbox import Cursor, OutboxRow, read_after
+from alerts.notify.outbox import Cursor, OutboxRow, SharedCursor, read_after
 from alerts.store import WorkOrder
 from facility.clock import Clock, now_ms
 from facility.prometheus import Metric
@@ -51,6 +53,8 @@ class RelaySettings:
     retry_cap_s: float = 300.0
     timeout_s: float = 10.0
     hole_grace_s: float = 30.0
+    lease_s: float = 30.0
+    """How long a channel stays with a relay that stopped renewing (its gateway died)."""
 
 
 NoticeFactory = Callable[[OutboxRow, WorkOrder], Notice]
@@ -78,7 +82,7 @@ class Relay:
         self,
         channel: Channel,
         engine: Engine,
-        cursor_path: Path,
+        owner: str,
         make_notice: NoticeFactory,
         *,
         accepts: Filter = Filter(),
@@ -88,8 +92,9 @@ class Relay:
     ) -> None:
         self.channel = channel
         self.engine = engine
-        self.cursor_path = cursor_path
-        self.cursor = Cursor.load(cursor_path)
+        self.shared = SharedCursor(engine, channel.name, owner, int(settings.lease_s * 1000))
+        self.cursor: Cursor | None = None
+        """Set while this relay holds the channel."""
         self.make_notice = make_notice
         self.accepts = accepts
         self.settings = settings
@@ -112,6 +117,13 @@ class Relay:
         if self._thread is not None:
             self._thread.join(timeout_s)
         self._client.close()
+        if self.cursor is not None:
+            try:
+                self.shared.release()  # another gateway may take over at once
+            except Exception:  # the database is away: the lease runs out by itself
+                log.warning("notifications to %s: could not hand the channel back",
+                            self.channel.name)  # fmt: skip
+            self.cursor = None
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -124,29 +136,64 @@ class Relay:
                 self._stop.wait(self.settings.poll_s)
 
     def pass_once(self) -> bool:
-        """Handle what is new in the outbox; True if a full page moved the floor (read on)."""
-        floor_before = self.cursor.floor
-        rows = read_after(self.engine, self.cursor.floor, limit=READ_LIMIT)
+        """Handle what is new in the outbox; True if a full page moved the floor (read on).
+
+        Does nothing while another relay (another gateway's) holds the channel."""
+        if self.cursor is None:
+            self.cursor = self.shared.acquire(self.clock_ms())
+            if self.cursor is None:
+                return False
+            log.info("notifications to %s: sending from this gateway", self.channel.name)
+        elif not self.shared.renew(self.clock_ms()):
+            return self._lost()
+        cursor = self.cursor
+        floor_before = cursor.floor
+        rows = read_after(self.engine, cursor.floor, limit=READ_LIMIT)
         grace_ms = int(self.settings.hole_grace_s * 1000)
-        before = (self.cursor.floor, len(self.cursor.done))
+        before = (cursor.floor, len(cursor.done))
         for row in rows:
             if self._stop.is_set():
                 break
-            if self.cursor.handled(row.event_id):
+            if cursor.handled(row.event_id):
                 continue
             order = row.order
             if order is None or not self.accepts.accepts(row.event, order):
-                self.cursor.mark(row.event_id)  # nothing to send; saved with the next change
+                cursor.mark(row.event_id)  # nothing to send; saved with the next change
                 continue
             if not self._deliver(row, order):
-                break  # stopping: this notice stays for the next start
-            self.cursor.mark(row.event_id)
-            self.cursor.advance(self.clock_ms(), grace_ms)
-            self.cursor.save(self.cursor_path)  # a notice handled is never handled again
-        self.cursor.advance(self.clock_ms(), grace_ms)
-        if (self.cursor.floor, len(self.cursor.done)) != before:
-            self.cursor.save(self.cursor_path)
-        return len(rows) >= READ_LIMIT and self.cursor.floor > floor_before
+                if self.cursor is not None:  # stopping: this notice stays for the next start
+                    self._save(cursor)
+                return False
+            cursor.mark(row.event_id)
+            cursor.advance(self.clock_ms(), grace_ms)
+            if not self._save(cursor):  # a notice handled is never handled again
+                return False
+        cursor.advance(self.clock_ms(), grace_ms)
+        if (cursor.floor, len(cursor.done)) != before and not self._save(cursor):
+            return False
+        return len(rows) >= READ_LIMIT and cursor.floor > floor_before
+
+    def _save(self, cursor: Cursor) -> bool:
+        if self.shared.renew(self.clock_ms(), cursor):
+            return True
+        return self._lost()
+
+    def _lost(self) -> bool:
+        """Another relay took the channel (this one stalled past its lease): let it send."""
+        log.warning("notifications to %s: another gateway took over", self.channel.name)
+        self.cursor = None
+        return False
+
+    def _wait(self, delay_s: float) -> bool:
+        """Wait before a retry, renewing the lease; False when stopping or the channel is lost."""
+        deadline = time.monotonic() + delay_s
+        step = max(0.05, self.settings.lease_s / 3)
+        while (left := deadline - time.monotonic()) > 0:
+            if self._stop.wait(min(left, step)):
+                return False
+            if not self.shared.renew(self.clock_ms()):
+                return self._lost()
+        return True
 
     # -- one notice ------------------------------------------------------------------------
 
@@ -180,7 +227,7 @@ class Relay:
                 "notification %d to %s: %s; retrying in %.1fs",
                 row.event_id, self.channel.name, verdict.detail, delay,
             )  # fmt: skip
-            if self._stop.wait(delay):
+            if not self._wait(delay):
                 return False
 
     def _send(self, notice: Notice) -> tuple[Verdict, float | None]:

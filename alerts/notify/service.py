@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from dataclasses import replace
-from pathlib import Path
 
 import httpx
 from sqlalchemy import Engine
@@ -51,27 +53,27 @@ class NoticeMaker:
 
 
 class Notifications:
-    """One relay per configured channel; each keeps its cursor in `state_dir`."""
+    """One relay per configured channel. Every gateway on one database runs them; per channel,
+    one sends at a time (its cursor and lease are in the database)."""
 
     def __init__(
         self,
         settings: AlertSettings,
         site: Site,
         engine: Engine,
-        state_dir: Path,
         *,
         clock_ms: Clock = now_ms,
         relay_settings: RelaySettings | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        state_dir.mkdir(parents=True, exist_ok=True)
         base = relay_settings or RelaySettings()
+        owner = f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
         maker = NoticeMaker(site, settings.public_url)
         self.relays = [
             Relay(
                 c.channel,
                 engine,
-                state_dir / f"notify-{c.channel.name}.cursor",
+                owner,
                 maker,
                 accepts=c.accepts,
                 settings=replace(base, max_age_s=c.max_age_s),

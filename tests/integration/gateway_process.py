@@ -39,7 +39,6 @@ class GatewayProcess:
             "--dead-letters", str(self.dead_letters),
             "--spool-dir", str(self.spool),
             "--rules-state", str(tmp_path / "rules-state.npz"),
-            "--notify-state-dir", str(tmp_path / "notify"),
             "--metrics-port", str(self.metrics_port),
             *extra_args,
         ]  # fmt: skip

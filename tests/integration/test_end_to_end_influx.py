@@ -79,7 +79,6 @@ def test_pump_dry_run_reaches_influxdb_and_one_work_order(
             "--dead-letters", str(dead_letters),
             "--spool-dir", str(tmp_path / "spool"),
             "--rules-state", str(tmp_path / "rules-state.npz"),
-            "--notify-state-dir", str(tmp_path / "notify"),
             "--metrics-port", str(free_port()),
         ],
         tmp_path / "gateway.log",

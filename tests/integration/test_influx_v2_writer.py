@@ -36,7 +36,6 @@ def test_gateway_writes_every_reading_through_api_v2_write(
             "--dead-letters", str(tmp_path / "dead-letters.jsonl"),
             "--spool-dir", str(tmp_path / "spool"),
             "--rules-state", str(tmp_path / "rules-state.npz"),
-            "--notify-state-dir", str(tmp_path / "notify"),
             "--metrics-port", str(free_port()),
         ],
         tmp_path / "gateway.log",

@@ -14,17 +14,19 @@ from pathlib import Path
 
 import orjson
 import pytest
+from sqlalchemy import select
 
 from alerts.escalation import EscalationLoop
 from alerts.faults import FaultOpened
 from alerts.interface import Category, Severity
 from alerts.notify.errors import CursorError, NotifySettingsError
 from alerts.notify.interface import Notice, Outcome
-from alerts.notify.outbox import Cursor
+from alerts.notify.outbox import Cursor, SharedCursor
 from alerts.notify.relay import Filter, Relay, RelaySettings
 from alerts.notify.robots import DingTalkChannel, FeishuChannel, WeComChannel
 from alerts.notify.service import NoticeMaker, Notifications
 from alerts.notify.webhook import WebhookChannel
+from alerts.schema import notification_cursors
 from alerts.settings import parse_alert_settings
 from alerts.store import WorkOrder, WorkOrderStore, make_engine
 from facility.site import Site
@@ -164,7 +166,7 @@ def test_replies_are_judged_by_status_then_vendor_code(
 # -- the cursor ------------------------------------------------------------------------------
 
 
-def test_cursor_floor_waits_at_a_hole_until_the_grace_period_passes(tmp_path: Path) -> None:
+def test_cursor_floor_waits_at_a_hole_until_the_grace_period_passes() -> None:
     cursor = Cursor()
     for event_id in (1, 2, 4, 5):
         cursor.mark(event_id)
@@ -177,23 +179,38 @@ def test_cursor_floor_waits_at_a_hole_until_the_grace_period_passes(tmp_path: Pa
     cursor.advance(now_ms=1_500, grace_ms=500)
     assert cursor.floor == 5
     assert not cursor.done
-    path = tmp_path / "c.cursor"
     cursor.mark(7)
-    cursor.save(path)
-    loaded = Cursor.load(path)
+    loaded = Cursor.loads(cursor.floor, cursor.dumps())
     assert (loaded.floor, loaded.done) == (5, {7})
 
 
-@pytest.mark.parametrize(
-    "content", [b"", b"{not json", b"[]", b'{"floor":"x"}', b'{"floor":1,"done":"x"}']
-)
-def test_an_unreadable_cursor_is_an_error_not_a_silent_restart(
-    tmp_path: Path, content: bytes
-) -> None:
-    path = tmp_path / "c.cursor"
-    path.write_bytes(content)
+@pytest.mark.parametrize("done", ["", "{not json", "{}", '"x"', '[1, "2"]', "[1.5]"])
+def test_an_unreadable_cursor_is_an_error_not_a_silent_restart(done: str) -> None:
     with pytest.raises(CursorError, match="cursor"):
-        Cursor.load(path)
+        Cursor.loads(3, done)
+
+
+def test_one_relay_holds_a_channel_until_it_lets_go_or_its_lease_runs_out(
+    store: WorkOrderStore, clock: FakeClock
+) -> None:
+    first = SharedCursor(store.engine, "wecom", "gw-1", lease_ms=30_000)
+    second = SharedCursor(store.engine, "wecom", "gw-2", lease_ms=30_000)
+    other_channel = SharedCursor(store.engine, "erp", "gw-2", lease_ms=30_000)
+    cursor = first.acquire(clock.now)
+    assert cursor is not None
+    assert second.acquire(clock.now) is None
+    assert other_channel.acquire(clock.now) is not None
+    cursor.mark(1)
+    cursor.mark(3)
+    cursor.advance(clock.now, grace_ms=10_000)
+    assert first.renew(clock.now + 20_000, cursor)
+    assert second.acquire(clock.now + 40_000) is None  # renewed at +20 s: held until +50 s
+    taken = second.acquire(clock.now + 50_001)
+    assert taken is not None
+    assert (taken.floor, taken.done) == (1, {3})
+    assert not first.renew(clock.now + 50_002)  # first stalled: it must stop sending
+    second.release()
+    assert first.acquire(clock.now + 50_003) is not None  # handed back: no waiting
 
 
 # -- delivery end to end ---------------------------------------------------------------------
@@ -231,7 +248,7 @@ def relay(
     return Relay(
         channel,  # type: ignore[arg-type]
         store.engine,
-        tmp_path / "wecom.cursor",
+        str(kwargs.pop("owner", "gateway-1")),
         NoticeMaker(site, "http://127.0.0.1:8000"),
         settings=kwargs.pop("settings", FAST),  # type: ignore[arg-type]
         clock_ms=clock,
@@ -352,6 +369,35 @@ def test_overdue_orders_are_escalated_and_the_escalation_is_notified(
     assert "工单超时升级" in contents[1]
 
 
+def test_two_gateways_on_one_database_send_each_notice_once(
+    store: WorkOrderStore, tmp_path: Path, clock: FakeClock, demo_site: Site
+) -> None:
+    with HttpReceiver([OK_WECOM]) as receiver:
+        one = relay(store, receiver, tmp_path, clock, demo_site, owner="gateway-1")
+        two = relay(store, receiver, tmp_path, clock, demo_site, owner="gateway-2")
+        store.open_for_faults("s", [fault("p1"), fault("p2")])
+        one.pass_once()
+        two.pass_once()
+        store.open_for_faults("s", [fault("p3")])
+        two.pass_once()
+        one.pass_once()
+        assert len(receiver.received) == 3
+        assert (one.counts.sent, two.counts.sent) == (3, 0)
+
+        # gateway-1 hangs (no renewals) past the lease: gateway-2 takes over where it was.
+        store.open_for_faults("s", [fault("p4")])
+        clock.now += int(FAST.lease_s * 1000) + 1
+        two.pass_once()
+        assert two.counts.sent == 1
+        assert "p4" in orjson.loads(receiver.received[-1].body)["markdown"]["content"]
+        one.pass_once()  # it wakes up: the channel is not its any more, it sends nothing
+        assert one.counts.sent == 3
+        assert one.cursor is None
+        one.stop()
+        two.stop()
+    assert len(receiver.received) == 4
+
+
 def test_notifications_service_runs_one_relay_per_channel(
     store: WorkOrderStore, tmp_path: Path, clock: FakeClock, demo_site: Site
 ) -> None:
@@ -362,9 +408,8 @@ def test_notifications_service_runs_one_relay_per_channel(
             env={"HOOK": hook.url + "/in"},
         )
         service = Notifications(
-            settings, demo_site, store.engine, tmp_path / "state", clock_ms=clock,
-            relay_settings=FAST,
-        )  # fmt: skip
+            settings, demo_site, store.engine, clock_ms=clock, relay_settings=FAST
+        )
         service.start()
         store.open_for_faults("s", [fault()])
         assert len(wecom.wait_for(1)) == 1
@@ -373,9 +418,9 @@ def test_notifications_service_runs_one_relay_per_channel(
     text = "".join(f"{m.name}{dict(m.samples)}" for m in service.prometheus() if "sent" in m.name)
     assert "('channel', 'wecom')" in text
     assert "('channel', 'erp')" in text
-    assert sorted(p.name for p in (tmp_path / "state").iterdir()) == [
-        "notify-erp.cursor", "notify-wecom.cursor",
-    ]  # fmt: skip
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(notification_cursors.c.channel, notification_cursors.c.owner))
+        assert sorted(rows.all()) == [("erp", None), ("wecom", None)]  # handed back at stop
 
 
 # -- settings --------------------------------------------------------------------------------
