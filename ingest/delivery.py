@@ -198,9 +198,11 @@ class Delivery:
             self._threads.append(thread)
 
     def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop draining and let go of the spool directory (what is spooled stays there)."""
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout_s)
+        self.spool.close()
 
     def _drain(self) -> None:
         delay = self.settings.retry_min_s

@@ -8,6 +8,7 @@ are dropped and their readings counted. Segments left by a previous run are drai
 
 from __future__ import annotations
 
+import fcntl
 import io
 import logging
 import os
@@ -15,6 +16,7 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -73,6 +75,31 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _lock_directory(directory: Path) -> IO[bytes]:
+    """Hold `directory/.lock` for this process's life: two gateways sharing one spool would
+    drain, and delete, each other's batches. A POSIX record lock is per process, so a second
+    Spool on the directory in the same process (a restart in a test) is allowed."""
+    path = directory / ".lock"
+    try:
+        handle = open(path, "a+b")  # noqa: SIM115 - held open for as long as the process runs
+    except OSError as exc:
+        raise SpoolError(f"cannot open {path}: {exc}") from exc
+    try:
+        fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().decode(errors="replace").strip() or "unknown"
+        handle.close()
+        raise SpoolError(
+            f"spool directory {directory} is in use by another process (pid {holder}); "
+            "give each gateway its own --spool-dir"
+        ) from None
+    handle.truncate(0)
+    handle.write(str(os.getpid()).encode())
+    handle.flush()
+    return handle
+
+
 class Spool:
     def __init__(self, directory: Path, *, max_bytes: int) -> None:
         if max_bytes <= 0:
@@ -86,6 +113,7 @@ class Spool:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise SpoolError(f"cannot create spool directory {directory}: {exc}") from exc
+        self._lock_file = _lock_directory(directory)
         for leftover in directory.glob("*.tmp"):
             leftover.unlink()  # a write that crashed before its rename never counted
         self._segments = sorted(self._scan(), key=lambda s: s.number)
@@ -97,6 +125,10 @@ class Spool:
                 len(self._segments),
                 self.readings,
             )
+
+    def close(self) -> None:
+        """Let go of the directory (another process may then take it); idempotent."""
+        self._lock_file.close()
 
     def _scan(self) -> list[Segment]:
         found = []

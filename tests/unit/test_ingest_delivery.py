@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,7 @@ from facility.catalog import PUMP
 from ingest.delivery import Delivery, DeliverySettings
 from ingest.errors import (
     PayloadTooLargeError,
+    SpoolError,
     StoreRejectedError,
     StoreUnavailableError,
 )
@@ -75,8 +78,10 @@ class ScriptedWriter:
 
 
 @pytest.fixture
-def spool(tmp_path: Path) -> Spool:
-    return Spool(tmp_path / "spool", max_bytes=10 << 20)
+def spool(tmp_path: Path) -> Iterator[Spool]:
+    spool = Spool(tmp_path / "spool", max_bytes=10 << 20)
+    yield spool
+    spool.close()
 
 
 def test_a_healthy_store_is_written_directly(spool: Spool) -> None:
@@ -148,6 +153,7 @@ def test_the_spool_survives_a_restart_and_keeps_order(tmp_path: Path) -> None:
     first = Spool(tmp_path / "spool", max_bytes=10 << 20)
     first.append(pump_batch(3, first_ts=1000))
     first.append(pump_batch(4, first_ts=9000))
+    first.close()
     reopened = Spool(tmp_path / "spool", max_bytes=10 << 20)
     assert len(reopened) == 2
     assert reopened.readings == 7
@@ -159,6 +165,38 @@ def test_the_spool_survives_a_restart_and_keeps_order(tmp_path: Path) -> None:
     found = reopened.oldest()
     assert found is not None
     assert int(found[1].kinds["pump"].ts_ms[0]) == 9000
+    reopened.close()
+
+
+def test_a_spool_directory_in_use_by_another_gateway_is_refused(tmp_path: Path) -> None:
+    """Two gateways on one spool would drain and delete each other's batches."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_SPOOL, str(tmp_path / "spool")],
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == b"holding\n"
+        with pytest.raises(SpoolError, match=rf"in use by another process \(pid {holder.pid}\)"):
+            Spool(tmp_path / "spool", max_bytes=10 << 20)
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()  # it exits, and its lock goes with it
+        holder.wait(30)
+        assert holder.stdout is not None
+        holder.stdout.close()
+    Spool(tmp_path / "spool", max_bytes=10 << 20).close()  # free again
+
+
+HOLD_SPOOL = """
+import sys
+from pathlib import Path
+from ingest.spool import Spool
+spool = Spool(Path(sys.argv[1]), max_bytes=1 << 20)
+print("holding", flush=True)
+sys.stdin.read()
+"""
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_full_spool_drops_the_oldest_and_counts_them(tmp_path: Path) -> None:
@@ -171,6 +209,7 @@ def test_a_full_spool_drops_the_oldest_and_counts_them(tmp_path: Path) -> None:
     found = spool.oldest()
     assert found is not None
     assert int(found[1].kinds["pump"].ts_ms[0]) == 2_000_000
+    spool.close()
 
 
 def test_a_corrupt_segment_is_moved_aside_not_fatal(tmp_path: Path) -> None:
@@ -180,6 +219,7 @@ def test_a_corrupt_segment_is_moved_aside_not_fatal(tmp_path: Path) -> None:
     assert spool.oldest() is None
     assert len(spool) == 0
     assert list((tmp_path / "spool").glob("*.corrupt"))
+    spool.close()
 
 
 def test_batches_round_trip_through_the_spool_codec() -> None:
