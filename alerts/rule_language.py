@@ -51,7 +51,7 @@ import ast
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -371,17 +371,10 @@ class RuleContext:
         # the new ring of each device with new entries: its last `capacity` entries
         changed = np.flatnonzero(new_count)
         if len(changed) and state is not None:
-            count = new_count[changed]
-            old_ts, old_val = state.ts[devices[changed]], state.values[devices[changed]]
-            index = np.arange(capacity)[None, :] + count[:, None]
-            from_old = index < capacity
-            kept = np.minimum(index, capacity - 1)
-            fresh = np.clip(before[changed][:, None] + index - capacity, 0, len(entry_rows) - 1)
-            new_ts = np.where(
-                from_old, np.take_along_axis(old_ts, kept, 1), kb.ts_ms[entry_rows][fresh]
-            )
-            new_val = np.where(from_old, np.take_along_axis(old_val, kept, 1), entry_val[fresh])
-            self.updates[spec.key] = ("ring", devices[changed], new_ts, new_val)
+            self.updates[spec.key] = _new_rings(
+                state, devices[changed], new_count[changed], before[changed],
+                kb.ts_ms[entry_rows], entry_val,
+            )  # fmt: skip
         return result
 
     @staticmethod
@@ -462,6 +455,46 @@ class RuleContext:
         result: FloatArray = stuck.astype(np.float64)
         return result
 
+
+def _new_rings(
+    state: WindowState,
+    devices: npt.NDArray[np.integer[Any]],
+    count: npt.NDArray[np.intp],
+    first: npt.NDArray[np.intp],
+    entry_ts: Int64Array,
+    entry_val: FloatArray,
+) -> tuple[str, npt.NDArray[np.integer[Any]], Int64Array, FloatArray]:
+    """Each device's ring after its `count` new entries (at `first` in the entry arrays): the
+    old ring shifted left by `count`, the new entries at its end.
+
+    Devices are taken a few counts at a time (the gateway's batches bring one or two entries
+    per device), with plain slices; many distinct counts (one large batch) go through one
+    gather over every slot instead.
+    """
+    capacity = state.ts.shape[1]
+    old_ts, old_val = state.ts[devices], state.values[devices]
+    counts = np.unique(count)
+    if len(counts) > _FEW_COUNTS:
+        index = np.arange(capacity)[None, :] + count[:, None]
+        from_old = index < capacity
+        kept = np.minimum(index, capacity - 1)
+        fresh = np.clip(first[:, None] + index - capacity, 0, len(entry_ts) - 1)
+        new_ts = np.where(from_old, np.take_along_axis(old_ts, kept, 1), entry_ts[fresh])
+        new_val = np.where(from_old, np.take_along_axis(old_val, kept, 1), entry_val[fresh])
+        return ("ring", devices, new_ts, new_val)
+    for c in counts.tolist():
+        rows = np.flatnonzero(count == c)
+        take = min(c, capacity)
+        at = first[rows][:, None] + np.arange(c - take, c)[None, :]
+        if take < capacity:
+            old_ts[rows, : capacity - take] = old_ts[rows, take:]
+            old_val[rows, : capacity - take] = old_val[rows, take:]
+        old_ts[rows, capacity - take :] = entry_ts[at]
+        old_val[rows, capacity - take :] = entry_val[at]
+    return ("ring", devices, old_ts, old_val)
+
+
+_FEW_COUNTS: Final = 8
 
 Node = Callable[[RuleContext], Array]
 
