@@ -533,12 +533,17 @@ class WorkOrderStore:
         if last_trigger is not None:
             episodes = episodes.where(fault_episodes.c.started_ms > last_trigger)
         starts = sorted(int(s) for s in conn.execute(episodes).scalars())
-        count = fullest_window(starts, fault.started_ms, window_ms)
+        count, newest = fullest_window(starts, fault.started_ms, window_ms)
         if count < policy.root_cause_after:
             return 0
         days = policy.root_cause_window_s / 86_400
+        # Its fault start is the newest episode counted: the next root-cause order counts only
+        # episodes after it, so none is counted twice however the episodes were filed.
+        trigger = dataclasses.replace(
+            fault, started_ms=newest, detected_ms=max(fault.detected_ms, newest)
+        )
         root_id = self._insert_order(
-            conn, site_id, fault, Source.ROOT_CAUSE, now,
+            conn, site_id, trigger, Source.ROOT_CAUSE, now,
             title=f"Recurring fault, find the root cause: {fault.title}",
             note=f"{count} episodes of {fault.rule_id} within {days:g} days",
         )  # fmt: skip

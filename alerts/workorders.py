@@ -179,19 +179,21 @@ DEFAULT_ASSIGNMENT: Final = (
 )
 
 
-def fullest_window(starts: list[int], start: int, window_ms: int) -> int:
-    """Most episodes in any window (end - window_ms, end] that holds `start`.
+def fullest_window(starts: list[int], start: int, window_ms: int) -> tuple[int, int]:
+    """The most episodes in any window (end - window_ms, end] that holds `start`, and that
+    window's end (the newest episode it counts; `start` when it counts none).
 
-    `starts` is sorted and holds `start`. Filed in time order this is the window ending at
-    `start`; filed out of order (later episodes first) a later end can hold more.
+    `starts` is sorted. Filed in time order this is the window ending at `start`; filed out of
+    order (later episodes first) a later end can hold more.
     """
-    best = 0
+    best, best_end = 0, start
     first_end = bisect.bisect_left(starts, start)
     last_end = bisect.bisect_left(starts, start + window_ms)
     for end in starts[first_end:last_end]:
         inside = bisect.bisect_right(starts, end) - bisect.bisect_right(starts, end - window_ms)
-        best = max(best, inside)
-    return best
+        if inside > best:
+            best, best_end = inside, end
+    return best, best_end
 
 
 @dataclass(frozen=True, slots=True)

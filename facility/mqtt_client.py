@@ -20,10 +20,12 @@ the consumer's integration tests run it against a real Mosquitto.
 
 from __future__ import annotations
 
+import functools
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 import paho.mqtt.client as paho
@@ -40,6 +42,8 @@ FILLS_PER_SELECT = 4
 
 _PUBACK = PacketTypes.PUBACK << 4
 _PUBLISH = PacketTypes.PUBLISH << 4
+_MAX_MIDS: Final = 65_535
+log = logging.getLogger(__name__)
 
 
 class MalformedPublishError(MalformedPacket):
@@ -59,9 +63,13 @@ class BulkClient(paho.Client):
         self._read_buffer = b""
         self._read_pos = 0
         self._fills = 0
-        self._unacked: dict[int, bytes] = {}
-        """QoS 1 packets sent by `publish_many` and not yet acknowledged, in publish order."""
+        self._unacked: dict[int, tuple[bytes, bool]] = {}
+        """QoS 1 packets of `publish_many` not yet acknowledged, in publish order, and whether
+        each went out (a resend marks only those DUP)."""
         self._unacked_changed = threading.Condition()
+        self._write_lock = threading.Lock()
+        self.refused = 0
+        """QoS 1 messages the broker acknowledged with an error reason (MQTT 5), so dropped."""
         self._sending = False
         """Connected, and our unacked messages resent: new ones may go out behind them."""
         super().__init__(*args, **kwargs)  # last: paho may close a socket in there
@@ -155,7 +163,9 @@ class BulkClient(paho.Client):
             if (
                 header == _PUBACK
                 and length >= 2
-                and self._acked((buffer[body] << 8) | buffer[body + 1])
+                and self._acked(
+                    (buffer[body] << 8) | buffer[body + 1], buffer[body + 2] if length > 2 else 0
+                )
             ):
                 pos = stop
                 continue
@@ -210,57 +220,84 @@ class BulkClient(paho.Client):
 
     def _handle_pubackcomp(self, cmd: Literal["PUBACK", "PUBCOMP"]) -> MQTTErrorCode:
         packet = self._in_packet["packet"]
-        if cmd == "PUBACK" and len(packet) >= 2 and self._acked((packet[0] << 8) | packet[1]):
-            return MQTTErrorCode.MQTT_ERR_SUCCESS
+        if cmd == "PUBACK" and len(packet) >= 2:
+            reason = packet[2] if len(packet) >= 3 else 0
+            if self._acked((packet[0] << 8) | packet[1], reason):
+                return MQTTErrorCode.MQTT_ERR_SUCCESS
         return super()._handle_pubackcomp(cmd)
 
     def _handle_connack(self) -> MQTTErrorCode:
-        """After paho resent its own in-flight messages, resend ours, marked as duplicates."""
-        rc = super()._handle_connack()
-        if rc == MQTTErrorCode.MQTT_ERR_SUCCESS and self.is_connected():
-            with self._unacked_changed:
+        """Resend our unacknowledged messages before any new one goes out: the whole CONNACK
+        is handled under the lock `publish_many` takes (on_connect runs inside it)."""
+        with self._unacked_changed:
+            rc = super()._handle_connack()
+            if rc == MQTTErrorCode.MQTT_ERR_SUCCESS and self.is_connected():
                 if self._unacked:
-                    again = b"".join(bytes([p[0] | 0x08]) + p[1:] for p in self._unacked.values())
+                    # DUP only on what went out before; the rest goes out for the first time
+                    again = b"".join(
+                        bytes([p[0] | 0x08]) + p[1:] if sent else p
+                        for p, sent in self._unacked.values()
+                    )
+                    self._unacked = {mid: (p, True) for mid, (p, _) in self._unacked.items()}
                     self._packet_queue(_PUBLISH, again, 0, 1)
                 self._sending = True
+                self._unacked_changed.notify_all()
         return rc
+
+    def _packet_write(self) -> MQTTErrorCode:
+        """One writer at a time: `ack_many` and `publish_many` callers write from their own
+        threads (paho writes at once when no loop thread of its own runs), the loop from its."""
+        with self._write_lock:
+            return super()._packet_write()
 
     # -- publishing ----------------------------------------------------------------------
 
     def publish_many(
-        self, messages: Sequence[tuple[str, bytes]], qos: int, max_inflight: int
+        self,
+        messages: Sequence[tuple[str, bytes]],
+        qos: int,
+        max_inflight: int,
+        timeout_s: float = 120.0,
     ) -> None:
         """Publish these messages in order, as few writes as the in-flight limit allows.
 
-        QoS 1 messages are kept until acknowledged and resent after a reconnect. While
-        connected this waits for acks so that at most `max_inflight` are outstanding; while
-        disconnected it only keeps them (paho's own queue is unbounded too).
+        QoS 1 messages are kept until acknowledged and resent after a reconnect; at most
+        `max_inflight` (<= 65,535, the packet ids there are) are kept, connected or not, so
+        this waits for acks, or for the broker to come back; TimeoutError when no room came
+        within `timeout_s`. QoS 0 messages published while disconnected are dropped.
         """
         if qos not in (0, 1):
             raise ValueError(f"publish_many sends QoS 0 or 1, not {qos}")
+        if not 1 <= max_inflight <= _MAX_MIDS:
+            raise ValueError(f"max_inflight must be 1..{_MAX_MIDS}, not {max_inflight}")
         v5 = self._protocol == MQTTProtocolVersion.MQTTv5
         step = max(1, max_inflight // 4)  # the next run goes out while earlier ones are acked
         for first in range(0, len(messages), step):
             run = messages[first : first + step]
+            fits = functools.partial(self._fits, len(run), max_inflight)
             with self._unacked_changed:
-                if qos:
-                    while self._sending and len(self._unacked) + len(run) > max_inflight:
-                        self._unacked_changed.wait(1.0)
+                if qos and not self._unacked_changed.wait_for(fits, timeout_s):
+                    raise TimeoutError(
+                        f"{len(self._unacked)} messages unacknowledged for {timeout_s:g} s"
+                    )
                 packets = []
                 for topic, payload in run:
                     mid = 0
                     if qos:
                         mid = self._mid_generate()
-                        while mid in self._unacked:
+                        while mid in self._unacked:  # ends: fewer than 65,535 are kept
                             mid = self._mid_generate()
                     packet = _publish_packet(topic.encode(), payload, mid, qos, v5=v5)
                     if qos:
-                        self._unacked[mid] = packet
+                        self._unacked[mid] = (packet, self._sending)
                     packets.append(packet)
                 if self._sending:
                     # qos=1 in paho's queue entry only keeps it from treating this as its own
                     # QoS 0 message (which would carry an MQTTMessageInfo)
                     self._packet_queue(_PUBLISH, b"".join(packets), 0, 1)
+
+    def _fits(self, count: int, max_inflight: int) -> bool:
+        return len(self._unacked) + count <= max_inflight
 
     def unacked(self) -> int:
         with self._unacked_changed:
@@ -271,10 +308,13 @@ class BulkClient(paho.Client):
         with self._unacked_changed:
             return self._unacked_changed.wait_for(lambda: not self._unacked, timeout_s)
 
-    def _acked(self, mid: int) -> bool:
+    def _acked(self, mid: int, reason: int) -> bool:
         with self._unacked_changed:
             if self._unacked.pop(mid, None) is None:
                 return False  # one of paho's own (a SUBSCRIBE's, a paho publish)
+            if reason >= 0x80:  # MQTT 5: the broker refused it; sending it again won't help
+                self.refused += 1
+                log.warning("the broker refused message %d: reason code 0x%02x", mid, reason)
             self._unacked_changed.notify_all()
             return True
 

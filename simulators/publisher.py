@@ -140,8 +140,13 @@ class MqttPublisher:
         self.publish_many([(topic, payload)])
 
     def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
-        """Waits while `max_inflight` QoS 1 messages are unacknowledged (and connected)."""
-        self._client.publish_many(messages, self.settings.qos, self.settings.max_inflight)
+        """Waits while `max_inflight` QoS 1 messages are unacknowledged, also while the broker
+        is away (a device's buffer is full), up to `resume_timeout_s`."""
+        s = self.settings
+        try:
+            self._client.publish_many(messages, s.qos, s.max_inflight, s.resume_timeout_s)
+        except TimeoutError as exc:
+            raise PublishError(f"MQTT broker {s.host}:{s.port}: {exc}") from exc
         self.published += len(messages)
 
     def flush(self, timeout_s: float) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from gateway.mqtt import InboundMessage, MqttConsumer, MqttProtocol, MqttSettings
+from simulators.errors import PublishError
 from simulators.publisher import MqttPublisher, PublisherSettings
 from tests.services import ServiceProcess
 
@@ -78,20 +79,24 @@ def test_every_message_arrives_once_in_order_within_the_inflight_limit(
 def test_messages_published_while_suspended_are_sent_on_resume(
     mosquitto: ServiceProcess, consumer: MqttConsumer
 ) -> None:
-    publisher = MqttPublisher(PublisherSettings(port=mosquitto.port, max_inflight=100))
+    settings = PublisherSettings(port=mosquitto.port, max_inflight=100, resume_timeout_s=1)
+    publisher = MqttPublisher(settings)
     publisher.connect()
     try:
         publisher.publish_many(messages(500))
+        publisher.flush(60)
         publisher.suspend()
-        publisher.publish_many(messages(2000, first=500))  # more than the in-flight limit
+        publisher.publish_many(messages(100, first=500))  # kept: as many as may be in flight
+        with pytest.raises(PublishError, match="unacknowledged"):
+            publisher.publish_many(messages(1, first=600))  # no room until the broker is back
         publisher.resume()
-        publisher.publish_many(messages(500, first=2500))
+        publisher.publish_many(messages(500, first=600))
         publisher.flush(60)
     finally:
         publisher.close()
 
-    got = received(consumer, 3000)
-    assert first_seen(got) == [payload for _, payload in messages(3000)]
+    got = received(consumer, 1100)
+    assert first_seen(got) == [payload for _, payload in messages(1100)]
 
 
 def test_a_broker_restart_loses_nothing_the_publisher_was_not_told_was_stored(

@@ -160,13 +160,17 @@ def test_bad_settings_fail_naming_the_setting(raw: dict[str, Any], names: str) -
 @pytest.mark.parametrize(
     ("starts", "start", "expected"),
     [
-        ([10], 10, 1),
-        ([1, 5, 10], 10, 3),  # filed in time order: the window ending here holds all three
-        ([1, 5, 10], 1, 3),  # filed last: the window (0, 10] ending later holds all three
-        ([0, 5, 10], 10, 2),  # 0 and 10 are a whole window apart: (0, 10] leaves 0 out
-        ([0, 5, 10], 0, 2),  # (-5, 5] is the fullest window holding 0
-        ([2, 9, 10, 19], 9, 3),  # (0, 10] holds 2, 9, 10; no window holds 9 and 19 and more
+        ([10], 10, (1, 10)),
+        ([1, 5, 10], 10, (3, 10)),  # filed in time order: the window ending here holds all
+        ([1, 5, 10], 1, (3, 10)),  # filed last: the window (0, 10] ending later holds all
+        ([0, 5, 10], 10, (2, 10)),  # 0 and 10 are a whole window apart: (0, 10] leaves 0 out
+        ([0, 5, 10], 0, (2, 5)),  # (-5, 5] is the fullest window holding 0
+        ([2, 9, 10, 19], 9, (3, 10)),  # (0, 10] holds 2, 9, 10; none holds 9, 19 and more
+        ([5, 6], 3, (2, 6)),  # 3 itself not counted (before the last trigger); (-4, 6] spans it
+        ([], 3, (0, 3)),
     ],
 )
-def test_fullest_window_holding_an_episode(starts: list[int], start: int, expected: int) -> None:
+def test_fullest_window_holding_an_episode(
+    starts: list[int], start: int, expected: tuple[int, int]
+) -> None:
     assert fullest_window(starts, start, 10) == expected

@@ -379,6 +379,12 @@ def test_episodes_filed_newest_first_still_raise_a_root_cause_order(
     roots = [o for o in store.list_work_orders() if o.source == "root_cause"]
     assert len(roots) == 1
     assert store.history(roots[0].id)[0].note == "3 episodes of pump.dry_run within 30 days"
+    assert roots[0].fault_started_ms == T0 + 5 * MIN_MS  # the newest of the three counted
+
+    # Minutes 3, 4, 5 raised it: one more episode (minute 6) is not three more.
+    store.transition(roots[0].id, "resolved", actor="ben")
+    store.open_for_faults("s1", [fault(T0 + 6 * MIN_MS)])
+    assert [o.source for o in store.list_work_orders()].count("root_cause") == 1
 
 
 def test_episodes_filed_out_of_order_over_more_than_30_days_raise_no_root_cause(
