@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -86,10 +87,17 @@ class Subscription:
 
 
 class EventHub:
-    def __init__(self, *, max_queue: int = 1000, replay: int = 1000) -> None:
+    def __init__(
+        self, *, max_queue: int = 1000, replay: int = 1000, first_id: int | None = None
+    ) -> None:
         self.max_queue = max_queue
-        self._ids = itertools.count(1)
-        self._last_id = 0
+        if first_id is None:
+            # Ids start from the wall clock (ms x 1000), so a restarted server's ids are above
+            # any the last one gave out: a client's Last-Event-ID from before the restart is
+            # then seen as too old to replay (reset), never taken for one of the new ids.
+            first_id = time.time_ns() // 1_000_000 * 1000
+        self._ids = itertools.count(first_id)
+        self._last_id = first_id - 1
         self._recent: deque[Event] = deque(maxlen=replay)
         self._subscribers: set[Subscription] = set()
         self._lock = threading.Lock()
@@ -117,9 +125,9 @@ class EventHub:
         if after_id is None or after_id == self._last_id:
             return []
         if after_id > self._last_id:
-            return None  # an id from before a restart
+            return None  # an id this server never gave out (its clock was set back?)
         if not self._recent or self._recent[0].id > after_id + 1:
-            return None  # some of what was missed is no longer kept
+            return None  # some of what was missed is no longer kept, or it is from before a restart
         return [event for event in self._recent if event.id > after_id]
 
     def unsubscribe(self, sub: Subscription) -> None:

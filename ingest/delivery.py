@@ -202,7 +202,8 @@ class Delivery:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout_s)
-        self.spool.close()
+        if not any(thread.is_alive() for thread in self._threads):
+            self.spool.close()  # a drainer still at work keeps it (the process is ending)
 
     def _drain(self) -> None:
         delay = self.settings.retry_min_s

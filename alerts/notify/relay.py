@@ -117,6 +117,8 @@ class Relay:
         if self._thread is not None:
             self._thread.join(timeout_s)
         self._client.close()
+        if self._thread is not None and self._thread.is_alive():
+            return  # still sending: handing the channel over now would send that notice twice
         if self.cursor is not None:
             try:
                 self.shared.release()  # another gateway may take over at once

@@ -69,7 +69,7 @@ def test_a_subscriber_that_falls_behind_is_dropped_not_buffered() -> None:
 
 
 def test_an_event_is_one_sse_message() -> None:
-    event = EventHub().publish("work_order", "b03", {"work_order_id": 7})
+    event = EventHub(first_id=1).publish("work_order", "b03", {"work_order_id": 7})
     assert event.sse() == (
         b'id: 1\nevent: work_order\ndata: {"type":"work_order","work_order_id":7}\n\n'
     )
@@ -77,7 +77,7 @@ def test_an_event_is_one_sse_message() -> None:
 
 def test_a_resumed_subscription_gets_what_it_missed_and_nothing_twice() -> None:
     async def scenario() -> tuple[Any, ...]:
-        hub = EventHub(replay=5)
+        hub = EventHub(replay=5, first_id=1)
         for n in range(1, 5):
             hub.publish("work_order", "b03" if n % 2 else "b01", {"n": n})
         mine, missed = hub.resume(lambda e: e.building_id == "b03", after_id=1)
@@ -100,6 +100,21 @@ def test_a_resumed_subscription_gets_what_it_missed_and_nothing_twice() -> None:
     assert too_old is None
     assert [e.id for e in just_kept] == [7, 8, 9, 10, 11]
     assert restarted is None
+
+
+def test_an_id_from_before_a_restart_is_never_taken_for_a_new_one() -> None:
+    async def scenario() -> tuple[Any, Any]:
+        old = EventHub()
+        last = [old.publish("work_order", "b03", {"n": n}) for n in range(3)][-1]
+        restarted = EventHub(first_id=last.id + 1000)  # the next start, a second later
+        restarted.publish("work_order", "b03", {"n": 9})
+        missed = restarted.resume(lambda e: True, after_id=last.id)[1]
+        quiet = EventHub(first_id=last.id + 2000).resume(lambda e: True, after_id=last.id)[1]
+        return missed, quiet
+
+    missed, quiet = asyncio.run(scenario())
+    assert missed is None  # reset: reload
+    assert quiet is None
 
 
 class RecordingHub(EventHub):
