@@ -267,6 +267,11 @@ def _alembic(engine: Engine, revision: str, *, down: bool) -> None:
                 command.upgrade(config, revision)
 
 
+def upsert_for(engine: Engine) -> Any:
+    """The dialect's `insert` (it has `on_conflict_do_nothing`) for this engine's database."""
+    return postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+
 @contextlib.contextmanager
 def begin_write(engine: Engine) -> Iterator[Connection]:
     """A write transaction (on SQLite it takes the write lock first: BEGIN IMMEDIATE), for
@@ -308,7 +313,7 @@ class WorkOrderStore:
         self.policy = policy if policy is not None else WorkOrderPolicy()
         self._columns: dict[str, tuple[Site, _DeviceColumns]] = {}
         is_pg = engine.dialect.name == "postgresql"
-        self._dialect = postgresql if is_pg else sqlite
+        self._upsert = upsert_for(engine)
         # SQLite has one writer anyway; waiting here is cheaper than in its busy handler.
         self._write_lock: contextlib.AbstractContextManager[Any] = (
             contextlib.nullcontext() if is_pg else threading.Lock()
@@ -350,7 +355,7 @@ class WorkOrderStore:
 
     def _file(self, conn: Connection, site_id: str, fault: FaultOpened, now: int) -> int:
         episode = conn.execute(
-            self._dialect.insert(fault_episodes)
+            self._upsert(fault_episodes)
             .values(
                 device_id=fault.device_id,
                 rule_id=fault.rule_id,
@@ -472,7 +477,7 @@ class WorkOrderStore:
         severity = str(fault.severity)
         priority, respond_by, resolve_by = self.policy.sla(severity, fault.started_ms)
         order_id = conn.execute(
-            self._dialect.insert(work_orders)
+            self._upsert(work_orders)
             .values(
                 site_id=site_id,
                 building_id=fault.building_id,

@@ -1,21 +1,23 @@
-"""paho-mqtt's client with its per-message costs taken out of the receive path.
+"""paho-mqtt's client with its per-message costs taken out, for the gateway and the simulators.
 
-paho keeps the connection, the session and the keepalive; three of its per-packet habits cost
-the gateway more than everything else it does with a one-reading message (measured on 60k
-queued QoS 1 messages, consumer alone: 8.6k/s with MQTT 5 and 12.4k/s with 3.1.1 before, about
-67k/s for both after, which is what Mosquitto itself drains):
+paho keeps the connection, the session, keepalive and reconnects. Its per-packet habits cost the
+gateway more than everything else it does with a one-reading message (60k queued QoS 1
+messages, consumer alone: 8.6k/s with MQTT 5 and 12.4k/s with 3.1.1 with plain paho, 180-200k/s
+for both here; Mosquitto's own `mosquitto_sub` drains 65-78k/s):
 
 - it reads each packet with three or four `recv` calls after a `select`; here the socket is read
-  in 256 KiB chunks and the packets are cut from that buffer, several per `select`;
+  in 256 KiB chunks and whole packets are cut from that buffer in one loop;
 - it builds an `MQTTMessage` (and for MQTT 5 a `Properties` object) per PUBLISH and matches
   the topic against its callback filters; here a PUBLISH is parsed in place and handed to one
   callable as `(topic, payload, packet id, qos)`;
-- it writes one PUBACK per `ack` call, each with a wake-up byte for the network loop; here a
-  run of PUBACKs goes out as one packet.
+- it writes one PUBACK per `ack`, and one PUBLISH per `publish`, each with a wake-up byte for
+  the network loop; here a run of them goes out as one write (`ack_many`, `publish_many`).
 
-This relies on paho's private methods (`_sock_recv`, `_packet_read`, `_handle_publish`,
-`_packet_queue`), so pyproject pins paho-mqtt to the 2.x releases it was checked against, and
-the consumer's integration tests run it against a real Mosquitto.
+This overrides paho's private methods (`_sock_recv`, `loop_read`, `_handle_publish`,
+`_handle_pubackcomp`, `_handle_connack`, `_packet_write`, `_sock_close`, and uses
+`_packet_queue`), so pyproject pins paho-mqtt to the release it was checked against;
+tests/unit/test_mqtt_client.py cuts packets everywhere and the integration tests run it
+against a real Mosquitto.
 """
 
 from __future__ import annotations
@@ -130,22 +132,15 @@ class BulkClient(paho.Client):
         buffer = self._read_buffer
         pos, end = self._read_pos, len(buffer)
         v5 = self._protocol == MQTTProtocolVersion.MQTTv5
-        deliver = self._deliver
         rc = MQTTErrorCode.MQTT_ERR_SUCCESS
         while pos < end:
             header = buffer[pos]
-            length, shift, body = 0, 0, pos + 1
-            while body < end:
-                byte = buffer[body]
-                body += 1
-                length |= (byte & 0x7F) << shift
-                if not byte & 0x80:
-                    break
-                shift += 7
-                if shift > 21:
-                    return MQTTErrorCode.MQTT_ERR_PROTOCOL  # more than 4 length bytes
-            else:
+            try:
+                length, body = _varint(buffer, pos + 1, end)
+            except IndexError:
                 break  # the length itself is cut
+            except ValueError:
+                return MQTTErrorCode.MQTT_ERR_PROTOCOL
             stop = body + length
             if stop > end:
                 break
@@ -153,20 +148,12 @@ class BulkClient(paho.Client):
             if header & 0xF0 == _PUBLISH and qos < 2:
                 try:
                     topic, mid, payload = _parse_publish(buffer, body, stop, qos, v5=v5)
-                except IndexError:
+                except (IndexError, ValueError):
                     return MQTTErrorCode.MQTT_ERR_PROTOCOL
                 pos = stop
-                deliver(topic, payload, mid, qos)
-                if qos == 1 and not self._manual_ack:
-                    self._send_puback(mid)
+                self._received(topic, payload, mid, qos)
                 continue
-            if (
-                header == _PUBACK
-                and length >= 2
-                and self._acked(
-                    (buffer[body] << 8) | buffer[body + 1], buffer[body + 2] if length > 2 else 0
-                )
-            ):
+            if header == _PUBACK and self._puback(buffer[body:stop]):
                 pos = stop
                 continue
             # Anything else (acks, pings, QoS 2) goes to paho's handler for that packet.
@@ -211,20 +198,26 @@ class BulkClient(paho.Client):
             topic, mid, payload = _parse_publish(
                 packet, 0, len(packet), qos, v5=self._protocol == MQTTProtocolVersion.MQTTv5
             )
-        except IndexError as exc:
-            raise MalformedPublishError(f"truncated PUBLISH ({len(packet)} bytes)") from exc
+        except (IndexError, ValueError) as exc:
+            raise MalformedPublishError(f"malformed PUBLISH ({len(packet)} bytes)") from exc
+        return self._received(topic, payload, mid, qos)
+
+    def _received(self, topic: str, payload: bytes, mid: int, qos: int) -> MQTTErrorCode:
         self._deliver(topic, payload, mid, qos)
         if qos == 1 and not self._manual_ack:
             return self._send_puback(mid)
         return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def _handle_pubackcomp(self, cmd: Literal["PUBACK", "PUBCOMP"]) -> MQTTErrorCode:
-        packet = self._in_packet["packet"]
-        if cmd == "PUBACK" and len(packet) >= 2:
-            reason = packet[2] if len(packet) >= 3 else 0
-            if self._acked((packet[0] << 8) | packet[1], reason):
-                return MQTTErrorCode.MQTT_ERR_SUCCESS
+        if cmd == "PUBACK" and self._puback(self._in_packet["packet"]):
+            return MQTTErrorCode.MQTT_ERR_SUCCESS
         return super()._handle_pubackcomp(cmd)
+
+    def _puback(self, body: bytes | bytearray) -> bool:
+        """Take a PUBACK body for one of `publish_many`'s messages; False if it is paho's."""
+        if len(body) < 2:
+            return False
+        return self._acked((body[0] << 8) | body[1], body[2] if len(body) > 2 else 0)
 
     def _handle_connack(self) -> MQTTErrorCode:
         """Resend our unacknowledged messages before any new one goes out: the whole CONNACK
@@ -353,10 +346,28 @@ def _publish_packet(topic: bytes, payload: bytes, mid: int, qos: int, *, v5: boo
     if v5:
         variable += b"\x00"  # no properties
     length = len(variable) + len(payload)
-    return bytes([_PUBLISH | qos << 1]) + _remaining_length(length) + variable + payload
+    return bytes([_PUBLISH | qos << 1]) + remaining_length(length) + variable + payload
 
 
-def _remaining_length(value: int) -> bytes:
+def _varint(data: bytes | bytearray, pos: int, stop: int) -> tuple[int, int]:
+    """The variable byte integer at data[pos] (a remaining length, a property length) and the
+    position after it. IndexError when it runs past `stop`; ValueError past 4 bytes."""
+    value, shift = 0, 0
+    while True:
+        if pos >= stop:
+            raise IndexError(pos)
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+        if shift > 21:
+            raise ValueError("a variable byte integer longer than 4 bytes")
+
+
+def remaining_length(value: int) -> bytes:
+    """`value` as MQTT's variable byte integer."""
     out = bytearray()
     while True:
         byte, value = value & 0x7F, value >> 7
@@ -369,7 +380,8 @@ def _parse_publish(
     data: bytes | bytearray, start: int, stop: int, qos: int, *, v5: bool
 ) -> tuple[str, int, bytes]:
     """Topic, packet id and payload of the PUBLISH body data[start:stop]; MQTT 5 properties are
-    skipped. IndexError when the body is shorter than its own lengths say."""
+    skipped. IndexError when the body is shorter than its own lengths say (ValueError: a
+    property length over 4 bytes)."""
     end = start + 2 + ((data[start] << 8) | data[start + 1])
     if end > stop:
         raise IndexError(end)
@@ -381,16 +393,7 @@ def _parse_publish(
         mid = (data[end] << 8) | data[end + 1]
         end += 2
     if v5:
-        length, shift = 0, 0
-        while True:
-            if end >= stop:
-                raise IndexError(end)
-            byte = data[end]
-            end += 1
-            length |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                break
+        length, end = _varint(data, end, stop)
         end += length
         if end > stop:
             raise IndexError(end)

@@ -230,8 +230,4 @@ class MqttConsumer:
         self._queue.put(InboundMessage(topic, payload, mid, qos, self._generation))
 
     def _on_message(self, client: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
-        self._queue.put(
-            InboundMessage(
-                message.topic, bytes(message.payload), message.mid, message.qos, self._generation
-            )
-        )
+        self._on_publish(message.topic, bytes(message.payload), message.mid, message.qos)

@@ -111,7 +111,6 @@ class MqttPublisher:
         self._connected = threading.Event()
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
-        self._pending: list[paho.MQTTMessageInfo] = []
         self.connects = 0
         self.published = 0
 

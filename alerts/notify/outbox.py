@@ -18,11 +18,10 @@ from dataclasses import dataclass, field
 
 import orjson
 from sqlalchemy import Engine, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from alerts.notify.errors import CursorError
 from alerts.schema import notification_cursors, work_order_events, work_orders
-from alerts.store import WorkOrder, begin_write
+from alerts.store import WorkOrder, begin_write, upsert_for
 from alerts.workorders import EventKind
 
 NOTIFY_EVENTS = frozenset({EventKind.CREATED, EventKind.REOPENED, EventKind.ESCALATED})
@@ -111,15 +110,16 @@ class SharedCursor:
         self.channel = channel
         self.owner = owner
         self.lease_ms = lease_ms
-        is_pg = engine.dialect.name == "postgresql"
-        self._insert = postgresql.insert if is_pg else sqlite.insert
+        self._upsert = upsert_for(engine)
+        c = notification_cursors.c
+        self._mine = (c.channel == channel) & (c.owner == owner)
 
     def acquire(self, now_ms: int) -> Cursor | None:
         """The saved cursor if this relay now holds the channel; None while another does."""
         c = notification_cursors.c
         with begin_write(self.engine) as conn:
             conn.execute(
-                self._insert(notification_cursors)
+                self._upsert(notification_cursors)
                 .values(channel=self.channel)
                 .on_conflict_do_nothing(index_elements=[c.channel])
             )
@@ -140,14 +140,7 @@ class SharedCursor:
         if cursor is not None:
             values |= {"floor": cursor.floor, "done": cursor.dumps()}
         with begin_write(self.engine) as conn:
-            result = conn.execute(
-                update(notification_cursors)
-                .where(
-                    notification_cursors.c.channel == self.channel,
-                    notification_cursors.c.owner == self.owner,
-                )
-                .values(**values)
-            )
+            result = conn.execute(update(notification_cursors).where(self._mine).values(**values))
         return result.rowcount == 1
 
     def release(self) -> None:
@@ -155,9 +148,6 @@ class SharedCursor:
         with begin_write(self.engine) as conn:
             conn.execute(
                 update(notification_cursors)
-                .where(
-                    notification_cursors.c.channel == self.channel,
-                    notification_cursors.c.owner == self.owner,
-                )
+                .where(self._mine)
                 .values(owner=None, lease_until_ms=None)
             )

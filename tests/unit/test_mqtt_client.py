@@ -14,19 +14,10 @@ from collections.abc import Iterator, Sequence
 
 import pytest
 
-from facility.mqtt_client import READ_CHUNK
+from facility.mqtt_client import READ_CHUNK, remaining_length
 from gateway.mqtt import InboundMessage, MqttConsumer, MqttProtocol, MqttSettings
 
 TOPIC = "facility/v1/s1/b1/pump/pump-1/telemetry"
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
 
 
 def publish(
@@ -35,9 +26,9 @@ def publish(
     name = topic.encode() if isinstance(topic, str) else topic
     body = len(name).to_bytes(2, "big") + name + mid.to_bytes(2, "big")
     if v5:
-        body += _varint(len(properties)) + properties
+        body += remaining_length(len(properties)) + properties
     body += payload
-    return bytes([0x32]) + _varint(len(body)) + body  # PUBLISH, QoS 1
+    return bytes([0x32]) + remaining_length(len(body)) + body  # PUBLISH, QoS 1
 
 
 class ScriptedBroker:
