@@ -52,6 +52,7 @@ from alerts.rule_language import (
     RuleContext,
     WindowState,
     _Groups,
+    ring_current,
     truth,
 )
 from facility.batch import Batch, BoolArray, FloatArray, Int32Array, Int64Array, KindBatch
@@ -162,8 +163,9 @@ def time_order(kb: KindBatch) -> IntpArray | None:
 
     Cheap first: a batch already in order costs one pass; one whose devices each arrived in
     time order (the gateway's batches, readings interleaved across devices) a stable sort by
-    device (a radix sort when device rows fit 16 bits); then only the devices with a reading
-    out of order within the batch are sorted by time."""
+    device (a radix sort when device rows fit 16 bits); readings out of order within the batch
+    then one stable sort of a (device, time) key over nearly sorted rows; only devices with a
+    timestamp twice are sorted by sequence number as well."""
     dev, ts = kb.device, kb.ts_ms
     if len(dev) < 2:
         return None
@@ -176,7 +178,17 @@ def time_order(kb: KindBatch) -> IntpArray | None:
     late = (d[1:] == d[:-1]) & (t[1:] <= t[:-1])
     if not late.any():
         return order
+    low = int(t.min())
+    if int(t.max()) - low < 1 << 40 and int(dev.max()) < 1 << 22:
+        # rows sorted by device are nearly in (device, time) order: a stable sort of one
+        # combined key (timsort, which runs through sorted stretches) puts them right
+        fix = np.argsort((d.astype(np.int64) << 40) | (t - low), kind="stable")
+        order, d, t = order[fix], d[fix], t[fix]
+        late = (d[1:] == d[:-1]) & (t[1:] == t[:-1])
+        if not late.any():
+            return order
     # only the devices with a reading out of order (or a timestamp twice) are sorted by time
+    # and sequence number
     marked = np.zeros(int(dev.max()) + 1, np.bool_)
     marked[d[1:][late]] = True
     at = np.flatnonzero(marked[d])
@@ -374,9 +386,10 @@ class RuleEngine:
         for key, update in context.updates.items():
             window = rs.windows[key]
             if update[0] == "ring":
-                _, devices, ts, values = update
+                _, devices, ts, values, current = update
                 window.ts[devices] = ts
                 window.values[devices] = values
+                window.current[devices] = current
             else:
                 _, devices, run_value, run_start, run_count = update
                 window.run_value[devices] = run_value
@@ -764,6 +777,7 @@ class RuleEngine:
                 f"rules checkpoint {path}: not a version {CHECKPOINT_VERSION} file"
             )
         self.site_active = bool(saved["site.active"])
+        rules_by_id = {r.id: r for r in self.rules}
         self.site_started_ms = int(saved["site.started_ms"])
         for kind, state in self.state.items():
             p = f"{kind}."
@@ -803,6 +817,7 @@ class RuleEngine:
                 rs.last_clear_ms[new] = saved[r + "last_clear_ms"][old]
                 if saved[r + "occurrences"].shape[1:] == rs.occurrences.shape[1:]:
                     rs.occurrences[new] = saved[r + "occurrences"][old]
+                specs = {w.key: w for w in rules_by_id[rule_id].windows}
                 for key, w in rs.windows.items():
                     k = f"{r}window.{key}."
                     if k + "ts" not in saved or saved[k + "ts"].shape[1:] != w.ts.shape[1:]:
@@ -812,6 +827,7 @@ class RuleEngine:
                     w.run_value[new] = saved[k + "run_value"][old]
                     w.run_start[new] = saved[k + "run_start"][old]
                     w.run_count[new] = saved[k + "run_count"][old]
+                    w.current[:] = ring_current(specs[key], w.ts, w.values)
         self._watching = False
         for state in self.state.values():
             state.watch_from[:] = NEVER

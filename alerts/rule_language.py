@@ -123,6 +123,8 @@ class WindowState:
     run_value: FloatArray
     run_start: Int64Array
     run_count: Int64Array
+    current: FloatArray
+    """A last-n window's value over the ring (what a reading without a new entry reads)."""
 
     @staticmethod
     def new(spec: WindowSpec, devices: int) -> WindowState:
@@ -133,6 +135,7 @@ class WindowState:
             np.full(devices, np.nan),
             np.full(devices, NEVER, np.int64),
             np.zeros(devices, np.int64),
+            np.full(devices, _EMPTY[spec.function]),
         )
 
 
@@ -300,12 +303,12 @@ class RuleContext:
     def window(self, spec: WindowSpec, values: FloatArray, only: BoolArray | None) -> FloatArray:
         """The window function `spec` at every row, over the device's history and this batch.
 
-        Per device group the window's entries are laid out flat, history first (the ring's
-        slots, empty ones included, so every position is known without a sort), then the
-        batch's new entries in time order: a row's window ends after its own entry and starts
-        where its time or its last n allow. A last-n window changes only at a new entry, so it
-        is reduced there and carried to the rows between. Only devices with new entries get a
-        new ring.
+        Only devices whose window can change are laid out: for a last-n window those with a
+        new entry (the others keep the value the state holds, `WindowState.current`), for a
+        time window also those whose ring still holds an entry inside some row's window (the
+        others read an empty window). A row before its device's first new entry reads the
+        state's value; a last-n window changes only at an entry, so it is reduced there and
+        carried to the rows after it.
         """
         n = len(self.batch)
         if n == 0:
@@ -314,67 +317,41 @@ class RuleContext:
             return self._stuck(spec, values)
         kb, g = self.batch, self.groups
         state = self.windows.get(spec.key)
-        capacity = spec.capacity
-        devices = kb.device[g.first]
-        groups = len(devices)
         entry = ~np.isnan(values)
         if only is not None:
             entry &= only
         entry_rows = np.flatnonzero(entry)
         group_of_row = g.group_index()
-        entry_group = group_of_row[entry_rows]
-        new_count = np.bincount(entry_group, minlength=groups)
-        before = np.zeros(groups, np.intp)
-        np.cumsum(new_count[:-1], out=before[1:])
-        # history slots that can matter for a result: the last n, or the whole ring
-        slots = spec.last_n if spec.last_n is not None else capacity
-        if state is None:
-            hist_ts = np.full((groups, slots), NEVER, np.int64)
-            hist_val = np.full((groups, slots), np.nan)
-        else:
-            hist_ts = state.ts[devices, capacity - slots :]
-            hist_val = state.values[devices, capacity - slots :]
-        hist_ok = hist_ts != NEVER
-        group_base = np.arange(groups) * slots + before
-        hist_pos = group_base[:, None] + np.arange(slots)[None, :]
-        new_pos = (entry_group + 1) * slots + np.arange(len(entry_rows))
-        flat_val = np.empty(groups * slots + len(entry_rows))
-        flat_val[hist_pos] = np.where(hist_ok, hist_val, 0.0)
-        entry_val = values[entry_rows]
-        flat_val[new_pos] = entry_val
-        valid_start = group_base + slots - hist_ok.sum(axis=1)
-        entries_upto = np.cumsum(entry)
         if spec.last_n is not None:
-            picked_mask = entry | g.first
-            picked = np.flatnonzero(picked_mask)
-            row_group = group_of_row[picked]
-            end = (row_group + 1) * slots + entries_upto[picked]
-            start = np.maximum(end - spec.last_n, valid_start[row_group])
-            reduced = self._reduce(spec.function, flat_val, start, end)
-            result: FloatArray = reduced[np.cumsum(picked_mask) - 1]
-        else:
-            end = (group_of_row + 1) * slots + entries_upto
-            entry_ts = kb.ts_ms[entry_rows]
-            base = int(kb.ts_ms.min()) - 1
-            if hist_ok.any():
-                base = min(base, int(hist_ts[hist_ok].min()) - 1)
-            shift = np.int64(1) << np.int64(45)
-            keys = np.empty(len(flat_val), np.int64)
-            keys[hist_pos] = np.arange(groups)[:, None] * shift + np.where(
-                hist_ok, hist_ts - base, 0
+            result: FloatArray = (
+                state.current[kb.device] if state is not None else np.full(n, _EMPTY[spec.function])
             )
-            keys[new_pos] = entry_group * shift + (entry_ts - base)
-            row_keys = group_of_row * shift + (kb.ts_ms - base)
-            start = np.searchsorted(keys, row_keys - int(spec.window_ms or 0), side="right")
-            start = np.maximum(np.maximum(start, end - capacity), valid_start[group_of_row])
-            result = self._reduce(spec.function, flat_val, start, end)
-        # the new ring of each device with new entries: its last `capacity` entries
-        changed = np.flatnonzero(new_count)
-        if len(changed) and state is not None:
-            self.updates[spec.key] = _new_rings(
-                state, devices[changed], new_count[changed], before[changed],
-                kb.ts_ms[entry_rows], entry_val,
+            if len(entry_rows) == 0:
+                return result
+            at_entry = _window_rows(
+                self.updates, spec, state, kb.device[entry_rows], kb.ts_ms[entry_rows],
+                values[entry_rows],
             )  # fmt: skip
+            latest = np.maximum.accumulate(np.where(entry, g.rows, -1))
+            inside = latest >= g.start
+            carried = np.cumsum(entry) - 1  # the entry's number among entry_rows
+            result[inside] = at_entry[carried[inside]]
+            return result
+        # a time window: devices with new entries or with an entry young enough to count
+        devices = kb.device[g.first]
+        live = np.zeros(len(devices), np.bool_)
+        live[group_of_row[entry_rows]] = True
+        if state is not None:
+            newest = state.ts[devices, -1]
+            live |= (newest != NEVER) & (newest > kb.ts_ms[g.first] - int(spec.window_ms or 0))
+        result = np.full(n, _EMPTY[spec.function])
+        if not live.any():
+            return result
+        rows = np.flatnonzero(live[group_of_row])
+        result[rows] = _window_rows(
+            self.updates, spec, state, kb.device[rows], kb.ts_ms[rows], values[rows],
+            entry[rows],
+        )  # fmt: skip
         return result
 
     @staticmethod
@@ -456,6 +433,164 @@ class RuleContext:
         return result
 
 
+_EMPTY: Final = {"count": 0.0, "changes": 0.0, "mean": np.nan, "median": np.nan, "stuck": 0.0}
+"""A window function's value over an empty window."""
+
+
+def _window_rows(
+    updates: dict[str, tuple[Any, ...]],
+    spec: WindowSpec,
+    state: WindowState | None,
+    dev: npt.NDArray[np.int32],
+    ts: Int64Array,
+    values: FloatArray,
+    entry: BoolArray | None = None,
+) -> FloatArray:
+    """The window at each of these rows (whole device groups in time order; `entry` None:
+    every row is an entry), and the new ring of each device with entries into `updates`.
+
+    Per device group the window's entries are laid out flat, history first (the ring's
+    slots, empty ones included, so every position is known without a sort), then the new
+    entries in time order: a row's window ends after its own entry and starts where its time
+    or its last n allow."""
+    g = _Groups.of(dev)
+    capacity = spec.capacity
+    devices = dev[g.first]
+    groups = len(devices)
+    if entry is None and spec.last_n is not None and groups == len(dev):
+        return _one_new_entry(updates, spec, state, devices, ts, values)
+    group_of_row = g.group_index()
+    entry_rows = g.rows if entry is None else np.flatnonzero(entry)
+    entry_group = group_of_row[entry_rows]
+    new_count = np.bincount(entry_group, minlength=groups)
+    before = np.zeros(groups, np.intp)
+    np.cumsum(new_count[:-1], out=before[1:])
+    # history slots that can matter for a result: the last n, or the whole ring
+    slots = spec.last_n if spec.last_n is not None else capacity
+    if spec.last_n is None and state is not None:
+        slots = _young_slots(state.ts, devices, ts[g.first] - int(spec.window_ms or 0))
+    if state is None:
+        hist_ts = np.full((groups, slots), NEVER, np.int64)
+        hist_val = np.full((groups, slots), np.nan)
+    else:
+        hist_ts = state.ts[devices, capacity - slots :]
+        hist_val = state.values[devices, capacity - slots :]
+    hist_ok = hist_ts != NEVER
+    group_base = np.arange(groups) * slots + before
+    hist_pos = group_base[:, None] + np.arange(slots)[None, :]
+    new_pos = (entry_group + 1) * slots + np.arange(len(entry_rows))
+    flat_val = np.empty(groups * slots + len(entry_rows))
+    flat_val[hist_pos] = np.where(hist_ok, hist_val, 0.0)
+    entry_val = values[entry_rows]
+    flat_val[new_pos] = entry_val
+    valid_start = group_base + slots - hist_ok.sum(axis=1)
+    entries_upto = g.rows + 1 if entry is None else np.cumsum(entry)
+    end = (group_of_row + 1) * slots + entries_upto
+    if spec.last_n is not None:
+        start = np.maximum(end - spec.last_n, valid_start[group_of_row])
+    else:
+        entry_ts = ts[entry_rows]
+        base = int(ts.min()) - 1
+        if hist_ok.any():
+            base = min(base, int(hist_ts[hist_ok].min()) - 1)
+        shift = np.int64(1) << np.int64(45)
+        keys = np.empty(len(flat_val), np.int64)
+        keys[hist_pos] = np.arange(groups)[:, None] * shift + np.where(hist_ok, hist_ts - base, 0)
+        keys[new_pos] = entry_group * shift + (entry_ts - base)
+        row_keys = group_of_row * shift + (ts - base)
+        start = np.searchsorted(keys, row_keys - int(spec.window_ms or 0), side="right")
+        start = np.maximum(np.maximum(start, end - capacity), valid_start[group_of_row])
+    result = RuleContext._reduce(spec.function, flat_val, start, end)
+    # the new ring of each device with new entries: its last `capacity` entries
+    changed = np.flatnonzero(new_count)
+    if len(changed) and state is not None:
+        ring = _new_rings(
+            state, devices[changed], new_count[changed], before[changed],
+            ts[entry_rows], entry_val,
+        )  # fmt: skip
+        last_entry_row = entry_rows[before[changed] + new_count[changed] - 1]
+        updates[spec.key] = (*ring, result[last_entry_row])
+    return result
+
+
+def _young_slots(ring_ts: Int64Array, devices: npt.NDArray[np.int32], cutoff: Int64Array) -> int:
+    """How many of the newest ring slots can hold an entry newer than each device's cutoff
+    (rings are oldest first, so a slot at or before the cutoff has only older ones before it):
+    a sparse time window lays out a few slots per device, not the whole ring."""
+    capacity = int(ring_ts.shape[1])
+    slots = 4
+    while slots < capacity:
+        if bool((ring_ts[devices, capacity - slots] <= cutoff).all()):
+            return slots
+        slots *= 2
+    return capacity
+
+
+def _one_new_entry(
+    updates: dict[str, tuple[Any, ...]],
+    spec: WindowSpec,
+    state: WindowState | None,
+    devices: npt.NDArray[np.int32],
+    ts: Int64Array,
+    values: FloatArray,
+) -> FloatArray:
+    """A last-n window where each device has exactly one new entry (the gateway's batches):
+    the ring's newest n - 1 slots and the entry side by side, reduced per row; the ring moves
+    on by one slot."""
+    n = int(spec.last_n or 1)
+    window = np.empty((len(devices), n))
+    if state is None:
+        window[:, :-1] = np.nan
+    else:
+        window[:, :-1] = state.values[devices, state.values.shape[1] - (n - 1) :]
+    window[:, -1] = values
+    result = _reduce_rows(spec.function, window)
+    if state is not None:
+        ring_ts = np.empty((len(devices), spec.capacity), np.int64)
+        ring_val = np.empty((len(devices), spec.capacity))
+        ring_ts[:, :-1] = state.ts[devices, 1:]
+        ring_val[:, :-1] = state.values[devices, 1:]
+        ring_ts[:, -1] = ts
+        ring_val[:, -1] = values
+        updates[spec.key] = ("ring", devices, ring_ts, ring_val, result)
+    return result
+
+
+def _reduce_rows(function: str, window: FloatArray) -> FloatArray:
+    """The window function over each row of `window`, entries oldest first, NaN = empty slot
+    (the valid entries of a ring are its newest, so they sit together at the row's end)."""
+    valid = ~np.isnan(window)
+    size = valid.sum(axis=1)
+    if function == "count":
+        counted: FloatArray = ((window != 0) & valid).sum(axis=1).astype(np.float64)
+        return counted
+    if function == "changes":
+        pairs = valid[:, 1:] & valid[:, :-1]
+        changed: FloatArray = ((window[:, 1:] != window[:, :-1]) & pairs).sum(axis=1)
+        return changed.astype(np.float64)
+    if function == "mean":
+        total = np.where(valid, window, 0.0).sum(axis=1)
+        mean: FloatArray = np.where(size > 0, total / np.maximum(size, 1), np.nan)
+        return mean
+    ordered = np.sort(window, axis=1)  # NaN sorts last
+    rows = np.arange(len(window))
+    lo = ordered[rows, np.maximum((size - 1) // 2, 0)]
+    hi = ordered[rows, np.minimum(size // 2, window.shape[1] - 1)]
+    median: FloatArray = np.where(size > 0, (lo + hi) / 2, np.nan)
+    return median
+
+
+def ring_current(spec: WindowSpec, ts: Int64Array, values: FloatArray) -> FloatArray:
+    """Each device's last-n window over its ring alone (what `WindowState.current` holds)."""
+    if spec.last_n is None or len(ts) == 0:
+        return np.full(len(ts), _EMPTY[spec.function])
+    devices, slots = ts.shape[0], min(spec.last_n, ts.shape[1])
+    hist_ok = ts[:, -slots:] != NEVER
+    flat_val = np.where(hist_ok, values[:, -slots:], 0.0).ravel()
+    end = (np.arange(devices) + 1) * slots
+    return RuleContext._reduce(spec.function, flat_val, end - hist_ok.sum(axis=1), end)
+
+
 def _new_rings(
     state: WindowState,
     devices: npt.NDArray[np.integer[Any]],
@@ -473,7 +608,7 @@ def _new_rings(
     """
     capacity = state.ts.shape[1]
     old_ts, old_val = state.ts[devices], state.values[devices]
-    counts = np.unique(count)
+    counts = np.flatnonzero(np.bincount(count))  # the distinct counts (np.unique sorts)
     if len(counts) > _FEW_COUNTS:
         index = np.arange(capacity)[None, :] + count[:, None]
         from_old = index < capacity
@@ -510,7 +645,8 @@ def truth(values: Array) -> BoolArray:
 
 
 def _number(values: Array) -> FloatArray:
-    result: FloatArray = values.astype(np.float64)
+    """As float64, without a copy when it already is (operands are never written to)."""
+    result: FloatArray = values.astype(np.float64, copy=False)
     return result
 
 
@@ -825,7 +961,8 @@ class _Compiler:
                 return done
             values = value_node(c)
             values = truth(values).astype(np.float64) if as_bool else _number(values)
-            values = np.broadcast_to(values, (len(c.batch),)).astype(np.float64)
+            if values.shape != (len(c.batch),):  # a constant
+                values = np.full(len(c.batch), values, np.float64)
             mask = None if only is None else np.broadcast_to(truth(only(c)), (len(c.batch),))
             result = c.window_values[spec] = c.window(spec, values, mask)
             return result

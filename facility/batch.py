@@ -31,7 +31,9 @@ class KindBatch:
     ts_ms: Int64Array
     seq: Int64Array
     values: FloatArray
-    """Shape (readings, fields of the kind); NaN = field not reported."""
+    """Shape (readings, fields of the kind); NaN = field not reported. The decoder makes it
+    column-major (Fortran order), so each field is contiguous: the rules, the line-protocol
+    writer and the validation read it a column at a time."""
 
     def __post_init__(self) -> None:
         n = self.device.shape[0]
@@ -49,9 +51,14 @@ class KindBatch:
         return self.values[:, self.kind.col(field)]
 
     def take(self, rows: npt.NDArray[np.intp] | BoolArray) -> KindBatch:
-        return KindBatch(
-            self.kind, self.device[rows], self.ts_ms[rows], self.seq[rows], self.values[rows]
-        )
+        """The given rows, in a column-major table when this one is."""
+        values = self.values
+        if values.flags.f_contiguous:
+            index = np.flatnonzero(rows) if rows.dtype == np.bool_ else rows
+            taken = np.take(values.T, index, axis=1).T
+        else:
+            taken = values[rows]
+        return KindBatch(self.kind, self.device[rows], self.ts_ms[rows], self.seq[rows], taken)
 
     def time_ordered(self) -> KindBatch:
         """Rows sorted by (device, timestamp): readings that arrived out of order are put back."""

@@ -489,10 +489,10 @@ class Decoder:
                 )
             bad |= mask
         if not bad.any():
-            return KindBatch(spec, rows.device, ts, seq, np.ascontiguousarray(values))
+            return KindBatch(spec, rows.device, ts, seq, np.asfortranarray(values))
         good = ~bad
         return KindBatch(
-            spec, rows.device[good], ts[good], seq[good], np.ascontiguousarray(values[good])
+            spec, rows.device[good], ts[good], seq[good], np.asfortranarray(values[good])
         )
 
     def _row_rejection(

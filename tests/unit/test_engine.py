@@ -10,7 +10,7 @@ import numpy as np
 import orjson
 import pytest
 
-from alerts.engine import Evaluation, RuleEngine
+from alerts.engine import Evaluation, RuleEngine, time_order
 from alerts.faults import FaultCleared, FaultOpened
 from alerts.interface import Category, Rule, Severity
 from alerts.rule_language import RuleContext
@@ -481,3 +481,41 @@ def test_engine_matches_a_reading_by_reading_model() -> None:
             got += [("clear", index[c.device_id], c.cleared_ms) for c in result.cleared]
 
         assert sorted(got, key=repr) == _model(batches, 30_000), batches
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_time_order_is_device_then_time_then_seq_whatever_the_arrival(seed: int) -> None:
+    """Interleaved devices, some readings late, some timestamps twice (the higher seq last):
+    every shortcut of time_order gives lexsort's order."""
+    rng = np.random.default_rng(seed)
+    n = 400
+    device = rng.integers(0, 7, n).astype(np.int32)
+    ts = T0 + np.sort(rng.integers(0, 60_000, n)).astype(np.int64)
+    if seed % 2:
+        late = rng.choice(n, 20, replace=False)
+        ts[late] -= rng.integers(1, 5_000, 20)  # arrived after newer readings
+    if seed >= 2:
+        twice = rng.choice(n, 10, replace=False)
+        ts[twice[:5]] = ts[twice[5:]]
+        device[twice[:5]] = device[twice[5:]]
+    seq = rng.permutation(n).astype(np.int64)
+    kb = KindBatch(PUMP, device, ts, seq, np.zeros((n, len(PUMP.fields))))
+    order = time_order(kb)
+    got = np.arange(n) if order is None else order
+    expected = np.lexsort((seq, ts, device))
+    assert (device[got] == device[expected]).all()
+    assert (ts[got] == ts[expected]).all()
+    assert (seq[got] == seq[expected]).all()
+
+
+def test_a_column_major_batch_stays_column_major_when_rows_are_taken() -> None:
+    fields = len(PUMP.fields)
+    values = np.asfortranarray(np.arange(4.0 * fields).reshape(4, fields))
+    rows = np.arange(4)
+    kb = KindBatch(PUMP, rows.astype(np.int32), rows + T0, rows, values)
+
+    taken = kb.take(np.array([3, 1]))
+
+    assert taken.values.flags.f_contiguous
+    assert (taken.values == values[[3, 1]]).all()
+    assert (kb.take(np.array([True, False, True, False])).values == values[[0, 2]]).all()

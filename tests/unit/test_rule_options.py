@@ -228,6 +228,18 @@ def test_a_checkpoint_keeps_windows_and_repeat_history(tmp_path: Path) -> None:
     assert events(second, temps((0, 30, 200))) == [("open", 30, 30)]
 
 
+def test_a_checkpoint_keeps_what_a_last_n_window_reads_between_entries(tmp_path: Path) -> None:
+    rule = 'when = "mean(motor_temp_c, 3, only=motor_temp_c > 50) > 90"'
+    first = engine(rule)
+    assert events(first, series(100, 100, 100)) == [("open", 0, 0)]
+    first.save(tmp_path / "rules.npz")
+    second = engine(rule)
+    second.load(tmp_path / "rules.npz")
+    # 40 is no entry: the window still reads 100, 100, 100 and the fault stays open
+    assert events(second, temps((0, 30, 40))) == []
+    assert events(second, temps((0, 40, 60))) == [("clear", 40, 0)]  # 100, 100, 60
+
+
 def test_no_checkpoint_and_a_broken_one(tmp_path: Path) -> None:
     eng = engine(OFFLINE)
     assert eng.load(tmp_path / "none.npz") is False
