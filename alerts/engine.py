@@ -820,10 +820,15 @@ class RuleEngine:
                 specs = {w.key: w for w in rules_by_id[rule_id].windows}
                 for key, w in rs.windows.items():
                     k = f"{r}window.{key}."
-                    if k + "ts" not in saved or saved[k + "ts"].shape[1:] != w.ts.shape[1:]:
+                    if k + "ts" not in saved or saved[k + "ts"].ndim != 2:
                         continue
-                    w.ts[new] = saved[k + "ts"][old]
-                    w.values[new] = saved[k + "values"][old]
+                    # a ring of another width (its capacity changed): its newest entries
+                    width = min(w.ts.shape[1], saved[k + "ts"].shape[1])
+                    w.ts[new] = NEVER
+                    w.values[new] = np.nan
+                    if width:
+                        w.ts[new, -width:] = saved[k + "ts"][old, -width:]
+                        w.values[new, -width:] = saved[k + "values"][old, -width:]
                     w.run_value[new] = saved[k + "run_value"][old]
                     w.run_start[new] = saved[k + "run_start"][old]
                     w.run_count[new] = saved[k + "run_count"][old]

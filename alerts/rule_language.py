@@ -35,8 +35,9 @@ the column):
 A window W is a duration ("10m", "30s", "2h", "7d"; readings with ts in (t - W, t]) or a
 whole number n (the device's last n readings). Window functions take two keywords:
 `only=cond` records a reading in the window only where cond holds (e.g. only at elevator
-stops), and `capacity=N` (default 64, at most 4096) bounds how many readings the window
-keeps per device: a time window never holds more than the newest N readings. Windows are
+stops), and `capacity=N` (default 64, at most 4096) bounds how many readings a time window
+keeps per device: it never holds more than the newest N readings (a last-n window keeps
+just its n; capacity must be at least n). Windows are
 per-device ring buffers that the engine keeps between batches (and checkpoints).
 
 A field the reading did not report is NaN: arithmetic with it gives NaN and every comparison
@@ -948,8 +949,8 @@ class _Compiler:
         twin = self.window_texts.get(text)
         # the same window twice in one expression: one state, computed once per batch (the
         # twin still takes its number, so later windows keep their checkpointed keys)
-        spec = twin or WindowSpec(
-            f"{self.prefix}w{len(self.windows)}", name, window_ms, last_n, capacity
+        spec = twin or WindowSpec(  # a last-n window keeps just its n readings
+            f"{self.prefix}w{len(self.windows)}", name, window_ms, last_n, last_n or capacity
         )
         self.windows.append(spec)
         self.window_texts[text] = spec

@@ -240,6 +240,22 @@ def test_a_checkpoint_keeps_what_a_last_n_window_reads_between_entries(tmp_path:
     assert events(second, temps((0, 40, 60))) == [("clear", 40, 0)]  # 100, 100, 60
 
 
+def test_a_checkpoint_of_a_wider_or_narrower_ring_keeps_its_newest_entries(tmp_path: Path) -> None:
+    def rule(capacity: int) -> str:
+        return f'when = "count(motor_temp_c > 90, \\"1h\\", capacity={capacity}) >= 3"'
+
+    wide = engine(rule(8))
+    assert events(wide, series(95, 50, 50, 50, 95)) == []  # 0..40 s, two hot
+    wide.save(tmp_path / "rules.npz")
+    narrow = engine(rule(4))
+    narrow.load(tmp_path / "rules.npz")  # keeps the newest four: 50, 50, 50, 95
+    assert events(narrow, temps((0, 50, 95))) == []  # 50, 50, 95, 95
+    assert events(narrow, temps((0, 60, 95))) == [("open", 60, 60)]  # 50, 95, 95, 95
+    wider = engine(rule(16))
+    wider.load(tmp_path / "rules.npz")  # keeps all five
+    assert events(wider, temps((0, 50, 95))) == [("open", 50, 50)]
+
+
 def test_no_checkpoint_and_a_broken_one(tmp_path: Path) -> None:
     eng = engine(OFFLINE)
     assert eng.load(tmp_path / "none.npz") is False
