@@ -454,12 +454,12 @@ def _window_rows(
     slots, empty ones included, so every position is known without a sort), then the new
     entries in time order: a row's window ends after its own entry and starts where its time
     or its last n allow."""
+    if entry is None and spec.last_n is not None and bool((dev[1:] != dev[:-1]).all()):
+        return _one_new_entry(updates, spec, state, dev, ts, values)
     g = _Groups.of(dev)
     capacity = spec.capacity
     devices = dev[g.first]
     groups = len(devices)
-    if entry is None and spec.last_n is not None and groups == len(dev):
-        return _one_new_entry(updates, spec, state, devices, ts, values)
     group_of_row = g.group_index()
     entry_rows = g.rows if entry is None else np.flatnonzero(entry)
     entry_group = group_of_row[entry_rows]
