@@ -329,7 +329,7 @@ class RuleContext:
             )
             if len(entry_rows) == 0:
                 return result
-            at_entry = _window_rows(
+            at_entry = _last_n(
                 self.updates, spec, state, kb.device[entry_rows], kb.ts_ms[entry_rows],
                 values[entry_rows],
             )  # fmt: skip
@@ -349,7 +349,7 @@ class RuleContext:
         if not live.any():
             return result
         rows = np.flatnonzero(live[group_of_row])
-        result[rows] = _window_rows(
+        result[rows] = _time_window(
             self.updates, spec, state, kb.device[rows], kb.ts_ms[rows], values[rows],
             entry[rows],
         )  # fmt: skip
@@ -438,42 +438,39 @@ _EMPTY: Final = {"count": 0.0, "changes": 0.0, "mean": np.nan, "median": np.nan,
 """A window function's value over an empty window."""
 
 
-def _window_rows(
+def _time_window(
     updates: dict[str, tuple[Any, ...]],
     spec: WindowSpec,
     state: WindowState | None,
     dev: npt.NDArray[np.int32],
     ts: Int64Array,
     values: FloatArray,
-    entry: BoolArray | None = None,
+    entry: BoolArray,
 ) -> FloatArray:
-    """The window at each of these rows (whole device groups in time order; `entry` None:
-    every row is an entry), and the new ring of each device with entries into `updates`.
+    """A time window at each of these rows (whole device groups in time order), and the new
+    ring of each device with entries into `updates`.
 
-    Per device group the window's entries are laid out flat, history first (the ring's
+    Per device group the window's entries are laid out flat, history first (the ring's young
     slots, empty ones included, so every position is known without a sort), then the new
     entries in time order: a row's window ends after its own entry and starts where its time
-    or its last n allow."""
-    if entry is None and spec.last_n is not None and bool((dev[1:] != dev[:-1]).all()):
-        return _one_new_entry(updates, spec, state, dev, ts, values)
+    and the capacity allow."""
     g = _Groups.of(dev)
     capacity = spec.capacity
     devices = dev[g.first]
     groups = len(devices)
     group_of_row = g.group_index()
-    entry_rows = g.rows if entry is None else np.flatnonzero(entry)
+    entry_rows = np.flatnonzero(entry)
     entry_group = group_of_row[entry_rows]
     new_count = np.bincount(entry_group, minlength=groups)
     before = np.zeros(groups, np.intp)
     np.cumsum(new_count[:-1], out=before[1:])
-    # history slots that can matter for a result: the last n, or the whole ring
-    slots = spec.last_n if spec.last_n is not None else capacity
-    if spec.last_n is None and state is not None:
-        slots = _young_slots(state.ts, devices, ts[g.first] - int(spec.window_ms or 0))
+    window_ms = int(spec.window_ms or 0)
     if state is None:
-        hist_ts = np.full((groups, slots), NEVER, np.int64)
-        hist_val = np.full((groups, slots), np.nan)
+        slots = 0
+        hist_ts = np.full((groups, 0), NEVER, np.int64)
+        hist_val = np.full((groups, 0), np.nan)
     else:
+        slots = _young_slots(state.ts, devices, ts[g.first] - window_ms)
         hist_ts = state.ts[devices, capacity - slots :]
         hist_val = state.values[devices, capacity - slots :]
     hist_ok = hist_ts != NEVER
@@ -485,22 +482,17 @@ def _window_rows(
     entry_val = values[entry_rows]
     flat_val[new_pos] = entry_val
     valid_start = group_base + slots - hist_ok.sum(axis=1)
-    entries_upto = g.rows + 1 if entry is None else np.cumsum(entry)
-    end = (group_of_row + 1) * slots + entries_upto
-    if spec.last_n is not None:
-        start = np.maximum(end - spec.last_n, valid_start[group_of_row])
-    else:
-        entry_ts = ts[entry_rows]
-        base = int(ts.min()) - 1
-        if hist_ok.any():
-            base = min(base, int(hist_ts[hist_ok].min()) - 1)
-        shift = np.int64(1) << np.int64(45)
-        keys = np.empty(len(flat_val), np.int64)
-        keys[hist_pos] = np.arange(groups)[:, None] * shift + np.where(hist_ok, hist_ts - base, 0)
-        keys[new_pos] = entry_group * shift + (entry_ts - base)
-        row_keys = group_of_row * shift + (ts - base)
-        start = np.searchsorted(keys, row_keys - int(spec.window_ms or 0), side="right")
-        start = np.maximum(np.maximum(start, end - capacity), valid_start[group_of_row])
+    end = (group_of_row + 1) * slots + np.cumsum(entry)
+    base = int(ts.min()) - 1
+    if hist_ok.any():
+        base = min(base, int(hist_ts[hist_ok].min()) - 1)
+    shift = np.int64(1) << np.int64(45)
+    keys = np.empty(len(flat_val), np.int64)
+    keys[hist_pos] = np.arange(groups)[:, None] * shift + np.where(hist_ok, hist_ts - base, 0)
+    keys[new_pos] = entry_group * shift + (ts[entry_rows] - base)
+    row_keys = group_of_row * shift + (ts - base)
+    start = np.searchsorted(keys, row_keys - window_ms, side="right")
+    start = np.maximum(np.maximum(start, end - capacity), valid_start[group_of_row])
     result = RuleContext._reduce(spec.function, flat_val, start, end)
     # the new ring of each device with new entries: its last `capacity` entries
     changed = np.flatnonzero(new_count)
@@ -509,8 +501,7 @@ def _window_rows(
             state, devices[changed], new_count[changed], before[changed],
             ts[entry_rows], entry_val,
         )  # fmt: skip
-        last_entry_row = entry_rows[before[changed] + new_count[changed] - 1]
-        updates[spec.key] = (*ring, result[last_entry_row])
+        updates[spec.key] = (*ring, state.current[devices[changed]])
     return result
 
 
@@ -527,34 +518,95 @@ def _young_slots(ring_ts: Int64Array, devices: npt.NDArray[np.int32], cutoff: In
     return capacity
 
 
-def _one_new_entry(
+def _last_n(
     updates: dict[str, tuple[Any, ...]],
     spec: WindowSpec,
     state: WindowState | None,
-    devices: npt.NDArray[np.int32],
+    dev: npt.NDArray[np.int32],
     ts: Int64Array,
     values: FloatArray,
 ) -> FloatArray:
-    """A last-n window where each device has exactly one new entry (the gateway's batches):
-    the ring's newest n - 1 slots and the entry side by side, reduced per row; the ring moves
-    on by one slot."""
+    """A last-n window at each of its new entries (rows in (device, time) order, every one an
+    entry), and the new ring of each device into `updates`.
+
+    Per device one row: its ring (the last n entries, oldest first) then its new entries; the
+    window at an entry is the n slots ending there, so the windows are gathered from one
+    matrix and reduced side by side, and the new ring is the row's last n slots. With one new
+    entry per device (the gateway's batches) the row is the window."""
     n = int(spec.last_n or 1)
-    window = np.empty((len(devices), n))
-    if state is None:
-        window[:, :-1] = np.nan
-    else:
-        window[:, :-1] = state.values[devices, state.values.shape[1] - (n - 1) :]
-    window[:, -1] = values
-    result = _reduce_rows(spec.function, window)
+    first = np.empty(len(dev), np.bool_)
+    first[0] = True
+    np.not_equal(dev[1:], dev[:-1], out=first[1:])
+    if first.all():
+        row_val = np.empty((len(dev), n + 1))
+        row_val[:, :n] = np.nan if state is None else state.values[dev]
+        row_val[:, n] = values
+        result = _reduce_rows(spec.function, row_val[:, 1:])
+        if state is not None:
+            row_ts = np.empty((len(dev), n + 1), np.int64)
+            row_ts[:, :n] = state.ts[dev]
+            row_ts[:, n] = ts
+            updates[spec.key] = ("ring", dev, row_ts[:, 1:], row_val[:, 1:], result)
+        return result
+    starts = np.flatnonzero(first)
+    devices = dev[starts]
+    group = np.cumsum(first) - 1
+    position = np.arange(n, len(dev) + n) - starts[group]
+    width = int(position.max()) + 1
+    row_val = np.full((len(devices), width), np.nan)
     if state is not None:
-        ring_ts = np.empty((len(devices), spec.capacity), np.int64)
-        ring_val = np.empty((len(devices), spec.capacity))
-        ring_ts[:, :-1] = state.ts[devices, 1:]
-        ring_val[:, :-1] = state.values[devices, 1:]
-        ring_ts[:, -1] = ts
-        ring_val[:, -1] = values
-        updates[spec.key] = ("ring", devices, ring_ts, ring_val, result)
+        row_val[:, :n] = state.values[devices]
+    row_val[group, position] = values
+    slots = np.arange(1 - n, 1)
+    if spec.function == "median":
+        result = _reduce_rows(spec.function, row_val[group[:, None], position[:, None] + slots])
+    else:
+        result = _sliding_sums(spec.function, row_val, group, position, n)
+    if state is not None:
+        row_ts = np.full((len(devices), width), NEVER, np.int64)
+        row_ts[:, :n] = state.ts[devices]
+        row_ts[group, position] = ts
+        ends = np.append(starts[1:], len(dev)) - 1
+        newest = position[ends][:, None] + slots
+        picked = np.arange(len(devices))[:, None]
+        updates[spec.key] = (
+            "ring",
+            devices,
+            row_ts[picked, newest],
+            row_val[picked, newest],
+            result[ends],
+        )
     return result
+
+
+def _sliding_sums(
+    function: str,
+    row_val: FloatArray,
+    group: npt.NDArray[np.intp],
+    position: npt.NDArray[np.intp],
+    n: int,
+) -> FloatArray:
+    """count / mean / changes over the n slots of `row_val` ending at each (group, position),
+    by prefix sums along the rows (NaN = empty slot): one pass over the matrix, not one per
+    window."""
+    valid = ~np.isnan(row_val)
+    if function == "changes":
+        data = np.zeros(row_val.shape)
+        data[:, 1:] = (row_val[:, 1:] != row_val[:, :-1]) & valid[:, 1:] & valid[:, :-1]
+        low = position - n + 2  # a change pairs a slot with the one before it, both inside
+    else:
+        data = ((row_val != 0) & valid) if function == "count" else np.where(valid, row_val, 0.0)
+        low = position - n + 1
+    prefix = np.zeros((row_val.shape[0], row_val.shape[1] + 1))
+    np.cumsum(data, axis=1, out=prefix[:, 1:])
+    total: FloatArray = prefix[group, position + 1] - prefix[group, low]
+    if function != "mean":
+        return total
+    filled = np.zeros(prefix.shape, np.int64)
+    np.cumsum(valid, axis=1, out=filled[:, 1:])
+    size = filled[group, position + 1] - filled[group, low]
+    mean: FloatArray = np.where(size > 0, total / np.maximum(size, 1), np.nan)
+    return mean
 
 
 def _reduce_rows(function: str, window: FloatArray) -> FloatArray:
@@ -585,11 +637,7 @@ def ring_current(spec: WindowSpec, ts: Int64Array, values: FloatArray) -> FloatA
     """Each device's last-n window over its ring alone (what `WindowState.current` holds)."""
     if spec.last_n is None or len(ts) == 0:
         return np.full(len(ts), _EMPTY[spec.function])
-    devices, slots = ts.shape[0], min(spec.last_n, ts.shape[1])
-    hist_ok = ts[:, -slots:] != NEVER
-    flat_val = np.where(hist_ok, values[:, -slots:], 0.0).ravel()
-    end = (np.arange(devices) + 1) * slots
-    return RuleContext._reduce(spec.function, flat_val, end - hist_ok.sum(axis=1), end)
+    return _reduce_rows(spec.function, values[:, -spec.last_n :])
 
 
 def _new_rings(
