@@ -53,6 +53,7 @@ from alerts.rule_language import (
     WindowState,
     _Groups,
     ring_current,
+    true_rows,
     truth,
 )
 from facility.batch import Batch, BoolArray, FloatArray, Int32Array, Int64Array, KindBatch
@@ -191,7 +192,7 @@ def time_order(kb: KindBatch) -> IntpArray | None:
     # and sequence number
     marked = np.zeros(int(dev.max()) + 1, np.bool_)
     marked[d[1:][late]] = True
-    at = np.flatnonzero(marked[d])
+    at = true_rows(marked[d])
     rows = order[at]
     order[at] = rows[np.lexsort((kb.seq[rows], ts[rows], dev[rows]))]
     return order
@@ -344,7 +345,7 @@ class RuleEngine:
         # Two readings of one device with the same timestamp: keep the last (highest seq).
         keep[:-1] &= (dev[1:] != dev[:-1]) | (ts[1:] != ts[:-1])
         if not keep.all():
-            picked = np.flatnonzero(keep)
+            picked = true_rows(keep)
             order = picked if order is None else order[picked]
             dev, ts = dev[picked], ts[picked]
         if len(dev) == 0:
@@ -372,13 +373,13 @@ class RuleEngine:
             context._groups = g
             self._apply(rule, rs, context, g, None, opened, cleared)
             self._commit_windows(rs, context)
-        last_rows = np.flatnonzero(g.last)
+        last_rows = true_rows(g.last)
         ends = dev[last_rows]
         state.last_ts[ends] = ts[last_rows]
         state.last_values[ends] = rows.values_at(last_rows)
         if self._reads_field_age.get(kb.kind.name, False):
             present_ts = np.where(np.isnan(rows.values_at(g.rows)), NEVER, ts[:, None])
-            newest = np.maximum.reduceat(present_ts, np.flatnonzero(g.first), axis=0)
+            newest = np.maximum.reduceat(present_ts, true_rows(g.first), axis=0)
             state.last_present_ts[ends] = np.maximum(state.last_present_ts[ends], newest)
 
     @staticmethod
@@ -420,7 +421,7 @@ class RuleEngine:
         # Only devices where the condition holds somewhere, or with a timer, an open fault or
         # a reported repeat in their state, can change: the others are left as they are.
         busy = (rs.since_ms != NEVER) | rs.active | rs.reported
-        hits = np.flatnonzero(eff)
+        hits = true_rows(eff)
         if len(hits):
             busy[rows.device[hits]] = True
         if not busy.any():
@@ -429,7 +430,7 @@ class RuleEngine:
         if picked.all():
             self._transitions(rule, rs, rows, g, None, eff, clear, tick_start, opened, cleared)
             return
-        sub = np.flatnonzero(picked)
+        sub = true_rows(picked)
         self._transitions(
             rule,
             rs,
@@ -469,7 +470,7 @@ class RuleEngine:
         run_start = np.where(first[run_row] & prev_eff[run_row], since_before[run_row], fresh_start)
         held = eff & (ts - run_start >= round(rule.for_s * 1000))
         if not rule.schedule.always:
-            inside = np.flatnonzero(held)
+            inside = true_rows(held)
             held[inside] = in_schedule(rule.schedule, ts[inside], self.zone)
         active0 = rs.active[dev]
         if rule.cooldown_s > 0:
@@ -488,7 +489,7 @@ class RuleEngine:
             reported_row = active_row
         reported_before = _shift(reported_row, first, rs.reported[dev[first]])
         devices = self.site.by_kind[rule.kind]
-        opens = np.flatnonzero(reported_row & ~reported_before)
+        opens = true_rows(reported_row & ~reported_before)
         if len(opens):
             readings = rows.values_at(opens if sub is None else sub[opens]).tolist()
             for row, values in zip(opens.tolist(), readings, strict=True):
@@ -502,7 +503,7 @@ class RuleEngine:
                         int(ts[row]),
                     )
                 )
-        for row in np.flatnonzero(~reported_row & reported_before).tolist():
+        for row in true_rows(~reported_row & reported_before).tolist():
             cleared.append(
                 FaultCleared(rule.id, devices[int(dev[row])].id, int(ts[row]), rule.auto_resolve)
             )
@@ -511,7 +512,7 @@ class RuleEngine:
         rs.active[ends] = active_row[last]
         rs.reported[ends] = reported_row[last]
         closes = np.where(~active_row & active_before, ts, NEVER)
-        last_close = np.maximum.reduceat(closes, np.flatnonzero(first))
+        last_close = np.maximum.reduceat(closes, true_rows(first))
         rs.last_clear_ms[ends] = np.maximum(rs.last_clear_ms[ends], last_close)
 
     @staticmethod
@@ -537,13 +538,13 @@ class RuleEngine:
         if len(held):
             after[:-1] = held[1:]
             after[last] = False
-        held_end = np.flatnonzero(held & ~after)
+        held_end = true_rows(held & ~after)
         flip_rows: list[int] = []
         flip_values: list[bool] = []
         device = -1
         active = False
         last_clear = NEVER
-        for start in np.flatnonzero(held_start | clear_start).tolist():
+        for start in true_rows(held_start | clear_start).tolist():
             d = int(dev[start])
             if d != device:
                 device, active, last_clear = d, bool(rs.active[d]), int(rs.last_clear_ms[d])
@@ -587,7 +588,7 @@ class RuleEngine:
         starts = active_row & ~active_before
         fires = np.zeros(len(active_row), np.bool_)
         history: dict[int, list[int]] = {}
-        for row in np.flatnonzero(starts).tolist():
+        for row in true_rows(starts).tolist():
             d = int(dev[row])
             past = history.get(d)
             if past is None:
