@@ -50,6 +50,7 @@ from alerts.rule_language import (
     Array,
     Expression,
     RuleContext,
+    WindowSpec,
     WindowState,
     _Groups,
     ring_current,
@@ -69,6 +70,12 @@ MIN_SITE_DEVICES = 2
 
 class CheckpointError(FacilityError):
     pass
+
+
+def _window_signature(spec: WindowSpec) -> str:
+    """What a checkpointed window must match to be loaded into a window of the same key (its
+    capacity may change: the ring's newest entries are kept)."""
+    return spec.text or f"{spec.function}/{spec.window_ms}/{spec.last_n}"
 
 
 @dataclass(slots=True)
@@ -712,6 +719,7 @@ class RuleEngine:
     # -- checkpoints ----------------------------------------------------------------------
 
     def _arrays(self) -> dict[str, np.ndarray]:
+        rules_by_id = {r.id: r for r in self.rules}
         out: dict[str, np.ndarray] = {
             "version": np.array(CHECKPOINT_VERSION),
             "site.active": np.array(self.site_active),
@@ -732,7 +740,9 @@ class RuleEngine:
                 out[r + "reported"] = rs.reported
                 out[r + "last_clear_ms"] = rs.last_clear_ms
                 out[r + "occurrences"] = rs.occurrences
+                specs = {w.key: w for w in rules_by_id[rule_id].windows}
                 for key, w in rs.windows.items():
+                    out[f"{r}window.{key}.spec"] = np.array(_window_signature(specs[key]))
                     out[f"{r}window.{key}.ts"] = w.ts
                     out[f"{r}window.{key}.values"] = w.values
                     out[f"{r}window.{key}.run_value"] = w.run_value
@@ -823,6 +833,10 @@ class RuleEngine:
                     k = f"{r}window.{key}."
                     if k + "ts" not in saved or saved[k + "ts"].ndim != 2:
                         continue
+                    if k + "spec" in saved and str(saved[k + "spec"]) != _window_signature(
+                        specs[key]
+                    ):
+                        continue  # the rule's text changed: another window under this key
                     # a ring of another width (its capacity changed): its newest entries
                     width = min(w.ts.shape[1], saved[k + "ts"].shape[1])
                     w.ts[new] = NEVER

@@ -267,6 +267,13 @@ def _rule(
     for spec in kinds:
         when = compile_at("when", spec)
         clear = compile_at("clear", spec) if "clear" in raw else None
+        parts = [when, *([clear] if clear else [])]
+        if any(p.uses_age for p in parts) and any(p.windows or p.temporal for p in parts):
+            raise fail(
+                "clear",
+                "a rule that reads age() is evaluated on the timer: its when and clear may not "
+                "use window functions or delta / rate",
+            )
         rules.append(
             Rule(
                 id=rule_id,

@@ -119,6 +119,8 @@ class WindowSpec:
     """A time window (ts in (t - window, t]); None for a last-n window."""
     last_n: int | None
     capacity: int
+    text: str = ""
+    """The call as written, without its capacity (a checkpoint is matched by it)."""
 
 
 @dataclass(slots=True)
@@ -370,15 +372,10 @@ class RuleContext:
         end: npt.NDArray[np.intp],
     ) -> FloatArray:
         size = end - start
-        if function in ("count", "mean"):
-            data = (val != 0).astype(np.float64) if function == "count" else val
-            prefix = np.concatenate([[0.0], np.cumsum(data)])
+        if function == "count":
+            prefix = np.concatenate([[0.0], np.cumsum(val != 0)])
             total: FloatArray = prefix[end] - prefix[start]
-            if function == "count":
-                return total
-            with np.errstate(divide="ignore", invalid="ignore"):
-                mean: FloatArray = np.where(size > 0, total / np.maximum(size, 1), np.nan)
-            return mean
+            return total
         if function == "changes":
             changed = np.zeros(len(val))
             if len(val) > 1:
@@ -387,21 +384,13 @@ class RuleContext:
             inner = np.minimum(start + 1, end)
             result: FloatArray = np.where(size >= 2, prefix[end] - prefix[inner], 0.0)
             return result
-        # median: the window's values side by side, sorted, the middle one(s)
+        # mean and median: each window's values side by side (NaN pads the shorter ones)
         width = int(size.max()) if len(size) else 0
         if width == 0:
             return np.full(len(start), np.nan)
         index = start[:, None] + np.arange(width)[None, :]
-        inside = index < end[:, None]
-        window = np.where(inside, val[np.minimum(index, len(val) - 1)], np.inf)
-        window.sort(axis=1)
-        rows = np.arange(len(start))
-        lo = np.maximum((size - 1) // 2, 0)
-        hi = np.maximum(size // 2, 0)
-        median: FloatArray = np.where(
-            size > 0, (window[rows, lo] + window[rows, np.minimum(hi, width - 1)]) / 2, np.nan
-        )
-        return median
+        window = np.where(index < end[:, None], val[np.minimum(index, len(val) - 1)], np.nan)
+        return _reduce_rows(function, window)
 
     def _stuck(self, spec: WindowSpec, values: FloatArray) -> FloatArray:
         kb, g = self.batch, self.groups
@@ -536,10 +525,12 @@ def _last_n(
     """A last-n window at each of its new entries (rows in (device, time) order, every one an
     entry), and the new ring of each device into `updates`.
 
-    Per device one row: its ring (the last n entries, oldest first) then its new entries; the
-    window at an entry is the n slots ending there, so the windows are gathered from one
-    matrix and reduced side by side, and the new ring is the row's last n slots. With one new
-    entry per device (the gateway's batches) the row is the window."""
+    Per device its ring (the last n entries, oldest first) then its new entries, laid out flat
+    one device after another; the window at an entry is the n slots ending there, and the new
+    ring is the device's last n slots. count and changes (whole numbers) come from prefix sums,
+    mean and median from the gathered windows, each summed in the same order whatever the
+    batches, so a result never depends on how readings were batched. With one new entry per
+    device (the gateway's batches) a device's ring and entry are its window."""
     n = int(spec.last_n or 1)
     first = np.empty(len(dev), np.bool_)
     first[0] = True
@@ -558,62 +549,43 @@ def _last_n(
     starts = true_rows(first)
     devices = dev[starts]
     group = np.cumsum(first) - 1
-    position = np.arange(n, len(dev) + n) - starts[group]
-    width = int(position.max()) + 1
-    row_val = np.full((len(devices), width), np.nan)
-    if state is not None:
-        row_val[:, :n] = state.values[devices]
-    row_val[group, position] = values
-    slots = np.arange(1 - n, 1)
-    if spec.function == "median":
-        result = _reduce_rows(spec.function, row_val[group[:, None], position[:, None] + slots])
+    at = np.arange(len(dev)) + (group + 1) * n  # each entry's slot; a device's ring before it
+    ring_at = (np.arange(len(devices)) * n + starts)[:, None] + np.arange(n)[None, :]
+    flat_val = np.empty(len(dev) + len(devices) * n)
+    flat_val[ring_at] = np.nan if state is None else state.values[devices]
+    flat_val[at] = values
+    back = np.arange(1 - n, 1)[None, :]
+    if spec.function in ("count", "changes"):
+        result = _window_sums(spec.function, flat_val, at, n)
     else:
-        result = _sliding_sums(spec.function, row_val, group, position, n)
+        result = _reduce_rows(spec.function, flat_val[at[:, None] + back])
     if state is not None:
-        row_ts = np.full((len(devices), width), NEVER, np.int64)
-        row_ts[:, :n] = state.ts[devices]
-        row_ts[group, position] = ts
+        flat_ts = np.empty(len(flat_val), np.int64)
+        flat_ts[ring_at] = state.ts[devices]
+        flat_ts[at] = ts
         ends = np.append(starts[1:], len(dev)) - 1
-        newest = position[ends][:, None] + slots
-        picked = np.arange(len(devices))[:, None]
-        updates[spec.key] = (
-            "ring",
-            devices,
-            row_ts[picked, newest],
-            row_val[picked, newest],
-            result[ends],
-        )
+        newest = at[ends][:, None] + back
+        updates[spec.key] = ("ring", devices, flat_ts[newest], flat_val[newest], result[ends])
     return result
 
 
-def _sliding_sums(
-    function: str,
-    row_val: FloatArray,
-    group: npt.NDArray[np.intp],
-    position: npt.NDArray[np.intp],
-    n: int,
+def _window_sums(
+    function: str, flat_val: FloatArray, at: npt.NDArray[np.intp], n: int
 ) -> FloatArray:
-    """count / mean / changes over the n slots of `row_val` ending at each (group, position),
-    by prefix sums along the rows (NaN = empty slot): one pass over the matrix, not one per
-    window."""
-    valid = ~np.isnan(row_val)
+    """count or changes over the n slots ending at each `at` (NaN = empty slot), by prefix
+    sums of whole numbers, which are exact; a window never reaches into the device before."""
+    valid = ~np.isnan(flat_val)
     if function == "changes":
-        data = np.zeros(row_val.shape)
-        data[:, 1:] = (row_val[:, 1:] != row_val[:, :-1]) & valid[:, 1:] & valid[:, :-1]
-        low = position - n + 2  # a change pairs a slot with the one before it, both inside
+        data = np.zeros(len(flat_val))
+        data[1:] = (flat_val[1:] != flat_val[:-1]) & valid[1:] & valid[:-1]
+        low = at - n + 2  # a change pairs a slot with the one before it, both inside
     else:
-        data = ((row_val != 0) & valid) if function == "count" else np.where(valid, row_val, 0.0)
-        low = position - n + 1
-    prefix = np.zeros((row_val.shape[0], row_val.shape[1] + 1))
-    np.cumsum(data, axis=1, out=prefix[:, 1:])
-    total: FloatArray = prefix[group, position + 1] - prefix[group, low]
-    if function != "mean":
-        return total
-    filled = np.zeros(prefix.shape, np.int64)
-    np.cumsum(valid, axis=1, out=filled[:, 1:])
-    size = filled[group, position + 1] - filled[group, low]
-    mean: FloatArray = np.where(size > 0, total / np.maximum(size, 1), np.nan)
-    return mean
+        data = ((flat_val != 0) & valid).astype(np.float64)
+        low = at - n + 1
+    prefix = np.zeros(len(flat_val) + 1)
+    np.cumsum(data, out=prefix[1:])
+    total: FloatArray = prefix[at + 1] - prefix[low]
+    return total
 
 
 def _reduce_rows(function: str, window: FloatArray) -> FloatArray:
@@ -629,7 +601,9 @@ def _reduce_rows(function: str, window: FloatArray) -> FloatArray:
         changed: FloatArray = ((window[:, 1:] != window[:, :-1]) & pairs).sum(axis=1)
         return changed.astype(np.float64)
     if function == "mean":
-        total = np.where(valid, window, 0.0).sum(axis=1)
+        # summed in order, oldest first (padding adds 0.0 exactly): the same sum whatever the
+        # batches or the padding, so a threshold on a mean never depends on the batching
+        total = np.cumsum(np.where(valid, window, 0.0), axis=1)[:, -1]
         mean: FloatArray = np.where(size > 0, total / np.maximum(size, 1), np.nan)
         return mean
     ordered = np.sort(window, axis=1)  # NaN sorts last
@@ -1004,8 +978,14 @@ class _Compiler:
         twin = self.window_texts.get(text)
         # the same window twice in one expression: one state, computed once per batch (the
         # twin still takes its number, so later windows keep their checkpointed keys)
+        written = ast.Call(node.func, node.args, [k for k in node.keywords if k.arg != "capacity"])
         spec = twin or WindowSpec(  # a last-n window keeps just its n readings
-            f"{self.prefix}w{len(self.windows)}", name, window_ms, last_n, last_n or capacity
+            f"{self.prefix}w{len(self.windows)}",
+            name,
+            window_ms,
+            last_n,
+            last_n or capacity,
+            ast.unparse(written),
         )
         self.windows.append(spec)
         self.window_texts[text] = spec

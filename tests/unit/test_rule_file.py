@@ -81,6 +81,19 @@ def test_a_good_file() -> None:
         (("floor_bar = 0.2", "floor_bar = 0.2\nrunning = 1"), None, "name of a device field"),
         (('for = "2s"', "for = -3"), 8, "not a duration"),
         (('kind = "pump"', 'kind = "pump"\n'), None, None),
+        (
+            ('for = "2s"', 'for = "2s"\nclear = "mean(suction_bar, 5) > 1 and age() < 60"'),
+            9,
+            "age() is evaluated on the timer",
+        ),
+        (
+            (
+                'when = "running and suction_bar < floor_bar"\nfor = "2s"',
+                'when = "age() > 60"\nfor = "2s"\nclear = "mean(suction_bar, 5) > 1"',
+            ),
+            9,
+            "its when and clear may not use window functions",
+        ),
     ],
 )
 def test_mistakes_name_the_line_and_what_is_wrong(

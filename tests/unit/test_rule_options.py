@@ -256,6 +256,20 @@ def test_a_checkpoint_of_a_wider_or_narrower_ring_keeps_its_newest_entries(tmp_p
     assert events(wider, temps((0, 50, 95))) == [("open", 50, 50)]
 
 
+def test_a_checkpointed_window_is_not_loaded_into_a_window_whose_text_changed(
+    tmp_path: Path,
+) -> None:
+    first = engine('when = "mean(motor_temp_c, 3) > 200"')
+    assert events(first, series(100, 100, 100)) == []
+    first.save(tmp_path / "rules.npz")
+    changed = engine('when = "count(motor_temp_c > 95, 3) >= 1"')  # the same state key
+    changed.load(tmp_path / "rules.npz")
+    assert events(changed, temps((0, 30, 50))) == []  # not 100, 100, 50 from the old window
+    same_text = engine('when = "mean(motor_temp_c, 3, capacity=8) > 90"')
+    same_text.load(tmp_path / "rules.npz")
+    assert events(same_text, temps((0, 30, 95))) == [("open", 30, 30)]  # 100, 100, 95
+
+
 def test_no_checkpoint_and_a_broken_one(tmp_path: Path) -> None:
     eng = engine(OFFLINE)
     assert eng.load(tmp_path / "none.npz") is False

@@ -194,6 +194,50 @@ def test_a_last_n_window_fed_one_reading_per_batch_equals_one_whole_batch(text: 
     assert same([r[2] for r in got], [r[2] for r in expected])
 
 
+@pytest.mark.parametrize("text", ["mean(discharge_bar, 7)", 'mean(discharge_bar, "9s")'])
+def test_a_mean_is_the_same_to_the_last_bit_however_the_readings_were_batched(text: str) -> None:
+    """A threshold on a mean must not flip because a replay cut the batches elsewhere."""
+    rng = random.Random(11)
+    readings = [(0, float(t), rng.uniform(-1e3, 1e3) / 7) for t in range(60)]
+    whole = values(Probe(text)(*readings))
+    stepwise = Probe(text)
+    cut = [row for t in range(0, 60, 4) for row in stepwise(*readings[t : t + 4])]
+    single = Probe(text)
+    one_by_one = [row for reading in readings for row in single(reading)]
+    assert values(cut) == whole
+    assert values(one_by_one) == whole
+
+
+def test_infinite_and_huge_values_stay_in_their_own_windows() -> None:
+    # 1 / 0 is inf: it leaves the 2-reading window after two more readings
+    assert same(
+        values(
+            Probe("mean(1 / discharge_bar, 2)")(
+                *((0, float(t), v) for t, v in enumerate([0, 1, 1, 2]))
+            )
+        ),
+        [math.inf, math.inf, 1.0, 0.75],
+    )
+    got = Probe("mean(discharge_bar, 1)")(*((0, float(t), v) for t, v in enumerate([1e17, 1, 3])))
+    assert values(got) == [1e17, 1.0, 3.0]
+    # an inf on one device does not reach another device's time window
+    probe = Probe('mean(1 / discharge_bar, "10s")')
+    got = probe((0, 0, 0.0), (1, 0, 2.0), (0, 1, 1.0), (1, 1, 4.0))
+    assert sorted(got) == [(0, 0.0, math.inf), (0, 1.0, math.inf), (1, 0.0, 0.5), (1, 1.0, 0.375)]
+
+
+def test_one_busy_device_among_many_quiet_ones() -> None:
+    """A device flushing a backlog beside devices with one reading each."""
+    probe = Probe("mean(discharge_bar, 3)", devices=50)
+    readings = [(0, float(t), float(t % 5)) for t in range(300)]
+    readings += [(d, 0.0, float(d)) for d in range(1, 50)]
+    got = probe(*readings)
+    busy = [v for d, _, v in sorted(got) if d == 0]
+    expected = [float(np.mean([t % 5 for t in range(max(0, i - 2), i + 1)])) for i in range(300)]
+    assert same(busy, expected)
+    assert [v for d, _, v in sorted(got) if d != 0] == [float(d) for d in range(1, 50)]
+
+
 def test_the_kept_value_of_a_last_n_window_is_its_ring_reduced() -> None:
     """What a restart recomputes from the checkpointed ring (`ring_current`) is what the
     engine kept up to date batch by batch."""
