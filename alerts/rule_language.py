@@ -390,7 +390,7 @@ class RuleContext:
             return np.full(len(start), np.nan)
         index = start[:, None] + np.arange(width)[None, :]
         window = np.where(index < end[:, None], val[np.minimum(index, len(val) - 1)], np.nan)
-        return _reduce_rows(function, window)
+        return _reduce_rows(function, window, padded=True)
 
     def _stuck(self, spec: WindowSpec, values: FloatArray) -> FloatArray:
         kb, g = self.batch, self.groups
@@ -554,19 +554,36 @@ def _last_n(
     flat_val = np.empty(len(dev) + len(devices) * n)
     flat_val[ring_at] = np.nan if state is None else state.values[devices]
     flat_val[at] = values
-    back = np.arange(1 - n, 1)[None, :]
     if spec.function in ("count", "changes"):
         result = _window_sums(spec.function, flat_val, at, n)
     else:
-        result = _reduce_rows(spec.function, flat_val[at[:, None] + back])
+        result = _reduce_rows(spec.function, _ending_at(flat_val, at, n))
     if state is not None:
         flat_ts = np.empty(len(flat_val), np.int64)
         flat_ts[ring_at] = state.ts[devices]
         flat_ts[at] = ts
         ends = np.append(starts[1:], len(dev)) - 1
-        newest = at[ends][:, None] + back
-        updates[spec.key] = ("ring", devices, flat_ts[newest], flat_val[newest], result[ends])
+        newest = at[ends]
+        updates[spec.key] = (
+            "ring",
+            devices,
+            _ending_at(flat_ts, newest, n),
+            _ending_at(flat_val, newest, n),
+            result[ends],
+        )
     return result
+
+
+def _ending_at(flat: npt.NDArray[Any], at: npt.NDArray[np.intp], n: int) -> npt.NDArray[Any]:
+    """The n slots of `flat` ending at each `at`, one row each: rows of a sliding view (a
+    copy of each row) when there are many, an index matrix when few (the view costs more to
+    make than a small gather)."""
+    rows: npt.NDArray[Any]
+    if len(at) * n < 20_000:
+        rows = flat[at[:, None] + np.arange(1 - n, 1)[None, :]]
+    else:
+        rows = np.lib.stride_tricks.sliding_window_view(flat, n)[at - (n - 1)]
+    return rows
 
 
 def _window_sums(
@@ -588,9 +605,24 @@ def _window_sums(
     return total
 
 
-def _reduce_rows(function: str, window: FloatArray) -> FloatArray:
+def _reduce_rows(function: str, window: FloatArray, *, padded: bool = False) -> FloatArray:
     """The window function over each row of `window`, entries oldest first, NaN = empty slot
-    (the valid entries of a ring are its newest, so they sit together at the row's end)."""
+    (the valid entries of a ring are its newest, so they sit together at the row's end).
+
+    A mean is summed the same way whatever the batches, so a threshold on it never depends
+    on them: a last-n window always has the same width and place in its row, so a plain row
+    sum; windows padded to the longest (time windows) are summed in order, oldest first."""
+    if function == "mean" and not padded:
+        total = window.sum(axis=1)
+        size = np.full(len(window), window.shape[1])
+        partial = true_rows(np.isnan(total))  # an empty slot (or inf - inf): sum what is there
+        if len(partial):
+            some = window[partial]
+            present = ~np.isnan(some)
+            total[partial] = np.where(present, some, 0.0).sum(axis=1)
+            size[partial] = present.sum(axis=1)
+        full: FloatArray = np.where(size > 0, total / np.maximum(size, 1), np.nan)
+        return full
     valid = ~np.isnan(window)
     size = valid.sum(axis=1)
     if function == "count":
@@ -601,8 +633,6 @@ def _reduce_rows(function: str, window: FloatArray) -> FloatArray:
         changed: FloatArray = ((window[:, 1:] != window[:, :-1]) & pairs).sum(axis=1)
         return changed.astype(np.float64)
     if function == "mean":
-        # summed in order, oldest first (padding adds 0.0 exactly): the same sum whatever the
-        # batches or the padding, so a threshold on a mean never depends on the batching
         total = np.cumsum(np.where(valid, window, 0.0), axis=1)[:, -1]
         mean: FloatArray = np.where(size > 0, total / np.maximum(size, 1), np.nan)
         return mean
