@@ -50,7 +50,6 @@ from alerts.rule_language import (
     Array,
     Expression,
     RuleContext,
-    WindowSpec,
     WindowState,
     _Groups,
     ring_current,
@@ -70,12 +69,6 @@ MIN_SITE_DEVICES = 2
 
 class CheckpointError(FacilityError):
     pass
-
-
-def _window_signature(spec: WindowSpec) -> str:
-    """What a checkpointed window must match to be loaded into a window of the same key (its
-    capacity may change: the ring's newest entries are kept)."""
-    return spec.text or f"{spec.function}/{spec.window_ms}/{spec.last_n}"
 
 
 @dataclass(slots=True)
@@ -280,6 +273,8 @@ class RuleEngine:
             raise FacilityError(
                 f"site {site.id!r} sets parameter(s) {', '.join(unknown)} that no rule declares"
             )
+        self._windows = {r.id: {w.key: w for w in r.windows} for r in self.rules}
+        """Each rule's window specs by state key (a checkpoint is matched against them)."""
         self._by_kind: dict[str, list[Rule]] = {}
         for rule in self.rules:
             self._by_kind.setdefault(rule.kind, []).append(rule)
@@ -397,7 +392,8 @@ class RuleEngine:
                 _, devices, ts, values, current = update
                 window.ts[devices] = ts
                 window.values[devices] = values
-                window.current[devices] = current
+                if current is not None:
+                    window.current[devices] = current
             else:
                 _, devices, run_value, run_start, run_count = update
                 window.run_value[devices] = run_value
@@ -719,7 +715,6 @@ class RuleEngine:
     # -- checkpoints ----------------------------------------------------------------------
 
     def _arrays(self) -> dict[str, np.ndarray]:
-        rules_by_id = {r.id: r for r in self.rules}
         out: dict[str, np.ndarray] = {
             "version": np.array(CHECKPOINT_VERSION),
             "site.active": np.array(self.site_active),
@@ -740,9 +735,9 @@ class RuleEngine:
                 out[r + "reported"] = rs.reported
                 out[r + "last_clear_ms"] = rs.last_clear_ms
                 out[r + "occurrences"] = rs.occurrences
-                specs = {w.key: w for w in rules_by_id[rule_id].windows}
+                specs = self._windows[rule_id]
                 for key, w in rs.windows.items():
-                    out[f"{r}window.{key}.spec"] = np.array(_window_signature(specs[key]))
+                    out[f"{r}window.{key}.spec"] = np.array(specs[key].text)
                     out[f"{r}window.{key}.ts"] = w.ts
                     out[f"{r}window.{key}.values"] = w.values
                     out[f"{r}window.{key}.run_value"] = w.run_value
@@ -788,7 +783,6 @@ class RuleEngine:
                 f"rules checkpoint {path}: not a version {CHECKPOINT_VERSION} file"
             )
         self.site_active = bool(saved["site.active"])
-        rules_by_id = {r.id: r for r in self.rules}
         self.site_started_ms = int(saved["site.started_ms"])
         for kind, state in self.state.items():
             p = f"{kind}."
@@ -828,14 +822,12 @@ class RuleEngine:
                 rs.last_clear_ms[new] = saved[r + "last_clear_ms"][old]
                 if saved[r + "occurrences"].shape[1:] == rs.occurrences.shape[1:]:
                     rs.occurrences[new] = saved[r + "occurrences"][old]
-                specs = {w.key: w for w in rules_by_id[rule_id].windows}
+                specs = self._windows[rule_id]
                 for key, w in rs.windows.items():
                     k = f"{r}window.{key}."
                     if k + "ts" not in saved or saved[k + "ts"].ndim != 2:
                         continue
-                    if k + "spec" in saved and str(saved[k + "spec"]) != _window_signature(
-                        specs[key]
-                    ):
+                    if k + "spec" in saved and str(saved[k + "spec"]) != specs[key].text:
                         continue  # the rule's text changed: another window under this key
                     # a ring of another width (its capacity changed): its newest entries
                     width = min(w.ts.shape[1], saved[k + "ts"].shape[1])

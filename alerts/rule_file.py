@@ -267,7 +267,7 @@ def _rule(
     for spec in kinds:
         when = compile_at("when", spec)
         clear = compile_at("clear", spec) if "clear" in raw else None
-        parts = [when, *([clear] if clear else [])]
+        parts = [p for p in (when, clear) if p is not None]
         if any(p.uses_age for p in parts) and any(p.windows or p.temporal for p in parts):
             raise fail(
                 "clear",

@@ -119,8 +119,9 @@ class WindowSpec:
     """A time window (ts in (t - window, t]); None for a last-n window."""
     last_n: int | None
     capacity: int
-    text: str = ""
-    """The call as written, without its capacity (a checkpoint is matched by it)."""
+    text: str
+    """The call as written, without its capacity: a checkpointed window loads only into a
+    window written the same way (another capacity keeps the ring's newest entries)."""
 
 
 @dataclass(slots=True)
@@ -364,34 +365,6 @@ class RuleContext:
         )  # fmt: skip
         return result
 
-    @staticmethod
-    def _reduce(
-        function: str,
-        val: FloatArray,
-        start: npt.NDArray[np.intp],
-        end: npt.NDArray[np.intp],
-    ) -> FloatArray:
-        size = end - start
-        if function == "count":
-            prefix = np.concatenate([[0.0], np.cumsum(val != 0)])
-            total: FloatArray = prefix[end] - prefix[start]
-            return total
-        if function == "changes":
-            changed = np.zeros(len(val))
-            if len(val) > 1:
-                changed[1:] = val[1:] != val[:-1]  # pairs inside one window: one device
-            prefix = np.concatenate([[0.0], np.cumsum(changed)])
-            inner = np.minimum(start + 1, end)
-            result: FloatArray = np.where(size >= 2, prefix[end] - prefix[inner], 0.0)
-            return result
-        # mean and median: each window's values side by side (NaN pads the shorter ones)
-        width = int(size.max()) if len(size) else 0
-        if width == 0:
-            return np.full(len(start), np.nan)
-        index = start[:, None] + np.arange(width)[None, :]
-        window = np.where(index < end[:, None], val[np.minimum(index, len(val) - 1)], np.nan)
-        return _reduce_rows(function, window, padded=True)
-
     def _stuck(self, spec: WindowSpec, values: FloatArray) -> FloatArray:
         kb, g = self.batch, self.groups
         state = self.windows.get(spec.key)
@@ -489,7 +462,15 @@ def _time_window(
     row_keys = group_of_row * shift + (ts - base)
     start = np.searchsorted(keys, row_keys - window_ms, side="right")
     start = np.maximum(np.maximum(start, end - capacity), valid_start[group_of_row])
-    result = RuleContext._reduce(spec.function, flat_val, start, end)
+    if spec.function in ("count", "changes"):
+        result = _counted(spec.function, flat_val, start, end)
+    else:  # each window's values side by side, NaN padding the shorter ones
+        width = max(int((end - start).max()) if len(start) else 0, 1)
+        index = start[:, None] + np.arange(width)[None, :]
+        window = np.where(
+            index < end[:, None], flat_val[np.minimum(index, len(flat_val) - 1)], np.nan
+        )
+        result = _reduce_rows(spec.function, window, padded=True)
     # the new ring of each device with new entries: its last `capacity` entries
     changed = true_rows(new_count)
     if len(changed) and state is not None:
@@ -497,7 +478,7 @@ def _time_window(
             state, devices[changed], new_count[changed], before[changed],
             ts[entry_rows], entry_val,
         )  # fmt: skip
-        updates[spec.key] = (*ring, state.current[devices[changed]])
+        updates[spec.key] = (*ring, None)  # a time window keeps no current value
     return result
 
 
@@ -555,7 +536,7 @@ def _last_n(
     flat_val[ring_at] = np.nan if state is None else state.values[devices]
     flat_val[at] = values
     if spec.function in ("count", "changes"):
-        result = _window_sums(spec.function, flat_val, at, n)
+        result = _counted(spec.function, flat_val, at - (n - 1), at + 1)
     else:
         result = _reduce_rows(spec.function, _ending_at(flat_val, at, n))
     if state is not None:
@@ -586,22 +567,25 @@ def _ending_at(flat: npt.NDArray[Any], at: npt.NDArray[np.intp], n: int) -> npt.
     return rows
 
 
-def _window_sums(
-    function: str, flat_val: FloatArray, at: npt.NDArray[np.intp], n: int
+def _counted(
+    function: str,
+    flat_val: FloatArray,
+    start: npt.NDArray[np.intp],
+    end: npt.NDArray[np.intp],
 ) -> FloatArray:
-    """count or changes over the n slots ending at each `at` (NaN = empty slot), by prefix
-    sums of whole numbers, which are exact; a window never reaches into the device before."""
+    """count or changes over each span [start, end) of `flat_val` (NaN = empty slot), by
+    prefix sums of whole numbers, which are exact; a change pairs a slot with the one before
+    it, both inside the span."""
     valid = ~np.isnan(flat_val)
+    data = np.zeros(len(flat_val))
     if function == "changes":
-        data = np.zeros(len(flat_val))
         data[1:] = (flat_val[1:] != flat_val[:-1]) & valid[1:] & valid[:-1]
-        low = at - n + 2  # a change pairs a slot with the one before it, both inside
+        start = np.minimum(start + 1, end)
     else:
-        data = ((flat_val != 0) & valid).astype(np.float64)
-        low = at - n + 1
+        data[:] = (flat_val != 0) & valid
     prefix = np.zeros(len(flat_val) + 1)
     np.cumsum(data, out=prefix[1:])
-    total: FloatArray = prefix[at + 1] - prefix[low]
+    total: FloatArray = prefix[end] - prefix[start]
     return total
 
 
