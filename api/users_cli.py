@@ -1,14 +1,10 @@
-"""`facility users add|list|passwd|unlock`, and the demo users of `facility up`.
-
-`register(commands)` adds the `users` command to the `facility` parser; what the commands
-need is imported when they run.
-"""
+"""What `facility users add|list|passwd` do (the CLI in runtime/ parses them), and the demo
+users of `facility up`. What the commands need is imported when they run."""
 
 from __future__ import annotations
 
 import argparse
 import getpass
-import os
 import secrets
 import sys
 from dataclasses import dataclass
@@ -18,10 +14,6 @@ from typing import Any
 DEFAULT_DB_URL = "sqlite:///var/facility.sqlite3"
 DEMO_TEAM = "lift-contractor"
 DEMO_STEWARD_BUILDINGS = ("b03", "b05")
-
-
-def _env(option: str, default: Any) -> Any:
-    return os.environ.get("FACILITY_" + option.upper().replace("-", "_"), default)
 
 
 def _user_store(db_url: str) -> Any:
@@ -95,52 +87,6 @@ def cmd_users_passwd(args: argparse.Namespace) -> int:
         users.engine.dispose()
     print(f"password of {args.username!r} set (and the account unlocked)")
     return 0
-
-
-def register(commands: Any) -> None:
-    """Add `facility users ...` to the CLI's subcommands."""
-    users = commands.add_parser("users", help="people who log in to the API and dashboard")
-    sub = users.add_subparsers(dest="users_command", required=True)
-
-    def common(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "--db-url", default=_env("db-url", DEFAULT_DB_URL), help="work-order database URL"
-        )
-
-    add = sub.add_parser("add", help="add a user")
-    add.add_argument("username")
-    add.add_argument(
-        "--role", required=True, choices=("admin", "dispatcher", "technician", "steward")
-    )
-    add.add_argument("--team", default=None, help="a technician's team (e.g. lift-contractor)")
-    add.add_argument(
-        "--building",
-        action="append",
-        default=[],
-        help="a building a steward looks after (repeatable)",
-    )
-    add.add_argument("--display-name", default=None)
-    add.add_argument(
-        "--password-stdin", action="store_true", help="read the password from standard input"
-    )
-    add.add_argument(
-        "--site",
-        type=Path,
-        default=_env("site", "sites/shangri-la.toml"),
-        help="check --building against this site file (when it exists)",
-    )
-    common(add)
-    add.set_defaults(func=cmd_users_add)
-
-    listing = sub.add_parser("list", help="list the users")
-    common(listing)
-    listing.set_defaults(func=cmd_users_list)
-
-    passwd = sub.add_parser("passwd", help="set a user's password (also unlocks the account)")
-    passwd.add_argument("username")
-    passwd.add_argument("--password-stdin", action="store_true")
-    common(passwd)
-    passwd.set_defaults(func=cmd_users_passwd)
 
 
 # -- the demo ----------------------------------------------------------------------------------

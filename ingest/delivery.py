@@ -34,9 +34,13 @@ class DeliverySettings:
     max_points_per_write: int = 50_000
     """Larger batches are cut before writing (InfluxDB likes 5k-50k points per request)."""
     retry_min_s: float = 0.5
+    """First wait before a failed store write is tried again; doubles up to the max."""
     retry_max_s: float = 30.0
+    """Longest wait between store write attempts."""
     health_interval_s: float = 1.0
+    """How often the store is probed while it is down."""
     drain_poll_s: float = 0.2
+    """How often the spool drainer looks for work."""
 
 
 @dataclass

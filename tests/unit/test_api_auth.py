@@ -16,8 +16,8 @@ from api.auth.passwords import FAST_FOR_TESTS, Passwords
 from api.auth.tokens import TokenSigner
 from api.auth.users import UserStore
 from api.users_cli import ensure_demo_users
-from facility import cli
 from facility.site import Site
+from runtime import cli
 from tests.api_support import PASSWORD, T0, Api, new_store, running_api
 from tests.fakes import FakeClock
 

@@ -10,8 +10,8 @@ import pytest
 
 from alerts.backtest import BacktestError, SQLiteHistorySource, backtest, run_command
 from alerts.rules import default_rule_set
-from facility.cli import main
 from ingest.sqlite_store import SQLiteTimeSeries
+from runtime.cli import main
 from tests.unit.test_rule_pack import MINI, START_MS, simulate
 
 

@@ -1,0 +1,241 @@
+"""What each `facility` command does, given its parsed arguments and resolved settings.
+
+The long-running commands put services together and run them through one ServiceStack; the
+one-shot commands call the package that owns the job. Nothing here holds business logic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import orjson
+
+from alerts.store import make_engine
+from api.settings import ApiSettings
+from facility.errors import SettingsError
+from facility.site import Site, load_site
+from gateway.decoder import DecoderLimits
+from gateway.pipeline import PipelineSettings
+from ingest.delivery import DeliverySettings
+from ingest.settings import StoreSettings
+from runtime.lifecycle import ServiceStack, stop_on_signals
+from runtime.ports import Listen, check_ports
+from runtime.settings.resolve import Resolved
+from runtime.settings.tree import (
+    DatabaseSettings,
+    DemoSettings,
+    GatewaySettings,
+    HttpSettings,
+    MqttSettings,
+    SimulateSettings,
+    SiteSettings,
+)
+from runtime.stores import open_history
+
+log = logging.getLogger("facility")
+
+
+def _listen(settings: Resolved, name: str, host: str, port: int, what: str) -> Listen:
+    return Listen(host, port, settings.option(name), what)
+
+
+def _site(settings: Resolved) -> Site:
+    return load_site(settings.get(SiteSettings).file)
+
+
+def _api_settings(settings: Resolved, *, warn: bool = True) -> ApiSettings:
+    if warn and settings.source("api.secret") == "default":
+        log.warning(
+            "no api.secret (--api-secret, FACILITY_API_SECRET): using a random one; tokens "
+            "and report codes will not survive a restart"
+        )
+    return settings.get(ApiSettings)
+
+
+# -- long-running commands -------------------------------------------------------------------
+
+
+def cmd_gateway(_args: argparse.Namespace, settings: Resolved) -> int:
+    from alerts.notify.relay import RelaySettings
+    from runtime.services.gateway import GatewayConfig, GatewayService
+
+    gateway = settings.get(GatewaySettings)
+    check_ports(
+        [
+            _listen(
+                settings, "gateway.metrics_port", gateway.metrics_host, gateway.metrics_port,
+                "gateway's /metrics and /health",
+            )
+        ]
+    )  # fmt: skip
+    config = GatewayConfig(
+        gateway=gateway,
+        mqtt=settings.get(MqttSettings),
+        store=settings.get(StoreSettings),
+        db_url=settings.get(DatabaseSettings).url,
+        decoder=settings.get(DecoderLimits),
+        pipeline=settings.get(PipelineSettings),
+        delivery=settings.get(DeliverySettings),
+        notify=settings.get(RelaySettings),
+    )
+    service = GatewayService(config, _site(settings))
+    stop = stop_on_signals()
+    with ServiceStack() as services:
+        services.start(service)
+        service.run(stop)
+    return 0
+
+
+def cmd_api(_args: argparse.Namespace, settings: Resolved) -> int:
+    from runtime.services.api import ApiService
+
+    http = settings.get(HttpSettings)
+    check_ports([_listen(settings, "http.port", http.host, http.port, "API and dashboard")])
+    api = _api_settings(settings)
+    service = ApiService.for_database(
+        _site(settings),
+        settings.get(DatabaseSettings).url,
+        api,
+        http,
+        history=open_history(settings.get(StoreSettings)),
+    )
+    stop = stop_on_signals()
+    with ServiceStack() as services:
+        services.callback(service.store.engine.dispose)
+        services.start(service)
+        service.run(stop)
+    return 0
+
+
+def cmd_simulate(_args: argparse.Namespace, settings: Resolved) -> int:
+    from runtime.services.simulator import SimulatorService, fleet, publisher_settings
+
+    sim = settings.get(SimulateSettings)
+    if sim.devices:
+        from simulators.portfolio import generate_site, site_toml
+
+        site = generate_site(sim.devices)
+        if sim.write_site is not None:
+            sim.write_site.write_text(site_toml(site), encoding="utf-8")
+    else:
+        site = _site(settings)
+    publisher = publisher_settings(settings.get(MqttSettings), sim)
+    service = SimulatorService(fleet(site, sim), publisher)
+    stop = stop_on_signals()
+    live = sys.stderr.isatty() if sim.live is None else sim.live
+    with ServiceStack() as services:
+        services.start(service)
+        if live:
+            from simulators.live import LiveView
+
+            with LiveView(service.simulator):
+                service.run(stop)
+        else:
+            service.run(stop)
+    assert service.summary is not None
+    print(orjson.dumps(service.summary.as_dict()).decode())
+    return 0
+
+
+def cmd_up(_args: argparse.Namespace, settings: Resolved) -> int:
+    from runtime.services.up import UpService
+
+    demo = settings.get(DemoSettings)
+    http = settings.get(HttpSettings)
+    gateway = settings.get(GatewaySettings)
+    check_ports(
+        [
+            _listen(settings, "http.port", http.host, http.port, "dashboard"),
+            _listen(settings, "demo.broker_port", "127.0.0.1", demo.broker_port,
+                    "embedded MQTT broker"),
+            _listen(settings, "gateway.metrics_port", gateway.metrics_host,
+                    gateway.metrics_port, "gateway's /metrics and /health"),
+        ]
+    )  # fmt: skip
+    up = UpService(_site(settings), settings)
+    stop = stop_on_signals()
+    with ServiceStack() as services:
+        services.start(up)
+        up.announce()
+        up.run(stop)
+    return 0
+
+
+# -- one-shot commands -----------------------------------------------------------------------
+
+
+def cmd_site_check(args: argparse.Namespace, _settings: Resolved) -> int:
+    site = load_site(args.file)
+    counts = ", ".join(f"{len(v)} {k}" for k, v in site.by_kind.items())
+    units = sum(len(b.units) for b in site.buildings)
+    print(
+        f"{args.file}: site {site.id!r}: {len(site.buildings)} buildings, {units} units, {counts}"
+    )
+    return 0
+
+
+def cmd_rules_check(args: argparse.Namespace, _settings: Resolved) -> int:
+    from alerts.engine import RuleEngine
+    from alerts.rule_file import load_rule_file
+
+    rule_set = load_rule_file(args.file)
+    if args.site is not None:
+        RuleEngine.from_rule_set(load_site(args.site), rule_set)  # site parameters must be known
+    kinds = sorted({r.kind for r in rule_set.rules})
+    print(
+        f"{args.file}: {len(rule_set.rules)} rules for {', '.join(kinds)}; "
+        f"{len(rule_set.params)} parameters"
+    )
+    return 0
+
+
+def cmd_rules_backtest(args: argparse.Namespace, settings: Resolved) -> int:
+    from alerts.backtest import run_command
+
+    store = settings.get(StoreSettings)
+    if store.kind == "influx-v2":
+        raise SettingsError("store.kind", "the backtest reads sqlite or influx-v1 history")
+    lines = run_command(
+        site_path=settings.get(SiteSettings).file, rules_path=args.rules,
+        sqlite_path=store.sqlite_path, start=args.start, end=args.end,
+        influx_url=store.influx_url if store.kind == "influx-v1" else None,
+        influx_db=store.influx_db, influx_username=store.influx_username,
+        influx_password=store.influx_password,
+    )  # fmt: skip
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace, settings: Resolved) -> int:
+    from alerts.store import current_revision, migrate
+
+    engine = make_engine(settings.get(DatabaseSettings).url)
+    try:
+        before = current_revision(engine)
+        migrate(engine, args.revision)
+        print(f"{engine.url.render_as_string()}: {before or 'empty'} -> {current_revision(engine)}")
+    finally:
+        engine.dispose()
+    return 0
+
+
+def cmd_users(args: argparse.Namespace, settings: Resolved) -> int:
+    from api import users_cli
+
+    args.db_url = settings.get(DatabaseSettings).url
+    args.site = settings.get(SiteSettings).file
+    handler = {
+        "add": users_cli.cmd_users_add,
+        "list": users_cli.cmd_users_list,
+        "passwd": users_cli.cmd_users_passwd,
+    }[args.users_command]
+    return handler(args)
+
+
+def cmd_config_show(args: argparse.Namespace, settings: Resolved) -> int:
+    from runtime.settings.show import render_settings
+
+    print(render_settings(settings, command=args.for_command))
+    return 0
