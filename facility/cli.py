@@ -102,12 +102,17 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
 
 def cmd_rules_backtest(args: argparse.Namespace) -> int:
     from alerts.backtest import run_command
+    from ingest.settings import StoreSettings
 
-    lines = run_command(
-        site_path=args.site, rules_path=args.rules, sqlite_path=args.sqlite_path,
-        start=args.start, end=args.end, influx_url=args.influx_url, influx_db=args.influx_db,
-        influx_username=args.influx_username, influx_password=args.influx_password,
+    store = StoreSettings(
+        kind=args.store, sqlite_path=args.sqlite_path, influx_url=args.influx_url,
+        influx_db=args.influx_db, influx_username=args.influx_username,
+        influx_password=args.influx_password, influx_token=args.influx_token,
+        influx_query_url=args.influx_query_url,
     )  # fmt: skip
+    lines = run_command(
+        site_path=args.site, rules_path=args.rules, store=store, start=args.start, end=args.end
+    )
     print("\n".join(lines))
     return 0
 
@@ -552,11 +557,15 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--to", dest="end", required=True, help="ISO date/time (UTC)")
     _site_option(backtest)
     _add(backtest, "rules", None, type=Path, help="rule file (default: the built-in pack)")
+    _add(backtest, "store", "sqlite", choices=("sqlite", "influx-v1", "influx-v2"),
+         help="time-series store to read the history from")  # fmt: skip
     _add(backtest, "sqlite-path", "var/telemetry.sqlite3", type=Path, help="embedded store file")
-    _add(backtest, "influx-url", None, help="read InfluxDB 1.x at this URL instead of SQLite")
-    _add(backtest, "influx-db", "facility", help="InfluxDB database")
-    _add(backtest, "influx-username", None, help="InfluxDB user")
-    _add(backtest, "influx-password", None, help="InfluxDB password")
+    _add(backtest, "influx-url", "http://127.0.0.1:8086", help="InfluxDB (or VictoriaMetrics) URL")
+    _add(backtest, "influx-db", "facility", help="InfluxDB 1.x database")
+    _add(backtest, "influx-username", None, help="InfluxDB 1.x user")
+    _add(backtest, "influx-password", None, help="InfluxDB 1.x password")
+    _add(backtest, "influx-token", None, help="InfluxDB 2.x/3.x API token")
+    _add(backtest, "influx-query-url", None, help="influx-v2: Prometheus query API URL")
     backtest.set_defaults(func=cmd_rules_backtest)
 
     simulate = commands.add_parser("simulate", help="publish a simulated site's telemetry")
