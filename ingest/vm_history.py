@@ -3,11 +3,12 @@ that VictoriaMetrics serves (`GET /api/v1/export`), where the gateway's line pro
 (`influx_v2`) lands as one series per field: `<kind>_<field>{site, building, unit, device}`,
 booleans as 1/0.
 
-Raw samples are read and bucketed here, not with `query_range`: its `avg_over_time` & co. count
-a replayed (duplicate) sample twice and may look past an empty window, where the history
-contract wants exact buckets over [start, end) with empty ones left out. Duplicate timestamps
-(at-least-once delivery) are read once. A raw query reads growing time windows until it has
-its `limit` points, so a long range does not fetch everything for the first thousand.
+Raw samples are read (a day at a time) and bucketed here, not with `query_range`: its
+`avg_over_time` & co. count a replayed (duplicate) sample twice and may look past an empty
+window, where the history contract wants exact buckets over [start, end) with empty ones left
+out. Duplicate timestamps (at-least-once delivery) are read once. A raw query reads growing
+time windows until it has its `limit` points, so a long range does not fetch everything for
+the first thousand.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ from ingest.http_query import QueryClient, error_text
 
 FIRST_WINDOW_MS = 3_600_000
 """A raw query's first export window; each next one is four times as long."""
+
+BUCKET_WINDOW_MS = 86_400_000
+"""A downsampled query's exports are about this long, cut at bucket edges."""
 
 Samples = tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]
 
@@ -134,9 +138,18 @@ class VictoriaMetricsHistory:
         return points[:limit]
 
     def downsampled(self, query: SeriesQuery, *, interval_ms: int) -> list[Bucket]:
+        """Bucketed a day's export at a time (whole buckets per export), so a month's chart
+        never holds a month of raw samples at once."""
         query.validate()
         check_buckets(query, interval_ms)
-        return bucket_points(*self._samples(query, query.start_ms, query.end_ms), interval_ms)
+        window = -(-BUCKET_WINDOW_MS // interval_ms) * interval_ms
+        edge = query.start_ms // interval_ms * interval_ms
+        buckets: list[Bucket] = []
+        while edge < query.end_ms:
+            start, end = max(edge, query.start_ms), min(edge + window, query.end_ms)
+            buckets += bucket_points(*self._samples(query, start, end), interval_ms)
+            edge += window
+        return buckets
 
     # -- backtest -----------------------------------------------------------------------------
 

@@ -143,6 +143,15 @@ def test_downsampled_mean_min_max_count_per_minute(store: HistoryReader) -> None
     assert [round(b.mean, 6) for b in buckets] == [2.95, 2.95, 2.95]
 
 
+def test_downsampled_over_days_in_hours(store: HistoryReader) -> None:
+    hour = 3_600_000
+    buckets = store.downsampled(q(start=T0 - 2 * 86_400_000, end=T0 + 86_400_000), interval_ms=hour)
+    assert [(b.start_ms, b.count, b.min, b.max) for b in buckets] == [
+        (T0 // hour * hour, N, 0.0, 5.9)
+    ]
+    assert round(buckets[0].mean, 6) == 2.95
+
+
 def test_downsampled_range_edges_cut_buckets(store: HistoryReader) -> None:
     buckets = store.downsampled(q(start=T0 + 30_000, end=T0 + 90_000), interval_ms=60_000)
     assert [(b.start_ms, b.count, b.min, b.max) for b in buckets] == [
