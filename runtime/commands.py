@@ -14,11 +14,11 @@ import orjson
 
 from alerts.store import make_engine
 from api.settings import ApiSettings
-from facility.errors import SettingsError
 from facility.site import Site, load_site
 from gateway.decoder import DecoderLimits
 from gateway.pipeline import PipelineSettings
 from ingest.delivery import DeliverySettings
+from ingest.registry import open_history
 from ingest.settings import StoreSettings
 from runtime.lifecycle import ServiceStack, stop_on_signals
 from runtime.ports import Listen, check_ports
@@ -32,7 +32,6 @@ from runtime.settings.tree import (
     SimulateSettings,
     SiteSettings,
 )
-from runtime.stores import open_history
 
 log = logging.getLogger("facility")
 
@@ -94,12 +93,13 @@ def cmd_api(_args: argparse.Namespace, settings: Resolved) -> int:
     http = settings.get(HttpSettings)
     check_ports([_listen(settings, "http.port", http.host, http.port, "API and dashboard")])
     api = _api_settings(settings)
+    site = _site(settings)
     service = ApiService.for_database(
-        _site(settings),
+        site,
         settings.get(DatabaseSettings).url,
         api,
         http,
-        history=open_history(settings.get(StoreSettings)),
+        history=open_history(site, settings.get(StoreSettings)),  # charts from the store
     )
     stop = stop_on_signals()
     with ServiceStack() as services:
@@ -194,16 +194,13 @@ def cmd_rules_check(args: argparse.Namespace, _settings: Resolved) -> int:
 def cmd_rules_backtest(args: argparse.Namespace, settings: Resolved) -> int:
     from alerts.backtest import run_command
 
-    store = settings.get(StoreSettings)
-    if store.kind == "influx-v2":
-        raise SettingsError("store.kind", "the backtest reads sqlite or influx-v1 history")
     lines = run_command(
-        site_path=settings.get(SiteSettings).file, rules_path=args.rules,
-        sqlite_path=store.sqlite_path, start=args.start, end=args.end,
-        influx_url=store.influx_url if store.kind == "influx-v1" else None,
-        influx_db=store.influx_db, influx_username=store.influx_username,
-        influx_password=store.influx_password,
-    )  # fmt: skip
+        site_path=settings.get(SiteSettings).file,
+        rules_path=args.rules,
+        store=settings.get(StoreSettings),
+        start=args.start,
+        end=args.end,
+    )
     print("\n".join(lines))
     return 0
 

@@ -34,11 +34,11 @@ from gateway.pipeline import Gateway, PipelineSettings
 from gateway.status_server import StatusServer
 from ingest.delivery import Delivery, DeliverySettings
 from ingest.interface import RejectedPoints, TimeSeriesWriter
+from ingest.registry import open_retention, open_writer
 from ingest.settings import StoreSettings
 from ingest.spool import Spool
 from runtime.lifecycle import ServiceStack
 from runtime.settings.tree import GatewaySettings, MqttSettings
-from runtime.stores import open_writer
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +128,14 @@ class GatewayService:
                 "escalation", alert_settings.escalation_interval_s, self.escalation.run_once
             ),
         ]
+        retention = open_retention(self.writer, config.store)
+        if retention is not None:  # the embedded store prunes itself; servers have policies
+            self.workers.append(
+                PeriodicWorker(
+                    "telemetry-retention", retention.interval_s, retention.run_once,
+                    run_at_start=True,
+                )
+            )  # fmt: skip
         self._stack = ServiceStack()
 
     def _dead_letter(self, rejected: Sequence[RejectedPoints]) -> None:

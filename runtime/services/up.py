@@ -17,8 +17,8 @@ from gateway.decoder import DecoderLimits
 from gateway.embedded_broker import EmbeddedBroker
 from gateway.pipeline import PipelineSettings
 from ingest.delivery import DeliverySettings
+from ingest.registry import open_history
 from ingest.settings import StoreSettings
-from ingest.sqlite_history import SQLiteHistory
 from runtime.lifecycle import ServiceStack
 from runtime.services.api import ApiService
 from runtime.services.gateway import GatewayConfig, GatewayService
@@ -88,7 +88,7 @@ class UpService:
                 self.gateway.store,
                 self.api_settings,
                 self.http,
-                history=SQLiteHistory(self.telemetry),  # the gateway has made the file
+                history=open_history(self.site, self.config.store),
                 log_level="warning",
             )
             stack.start(self.api)

@@ -170,6 +170,7 @@ def test_config_show_masks_secrets_and_names_sources(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FACILITY_API_SECRET", "t" * 40)
+    monkeypatch.setenv("FACILITY_STORE_INFLUX_USERNAME", "facility")
     monkeypatch.setenv("FACILITY_STORE_INFLUX_PASSWORD", "hunter2")
     assert main(["config", "show", "api"]) == 0
     out = capsys.readouterr().out
