@@ -8,9 +8,9 @@ Filing is idempotent and race-free because the database, not a check-then-insert
 - a partial unique index allows one open order per (source, device, rule): two gateways filing
   a new episode at once make one order, and the loser annotates it instead.
 
-SQLite write transactions begin IMMEDIATE (they take the write lock first), so a transaction
-that reads and then writes waits for another writer instead of failing with SQLITE_BUSY.
-The rules (lifecycle, SLA, cool-down, assignment) live in `alerts.workorders`.
+Writes go through `db.engine.begin_write`: on SQLite they take the write lock first, so a
+transaction that reads and then writes waits for another writer instead of failing with
+SQLITE_BUSY. The rules (lifecycle, SLA, cool-down, assignment) live in `alerts.workorders`.
 """
 
 from __future__ import annotations
@@ -21,27 +21,15 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import repeat
-from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import orjson
-from sqlalchemy import Connection, Engine, create_engine, event, func, inspect, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from alerts.faults import FaultCleared, FaultOpened
-from alerts.schema import (
-    OPEN_EPISODE_WHERE,
-    OPEN_ORDER_KEY,
-    OPEN_STATUSES,
-    device_state,
-    fault_episodes,
-    work_order_events,
-    work_orders,
-)
 from alerts.workorders import (
     RESPONDED_STATUSES,
     SYSTEM_ACTOR,
@@ -55,16 +43,21 @@ from alerts.workorders import (
     check_transition,
     fullest_window,
 )
+from db.engine import begin_write, upsert_for
+from db.migrate import migrate
+from db.schema import (
+    OPEN_EPISODE_WHERE,
+    OPEN_ORDER_KEY,
+    OPEN_STATUSES,
+    device_state,
+    fault_episodes,
+    work_order_events,
+    work_orders,
+)
 from facility.batch import Batch
 from facility.clock import Clock, now_ms
 from facility.columns import json_objects
 from facility.site import Site
-
-MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
-BASELINE_REVISION: Final = "0001"
-"""The schema `metadata.create_all` made before migrations: such databases are stamped here."""
-_MIGRATION_LOCK_ID: Final = 0x46_4D_57_4F  # PostgreSQL advisory lock: one migrator at a time
-_WRITE: Final = "facility_write"
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,104 +193,6 @@ def is_overdue(order: WorkOrder, now_ms: int) -> bool:
     )
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for SQLite (WAL, IMMEDIATE write transactions) or PostgreSQL (psycopg 3)."""
-    if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-            # We issue BEGIN ourselves (below); the driver's implicit BEGIN would be DEFERRED
-            # and would also break SAVEPOINTs.
-            dbapi_connection.isolation_level = None
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
-
-        @event.listens_for(engine, "begin")
-        def _begin(conn: Connection) -> None:
-            write = conn.get_execution_options().get(_WRITE, False)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-        return engine
-    parsed = make_url(url)
-    if parsed.drivername == "postgresql":
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(parsed, pool_pre_ping=True)
-
-
-def migrate(engine: Engine, revision: str = "head") -> None:
-    """Bring the database up to `revision` with Alembic, in one transaction, one migrator at
-    a time.
-
-    A database made by `create_all` before migrations existed is stamped at the baseline
-    first, so its rows are kept.
-    """
-    _alembic(engine, revision, down=False)
-
-
-def downgrade(engine: Engine, revision: str) -> None:
-    """Take the database back to `revision` (an operator's undo; data of newer tables goes)."""
-    _alembic(engine, revision, down=True)
-
-
-def _alembic(engine: Engine, revision: str, *, down: bool) -> None:
-    from alembic import command  # noqa: PLC0415  (Alembic is only needed at start-up)
-    from alembic.config import Config  # noqa: PLC0415
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with _connect(engine) as conn:
-        conn.execution_options(**{_WRITE: True})
-        with conn.begin():
-            if conn.dialect.name == "postgresql":
-                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_ID})")
-            config.attributes["connection"] = conn
-            tables = set(inspect(conn).get_table_names())
-            if "work_orders" in tables and "alembic_version" not in tables:
-                command.stamp(config, BASELINE_REVISION)
-            if down:
-                command.downgrade(config, revision)
-            else:
-                command.upgrade(config, revision)
-
-
-def upsert_for(engine: Engine) -> Any:
-    """The dialect's `insert` (it has `on_conflict_do_nothing`) for this engine's database."""
-    return postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-
-
-@contextlib.contextmanager
-def begin_write(engine: Engine) -> Iterator[Connection]:
-    """A write transaction (on SQLite it takes the write lock first: BEGIN IMMEDIATE), for
-    other tables of this database (e.g. the API's users)."""
-    with engine.connect() as conn:
-        conn.execution_options(**{_WRITE: True})
-        with conn.begin():
-            yield conn
-
-
-def current_revision(engine: Engine) -> str | None:
-    from alembic.runtime.migration import MigrationContext  # noqa: PLC0415
-
-    with _connect(engine) as conn:
-        return MigrationContext.configure(conn).get_current_revision()
-
-
-def _connect(engine: Engine) -> Connection:
-    """A connection, or an error that names the database (at start-up, not a traceback)."""
-    try:
-        return engine.connect()
-    except OperationalError as exc:
-        url = engine.url.render_as_string(hide_password=True)
-        raise WorkOrderError(f"work-order database {url}: {exc.orig}") from exc
-
-
 class WorkOrderStore:
     """Work orders (filing, lifecycle, SLA, audit) and device state over one SQL engine."""
 
@@ -328,10 +223,8 @@ class WorkOrderStore:
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[Connection]:
-        with self._write_lock, self.engine.connect() as conn:
-            conn.execution_options(**{_WRITE: True})
-            with conn.begin():
-                yield conn
+        with self._write_lock, begin_write(self.engine) as conn:
+            yield conn
 
     # -- faults -> work orders -------------------------------------------------------------
 

@@ -113,7 +113,8 @@ def cmd_rules_backtest(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from alerts.store import current_revision, make_engine, migrate
+    from db.engine import make_engine
+    from db.migrate import current_revision, migrate
 
     engine = make_engine(args.db_url)
     try:
@@ -233,7 +234,8 @@ class _Pipeline:
         from alerts.rules import default_rule_set
         from alerts.settings import AlertSettings, load_alert_settings
         from alerts.sink import AlertsSink
-        from alerts.store import WorkOrderStore, make_engine
+        from alerts.store import WorkOrderStore
+        from db.engine import make_engine
         from facility.clock import now_ms
         from facility.wire import subscription
         from gateway.dead_letters import DeadLetter, JsonlDeadLetters
@@ -413,9 +415,10 @@ def _writer(args: argparse.Namespace, site: Any) -> Any:
 def cmd_api(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from alerts.store import WorkOrderStore, make_engine
+    from alerts.store import WorkOrderStore
     from api.app import create_app
     from api.settings import settings_from_secret
+    from db.engine import make_engine
     from facility.site import load_site
 
     site = load_site(args.site)

@@ -20,9 +20,10 @@ import orjson
 from sqlalchemy import Engine, or_, select, update
 
 from alerts.notify.errors import CursorError
-from alerts.schema import notification_cursors, work_order_events, work_orders
-from alerts.store import WorkOrder, begin_write, upsert_for
+from alerts.store import WorkOrder
 from alerts.workorders import EventKind
+from db.engine import begin_write, upsert_for
+from db.schema import notification_cursors, work_order_events, work_orders
 
 NOTIFY_EVENTS = frozenset({EventKind.CREATED, EventKind.REOPENED, EventKind.ESCALATED})
 """Events someone must hear about; the rest (comments, transitions) are the board's business."""

@@ -17,10 +17,10 @@ from typing import Any, Final
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from alerts.schema import user_buildings, users
-from alerts.store import begin_write
 from api.auth.passwords import Passwords
 from api.errors import AccountLockedError, LoginFailedError, UserError
+from db.engine import begin_write
+from db.schema import user_buildings, users
 from facility.clock import Clock, now_ms
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from alerts.interface import Severity
-from alerts.schema import work_orders
 from alerts.store import WorkOrder
+from db.schema import work_orders
 from facility.site import Site
 from tests.api_support import T0, Api, new_store, open_order, running_api, seen
 from tests.fakes import FakeClock

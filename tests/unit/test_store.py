@@ -11,8 +11,9 @@ from sqlalchemy import update
 
 from alerts.faults import FaultCleared, FaultOpened
 from alerts.interface import Category, Severity
-from alerts.schema import work_orders
-from alerts.store import WorkOrder, WorkOrderStore, make_engine
+from alerts.store import WorkOrder, WorkOrderStore
+from db.engine import make_engine
+from db.schema import work_orders
 from facility.batch import Batch, KindBatch
 from facility.catalog import GATE, PUMP, KindSpec
 from facility.site import parse_site

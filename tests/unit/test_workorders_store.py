@@ -16,9 +16,8 @@ from alerts.engine import RuleEngine
 from alerts.faults import FaultCleared, FaultOpened
 from alerts.interface import Category, Severity
 from alerts.rules import default_rule_set
-from alerts.schema import fault_episodes, work_orders
 from alerts.sink import AlertsSink
-from alerts.store import WorkOrder, WorkOrderStore, make_engine
+from alerts.store import WorkOrder, WorkOrderStore
 from alerts.workorders import (
     AssignmentRule,
     InvalidTransitionError,
@@ -27,6 +26,8 @@ from alerts.workorders import (
     WorkOrderNotFoundError,
     WorkOrderPolicy,
 )
+from db.engine import make_engine
+from db.schema import fault_episodes, work_orders
 from facility.site import Site
 from gateway.decoder import Decoder, Message
 from tests.fakes import FakeClock
