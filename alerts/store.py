@@ -21,15 +21,16 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import repeat
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 import orjson
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, Row, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from alerts.faults import FaultCleared, FaultOpened
+from alerts.interface import Severity
 from alerts.workorders import (
     RESPONDED_STATUSES,
     SYSTEM_ACTOR,
@@ -45,6 +46,7 @@ from alerts.workorders import (
 )
 from db.engine import begin_write, upsert_for
 from db.migrate import migrate
+from db.rows import row_reader
 from db.schema import (
     OPEN_EPISODE_WHERE,
     OPEN_ORDER_KEY,
@@ -69,17 +71,17 @@ class WorkOrder:
     device_id: str | None
     kind: str | None
     rule_id: str | None
-    severity: str
+    severity: Severity
     category: str
+    """A rule's `alerts.interface.Category`, or `report` for a resident's report."""
     title: str
-    status: str
+    status: WorkOrderStatus
     fault_started_ms: int | None
     detected_ms: int | None
     created_ms: int
     updated_ms: int
     cleared_ms: int | None
-    source: str
-    """`fault`, `root_cause` or `report` (see `alerts.workorders.Source`)."""
+    source: Source
     priority: int
     respond_by_ms: int | None
     resolve_by_ms: int | None
@@ -95,8 +97,8 @@ class WorkOrder:
     last_fault_ms: int | None
     parent_id: int | None
     """The root-cause order this fault's order was rolled up into, if any."""
-    # The fields follow the columns of `work_orders`: rows are turned into orders by position
-    # (a test checks the two agree).
+    # The fields are named as the columns of `work_orders` (`work_order_from_row` reads rows
+    # by those names).
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,10 +109,23 @@ class WorkOrderEvent:
     work_order_id: int
     at_ms: int
     actor: str
-    event: str
-    from_status: str | None
-    to_status: str | None
+    event: EventKind
+    from_status: WorkOrderStatus | None
+    to_status: WorkOrderStatus | None
     note: str | None
+
+
+work_order_from_row: Final = row_reader(
+    work_orders,
+    WorkOrder,
+    convert={"severity": Severity, "status": WorkOrderStatus, "source": Source},
+)
+"""A work order from a row holding the `work_orders` columns (alone or in a join)."""
+_event_from_row: Final = row_reader(
+    work_order_events,
+    WorkOrderEvent,
+    convert={"event": EventKind, "from_status": WorkOrderStatus, "to_status": WorkOrderStatus},
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +151,8 @@ class WorkOrderFilter:
     """What a work-order list asks for; None means any. Sequences match any of their items
     (an empty one matches nothing)."""
 
-    statuses: Sequence[str] | None = None
-    severities: Sequence[str] | None = None
+    statuses: Sequence[WorkOrderStatus] | None = None
+    severities: Sequence[Severity] | None = None
     building_ids: Sequence[str] | None = None
     kinds: Sequence[str] | None = None
     device_id: str | None = None
@@ -492,7 +507,7 @@ class WorkOrderStore:
         row = conn.execute(query.with_for_update() if lock else query).first()
         if row is None:
             raise WorkOrderNotFoundError(order_id)
-        return WorkOrder(*row)
+        return work_order_from_row(row)
 
     def transition(
         self, order_id: int, to: str, *, actor: str, note: str | None = None
@@ -599,7 +614,7 @@ class WorkOrderStore:
                     .values(escalation_level=level, updated_ms=now)
                     .returning(work_orders.c.id)
                 ).all()
-                for (order_id,) in sorted(rows):
+                for order_id in sorted(row.id for row in rows):
                     self._event(
                         conn, order_id, now, SYSTEM_ACTOR, EventKind.ESCALATED,
                         note=f"level {level}: {what} time passed",
@@ -645,7 +660,7 @@ class WorkOrderStore:
         )
         if event_id is not None:
             query = query.where(work_order_events.c.id == event_id)
-        return [WorkOrderEvent(**row._mapping) for row in conn.execute(query)]
+        return [_event_from_row(row) for row in conn.execute(query)]
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -664,7 +679,7 @@ class WorkOrderStore:
         query = select(work_orders).order_by(work_orders.c.id.desc()).limit(limit).offset(offset)
         query = query.where(*where.clauses())
         with self.engine.connect() as conn:
-            return [WorkOrder(*row) for row in conn.execute(query)]
+            return [work_order_from_row(row) for row in conn.execute(query)]
 
     def count_work_orders(self, where: WorkOrderFilter | None = None) -> int:
         query = select(func.count()).select_from(work_orders)
@@ -684,7 +699,7 @@ class WorkOrderStore:
             work_orders.c.device_id, work_orders.c.building_id, work_orders.c.severity
         ).where(OPEN_EPISODE_WHERE)
         with self.engine.connect() as conn:
-            return [(d, b, s) for d, b, s in conn.execute(query)]
+            return [(r.device_id, r.building_id, r.severity) for r in conn.execute(query)]
 
     def orders_for_period(self, building_id: str, start_ms: int, end_ms: int) -> list[WorkOrder]:
         """The building's orders that were alive at some time in [start, end): created before
@@ -700,7 +715,7 @@ class WorkOrderStore:
             .order_by(work_orders.c.id)
         )
         with self.engine.connect() as conn:
-            return [WorkOrder(*row) for row in conn.execute(query)]
+            return [work_order_from_row(row) for row in conn.execute(query)]
 
     # -- residents' reports ----------------------------------------------------------------
 
@@ -715,7 +730,7 @@ class WorkOrderStore:
         description: str,
         contact: str | None = None,
         actor: str = "resident",
-        severity: str = "minor",
+        severity: Severity = Severity.MINOR,
     ) -> WorkOrder:
         """A work order from an owner's or resident's report (source `report`)."""
         _require_actor(actor)
@@ -780,15 +795,8 @@ class WorkOrderStore:
             .order_by(work_order_events.c.id)
             .limit(limit)
         )
-        out: list[tuple[WorkOrderEvent, WorkOrder]] = []
-        n_event = len(work_order_events.c)
         with self.engine.connect() as conn:
-            for row in conn.execute(query):
-                values = tuple(row)
-                event = WorkOrderEvent(*values[:n_event])
-                order = WorkOrder(*values[n_event:])
-                out.append((event, order))
-        return out
+            return [(_event_from_row(row), work_order_from_row(row)) for row in conn.execute(query)]
 
     # -- device state ----------------------------------------------------------------------
 
@@ -869,7 +877,7 @@ def _merge(
     where = where or WorkOrderFilter()
     changes: dict[str, Any] = {}
     if statuses is not None:
-        changes["statuses"] = tuple(statuses)
+        changes["statuses"] = tuple(map(WorkOrderStatus, statuses))
     if building_ids is not None:
         changes["building_ids"] = tuple(building_ids)
     if device_id is not None:
@@ -877,7 +885,7 @@ def _merge(
     return dataclasses.replace(where, **changes) if changes else where
 
 
-def _device_state(row: Any) -> DeviceState:
+def _device_state(row: Row[Any]) -> DeviceState:
     return DeviceState(
         device_id=row.device_id,
         kind=row.kind,

@@ -306,8 +306,8 @@ def _buildings(conn: Any, user_id: int | None) -> dict[int, frozenset[str]]:
     if user_id is not None:
         query = query.where(user_buildings.c.user_id == user_id)
     out: dict[int, set[str]] = {}
-    for uid, building in conn.execute(query):
-        out.setdefault(uid, set()).add(building)
+    for row in conn.execute(query):
+        out.setdefault(row.user_id, set()).add(row.building_id)
     return {uid: frozenset(b) for uid, b in out.items()}
 
 
