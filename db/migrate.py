@@ -54,7 +54,8 @@ def head_revision() -> str:
     from alembic.script import ScriptDirectory  # noqa: PLC0415
 
     head = ScriptDirectory.from_config(_config()).get_current_head()
-    assert head is not None, "db/migrations has no revisions"
+    if head is None:  # only a broken installation ships no revisions
+        raise RuntimeError(f"no revisions in {MIGRATIONS_DIR}")
     return head
 
 
