@@ -17,9 +17,10 @@ DEMO_STEWARD_BUILDINGS = ("b03", "b05")
 
 
 def _user_store(db_url: str) -> Any:
-    from alerts.store import make_engine, migrate
     from api.auth.passwords import Passwords
     from api.auth.users import UserStore
+    from db.engine import make_engine
+    from db.migrate import migrate
 
     engine = make_engine(db_url)
     migrate(engine)

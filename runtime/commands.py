@@ -12,8 +12,8 @@ import sys
 
 import orjson
 
-from alerts.store import make_engine
 from api.settings import ApiSettings
+from db.engine import make_engine
 from facility.site import Site, load_site
 from gateway.decoder import DecoderLimits
 from gateway.pipeline import PipelineSettings
@@ -206,7 +206,7 @@ def cmd_rules_backtest(args: argparse.Namespace, settings: Resolved) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace, settings: Resolved) -> int:
-    from alerts.store import current_revision, migrate
+    from db.migrate import current_revision, migrate
 
     engine = make_engine(settings.get(DatabaseSettings).url)
     try:

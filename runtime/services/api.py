@@ -8,9 +8,10 @@ import threading
 
 import uvicorn
 
-from alerts.store import WorkOrderStore, make_engine
+from alerts.store import WorkOrderStore
 from api.app import create_app
 from api.settings import ApiSettings
+from db.engine import make_engine
 from facility.site import Site
 from ingest.history import HistoryStore
 from runtime.settings.tree import HttpSettings

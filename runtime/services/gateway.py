@@ -20,7 +20,8 @@ from alerts.rule_file import load_rule_file
 from alerts.rules import default_rule_set
 from alerts.settings import AlertSettings, load_alert_settings
 from alerts.sink import AlertsSink
-from alerts.store import WorkOrderStore, make_engine
+from alerts.store import WorkOrderStore
+from db.engine import make_engine
 from facility.clock import now_ms
 from facility.periodic import PeriodicWorker
 from facility.prometheus import Metric

@@ -18,10 +18,11 @@ import uvicorn
 from alerts.engine import RuleEngine
 from alerts.rules import default_rule_set
 from alerts.sink import AlertsSink
-from alerts.store import WorkOrderStore, make_engine
+from alerts.store import WorkOrderStore
 from api.app import create_app
 from api.auth.passwords import FAST_FOR_TESTS, Passwords
 from api.settings import ApiSettings
+from db.engine import make_engine
 from facility.site import Site
 from gateway.decoder import Decoder, Message
 from ingest.interface import TimeSeriesWriter

@@ -15,9 +15,10 @@ import pytest
 from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 
-from alerts.store import WorkOrderStore, make_engine
+from alerts.store import WorkOrderStore
 from api.app import create_app
 from api.auth.passwords import FAST_FOR_TESTS, Passwords
+from db.engine import make_engine
 from facility.site import Site
 from tests.conftest import DEMO_SITE
 from tests.integration.helpers import (
