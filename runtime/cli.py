@@ -140,7 +140,7 @@ def _print_reference(_args: argparse.Namespace, _settings: Resolved) -> int:
 def _users_commands(top: Any) -> None:
     users = top.add_parser("users", help="people who log in to the API and dashboard")
     sub = users.add_subparsers(dest="users_command", required=True)
-    add = _command(sub, "add", commands.cmd_users, "users", help="add a user")
+    add = _command(sub, "add", commands.cmd_users_add, "users", help="add a user")
     add.add_argument("username")
     add.add_argument(
         "--role", required=True, choices=("admin", "dispatcher", "technician", "steward")
@@ -151,8 +151,8 @@ def _users_commands(top: Any) -> None:
     add.add_argument("--display-name", default=None)
     add.add_argument("--password-stdin", action="store_true",
                      help="read the password from standard input")  # fmt: skip
-    _command(sub, "list", commands.cmd_users, "users", help="list the users")
-    passwd = _command(sub, "passwd", commands.cmd_users, "users",
+    _command(sub, "list", commands.cmd_users_list, "users", help="list the users")
+    passwd = _command(sub, "passwd", commands.cmd_users_passwd, "users",
                       help="set a user's password (also unlocks the account)")  # fmt: skip
     passwd.add_argument("username")
     passwd.add_argument("--password-stdin", action="store_true")
