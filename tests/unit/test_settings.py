@@ -209,3 +209,13 @@ def test_operations_doc_holds_the_generated_reference() -> None:
 def test_read_config_file_reports_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="no such file"):
         read_config_file(tmp_path / "absent.toml")
+
+
+def test_the_example_settings_file_serves_every_command() -> None:
+    example = ROOT / "docs" / "facility.example.toml"
+    for command in ("gateway", "api", "simulate"):
+        s = settings_for(["--config", str(example), command], {"FACILITY_API_SECRET": "x" * 40})
+        assert s.source("log.level") == f"file {example}"
+    s = settings_for(["--config", str(example), "gateway"])
+    assert s.get(MqttSettings).host == "broker.internal"
+    assert s.get(StoreSettings).kind == "influx-v1"
