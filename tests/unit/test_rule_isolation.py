@@ -82,7 +82,10 @@ def store(tmp_path: Path) -> Iterator[WorkOrderStore]:
     store.engine.dispose()
 
 
-def _sink(site: Site, store: WorkOrderStore, condition: PoisonedCondition) -> AlertsSink:
+def sink_with_buggy_rule(
+    site: Site, store: WorkOrderStore, condition: PoisonedCondition
+) -> AlertsSink:
+    """The default rule pack plus `BUGGY`, a rule function with `condition`."""
     rules = default_rule_set()
     engine = RuleEngine(site, [*rules.rules, _rule(condition)], params=rules.params)
     return AlertsSink(site, engine, store)
@@ -96,7 +99,7 @@ def test_a_rule_that_raises_mid_stream_is_quarantined_and_everything_else_goes_o
     demo_site: Site, store: WorkOrderStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     condition = PoisonedCondition("motor_temp_c", above=90.0, poison=150.0)
-    sink = _sink(demo_site, store, condition)
+    sink = sink_with_buggy_rule(demo_site, store, condition)
     writer = MemoryWriter()
     gateway = Gateway(
         Decoder(demo_site),
@@ -138,7 +141,7 @@ def test_metrics_and_health_show_the_quarantine_while_the_gateway_serves(
     demo_site: Site, store: WorkOrderStore
 ) -> None:
     condition = PoisonedCondition("motor_temp_c", above=90.0, poison=150.0)
-    sink = _sink(demo_site, store, condition)
+    sink = sink_with_buggy_rule(demo_site, store, condition)
     gateway = Gateway(
         Decoder(demo_site), [sink], MemoryDeadLetters(), settings=SETTINGS, clock_ms=lambda: T0
     )
@@ -224,7 +227,9 @@ def test_a_rule_that_raises_on_the_timer_is_quarantined_and_the_others_tick(
 def test_a_database_outage_is_retried_and_no_fault_is_lost(
     demo_site: Site, store: WorkOrderStore
 ) -> None:
-    sink = _sink(demo_site, store, PoisonedCondition("motor_temp_c", above=90.0, poison=1e9))
+    sink = sink_with_buggy_rule(
+        demo_site, store, PoisonedCondition("motor_temp_c", above=90.0, poison=1e9)
+    )
     outage = DatabaseOutage(store.engine)
     batch = Decoder(demo_site).decode(STREAM[:3], now_ms=T0 + 30_000).batch
     checkpoint = Path(store.engine.url.database or "").with_suffix(".npz")
@@ -252,7 +257,7 @@ def test_a_database_outage_is_retried_and_no_fault_is_lost(
 def test_a_quarantined_rule_stays_out_after_a_tick(demo_site: Site, store: WorkOrderStore) -> None:
     clock = FakeClock(T0)
     condition = PoisonedCondition("motor_temp_c", above=90.0, poison=150.0)
-    sink = _sink(demo_site, store, condition)
+    sink = sink_with_buggy_rule(demo_site, store, condition)
     decoder = Decoder(demo_site)
     sink.handle(decoder.decode(STREAM[3:5], now_ms=T0 + 30_000).batch)
     assert BUGGY in sink.engine.quarantine
