@@ -19,13 +19,15 @@ import orjson
 import pytest
 from sqlalchemy.exc import OperationalError
 
+from alerts.backtest import backtest
 from alerts.engine import RuleEngine
 from alerts.interface import Rule, Severity
+from alerts.rule_file import RuleSet
 from alerts.rule_language import RuleContext
 from alerts.rules import default_rule_set
 from alerts.sink import AlertsSink
 from alerts.store import WorkOrder, WorkOrderStore, make_engine
-from facility.batch import BoolArray
+from facility.batch import Batch, BoolArray
 from facility.catalog import KINDS
 from facility.site import Site
 from gateway.dead_letters import MemoryDeadLetters
@@ -264,3 +266,26 @@ def test_a_quarantined_rule_stays_out_after_a_tick(demo_site: Site, store: WorkO
     sink.tick(clock())
     sink.handle(decoder.decode(STREAM[5:], now_ms=T0 + 30_000).batch)
     assert condition.calls == 1
+
+
+class StreamHistory:
+    """A history source (the backtest's seam) holding `STREAM`'s readings."""
+
+    def __init__(self, site: Site) -> None:
+        decoder = Decoder(site)
+        self.readings = decoder.decode(STREAM, now_ms=T0 + 30_000).batch
+        self.nothing = decoder.decode([], now_ms=T0).batch
+
+    def batch(self, start_ms: int, end_ms: int) -> Batch:
+        return self.readings if start_ms <= T0 < end_ms else self.nothing
+
+
+def test_a_backtest_reports_the_rule_that_raised(demo_site: Site) -> None:
+    rules = default_rule_set()
+    buggy = _rule(PoisonedCondition("motor_temp_c", above=90.0, poison=150.0))
+    with_bug = RuleSet((*rules.rules, buggy), rules.params)
+    result = backtest(demo_site, with_bug, StreamHistory(demo_site), T0, T0 + 60_000)
+    assert [q.rule_id for q in result.quarantined] == [BUGGY]
+    assert result.lines()[-1] == (
+        f"rule {BUGGY} raised and was skipped from then on: {condition_error()}"
+    )
