@@ -45,6 +45,8 @@ SETTINGS = PipelineSettings(
     max_batch_messages=3, flush_interval_s=0.0, retry_min_s=0.0, retry_max_s=0.0
 )
 BUGGY = "pump.buggy_overheat"
+BUG = "RuleBugError: motor_temp_c 170 is off the scale"
+"""What the buggy rule raises on `STREAM`'s fourth reading, as /health and the log show it."""
 
 
 def _rule(condition: PoisonedCondition) -> Rule:
@@ -129,9 +131,7 @@ def test_a_rule_that_raises_mid_stream_is_quarantined_and_everything_else_goes_o
     assert condition.calls == 2  # batch 1, then the batch it raised on; skipped after
 
     failures = sink.engine.quarantine.failures()
-    assert [(f.rule_id, f.error) for f in failures] == [
-        (BUGGY, "RuleBugError: motor_temp_c 170 is off the scale")
-    ]
+    assert [(f.rule_id, f.error) for f in failures] == [(BUGGY, BUG)]
     logged = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(logged) == 1  # once, with the rule and the exception
     assert BUGGY in logged[0].getMessage()
@@ -171,15 +171,11 @@ def test_metrics_and_health_show_the_quarantine_while_the_gateway_serves(
     body = health.json()
     assert body["status"] == "degraded"
     assert body["serving"] is True
-    assert body["degraded"] == [f"rule {BUGGY} quarantined: {condition_error()}"]
+    assert body["degraded"] == [f"rule {BUGGY} quarantined: {BUG}"]
     assert [q["rule"] for q in body["rules"]["quarantined"]] == [BUGGY]
     assert f'facility_rule_failures_total{{rule="{BUGGY}"}} 1' in metrics
     assert "facility_rules_quarantined 1" in metrics
     assert "facility_faults_unfiled 0" in metrics
-
-
-def condition_error() -> str:
-    return "RuleBugError: motor_temp_c 170 is off the scale"
 
 
 def test_a_failing_health_check_is_503_and_degraded(demo_site: Site) -> None:
@@ -286,6 +282,4 @@ def test_a_backtest_reports_the_rule_that_raised(demo_site: Site) -> None:
     with_bug = RuleSet((*rules.rules, buggy), rules.params)
     result = backtest(demo_site, with_bug, StreamHistory(demo_site), T0, T0 + 60_000)
     assert [q.rule_id for q in result.quarantined] == [BUGGY]
-    assert result.lines()[-1] == (
-        f"rule {BUGGY} raised and was skipped from then on: {condition_error()}"
-    )
+    assert result.lines()[-1] == f"rule {BUGGY} raised and was skipped from then on: {BUG}"
