@@ -20,6 +20,7 @@ import numpy as np
 from alerts.engine import RuleEngine
 from alerts.faults import FaultCleared, FaultOpened
 from alerts.interface import Rule
+from alerts.quarantine import RuleFailure
 from alerts.rule_file import RuleSet
 from facility.batch import Batch
 from facility.errors import FacilityError
@@ -46,9 +47,12 @@ class BacktestResult:
     readings: int = 0
     opened: list[FaultOpened] = field(default_factory=list)
     cleared: list[FaultCleared] = field(default_factory=list)
+    quarantined: list[RuleFailure] = field(default_factory=list)
+    """Rules whose evaluation raised (`alerts.quarantine`): their faults after it are missing."""
 
     def lines(self) -> list[str]:
-        """One line per fault, oldest first, with when it cleared (if it did)."""
+        """One line per fault, oldest first, with when it cleared (if it did); then one per
+        quarantined rule."""
         ends: dict[tuple[str, str], list[int]] = {}
         for c in self.cleared:
             ends.setdefault((c.rule_id, c.device_id), []).append(c.cleared_ms)
@@ -60,6 +64,10 @@ class BacktestResult:
                 f"{_iso(f.started_ms)}  {f.severity:<8} {f.rule_id:<28} {f.device_id:<16} "
                 f"detected {_iso(f.detected_ms)}  {cleared}  {f.title}"
             )
+        out += [
+            f"rule {q.rule_id} raised and was skipped from then on: {q.error}"
+            for q in self.quarantined
+        ]
         return out
 
 
@@ -115,6 +123,7 @@ def backtest(
             timed = engine.tick(min(t + step, chunk_end))
             result.opened += timed.opened
             result.cleared += timed.cleared
+    result.quarantined = engine.quarantine.failures()
     return result
 
 

@@ -3,8 +3,10 @@
 Messages are acked only after every sink returned (the store delivery made the batch durable,
 the rules engine saw it). A failing sink is retried with capped exponential backoff and jitter,
 without acking, so the broker keeps the messages; sinks that already took the batch are not
-given it again. Rejected input is counted, dead-lettered and
-logged truncated; it never stops the loop.
+given it again. That is for transient failures (the store or the work-order database down):
+a failure that would recur on the same batch must not reach this retry, or it stops ingestion
+for good; the alerts stage quarantines a rule that raises instead (`alerts.quarantine`).
+Rejected input is counted, dead-lettered and logged truncated; it never stops the loop.
 """
 
 from __future__ import annotations

@@ -157,6 +157,7 @@ class GatewayService:
     def metrics(self) -> list[Metric]:
         return [
             *self.gateway.metrics.prometheus(),
+            *self.alerts.prometheus(),
             *self.delivery.prometheus(),
             *self.notifications.prometheus(),
         ]
@@ -164,7 +165,8 @@ class GatewayService:
     def health(self) -> tuple[bool, dict[str, Any]]:
         store = self.delivery.health()
         connected = self.consumer.connected
-        return bool(store["up"]) and connected, {"mqtt_connected": connected, "store": store}
+        detail = {"mqtt_connected": connected, "store": store, "rules": self.alerts.health()}
+        return bool(store["up"]) and connected, detail
 
     def start(self) -> None:
         stack = self._stack
