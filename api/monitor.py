@@ -14,7 +14,6 @@ Once per interval it
 from __future__ import annotations
 
 import logging
-import threading
 
 import numpy as np
 
@@ -22,6 +21,7 @@ from alerts.status import NO_READING, STATUSES, Codes, StatusBoard
 from alerts.store import WorkOrderStore
 from api.events import EventHub
 from facility.clock import Clock
+from facility.periodic import PeriodicWorker
 from facility.site import Site
 
 log = logging.getLogger(__name__)
@@ -51,31 +51,25 @@ class ChangeMonitor:
         self._codes: Codes | None = None
         self._building_codes: Codes | None = None
         self._last_seen = np.zeros(0, dtype=np.int64)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.errors = 0
+        self._worker: PeriodicWorker | None = None
+
+    @property
+    def errors(self) -> int:
+        """Rounds that failed (the feed goes on; the next round tries again)."""
+        return 0 if self._worker is None else self._worker.failures
 
     def start(self) -> None:
-        if self._thread is not None:
+        if self._worker is not None:
             return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="change-monitor", daemon=True)
-        self._thread.start()
+        self._worker = PeriodicWorker(
+            "change-monitor", self.interval_s, self.poll_once, run_at_start=True
+        )
+        self._worker.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.poll_once()
-            except Exception:  # the feed goes on; the next round tries again
-                self.errors += 1
-                log.exception("change monitor round failed")
-            self._stop.wait(self.interval_s)
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker = None
 
     def poll_once(self) -> int:
         """One round; returns how many events it published."""
