@@ -6,7 +6,7 @@ import threading
 
 from facility.site import Site
 from runtime.settings.tree import MqttSettings, SimulateSettings
-from simulators.faults import Ledger, parse_injection
+from simulators.injection import Ledger, parse_injection
 from simulators.publisher import MqttPublisher, PublisherSettings
 from simulators.runner import FleetSimulator, SimulationSettings, SimulationSummary
 from simulators.scenario import load_scenario

@@ -28,7 +28,7 @@ from gateway.decoder import Decoder, Message
 from ingest.interface import TimeSeriesWriter
 from ingest.registry import open_history, open_writer
 from ingest.settings import StoreSettings
-from simulators.faults import parse_injection
+from simulators.injection import parse_injection
 from simulators.runner import FleetSimulator, SimulationSettings
 from tests.fakes import FakeClock
 from tests.services import free_port

@@ -20,7 +20,7 @@ from facility.batch import Batch
 from facility.catalog import KINDS
 from facility.site import Site, parse_site
 from gateway.decoder import Decoder
-from simulators.faults import parse_injection
+from simulators.injection import parse_injection
 from simulators.publisher import MemoryPublisher
 from simulators.runner import FleetSimulator, SimulationSettings
 from tests.fakes import FakeClock
