@@ -4,7 +4,8 @@ FacilityError                     (facility.errors)
  └── MqttError                    the transport could not do what was asked
       ├── MqttConnectError        no connection: unreachable, refused (CONNACK), TLS failed
       ├── MqttTimeoutError        no connection, no room in flight or no ack within a deadline
-      └── MqttProtocolError       the broker sent bytes that are not MQTT (connection dropped)
+      └── MqttProtocolError       not MQTT: a broker's bad packet (the connection is dropped),
+                                  or options paho says MQTT does not allow
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from contextlib import contextmanager
 from paho.mqtt.client import error_string
 from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.exception import MQTTException
+from paho.mqtt.subscribeoptions import MQTTException as SubscribeOptionsError
 
 from facility.errors import FacilityError
 
@@ -40,6 +42,7 @@ class MqttProtocolError(MqttError):
 
 PAHO_ERRORS: tuple[tuple[type[BaseException], type[MqttError]], ...] = (
     (MQTTException, MqttProtocolError),  # MalformedPacket and paho's other protocol errors
+    (SubscribeOptionsError, MqttProtocolError),  # a class of its own in subscribeoptions.py
     (TimeoutError, MqttTimeoutError),
     (OSError, MqttConnectError),  # refused, reset, DNS, TLS (ssl.SSLError), websockets
     (ValueError, MqttConnectError),  # paho refused the host, port or protocol options

@@ -229,8 +229,8 @@ class FastClient(PathClient):
         return rc
 
     def _packet_write(self) -> MQTTErrorCode:
-        """One writer at a time: paho writes at once from the caller's thread while no loop
-        thread runs (a `connect`, between a suspend and a resume), the loop from its own."""
+        """One writer at a time: `ack_many` writes from the gateway's thread, and paho from the
+        caller's while no loop thread runs (a `connect`), the loop from its own."""
         with self._write_lock:
             return super()._packet_write()
 
@@ -312,6 +312,10 @@ class FastClient(PathClient):
         packets[:, 2] = ids >> 8
         packets[:, 3] = ids & 0xFF
         self._packet_queue(PUBACK, packets.tobytes(), 0, 1)
+        # Written now, from this thread, not after paho's loop wakes up and finishes reading
+        # its chunks: the broker sends at most its in-flight limit of messages before our
+        # acks, so a late ack stalls the stream (`_packet_write` is locked for this).
+        self.loop_write()
 
 
 def _empty_in_packet() -> Any:
