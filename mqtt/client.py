@@ -37,6 +37,8 @@ class _StoppingError(ConnectionAbortedError):
 
 
 class MqttClient:
+    """A packet path's paho client, its connection kept by paho's thread and our policy."""
+
     def __init__(
         self,
         client: PathClient,
@@ -61,6 +63,7 @@ class MqttClient:
         self._stopping = False
         self._paused = False
         self._connected = threading.Event()
+        self._disconnected = threading.Event()
         self._refusal = ""
         self.generation = 0
         """Successful connections so far (the consumer's `connects`)."""
@@ -88,28 +91,36 @@ class MqttClient:
             self._stopping = self._paused = self._attempted = False
             self._failures = 0
 
-    def _connect_args(self) -> dict[str, object]:
-        o = self.options
-        args: dict[str, object] = {"host": o.host, "port": o.port, "keepalive": o.keepalive_s}
-        if o.protocol == "5" and self._session_expiry_s is not None:
-            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            props.SessionExpiryInterval = self._session_expiry_s
-            args.update(clean_start=False, properties=props)
-        return args
+    def _session(self) -> tuple[paho.CleanStartOption, Properties | None]:
+        """MQTT 5's clean start and session expiry (3.1.1 sets its clean session flag when
+        the client is built)."""
+        if self.options.protocol != "5" or self._session_expiry_s is None:
+            return paho.MQTT_CLEAN_START_FIRST_ONLY, None
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = self._session_expiry_s
+        return False, props
 
     def start(self) -> None:
         """Connect in the background, and again whenever the connection is lost."""
         self._reset()
+        o = self.options
+        clean_start, properties = self._session()
         with paho_errors(f"cannot connect to {self.where}"):
-            self._paho.connect_async(**self._connect_args())  # type: ignore[arg-type]
+            self._paho.connect_async(
+                o.host, o.port, o.keepalive_s, clean_start=clean_start, properties=properties
+            )
         self._paho.loop_start()
 
     def connect(self, timeout_s: float) -> None:
         """Connect now (MqttConnectError at once when the broker cannot be reached, or when it
         did not accept us within `timeout_s`), then stay connected as after `start()`."""
         self._reset()
+        o = self.options
+        clean_start, properties = self._session()
         with paho_errors(f"cannot reach {self.where}"):
-            rc = self._paho.connect(**self._connect_args())  # type: ignore[arg-type]
+            rc = self._paho.connect(
+                o.host, o.port, o.keepalive_s, clean_start=clean_start, properties=properties
+            )
         check_rc(rc, f"cannot reach {self.where}")
         self._paho.loop_start()
         if not self._connected.wait(timeout_s):
@@ -141,9 +152,8 @@ class MqttClient:
         if isinstance(sock, socket.socket):  # TLS sockets too; paho's websockets are not used
             with contextlib.suppress(OSError):  # already gone
                 sock.shutdown(socket.SHUT_RDWR)
-        deadline = time.monotonic() + timeout_s
-        while self._connected.is_set() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        if self._connected.is_set():
+            self._disconnected.wait(timeout_s)  # paho's thread has seen it: nothing more goes out
 
     def resume(self) -> None:
         with self._state:
@@ -195,6 +205,7 @@ class MqttClient:
             f", subscribed to {', '.join(self.subscriptions)}" if self.subscriptions else "",
         )
         self._paho.link_up()
+        self._disconnected.clear()
         self._connected.set()
         if self._on_connected is not None:
             self._on_connected()
@@ -208,6 +219,7 @@ class MqttClient:
         properties: Properties | None,
     ) -> None:
         self._connected.clear()
+        self._disconnected.set()
         self._paho.link_down()
         with self._state:
             quiet = self._stopping or self._paused
