@@ -1,7 +1,9 @@
 """Errors of the gateway.
 
-GatewayError
- └── MqttError            the broker connection failed (wraps paho's error codes)
+FacilityError                     (facility.errors)
+ └── GatewayError                 the gateway cannot run (e.g. the embedded broker failed)
+
+The broker connection's errors are the transport's (mqtt.errors).
 """
 
 from __future__ import annotations
@@ -11,9 +13,3 @@ from facility.errors import FacilityError
 
 class GatewayError(FacilityError):
     pass
-
-
-class MqttError(GatewayError):
-    def __init__(self, message: str, code: int | None = None) -> None:
-        self.code = code
-        super().__init__(message if code is None else f"{message} (code {code})")

@@ -1,27 +1,23 @@
-"""The simulator's MQTT side: it is a device, so it has its own small paho publisher.
+"""The simulator's MQTT side: it is a device, so it only publishes.
 
-paho's network thread reconnects by itself after a lost connection, with exponential backoff
-(`reconnect_min_s` doubling up to `reconnect_max_s`), and the client resends unacknowledged
-QoS 1 messages. A tick's messages go out as a few writes (`facility.mqtt_client`), not one
-paho call each: that is what lets one process publish 10,000 devices at 1 Hz. `suspend()` /
-`resume()` drop and restore the connection on purpose (the broker-disconnect fault);
-`resume()` retries with the same backoff until the broker answers.
+The client comes from the transport package (`mqtt.make_client`, as the gateway's does): it
+reconnects after a lost connection with the one reconnect policy (exponential backoff with
+jitter, `reconnect_min_s` up to `reconnect_max_s`) and resends unacknowledged QoS 1 messages.
+On the fast path a tick's messages go out as a few writes, not one paho call each: that is
+what lets one process publish 10,000 devices at 1 Hz. `suspend()` / `resume()` drop and
+restore the connection on purpose (the broker-disconnect fault).
 """
 
 from __future__ import annotations
 
 import logging
-import ssl
-import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
-import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
-
-from facility.mqtt_client import BulkClient
+from facility.errors import SettingsError
+from mqtt import MqttError, MqttProtocol, PacketPath, check_options, make_client
+from mqtt.interface import MAX_PACKET_IDS
 from simulators.errors import PublishError
 
 __all__ = [
@@ -76,64 +72,71 @@ class MemoryPublisher:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PublisherSettings:
     host: str = "127.0.0.1"
+    """Broker host name or address."""
     port: int = 1883
+    """Broker port (8883 is the usual one for TLS)."""
     client_id: str = "facility-simulator"
+    """Client id of the simulator's connection."""
     qos: int = 1
-    protocol: str = "3.1.1"
+    """QoS of every message: 1 (kept until the broker acknowledged it) or 0."""
+    protocol: MqttProtocol = "3.1.1"
+    """MQTT protocol version: "5" or "3.1.1"."""
     username: str | None = None
+    """User name for the broker; None = connect without credentials."""
     password: str | None = None
+    """Password for `username`."""
     tls: bool = False
+    """Connect with TLS, checking the broker's certificate."""
     ca_file: str | None = None
     """CA bundle for TLS; None = the system's CAs."""
     max_inflight: int = 1000
+    """QoS 1 messages unacknowledged at most (a device's buffer); publishing waits for room."""
     keepalive_s: int = 30
+    """Seconds between pings on a quiet connection."""
     reconnect_min_s: float = 1.0
+    """First wait before reconnecting; doubles per failed attempt, with jitter."""
     reconnect_max_s: float = 30.0
+    """Longest wait between reconnect attempts."""
     resume_timeout_s: float = 120.0
+    """How long publishing waits for room, and resume() for the broker, before giving up."""
+    packet_path: PacketPath = "auto"
+    """MQTT client internals: "fast" (bulk writes over paho 2.2.0's private methods),
+    "plain" (paho's public API), "auto" = fast on the paho release it was written for."""
+
+    def __post_init__(self) -> None:
+        check_options(self)
+        if self.qos not in (0, 1):
+            raise SettingsError("qos", f"must be 0 or 1, not {self.qos}")
+        if not 1 <= self.max_inflight <= MAX_PACKET_IDS:
+            raise SettingsError("max-inflight", f"must be 1..{MAX_PACKET_IDS}")
+        if self.resume_timeout_s <= 0:
+            raise SettingsError("resume-timeout-s", "must be more than 0")
 
 
 class MqttPublisher:
     def __init__(self, settings: PublisherSettings) -> None:
         self.settings = settings
-        self._client = BulkClient(
-            CallbackAPIVersion.VERSION2,
-            client_id=settings.client_id,
-            protocol=paho.MQTTv5 if settings.protocol == "5" else paho.MQTTv311,
-        )
-        if settings.username is not None:
-            self._client.username_pw_set(settings.username, settings.password)
-        if settings.tls:
-            self._client.tls_set(ca_certs=settings.ca_file, cert_reqs=ssl.CERT_REQUIRED)
-        self._client.reconnect_delay_set(
-            min_delay=max(1, round(settings.reconnect_min_s)),
-            max_delay=max(1, round(settings.reconnect_max_s)),
-        )
-        self._connected = threading.Event()
-        self._client.on_connect = self._on_connect
-        self._client.on_disconnect = self._on_disconnect
-        self.connects = 0
+        self._client = make_client(settings)
         self.published = 0
 
-    def _on_connect(self, *_args: Any) -> None:
-        self.connects += 1
-        self._connected.set()
-
-    def _on_disconnect(self, *_args: Any) -> None:
-        self._connected.clear()
+    @property
+    def connects(self) -> int:
+        return self._client.generation
 
     @property
     def connected(self) -> bool:
-        return self._connected.is_set()
+        return self._client.connected
+
+    @property
+    def path(self) -> str:
+        """The packet path the client took: "fast" or "plain"."""
+        return self._client.path
 
     def connect(self, timeout_s: float = 10.0) -> None:
-        s = self.settings
         try:
-            self._client.connect(s.host, s.port, keepalive=s.keepalive_s)
-        except (OSError, ssl.SSLError) as exc:
-            raise PublishError(f"cannot reach MQTT broker {s.host}:{s.port}: {exc}") from exc
-        self._client.loop_start()
-        if not self._connected.wait(timeout_s):
-            raise PublishError(f"MQTT broker {s.host}:{s.port} did not accept the connection")
+            self._client.connect(timeout_s)
+        except MqttError as exc:
+            raise PublishError(str(exc)) from exc
 
     def publish(self, topic: str, payload: bytes) -> None:
         self.publish_many([(topic, payload)])
@@ -144,8 +147,8 @@ class MqttPublisher:
         s = self.settings
         try:
             self._client.publish_many(messages, s.qos, s.max_inflight, s.resume_timeout_s)
-        except TimeoutError as exc:
-            raise PublishError(f"MQTT broker {s.host}:{s.port}: {exc}") from exc
+        except MqttError as exc:
+            raise PublishError(str(exc)) from exc
         self.published += len(messages)
 
     def flush(self, timeout_s: float) -> None:
@@ -157,30 +160,16 @@ class MqttPublisher:
 
     def suspend(self) -> None:
         """Drop the connection on purpose (the broker-disconnect fault)."""
-        self._client.disconnect()
-        self._client.loop_stop()
-        self._connected.clear()
+        self._client.pause()
         log.info("simulator: disconnected from the broker on purpose")
 
     def resume(self) -> None:
-        """Reconnect after `suspend()`, with exponential backoff until the broker answers."""
-        s = self.settings
-        delay = s.reconnect_min_s
-        deadline = time.monotonic() + s.resume_timeout_s
-        while True:
-            try:
-                self._client.reconnect()
-                break
-            except (OSError, ssl.SSLError) as exc:
-                if time.monotonic() + delay > deadline:
-                    raise PublishError(f"cannot reconnect to {s.host}:{s.port}: {exc}") from exc
-                log.warning("simulator: reconnect failed (%s); retrying in %.0f s", exc, delay)
-                time.sleep(delay)
-                delay = min(delay * 2, s.reconnect_max_s)
-        self._client.loop_start()
-        if not self._connected.wait(s.resume_timeout_s):
+        """Reconnect after `suspend()`; PublishError if the broker did not take us back within
+        `resume_timeout_s` (the client keeps trying with backoff until then)."""
+        self._client.resume()
+        if not self._client.wait_connected(self.settings.resume_timeout_s):
+            s = self.settings
             raise PublishError(f"MQTT broker {s.host}:{s.port} did not accept the reconnection")
 
     def close(self) -> None:
-        self._client.disconnect()
-        self._client.loop_stop()
+        self._client.stop()

@@ -65,8 +65,6 @@ def consumer_settings(config: GatewayConfig) -> ConsumerSettings:
         client_id=gateway.client_id,
         protocol=gateway.protocol,
         session_expiry_s=gateway.session_expiry_s,
-        reconnect_min_s=max(1, round(mqtt.reconnect_min_s)),
-        reconnect_max_s=max(1, round(mqtt.reconnect_max_s)),
         shared_group=gateway.shared_group,
     )
 

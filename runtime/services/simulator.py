@@ -41,8 +41,6 @@ def publisher_settings(
         client_id=client_id or settings.client_id,
         qos=int(settings.qos),
         protocol=settings.protocol,
-        reconnect_min_s=mqtt.reconnect_min_s,
-        reconnect_max_s=mqtt.reconnect_max_s,
     )
 
 

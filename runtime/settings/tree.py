@@ -70,6 +70,9 @@ class MqttSettings:
     """First wait before reconnecting; doubles (with jitter) up to the max."""
     reconnect_max_s: float = 30.0
     """Longest wait between reconnect attempts."""
+    packet_path: Literal["auto", "fast", "plain"] = "auto"
+    """auto: the fast packet path on the paho release it was written for, else plain paho (logged);
+    fast: refuse to start on another release; plain: always paho's own."""
 
     def connection(self) -> dict[str, Any]:
         """The keyword arguments both MQTT clients (consumer, publisher) take for the broker."""
@@ -81,6 +84,9 @@ class MqttSettings:
             "tls": self.tls,
             "ca_file": None if self.ca_file is None else str(self.ca_file),
             "keepalive_s": self.keepalive_s,
+            "reconnect_min_s": self.reconnect_min_s,
+            "reconnect_max_s": self.reconnect_max_s,
+            "packet_path": self.packet_path,
         }
 
     def __post_init__(self) -> None:

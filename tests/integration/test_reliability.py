@@ -42,12 +42,21 @@ def load_site(site_file: Path) -> Site:
     return read_site(site_file)
 
 
-@pytest.fixture
+@pytest.fixture(params=["fast", "plain"])
 def gateway(
-    tmp_path: Path, site_file: Path, mosquitto: ServiceProcess, influxd: ServiceProcess
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    site_file: Path,
+    mosquitto: ServiceProcess,
+    influxd: ServiceProcess,
 ) -> Iterator[GatewayProcess]:
-    process = GatewayProcess(tmp_path, site_file, mosquitto.port, influxd.port, DATABASE)
+    """The gateway on each MQTT packet path: the fast one and plain paho (the fallback)."""
+    path = request.param
+    process = GatewayProcess(
+        tmp_path, site_file, mosquitto.port, influxd.port, DATABASE, "--mqtt-packet-path", path
+    )
     try:
+        assert f"takes the {path} packet path" in process.log.read_text()
         yield process
     finally:
         if process.running:

@@ -1,7 +1,8 @@
-"""The simulator's publisher (bulk QoS 1 writes, `facility.mqtt_client`) on a real Mosquitto.
+"""The simulator's publisher on a real Mosquitto, on both packet paths (the fast path's bulk
+QoS 1 writes and paho's plain `publish`).
 
-A persistent-session consumer (the gateway's own) counts what arrived: every message, in
-order, through the in-flight limit, a deliberate disconnect and a broker restart.
+A persistent-session consumer (the gateway's own, on the same path) counts what arrived: every
+message, in order, through the in-flight limit, a deliberate disconnect and a broker restart.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from gateway.mqtt import InboundMessage, MqttConsumer, MqttProtocol, MqttSettings
+from gateway.mqtt import InboundMessage, MqttConsumer, MqttSettings
+from mqtt import MqttProtocol, PacketPath
 from simulators.errors import PublishError
 from simulators.publisher import MqttPublisher, PublisherSettings
 from tests.services import ServiceProcess
@@ -26,9 +28,17 @@ def messages(count: int, first: int = 0) -> list[tuple[str, bytes]]:
     return [(TOPIC.format(i % 7), b'{"n":%d}' % i) for i in range(first, first + count)]
 
 
+@pytest.fixture(params=["fast", "plain"])
+def packet_path(request: pytest.FixtureRequest) -> PacketPath:
+    path: PacketPath = request.param
+    return path
+
+
 @pytest.fixture
-def consumer(mosquitto: ServiceProcess) -> Iterator[MqttConsumer]:
-    settings = MqttSettings(port=mosquitto.port, client_id="publisher-test-consumer")
+def consumer(mosquitto: ServiceProcess, packet_path: PacketPath) -> Iterator[MqttConsumer]:
+    settings = MqttSettings(
+        port=mosquitto.port, client_id="publisher-test-consumer", packet_path=packet_path
+    )
     consumer = MqttConsumer(settings, "facility/v1/#")
     consumer.start()
     consumer.wait_connected(30)
@@ -56,11 +66,17 @@ def first_seen(got: list[InboundMessage]) -> list[bytes]:
 
 @pytest.mark.parametrize("protocol", ["3.1.1", "5"])
 def test_every_message_arrives_once_in_order_within_the_inflight_limit(
-    mosquitto: ServiceProcess, consumer: MqttConsumer, protocol: MqttProtocol
+    mosquitto: ServiceProcess,
+    consumer: MqttConsumer,
+    protocol: MqttProtocol,
+    packet_path: PacketPath,
 ) -> None:
     publisher = MqttPublisher(
-        PublisherSettings(port=mosquitto.port, protocol=protocol, max_inflight=300)
+        PublisherSettings(
+            port=mosquitto.port, protocol=protocol, max_inflight=300, packet_path=packet_path
+        )
     )
+    assert publisher.path == packet_path
     publisher.connect()
     sent = messages(20_000)
     try:
@@ -77,9 +93,11 @@ def test_every_message_arrives_once_in_order_within_the_inflight_limit(
 
 
 def test_messages_published_while_suspended_are_sent_on_resume(
-    mosquitto: ServiceProcess, consumer: MqttConsumer
+    mosquitto: ServiceProcess, consumer: MqttConsumer, packet_path: PacketPath
 ) -> None:
-    settings = PublisherSettings(port=mosquitto.port, max_inflight=100, resume_timeout_s=1)
+    settings = PublisherSettings(
+        port=mosquitto.port, max_inflight=100, resume_timeout_s=1, packet_path=packet_path
+    )
     publisher = MqttPublisher(settings)
     publisher.connect()
     try:
@@ -100,11 +118,13 @@ def test_messages_published_while_suspended_are_sent_on_resume(
 
 
 def test_a_broker_restart_loses_nothing_the_publisher_was_not_told_was_stored(
-    mosquitto: ServiceProcess, consumer: MqttConsumer
+    mosquitto: ServiceProcess, consumer: MqttConsumer, packet_path: PacketPath
 ) -> None:
     """Messages in flight when the broker stops are resent (marked DUP) when it is back."""
     publisher = MqttPublisher(
-        PublisherSettings(port=mosquitto.port, max_inflight=2000, reconnect_max_s=2)
+        PublisherSettings(
+            port=mosquitto.port, max_inflight=2000, reconnect_max_s=2, packet_path=packet_path
+        )
     )
     publisher.connect()
     sent = messages(40_000)

@@ -1,4 +1,4 @@
-"""paho-mqtt's client with its per-message costs taken out, for the gateway and the simulators.
+"""The fast packet path: paho-mqtt's client with its per-message costs taken out.
 
 paho keeps the connection, the session, keepalive and reconnects. Its per-packet habits cost the
 gateway more than everything else it does with a one-reading message (60k queued QoS 1
@@ -13,11 +13,11 @@ for both here; Mosquitto's own `mosquitto_sub` drains 65-78k/s):
 - it writes one PUBACK per `ack`, and one PUBLISH per `publish`, each with a wake-up byte for
   the network loop; here a run of them goes out as one write (`ack_many`, `publish_many`).
 
-This overrides paho's private methods (`_sock_recv`, `loop_read`, `_handle_publish`,
-`_handle_pubackcomp`, `_handle_connack`, `_packet_write`, `_sock_close`, and uses
-`_packet_queue`), so pyproject pins paho-mqtt to the release it was checked against;
-tests/unit/test_mqtt_client.py cuts packets everywhere and the integration tests run it
-against a real Mosquitto.
+This overrides paho's private methods and writes its `_in_packet` dict by shape, so
+pyproject pins paho-mqtt to the release it was written against; guard.py records every private
+name used here with its signature, a test fails when one changes, and on any other paho the
+factory takes the plain path instead. tests/unit/test_mqtt_client.py cuts packets everywhere
+and the integration tests run both paths against a real Mosquitto.
 """
 
 from __future__ import annotations
@@ -26,42 +26,35 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, Final, Literal
+from collections.abc import Sequence
+from typing import Any, ClassVar, Literal
 
 import numpy as np
-import paho.mqtt.client as paho
 from paho.mqtt.enums import MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.exception import MalformedPacket
-from paho.mqtt.packettypes import PacketTypes
 
-PublishSink = Callable[[str, bytes, int, int], None]
-"""Receives (topic, payload, packet id, qos) for each PUBLISH, on the network thread."""
+from mqtt.errors import MqttProtocolError
+from mqtt.interface import PathClient, PathName, check_publish_args
+from mqtt.packets import PUBACK, PUBLISH, parse_publish, publish_packet, varint
 
 READ_CHUNK = 1 << 18
 FILLS_PER_SELECT = 4
 """Chunks read before the network loop gets a turn (keepalive, writes), at a packet boundary."""
 
-_PUBACK = PacketTypes.PUBACK << 4
-_PUBLISH = PacketTypes.PUBLISH << 4
-_MAX_MIDS: Final = 65_535
 log = logging.getLogger(__name__)
 
 
-class MalformedPublishError(MalformedPacket):
+class MalformedPublishError(MqttProtocolError, MalformedPacket):
     """A PUBLISH shorter than its own lengths say; paho drops the connection on it."""
 
 
-def _ignore(topic: str, payload: bytes, mid: int, qos: int) -> None:
-    """A publisher subscribes to nothing."""
-
-
-class BulkClient(paho.Client):
+class FastClient(PathClient):
     """A paho client that reads in bulk, delivers PUBLISH packets without objects, and
     publishes runs of messages as one write."""
 
-    def __init__(self, *args: Any, deliver: PublishSink = _ignore, **kwargs: Any) -> None:
-        self._deliver = deliver
+    name: ClassVar[PathName] = "fast"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._read_buffer = b""
         self._read_pos = 0
         self._fills = 0
@@ -70,15 +63,13 @@ class BulkClient(paho.Client):
         each went out (a resend marks only those DUP)."""
         self._unacked_changed = threading.Condition()
         self._write_lock = threading.Lock()
-        self.refused = 0
-        """QoS 1 messages the broker acknowledged with an error reason (MQTT 5), so dropped."""
         self._sending = False
         """Connected, and our unacked messages resent: new ones may go out behind them."""
         super().__init__(*args, **kwargs)  # last: paho may close a socket in there
 
     def loop_start(self) -> MQTTErrorCode:
-        """paho's `connect` makes a wake-up socket pair and `loop_start` makes another without
-        closing the first; close it here, or each (re)connect leaks two sockets."""
+        """paho's `loop_start` makes a wake-up socket pair without closing the one an earlier
+        `loop_start` made; close it here, or each suspend / resume leaks two sockets."""
         if self._thread is None:
             self._reset_sockets(sockpair_only=True)
         return super().loop_start()
@@ -136,7 +127,7 @@ class BulkClient(paho.Client):
         while pos < end:
             header = buffer[pos]
             try:
-                length, body = _varint(buffer, pos + 1, end)
+                length, body = varint(buffer, pos + 1, end)
             except IndexError:
                 break  # the length itself is cut
             except ValueError:
@@ -145,15 +136,15 @@ class BulkClient(paho.Client):
             if stop > end:
                 break
             qos = (header & 0x06) >> 1
-            if header & 0xF0 == _PUBLISH and qos < 2:
+            if header & 0xF0 == PUBLISH and qos < 2:
                 try:
-                    topic, mid, payload = _parse_publish(buffer, body, stop, qos, v5=v5)
+                    topic, mid, payload = parse_publish(buffer, body, stop, qos, v5=v5)
                 except (IndexError, ValueError):
                     return MQTTErrorCode.MQTT_ERR_PROTOCOL
                 pos = stop
                 self._received(topic, payload, mid, qos)
                 continue
-            if header == _PUBACK and self._puback(buffer[body:stop]):
+            if header == PUBACK and self._puback(buffer[body:stop]):
                 pos = stop
                 continue
             # Anything else (acks, pings, QoS 2) goes to paho's handler for that packet.
@@ -195,7 +186,7 @@ class BulkClient(paho.Client):
             return super()._handle_publish()  # not subscribed at QoS 2; paho's path handles it
         packet = self._in_packet["packet"]
         try:
-            topic, mid, payload = _parse_publish(
+            topic, mid, payload = parse_publish(
                 packet, 0, len(packet), qos, v5=self._protocol == MQTTProtocolVersion.MQTTv5
             )
         except (IndexError, ValueError) as exc:
@@ -203,7 +194,7 @@ class BulkClient(paho.Client):
         return self._received(topic, payload, mid, qos)
 
     def _received(self, topic: str, payload: bytes, mid: int, qos: int) -> MQTTErrorCode:
-        self._deliver(topic, payload, mid, qos)
+        self.deliver(topic, payload, mid, qos)
         if qos == 1 and not self._manual_ack:
             return self._send_puback(mid)
         return MQTTErrorCode.MQTT_ERR_SUCCESS
@@ -232,14 +223,14 @@ class BulkClient(paho.Client):
                         for p, sent in self._unacked.values()
                     )
                     self._unacked = {mid: (p, True) for mid, (p, _) in self._unacked.items()}
-                    self._packet_queue(_PUBLISH, again, 0, 1)
+                    self._packet_queue(PUBLISH, again, 0, 1)
                 self._sending = True
                 self._unacked_changed.notify_all()
         return rc
 
     def _packet_write(self) -> MQTTErrorCode:
-        """One writer at a time: `ack_many` and `publish_many` callers write from their own
-        threads (paho writes at once when no loop thread of its own runs), the loop from its."""
+        """One writer at a time: `ack_many` writes from the gateway's thread, and paho from the
+        caller's while no loop thread runs (a `connect`), the loop from its own."""
         with self._write_lock:
             return super()._packet_write()
 
@@ -250,7 +241,7 @@ class BulkClient(paho.Client):
         messages: Sequence[tuple[str, bytes]],
         qos: int,
         max_inflight: int,
-        timeout_s: float = 120.0,
+        timeout_s: float,
     ) -> None:
         """Publish these messages in order, as few writes as the in-flight limit allows.
 
@@ -259,10 +250,7 @@ class BulkClient(paho.Client):
         this waits for acks, or for the broker to come back; TimeoutError when no room came
         within `timeout_s`. QoS 0 messages published while disconnected are dropped.
         """
-        if qos not in (0, 1):
-            raise ValueError(f"publish_many sends QoS 0 or 1, not {qos}")
-        if not 1 <= max_inflight <= _MAX_MIDS:
-            raise ValueError(f"max_inflight must be 1..{_MAX_MIDS}, not {max_inflight}")
+        check_publish_args(qos, max_inflight)
         v5 = self._protocol == MQTTProtocolVersion.MQTTv5
         step = max(1, max_inflight // 4)  # the next run goes out while earlier ones are acked
         for first in range(0, len(messages), step):
@@ -280,14 +268,14 @@ class BulkClient(paho.Client):
                         mid = self._mid_generate()
                         while mid in self._unacked:  # ends: fewer than 65,535 are kept
                             mid = self._mid_generate()
-                    packet = _publish_packet(topic.encode(), payload, mid, qos, v5=v5)
+                    packet = publish_packet(topic.encode(), payload, mid, qos, v5=v5)
                     if qos:
                         self._unacked[mid] = (packet, self._sending)
                     packets.append(packet)
                 if self._sending:
                     # qos=1 in paho's queue entry only keeps it from treating this as its own
                     # QoS 0 message (which would carry an MQTTMessageInfo)
-                    self._packet_queue(_PUBLISH, b"".join(packets), 0, 1)
+                    self._packet_queue(PUBLISH, b"".join(packets), 0, 1)
 
     def _fits(self, count: int, max_inflight: int) -> bool:
         return len(self._unacked) + count <= max_inflight
@@ -319,11 +307,15 @@ class BulkClient(paho.Client):
             return
         ids = np.asarray(mids, dtype=np.uint16)
         packets = np.empty((len(ids), 4), dtype=np.uint8)
-        packets[:, 0] = _PUBACK
+        packets[:, 0] = PUBACK
         packets[:, 1] = 2  # remaining length: the id; MQTT 5 reads that as reason "success"
         packets[:, 2] = ids >> 8
         packets[:, 3] = ids & 0xFF
-        self._packet_queue(_PUBACK, packets.tobytes(), 0, 1)
+        self._packet_queue(PUBACK, packets.tobytes(), 0, 1)
+        # Written now, from this thread, not after paho's loop wakes up and finishes reading
+        # its chunks: the broker sends at most its in-flight limit of messages before our
+        # acks, so a late ack stalls the stream (`_packet_write` is locked for this).
+        self.loop_write()
 
 
 def _empty_in_packet() -> Any:
@@ -337,64 +329,3 @@ def _empty_in_packet() -> Any:
         "to_process": 0,
         "pos": 0,
     }
-
-
-def _publish_packet(topic: bytes, payload: bytes, mid: int, qos: int, *, v5: bool) -> bytes:
-    variable = len(topic).to_bytes(2, "big") + topic
-    if qos:
-        variable += mid.to_bytes(2, "big")
-    if v5:
-        variable += b"\x00"  # no properties
-    length = len(variable) + len(payload)
-    return bytes([_PUBLISH | qos << 1]) + remaining_length(length) + variable + payload
-
-
-def _varint(data: bytes | bytearray, pos: int, stop: int) -> tuple[int, int]:
-    """The variable byte integer at data[pos] (a remaining length, a property length) and the
-    position after it. IndexError when it runs past `stop`; ValueError past 4 bytes."""
-    value, shift = 0, 0
-    while True:
-        if pos >= stop:
-            raise IndexError(pos)
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, pos
-        shift += 7
-        if shift > 21:
-            raise ValueError("a variable byte integer longer than 4 bytes")
-
-
-def remaining_length(value: int) -> bytes:
-    """`value` as MQTT's variable byte integer."""
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def _parse_publish(
-    data: bytes | bytearray, start: int, stop: int, qos: int, *, v5: bool
-) -> tuple[str, int, bytes]:
-    """Topic, packet id and payload of the PUBLISH body data[start:stop]; MQTT 5 properties are
-    skipped. IndexError when the body is shorter than its own lengths say (ValueError: a
-    property length over 4 bytes)."""
-    end = start + 2 + ((data[start] << 8) | data[start + 1])
-    if end > stop:
-        raise IndexError(end)
-    topic = data[start + 2 : end].decode("utf-8", "replace")  # a bad topic is rejected later
-    mid = 0
-    if qos:
-        if end + 2 > stop:
-            raise IndexError(end)
-        mid = (data[end] << 8) | data[end + 1]
-        end += 2
-    if v5:
-        length, end = _varint(data, end, stop)
-        end += length
-        if end > stop:
-            raise IndexError(end)
-    return topic, mid, bytes(data[end:stop])
