@@ -81,6 +81,8 @@ class RuleState:
     occurrences: Int64Array
     """(devices, repeat count - 1): the times of the last episodes, oldest first."""
     windows: dict[str, WindowState] = field(default_factory=dict)
+    clear_since_ms: Int64Array = field(default_factory=lambda: np.zeros(0, np.int64))
+    """Since when an open fault's clear has held (`clear_for`); NEVER = not clearing."""
 
     @staticmethod
     def new(rule: Rule, devices: int) -> RuleState:
@@ -92,6 +94,7 @@ class RuleState:
             np.full(devices, NEVER, np.int64),
             np.full((devices, width), NEVER, np.int64),
             {w.key: WindowState.new(w, devices) for w in rule.windows},
+            np.full(devices, NEVER, np.int64),
         )
 
 
@@ -213,6 +216,31 @@ def _shift(values: np.ndarray, first: BoolArray, fill: np.ndarray) -> np.ndarray
     return out
 
 
+def _held_on(start: BoolArray, extended: BoolArray, g: _Groups, running: BoolArray) -> BoolArray:
+    """Rows of an episode that `start` opens and `extended` keeps going: an extended row
+    belongs to an episode when a start row lies after the last row that was not extended (in
+    its device's rows), or none was and the episode was running before the batch (`running`,
+    per row)."""
+    last_break = np.maximum.accumulate(np.where(~extended, g.rows, -1))
+    last_start = np.maximum.accumulate(np.where(start, g.rows, -1))
+    started = (last_start > last_break) & (last_start >= g.start)
+    carried = running & (last_break < g.start)
+    result: BoolArray = extended & (started | carried)
+    return result
+
+
+def _run_start(mask: BoolArray, g: _Groups, since_before: Int64Array, ts: Int64Array) -> Int64Array:
+    """Per row where `mask` holds, since when it has held without a break (a run that began
+    before the batch starts at `since_before`, per row); NEVER elsewhere."""
+    first = g.first
+    before = _shift(mask, first, since_before[first] != NEVER)
+    marker = mask & (~before | first)
+    run_row = np.maximum.accumulate(np.where(marker, g.rows, 0))
+    start = np.where(first[run_row] & before[run_row], since_before[run_row], ts[run_row])
+    result: Int64Array = np.where(mask, start, NEVER)
+    return result
+
+
 def _reads_field_age(condition: Condition | None) -> bool:
     """Whether a condition may read age(field); a hand-written one might."""
     if condition is None:
@@ -297,7 +325,12 @@ class RuleEngine:
             for kind, devices in site.by_kind.items()
         }
         self._reads_field_age = {
-            kind: any(_reads_field_age(r.condition) or _reads_field_age(r.clear) for r in rules)
+            kind: any(
+                _reads_field_age(r.condition)
+                or _reads_field_age(r.clear)
+                or _reads_field_age(r.hold)
+                for r in rules
+            )
             for kind, rules in self._by_kind.items()
         }
         """Kinds whose rules read age(field): only they keep when each field last reported
@@ -417,10 +450,14 @@ class RuleEngine:
         cond = np.asarray(truth(np.asarray(rule.condition(context))), dtype=np.bool_)
         if rule.clear is not None:
             clear = np.asarray(truth(np.asarray(rule.clear(context))), dtype=np.bool_)
-            eff = cond & ~clear
         else:
             clear = ~cond
-            eff = cond
+        extended: BoolArray | None = None
+        if rule.hold is not None:
+            hold = np.asarray(truth(np.asarray(rule.hold(context))), dtype=np.bool_)
+            clear &= ~hold
+            extended = (cond | hold) & ~clear
+        eff = cond & ~clear if rule.clear is not None or rule.hold is not None else cond
         # Only devices where the condition holds somewhere, or with a timer, an open fault or
         # a reported repeat in their state, can change: the others are left as they are.
         busy = (rs.since_ms != NEVER) | rs.active | rs.reported
@@ -431,7 +468,9 @@ class RuleEngine:
             return
         picked = busy[rows.device]
         if picked.all():
-            self._transitions(rule, rs, rows, g, None, eff, clear, tick_start, opened, cleared)
+            self._transitions(
+                rule, rs, rows, g, None, eff, clear, extended, tick_start, opened, cleared
+            )
             return
         sub = true_rows(picked)
         self._transitions(
@@ -442,6 +481,7 @@ class RuleEngine:
             sub,
             eff[sub],
             clear[sub],
+            None if extended is None else extended[sub],
             tick_start,
             opened,
             cleared,
@@ -456,16 +496,20 @@ class RuleEngine:
         sub: IntpArray | None,
         eff: BoolArray,
         clear: BoolArray,
+        extended: BoolArray | None,
         tick_start: Int64Array | None,
         opened: list[FaultOpened],
         cleared: list[FaultCleared],
     ) -> None:
         """Timers, open / clear, cool-down and repeat over whole device groups of the ordered
-        rows (`sub` picks them; None = all rows)."""
+        rows (`sub` picks them; None = all rows). `extended` (rules with `hold`): where the
+        condition or its hold holds; an episode `eff` started goes on over it."""
         dev = rows.device if sub is None else rows.device[sub]
         ts = rows.ts_ms if sub is None else rows.ts_ms[sub]
         grows, first, last = g.rows, g.first, g.last
         since_before = rs.since_ms[dev]
+        if extended is not None:
+            eff = _held_on(eff, extended, g, since_before != NEVER)
         prev_eff = _shift(eff, first, since_before[first] != NEVER)
         marker = eff & (~prev_eff | first)
         run_row = np.maximum.accumulate(np.where(marker, grows, 0))
@@ -475,6 +519,10 @@ class RuleEngine:
         if not rule.schedule.always:
             inside = true_rows(held)
             held[inside] = in_schedule(rule.schedule, ts[inside], self.zone)
+        clear_start: Int64Array | None = None
+        if rule.clear_for_s > 0:
+            clear_start = _run_start(clear, g, rs.clear_since_ms[dev], ts)
+            clear = clear & (ts - clear_start >= round(rule.clear_for_s * 1000))
         active0 = rs.active[dev]
         if rule.cooldown_s > 0:
             active_row = self._resolve_cooldown(
@@ -512,6 +560,10 @@ class RuleEngine:
             )
         ends = dev[last]
         rs.since_ms[ends] = np.where(eff[last], run_start[last], NEVER)
+        if clear_start is not None:  # a clear in progress matters only to an open fault
+            rs.clear_since_ms[ends] = np.where(
+                active_row[last] & (clear_start[last] != NEVER), clear_start[last], NEVER
+            )
         rs.active[ends] = active_row[last]
         rs.reported[ends] = reported_row[last]
         closes = np.where(~active_row & active_before, ts, NEVER)
@@ -735,6 +787,7 @@ class RuleEngine:
                 out[r + "reported"] = rs.reported
                 out[r + "last_clear_ms"] = rs.last_clear_ms
                 out[r + "occurrences"] = rs.occurrences
+                out[r + "clear_since_ms"] = rs.clear_since_ms
                 specs = self._windows[rule_id]
                 for key, w in rs.windows.items():
                     out[f"{r}window.{key}.spec"] = np.array(specs[key].text)
@@ -820,6 +873,8 @@ class RuleEngine:
                 rs.active[new] = saved[r + "active"][old]
                 rs.reported[new] = saved[r + "reported"][old]
                 rs.last_clear_ms[new] = saved[r + "last_clear_ms"][old]
+                if r + "clear_since_ms" in saved:
+                    rs.clear_since_ms[new] = saved[r + "clear_since_ms"][old]
                 if saved[r + "occurrences"].shape[1:] == rs.occurrences.shape[1:]:
                     rs.occurrences[new] = saved[r + "occurrences"][old]
                 specs = self._windows[rule_id]

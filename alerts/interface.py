@@ -83,3 +83,9 @@ class Rule:
     """Window functions of `condition` and `clear`: the engine keeps their state per device."""
     timed: bool = False
     """Uses age(): evaluated on the engine's timer (`tick`) as well as at readings."""
+    hold: Condition | None = None
+    """What keeps an episode going once `condition` has started it (the car still stuck for
+    an entrapment the alarm button started): while it holds, the episode neither ends nor
+    restarts its `for` timer, and a clear does not count."""
+    clear_for_s: float = 0.0
+    """A clear must hold this long (by reading time) before the fault clears."""

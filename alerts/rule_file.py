@@ -9,6 +9,8 @@ kind = "pump"                   # a kind, or "any" (one rule per kind, same id)
 when = "running and suction_bar < dry_run_suction_bar"
 for = "30s"                     # optional: how long `when` must hold (s, m, h, d; default 0)
 clear = "suction_bar > 0.4"     # optional: what ends the fault (default: `when` is false)
+hold = "not running"            # optional: what keeps an episode going once `when` started it
+clear_for = "30s"               # optional: a clear must hold this long before the fault clears
 repeat = { count = 3, within = "7d" }   # optional: open at the 3rd episode within 7 days
 schedule = { hours = "10:00-15:00", weekdays = "mon-fri" }  # optional, site-local time
 cooldown = "10m"                # optional: after a clear, no new fault for this long
@@ -47,7 +49,7 @@ ANY_KIND = "any"
 TITLE_FIELDS = frozenset({"device", "device_id", "building", "unit"})
 _RULE_KEYS = {
     "id", "kind", "when", "for", "severity", "category", "title", "description",
-    "clear", "repeat", "schedule", "cooldown", "auto_resolve",
+    "clear", "repeat", "schedule", "cooldown", "auto_resolve", "hold", "clear_for",
 }  # fmt: skip
 _REQUIRED = ("id", "kind", "when", "severity", "title")
 _ID = re.compile(r"^[a-z0-9_.-]{1,128}$")
@@ -222,9 +224,9 @@ def _rule(
         raise fail("category", f"category {category_text!r} is not equipment or sensor")
     category = Category(category_text)
     durations: dict[str, float] = {}
-    for key in ("for", "cooldown"):
+    for key in ("for", "cooldown", "clear_for"):
         value = parse_duration_s(raw.get(key, 0))
-        if value is None:
+        if value is None or value < 0:
             raise fail(key, f'{key!r} = {raw[key]!r} is not a duration like 30, "30s", "10m", "2h"')
         durations[key] = value
     auto_resolve = raw.get("auto_resolve", False)
@@ -242,8 +244,9 @@ def _rule(
         if isinstance(parsed_repeat, str):
             raise fail("repeat", parsed_repeat, source.key_line(header, "repeat")[1] or None)
         repeat = parsed_repeat
-    if "clear" in raw and (not isinstance(raw["clear"], str) or not raw["clear"].strip()):
-        raise fail("clear", "clear must be a non-empty expression")
+    for key in ("clear", "hold"):
+        if key in raw and (not isinstance(raw[key], str) or not raw[key].strip()):
+            raise fail(key, f"{key} must be a non-empty expression")
     problem = _check_title(raw["title"], kinds)
     if problem:
         raise fail("title", problem)
@@ -267,13 +270,16 @@ def _rule(
     for spec in kinds:
         when = compile_at("when", spec)
         clear = compile_at("clear", spec) if "clear" in raw else None
-        parts = [p for p in (when, clear) if p is not None]
+        hold = compile_at("hold", spec) if "hold" in raw else None
+        parts = [p for p in (when, clear, hold) if p is not None]
         if any(p.uses_age for p in parts) and any(p.windows or p.temporal for p in parts):
             raise fail(
                 "clear",
-                "a rule that reads age() is evaluated on the timer: its when and clear may not "
-                "use window functions or delta / rate",
+                "a rule that reads age() is evaluated on the timer: its when, clear and hold "
+                "may not use window functions or delta / rate",
             )
+        if hold is not None and any(p.uses_age for p in parts):
+            raise fail("hold", "hold cannot be used in a rule that reads age() (the timer)")
         rules.append(
             Rule(
                 id=rule_id,
@@ -284,15 +290,17 @@ def _rule(
                 for_s=durations["for"],
                 category=category,
                 description=str(raw.get("description", "")),
-                params=when.params | (clear.params if clear else frozenset()),
-                temporal=when.temporal or bool(clear and clear.temporal),
+                params=frozenset().union(*(p.params for p in parts)),
+                temporal=any(p.temporal for p in parts),
                 clear=clear,
                 repeat=repeat,
                 schedule=schedule,
                 auto_resolve=auto_resolve,
                 cooldown_s=durations["cooldown"],
-                windows=when.windows + (clear.windows if clear else ()),
-                timed=when.uses_age or bool(clear and clear.uses_age),
+                windows=tuple(w for p in parts for w in p.windows),
+                timed=any(p.uses_age for p in parts),
+                hold=hold,
+                clear_for_s=durations["clear_for"],
             )
         )
     return rules

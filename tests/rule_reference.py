@@ -10,7 +10,9 @@ What it models (docs/rules.md): readings are taken per device in (time, seq) ord
 not newer than the device's last one before the batch is dropped, and of two with one
 timestamp the later seq wins. A rule's `when` must hold (and its `clear` not) for `for`,
 inside its schedule and past its cool-down, to open; `clear` (default: not `when`) closes;
-with `repeat` only the count-th episode within the window is reported. The timer (`tick`:
+with `repeat` only the count-th episode within the window is reported. A rule's `hold` keeps
+an episode `when` started going (its `for` timer runs on, no clear counts while it holds);
+with `clear_for` a clear must hold that long before it closes. The timer (`tick`:
 age() growing with no data, site incidents) is not modelled: at a reading age() is 0.
 """
 
@@ -132,9 +134,9 @@ def _reduce(function: str, values: list[float]) -> float:
 class _Compiler:
     """Rule text to a tree of Python closures over one `Reading`."""
 
-    def __init__(self, kind: KindSpec) -> None:
+    def __init__(self, kind: KindSpec, first_window: int = 0) -> None:
         self.kind = kind
-        self.windows = 0
+        self.windows = first_window
 
     def compile(self, node: ast.AST) -> Scalar:
         if isinstance(node, ast.Expression):
@@ -289,8 +291,9 @@ class _Compiler:
         return windowed
 
 
-def compile_scalar(text: str, kind: KindSpec) -> Scalar:
-    return _Compiler(kind).compile(ast.parse(text, mode="eval"))
+def compile_scalar(text: str, kind: KindSpec, first_window: int = 0) -> Scalar:
+    """`first_window` numbers the expression's windows apart from the rule's other ones."""
+    return _Compiler(kind, first_window).compile(ast.parse(text, mode="eval"))
 
 
 def _text(condition: Condition) -> str:
@@ -305,6 +308,7 @@ class _RuleState:
     active: bool = False
     reported: bool = False
     last_clear: int | None = None
+    clear_since: int | None = None
     episodes: list[int] = field(default_factory=list)
     windows: dict[int, object] = field(default_factory=dict)
 
@@ -322,7 +326,9 @@ class _ScalarRule:
     rule: Rule
     when: Scalar
     clear: Scalar | None
+    hold: Scalar | None
     for_ms: int
+    clear_for_ms: int
     cooldown_ms: int
     repeat_need: int | None
     repeat_within_ms: int
@@ -348,8 +354,12 @@ class ReferenceEngine:
                 _ScalarRule(
                     rule,
                     compile_scalar(_text(rule.condition), kind),
-                    compile_scalar(_text(rule.clear), kind) if rule.clear is not None else None,
+                    compile_scalar(_text(rule.clear), kind, 100)
+                    if rule.clear is not None
+                    else None,
+                    compile_scalar(_text(rule.hold), kind, 200) if rule.hold is not None else None,
                     round(rule.for_s * 1000),
+                    round(rule.clear_for_s * 1000),
                     round(rule.cooldown_s * 1000),
                     rule.repeat.count - 1 if rule.repeat else None,
                     round(rule.repeat.within_s * 1000) if rule.repeat else 0,
@@ -417,7 +427,22 @@ class ReferenceEngine:
             reading.windows = rs.windows
             cond = _truth(scalar.when(reading))
             clear = _truth(scalar.clear(reading)) if scalar.clear is not None else not cond
-            eff = cond and not clear
+            if scalar.hold is not None:  # the hold keeps an episode going, and no clear counts
+                hold = _truth(scalar.hold(reading))
+                clear = clear and not hold
+                eff = not clear and (cond or (hold and rs.since is not None))
+            else:
+                eff = cond and not clear
+            if scalar.clear_for_ms:  # a clear counts once it has held for clear_for
+                if not clear:
+                    rs.clear_since = None
+                elif rs.clear_since is None:
+                    rs.clear_since = ts
+                clear = (
+                    clear
+                    and rs.clear_since is not None
+                    and ts - rs.clear_since >= scalar.clear_for_ms
+                )
             if eff and rs.since is None:
                 rs.since = ts
             held = eff and rs.since is not None and ts - rs.since >= scalar.for_ms
