@@ -715,7 +715,9 @@ _ARITHMETIC: dict[type[ast.operator], Callable[[Array, Array], Array]] = {
 }
 TEMPORAL = ("delta", "rate")
 WINDOWED = ("count", "changes", "mean", "median")
-FUNCTIONS = ("abs", "min", "max", "rail", *TEMPORAL, "age", "stuck", *WINDOWED)
+FUNCTIONS = (
+    "abs", "min", "max", "rail", "moving", "pinned", *TEMPORAL, "age", "stuck", *WINDOWED,
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -904,6 +906,10 @@ class _Compiler:
             ident = self.field_arg(node, name)
             self.reads_field_age = True
             return lambda c: c.age(ident)
+        if name in ("moving", "pinned"):
+            if len(node.args) != 1:
+                raise self.fail(node, f"{name}() takes one field name, e.g. {name}(lux)")
+            return self.sensor(node, name, self.field_arg(node, name))
         if name in (*TEMPORAL, "rail"):
             if len(node.args) != 1:
                 raise self.fail(node, f"{name}() takes one field name, e.g. {name}(motor_temp_c)")
@@ -932,6 +938,39 @@ class _Compiler:
             return result
 
         return extreme
+
+    def sensor(self, node: ast.Call, name: str, ident: str) -> Node:
+        """moving(field): the catalog's condition under which the signal must be live (true
+        when it gives none). pinned(field): the reading sits at a rail that is not a value at
+        rest: its top, or its bottom unless the catalog calls that a rest value and the
+        signal need not move now."""
+        spec = self.kind.fields[self.kind.col(ident)]
+        if spec.moves_when:
+            try:
+                moving = self.compile(ast.parse(spec.moves_when, mode="eval").body)
+            except (SyntaxError, RuleSyntaxError) as exc:  # the catalog is ours: a bug
+                raise self.fail(
+                    node, f"the catalog's moves_when of {ident} is broken: {exc}"
+                ) from exc
+        else:
+            moving = None
+        if name == "moving":
+            if moving is None:
+                return lambda c: np.ones(len(c.batch), np.bool_)
+            return moving
+        lo, hi = spec.min, spec.max
+        if not spec.rest_at_rail:
+            return lambda c: (c.column(ident) <= lo) | (c.column(ident) >= hi)
+        if moving is None:
+            return lambda c: c.column(ident) >= hi
+        live = moving
+
+        def pinned(c: RuleContext) -> Array:
+            values = c.column(ident)
+            result: Array = (values >= hi) | ((values <= lo) & truth(live(c)))
+            return result
+
+        return pinned
 
     def window_arg(
         self, node: ast.Call, name: str, *, time_only: bool

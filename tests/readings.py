@@ -9,9 +9,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from alerts.engine import RuleEngine
+from alerts.faults import FaultCleared, FaultOpened
+from alerts.rule_file import RuleSet
+from alerts.rules import default_rule_set
 from facility.batch import Batch, KindBatch
 from facility.catalog import KINDS
 from facility.site import Site
+from tests.rule_reference import Cleared, Opened, ReferenceEngine
 
 T0 = 1_790_000_000_000
 """2026-09-21 (a Monday) 14:13:20 UTC = 22:13:20 in Shanghai."""
@@ -59,3 +64,32 @@ def chunks(readings: list[Reading], every_s: float) -> list[list[Reading]]:
     for r in readings:
         out.setdefault(int(r.t_s // every_s), []).append(r)
     return [out[k] for k in sorted(out)]
+
+
+def run_pack(
+    site: Site, readings: list[Reading], every_s: float = 30, rule_set: RuleSet | None = None
+) -> tuple[list[FaultOpened], list[FaultCleared]]:
+    """A rule set (default: the default pack) over the readings in batches of `every_s`
+    seconds; the per-reading reference (tests/rule_reference.py) must raise the same."""
+    pack = rule_set or default_rule_set()
+    engine = RuleEngine.from_rule_set(site, pack)
+    reference = ReferenceEngine(site, pack.rules, pack.params)
+    opened: list[FaultOpened] = []
+    cleared: list[FaultCleared] = []
+    expected_opened: list[Opened] = []
+    expected_cleared: list[Cleared] = []
+    for part in chunks(readings, every_s):
+        b = batch(site, part)
+        result = engine.evaluate(b)
+        opened += result.opened
+        cleared += result.cleared
+        o, c = reference.evaluate(b)
+        expected_opened += o
+        expected_cleared += c
+    assert sorted((f.rule_id, f.device_id, f.started_ms, f.detected_ms) for f in opened) == sorted(
+        expected_opened
+    )
+    assert sorted((c.rule_id, c.device_id, c.cleared_ms) for c in cleared) == sorted(
+        expected_cleared
+    )
+    return opened, cleared

@@ -214,6 +214,27 @@ class _Compiler:
             spec = self.kind.fields[col]
             lo, hi = spec.min, spec.max
             return lambda r: float(r.values[col] <= lo or r.values[col] >= hi)
+        if name in ("moving", "pinned"):
+            spec = self.kind.fields[col]
+            live: Scalar = (
+                self.compile(ast.parse(spec.moves_when, mode="eval"))
+                if spec.moves_when
+                else lambda r: 1.0
+            )
+            if name == "moving":
+                return live
+            lo, hi = spec.min, spec.max
+
+            def pinned(r: Reading) -> float:
+                value = r.values[col]
+                if value >= hi:
+                    return 1.0
+                at_bottom = value <= lo
+                if not spec.rest_at_rail:
+                    return float(at_bottom)
+                return float(at_bottom and bool(spec.moves_when) and _truth(live(r)))
+
+            return pinned
         args = [self.compile(a) for a in node.args]
         if name == "abs":
             return lambda r: abs(args[0](r))

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from alerts.engine import RuleEngine
-from alerts.faults import FaultCleared, FaultOpened
 from alerts.rule_file import RuleFileError, parse_rule_file
 from alerts.rules import default_rule_set
 from alerts.sink import AlertsSink
 from alerts.store import WorkOrderStore, make_engine
-from facility.site import Site, parse_site
+from facility.site import parse_site
 from tests.readings import Reading, batch, chunks, ms
+from tests.readings import run_pack as run
 from tests.rule_reference import ReferenceEngine
 
 SITE = parse_site(
@@ -78,34 +78,6 @@ def entrapment() -> list[Reading]:
                 )
             )  # fmt: skip
     return out
-
-
-def run(site: Site, readings: list[Reading], every_s: float = 30) -> tuple[
-    list[FaultOpened], list[FaultCleared]
-]:  # fmt: skip
-    """The default pack over the readings in batches of `every_s` seconds, checked against the
-    reference loop."""
-    pack = default_rule_set()
-    engine = RuleEngine.from_rule_set(site, pack)
-    reference = ReferenceEngine(site, pack.rules, pack.params)
-    opened: list[FaultOpened] = []
-    cleared: list[FaultCleared] = []
-    expected_opened, expected_cleared = [], []
-    for part in chunks(readings, every_s):
-        b = batch(site, part)
-        result = engine.evaluate(b)
-        opened += result.opened
-        cleared += result.cleared
-        o, c = reference.evaluate(b)
-        expected_opened += o
-        expected_cleared += c
-    assert sorted((f.rule_id, f.device_id, f.started_ms, f.detected_ms) for f in opened) == sorted(
-        expected_opened
-    )
-    assert sorted((c.rule_id, c.device_id, c.cleared_ms) for c in cleared) == sorted(
-        expected_cleared
-    )
-    return opened, cleared
 
 
 @pytest.mark.parametrize("every_s", [1, 7, 30, 1000])

@@ -147,13 +147,15 @@ CASES: dict[str, tuple[str, float, float, float]] = {
     "lighting.lamp_failures": ("lamp-failures:b1-u1-stair@60", 1, 300, 0),
     "lighting.day_burning": ("day-burning:b1-u1-stair@60", 0.1, 1.5 * H, 11),
     "lighting.emergency_battery": ("emergency-battery-failure:b1-u1-emerg@60", 1, 120, 0),
-    "sensor.flat_line.elevator": ("sensor-flat-line:b1-u1-el1@60", 0.2, 0.3 * H, 0),
+    # a sensor must move only while its signal is live: the car running, the barrier in its
+    # stroke, the circuit lit (moving(field) in the catalog), so these run by day
+    "sensor.flat_line.elevator": ("sensor-flat-line:b1-u1-el1@60", 0.2, 0.3 * H, 8),
     "sensor.flat_line.pump": ("sensor-flat-line:pump-1@60", 0.2, 0.3 * H, 0),
-    "sensor.flat_line.gate": ("sensor-flat-line:gate-north@60", 0.2, 0.3 * H, 0),
+    "sensor.flat_line.gate": ("sensor-flat-line:gate-north@60", 1, 0.5 * H, 8),
     "sensor.flat_line.lighting": ("sensor-flat-line:b1-u1-stair@60", 0.2, 0.3 * H, 0),
     "sensor.wire_cut.elevator": ("sensor-wire-cut:b1-u1-el1@60", 1, 120, 0),
     "sensor.wire_cut.pump": ("sensor-wire-cut:pump-1@60", 1, 120, 0),
-    "sensor.wire_cut.gate": ("sensor-wire-cut:gate-north@60", 1, 120, 0),
+    "sensor.wire_cut.gate": ("sensor-wire-cut:gate-north@60", 1, 0.5 * H, 8),
     "sensor.wire_cut.lighting": ("sensor-wire-cut:b1-u1-stair@60", 1, 120, 0),
 }
 TIMED = {"device.offline", "gate.forced_open_repeated"}
