@@ -229,6 +229,16 @@ def _held_on(start: BoolArray, extended: BoolArray, g: _Groups, running: BoolArr
     return result
 
 
+def _last_close(
+    active: BoolArray, before: BoolArray, ts: Int64Array, g: _Groups, state_ms: Int64Array
+) -> Int64Array:
+    """Per row, when the rule's fault last cleared at or before it (`state_ms`: before the
+    batch, per row; NEVER: never)."""
+    at = np.maximum.accumulate(np.where(~active & before, g.rows, -1))
+    result: Int64Array = np.where(at >= g.start, ts[np.maximum(at, 0)], state_ms)
+    return result
+
+
 def _run_start(mask: BoolArray, g: _Groups, since_before: Int64Array, ts: Int64Array) -> Int64Array:
     """Per row where `mask` holds, since when it has held without a break (a run that began
     before the batch starts at `since_before`, per row); NEVER elsewhere."""
@@ -534,8 +544,11 @@ class RuleEngine:
             within = last_event >= g.start
             active_row = np.where(within, held[np.maximum(last_event, 0)], active0)
         active_before = _shift(active_row, first, active0[first])
+        gap_ms = round(rule.gap_s * 1000)
         if rule.repeat is not None:
-            reported_row = self._repeat(rule, rs, active_row, active_before, ts, dev, g)
+            last_close = _last_close(active_row, active_before, ts, g, rs.last_clear_ms[dev])
+            flaps = (last_close != NEVER) & (run_start - last_close < gap_ms)
+            reported_row = self._repeat(rule, rs, active_row, active_before, flaps, ts, dev, g)
         else:
             reported_row = active_row
         reported_before = _shift(reported_row, first, rs.reported[dev[first]])
@@ -543,15 +556,18 @@ class RuleEngine:
         opens = true_rows(reported_row & ~reported_before)
         if len(opens):
             readings = rows.values_at(opens if sub is None else sub[opens]).tolist()
-            for row, values in zip(opens.tolist(), readings, strict=True):
+            closed = _last_close(active_row, active_before, ts, g, rs.last_clear_ms[dev])[opens]
+            for row, values, close in zip(opens.tolist(), readings, closed.tolist(), strict=True):
+                start = int(run_start[row])
                 opened.append(
                     self._fault(
                         rule,
                         devices[int(dev[row])],
                         rows.kind,
                         values,
-                        int(run_start[row]),
+                        start,
                         int(ts[row]),
+                        flap=close != NEVER and start - close < gap_ms,
                     )
                 )
         for row in true_rows(~reported_row & reported_before).tolist():
@@ -631,19 +647,22 @@ class RuleEngine:
         rs: RuleState,
         active_row: BoolArray,
         active_before: BoolArray,
+        flaps: BoolArray,
         ts: Int64Array,
         dev: np.ndarray,
         g: _Groups,
     ) -> BoolArray:
         """The fault as reported: on at an episode that is the count-th within the window,
-        off when that episode ends. Episodes are few, so they are walked one by one."""
+        off when that episode ends. An episode that starts within the rule's gap of the last
+        clear (`flaps`) is the same event again: not counted, not reported. Episodes are few,
+        so they are walked one by one."""
         assert rule.repeat is not None
         need = rule.repeat.count - 1
         within_ms = round(rule.repeat.within_s * 1000)
         starts = active_row & ~active_before
         fires = np.zeros(len(active_row), np.bool_)
         history: dict[int, list[int]] = {}
-        for row in true_rows(starts).tolist():
+        for row in true_rows(starts & ~flaps).tolist():
             d = int(dev[row])
             past = history.get(d)
             if past is None:
@@ -670,6 +689,8 @@ class RuleEngine:
         reading: list[float],
         started_ms: int,
         at_ms: int,
+        *,
+        flap: bool = False,
     ) -> FaultOpened:
         values = {f.name: float(v) for f, v in zip(kind.fields, reading, strict=True)}
         try:
@@ -693,6 +714,7 @@ class RuleEngine:
             title=title,
             started_ms=started_ms,
             detected_ms=at_ms,
+            flap=flap,
         )
 
     # -- the timer ------------------------------------------------------------------------

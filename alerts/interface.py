@@ -15,6 +15,7 @@ from alerts.rule_language import RuleContext, WindowSpec
 from facility.batch import BoolArray
 
 Condition = Callable[[RuleContext], BoolArray]
+DEFAULT_GAP_S = 1800.0
 
 
 class Severity(StrEnum):
@@ -89,3 +90,6 @@ class Rule:
     restarts its `for` timer, and a clear does not count."""
     clear_for_s: float = 0.0
     """A clear must hold this long (by reading time) before the fault clears."""
+    gap_s: float = DEFAULT_GAP_S
+    """An episode that begins sooner than this after the last clear is the same event coming
+    back (a flap): recurrence (root-cause orders, `repeat`) counts only episodes apart."""

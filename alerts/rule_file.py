@@ -11,6 +11,7 @@ for = "30s"                     # optional: how long `when` must hold (s, m, h, 
 clear = "suction_bar > 0.4"     # optional: what ends the fault (default: `when` is false)
 hold = "not running"            # optional: what keeps an episode going once `when` started it
 clear_for = "30s"               # optional: a clear must hold this long before the fault clears
+gap = "30m"                     # optional: episodes closer than this are one event (recurrence)
 repeat = { count = 3, within = "7d" }   # optional: open at the 3rd episode within 7 days
 schedule = { hours = "10:00-15:00", weekdays = "mon-fri" }  # optional, site-local time
 cooldown = "10m"                # optional: after a clear, no new fault for this long
@@ -32,7 +33,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from alerts.interface import Category, Repeat, Rule, Schedule, Severity
+from alerts.interface import DEFAULT_GAP_S, Category, Repeat, Rule, Schedule, Severity
 from alerts.rule_language import (
     Expression,
     RuleSyntaxError,
@@ -49,7 +50,7 @@ ANY_KIND = "any"
 TITLE_FIELDS = frozenset({"device", "device_id", "building", "unit"})
 _RULE_KEYS = {
     "id", "kind", "when", "for", "severity", "category", "title", "description",
-    "clear", "repeat", "schedule", "cooldown", "auto_resolve", "hold", "clear_for",
+    "clear", "repeat", "schedule", "cooldown", "auto_resolve", "hold", "clear_for", "gap",
 }  # fmt: skip
 _REQUIRED = ("id", "kind", "when", "severity", "title")
 _ID = re.compile(r"^[a-z0-9_.-]{1,128}$")
@@ -224,8 +225,8 @@ def _rule(
         raise fail("category", f"category {category_text!r} is not equipment or sensor")
     category = Category(category_text)
     durations: dict[str, float] = {}
-    for key in ("for", "cooldown", "clear_for"):
-        value = parse_duration_s(raw.get(key, 0))
+    for key in ("for", "cooldown", "clear_for", "gap"):
+        value = parse_duration_s(raw.get(key, DEFAULT_GAP_S if key == "gap" else 0))
         if value is None or value < 0:
             raise fail(key, f'{key!r} = {raw[key]!r} is not a duration like 30, "30s", "10m", "2h"')
         durations[key] = value
@@ -301,6 +302,7 @@ def _rule(
                 timed=any(p.uses_age for p in parts),
                 hold=hold,
                 clear_for_s=durations["clear_for"],
+                gap_s=durations["gap"],
             )
         )
     return rules

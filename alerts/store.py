@@ -361,6 +361,7 @@ class WorkOrderStore:
                 rule_id=fault.rule_id,
                 started_ms=fault.started_ms,
                 recorded_ms=now,
+                flap=fault.flap,
             )
             .on_conflict_do_nothing(
                 index_elements=[
@@ -392,6 +393,8 @@ class WorkOrderStore:
             .where(fault_episodes.c.id == episode)
             .values(work_order_id=order_id)
         )
+        if fault.flap:  # the same event back within the rule's gap: no recurrence
+            return created
         return created + self._maybe_root_cause(conn, site_id, fault, order_id, now)
 
     def _key(self, source: Source, fault: FaultOpened) -> Any:
@@ -410,7 +413,7 @@ class WorkOrderStore:
         if row is None:
             return None
         values: dict[str, Any] = {
-            "recurrences": work_orders.c.recurrences + 1,
+            "recurrences": work_orders.c.recurrences + (0 if fault.flap else 1),
             "updated_ms": now,
             "last_fault_ms": max(row.last_fault_ms or 0, fault.started_ms),
         }
@@ -419,7 +422,12 @@ class WorkOrderStore:
         conn.execute(update(work_orders).where(work_orders.c.id == row.id).values(**values))
         self._event(
             conn, row.id, now, SYSTEM_ACTOR, EventKind.RECURRED,
-            note=f"fault again from {fault.started_ms} (detected {fault.detected_ms})",
+            note=(
+                f"fault back from {fault.started_ms} after a short clear (within the rule's "
+                "gap): the same episode, not a recurrence"
+                if fault.flap
+                else f"fault again from {fault.started_ms} (detected {fault.detected_ms})"
+            ),
         )  # fmt: skip
         return int(row.id)
 
@@ -532,6 +540,7 @@ class WorkOrderStore:
         episodes = select(fault_episodes.c.started_ms).where(
             fault_episodes.c.device_id == fault.device_id,
             fault_episodes.c.rule_id == fault.rule_id,
+            fault_episodes.c.flap.is_(False),
             fault_episodes.c.started_ms > fault.started_ms - window_ms,
             fault_episodes.c.started_ms < fault.started_ms + window_ms,
         )

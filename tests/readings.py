@@ -92,4 +92,6 @@ def run_pack(
     assert sorted((c.rule_id, c.device_id, c.cleared_ms) for c in cleared) == sorted(
         expected_cleared
     )
+    flaps = [(f.rule_id, f.device_id, f.started_ms, f.detected_ms) for f in opened if f.flap]
+    assert sorted(flaps) == sorted(reference.flaps)
     return opened, cleared

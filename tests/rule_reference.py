@@ -12,8 +12,9 @@ timestamp the later seq wins. A rule's `when` must hold (and its `clear` not) fo
 inside its schedule and past its cool-down, to open; `clear` (default: not `when`) closes;
 with `repeat` only the count-th episode within the window is reported. A rule's `hold` keeps
 an episode `when` started going (its `for` timer runs on, no clear counts while it holds);
-with `clear_for` a clear must hold that long before it closes. The timer (`tick`:
-age() growing with no data, site incidents) is not modelled: at a reading age() is 0.
+with `clear_for` a clear must hold that long before it closes. An episode that starts within
+the rule's `gap` of the last clear is a flap (`flaps`): `repeat` does not count it. The timer
+(`tick`: age() growing with no data, site incidents) is not modelled: at a reading age() is 0.
 """
 
 from __future__ import annotations
@@ -353,6 +354,7 @@ class _ScalarRule:
     cooldown_ms: int
     repeat_need: int | None
     repeat_within_ms: int
+    gap_ms: int
 
 
 Opened = tuple[str, str, int, int]
@@ -384,6 +386,7 @@ class ReferenceEngine:
                     round(rule.cooldown_s * 1000),
                     rule.repeat.count - 1 if rule.repeat else None,
                     round(rule.repeat.within_s * 1000) if rule.repeat else 0,
+                    round(rule.gap_s * 1000),
                 )
             )
         self.params = {
@@ -393,6 +396,8 @@ class ReferenceEngine:
         self.devices = {
             kind: [_DeviceState() for _ in devices] for kind, devices in site.by_kind.items()
         }
+        self.flaps: list[Opened] = []
+        """Opened faults that began within their rule's gap of the last clear."""
 
     def evaluate(self, batch: Batch) -> tuple[list[Opened], list[Cleared]]:
         opened: list[Opened] = []
@@ -475,10 +480,19 @@ class ReferenceEngine:
             elif held and not rs.active:
                 boundary = rs.last_clear + scalar.cooldown_ms if rs.last_clear is not None else None
                 rs.active = scalar.cooldown_ms == 0 or boundary is None or ts >= boundary
+            flap = (
+                rs.active
+                and not was_active
+                and rs.last_clear is not None
+                and rs.since is not None
+                and rs.since - rs.last_clear < scalar.gap_ms
+            )
             if was_active and not rs.active:
                 rs.last_clear = ts
             if scalar.repeat_need is None:
                 rs.reported = rs.active
+            elif flap:  # the same event back within the gap: not counted, not reported
+                rs.reported = False
             elif rs.active and not was_active:
                 need, past = scalar.repeat_need, rs.episodes
                 rs.reported = need == 0 or (
@@ -490,6 +504,8 @@ class ReferenceEngine:
             if rs.reported and not was_reported:
                 assert rs.since is not None
                 opened.append((rule.id, device_id, rs.since, ts))
+                if flap:
+                    self.flaps.append((rule.id, device_id, rs.since, ts))
             elif was_reported and not rs.reported:
                 cleared.append((rule.id, device_id, ts))
             if not eff:

@@ -196,13 +196,15 @@ def test_a_clear_counts_once_it_has_held_for_clear_for_across_batches_and_a_rest
     [
         ('clear_for = "soon"', "my-rules.toml:7: 'clear_for' = 'soon' is not a duration"),
         ("clear_for = -5", "my-rules.toml:7: 'clear_for' = -5 is not a duration"),
+        ('gap = "often"', "my-rules.toml:7: 'gap' = 'often' is not a duration"),
+        ("gap = -30", "my-rules.toml:7: 'gap' = -30 is not a duration"),
         ('hold = ""', "my-rules.toml:7: hold must be a non-empty expression"),
         ("hold = 3", "my-rules.toml:7: hold must be a non-empty expression"),
         ('hold = "running and bogus > 1"', "my-rules.toml:7: column 21: unknown name 'bogus'"),
         ('hold = "age() > 60"', "my-rules.toml:7: hold cannot be used in a rule that reads age()"),
     ],
 )
-def test_bad_hold_and_clear_for_name_the_file_and_line(line: str, expected: str) -> None:
+def test_bad_hold_clear_for_and_gap_name_the_file_and_line(line: str, expected: str) -> None:
     text = f"""
 [[rules]]
 id = "r"
