@@ -313,6 +313,12 @@ class RuleEngine:
             )
         self._windows = {r.id: {w.key: w for w in r.windows} for r in self.rules}
         """Each rule's window specs by state key (a checkpoint is matched against them)."""
+        families: dict[str, list[str]] = {}
+        for rule in self.rules:
+            if rule.family and rule.id not in families.setdefault(rule.family, []):
+                families[rule.family].append(rule.id)
+        self._family_rules = {f: tuple(ids) for f, ids in families.items()}
+        """Each family's rule ids: their faults on one device share one work order."""
         self._by_kind: dict[str, list[Rule]] = {}
         for rule in self.rules:
             self._by_kind.setdefault(rule.kind, []).append(rule)
@@ -714,6 +720,7 @@ class RuleEngine:
             title=title,
             started_ms=started_ms,
             detected_ms=at_ms,
+            family_rules=self._family_rules.get(rule.family, ()) if rule.family else (),
             flap=flap,
         )
 

@@ -21,6 +21,9 @@ class FaultOpened:
     """When the condition began to hold (the episode's start), by reading time."""
     detected_ms: int
     """The reading at which it had held long enough."""
+    family_rules: tuple[str, ...] = ()
+    """The ids of the rules of this rule's family (empty: none): their faults on one device
+    share one open work order, a more severe one escalating it."""
     flap: bool = False
     """It began within the rule's `gap` of the last clear: the same physical event coming
     back, not a recurrence (root-cause orders and `repeat` do not count it)."""

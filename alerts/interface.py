@@ -90,6 +90,9 @@ class Rule:
     restarts its `for` timer, and a clear does not count."""
     clear_for_s: float = 0.0
     """A clear must hold this long (by reading time) before the fault clears."""
+    family: str = ""
+    """Rules of one family (warning -> major -> critical on one signal, or findings of one
+    cause) share one open work order per device: a more severe one escalates it."""
     gap_s: float = DEFAULT_GAP_S
     """An episode that begins sooner than this after the last clear is the same event coming
     back (a flap): recurrence (root-cause orders, `repeat`) counts only episodes apart."""

@@ -12,6 +12,7 @@ clear = "suction_bar > 0.4"     # optional: what ends the fault (default: `when`
 hold = "not running"            # optional: what keeps an episode going once `when` started it
 clear_for = "30s"               # optional: a clear must hold this long before the fault clears
 gap = "30m"                     # optional: episodes closer than this are one event (recurrence)
+family = "dry_run"              # optional: rules of one family share one open work order
 repeat = { count = 3, within = "7d" }   # optional: open at the 3rd episode within 7 days
 schedule = { hours = "10:00-15:00", weekdays = "mon-fri" }  # optional, site-local time
 cooldown = "10m"                # optional: after a clear, no new fault for this long
@@ -50,7 +51,7 @@ ANY_KIND = "any"
 TITLE_FIELDS = frozenset({"device", "device_id", "building", "unit"})
 _RULE_KEYS = {
     "id", "kind", "when", "for", "severity", "category", "title", "description",
-    "clear", "repeat", "schedule", "cooldown", "auto_resolve", "hold", "clear_for", "gap",
+    "clear", "repeat", "schedule", "cooldown", "auto_resolve", "hold", "clear_for", "gap", "family",
 }  # fmt: skip
 _REQUIRED = ("id", "kind", "when", "severity", "title")
 _ID = re.compile(r"^[a-z0-9_.-]{1,128}$")
@@ -158,12 +159,22 @@ def parse_rule_file(text: str, path: Path | str = "<rules>") -> RuleSet:
         raise RuleFileError(path, None, "the file has no [[rules]]")
     rules: list[Rule] = []
     seen: set[str] = set()
+    family_kind: dict[str, str] = {}
     for number, raw in enumerate(raw_rules):
         expanded = _rule(number, raw, params, path, source)
         if expanded[0].id in seen:
             raise RuleFileError(path, source.key_line(source.rule_line(number), "id")[0],
                                 f"duplicate rule id {expanded[0].id!r}")  # fmt: skip
         seen.add(expanded[0].id)
+        family = expanded[0].family
+        if family:
+            kind = raw["kind"]
+            if family_kind.setdefault(family, kind) != kind or kind == ANY_KIND:
+                raise RuleFileError(
+                    path, source.key_line(source.rule_line(number), "family")[0],
+                    f"family {family!r} mixes kinds: its rules must all be of one kind "
+                    "(one device's faults share an order)",
+                )  # fmt: skip
         rules.extend(expanded)
     return RuleSet(tuple(rules), MappingProxyType(params))
 
@@ -245,6 +256,9 @@ def _rule(
         if isinstance(parsed_repeat, str):
             raise fail("repeat", parsed_repeat, source.key_line(header, "repeat")[1] or None)
         repeat = parsed_repeat
+    family = raw.get("family", "")
+    if not isinstance(family, str) or (family and not _ID.match(family)):
+        raise fail("family", f"family {family!r} must be a name of a-z, 0-9, '.', '_', '-'")
     for key in ("clear", "hold"):
         if key in raw and (not isinstance(raw[key], str) or not raw[key].strip()):
             raise fail(key, f"{key} must be a non-empty expression")
@@ -303,6 +317,7 @@ def _rule(
                 hold=hold,
                 clear_for_s=durations["clear_for"],
                 gap_s=durations["gap"],
+                family=family,
             )
         )
     return rules

@@ -379,6 +379,8 @@ class WorkOrderStore:
         # A second pass only happens when a concurrent writer opened the order in between.
         for _ in range(2):
             order_id = self._annotate_open(conn, fault, now)
+            if order_id is None and fault.family_rules:
+                order_id = self._join_family(conn, fault, now)
             if order_id is None:
                 order_id = self._reopen_within_cooldown(conn, fault, now)
             if order_id is None:
@@ -429,6 +431,47 @@ class WorkOrderStore:
                 else f"fault again from {fault.started_ms} (detected {fault.detected_ms})"
             ),
         )  # fmt: skip
+        return int(row.id)
+
+    def _join_family(self, conn: Connection, fault: FaultOpened, now: int) -> int | None:
+        """An open order of another rule of the fault's family on its device takes the fault:
+        a more severe one escalates it (severity, priority, SLA from the order's start, the
+        rule and title it follows now), any other is recorded on it as a finding."""
+        others = [r for r in fault.family_rules if r != fault.rule_id]
+        c = work_orders.c
+        row = conn.execute(
+            select(c.id, c.severity, c.priority, c.fault_started_ms, c.respond_by_ms,
+                   c.resolve_by_ms, c.last_fault_ms, c.cleared_ms)
+            .where(c.source == str(Source.FAULT), c.device_id == fault.device_id,
+                   c.rule_id.in_(others), OPEN_EPISODE_WHERE)
+            .order_by(c.id)
+            .limit(1)
+            .with_for_update()
+        ).first()  # fmt: skip
+        if row is None:
+            return None
+        values: dict[str, Any] = {
+            "updated_ms": now,
+            "last_fault_ms": max(row.last_fault_ms or 0, fault.started_ms),
+        }
+        if row.cleared_ms is not None and fault.started_ms >= row.cleared_ms:
+            values["cleared_ms"] = None
+        start = row.fault_started_ms if row.fault_started_ms is not None else fault.started_ms
+        priority, respond_by, resolve_by = self.policy.sla(str(fault.severity), start)
+        if priority < row.priority:
+            values.update(
+                severity=str(fault.severity), priority=priority, rule_id=fault.rule_id,
+                title=fault.title,
+                respond_by_ms=min(respond_by, row.respond_by_ms or respond_by),
+                resolve_by_ms=min(resolve_by, row.resolve_by_ms or resolve_by),
+            )  # fmt: skip
+            event = EventKind.ESCALATED
+            note = f"severity {row.severity} -> {fault.severity}: {fault.rule_id}, {fault.title}"
+        else:
+            event = EventKind.FINDING
+            note = f"{fault.rule_id} ({fault.severity}) from {fault.started_ms}: {fault.title}"
+        conn.execute(update(work_orders).where(c.id == row.id).values(**values))
+        self._event(conn, row.id, now, SYSTEM_ACTOR, event, note=note)
         return int(row.id)
 
     def _reopen_within_cooldown(self, conn: Connection, fault: FaultOpened, now: int) -> int | None:
