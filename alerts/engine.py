@@ -42,6 +42,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
+from alerts.assets import AssetFaults
 from alerts.faults import FaultCleared, FaultOpened
 from alerts.interface import Category, Condition, Rule, Schedule, Severity
 from alerts.rule_file import RuleSet
@@ -205,6 +206,8 @@ def time_order(kb: KindBatch) -> IntpArray | None:
 class Evaluation:
     opened: list[FaultOpened]
     cleared: list[FaultCleared]
+    observed: list[FaultOpened] = field(default_factory=list)
+    """Faults of a shared asset already open, seen by one more of its devices."""
 
 
 def _shift(values: np.ndarray, first: BoolArray, fill: np.ndarray) -> np.ndarray:
@@ -354,6 +357,7 @@ class RuleEngine:
         self.site_active = False
         self.site_started_ms = NEVER
         self._watching = False
+        self._assets = AssetFaults(site, self.rules)
 
     @classmethod
     def from_rule_set(
@@ -366,13 +370,29 @@ class RuleEngine:
     def evaluate(self, batch: Batch) -> Evaluation:
         opened: list[FaultOpened] = []
         cleared: list[FaultCleared] = []
+        before = self._assets.snapshot(self._reported) if self._assets else {}
         if self.site_active and len(batch):
             back = min(int(kb.ts_ms.min()) for kb in batch if len(kb))
             if back > self.site_started_ms:
                 self._site_back(back, cleared)
         for kb in batch:
             self._evaluate_kind(kb, self._by_kind.get(kb.kind.name, []), opened, cleared)
-        return Evaluation(opened, cleared)
+        return self._grouped(before, opened, cleared)
+
+    def _reported(self, rule: Rule) -> BoolArray:
+        return self.state[rule.kind].rules[rule.id].reported
+
+    def _grouped(
+        self,
+        before: dict[tuple[str, str], bool],
+        opened: list[FaultOpened],
+        cleared: list[FaultCleared],
+    ) -> Evaluation:
+        """Faults of shared assets: one per asset, not one per device that sees it."""
+        if not self._assets:
+            return Evaluation(opened, cleared)
+        after = self._assets.snapshot(self._reported)
+        return Evaluation(*self._assets.regroup(before, after, opened, cleared))
 
     def _site_back(self, at_ms: int, cleared: list[FaultCleared]) -> None:
         cleared.append(FaultCleared(SITE_RULE_ID, self.site.id, at_ms))
@@ -699,22 +719,26 @@ class RuleEngine:
         flap: bool = False,
     ) -> FaultOpened:
         values = {f.name: float(v) for f, v in zip(kind.fields, reading, strict=True)}
+        asset = self._assets.asset(rule, device.id)
+        # a fault of a shared asset is named after the asset, and lists who saw it
+        name, ident, building, unit = (
+            (asset.name, asset.id, asset.building_id, asset.unit_id)
+            if asset is not None
+            else (device.name, device.id, device.building_id, device.unit_id)
+        )
         try:
             title = rule.title.format(
-                device=device.name,
-                device_id=device.id,
-                building=device.building_id,
-                unit=device.unit_id,
-                **values,
+                device=name, device_id=ident, building=building, unit=unit, **values
             )
         except (ValueError, KeyError, IndexError):
             title = rule.title
         return FaultOpened(
             rule_id=rule.id,
             kind=rule.kind,
-            device_id=device.id,
-            building_id=device.building_id,
-            unit_id=device.unit_id,
+            device_id=ident,
+            building_id=building,
+            unit_id=unit,
+            observed_by=(device.id,) if asset is not None else (),
             severity=rule.severity,
             category=rule.category,
             title=title,
@@ -731,6 +755,7 @@ class RuleEngine:
         and the site incident. Call it every second or so; it never moves reading state."""
         opened: list[FaultOpened] = []
         cleared: list[FaultCleared] = []
+        before = self._assets.snapshot(self._reported) if self._assets else {}
         if not self._watching:
             for state in self.state.values():
                 state.watch_from[state.watch_from == NEVER] = now_ms
@@ -777,7 +802,7 @@ class RuleEngine:
                 )
                 context._groups = g
                 self._apply(rule, rs, context, g, seen_ms, opened, cleared)
-        return Evaluation(opened, cleared)
+        return self._grouped(before, opened, cleared)
 
     def _site_fault(self, started_ms: int, now_ms: int) -> FaultOpened:
         return FaultOpened(

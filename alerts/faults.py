@@ -21,6 +21,8 @@ class FaultOpened:
     """When the condition began to hold (the episode's start), by reading time."""
     detected_ms: int
     """The reading at which it had held long enough."""
+    observed_by: tuple[str, ...] = ()
+    """For a fault of a shared asset (`device_id` is the asset's id): the devices that saw it."""
     family_rules: tuple[str, ...] = ()
     """The ids of the rules of this rule's family (empty: none): their faults on one device
     share one open work order, a more severe one escalating it."""

@@ -90,6 +90,9 @@ class Rule:
     restarts its `for` timer, and a clear does not count."""
     clear_for_s: float = 0.0
     """A clear must hold this long (by reading time) before the fault clears."""
+    asset: str = ""
+    """The type of shared asset (site file `[[assets]]`, e.g. break_tank) this rule's faults
+    belong to: a device that observes one reports the asset's fault, one for all observers."""
     family: str = ""
     """Rules of one family (warning -> major -> critical on one signal, or findings of one
     cause) share one open work order per device: a more severe one escalates it."""

@@ -13,6 +13,7 @@ hold = "not running"            # optional: what keeps an episode going once `wh
 clear_for = "30s"               # optional: a clear must hold this long before the fault clears
 gap = "30m"                     # optional: episodes closer than this are one event (recurrence)
 family = "dry_run"              # optional: rules of one family share one open work order
+asset = "break_tank"            # optional: faults of the shared asset of this type a device sees
 repeat = { count = 3, within = "7d" }   # optional: open at the 3rd episode within 7 days
 schedule = { hours = "10:00-15:00", weekdays = "mon-fri" }  # optional, site-local time
 cooldown = "10m"                # optional: after a clear, no new fault for this long
@@ -51,7 +52,8 @@ ANY_KIND = "any"
 TITLE_FIELDS = frozenset({"device", "device_id", "building", "unit"})
 _RULE_KEYS = {
     "id", "kind", "when", "for", "severity", "category", "title", "description",
-    "clear", "repeat", "schedule", "cooldown", "auto_resolve", "hold", "clear_for", "gap", "family",
+    "clear", "repeat", "schedule", "cooldown", "auto_resolve", "hold", "clear_for", "gap",
+    "family", "asset",
 }  # fmt: skip
 _REQUIRED = ("id", "kind", "when", "severity", "title")
 _ID = re.compile(r"^[a-z0-9_.-]{1,128}$")
@@ -259,6 +261,9 @@ def _rule(
     family = raw.get("family", "")
     if not isinstance(family, str) or (family and not _ID.match(family)):
         raise fail("family", f"family {family!r} must be a name of a-z, 0-9, '.', '_', '-'")
+    asset = raw.get("asset", "")
+    if not isinstance(asset, str) or (asset and not _ID.match(asset)):
+        raise fail("asset", f'asset {asset!r} must be an asset type like "break_tank"')
     for key in ("clear", "hold"):
         if key in raw and (not isinstance(raw[key], str) or not raw[key].strip()):
             raise fail(key, f"{key} must be a non-empty expression")
@@ -318,6 +323,7 @@ def _rule(
                 clear_for_s=durations["clear_for"],
                 gap_s=durations["gap"],
                 family=family,
+                asset=asset,
             )
         )
     return rules

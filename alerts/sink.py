@@ -57,6 +57,7 @@ class AlertsSink:
 
     def _file(self, evaluation: Evaluation) -> None:
         self.store.open_for_faults(self.site.id, evaluation.opened)
+        self.store.record_observers(evaluation.observed)
         self.store.record_clears(evaluation.cleared)
         for fault in evaluation.opened:
             log.info("fault %s on %s since %d", fault.rule_id, fault.device_id, fault.started_ms)

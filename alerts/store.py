@@ -384,7 +384,8 @@ class WorkOrderStore:
             if order_id is None:
                 order_id = self._reopen_within_cooldown(conn, fault, now)
             if order_id is None:
-                order_id = self._insert_order(conn, site_id, fault, Source.FAULT, now)
+                seen = f"seen by {', '.join(fault.observed_by)}" if fault.observed_by else None
+                order_id = self._insert_order(conn, site_id, fault, Source.FAULT, now, note=seen)
                 created += order_id is not None
             if order_id is not None:
                 break
@@ -614,6 +615,25 @@ class WorkOrderStore:
             note=f"root-cause work order {root_id}",
         )  # fmt: skip
         return 1
+
+    def record_observers(self, faults: Sequence[FaultOpened]) -> None:
+        """Record on a shared asset's open order that one more of its devices saw the fault."""
+        if not faults:
+            return
+        now = self.clock_ms()
+        with self._write() as conn:
+            for fault in sorted(faults, key=lambda f: (f.device_id, f.rule_id)):
+                order_id = conn.execute(
+                    select(work_orders.c.id).where(
+                        self._key(Source.FAULT, fault), OPEN_EPISODE_WHERE
+                    )
+                ).scalar_one_or_none()
+                if order_id is not None:
+                    seen = ", ".join(fault.observed_by)
+                    self._event(
+                        conn, order_id, now, SYSTEM_ACTOR, EventKind.FINDING,
+                        note=f"also seen by {seen} from {fault.started_ms}: {fault.title}",
+                    )  # fmt: skip
 
     def record_clears(self, clears: Sequence[FaultCleared]) -> None:
         """Note on each fault's open order when its condition stopped (the first clear wins)."""

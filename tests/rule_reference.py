@@ -13,7 +13,9 @@ inside its schedule and past its cool-down, to open; `clear` (default: not `when
 with `repeat` only the count-th episode within the window is reported. A rule's `hold` keeps
 an episode `when` started going (its `for` timer runs on, no clear counts while it holds);
 with `clear_for` a clear must hold that long before it closes. An episode that starts within
-the rule's `gap` of the last clear is a flap (`flaps`): `repeat` does not count it. The timer
+the rule's `gap` of the last clear is a flap (`flaps`): `repeat` does not count it. A rule
+with `asset` reports one fault of a shared asset: open while any device that observes it has
+its fault open. The timer
 (`tick`: age() growing with no data, site incidents) is not modelled: at a reading age() is 0.
 """
 
@@ -396,6 +398,10 @@ class ReferenceEngine:
         self.devices = {
             kind: [_DeviceState() for _ in devices] for kind, devices in site.by_kind.items()
         }
+        self.assets = {(a.type, d): a.id for a in site.assets for d in a.device_ids}
+        """(asset type, device id) -> the shared asset the device observes."""
+        self.observers: dict[tuple[str, str], set[str]] = {}
+        """(rule id, asset id) -> the devices whose fault of the asset is open."""
         self.flaps: list[Opened] = []
         """Opened faults that began within their rule's gap of the last clear."""
 
@@ -501,13 +507,19 @@ class ReferenceEngine:
                 rs.episodes = [*past, ts][-need:] if need else []
             elif not rs.active:
                 rs.reported = False
+            asset = self.assets.get((rule.asset, device_id)) if rule.asset else None
+            seen = self.observers.setdefault((rule.id, asset), set()) if asset else set()
             if rs.reported and not was_reported:
                 assert rs.since is not None
-                opened.append((rule.id, device_id, rs.since, ts))
-                if flap:
-                    self.flaps.append((rule.id, device_id, rs.since, ts))
+                if asset is None or not seen:  # a shared asset's fault opens once
+                    opened.append((rule.id, asset or device_id, rs.since, ts))
+                    if flap:
+                        self.flaps.append((rule.id, asset or device_id, rs.since, ts))
+                seen.add(device_id)
             elif was_reported and not rs.reported:
-                cleared.append((rule.id, device_id, ts))
+                seen.discard(device_id)
+                if asset is None or not seen:  # ... and clears when no device sees it
+                    cleared.append((rule.id, asset or device_id, ts))
             if not eff:
                 rs.since = None
         state.last_ts = ts
