@@ -63,6 +63,13 @@ class AssetFaults:
                 for d in observers:
                     self._by_device[(rule.id, d.id)] = key
 
+    def rows_of(self, asset_id: str, kind: str) -> np.ndarray:
+        """The rows (in `kind`'s arrays) of the devices that observe the asset."""
+        for (_, aid), watch in self._watches.items():
+            if aid == asset_id and watch.rule.kind == kind:
+                return watch.rows
+        return np.zeros(0, np.intp)
+
     def __bool__(self) -> bool:
         return bool(self._watches)
 

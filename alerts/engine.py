@@ -30,6 +30,7 @@ restart in the middle of a `for` keeps its timer, windows and counters.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 import zipfile
@@ -322,6 +323,7 @@ class RuleEngine:
                 families[rule.family].append(rule.id)
         self._family_rules = {f: tuple(ids) for f, ids in families.items()}
         """Each family's rule ids: their faults on one device share one work order."""
+        self._rule_by_id = {r.id: r for r in self.rules}
         self._by_kind: dict[str, list[Rule]] = {}
         for rule in self.rules:
             self._by_kind.setdefault(rule.kind, []).append(rule)
@@ -389,10 +391,31 @@ class RuleEngine:
         cleared: list[FaultCleared],
     ) -> Evaluation:
         """Faults of shared assets: one per asset, not one per device that sees it."""
-        if not self._assets:
-            return Evaluation(opened, cleared)
-        after = self._assets.snapshot(self._reported)
-        return Evaluation(*self._assets.regroup(before, after, opened, cleared))
+        if self._assets:
+            after = self._assets.snapshot(self._reported)
+            opened, cleared, observed = self._assets.regroup(before, after, opened, cleared)
+        else:
+            observed = []
+        if self._family_rules:
+            cleared = [c for c in (self._family_clear(c) for c in cleared) if c is not None]
+        return Evaluation(opened, cleared, observed)
+
+    def _family_clear(self, clear: FaultCleared) -> FaultCleared | None:
+        """A clear of a family's rule counts once no rule of the family is open on the device
+        (or the shared asset); it then ends the family's order."""
+        rule = self._rule_by_id.get(clear.rule_id)
+        if rule is None or not rule.family:
+            return clear
+        members = self._family_rules[rule.family]
+        state = self.state[rule.kind]
+        device = self.site.by_id.get(clear.device_id)
+        if device is not None:
+            rows = np.array([device.kind_index], np.intp)
+        else:  # a shared asset: every device that observes it
+            rows = self._assets.rows_of(clear.device_id, rule.kind)
+        if any(bool(state.rules[r].reported[rows].any()) for r in members):
+            return None
+        return dataclasses.replace(clear, family_rules=members)
 
     def _site_back(self, at_ms: int, cleared: list[FaultCleared]) -> None:
         cleared.append(FaultCleared(SITE_RULE_ID, self.site.id, at_ms))
@@ -494,6 +517,7 @@ class RuleEngine:
             clear &= ~hold
             extended = (cond | hold) & ~clear
         eff = cond & ~clear if rule.clear is not None or rule.hold is not None else cond
+        titled = {name: value(context) for name, value in rule.title_values}
         # Only devices where the condition holds somewhere, or with a timer, an open fault or
         # a reported repeat in their state, can change: the others are left as they are.
         busy = (rs.since_ms != NEVER) | rs.active | rs.reported
@@ -505,7 +529,7 @@ class RuleEngine:
         picked = busy[rows.device]
         if picked.all():
             self._transitions(
-                rule, rs, rows, g, None, eff, clear, extended, tick_start, opened, cleared
+                rule, rs, rows, g, None, eff, clear, extended, tick_start, opened, cleared, titled
             )
             return
         sub = true_rows(picked)
@@ -521,6 +545,7 @@ class RuleEngine:
             tick_start,
             opened,
             cleared,
+            titled,
         )
 
     def _transitions(
@@ -536,9 +561,11 @@ class RuleEngine:
         tick_start: Int64Array | None,
         opened: list[FaultOpened],
         cleared: list[FaultCleared],
+        titled: dict[str, FloatArray] | None = None,
     ) -> None:
         """Timers, open / clear, cool-down and repeat over whole device groups of the ordered
-        rows (`sub` picks them; None = all rows). `extended` (rules with `hold`): where the
+        rows (`sub` picks them; None = all rows); `titled`: the rule's title values (every
+        row). `extended` (rules with `hold`): where the
         condition or its hold holds; an episode `eff` started goes on over it."""
         dev = rows.device if sub is None else rows.device[sub]
         ts = rows.ts_ms if sub is None else rows.ts_ms[sub]
@@ -581,9 +608,16 @@ class RuleEngine:
         devices = self.site.by_kind[rule.kind]
         opens = true_rows(reported_row & ~reported_before)
         if len(opens):
-            readings = rows.values_at(opens if sub is None else sub[opens]).tolist()
+            full_rows = opens if sub is None else sub[opens]
+            readings = rows.values_at(full_rows).tolist()
+            extras = [
+                {name: float(values[row]) for name, values in (titled or {}).items()}
+                for row in full_rows.tolist()
+            ]
             closed = _last_close(active_row, active_before, ts, g, rs.last_clear_ms[dev])[opens]
-            for row, values, close in zip(opens.tolist(), readings, closed.tolist(), strict=True):
+            for row, values, close, extra in zip(
+                opens.tolist(), readings, closed.tolist(), extras, strict=True
+            ):
                 start = int(run_start[row])
                 opened.append(
                     self._fault(
@@ -594,6 +628,7 @@ class RuleEngine:
                         start,
                         int(ts[row]),
                         flap=close != NEVER and start - close < gap_ms,
+                        extra=extra,
                     )
                 )
         for row in true_rows(~reported_row & reported_before).tolist():
@@ -717,8 +752,10 @@ class RuleEngine:
         at_ms: int,
         *,
         flap: bool = False,
+        extra: Mapping[str, float] | None = None,
     ) -> FaultOpened:
         values = {f.name: float(v) for f, v in zip(kind.fields, reading, strict=True)}
+        values.update(extra or {})
         asset = self._assets.asset(rule, device.id)
         # a fault of a shared asset is named after the asset, and lists who saw it
         name, ident, building, unit = (

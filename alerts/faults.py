@@ -37,4 +37,7 @@ class FaultCleared:
     device_id: str
     cleared_ms: int
     auto_resolve: bool = False
+    family_rules: tuple[str, ...] = ()
+    """The rule's family: the clear is reported once no rule of it is open on the device,
+    and ends the family's order whichever of its rules that order follows."""
     """The rule asks for its work order to be resolved on this clear."""

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from alerts.rule_language import RuleContext, WindowSpec
-from facility.batch import BoolArray
+from facility.batch import BoolArray, FloatArray
 
 Condition = Callable[[RuleContext], BoolArray]
+Value = Callable[[RuleContext], FloatArray]
+"""A number per reading (a title value)."""
 DEFAULT_GAP_S = 1800.0
 
 
@@ -90,6 +92,8 @@ class Rule:
     restarts its `for` timer, and a clear does not count."""
     clear_for_s: float = 0.0
     """A clear must hold this long (by reading time) before the fault clears."""
+    title_values: tuple[tuple[str, Value], ...] = ()
+    """Named numbers the title may show, evaluated at detection (e.g. minutes to a limit)."""
     asset: str = ""
     """The type of shared asset (site file `[[assets]]`, e.g. break_tank) this rule's faults
     belong to: a device that observes one reports the asset's fault, one for all observers."""

@@ -14,6 +14,8 @@ clear_for = "30s"               # optional: a clear must hold this long before t
 gap = "30m"                     # optional: episodes closer than this are one event (recurrence)
 family = "dry_run"              # optional: rules of one family share one open work order
 asset = "break_tank"            # optional: faults of the shared asset of this type a device sees
+title_values = { minutes_left = "(100 - motor_temp_c) / slope(motor_temp_c, \"20m\") / 60" }
+                                # optional: numbers at detection for the title ({minutes_left})
 repeat = { count = 3, within = "7d" }   # optional: open at the 3rd episode within 7 days
 schedule = { hours = "10:00-15:00", weekdays = "mon-fri" }  # optional, site-local time
 cooldown = "10m"                # optional: after a clear, no new fault for this long
@@ -53,7 +55,7 @@ TITLE_FIELDS = frozenset({"device", "device_id", "building", "unit"})
 _RULE_KEYS = {
     "id", "kind", "when", "for", "severity", "category", "title", "description",
     "clear", "repeat", "schedule", "cooldown", "auto_resolve", "hold", "clear_for", "gap",
-    "family", "asset",
+    "family", "asset", "title_values",
 }  # fmt: skip
 _REQUIRED = ("id", "kind", "when", "severity", "title")
 _ID = re.compile(r"^[a-z0-9_.-]{1,128}$")
@@ -83,13 +85,15 @@ class _Source(TomlLines):
         return self.header_line("rules", number)
 
 
-def _check_title(title: str, kinds: list[KindSpec]) -> str | None:
+def _check_title(
+    title: str, kinds: list[KindSpec], extra: frozenset[str] = frozenset()
+) -> str | None:
     try:
         names = {name for _, name, _, _ in string.Formatter().parse(title) if name is not None}
     except ValueError as exc:
         return f"title is not a valid template: {exc}"
     shared = set.intersection(*(set(spec.field_names) for spec in kinds))
-    allowed = TITLE_FIELDS | shared
+    allowed = TITLE_FIELDS | shared | extra
     unknown = names - allowed
     if unknown:
         return (
@@ -267,7 +271,24 @@ def _rule(
     for key in ("clear", "hold"):
         if key in raw and (not isinstance(raw[key], str) or not raw[key].strip()):
             raise fail(key, f"{key} must be a non-empty expression")
-    problem = _check_title(raw["title"], kinds)
+    title_values = raw.get("title_values", {})
+    if not isinstance(title_values, dict) or not all(
+        isinstance(v, str) and v.strip() for v in title_values.values()
+    ):
+        raise fail("title_values", 'title_values must be a table of name = "expression"')
+    for name in title_values:
+        if (
+            not re.match(r"^[a-z_][a-z0-9_]{0,63}$", name)
+            or any(name in spec.index for spec in kinds)
+            or name in params
+            or name in TITLE_FIELDS
+        ):
+            raise fail(
+                "title_values",
+                f"title value name {name!r} must be a new lower-case name (not a field or a "
+                "parameter)",
+            )
+    problem = _check_title(raw["title"], kinds, frozenset(title_values))
     if problem:
         raise fail("title", problem)
 
@@ -291,7 +312,15 @@ def _rule(
         when = compile_at("when", spec)
         clear = compile_at("clear", spec) if "clear" in raw else None
         hold = compile_at("hold", spec) if "hold" in raw else None
-        parts = [p for p in (when, clear, hold) if p is not None]
+        values: list[tuple[str, Expression]] = []
+        for name, text in title_values.items():
+            try:
+                values.append(
+                    (name, compile_expression(text, spec, frozenset(params), prefix=f"t.{name}."))
+                )
+            except RuleSyntaxError as exc:
+                raise fail("title_values", f"title value {name!r}: {exc.message}") from exc
+        parts = [p for p in (when, clear, hold, *(v for _, v in values)) if p is not None]
         if any(p.uses_age for p in parts) and any(p.windows or p.temporal for p in parts):
             raise fail(
                 "clear",
@@ -324,6 +353,7 @@ def _rule(
                 gap_s=durations["gap"],
                 family=family,
                 asset=asset,
+                title_values=tuple((name, v.number) for name, v in values),
             )
         )
     return rules

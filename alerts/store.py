@@ -642,12 +642,13 @@ class WorkOrderStore:
         now = self.clock_ms()
         with self._write() as conn:
             for clear in sorted(clears, key=lambda c: (c.device_id, c.rule_id)):
+                rules = clear.family_rules or (clear.rule_id,)
                 order_id = conn.execute(
                     update(work_orders)
                     .where(
                         work_orders.c.source == str(Source.FAULT),
                         work_orders.c.device_id == clear.device_id,
-                        work_orders.c.rule_id == clear.rule_id,
+                        work_orders.c.rule_id.in_(rules),
                         OPEN_EPISODE_WHERE,
                         work_orders.c.cleared_ms.is_(None),
                     )

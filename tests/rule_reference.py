@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo
 from alerts.interface import Condition, Rule
 from alerts.rule_language import (
     DEFAULT_CAPACITY,
+    SLOPE_MIN_READINGS,
     STUCK_MIN_READINGS,
     Expression,
     parse_duration_s,
@@ -122,6 +123,18 @@ class _Stuck:
         self.count = 0
 
 
+def _slope(points: list[tuple[int, float]]) -> float:
+    """Least-squares change per second of (ms, value) points; NaN below 3 points."""
+    if len(points) < SLOPE_MIN_READINGS:
+        return NAN
+    seconds = [t / 1000 for t, _ in points]
+    mean_s = sum(seconds) / len(points)
+    mean_v = sum(v for _, v in points) / len(points)
+    sxx = sum((s - mean_s) ** 2 for s in seconds)
+    sxy = sum((s - mean_s) * (v - mean_v) for s, (_, v) in zip(seconds, points, strict=True))
+    return sxy / sxx if sxx > 0 else NAN
+
+
 def _reduce(function: str, values: list[float]) -> float:
     if function == "count":
         return float(sum(1 for v in values if v != 0.0))
@@ -192,7 +205,7 @@ class _Compiler:
         return lambda r: r.params[ident]
 
     def call(self, node: ast.Call, name: str) -> Scalar:
-        if name in ("count", "changes", "mean", "median", "stuck"):
+        if name in ("count", "changes", "mean", "median", "stuck", "slope"):
             return self.window(node, name)
         col = (
             self.kind.col(node.args[0].id)
@@ -309,6 +322,8 @@ class _Compiler:
             else:
                 assert window_ms is not None
                 floor = r.ts_ms - window_ms
+                if name == "slope":
+                    return _slope([(t, v) for t, v in entries if t > floor])
                 chosen = [v for t, v in entries if t > floor]
             return _reduce(name, chosen)
 
@@ -427,7 +442,27 @@ class ReferenceEngine:
                     ):
                         continue  # not newer than before the batch, or the same ts again
                     self._reading(kind, device, state, rules, ts, values, opened, cleared)
-        return opened, cleared
+        return opened, [c for c in cleared if not self._family_open(*c)]
+
+    def _family_open(self, rule_id: str, device_id: str, _: int) -> bool:
+        """After a batch: whether a rule of the cleared rule's family is still open on the
+        device (or on any device observing the shared asset); then the clear does not count."""
+        found = next(
+            (r.rule for rs in self.rules.values() for r in rs if r.rule.id == rule_id), None
+        )
+        if found is None or not found.family:
+            return False
+        members = {r.rule.id for r in self.rules[found.kind] if r.rule.family == found.family}
+        if device_id in self.site.by_id:
+            rows = [self.site.by_id[device_id].kind_index]
+        else:
+            asset = next(a for a in self.site.assets if a.id == device_id)
+            rows = [self.site.by_id[d].kind_index for d in asset.device_ids
+                    if self.site.by_id[d].kind == found.kind]  # fmt: skip
+        states = self.devices[found.kind]
+        return any(
+            states[row].rules[m].reported for row in rows for m in members if m in states[row].rules
+        )
 
     def _reading(
         self,

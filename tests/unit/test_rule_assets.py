@@ -65,10 +65,18 @@ def draining() -> list[Reading]:
 def test_the_engine_raises_one_fault_per_rule_on_the_tank() -> None:
     opened, cleared = run_pack(SITE, draining(), 300)
     assert [(f.rule_id, f.device_id) for f in opened] == [
+        ("pump.tank_falling", "tank"),  # the early warning, with its time to the low mark
         ("pump.tank_low", "tank"),
         ("pump.tank_critical", "tank"),
     ]
-    assert all(f.title.startswith("Break tank") and "Break tank sees" in f.title for f in opened)
+    falling, low, critical = opened
+    # 1 %/min falling and 25 % the low mark: the minutes left are the level above it
+    level = float(falling.title.split(" at ")[1].split(" %")[0])
+    minutes = float(falling.title.split("about ")[1].split(" min")[0])
+    assert falling.title.startswith("Break tank falling: Break tank at ")
+    assert abs(minutes - (level - 25)) <= 2, falling.title
+    assert "Break tank sees" in low.title
+    assert "Break tank sees" in critical.title
     assert cleared == []
 
 
@@ -97,7 +105,7 @@ def test_a_pump_outside_any_asset_keeps_its_own_fault() -> None:
     opened, _ = run_pack(site, draining(), 300)
     assert sorted({(f.rule_id, f.device_id) for f in opened}) == [
         (rule, pump)
-        for rule in ("pump.tank_critical", "pump.tank_low")
+        for rule in ("pump.tank_critical", "pump.tank_falling", "pump.tank_low")
         for pump in ("p1", "p2", "p3")
     ]
 

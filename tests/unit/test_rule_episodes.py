@@ -198,6 +198,14 @@ def test_a_clear_counts_once_it_has_held_for_clear_for_across_batches_and_a_rest
         ("clear_for = -5", "my-rules.toml:7: 'clear_for' = -5 is not a duration"),
         ('gap = "often"', "my-rules.toml:7: 'gap' = 'often' is not a duration"),
         ("gap = -30", "my-rules.toml:7: 'gap' = -30 is not a duration"),
+        (
+            'title_values = { running = "1" }',
+            "my-rules.toml:7: title value name 'running' must be a new lower-case name",
+        ),
+        (
+            'title_values = { m = "slope(motor_temp_c, 5)" }',
+            "my-rules.toml:7: title value 'm': slope() window must be a duration",
+        ),
         ('hold = ""', "my-rules.toml:7: hold must be a non-empty expression"),
         ("hold = 3", "my-rules.toml:7: hold must be a non-empty expression"),
         ('hold = "running and bogus > 1"', "my-rules.toml:7: column 21: unknown name 'bogus'"),

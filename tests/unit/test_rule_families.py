@@ -139,3 +139,40 @@ title = "t"
 """
     with pytest.raises(RuleFileError, match=r"^r\.toml:13: family 'f' mixes kinds"):
         parse_rule_file(text, "r.toml")
+
+
+def heating() -> list[Reading]:
+    """The machine-room fan fails at 10 min: the winding, at 70 C, warms by 1 C a minute while
+    the car keeps running; one reading every 20 s, with a little sensor noise."""
+    out = []
+    for t in range(0, 3600, 20):
+        temp = 70.0 + max(t - 600, 0) / 60 + (t // 20 % 3) / 10
+        out.append(
+            Reading(
+                "el1", t,
+                {"alarm_test_ok": 1, "alarm_button": 0, "fault_code": 0, "running": t // 20 % 2,
+                 "speed_mps": 1.0 * (t // 20 % 2), "level_error_mm": 1000.0 - t % 40,
+                 "door_state": 0, "motor_temp_c": temp, "vibration_mm_s": 0.8},
+            )
+        )  # fmt: skip
+    return out
+
+
+def test_a_rising_winding_temperature_warns_early_and_the_threshold_escalates_it(
+    tmp_path: Path,
+) -> None:
+    opened, _ = run_pack(SITE, heating(), 300)
+    assert [f.rule_id for f in opened] == [
+        "elevator.motor_temp_rising",
+        "elevator.motor_overheating",
+    ]
+    warning, major = opened
+    # warned well before the limit, with the predicted time to it in the title
+    assert warning.detected_ms < major.detected_ms - 10 * 60_000
+    at = float(warning.title.split(" at ")[1].split(" C")[0])
+    minutes = float(warning.title.split("about ")[1].split(" min")[0])
+    assert abs(minutes - (100 - at)) <= 3, warning.title  # 1 C a minute
+    store = store_of(tmp_path, heating())
+    (order,) = store.list_work_orders()
+    assert (order.rule_id, order.severity) == ("elevator.motor_overheating", "major")
+    assert [e.event for e in store.history(order.id)] == ["created", "escalated"]
