@@ -360,6 +360,12 @@ class RuleEngine:
         self.site_started_ms = NEVER
         self._watching = False
         self._assets = AssetFaults(site, self.rules)
+        self.arrival_lag_ms = 0
+        """How far the newest reading lags its arrival (a gateway draining a backlog): the timer
+        judges silence by the readings' own time, so a replayed buffer is not a silent site."""
+        self._arrived_ms: int | None = None
+        self._stream_ms = NEVER
+        """The newest reading's time seen so far."""
 
     @classmethod
     def from_rule_set(
@@ -369,7 +375,14 @@ class RuleEngine:
 
     # -- readings -------------------------------------------------------------------------
 
-    def evaluate(self, batch: Batch) -> Evaluation:
+    def evaluate(self, batch: Batch, *, arrived_ms: int | None = None) -> Evaluation:
+        """Evaluate a batch; `arrived_ms` (the wall clock when it arrived) lets the timer tell
+        a backlog being drained from a silent site (`arrival_lag_ms`)."""
+        if arrived_ms is not None and len(batch):
+            newest = max(int(kb.ts_ms.max()) for kb in batch if len(kb))
+            self._stream_ms = max(self._stream_ms, newest)
+            self._arrived_ms = arrived_ms
+            self.arrival_lag_ms = max(arrived_ms - self._stream_ms, 0)
         opened: list[FaultOpened] = []
         cleared: list[FaultCleared] = []
         before = self._assets.snapshot(self._reported) if self._assets else {}
@@ -789,7 +802,13 @@ class RuleEngine:
 
     def tick(self, now_ms: int) -> Evaluation:
         """Evaluate silence at `now_ms` with no data needed: rules that read age() (offline)
-        and the site incident. Call it every second or so; it never moves reading state."""
+        and the site incident. Call it every second or so; it never moves reading state.
+
+        While readings arrive late (`arrival_lag_ms`: a gateway draining a backlog), `now_ms`
+        is taken back by that lag: silence is judged by the readings' own time, the newest
+        reading's time plus the wall time since it arrived."""
+        if self.arrival_lag_ms:
+            now_ms -= self.arrival_lag_ms
         opened: list[FaultOpened] = []
         cleared: list[FaultCleared] = []
         before = self._assets.snapshot(self._reported) if self._assets else {}

@@ -13,6 +13,8 @@ from pathlib import Path
 from alerts.engine import Evaluation, RuleEngine
 from alerts.store import WorkOrderStore
 from facility.batch import Batch
+from facility.clock import Clock, now_ms
+from facility.prometheus import Metric
 from facility.site import Site
 
 log = logging.getLogger(__name__)
@@ -27,20 +29,35 @@ class AlertsSink:
         store: WorkOrderStore,
         *,
         checkpoint_path: Path | None = None,
+        clock_ms: Clock = now_ms,
     ) -> None:
         self.site = site
         self.engine = engine
         self.store = store
         self.checkpoint_path = checkpoint_path
+        self.clock_ms = clock_ms
+        """When a batch arrives: the engine counts how far readings lag it (a backlog)."""
         self._lock = threading.Lock()
         if checkpoint_path is not None and engine.load(checkpoint_path):
             log.info("rules state restored from %s", checkpoint_path)
 
     def handle(self, batch: Batch) -> None:
         with self._lock:
-            evaluation = self.engine.evaluate(batch)
+            evaluation = self.engine.evaluate(batch, arrived_ms=self.clock_ms())
             self._file(evaluation)
         self.store.update_device_state(self.site, batch)
+
+    def metrics(self) -> list[Metric]:
+        """For the gateway's /metrics: how far the newest reading lags its arrival."""
+        return [
+            Metric.single(
+                "facility_rules_arrival_lag_seconds",
+                "gauge",
+                "How far the newest reading lagged its arrival at the rules engine (a backlog "
+                "being drained); silence and site incidents are judged by reading time.",
+                self.engine.arrival_lag_ms / 1000,
+            )
+        ]
 
     def tick(self, now_ms: int) -> Evaluation:
         """Silence on the timer: offline devices and the site incident, with no data."""
