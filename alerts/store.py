@@ -624,9 +624,15 @@ class WorkOrderStore:
         with self._write() as conn:
             for fault in sorted(faults, key=lambda f: (f.device_id, f.rule_id)):
                 order_id = conn.execute(
-                    select(work_orders.c.id).where(
-                        self._key(Source.FAULT, fault), OPEN_EPISODE_WHERE
+                    select(work_orders.c.id)
+                    .where(
+                        work_orders.c.source == str(Source.FAULT),
+                        work_orders.c.device_id == fault.device_id,
+                        work_orders.c.rule_id.in_(fault.family_rules or (fault.rule_id,)),
+                        OPEN_EPISODE_WHERE,
                     )
+                    .order_by(work_orders.c.id)
+                    .limit(1)
                 ).scalar_one_or_none()
                 if order_id is not None:
                     seen = ", ".join(fault.observed_by)
