@@ -21,7 +21,7 @@ from alerts.store import WorkOrderStore, current_revision, downgrade, make_engin
 from tests.services import start_postgres
 
 T0 = 1_790_000_000_000
-HEAD = "0004"
+HEAD = "0005"
 
 
 @pytest.fixture
