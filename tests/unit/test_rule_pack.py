@@ -348,3 +348,34 @@ def test_shuffled_delivery_gives_the_same_faults_as_ordered() -> None:
     engine = RuleEngine.from_rule_set(MINI, default_rule_set())
     got = [f for c in chunks for f in engine.evaluate(c).opened]
     assert sorted(map(repr, got)) == sorted(map(repr, ordered)) != []
+
+
+# -- one order per physical fault (the simulators) ---------------------------------------------
+
+
+def test_one_physical_fault_is_one_work_order(demo_site: Site, tmp_path: Path) -> None:
+    """The demo site's break tank drains (seen by its three pumps), one car's levelling drifts
+    past 10 mm and then past 20 mm, another car's door is obstructed (re-opening and slow):
+    three faults, three work orders, whatever the rules that saw them."""
+    injections = [
+        "low-tank:pump-1@60",
+        "levelling-drift:b01-u1-el1@60/mm_per_day=240/max_mm=30",  # 10 mm an hour
+        "door-obstruction:b02-u1-el1@60",
+    ]
+    batch = simulate(demo_site, rate_hz=1 / 30, duration_s=4 * H, start_h=8, inject=injections)
+    store = _store(tmp_path)
+    sink = AlertsSink(demo_site, RuleEngine.from_rule_set(demo_site, default_rule_set()), store)
+    start = START_MS + 8 * 3_600_000
+    for t in range(start, start + 4 * 3_600_000, 300_000):
+        sink.handle(until(batch, t, t + 300_000))
+    orders = {o.device_id: o for o in store.list_work_orders()}
+    assert sorted(orders) == ["b01-u1-el1", "b02-u1-el1", "break-tank"], [
+        (o.rule_id, o.device_id) for o in orders.values()
+    ]
+    tank, drift, door = orders["break-tank"], orders["b01-u1-el1"], orders["b02-u1-el1"]
+    assert tank.severity == "critical"
+    tank_notes = " ".join(e.note or "" for e in store.history(tank.id))
+    assert all(p in tank_notes for p in ("pump-1", "pump-2", "pump-3"))
+    assert (drift.rule_id, drift.severity) == ("elevator.levelling_major", "major")
+    assert "escalated" in [e.event for e in store.history(drift.id)]
+    assert door.rule_id in ("elevator.door_reopening", "elevator.door_slow")
