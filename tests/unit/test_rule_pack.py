@@ -368,7 +368,7 @@ def test_one_physical_fault_is_one_work_order(demo_site: Site, tmp_path: Path) -
     start = START_MS + 8 * 3_600_000
     for t in range(start, start + 4 * 3_600_000, 300_000):
         sink.handle(until(batch, t, t + 300_000))
-    orders = {o.device_id: o for o in store.list_work_orders()}
+    orders = {o.device_id or "": o for o in store.list_work_orders()}
     assert sorted(orders) == ["b01-u1-el1", "b02-u1-el1", "break-tank"], [
         (o.rule_id, o.device_id) for o in orders.values()
     ]
