@@ -379,3 +379,18 @@ def test_one_physical_fault_is_one_work_order(demo_site: Site, tmp_path: Path) -
     assert (drift.rule_id, drift.severity) == ("elevator.levelling_major", "major")
     assert "escalated" in [e.event for e in store.history(drift.id)]
     assert door.rule_id in ("elevator.door_reopening", "elevator.door_slow")
+
+
+def test_a_card_reader_dead_for_two_and_a_half_hours_is_one_episode() -> None:
+    """Refused cards come in bursts and lulls; the reader is fixed when a card works again."""
+    batch = simulate(
+        MINI, rate_hz=0.2, duration_s=4 * H, start_h=8,
+        inject=["card-reader-failure:b1-u1-door@600+9000"],
+    )  # fmt: skip
+    result = RuleEngine.from_rule_set(MINI, default_rule_set()).evaluate(batch)
+    opened = [f for f in result.opened if f.rule_id == "gate.card_reader_failure"]
+    cleared = [c for c in result.cleared if c.rule_id == "gate.card_reader_failure"]
+    assert len(opened) == 1
+    assert len(cleared) == 1
+    repaired = START_MS + 8 * 3_600_000 + 9_600_000
+    assert repaired <= cleared[0].cleared_ms < repaired + 3_600_000
