@@ -22,6 +22,14 @@ reading time), inside its schedule, and, with a cool-down, not within the cool-d
 last clear; it clears at a reading where `clear` holds (default: where `when` does not). Rules
 with `repeat` report a fault only at the episode that makes `count` within `within`.
 
+The episode model (docs/rules.md#episodes): a rule's `hold` keeps an episode `when` started
+going (its `for` timer runs on, no clear counts while it holds); with `clear_for` a clear
+counts once it has held that long (`clear_since_ms`); an episode that starts within the rule's
+`gap` of the last clear is a flap (`FaultOpened.flap`: no recurrence, `repeat` skips it). A
+family's clear is reported once none of its rules is open on the device; a rule with `asset`
+reports one fault per shared asset (`alerts.assets`). All of it is numpy over the batch, or
+Python over the few transitions.
+
 `tick(now_ms)` is the timer: it evaluates rules that read `age()` (offline) with no data
 arriving, and raises ONE site incident instead of one fault per device when the whole site
 goes silent. `save` / `load` checkpoint every state array (npz, written atomically), so a
