@@ -225,3 +225,16 @@ title = "t {{device}}"
     with pytest.raises(RuleFileError) as error:
         parse_rule_file(text, "my-rules.toml")
     assert str(error.value).startswith(expected), str(error.value)
+
+
+def test_a_restart_in_the_middle_of_an_entrapment_keeps_the_episode(tmp_path: Path) -> None:
+    readings = entrapment()
+    first = RuleEngine.from_rule_set(SITE, default_rule_set())
+    opened = first.evaluate(batch(SITE, [r for r in readings if r.t_s < 400])).opened
+    first.save(tmp_path / "rules.npz")  # between two presses: the stuck car holds it
+    second = RuleEngine.from_rule_set(SITE, default_rule_set())
+    assert second.load(tmp_path / "rules.npz")
+    rest = second.evaluate(batch(SITE, [r for r in readings if r.t_s >= 400], seq_from=400))
+    assert [(f.rule_id, f.started_ms) for f in opened] == [("elevator.entrapment", ms(70))]
+    assert rest.opened == []
+    assert [(c.rule_id, c.cleared_ms) for c in rest.cleared] == [("elevator.entrapment", ms(715))]
