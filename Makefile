@@ -6,6 +6,10 @@ PIP    := $(BIN)/python -m pip
 
 .PHONY: demo test lint typecheck pytest services clean
 
+# Settings given to make as variables (`make demo FACILITY_HTTP_PORT=8080`) reach the commands
+# too, not only those already in the environment.
+$(foreach v,$(filter FACILITY_%,$(.VARIABLES)),$(eval export $(v)))
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip

@@ -1,181 +1,43 @@
 """Backtest: replay stored history through the rules and list the faults they would have raised.
 
-History is read in time chunks (`chunk_s`) from a `HistorySource`, decoded straight into
-`Batch`es, evaluated by a fresh `RuleEngine` in time order, with the engine's timer ticking
-every `tick_s` of history time (so offline is found as it would have been live). Nothing is
-written: the result is the list of faults opened and cleared.
-
-`SQLiteHistorySource` reads the embedded time-series store (`ingest.sqlite_store`'s tables),
-`InfluxV1HistorySource` InfluxDB 1.x (what the gateway wrote there, with InfluxQL).
+History is read in time chunks (`chunk_s`) from a `HistorySource` as `Batch`es, evaluated by
+a fresh `RuleEngine` in time order, with the engine's timer ticking every `tick_s` of history
+time (so offline is found as it would have been live). Nothing is written: the result is the
+list of faults opened and cleared. The history comes from whichever store the gateway wrote
+to, through `ingest.registry.open_history` (its readers' `batch`).
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-import httpx
 import numpy as np
-import orjson
 
 from alerts.engine import RuleEngine
 from alerts.faults import FaultCleared, FaultOpened
 from alerts.interface import Rule
+from alerts.quarantine import RuleFailure
 from alerts.rule_file import RuleSet
-from facility.batch import Batch, KindBatch
-from facility.catalog import KINDS
+from facility.batch import Batch
 from facility.errors import FacilityError
 from facility.site import Site
+from ingest.settings import StoreSettings
 
 DEFAULT_CHUNK_S = 3600.0
 DEFAULT_TICK_S = 10.0
 
 
 class BacktestError(FacilityError):
-    """The backtest cannot run: bad range, missing store."""
+    """The backtest cannot run: a bad range (store errors are ingest's own)."""
 
 
 class HistorySource(Protocol):
     def batch(self, start_ms: int, end_ms: int) -> Batch:
         """Every stored reading of the site in [start_ms, end_ms)."""
-
-
-class SQLiteHistorySource:
-    """The embedded store, read-only: one query per kind and chunk."""
-
-    def __init__(self, site: Site, path: Path) -> None:
-        if not Path(path).exists():
-            raise BacktestError(f"no time-series store at {path}")
-        from ingest.sqlite_store import table_name  # noqa: PLC0415 (one naming, ingest's)
-
-        self.site = site
-        self._table = table_name
-        self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        self._rows = {
-            kind: {d.id: d.kind_index for d in devices} for kind, devices in site.by_kind.items()
-        }
-
-    def batch(self, start_ms: int, end_ms: int) -> Batch:
-        kinds: dict[str, KindBatch] = {}
-        for kind, spec in KINDS.items():
-            columns = ", ".join(f'"{f.name}"' for f in spec.fields)
-            try:
-                rows = self._db.execute(
-                    f"SELECT device, ts_ms, seq, {columns} FROM {self._table(kind)} "
-                    "WHERE ts_ms >= ? AND ts_ms < ? ORDER BY device, ts_ms",
-                    (start_ms, end_ms),
-                ).fetchall()
-            except sqlite3.OperationalError:
-                continue  # a store without this kind's table
-            index = self._rows[kind]
-            rows = [r for r in rows if r[0] in index]  # devices no longer in the site
-            if not rows:
-                continue
-            data = np.array([r[1:] for r in rows], dtype=np.float64)  # None -> nan
-            kinds[kind] = KindBatch(
-                spec,
-                np.array([index[r[0]] for r in rows], np.int32),
-                data[:, 0].astype(np.int64),
-                data[:, 1].astype(np.int64),
-                np.ascontiguousarray(data[:, 2:]),
-            )
-        return Batch(self.site.id, kinds)
-
-    def close(self) -> None:
-        self._db.close()
-
-
-class InfluxV1HistorySource:
-    """InfluxDB 1.x, read-only: one InfluxQL query per kind and chunk, answered in chunks.
-
-    The gateway writes no sequence numbers to InfluxDB, so replayed readings carry seq 0; the
-    rules do not read them.
-    """
-
-    CHUNK_POINTS = 10_000
-
-    def __init__(
-        self,
-        site: Site,
-        url: str,
-        database: str,
-        *,
-        username: str | None = None,
-        password: str | None = None,
-        timeout_s: float = 60.0,
-    ) -> None:
-        self.site = site
-        self.database = database
-        auth = (username, password or "") if username else None
-        self._http = httpx.Client(base_url=url, timeout=timeout_s, auth=auth)
-        self._rows = {
-            kind: {d.id: d.kind_index for d in devices} for kind, devices in site.by_kind.items()
-        }
-
-    def _series(self, influxql: str) -> Iterator[tuple[list[str], list[list[Any]]]]:
-        params = {"db": self.database, "q": influxql, "epoch": "ms", "chunked": "true",
-                  "chunk_size": str(self.CHUNK_POINTS)}  # fmt: skip
-        try:
-            with self._http.stream("GET", "/query", params=params) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    raise BacktestError(
-                        f"InfluxDB at {self._http.base_url} answered {response.status_code}: "
-                        f"{response.text[:200]}"
-                    )
-                for line in response.iter_lines():
-                    if not line.strip():
-                        continue
-                    body = orjson.loads(line)
-                    for result in body.get("results", []):
-                        if "error" in result:
-                            raise BacktestError(f"InfluxDB: {result['error']}")
-                        for series in result.get("series", []):
-                            yield series["columns"], series.get("values", [])
-        except httpx.HTTPError as exc:
-            raise BacktestError(f"cannot read InfluxDB at {self._http.base_url}: {exc}") from exc
-
-    def batch(self, start_ms: int, end_ms: int) -> Batch:
-        kinds: dict[str, KindBatch] = {}
-        site = self.site.id.replace("\\", "\\\\").replace("'", "\\'")
-        for kind, spec in KINDS.items():
-            index = self._rows[kind]
-            if not index:
-                continue
-            fields = ", ".join(f'"{f.name}"' for f in spec.fields)
-            query = (
-                f'SELECT "device", {fields} FROM "{kind}" WHERE "site" = \'{site}\' '
-                f"AND time >= {start_ms}ms AND time < {end_ms}ms"
-            )
-            blocks = []
-            for columns, values in self._series(query):
-                if columns[:2] != ["time", "device"]:
-                    raise BacktestError(f"InfluxDB: unexpected columns {columns[:2]}")
-                if values:
-                    blocks.append(np.array(values, dtype=object))
-            if not blocks:
-                continue
-            block = np.concatenate(blocks)
-            device = np.array([index.get(name, -1) for name in block[:, 1].tolist()], np.int32)
-            known = device >= 0  # devices no longer in the site are left out
-            if not known.any():
-                continue
-            block = block[known]
-            kinds[kind] = KindBatch(
-                spec,
-                device[known],
-                block[:, 0].astype(np.int64),
-                np.zeros(len(block), np.int64),
-                np.ascontiguousarray(block[:, 2:].astype(np.float64)),  # None -> NaN
-            )
-        return Batch(self.site.id, kinds)
-
-    def close(self) -> None:
-        self._http.close()
 
 
 @dataclass(slots=True)
@@ -185,9 +47,12 @@ class BacktestResult:
     readings: int = 0
     opened: list[FaultOpened] = field(default_factory=list)
     cleared: list[FaultCleared] = field(default_factory=list)
+    quarantined: list[RuleFailure] = field(default_factory=list)
+    """Rules whose evaluation raised (`alerts.quarantine`): their faults after it are missing."""
 
     def lines(self) -> list[str]:
-        """One line per fault, oldest first, with when it cleared (if it did)."""
+        """One line per fault, oldest first, with when it cleared (if it did); then one per
+        quarantined rule."""
         ends: dict[tuple[str, str], list[int]] = {}
         for c in self.cleared:
             ends.setdefault((c.rule_id, c.device_id), []).append(c.cleared_ms)
@@ -199,6 +64,10 @@ class BacktestResult:
                 f"{_iso(f.started_ms)}  {f.severity:<8} {f.rule_id:<28} {f.device_id:<16} "
                 f"detected {_iso(f.detected_ms)}  {cleared}  {f.title}"
             )
+        out += [
+            f"rule {q.rule_id} raised and was skipped from then on: {q.error}"
+            for q in self.quarantined
+        ]
         return out
 
     def orders(self) -> int:
@@ -275,6 +144,7 @@ def backtest(
             timed = engine.tick(min(t + step, chunk_end))
             result.opened += timed.opened
             result.cleared += timed.cleared
+    result.quarantined = engine.quarantine.failures()
     return result
 
 
@@ -299,31 +169,23 @@ def run_command(
     *,
     site_path: Path,
     rules_path: Path | None,
-    sqlite_path: Path,
+    store: StoreSettings,
     start: str,
     end: str,
-    influx_url: str | None = None,
-    influx_db: str = "facility",
-    influx_username: str | None = None,
-    influx_password: str | None = None,
 ) -> list[str]:
-    """`facility rules backtest`: the report's lines (a summary line first)."""
+    """`facility rules backtest`: the report's lines (a summary line first). The history is
+    read from `store`; an unreachable store raises `StoreUnavailableError`."""
     from alerts.rule_file import load_rule_file  # noqa: PLC0415
     from alerts.rules import default_rule_set  # noqa: PLC0415
     from facility.site import load_site  # noqa: PLC0415
+    from ingest.registry import open_history  # noqa: PLC0415
 
     start_ms, end_ms = parse_time_ms(start, "--from"), parse_time_ms(end, "--to")
     if end_ms <= start_ms:
         raise BacktestError(f"--from {start} must be before --to {end}")
     site = load_site(site_path)
     rules = load_rule_file(rules_path) if rules_path is not None else default_rule_set()
-    source: SQLiteHistorySource | InfluxV1HistorySource
-    if influx_url is not None:
-        source = InfluxV1HistorySource(
-            site, influx_url, influx_db, username=influx_username, password=influx_password
-        )
-    else:
-        source = SQLiteHistorySource(site, sqlite_path)
+    source = open_history(site, store)
     try:
         result = backtest(site, rules, source, start_ms, end_ms)
     finally:

@@ -54,6 +54,7 @@ import numpy.typing as npt
 from alerts.assets import AssetFaults
 from alerts.faults import FaultCleared, FaultOpened
 from alerts.interface import Category, Condition, Rule, Schedule, Severity
+from alerts.quarantine import Quarantine
 from alerts.rule_file import RuleSet
 from alerts.rule_language import (
     NEVER,
@@ -374,6 +375,8 @@ class RuleEngine:
         self._arrived_ms: int | None = None
         self._stream_ms = NEVER
         """The newest reading's time seen so far."""
+        self.quarantine = Quarantine()
+        """Rules whose evaluation raised: skipped until restart, their open faults kept."""
 
     @classmethod
     def from_rule_set(
@@ -516,6 +519,29 @@ class RuleEngine:
     # -- one rule over time-ordered rows --------------------------------------------------
 
     def _apply(
+        self,
+        rule: Rule,
+        rs: RuleState,
+        context: RuleContext,
+        g: _Groups,
+        tick_start: Int64Array | None,
+        opened: list[FaultOpened],
+        cleared: list[FaultCleared],
+    ) -> None:
+        """`_apply_rule`, isolated: a rule that raises is quarantined (`alerts.quarantine`)
+        and what it reported in this batch is dropped, its windows left uncommitted; the other
+        rules, and the readings' state, go on. A quarantined rule is skipped."""
+        if rule.id in self.quarantine:
+            return
+        marks = len(opened), len(cleared)
+        try:
+            self._apply_rule(rule, rs, context, g, tick_start, opened, cleared)
+        except Exception as exc:
+            del opened[marks[0] :], cleared[marks[1] :]
+            context.updates.clear()
+            self.quarantine.add(rule.id, exc)
+
+    def _apply_rule(
         self,
         rule: Rule,
         rs: RuleState,

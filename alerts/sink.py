@@ -2,6 +2,15 @@
 
 The gateway thread calls `handle` per batch; the rules timer (`alerts.timer`) calls `tick` and
 `checkpoint` from its own thread. One lock keeps the engine's state arrays to one writer.
+
+Two kinds of failure, two answers (docs/rules.md, "When a rule fails"):
+- a rule that raises is a bug in that rule: the engine quarantines it and the batch goes on
+  (`alerts.quarantine`), shown by `prometheus()` and `health()`;
+- the work-order database failing is transient and hits every rule: `handle` raises, so the
+  gateway retries the batch without acking it. The faults already evaluated wait in
+  `_unfiled` and are filed first on the next call (the retry's evaluation is empty: the engine
+  ignores readings it has seen), and no checkpoint is written while any wait, so a crash
+  meanwhile replays the unacked readings from the older checkpoint and finds them again.
 """
 
 from __future__ import annotations
@@ -38,39 +47,73 @@ class AlertsSink:
         self.clock_ms = clock_ms
         """When a batch arrives: the engine counts how far readings lag it (a backlog)."""
         self._lock = threading.Lock()
+        self._unfiled: list[Evaluation] = []
+        """Evaluations whose faults are not in the database yet (it failed), oldest first."""
         if checkpoint_path is not None and engine.load(checkpoint_path):
             log.info("rules state restored from %s", checkpoint_path)
 
     def handle(self, batch: Batch) -> None:
         with self._lock:
-            evaluation = self.engine.evaluate(batch, arrived_ms=self.clock_ms())
-            self._file(evaluation)
+            self._file_after(self.engine.evaluate(batch, arrived_ms=self.clock_ms()))
         self.store.update_device_state(self.site, batch)
-
-    def metrics(self) -> list[Metric]:
-        """For the gateway's /metrics: how far the newest reading lags its arrival."""
-        return [
-            Metric.single(
-                "facility_rules_arrival_lag_seconds",
-                "gauge",
-                "How far the newest reading lagged its arrival at the rules engine (a backlog "
-                "being drained); silence and site incidents are judged by reading time.",
-                self.engine.arrival_lag_ms / 1000,
-            )
-        ]
 
     def tick(self, now_ms: int) -> Evaluation:
         """Silence on the timer: offline devices and the site incident, with no data."""
         with self._lock:
             evaluation = self.engine.tick(now_ms)
-            self._file(evaluation)
+            self._file_after(evaluation)
         return evaluation
 
     def checkpoint(self) -> None:
         if self.checkpoint_path is None:
             return
         with self._lock:
+            if self._unfiled:  # the state has faults the database has not: keep the old one
+                log.warning("rules checkpoint skipped: faults wait to be filed")
+                return
             self.engine.save(self.checkpoint_path)
+
+    def prometheus(self) -> list[Metric]:
+        with self._lock:
+            waiting = sum(len(e.opened) + len(e.cleared) for e in self._unfiled)
+        return [
+            *self.engine.quarantine.prometheus(),
+            Metric.single(
+                "facility_faults_unfiled", "gauge",
+                "Fault openings and clears waiting for the work-order database.", waiting,
+            ),
+            Metric.single(
+                "facility_rules_arrival_lag_seconds", "gauge",
+                "How far the newest reading lagged its arrival at the rules engine (a backlog "
+                "being drained); silence and site incidents are judged by reading time.",
+                self.engine.arrival_lag_ms / 1000,
+            ),
+        ]  # fmt: skip
+
+    def health(self) -> dict[str, object]:
+        """The rules' part of /health; `degraded` names each quarantined rule (the gateway
+        still serves: readings are stored and acked, the other rules run)."""
+        failures = self.engine.quarantine.failures()
+        with self._lock:
+            waiting = sum(len(e.opened) + len(e.cleared) for e in self._unfiled)
+        return {
+            "rules": len(self.engine.rules),
+            "quarantined": [
+                {"rule": f.rule_id, "error": f.error, "since_ms": f.since_ms} for f in failures
+            ],
+            "unfiled_faults": waiting,
+            "degraded": [f"rule {f.rule_id} quarantined: {f.error}" for f in failures],
+        }
+
+    def _file_after(self, evaluation: Evaluation) -> None:
+        """File the waiting evaluations, then this one, in order; each leaves the queue once
+        filed, so a failure keeps it (and those after it) for the next call. Filing twice is
+        harmless: an episode is filed once (a database constraint) and the first clear wins."""
+        if evaluation.opened or evaluation.cleared or evaluation.observed:
+            self._unfiled.append(evaluation)
+        while self._unfiled:
+            self._file(self._unfiled[0])
+            self._unfiled.pop(0)
 
     def _file(self, evaluation: Evaluation) -> None:
         self.store.open_for_faults(self.site.id, evaluation.opened)

@@ -8,9 +8,9 @@ Filing is idempotent and race-free because the database, not a check-then-insert
 - a partial unique index allows one open order per (source, device, rule): two gateways filing
   a new episode at once make one order, and the loser annotates it instead.
 
-SQLite write transactions begin IMMEDIATE (they take the write lock first), so a transaction
-that reads and then writes waits for another writer instead of failing with SQLITE_BUSY.
-The rules (lifecycle, SLA, cool-down, assignment) live in `alerts.workorders`.
+Writes go through `db.engine.begin_write`: on SQLite they take the write lock first, so a
+transaction that reads and then writes waits for another writer instead of failing with
+SQLITE_BUSY. The rules (lifecycle, SLA, cool-down, assignment) live in `alerts.workorders`.
 """
 
 from __future__ import annotations
@@ -21,27 +21,16 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import repeat
-from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 import orjson
-from sqlalchemy import Connection, Engine, create_engine, event, func, inspect, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import Connection, Engine, Row, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from alerts.faults import FaultCleared, FaultOpened
-from alerts.schema import (
-    OPEN_EPISODE_WHERE,
-    OPEN_ORDER_KEY,
-    OPEN_STATUSES,
-    device_state,
-    fault_episodes,
-    work_order_events,
-    work_orders,
-)
+from alerts.interface import Severity
 from alerts.workorders import (
     RESPONDED_STATUSES,
     SYSTEM_ACTOR,
@@ -55,16 +44,22 @@ from alerts.workorders import (
     check_transition,
     fullest_window,
 )
+from db.engine import begin_write, upsert_for
+from db.migrate import migrate
+from db.rows import row_reader
+from db.schema import (
+    OPEN_EPISODE_WHERE,
+    OPEN_ORDER_KEY,
+    OPEN_STATUSES,
+    device_state,
+    fault_episodes,
+    work_order_events,
+    work_orders,
+)
 from facility.batch import Batch
 from facility.clock import Clock, now_ms
 from facility.columns import json_objects
 from facility.site import Site
-
-MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
-BASELINE_REVISION: Final = "0001"
-"""The schema `metadata.create_all` made before migrations: such databases are stamped here."""
-_MIGRATION_LOCK_ID: Final = 0x46_4D_57_4F  # PostgreSQL advisory lock: one migrator at a time
-_WRITE: Final = "facility_write"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,17 +71,17 @@ class WorkOrder:
     device_id: str | None
     kind: str | None
     rule_id: str | None
-    severity: str
+    severity: Severity
     category: str
+    """A rule's `alerts.interface.Category`, or `report` for a resident's report."""
     title: str
-    status: str
+    status: WorkOrderStatus
     fault_started_ms: int | None
     detected_ms: int | None
     created_ms: int
     updated_ms: int
     cleared_ms: int | None
-    source: str
-    """`fault`, `root_cause` or `report` (see `alerts.workorders.Source`)."""
+    source: Source
     priority: int
     respond_by_ms: int | None
     resolve_by_ms: int | None
@@ -102,8 +97,8 @@ class WorkOrder:
     last_fault_ms: int | None
     parent_id: int | None
     """The root-cause order this fault's order was rolled up into, if any."""
-    # The fields follow the columns of `work_orders`: rows are turned into orders by position
-    # (a test checks the two agree).
+    # The fields are named as the columns of `work_orders` (`work_order_from_row` reads rows
+    # by those names).
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,10 +109,23 @@ class WorkOrderEvent:
     work_order_id: int
     at_ms: int
     actor: str
-    event: str
-    from_status: str | None
-    to_status: str | None
+    event: EventKind
+    from_status: WorkOrderStatus | None
+    to_status: WorkOrderStatus | None
     note: str | None
+
+
+work_order_from_row: Final = row_reader(
+    work_orders,
+    WorkOrder,
+    convert={"severity": Severity, "status": WorkOrderStatus, "source": Source},
+)
+"""A work order from a row holding the `work_orders` columns (alone or in a join)."""
+_event_from_row: Final = row_reader(
+    work_order_events,
+    WorkOrderEvent,
+    convert={"event": EventKind, "from_status": WorkOrderStatus, "to_status": WorkOrderStatus},
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +151,8 @@ class WorkOrderFilter:
     """What a work-order list asks for; None means any. Sequences match any of their items
     (an empty one matches nothing)."""
 
-    statuses: Sequence[str] | None = None
-    severities: Sequence[str] | None = None
+    statuses: Sequence[WorkOrderStatus] | None = None
+    severities: Sequence[Severity] | None = None
     building_ids: Sequence[str] | None = None
     kinds: Sequence[str] | None = None
     device_id: str | None = None
@@ -200,104 +208,6 @@ def is_overdue(order: WorkOrder, now_ms: int) -> bool:
     )
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for SQLite (WAL, IMMEDIATE write transactions) or PostgreSQL (psycopg 3)."""
-    if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-            # We issue BEGIN ourselves (below); the driver's implicit BEGIN would be DEFERRED
-            # and would also break SAVEPOINTs.
-            dbapi_connection.isolation_level = None
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
-
-        @event.listens_for(engine, "begin")
-        def _begin(conn: Connection) -> None:
-            write = conn.get_execution_options().get(_WRITE, False)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-        return engine
-    parsed = make_url(url)
-    if parsed.drivername == "postgresql":
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(parsed, pool_pre_ping=True)
-
-
-def migrate(engine: Engine, revision: str = "head") -> None:
-    """Bring the database up to `revision` with Alembic, in one transaction, one migrator at
-    a time.
-
-    A database made by `create_all` before migrations existed is stamped at the baseline
-    first, so its rows are kept.
-    """
-    _alembic(engine, revision, down=False)
-
-
-def downgrade(engine: Engine, revision: str) -> None:
-    """Take the database back to `revision` (an operator's undo; data of newer tables goes)."""
-    _alembic(engine, revision, down=True)
-
-
-def _alembic(engine: Engine, revision: str, *, down: bool) -> None:
-    from alembic import command  # noqa: PLC0415  (Alembic is only needed at start-up)
-    from alembic.config import Config  # noqa: PLC0415
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with _connect(engine) as conn:
-        conn.execution_options(**{_WRITE: True})
-        with conn.begin():
-            if conn.dialect.name == "postgresql":
-                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_ID})")
-            config.attributes["connection"] = conn
-            tables = set(inspect(conn).get_table_names())
-            if "work_orders" in tables and "alembic_version" not in tables:
-                command.stamp(config, BASELINE_REVISION)
-            if down:
-                command.downgrade(config, revision)
-            else:
-                command.upgrade(config, revision)
-
-
-def upsert_for(engine: Engine) -> Any:
-    """The dialect's `insert` (it has `on_conflict_do_nothing`) for this engine's database."""
-    return postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-
-
-@contextlib.contextmanager
-def begin_write(engine: Engine) -> Iterator[Connection]:
-    """A write transaction (on SQLite it takes the write lock first: BEGIN IMMEDIATE), for
-    other tables of this database (e.g. the API's users)."""
-    with engine.connect() as conn:
-        conn.execution_options(**{_WRITE: True})
-        with conn.begin():
-            yield conn
-
-
-def current_revision(engine: Engine) -> str | None:
-    from alembic.runtime.migration import MigrationContext  # noqa: PLC0415
-
-    with _connect(engine) as conn:
-        return MigrationContext.configure(conn).get_current_revision()
-
-
-def _connect(engine: Engine) -> Connection:
-    """A connection, or an error that names the database (at start-up, not a traceback)."""
-    try:
-        return engine.connect()
-    except OperationalError as exc:
-        url = engine.url.render_as_string(hide_password=True)
-        raise WorkOrderError(f"work-order database {url}: {exc.orig}") from exc
-
-
 class WorkOrderStore:
     """Work orders (filing, lifecycle, SLA, audit) and device state over one SQL engine."""
 
@@ -328,10 +238,8 @@ class WorkOrderStore:
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[Connection]:
-        with self._write_lock, self.engine.connect() as conn:
-            conn.execution_options(**{_WRITE: True})
-            with conn.begin():
-                yield conn
+        with self._write_lock, begin_write(self.engine) as conn:
+            yield conn
 
     # -- faults -> work orders -------------------------------------------------------------
 
@@ -678,7 +586,7 @@ class WorkOrderStore:
         row = conn.execute(query.with_for_update() if lock else query).first()
         if row is None:
             raise WorkOrderNotFoundError(order_id)
-        return WorkOrder(*row)
+        return work_order_from_row(row)
 
     def transition(
         self, order_id: int, to: str, *, actor: str, note: str | None = None
@@ -785,7 +693,7 @@ class WorkOrderStore:
                     .values(escalation_level=level, updated_ms=now)
                     .returning(work_orders.c.id)
                 ).all()
-                for (order_id,) in sorted(rows):
+                for order_id in sorted(row.id for row in rows):
                     self._event(
                         conn, order_id, now, SYSTEM_ACTOR, EventKind.ESCALATED,
                         note=f"level {level}: {what} time passed",
@@ -831,7 +739,7 @@ class WorkOrderStore:
         )
         if event_id is not None:
             query = query.where(work_order_events.c.id == event_id)
-        return [WorkOrderEvent(**row._mapping) for row in conn.execute(query)]
+        return [_event_from_row(row) for row in conn.execute(query)]
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -850,7 +758,7 @@ class WorkOrderStore:
         query = select(work_orders).order_by(work_orders.c.id.desc()).limit(limit).offset(offset)
         query = query.where(*where.clauses())
         with self.engine.connect() as conn:
-            return [WorkOrder(*row) for row in conn.execute(query)]
+            return [work_order_from_row(row) for row in conn.execute(query)]
 
     def count_work_orders(self, where: WorkOrderFilter | None = None) -> int:
         query = select(func.count()).select_from(work_orders)
@@ -870,7 +778,7 @@ class WorkOrderStore:
             work_orders.c.device_id, work_orders.c.building_id, work_orders.c.severity
         ).where(OPEN_EPISODE_WHERE)
         with self.engine.connect() as conn:
-            return [(d, b, s) for d, b, s in conn.execute(query)]
+            return [(r.device_id, r.building_id, r.severity) for r in conn.execute(query)]
 
     def orders_for_period(self, building_id: str, start_ms: int, end_ms: int) -> list[WorkOrder]:
         """The building's orders that were alive at some time in [start, end): created before
@@ -886,7 +794,7 @@ class WorkOrderStore:
             .order_by(work_orders.c.id)
         )
         with self.engine.connect() as conn:
-            return [WorkOrder(*row) for row in conn.execute(query)]
+            return [work_order_from_row(row) for row in conn.execute(query)]
 
     # -- residents' reports ----------------------------------------------------------------
 
@@ -901,7 +809,7 @@ class WorkOrderStore:
         description: str,
         contact: str | None = None,
         actor: str = "resident",
-        severity: str = "minor",
+        severity: Severity = Severity.MINOR,
     ) -> WorkOrder:
         """A work order from an owner's or resident's report (source `report`)."""
         _require_actor(actor)
@@ -966,15 +874,8 @@ class WorkOrderStore:
             .order_by(work_order_events.c.id)
             .limit(limit)
         )
-        out: list[tuple[WorkOrderEvent, WorkOrder]] = []
-        n_event = len(work_order_events.c)
         with self.engine.connect() as conn:
-            for row in conn.execute(query):
-                values = tuple(row)
-                event = WorkOrderEvent(*values[:n_event])
-                order = WorkOrder(*values[n_event:])
-                out.append((event, order))
-        return out
+            return [(_event_from_row(row), work_order_from_row(row)) for row in conn.execute(query)]
 
     # -- device state ----------------------------------------------------------------------
 
@@ -1055,7 +956,7 @@ def _merge(
     where = where or WorkOrderFilter()
     changes: dict[str, Any] = {}
     if statuses is not None:
-        changes["statuses"] = tuple(statuses)
+        changes["statuses"] = tuple(map(WorkOrderStatus, statuses))
     if building_ids is not None:
         changes["building_ids"] = tuple(building_ids)
     if device_id is not None:
@@ -1063,7 +964,7 @@ def _merge(
     return dataclasses.replace(where, **changes) if changes else where
 
 
-def _device_state(row: Any) -> DeviceState:
+def _device_state(row: Row[Any]) -> DeviceState:
     return DeviceState(
         device_id=row.device_id,
         kind=row.kind,

@@ -100,7 +100,7 @@ class InvalidTransitionError(WorkOrderError):
         known = from_status in WorkOrderStatus.__members__.values()
         allowed = sorted(TRANSITIONS[WorkOrderStatus(from_status)]) if known else []
         super().__init__(
-            f"work order {order_id} cannot go from {from_status!r} to {to_status!r}"
+            f"work order {order_id} cannot go from {str(from_status)!r} to {str(to_status)!r}"
             f" (allowed: {', '.join(allowed) or 'none, it is final'})"
         )
         self.order_id = order_id

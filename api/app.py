@@ -132,7 +132,8 @@ def create_app(
 
 
 def _offline_docs(app: FastAPI) -> None:
-    """Swagger UI at /docs with its scripts from the `swagger-ui-bundle` package."""
+    """Swagger UI at /docs with its scripts from the installed `swagger-ui-bundle-v2` package:
+    no CDN, and Swagger UI 5, because 4.x cannot read the OpenAPI 3.1 schema FastAPI serves."""
     app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False)

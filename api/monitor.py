@@ -14,23 +14,17 @@ Once per interval it
 from __future__ import annotations
 
 import logging
-import threading
 
 import numpy as np
-import numpy.typing as npt
 
-from alerts.interface import Severity
-from alerts.status import STATUS_RANK, Status
+from alerts.status import NO_READING, STATUSES, Codes, StatusBoard
 from alerts.store import WorkOrderStore
 from api.events import EventHub
-from facility.catalog import KINDS
 from facility.clock import Clock
+from facility.periodic import PeriodicWorker
 from facility.site import Site
 
 log = logging.getLogger(__name__)
-IntArray = npt.NDArray[np.int8]
-ALARM_SEVERITIES = frozenset({str(Severity.CRITICAL), str(Severity.MAJOR)})
-"""As in `alerts.status`: an open order of these severities puts its device in alarm."""
 
 
 class ChangeMonitor:
@@ -49,43 +43,33 @@ class ChangeMonitor:
         self.clock_ms = clock_ms
         self.interval_s = interval_s
         self._cursor: int | None = None
-        # Devices in building order; building j's are rows _bounds[j]:_bounds[j + 1].
-        self._devices = [d for b in site.buildings for d in b.devices]
-        self._row = {d.id: i for i, d in enumerate(self._devices)}
-        sizes = [len(b.devices) for b in site.buildings]
-        self._bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.intp)
-        self._heartbeat_ms = np.array(
-            [KINDS[d.kind].heartbeat_s * 1000 for d in self._devices], dtype=np.int64
-        )
-        self._names = [str(s) for s in sorted(STATUS_RANK, key=STATUS_RANK.__getitem__)]
-        self._codes: IntArray | None = None
-        self._building_codes: IntArray | None = None
+        # Devices in building order; building j's are rows bounds[j]:bounds[j + 1].
+        self._board = StatusBoard(site.buildings)
+        self._devices = self._board.devices
+        self._bounds = self._board.bounds
+        self._names = [str(s) for s in STATUSES]
+        self._codes: Codes | None = None
+        self._building_codes: Codes | None = None
         self._last_seen = np.zeros(0, dtype=np.int64)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.errors = 0
+        self._worker: PeriodicWorker | None = None
+
+    @property
+    def errors(self) -> int:
+        """Rounds that failed (the feed goes on; the next round tries again)."""
+        return 0 if self._worker is None else self._worker.failures
 
     def start(self) -> None:
-        if self._thread is not None:
+        if self._worker is not None:
             return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="change-monitor", daemon=True)
-        self._thread.start()
+        self._worker = PeriodicWorker(
+            "change-monitor", self.interval_s, self.poll_once, run_at_start=True
+        )
+        self._worker.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.poll_once()
-            except Exception:  # the feed goes on; the next round tries again
-                self.errors += 1
-                log.exception("change monitor round failed")
-            self._stop.wait(self.interval_s)
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker = None
 
     def poll_once(self) -> int:
         """One round; returns how many events it published."""
@@ -128,8 +112,8 @@ class ChangeMonitor:
                 return published
 
     def _statuses(self) -> int:
-        """Every device's status as one array (the rules of `alerts.status`, vectorised: a
-        round stays a few ms at 10k devices), and events for what changed."""
+        """Every device's status as one array (`alerts.status.status_codes`: a round stays a
+        few ms at 10k devices), and events for what changed."""
         now = self.clock_ms()
         codes, building_codes, orders = self._evaluate(now)
         previous, self._codes = self._codes, codes
@@ -151,7 +135,7 @@ class ChangeMonitor:
                     "kind": device.kind,
                     "status": names[codes[i]],
                     "previous": names[previous[i]],
-                    "last_seen_ms": int(last_seen[i]) if last_seen[i] >= 0 else None,
+                    "last_seen_ms": None if last_seen[i] == NO_READING else int(last_seen[i]),
                     "at_ms": now,
                 },
             )
@@ -187,39 +171,12 @@ class ChangeMonitor:
             {b.id: names[c] for b, c in zip(self.site.buildings, building_codes, strict=True)},
         )
 
-    def _evaluate(self, now: int) -> tuple[IntArray, IntArray, dict[str, int]]:
+    def _evaluate(self, now: int) -> tuple[Codes, Codes, dict[str, int]]:
         """(device status codes, building status codes, open orders per building)."""
-        seen = self.store.devices_last_seen()
-        last_seen = np.array([seen.get(d.id, -1) for d in self._devices], dtype=np.int64)
-        self._last_seen = last_seen
-        rank = STATUS_RANK
-        codes = np.where(
-            last_seen < 0,
-            rank[Status.UNKNOWN],
-            np.where(now - last_seen > self._heartbeat_ms, rank[Status.OFFLINE], rank[Status.OK]),
-        ).astype(np.int8)
-        alarm, warning = rank[Status.ALARM], rank[Status.WARNING]
-        unknown, offline = rank[Status.UNKNOWN], rank[Status.OFFLINE]
+        marks = self.store.open_order_marks()
+        result = self._board.evaluate(now, self.store.devices_last_seen(), marks)
+        self._last_seen = result.last_seen_ms
         per_building: dict[str, int] = {}
-        building_alarm: set[str] = set()
-        for device_id, building_id, severity in self.store.open_order_marks():
+        for _, building_id, _ in marks:
             per_building[building_id] = per_building.get(building_id, 0) + 1
-            serious = severity in ALARM_SEVERITIES
-            i = self._row.get(device_id or "")
-            if i is None:
-                if serious:
-                    building_alarm.add(building_id)
-                continue
-            if serious:
-                codes[i] = alarm
-            elif codes[i] not in (alarm, unknown, offline):
-                codes[i] = warning
-        # Worst device per building (devices are in building order); an empty one is unknown.
-        building_codes = np.full(len(self.site.buildings), rank[Status.UNKNOWN], dtype=np.int8)
-        filled = self._bounds[:-1] < self._bounds[1:]
-        if len(codes):
-            building_codes[filled] = np.maximum.reduceat(codes, self._bounds[:-1][filled])
-        for j, building in enumerate(self.site.buildings):
-            if building.id in building_alarm:
-                building_codes[j] = alarm
-        return codes, building_codes, per_building
+        return result.codes, result.building_codes, per_building

@@ -24,6 +24,7 @@ class ApiSettings:
     """Signs tokens and report codes. Random by default: set it (the same on every replica)
     for tokens and printed report codes to survive a restart."""
     token_ttl_s: int = 900
+    """Lifetime of an access token (refreshed by the dashboard while in use)."""
     cookie_secure: bool = False
     """Send the token cookie only over HTTPS (set when served behind TLS)."""
     login_max_failures: int = 5
@@ -31,14 +32,21 @@ class ApiSettings:
     lockout_s: int = 900
     """... for this long."""
     login_attempts_per_client: int = 20
+    """Login attempts one client address may make per window ..."""
     login_window_s: float = 60.0
+    """... of this length."""
     reports_per_client: int = 5
+    """Residents' reports one client address may send per window ..."""
     report_window_s: float = 600.0
+    """... of this length."""
     sse_keepalive_s: float = 15.0
+    """A comment is sent on idle live-update streams this often (proxies close silent ones)."""
     status_interval_s: float = 1.0
     """How often the change monitor re-evaluates statuses and reads new work-order events."""
     history_max_range_s: int = 31 * DAY_S
+    """Longest time range one chart query may ask for."""
     service_max_range_s: int = 366 * DAY_S
+    """Longest period of one service report."""
     worker_threads: int = 8
     """Threads for blocking handlers (database reads and writes)."""
     inline_reads: bool | None = None

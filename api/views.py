@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from alerts.status import BuildingStatus, DeviceStatus, building_status
+from alerts.status import BuildingStatus, DeviceStatus
+from alerts.status import building_statuses as rollup
 from alerts.store import WorkOrder, WorkOrderEvent, is_overdue
 from api.deps import AppContext
 from api.schemas import (
@@ -102,11 +103,9 @@ def building_statuses(
     by_building: dict[str, list[WorkOrder]] = {}
     for order in context.store.open_work_orders(ids):
         by_building.setdefault(order.building_id, []).append(order)
-    now = context.clock_ms()
-    return [
-        (building_status(b, states, by_building.get(b.id, ()), now), len(by_building.get(b.id, ())))
-        for b in buildings
-    ]
+    orders = [o for b in buildings for o in by_building.get(b.id, ())]
+    statuses = rollup(buildings, states, orders, context.clock_ms())
+    return [(bs, len(by_building.get(bs.building.id, ()))) for bs in statuses]
 
 
 def numeric_fields(kind: str) -> list[str]:

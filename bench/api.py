@@ -44,12 +44,13 @@ from sqlalchemy import insert  # noqa: E402
 
 from alerts.faults import FaultOpened  # noqa: E402
 from alerts.interface import Category, Severity  # noqa: E402
-from alerts.schema import device_state  # noqa: E402
-from alerts.store import WorkOrderStore, make_engine  # noqa: E402
+from alerts.store import WorkOrderStore  # noqa: E402
 from api.app import create_app  # noqa: E402
 from api.auth.passwords import Passwords  # noqa: E402
 from api.auth.users import UserStore  # noqa: E402
 from api.settings import ApiSettings  # noqa: E402
+from db.engine import make_engine  # noqa: E402
+from db.schema import device_state  # noqa: E402
 from facility.site import load_site  # noqa: E402
 from simulators.portfolio import generate_site, site_toml  # noqa: E402
 from tests.services import free_port  # noqa: E402

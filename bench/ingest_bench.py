@@ -156,7 +156,7 @@ def run_gateway(work: Path, site_file: Path, mqtt_port: int, influx_port: int, d
                 services: tuple[int, int], *extra: str) -> Row:  # fmt: skip
     metrics_port = free_port()
     argv = [
-        sys.executable, "-m", "facility.cli", "--log-level", "WARNING", "gateway",
+        sys.executable, "-m", "runtime.cli", "--log-level", "WARNING", "gateway",
         "--site", str(site_file), "--mqtt-port", str(mqtt_port),
         "--mqtt-client-id", f"bench-{database}", "--store", "influx-v1",
         "--influx-url", f"http://127.0.0.1:{influx_port}", "--influx-db", database,

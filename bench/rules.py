@@ -42,7 +42,7 @@ from alerts.rules import default_rule_set
 from facility.batch import Batch
 from facility.site import Site
 from gateway.decoder import Decoder
-from simulators.faults import parse_injection
+from simulators.injection import parse_injection
 from simulators.portfolio import generate_site
 from simulators.publisher import MemoryPublisher
 from simulators.runner import FleetSimulator, SimulationSettings

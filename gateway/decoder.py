@@ -81,8 +81,11 @@ class Rejection:
 @dataclass(frozen=True, slots=True)
 class DecoderLimits:
     max_payload_bytes: int = 256 * 1024
+    """Larger messages are rejected (dead-lettered as too large)."""
     max_future_skew_s: float = 300.0
+    """Readings stamped further ahead of the gateway's clock are rejected."""
     max_age_s: float = 30 * 86400.0
+    """Readings older than this are rejected."""
 
 
 @dataclass(slots=True)

@@ -3,8 +3,10 @@
 Messages are acked only after every sink returned (the store delivery made the batch durable,
 the rules engine saw it). A failing sink is retried with capped exponential backoff and jitter,
 without acking, so the broker keeps the messages; sinks that already took the batch are not
-given it again. Rejected input is counted, dead-lettered and
-logged truncated; it never stops the loop.
+given it again. That is for transient failures (the store or the work-order database down):
+a failure that would recur on the same batch must not reach this retry, or it stops ingestion
+for good; the alerts stage quarantines a rule that raises instead (`alerts.quarantine`).
+Rejected input is counted, dead-lettered and logged truncated; it never stops the loop.
 """
 
 from __future__ import annotations
@@ -43,13 +45,17 @@ class MessageSource(Protocol):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PipelineSettings:
     max_batch_messages: int = 5000
+    """A batch closes at this many messages."""
     max_batch_bytes: int = 4 << 20
     """A batch closes at this many payload bytes too: 100-reading messages are big."""
     flush_interval_s: float = 0.2
+    """A batch closes this long after its first message, however small."""
     in_flight_batches: int = 2
     """Decoded batches that may wait for the store at once (memory bound: ~2 x 4 MB)."""
     retry_min_s: float = 0.5
+    """First wait before a failed sink is tried again; doubles up to the max."""
     retry_max_s: float = 30.0
+    """Longest wait between tries of a failed sink."""
 
 
 class Gateway:

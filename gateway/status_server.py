@@ -3,6 +3,12 @@
 It runs in its own thread on the standard library's server: it must keep answering while the
 gateway loop is busy or the store is down, and it must not pull a web framework into the
 gateway process.
+
+/health has three answers. 200 "ok"; 200 "degraded" when the process still does its job but
+a part says it is impaired (a part of the detail with a non-empty `degraded` list, e.g. the
+rules with a quarantined rule: readings are still stored and acked), its reasons gathered at
+the top; 503 "degraded" when the health check fails (MQTT or the store down), so a load
+balancer or orchestrator acts only on the last. `serving` tells the two "degraded" apart.
 """
 
 from __future__ import annotations
@@ -33,7 +39,12 @@ class StatusServer:
                     self._send(200, CONTENT_TYPE, render(collect()).encode())
                 elif self.path == "/health":
                     ok, detail = check()
-                    body = json.dumps({"status": "ok" if ok else "degraded", **detail}).encode()
+                    reasons = impairments(detail)
+                    status = "ok" if ok and not reasons else "degraded"
+                    answer = {"status": status, "serving": ok, **detail}
+                    if reasons:
+                        answer["degraded"] = reasons
+                    body = json.dumps(answer).encode()
                     self._send(200 if ok else 503, "application/json", body)
                 else:
                     self._send(404, "text/plain", b"not found\n")
@@ -62,3 +73,9 @@ class StatusServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def impairments(detail: dict[str, Any]) -> list[str]:
+    """The `degraded` reasons of the detail's parts (and of the detail itself), in order."""
+    parts = [detail, *(part for part in detail.values() if isinstance(part, dict))]
+    return [str(reason) for part in parts for reason in part.get("degraded") or ()]

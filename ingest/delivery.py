@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from facility.batch import Batch
 from facility.clock import Clock, now_ms
+from facility.periodic import PeriodicWorker
 from facility.prometheus import Metric
 from ingest.errors import PayloadTooLargeError, StoreRejectedError, StoreUnavailableError
 from ingest.interface import RejectedPoints, TimeSeriesWriter
@@ -34,9 +35,13 @@ class DeliverySettings:
     max_points_per_write: int = 50_000
     """Larger batches are cut before writing (InfluxDB likes 5k-50k points per request)."""
     retry_min_s: float = 0.5
+    """First wait before a failed store write is tried again; doubles up to the max."""
     retry_max_s: float = 30.0
+    """Longest wait between store write attempts."""
     health_interval_s: float = 1.0
+    """How often the store is probed while it is down."""
     drain_poll_s: float = 0.2
+    """How often the spool drainer looks for work."""
 
 
 @dataclass
@@ -68,6 +73,7 @@ class Delivery:
         self.metrics = IngestMetrics()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._health = PeriodicWorker("store-health", self.settings.health_interval_s, self._probe)
 
     # -- the gateway's side ------------------------------------------------------------------
 
@@ -192,14 +198,15 @@ class Delivery:
     # -- background: drain the spool, watch the store ---------------------------------------
 
     def start(self) -> None:
-        for target, name in ((self._drain, "spool-drainer"), (self._watch, "store-health")):
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        thread = threading.Thread(target=self._drain, name="spool-drainer", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+        self._health.start()
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Stop draining and let go of the spool directory (what is spooled stays there)."""
         self._stop.set()
+        self._health.stop(timeout_s)
         for thread in self._threads:
             thread.join(timeout_s)
         if not any(thread.is_alive() for thread in self._threads):
@@ -229,12 +236,11 @@ class Delivery:
             self.spool.remove(segment)
             delay = self.settings.retry_min_s
 
-    def _watch(self) -> None:
-        while not self._stop.wait(self.settings.health_interval_s):
-            try:
-                self.writer.ping()
-            except StoreUnavailableError as exc:
-                self._mark_down(exc)
-            else:
-                if len(self.spool) == 0:
-                    self._mark_up()
+    def _probe(self) -> None:
+        try:
+            self.writer.ping()
+        except StoreUnavailableError as exc:
+            self._mark_down(exc)
+        else:
+            if len(self.spool) == 0:
+                self._mark_up()

@@ -1,8 +1,11 @@
-"""History queries for the API: raw points and downsampled buckets of one device's field.
+"""History queries: raw points and downsampled buckets of one device's field (the API's
+charts), and every reading of a time range as a `Batch` (the rules backtest).
 
-One small interface, one implementation per store (`influx_history`, `sqlite_history`), and one
-contract test suite run against each. Buckets are aligned to multiples of the interval since the
-epoch (what InfluxQL's GROUP BY time() does); empty buckets are left out.
+One small interface, one implementation per store (`sqlite_history`, `influx_history`,
+`vm_history`), chosen by `ingest.registry`, and one contract test suite run against each.
+Buckets are aligned to multiples of the interval since the epoch (what InfluxQL's GROUP BY
+time() does); empty buckets are left out. A store that cannot be reached raises
+`StoreUnavailableError`; a query that is wrong raises `HistoryQueryError`.
 """
 
 from __future__ import annotations
@@ -10,6 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
+import numpy.typing as npt
+
+from facility.batch import Batch
 from facility.catalog import KINDS
 from ingest.errors import IngestError
 
@@ -50,8 +57,7 @@ class SeriesQuery:
             raise HistoryQueryError(f"unknown kind {self.kind!r}")
         if self.field not in spec.index:
             raise HistoryQueryError(f"{self.kind} has no field {self.field!r}")
-        if self.end_ms <= self.start_ms:
-            raise HistoryQueryError("the end of the range must be after its start")
+        check_range(self.start_ms, self.end_ms)
 
 
 def check_limit(limit: int) -> None:
@@ -69,9 +75,47 @@ def check_buckets(query: SeriesQuery, interval_ms: int) -> None:
         )
 
 
+def check_range(start_ms: int, end_ms: int) -> None:
+    if end_ms <= start_ms:
+        raise HistoryQueryError("the end of the range must be after its start")
+
+
+def bucket_points(
+    ts_ms: npt.NDArray[np.int64], values: npt.NDArray[np.float64], interval_ms: int
+) -> list[Bucket]:
+    """Points (in time order) bucketed here, for stores that cannot aggregate a field."""
+    if not len(ts_ms):
+        return []
+    starts = (ts_ms // interval_ms) * interval_ms
+    buckets, first, counts = np.unique(starts, return_index=True, return_counts=True)
+    sums = np.add.reduceat(values, first)
+    lows = np.minimum.reduceat(values, first)
+    highs = np.maximum.reduceat(values, first)
+    return [
+        Bucket(int(b), float(s / n), float(lo), float(hi), int(n))
+        for b, s, lo, hi, n in zip(
+            buckets.tolist(), sums.tolist(), lows.tolist(), highs.tolist(), counts.tolist(),
+            strict=True,
+        )
+    ]  # fmt: skip
+
+
 class HistoryStore(Protocol):
+    """What the API's charts read."""
+
     def raw(self, query: SeriesQuery, *, limit: int = 1000) -> list[Point]:
         """Points in [start, end), oldest first, at most `limit`."""
 
     def downsampled(self, query: SeriesQuery, *, interval_ms: int) -> list[Bucket]:
         """Mean / min / max / count per interval in [start, end), oldest first."""
+
+
+class HistoryReader(HistoryStore, Protocol):
+    """A store's history reader, as `ingest.registry.open_history` returns it."""
+
+    def batch(self, start_ms: int, end_ms: int) -> Batch:
+        """Every stored reading of the site's devices in [start_ms, end_ms), in no particular
+        order (the backtest sorts). Stores that keep no sequence numbers give seq 0; devices
+        no longer in the site are left out."""
+
+    def close(self) -> None: ...

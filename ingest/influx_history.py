@@ -1,7 +1,9 @@
-"""History queries over InfluxDB 1.x, in InfluxQL.
+"""History queries over InfluxDB 1.x, in InfluxQL: what the gateway wrote there (`influx_v1`).
 
-InfluxQL cannot take mean/min/max of a boolean field, so boolean fields are fetched raw (the
-range is bounded) and bucketed here with numpy; numeric fields are aggregated by InfluxDB.
+Every query is scoped to the site's `site` tag. InfluxQL cannot take mean/min/max of a boolean
+field, so a boolean's buckets come from two counts per interval (all values, true values),
+still aggregated by InfluxDB. A missing database is an unavailable store (the gateway creates
+it), not a bad query.
 """
 
 from __future__ import annotations
@@ -10,66 +12,117 @@ from typing import Any
 
 import httpx
 import numpy as np
+import orjson
 
+from facility.batch import Batch, KindBatch
 from facility.catalog import KINDS, FieldType
+from facility.site import Site
 from ingest.errors import StoreUnavailableError
 from ingest.history import (
-    MAX_RAW_POINTS,
     Bucket,
     HistoryQueryError,
     Point,
     SeriesQuery,
     check_buckets,
     check_limit,
+    check_range,
 )
+from ingest.http_query import QueryClient, error_text
+from ingest.influx_v1 import InfluxV1Settings
 
 
-def _identifier(name: str) -> str:
+def identifier(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _literal(value: str) -> str:
+def literal(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _where(query: SeriesQuery) -> str:
-    return (
-        f"WHERE {_identifier('device')} = {_literal(query.device_id)} "
-        f"AND time >= {query.start_ms}ms AND time < {query.end_ms}ms"
-    )
 
 
 def _as_float(value: Any) -> float:
     return float(value) if not isinstance(value, bool) else float(value is True)
 
 
-class InfluxV1History:
-    def __init__(self, url: str, database: str, *, timeout_s: float = 10.0,
-                 transport: httpx.BaseTransport | None = None) -> None:  # fmt: skip
-        self.database = database
-        self._http = httpx.Client(base_url=url, timeout=timeout_s, transport=transport)
+def _on_fraction(start_ms: int, on: int, count: int) -> Bucket:
+    """A boolean's bucket from its counts: the mean is the fraction of readings that were on."""
+    return Bucket(start_ms, on / count, float(on == count), float(on > 0), count)
 
-    def _select(self, influxql: str) -> list[list[Any]]:
+
+class InfluxV1History:
+    name = "influxdb-v1"
+    CHUNK_POINTS = 10_000
+    """Rows per chunk of a streamed (backtest) answer."""
+
+    def __init__(
+        self,
+        site: Site,
+        settings: InfluxV1Settings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.site = site
+        self.database = settings.database
+        self._client = QueryClient(
+            "InfluxDB 1.x",
+            settings.url,
+            timeout_s=settings.timeout_s,
+            auth=(settings.username, settings.password or "") if settings.username else None,
+            transport=transport,
+        )
+        self._rows = {
+            kind: {d.id: d.kind_index for d in devices} for kind, devices in site.by_kind.items()
+        }
+
+    # -- talking to InfluxDB ------------------------------------------------------------------
+
+    def _params(self, influxql: str) -> dict[str, str]:
+        return {"db": self.database, "q": influxql, "epoch": "ms"}
+
+    def _results(self, body: Any) -> list[dict[str, Any]]:
+        """Each statement's result; errors raised as ours."""
+        if not isinstance(body, dict):
+            raise StoreUnavailableError(f"InfluxDB 1.x answered {str(body)[:100]!r}")
+        results: list[dict[str, Any]] = body.get("results") or []
+        for error in [body.get("error"), *(r.get("error") for r in results)]:
+            if not error:
+                continue
+            if "database not found" in str(error):
+                raise StoreUnavailableError(
+                    f"InfluxDB 1.x at {self._client.base_url}: {error} (nothing written yet?)"
+                )
+            raise HistoryQueryError(f"InfluxDB 1.x refused the query: {error}")
+        return results
+
+    def _select(self, influxql: str) -> list[list[list[Any]]]:
+        """The rows of each statement's (single) series."""
+        response = self._client.get("/query", self._params(influxql))
+        if response.status_code >= 400:
+            raise HistoryQueryError(f"InfluxDB 1.x refused the query: {error_text(response)}")
         try:
-            response = self._http.get(
-                "/query", params={"db": self.database, "q": influxql, "epoch": "ms"}
-            )
-        except httpx.HTTPError as exc:
-            raise StoreUnavailableError(f"InfluxDB query failed: {exc}") from exc
-        if response.status_code >= 500:
-            raise StoreUnavailableError("InfluxDB query failed", status=response.status_code)
-        body = response.json()
-        result = (body.get("results") or [{}])[0]
-        if "error" in result or "error" in body:
-            raise HistoryQueryError(f"InfluxDB: {result.get('error') or body.get('error')}")
-        series = result.get("series") or []
-        return list(series[0].get("values", [])) if series else []
+            body = response.json()
+        except ValueError as exc:
+            raise StoreUnavailableError(f"InfluxDB 1.x answered no JSON: {exc}") from exc
+        out = []
+        for result in self._results(body):
+            series = result.get("series") or []
+            out.append(list(series[0].get("values", [])) if series else [])
+        return out
+
+    def _where(self, query: SeriesQuery, *extra: str) -> str:
+        return " AND ".join([
+            f"WHERE {identifier('site')} = {literal(self.site.id)}",
+            f"{identifier('device')} = {literal(query.device_id)}",
+            f"time >= {query.start_ms}ms AND time < {query.end_ms}ms",
+            *extra,
+        ])  # fmt: skip
+
+    # -- charts -------------------------------------------------------------------------------
 
     def raw(self, query: SeriesQuery, *, limit: int = 1000) -> list[Point]:
         query.validate()
         check_limit(limit)
-        rows = self._select(
-            f"SELECT {_identifier(query.field)} FROM {_identifier(query.kind)} {_where(query)} "
+        (rows,) = self._select(
+            f"SELECT {identifier(query.field)} FROM {identifier(query.kind)} {self._where(query)} "
             f"ORDER BY time ASC LIMIT {limit}"
         )
         return [Point(int(ts), _as_float(value)) for ts, value in rows if value is not None]
@@ -77,13 +130,19 @@ class InfluxV1History:
     def downsampled(self, query: SeriesQuery, *, interval_ms: int) -> list[Bucket]:
         query.validate()
         check_buckets(query, interval_ms)
-        field_spec = KINDS[query.kind].fields[KINDS[query.kind].col(query.field)]
-        if field_spec.type is FieldType.BOOL:
-            return self._bucket_locally(query, interval_ms)
-        f = _identifier(query.field)
-        rows = self._select(
-            f"SELECT mean({f}), min({f}), max({f}), count({f}) FROM {_identifier(query.kind)} "
-            f"{_where(query)} GROUP BY time({interval_ms}ms) fill(none)"
+        spec = KINDS[query.kind]
+        f, measurement = identifier(query.field), identifier(query.kind)
+        group = f"GROUP BY time({interval_ms}ms) fill(none)"
+        if spec.fields[spec.col(query.field)].type is FieldType.BOOL:
+            totals, trues = self._select(
+                f"SELECT count({f}) FROM {measurement} {self._where(query)} {group}; "
+                f"SELECT count({f}) FROM {measurement} {self._where(query, f'{f} = true')} {group}"
+            )
+            on = {int(ts): int(n) for ts, n in trues}
+            return [_on_fraction(int(ts), on.get(int(ts), 0), int(n)) for ts, n in totals if n]
+        (rows,) = self._select(
+            f"SELECT mean({f}), min({f}), max({f}), count({f}) FROM {measurement} "
+            f"{self._where(query)} {group}"
         )
         return [
             Bucket(int(ts), float(mean), float(lo), float(hi), int(n))
@@ -91,21 +150,59 @@ class InfluxV1History:
             if n
         ]
 
-    def _bucket_locally(self, query: SeriesQuery, interval_ms: int) -> list[Bucket]:
-        points = self.raw(query, limit=MAX_RAW_POINTS)
-        if not points:
-            return []
-        ts = np.array([p.ts_ms for p in points], np.int64)
-        values = np.array([p.value for p in points], np.float64)
-        starts = (ts // interval_ms) * interval_ms
-        buckets, first, counts = np.unique(starts, return_index=True, return_counts=True)
-        sums = np.add.reduceat(values, first)
-        lows = np.minimum.reduceat(values, first)
-        highs = np.maximum.reduceat(values, first)
-        return [
-            Bucket(int(b), float(s / n), float(lo), float(hi), int(n))
-            for b, s, lo, hi, n in zip(buckets, sums, lows, highs, counts, strict=True)
-        ]
+    # -- backtest -----------------------------------------------------------------------------
+
+    def _streamed(self, influxql: str) -> list[list[Any]]:
+        """Every row of a query, read in chunks as InfluxDB sends them."""
+        params = {**self._params(influxql), "chunked": "true",
+                  "chunk_size": str(self.CHUNK_POINTS)}  # fmt: skip
+        rows: list[list[Any]] = []
+        with self._client.stream("/query", params) as response:
+            if response.status_code >= 400:
+                raise HistoryQueryError(f"InfluxDB 1.x refused the query: {error_text(response)}")
+            for line in response.iter_lines():
+                if not line.strip():
+                    continue
+                for result in self._results(orjson.loads(line)):
+                    for series in result.get("series", []):
+                        if series["columns"][:2] != ["time", "device"]:
+                            raise StoreUnavailableError(
+                                f"InfluxDB 1.x: unexpected columns {series['columns'][:2]}"
+                            )
+                        rows += series.get("values", [])
+        return rows
+
+    def batch(self, start_ms: int, end_ms: int) -> Batch:
+        """One InfluxQL query per kind. The gateway writes no sequence numbers to InfluxDB, so
+        the readings carry seq 0 (the rules do not read them)."""
+        check_range(start_ms, end_ms)
+        kinds: dict[str, KindBatch] = {}
+        for kind, spec in KINDS.items():
+            index = self._rows[kind]
+            if not index:
+                continue
+            fields = ", ".join(identifier(f.name) for f in spec.fields)
+            rows = self._streamed(
+                f"SELECT {identifier('device')}, {fields} FROM {identifier(kind)} "
+                f"WHERE {identifier('site')} = {literal(self.site.id)} "
+                f"AND time >= {start_ms}ms AND time < {end_ms}ms"
+            )
+            if not rows:
+                continue
+            block = np.array(rows, dtype=object)
+            device = np.array([index.get(name, -1) for name in block[:, 1].tolist()], np.int32)
+            known = device >= 0  # devices no longer in the site are left out
+            if not known.any():
+                continue
+            block = block[known]
+            kinds[kind] = KindBatch(
+                spec,
+                device[known],
+                block[:, 0].astype(np.int64),
+                np.zeros(len(block), np.int64),
+                np.ascontiguousarray(block[:, 2:].astype(np.float64)),  # None -> NaN
+            )
+        return Batch(self.site.id, kinds)
 
     def close(self) -> None:
-        self._http.close()
+        self._client.close()

@@ -2,7 +2,8 @@
 
 Used by the demo and by small installations without InfluxDB. `INSERT OR REPLACE` on the
 (device, ts_ms) key makes replays harmless; WAL with synchronous=FULL makes a returned
-`handle` durable, which is what lets the gateway ack.
+`handle` durable, which is what lets the gateway ack. `prune` deletes what is past its
+retention (`ingest.retention` calls it periodically).
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from facility.catalog import KINDS, KindSpec
 from facility.site import Site
 from ingest.errors import StoreUnavailableError
 from ingest.interface import WriteResult
+
+PRUNE_CHUNK_ROWS = 5000
+"""Rows one pruning transaction deletes at most: a write waits for one chunk, never a purge."""
 
 
 def table_name(kind: str) -> str:
@@ -88,6 +92,48 @@ class SQLiteTimeSeries:
                 self._db.execute("SELECT 1").fetchone()
             except sqlite3.Error as exc:
                 raise StoreUnavailableError(f"SQLite store {self.path}: {exc}") from exc
+
+    def prune(self, older_than_ms: int, *, chunk_rows: int = PRUNE_CHUNK_ROWS) -> int:
+        """Delete every reading older than `older_than_ms`; how many were deleted.
+
+        Device by device along the (device, ts_ms) key, at most `chunk_rows` rows per
+        transaction, taking the writer's lock per chunk only, so writes go on in between.
+        """
+        if chunk_rows < 1:
+            raise ValueError("chunk_rows must be at least 1")
+        deleted = 0
+        for spec in KINDS.values():
+            table = table_name(spec.name)
+            delete = (
+                f"DELETE FROM {table} WHERE device = ?1 AND ts_ms < coalesce((SELECT ts_ms "
+                f"FROM {table} WHERE device = ?1 AND ts_ms < ?2 ORDER BY ts_ms LIMIT 1 "
+                "OFFSET ?3), ?2)"
+            )
+            for device in self._stored_devices(table):
+                while True:
+                    with self._lock:
+                        try:
+                            rows = self._db.execute(delete, (device, older_than_ms, chunk_rows))
+                        except sqlite3.OperationalError as exc:
+                            raise StoreUnavailableError(f"SQLite store {self.path}: {exc}") from exc
+                    deleted += rows.rowcount
+                    if rows.rowcount < chunk_rows:
+                        break
+        return deleted
+
+    def _stored_devices(self, table: str) -> list[str]:
+        """Every device with rows in `table`, by seeking the key (no table scan), including
+        devices no longer in the site."""
+        devices: list[str] = []
+        while True:
+            with self._lock:
+                (device,) = self._db.execute(
+                    f"SELECT min(device) FROM {table} WHERE device > ?",
+                    (devices[-1] if devices else "",),
+                ).fetchone()
+            if device is None:
+                return devices
+            devices.append(str(device))
 
     def count(self, kind: str) -> int:
         with self._lock:

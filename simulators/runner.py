@@ -30,7 +30,8 @@ from facility.site import Site
 from facility.wire import telemetry_topic
 from simulators.badpayloads import BAD_PAYLOADS, EXPECTED_REASON, BadContext
 from simulators.clock import Tick, make_tick
-from simulators.faults import FaultContext, Injection, Ledger
+from simulators.faults import FaultContext
+from simulators.injection import Injection, Ledger
 from simulators.models import MODELS, KindModel
 from simulators.publisher import Publisher
 

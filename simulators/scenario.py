@@ -29,7 +29,8 @@ from typing import Any
 from facility.site import Site
 from facility.toml_file import parse_toml, read_text
 from simulators.errors import InjectionError, ScenarioError
-from simulators.faults import DEFAULT_START_S, Injection, build_injection, parse_duration
+from simulators.faults import DEFAULT_START_S
+from simulators.injection import Injection, build_injection, parse_duration
 
 _ENTRY_KEYS = {"fault", "targets", "at", "duration", "parameters"}
 _TOP_KEYS = {"scenario", "inject"}

@@ -18,12 +18,13 @@ from sqlalchemy import insert
 
 from alerts.faults import FaultOpened
 from alerts.interface import Category, Severity
-from alerts.schema import device_state
-from alerts.store import WorkOrderStore, make_engine
+from alerts.store import WorkOrderStore
 from api.app import create_app
 from api.auth.passwords import FAST_FOR_TESTS, Passwords
 from api.deps import AppContext
 from api.settings import ApiSettings
+from db.engine import make_engine
+from db.schema import device_state
 from facility.site import Site
 from ingest.history import HistoryStore
 from tests.fakes import FakeClock

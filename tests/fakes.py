@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Engine, event
+from sqlalchemy.exc import OperationalError
+
+from alerts.rule_language import RuleContext
+from facility.batch import BoolArray
+from gateway.mqtt import InboundMessage
+
 
 class FakeClock:
     """A clock the test sets: `clock.now` ms since the epoch."""
@@ -11,3 +23,63 @@ class FakeClock:
 
     def __call__(self) -> int:
         return self.now
+
+
+class MessageList:
+    """The gateway's message source (the MQTT seam) over prepared messages: records the acks,
+    and sets `stop` once every message is acked, so a pipelined gateway runs to the end."""
+
+    def __init__(self, messages: Sequence[InboundMessage], stop: threading.Event) -> None:
+        self.pending = list(messages)
+        self.total = len(self.pending)
+        self.acked: list[int] = []
+        self.stop = stop
+
+    def take(self, max_messages: int, timeout_s: float, max_bytes: int = 0) -> list[InboundMessage]:
+        taken, self.pending = self.pending[:max_messages], self.pending[max_messages:]
+        if not taken:
+            self.stop.wait(max(timeout_s, 0.01))  # no busy loop while the last acks come
+        return taken
+
+    def ack(self, messages: Sequence[InboundMessage]) -> None:
+        self.acked.extend(m.mid for m in messages)
+        if len(self.acked) >= self.total:
+            self.stop.set()
+
+
+class RuleBugError(ValueError):
+    """What a buggy rule function raises."""
+
+
+class PoisonedCondition:
+    """A rule function with a bug: holds where `field` > `above`, and raises on any batch with
+    a reading of `field` at or over `poison`, as a rule might on input its author never saw."""
+
+    def __init__(self, field: str, *, above: float, poison: float) -> None:
+        self.field = field
+        self.above = above
+        self.poison = poison
+        self.calls = 0
+
+    def __call__(self, context: RuleContext) -> BoolArray:
+        self.calls += 1
+        values = context.column(self.field)
+        if bool((values >= self.poison).any()):
+            raise RuleBugError(f"{self.field} {float(np.nanmax(values)):g} is off the scale")
+        result: BoolArray = values > self.above
+        return result
+
+
+class DatabaseOutage:
+    """The work-order database going away: while `down`, every statement on the engine fails
+    as the driver fails when the server is gone (OperationalError)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.down = False
+        self.refused = 0
+        event.listen(engine, "before_cursor_execute", self._execute)
+
+    def _execute(self, _conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if self.down:
+            self.refused += 1
+            raise OperationalError(statement, params, ConnectionError("database down (test)"))

@@ -20,9 +20,10 @@ import orjson
 from sqlalchemy import Engine, or_, select, update
 
 from alerts.notify.errors import CursorError
-from alerts.schema import notification_cursors, work_order_events, work_orders
-from alerts.store import WorkOrder, begin_write, upsert_for
+from alerts.store import WorkOrder, work_order_from_row
 from alerts.workorders import EventKind
+from db.engine import begin_write, upsert_for
+from db.schema import notification_cursors, work_order_events, work_orders
 
 NOTIFY_EVENTS = frozenset({EventKind.CREATED, EventKind.REOPENED, EventKind.ESCALATED})
 """Events someone must hear about; the rest (comments, transitions) are the board's business."""
@@ -31,7 +32,7 @@ NOTIFY_EVENTS = frozenset({EventKind.CREATED, EventKind.REOPENED, EventKind.ESCA
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
     event_id: int
-    event: str
+    event: EventKind
     at_ms: int
     note: str | None
     order: WorkOrder | None
@@ -53,9 +54,12 @@ def read_after(engine: Engine, floor: int, *, limit: int = 500) -> list[OutboxRo
         orders: dict[int, WorkOrder] = {}
         if wanted:
             for row in conn.execute(select(work_orders).where(work_orders.c.id.in_(wanted))):
-                order = WorkOrder(**row._mapping)
+                order = work_order_from_row(row)
                 orders[order.id] = order
-    return [OutboxRow(r.id, r.event, r.at_ms, r.note, orders.get(r.work_order_id)) for r in rows]
+    return [
+        OutboxRow(r.id, EventKind(r.event), r.at_ms, r.note, orders.get(r.work_order_id))
+        for r in rows
+    ]
 
 
 @dataclass(slots=True)

@@ -48,11 +48,17 @@ class Filter:
 @dataclass(frozen=True, slots=True)
 class RelaySettings:
     poll_s: float = 0.5
+    """How often a channel's relay looks for new work-order events."""
     max_age_s: float = 3600.0
+    """Older notices are dropped (and counted), not sent late."""
     retry_base_s: float = 1.0
+    """First wait before a failed send is tried again; doubles up to the cap."""
     retry_cap_s: float = 300.0
+    """Longest wait between tries of a failed send."""
     timeout_s: float = 10.0
+    """Timeout of one webhook request."""
     hole_grace_s: float = 30.0
+    """How long a gap in the event ids is waited for (a transaction still committing)."""
     lease_s: float = 30.0
     """How long a channel stays with a relay that stopped renewing (its gateway died)."""
 

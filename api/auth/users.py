@@ -17,10 +17,10 @@ from typing import Any, Final
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from alerts.schema import user_buildings, users
-from alerts.store import begin_write
 from api.auth.passwords import Passwords
 from api.errors import AccountLockedError, LoginFailedError, UserError
+from db.engine import begin_write
+from db.schema import user_buildings, users
 from facility.clock import Clock, now_ms
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
@@ -306,8 +306,8 @@ def _buildings(conn: Any, user_id: int | None) -> dict[int, frozenset[str]]:
     if user_id is not None:
         query = query.where(user_buildings.c.user_id == user_id)
     out: dict[int, set[str]] = {}
-    for uid, building in conn.execute(query):
-        out.setdefault(uid, set()).add(building)
+    for row in conn.execute(query):
+        out.setdefault(row.user_id, set()).add(row.building_id)
     return {uid: frozenset(b) for uid, b in out.items()}
 
 

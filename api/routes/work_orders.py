@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
+from alerts import interface, workorders
 from alerts.store import WorkOrder, WorkOrderFilter
 from api.auth.users import Role
 from api.deps import (
@@ -58,8 +59,8 @@ async def list_work_orders(
         visible_or_404(principal, found.building_id if found else None, f"no device {device!r}")
     now = context.clock_ms()
     where = WorkOrderFilter(
-        statuses=status,
-        severities=severity,
+        statuses=None if status is None else [workorders.WorkOrderStatus(s) for s in status],
+        severities=None if severity is None else [interface.Severity(s) for s in severity],
         building_ids=principal.building_filter(building),
         kinds=kind,
         device_id=device,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
@@ -52,7 +53,7 @@ def dashboard(
     """The app on a free port with ten simulated minutes of the demo site fed in; a passenger
     gets trapped in elevator 2 of building 3, unit 1, when the test feeds past `fault_at_s`.
     Indirect parameters (a dict) go to DashboardServer, e.g. {"token_ttl_s": 3}."""
-    options: dict[str, int] = getattr(request, "param", {})
+    options: dict[str, Any] = getattr(request, "param", {})
     server = DashboardServer(
         demo_site, tmp_path, fault="elevator-entrapment:b03-u1-el2", fault_at_s=600, **options
     )

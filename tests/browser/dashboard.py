@@ -18,15 +18,17 @@ import uvicorn
 from alerts.engine import RuleEngine
 from alerts.rules import default_rule_set
 from alerts.sink import AlertsSink
-from alerts.store import WorkOrderStore, make_engine
+from alerts.store import WorkOrderStore
 from api.app import create_app
 from api.auth.passwords import FAST_FOR_TESTS, Passwords
 from api.settings import ApiSettings
+from db.engine import make_engine
 from facility.site import Site
 from gateway.decoder import Decoder, Message
-from ingest.sqlite_history import SQLiteHistory
-from ingest.sqlite_store import SQLiteTimeSeries
-from simulators.faults import parse_injection
+from ingest.interface import TimeSeriesWriter
+from ingest.registry import open_history, open_writer
+from ingest.settings import StoreSettings
+from simulators.injection import parse_injection
 from simulators.runner import FleetSimulator, SimulationSettings
 from tests.fakes import FakeClock
 from tests.services import free_port
@@ -43,7 +45,7 @@ class TelemetryFeed:
         self,
         site: Site,
         store: WorkOrderStore,
-        series: SQLiteTimeSeries,
+        series: TimeSeriesWriter,
         clock: FakeClock,
         *,
         start_ms: int,
@@ -90,15 +92,24 @@ class DashboardServer:
     """create_app() served by uvicorn in a thread of this process, on 127.0.0.1:<free port>."""
 
     def __init__(
-        self, site: Site, workdir: Path, *, fault: str, fault_at_s: int, token_ttl_s: int = 900
+        self,
+        site: Site,
+        workdir: Path,
+        *,
+        fault: str,
+        fault_at_s: int,
+        token_ttl_s: int = 900,
+        time_series: StoreSettings | None = None,
     ) -> None:
+        """`time_series`: the store the telemetry is written to and the charts read from
+        (through `ingest.registry`); by default a SQLite file in `workdir`."""
         self.site = site
         self.fault_at_s = fault_at_s
         self.store = WorkOrderStore(make_engine(f"sqlite:///{workdir / 'facility.sqlite3'}"))
         self.store.migrate()
-        series_path = workdir / "telemetry.sqlite3"
-        self.series = SQLiteTimeSeries(site, series_path)
-        self.history = SQLiteHistory(series_path)
+        time_series = time_series or StoreSettings(sqlite_path=workdir / "telemetry.sqlite3")
+        self.series = open_writer(site, time_series)
+        self.history = open_history(site, time_series)
         # The simulated time runs up to about now, so the browser's own clock agrees with it.
         start_ms = time.time_ns() // 1_000_000 - (fault_at_s + 30) * 1000
         self.clock = FakeClock(start_ms)

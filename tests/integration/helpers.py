@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def facility_argv(*args: str) -> list[str]:
-    return [sys.executable, "-m", "facility.cli", *args]
+    return [sys.executable, "-m", "runtime.cli", *args]
 
 
 def start_facility(args: Sequence[str], log_path: Path) -> subprocess.Popen[bytes]:

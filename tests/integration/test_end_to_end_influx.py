@@ -4,20 +4,31 @@ work orders -> API."""
 from __future__ import annotations
 
 import functools
+import subprocess
+import time
 from pathlib import Path
 
+import httpx
 import orjson
 import paho.mqtt.client as paho
 import pytest
 from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 
-from alerts.store import WorkOrderStore, make_engine
+from alerts.store import WorkOrderStore
 from api.app import create_app
 from api.auth.passwords import FAST_FOR_TESTS, Passwords
+from db.engine import make_engine
 from facility.site import Site
 from tests.conftest import DEMO_SITE
-from tests.integration.helpers import run_simulation, start_facility, stop_process, wait_for
+from tests.integration.helpers import (
+    ROOT,
+    facility_argv,
+    run_simulation,
+    start_facility,
+    stop_process,
+    wait_for,
+)
 from tests.services import ServiceProcess, free_port, influxql
 
 pytestmark = pytest.mark.integration
@@ -60,6 +71,55 @@ def _publish_bad_payloads(port: int) -> int:
         client.disconnect()
         client.loop_stop()
     return len(bad)
+
+
+def _api_charts_come_from_influxdb(tmp_path: Path, influxd: ServiceProcess, db_url: str) -> None:
+    """`facility api --store influx-v1` as a process: the pump's trend comes from InfluxDB."""
+    added = subprocess.run(
+        facility_argv("users", "add", "charts", "--role", "dispatcher", "--password-stdin",
+                      "--db-url", db_url, "--site", str(DEMO_SITE)),
+        input=b"ops-password-123\n", capture_output=True, timeout=60, check=False, cwd=ROOT,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr.decode()
+    port = free_port()
+    api = start_facility(
+        ["api", "--site", str(DEMO_SITE), "--db-url", db_url, "--port", str(port),
+         "--api-secret", "s" * 40, "--store", "influx-v1",
+         "--influx-url", f"http://127.0.0.1:{influxd.port}", "--influx-db", DATABASE],
+        tmp_path / "api.log",
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _answers(f"{base}/health"), bool, timeout_s=60, what="the API to answer")
+        token = httpx.post(
+            f"{base}/api/v1/auth/login",
+            json={"username": "charts", "password": "ops-password-123"},
+            timeout=10,
+        ).json()["access_token"]
+        now_ms = time.time_ns() // 1_000_000
+        response = httpx.get(
+            f"{base}/api/v1/devices/pump-2/history",
+            params={"field": "suction_bar", "start_ms": now_ms - 3_600_000, "end_ms": now_ms},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        series = response.json()["series"]
+        points = series[0]["points"]
+        stored = influxql(
+            influxd.port, DATABASE, "SELECT count(suction_bar) FROM pump WHERE device = 'pump-2'"
+        )
+        assert len(points) == int(stored[0][1])  # type: ignore[call-overload]
+        assert any(value < 0.2 for _ts, value in points)  # the dry run's suction, from InfluxDB
+    finally:
+        assert stop_process(api) == 0, (tmp_path / "api.log").read_text()[-3000:]
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def test_pump_dry_run_reaches_influxdb_and_one_work_order(
@@ -133,6 +193,7 @@ def test_pump_dry_run_reaches_influxdb_and_one_work_order(
             ["malformed_json", "bad_timestamp", "unknown_device", "not_object"]
         )
         assert len(letters) == bad_count
+        _api_charts_come_from_influxdb(tmp_path, influxd, db_url)
     finally:
         code = stop_process(gateway)
     assert code == 0, (tmp_path / "gateway.log").read_text()[-3000:]

@@ -90,6 +90,14 @@ def test_100k_readings_at_qos1_are_exactly_100k_points(
     metrics = gateway.metrics()
     assert metrics["facility_readings_accepted_total"] == 100_000
     assert metrics["facility_sequence_gaps_total"] == 0
+    assert metrics["facility_rules_quarantined"] == 0  # the rules' metrics are served too
+    health = gateway.health()
+    assert health is not None
+    assert health["status"] == "ok"
+    rules = health["rules"]
+    assert isinstance(rules, dict)
+    assert rules["quarantined"] == []
+    assert rules["unfiled_faults"] == 0
     assert gateway.running
 
 

@@ -1,6 +1,6 @@
 """Work-order migrations on SQLite and a real PostgreSQL, and the fixture's own server.
 
-The schema in `alerts/schema.py` and the Alembic revisions must describe the same database;
+The schema in `db/schema.py` and the Alembic revisions must describe the same database;
 a database made before migrations existed must be adopted with its rows.
 """
 
@@ -16,8 +16,10 @@ from sqlalchemy import Engine, inspect, text
 
 from alerts.faults import FaultOpened
 from alerts.interface import Category, Severity
-from alerts.schema import metadata
-from alerts.store import WorkOrderStore, current_revision, downgrade, make_engine, migrate
+from alerts.store import WorkOrderStore
+from db.engine import make_engine
+from db.migrate import current_revision, downgrade, migrate
+from db.schema import metadata
 from tests.services import start_postgres
 
 T0 = 1_790_000_000_000

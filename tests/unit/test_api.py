@@ -7,6 +7,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
 from alerts.engine import RuleEngine
 from alerts.rules import default_rule_set
@@ -171,6 +172,10 @@ def test_dashboard_health_metrics_and_openapi_need_no_login(api: Api) -> None:
     assert docs.status_code == 200
     assert "cdn" not in docs.text  # the UI's scripts come from this server: works offline
     assert api.client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
+    # Swagger UI 4 shows "Unable to render this definition" for OpenAPI 3.1 (the browser test
+    # sees the page render; this catches a downgrade without a browser)
+    assert api.client.get("/openapi.json").json()["openapi"].startswith("3.1")
+    assert int(swagger_ui_path.name.removeprefix("swagger-ui-").split(".")[0]) >= 5
     paths = api.client.get("/openapi.json").json()["paths"]
     assert {"/api/v1/buildings/{building_id}/status", "/api/v1/work-orders"} <= set(paths)
 

@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from alerts.store import make_engine
 from api.auth.passwords import FAST_FOR_TESTS, Passwords
 from api.auth.tokens import TokenSigner
 from api.auth.users import UserStore
 from api.users_cli import ensure_demo_users
-from facility import cli
+from db.engine import make_engine
 from facility.site import Site
+from runtime import cli
 from tests.api_support import PASSWORD, T0, Api, new_store, running_api
 from tests.fakes import FakeClock
 

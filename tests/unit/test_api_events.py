@@ -183,7 +183,7 @@ def test_the_monitors_statuses_are_those_of_the_status_rollup(api: Api) -> None:
         open_order(store, site, device.id, severity=rng.choice(list(Severity)))
     store.create_report(
         site_id=site.id, building_id="b07", unit_id=None, device_id=None, kind=None,
-        description="water in the basement", severity="critical",
+        description="water in the basement", severity=Severity.CRITICAL,
     )  # fmt: skip
     devices, buildings = ChangeMonitor(site, store, EventHub(), clock_ms=api.clock).evaluate(T0)
     states = store.device_states()

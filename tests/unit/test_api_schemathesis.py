@@ -17,9 +17,10 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
-from alerts.store import WorkOrderStore, make_engine
+from alerts.store import WorkOrderStore
 from api.app import create_app
 from api.auth.passwords import FAST_FOR_TESTS, Passwords
+from db.engine import make_engine
 from facility.site import Site, load_site
 from tests.api_support import T0, Api, new_store, open_order, running_api
 from tests.conftest import DEMO_SITE

@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from alerts.store import WorkOrderStore, make_engine
+from alerts.store import WorkOrderStore
 from api.app import create_app
 from api.auth.passwords import FAST_FOR_TESTS, Passwords
+from db.engine import make_engine
 from facility.catalog import KINDS
 from facility.site import Site, load_site
 from tests.api_support import STEWARD_BUILDINGS, T0, Api, new_store, open_order, running_api

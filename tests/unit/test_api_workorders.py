@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from alerts.interface import Severity
-from alerts.schema import work_orders
-from alerts.store import WorkOrder
+from alerts.store import WorkOrder, WorkOrderEvent
+from db.schema import work_order_events, work_orders
 from facility.site import Site
 from tests.api_support import T0, Api, new_store, open_order, running_api, seen
 from tests.fakes import FakeClock
@@ -31,8 +31,9 @@ def api(demo_site: Site, db_url: str, clock: FakeClock) -> Iterator[Api]:
 
 
 def test_work_order_fields_follow_the_table_columns() -> None:
-    """The store builds orders from rows by position."""
-    assert [f.name for f in dataclasses.fields(WorkOrder)] == list(work_orders.c.keys())
+    """The store builds orders and events from rows by column name: every column has a field."""
+    assert {f.name for f in dataclasses.fields(WorkOrder)} == set(work_orders.c.keys())
+    assert {f.name for f in dataclasses.fields(WorkOrderEvent)} == set(work_order_events.c.keys())
 
 
 def ids(api: Api, username: str = "dispatcher", **params: Any) -> list[int]:

@@ -26,9 +26,10 @@ from alerts.notify.relay import Filter, Relay, RelaySettings
 from alerts.notify.robots import DingTalkChannel, FeishuChannel, WeComChannel
 from alerts.notify.service import NoticeMaker, Notifications
 from alerts.notify.webhook import WebhookChannel
-from alerts.schema import notification_cursors
 from alerts.settings import parse_alert_settings
-from alerts.store import WorkOrder, WorkOrderStore, make_engine
+from alerts.store import WorkOrder, WorkOrderStore
+from db.engine import make_engine
+from db.schema import notification_cursors
 from facility.site import Site
 from tests.fakes import FakeClock
 from tests.receiver import HttpReceiver, Reply

@@ -11,7 +11,8 @@ import pytest
 from alerts.engine import RuleEngine
 from alerts.rules import default_rule_set
 from alerts.sink import AlertsSink
-from alerts.store import WorkOrderStore, make_engine
+from alerts.store import WorkOrderStore
+from db.engine import make_engine
 from facility.errors import SiteFileError
 from facility.site import parse_site
 from tests.readings import Reading, batch, chunks, run_pack

@@ -8,18 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from alerts.backtest import (
-    BacktestError,
-    BacktestResult,
-    SQLiteHistorySource,
-    backtest,
-    run_command,
-)
+from alerts.backtest import BacktestError, BacktestResult, backtest, run_command
 from alerts.faults import FaultCleared, FaultOpened
 from alerts.interface import Category, Severity
 from alerts.rules import default_rule_set
-from facility.cli import main
+from ingest.errors import StoreUnavailableError
+from ingest.registry import open_history
+from ingest.settings import StoreSettings
 from ingest.sqlite_store import SQLiteTimeSeries
+from runtime.cli import main
 from tests.unit.test_rule_pack import MINI, START_MS, simulate
 
 
@@ -43,7 +40,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_backtest_finds_what_the_rules_would_have_raised(store: Path) -> None:
-    source = SQLiteHistorySource(MINI, store)
+    source = open_history(MINI, StoreSettings(sqlite_path=store))
     result = backtest(MINI, default_rule_set(), source, START_MS, START_MS + 600_000)
     source.close()
     assert result.readings == 600 * len(MINI.devices) - 300  # the door was silent 300 s
@@ -61,7 +58,7 @@ def test_the_command_prints_one_line_per_fault(store: Path) -> None:
     lines = run_command(
         site_path=Path("sites/shangri-la.toml"),
         rules_path=None,
-        sqlite_path=store,
+        store=StoreSettings(sqlite_path=store),
         start=_iso(START_MS),
         end=_iso(START_MS + 600_000),
     )
@@ -114,7 +111,7 @@ def test_bad_ranges_are_refused(start: str, end: str, message: str, store: Path)
         run_command(
             site_path=Path("sites/shangri-la.toml"),
             rules_path=None,
-            sqlite_path=store,
+            store=StoreSettings(sqlite_path=store),
             start=start,
             end=end,
         )
@@ -124,3 +121,24 @@ def test_the_cli_reports_errors_without_a_traceback(capsys: pytest.CaptureFixtur
     code = main(["rules", "backtest", "--from", "2026-09-21", "--to", "2026-09-20"])
     assert code == 2
     assert "must be before" in capsys.readouterr().err
+
+
+def test_a_missing_store_is_named(tmp_path: Path) -> None:
+    with pytest.raises(StoreUnavailableError, match=r"no time-series store at .*nothing\.sqlite3"):
+        run_command(
+            site_path=Path("sites/shangri-la.toml"),
+            rules_path=None,
+            store=StoreSettings(sqlite_path=tmp_path / "nothing.sqlite3"),
+            start="2026-09-20",
+            end="2026-09-21",
+        )
+
+
+def test_the_cli_reads_the_store_it_is_told_to(
+    store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["rules", "backtest", "--from", _iso(START_MS), "--to", _iso(START_MS + 600_000)]
+    assert main([*argv, "--store", "sqlite", "--sqlite-path", str(store)]) == 0
+    assert "faults from 2400 readings of site 'shangri-la'" in capsys.readouterr().out
+    assert main([*argv, "--store", "influx-v1", "--influx-url", "http://127.0.0.1:1"]) == 2
+    assert "InfluxDB 1.x at http://127.0.0.1:1 unreachable" in capsys.readouterr().err

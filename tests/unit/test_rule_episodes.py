@@ -14,7 +14,8 @@ from alerts.engine import RuleEngine
 from alerts.rule_file import RuleFileError, parse_rule_file
 from alerts.rules import default_rule_set
 from alerts.sink import AlertsSink
-from alerts.store import WorkOrderStore, make_engine
+from alerts.store import WorkOrderStore
+from db.engine import make_engine
 from facility.site import parse_site
 from tests.readings import Reading, batch, chunks, ms
 from tests.readings import run_pack as run

@@ -13,8 +13,9 @@ from alerts.engine import RuleEngine
 from alerts.rule_file import RuleFileError, parse_rule_file
 from alerts.rules import default_rule_set
 from alerts.sink import AlertsSink
-from alerts.store import WorkOrderStore, make_engine
+from alerts.store import WorkOrderStore
 from alerts.workorders import DEFAULT_SEVERITIES
+from db.engine import make_engine
 from facility.site import parse_site
 from tests.readings import Reading, batch, chunks, ms, run_pack
 

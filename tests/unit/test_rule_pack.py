@@ -14,12 +14,13 @@ from alerts.engine import SITE_RULE_ID, RuleEngine
 from alerts.faults import FaultOpened
 from alerts.rules import default_rule_set
 from alerts.sink import AlertsSink
-from alerts.store import WorkOrderStore, make_engine
+from alerts.store import WorkOrderStore
+from db.engine import make_engine
 from facility.batch import Batch
 from facility.catalog import KINDS
 from facility.site import Site, parse_site
 from gateway.decoder import Decoder
-from simulators.faults import parse_injection
+from simulators.injection import parse_injection
 from simulators.publisher import MemoryPublisher, Published
 from simulators.runner import FleetSimulator, SimulationSettings
 from tests.fakes import FakeClock

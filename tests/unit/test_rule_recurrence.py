@@ -11,7 +11,8 @@ from alerts.engine import RuleEngine
 from alerts.rule_file import parse_rule_file
 from alerts.rules import default_rule_set
 from alerts.sink import AlertsSink
-from alerts.store import WorkOrderStore, make_engine
+from alerts.store import WorkOrderStore
+from db.engine import make_engine
 from facility.site import parse_site
 from tests.readings import Reading, batch, chunks, ms, run_pack
 
@@ -90,7 +91,7 @@ def test_episodes_apart_by_more_than_the_gap_recur_and_raise_a_root_cause_order(
 ) -> None:
     spans = [(0, 300), (3600, 3900), (7200, 7500)]  # wet for 5 minutes every hour
     store = file_through_store(tmp_path, leak(spans, 7800))
-    orders = {o.source: o for o in store.list_work_orders()}
+    orders = {str(o.source): o for o in store.list_work_orders()}
     assert set(orders) == {"fault", "root_cause"}
     assert orders["fault"].recurrences == 2
     assert orders["root_cause"].title.startswith("Recurring fault, find the root cause")

@@ -12,7 +12,7 @@ from alerts.rules import default_rule_set
 from facility.batch import Batch, KindBatch
 from facility.site import Site
 from gateway.decoder import Decoder
-from simulators.faults import parse_injection
+from simulators.injection import parse_injection
 from simulators.publisher import MemoryPublisher
 from simulators.runner import FleetSimulator, SimulationSettings
 from tests.rule_reference import Cleared, Opened, ReferenceEngine

@@ -19,7 +19,8 @@ import pytest
 
 from facility.site import Site, parse_site
 from facility.wire import parse_topic
-from simulators.faults import FAULT_TYPES, Ledger, parse_injection
+from simulators.faults import FAULT_TYPES
+from simulators.injection import Ledger, parse_injection
 from simulators.portfolio import generate_site
 from simulators.publisher import MemoryPublisher, Published
 from simulators.runner import FleetSimulator, SimulationSettings, SimulationSummary

@@ -12,7 +12,7 @@ from facility.site import parse_site
 from facility.wire import parse_topic
 from gateway.decoder import Decoder
 from simulators.errors import InjectionError, ScenarioError
-from simulators.faults import Ledger, parse_injection
+from simulators.injection import Ledger, parse_injection
 from simulators.portfolio import generate_site, site_toml
 from simulators.runner import FleetSimulator, SimulationSettings
 from simulators.scenario import load_scenario, parse_scenario

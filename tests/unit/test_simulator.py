@@ -11,7 +11,8 @@ from alerts.engine import RuleEngine
 from alerts.rules import default_rule_set
 from facility.site import Site
 from gateway.decoder import Decoder
-from simulators.faults import FAULT_TYPES, InjectionError, Ledger, parse_injection
+from simulators.faults import FAULT_TYPES
+from simulators.injection import InjectionError, Ledger, parse_injection
 from simulators.publisher import MemoryPublisher, Published
 from simulators.runner import FleetSimulator, SimulationSettings
 

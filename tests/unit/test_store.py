@@ -11,8 +11,10 @@ from sqlalchemy import update
 
 from alerts.faults import FaultCleared, FaultOpened
 from alerts.interface import Category, Severity
-from alerts.schema import work_orders
-from alerts.store import WorkOrder, WorkOrderStore, make_engine
+from alerts.store import WorkOrder, WorkOrderStore
+from alerts.workorders import Source, WorkOrderStatus
+from db.engine import make_engine
+from db.schema import work_orders
 from facility.batch import Batch, KindBatch
 from facility.catalog import GATE, PUMP, KindSpec
 from facility.site import parse_site
@@ -116,16 +118,16 @@ def test_a_fault_opens_a_work_order(store: WorkOrderStore, clock: FakeClock) -> 
             device_id="p1",
             kind="pump",
             rule_id="pump.dry_run",
-            severity="critical",
+            severity=Severity.CRITICAL,
             category="equipment",
             title="Pump dry run: p1",
-            status="open",
+            status=WorkOrderStatus.OPEN,
             fault_started_ms=T0,
             detected_ms=T0 + 30_000,
             created_ms=clock.now,
             updated_ms=clock.now,
             cleared_ms=None,
-            source="fault",
+            source=Source.FAULT,
             priority=1,
             respond_by_ms=T0 + 15 * 60_000,
             resolve_by_ms=T0 + 4 * 3_600_000,

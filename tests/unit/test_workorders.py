@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from alerts.schema import OPEN_STATUSES
 from alerts.workorders import (
     DEFAULT_SEVERITIES,
     TRANSITIONS,
@@ -20,6 +19,7 @@ from alerts.workorders import (
     fullest_window,
     policy_from_mapping,
 )
+from db.schema import OPEN_STATUSES
 
 S = WorkOrderStatus
 

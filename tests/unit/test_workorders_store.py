@@ -16,17 +16,19 @@ from alerts.engine import RuleEngine
 from alerts.faults import FaultCleared, FaultOpened
 from alerts.interface import Category, Severity
 from alerts.rules import default_rule_set
-from alerts.schema import fault_episodes, work_orders
 from alerts.sink import AlertsSink
-from alerts.store import WorkOrder, WorkOrderStore, make_engine
+from alerts.store import WorkOrder, WorkOrderStore
 from alerts.workorders import (
     AssignmentRule,
     InvalidTransitionError,
+    Source,
     WorkOrderConflictError,
     WorkOrderError,
     WorkOrderNotFoundError,
     WorkOrderPolicy,
 )
+from db.engine import make_engine
+from db.schema import fault_episodes, work_orders
 from facility.site import Site
 from gateway.decoder import Decoder, Message
 from tests.fakes import FakeClock
@@ -384,7 +386,7 @@ def test_episodes_filed_newest_first_still_raise_a_root_cause_order(
     # Minutes 3, 4, 5 raised it: one more episode (minute 6) is not three more.
     store.transition(roots[0].id, "resolved", actor="ben")
     store.open_for_faults("s1", [fault(T0 + 6 * MIN_MS)])
-    assert [o.source for o in store.list_work_orders()].count("root_cause") == 1
+    assert [o.source for o in store.list_work_orders()].count(Source.ROOT_CAUSE) == 1
 
 
 def test_episodes_filed_out_of_order_over_more_than_30_days_raise_no_root_cause(

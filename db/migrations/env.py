@@ -1,7 +1,7 @@
-"""Alembic environment: the target is `alerts.schema.metadata`.
+"""Alembic environment: the target is `db.schema.metadata`.
 
-`alerts.store.migrate` hands over an open connection in `config.attributes["connection"]`, so
-the product's engine settings (SQLite pragmas, PostgreSQL driver) apply to migrations too; the
+`db.migrate` hands over an open connection in `config.attributes["connection"]`, so the
+product's engine settings (SQLite pragmas, PostgreSQL driver) apply to migrations too; the
 `alembic` command line (developers only) connects with the URL from alembic.ini instead.
 """
 
@@ -10,7 +10,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from alerts.schema import metadata
+from db.engine import make_engine
+from db.schema import metadata
 
 
 def _run(connection: Connection) -> None:
@@ -30,8 +31,6 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    from alerts.store import make_engine  # noqa: PLC0415  (the CLI path only)
-
     url = context.config.get_main_option("sqlalchemy.url")
     if not url:
         raise RuntimeError("alembic.ini has no sqlalchemy.url")

@@ -1,6 +1,6 @@
 """The schema as `metadata.create_all` made it before migrations existed.
 
-Databases made that way are stamped at this revision by `alerts.store.migrate` and upgraded
+Databases made that way are stamped at this revision by `db.migrate.migrate` and upgraded
 from here, so an existing var/facility.sqlite3 keeps its work orders.
 
 Revision ID: 0001

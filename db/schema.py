@@ -1,7 +1,9 @@
-"""SQL tables of the alerts stage (SQLite by default, PostgreSQL at scale).
+"""The product's SQL tables: work orders, device state, users, notification cursors.
 
-This is the schema's current shape; `alerts/migrations` gets a database there. A change here
-needs a new migration revision (a test compares the two on SQLite and PostgreSQL).
+One `metadata` for the one database they share (SQLite by default, PostgreSQL at scale). This
+is the schema's current shape; `db/migrations` gets a database there. A change here needs a
+new migration revision (a test compares the two on SQLite and PostgreSQL). What the rows mean
+is up to the stores that write them (`alerts.store`, `api.auth.users`, `alerts.notify`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from sqlalchemy import (
 )
 
 OPEN_STATUSES: Final = ("open", "acknowledged", "in_progress", "on_hold")
-"""A work order in one of these states is the fault's current episode."""
+"""A work order in one of these states is the fault's current episode: the predicate of the
+one-open-order index, frozen in revision 0002 (the lifecycle in `alerts.workorders` must agree,
+a test checks)."""
 
 metadata = MetaData(
     naming_convention={

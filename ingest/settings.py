@@ -1,0 +1,87 @@
+"""The time-series store's settings: which store, and every option of each.
+
+One frozen object, built once by the composition root (defaults < TOML < FACILITY_* < flags);
+`ingest.registry` turns it into a writer and a history reader. Each field has a default, a
+simple type, its unit in its name and a docstring, which is what the settings tree reads to
+make config keys, environment variables and flags.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, get_args
+
+from facility.errors import SettingsError
+
+StoreKind = Literal["sqlite", "influx-v1", "influx-v2"]
+STORE_KINDS: tuple[StoreKind, ...] = get_args(StoreKind)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoreSettings:
+    kind: StoreKind = "sqlite"
+    """Time-series store: sqlite (embedded file), influx-v1 (InfluxDB 1.x), influx-v2
+    (InfluxDB 2.x/3.x line-protocol API, or VictoriaMetrics)."""
+
+    sqlite_path: Path = Path("var/telemetry.sqlite3")
+    """The embedded store's file (kind sqlite)."""
+    sqlite_retention_days: int = 30
+    """Readings older than this many days are deleted from the embedded store; 0 keeps all."""
+    sqlite_prune_interval_s: float = 600.0
+    """How often the embedded store is pruned of readings past their retention."""
+
+    influx_url: str = "http://127.0.0.1:8086"
+    """Base URL of InfluxDB (or of VictoriaMetrics for influx-v2) for writes and queries."""
+    influx_db: str = "facility"
+    """InfluxDB 1.x database (created at start if missing)."""
+    influx_username: str | None = None
+    """InfluxDB 1.x user (basic auth); none for an open server."""
+    influx_password: str | None = None
+    """InfluxDB 1.x password."""
+    influx_org: str = "facility"
+    """InfluxDB 2.x/3.x organisation."""
+    influx_bucket: str = "facility"
+    """InfluxDB 2.x/3.x bucket."""
+    influx_token: str | None = None
+    """InfluxDB 2.x/3.x API token (sent as `Authorization: Token ...`, also on queries)."""
+    influx_query_url: str | None = None
+    """influx-v2 history: base URL of the Prometheus-style query API (/api/v1/export),
+    e.g. a VictoriaMetrics cluster's http://vmselect:8481/select/0/prometheus; default
+    influx-url."""
+    influx_write_timeout_s: float = 10.0
+    """How long one write to InfluxDB may take before it counts as a store outage."""
+    influx_query_timeout_s: float = 30.0
+    """How long one history query (a chart, a backtest chunk) may take."""
+
+    def __post_init__(self) -> None:
+        if self.kind not in STORE_KINDS:
+            raise SettingsError(
+                "kind", f"store {self.kind!r} is not one of {', '.join(STORE_KINDS)}"
+            )
+        if self.sqlite_retention_days < 0:
+            raise SettingsError("sqlite-retention-days", "must be 0 (keep all) or more")
+        if self.sqlite_prune_interval_s <= 0:
+            raise SettingsError("sqlite-prune-interval-s", "must be more than 0 seconds")
+        for option, url in (("influx-url", self.influx_url),
+                            ("influx-query-url", self.influx_query_url)):  # fmt: skip
+            if url is not None and not url.startswith(("http://", "https://")):
+                raise SettingsError(option, f"{url!r} must start with http:// or https://")
+        for option, name in (("influx-db", self.influx_db), ("influx-org", self.influx_org),
+                             ("influx-bucket", self.influx_bucket)):  # fmt: skip
+            if not name.strip():
+                raise SettingsError(option, "must not be empty")
+        if self.influx_password is not None and self.influx_username is None:
+            raise SettingsError("influx-password", "is given without influx-username")
+        timeouts = {
+            "influx-write-timeout-s": self.influx_write_timeout_s,
+            "influx-query-timeout-s": self.influx_query_timeout_s,
+        }
+        for option, seconds in timeouts.items():
+            if seconds <= 0:
+                raise SettingsError(option, "must be more than 0 seconds")
+
+    @property
+    def sqlite_retention_ms(self) -> int | None:
+        """The retention as a duration, None when everything is kept."""
+        return self.sqlite_retention_days * 86_400_000 if self.sqlite_retention_days else None

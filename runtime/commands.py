@@ -1,0 +1,291 @@
+"""What each `facility` command does, given its parsed arguments and resolved settings.
+
+The long-running commands put services together and run them through one ServiceStack; the
+one-shot commands call the package that owns the job. Nothing here holds business logic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import sys
+
+import orjson
+
+from api.settings import ApiSettings
+from db.engine import make_engine
+from facility.errors import SettingsError
+from facility.site import Site, load_site
+from gateway.decoder import DecoderLimits
+from gateway.pipeline import PipelineSettings
+from ingest.delivery import DeliverySettings
+from ingest.registry import open_history
+from ingest.settings import StoreSettings
+from runtime.lifecycle import ServiceStack, stop_on_signals
+from runtime.ports import Listen, check_ports
+from runtime.settings.resolve import Resolved
+from runtime.settings.tree import (
+    DatabaseSettings,
+    DemoSettings,
+    GatewaySettings,
+    HttpSettings,
+    MqttSettings,
+    SimulateSettings,
+    SiteSettings,
+)
+
+log = logging.getLogger("facility")
+
+
+def _listen(settings: Resolved, name: str, host: str, port: int, what: str) -> Listen:
+    return Listen(host, port, settings.option(name), what)
+
+
+def _site(settings: Resolved) -> Site:
+    return load_site(settings.get(SiteSettings).file)
+
+
+def _api_settings(settings: Resolved, *, warn: bool = True) -> ApiSettings:
+    if warn and settings.source("api.secret") == "default":
+        log.warning(
+            "no api.secret (--api-secret, FACILITY_API_SECRET): using a random one; tokens "
+            "and report codes will not survive a restart"
+        )
+    return settings.get(ApiSettings)
+
+
+# -- long-running commands -------------------------------------------------------------------
+
+
+def cmd_gateway(_args: argparse.Namespace, settings: Resolved) -> int:
+    from alerts.notify.relay import RelaySettings
+    from runtime.services.gateway import GatewayConfig, GatewayService
+
+    gateway = settings.get(GatewaySettings)
+    check_ports(
+        [
+            _listen(
+                settings, "gateway.metrics_port", gateway.metrics_host, gateway.metrics_port,
+                "gateway's /metrics and /health",
+            )
+        ]
+    )  # fmt: skip
+    config = GatewayConfig(
+        gateway=gateway,
+        mqtt=settings.get(MqttSettings),
+        store=settings.get(StoreSettings),
+        db_url=settings.get(DatabaseSettings).url,
+        decoder=settings.get(DecoderLimits),
+        pipeline=settings.get(PipelineSettings),
+        delivery=settings.get(DeliverySettings),
+        notify=settings.get(RelaySettings),
+    )
+    service = GatewayService(config, _site(settings))
+    stop = stop_on_signals()
+    with ServiceStack() as services:
+        services.start(service)
+        service.run(stop)
+    return 0
+
+
+def cmd_api(_args: argparse.Namespace, settings: Resolved) -> int:
+    from runtime.services.api import ApiService
+
+    http = settings.get(HttpSettings)
+    check_ports([_listen(settings, "http.port", http.host, http.port, "API and dashboard")])
+    api = _api_settings(settings)
+    site = _site(settings)
+    service = ApiService.for_database(
+        site,
+        settings.get(DatabaseSettings).url,
+        api,
+        http,
+        history=open_history(site, settings.get(StoreSettings)),  # charts from the store
+    )
+    stop = stop_on_signals()
+    with ServiceStack() as services:
+        services.callback(service.store.engine.dispose)
+        services.start(service)
+        service.run(stop)
+    return 0
+
+
+def cmd_simulate(_args: argparse.Namespace, settings: Resolved) -> int:
+    from runtime.services.simulator import SimulatorService, fleet, publisher_settings
+
+    sim = settings.get(SimulateSettings)
+    if sim.devices:
+        from simulators.portfolio import generate_site, site_toml
+
+        site = generate_site(sim.devices)
+        if sim.write_site is not None:
+            sim.write_site.write_text(site_toml(site), encoding="utf-8")
+    else:
+        site = _site(settings)
+    publisher = publisher_settings(settings.get(MqttSettings), sim)
+    service = SimulatorService(fleet(site, sim), publisher)
+    stop = stop_on_signals()
+    live = sys.stderr.isatty() if sim.live is None else sim.live
+    with ServiceStack() as services:
+        services.start(service)
+        if live:
+            from simulators.live import LiveView
+
+            with LiveView(service.simulator):
+                service.run(stop)
+        else:
+            service.run(stop)
+    assert service.summary is not None
+    print(orjson.dumps(service.summary.as_dict()).decode())
+    return 0
+
+
+def cmd_up(_args: argparse.Namespace, settings: Resolved) -> int:
+    from runtime.services.up import UpService
+
+    demo = settings.get(DemoSettings)
+    http = settings.get(HttpSettings)
+    gateway = settings.get(GatewaySettings)
+    check_ports(
+        [
+            _listen(settings, "http.port", http.host, http.port, "dashboard"),
+            _listen(settings, "demo.broker_port", "127.0.0.1", demo.broker_port,
+                    "embedded MQTT broker"),
+            _listen(settings, "gateway.metrics_port", gateway.metrics_host,
+                    gateway.metrics_port, "gateway's /metrics and /health"),
+        ]
+    )  # fmt: skip
+    up = UpService(_site(settings), settings)
+    stop = stop_on_signals()
+    with ServiceStack() as services:
+        services.start(up)
+        up.announce()
+        up.run(stop)
+    return 0
+
+
+# -- one-shot commands -----------------------------------------------------------------------
+
+
+def cmd_site_check(args: argparse.Namespace, _settings: Resolved) -> int:
+    site = load_site(args.file)
+    counts = ", ".join(f"{len(v)} {k}" for k, v in site.by_kind.items())
+    units = sum(len(b.units) for b in site.buildings)
+    print(
+        f"{args.file}: site {site.id!r}: {len(site.buildings)} buildings, {units} units, {counts}"
+    )
+    return 0
+
+
+def cmd_rules_check(args: argparse.Namespace, _settings: Resolved) -> int:
+    from alerts.engine import RuleEngine
+    from alerts.rule_file import load_rule_file
+
+    rule_set = load_rule_file(args.file)
+    if args.site is not None:
+        RuleEngine.from_rule_set(load_site(args.site), rule_set)  # site parameters must be known
+    kinds = sorted({r.kind for r in rule_set.rules})
+    print(
+        f"{args.file}: {len(rule_set.rules)} rules for {', '.join(kinds)}; "
+        f"{len(rule_set.params)} parameters"
+    )
+    return 0
+
+
+def cmd_rules_backtest(args: argparse.Namespace, settings: Resolved) -> int:
+    from alerts.backtest import run_command
+
+    lines = run_command(
+        site_path=settings.get(SiteSettings).file,
+        rules_path=args.rules,
+        store=settings.get(StoreSettings),
+        start=args.start,
+        end=args.end,
+    )
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace, settings: Resolved) -> int:
+    from db.migrate import current_revision, migrate
+
+    engine = make_engine(settings.get(DatabaseSettings).url)
+    try:
+        before = current_revision(engine)
+        migrate(engine, args.revision)
+        print(f"{engine.url.render_as_string()}: {before or 'empty'} -> {current_revision(engine)}")
+    finally:
+        engine.dispose()
+    return 0
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise SettingsError("--password-stdin", "no terminal to ask for the password: pipe it in")
+    first = getpass.getpass("password: ")
+    if first != getpass.getpass("again: "):
+        from api.errors import UserError
+
+        raise UserError("the passwords differ")
+    return first
+
+
+def cmd_users_add(args: argparse.Namespace, settings: Resolved) -> int:
+    from api.users_cli import open_user_store
+
+    site_file = settings.get(SiteSettings).file
+    known = list(load_site(site_file).building_by_id) if site_file.exists() else None
+    users = open_user_store(settings.get(DatabaseSettings).url)
+    try:
+        user = users.add(
+            args.username,
+            _read_password(args.password_stdin),
+            args.role,
+            display_name=args.display_name,
+            team=args.team,
+            buildings=args.building,
+            known_buildings=known,
+        )
+    finally:
+        users.engine.dispose()
+    extra = f", team {user.team}" if user.team else ""
+    if user.buildings:
+        extra += f", buildings {', '.join(sorted(user.buildings))}"
+    print(f"user {user.username!r} added: {user.role}{extra}")
+    return 0
+
+
+def cmd_users_list(_args: argparse.Namespace, settings: Resolved) -> int:
+    from api.users_cli import open_user_store
+
+    users = open_user_store(settings.get(DatabaseSettings).url)
+    try:
+        for u in users.list():
+            flags = " (disabled)" if u.disabled else ""
+            where = u.team or ", ".join(sorted(u.buildings)) or "-"
+            print(f"{u.username:<20} {u.role:<11} {where}{flags}")
+    finally:
+        users.engine.dispose()
+    return 0
+
+
+def cmd_users_passwd(args: argparse.Namespace, settings: Resolved) -> int:
+    from api.users_cli import open_user_store
+
+    users = open_user_store(settings.get(DatabaseSettings).url)
+    try:
+        users.set_password(args.username, _read_password(args.password_stdin))
+    finally:
+        users.engine.dispose()
+    print(f"password of {args.username!r} set (and the account unlocked)")
+    return 0
+
+
+def cmd_config_show(args: argparse.Namespace, settings: Resolved) -> int:
+    from runtime.settings.show import render_settings
+
+    print(render_settings(settings, command=args.for_command))
+    return 0

@@ -1,0 +1,78 @@
+"""One start-stop lifecycle for every service: start in order, stop in reverse, always.
+
+A service is anything with `start()` and `stop()`; `ServiceStack` starts them one by one and,
+whatever happens after (an error at start, a signal, a crash of the main loop), stops those
+that started, the last first, through an ExitStack.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+
+class Service(Protocol):
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class ServiceStack:
+    """`with ServiceStack() as services: services.start(a); services.start(b)` stops b, then a."""
+
+    def __init__(self) -> None:
+        self._stack = contextlib.ExitStack()
+
+    def start(self, service: Service) -> None:
+        service.start()
+        self._stack.callback(_stop_quietly, service)
+
+    def start_all(self, services: Iterable[Service]) -> None:
+        for service in services:
+            self.start(service)
+
+    def callback(self, stop: Callable[[], object]) -> None:
+        """Something to undo at stop that is not a service (close a file, dispose an engine)."""
+        self._stack.callback(stop)
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def __enter__(self) -> ServiceStack:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _stop_quietly(service: Service) -> None:
+    """One service failing to stop must not keep the ones started before it running."""
+    try:
+        service.stop()
+    except Exception:
+        log.exception("stopping %s failed", type(service).__name__)
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT (uvicorn re-raises the ones it captured into these)."""
+    stop = threading.Event()
+
+    def handler(signum: int, _frame: object) -> None:
+        log.info("signal %d: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
