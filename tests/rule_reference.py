@@ -15,7 +15,9 @@ an episode `when` started going (its `for` timer runs on, no clear counts while 
 with `clear_for` a clear must hold that long before it closes. An episode that starts within
 the rule's `gap` of the last clear is a flap (`flaps`): `repeat` does not count it. A rule
 with `asset` reports one fault of a shared asset: open while any device that observes it has
-its fault open. The timer
+its fault open (reading by reading; the engine decides per batch, so the two differ only when
+within one batch the last observer clears and another opens again). A family's clear counts
+once none of the family's rules is open on the device (or asset) at the end of the batch. The timer
 (`tick`: age() growing with no data, site incidents) is not modelled: at a reading age() is 0.
 """
 
