@@ -70,6 +70,27 @@ class BacktestResult:
         ]
         return out
 
+    def orders(self) -> int:
+        """How many work orders these faults would make: an episode back within its rule's gap
+        (a flap) and a fault of a family whose order is open on the device join an order."""
+        ends: dict[tuple[str, str], list[int]] = {}
+        for c in self.cleared:
+            ends.setdefault((c.rule_id, c.device_id), []).append(c.cleared_ms)
+        open_until: dict[tuple[str, tuple[str, ...]], float] = {}
+        count = 0
+        for f in sorted(self.opened, key=lambda f: (f.started_ms, f.detected_ms)):
+            if f.flap:
+                continue
+            later = [t for t in ends.get((f.rule_id, f.device_id), []) if t >= f.started_ms]
+            end = float(min(later)) if later else float("inf")
+            key = (f.device_id, f.family_rules or (f.rule_id,))
+            if open_until.get(key, float("-inf")) >= f.started_ms:
+                open_until[key] = max(open_until[key], end)
+                continue
+            open_until[key] = end
+            count += 1
+        return count
+
 
 def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -169,8 +190,12 @@ def run_command(
         result = backtest(site, rules, source, start_ms, end_ms)
     finally:
         source.close()
+    orders = result.orders()
+    device_days = len(site.devices) * (end_ms - start_ms) / 86_400_000
+    rate = 1000 * orders / device_days if device_days else 0.0
     summary = (
         f"{len(result.opened)} faults from {result.readings} readings of site {site.id!r}, "
-        f"{_iso(start_ms)} to {_iso(end_ms)}"
+        f"{_iso(start_ms)} to {_iso(end_ms)}: {orders} work orders, {rate:.1f} per 1000 "
+        f"device-days ({device_days:.0f} device-days)"
     )
     return [summary, *result.lines()]

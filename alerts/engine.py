@@ -22,6 +22,14 @@ reading time), inside its schedule, and, with a cool-down, not within the cool-d
 last clear; it clears at a reading where `clear` holds (default: where `when` does not). Rules
 with `repeat` report a fault only at the episode that makes `count` within `within`.
 
+The episode model (docs/rules.md#episodes): a rule's `hold` keeps an episode `when` started
+going (its `for` timer runs on, no clear counts while it holds); with `clear_for` a clear
+counts once it has held that long (`clear_since_ms`); an episode that starts within the rule's
+`gap` of the last clear is a flap (`FaultOpened.flap`: no recurrence, `repeat` skips it). A
+family's clear is reported once none of its rules is open on the device; a rule with `asset`
+reports one fault per shared asset (`alerts.assets`). All of it is numpy over the batch, or
+Python over the few transitions.
+
 `tick(now_ms)` is the timer: it evaluates rules that read `age()` (offline) with no data
 arriving, and raises ONE site incident instead of one fault per device when the whole site
 goes silent. `save` / `load` checkpoint every state array (npz, written atomically), so a
@@ -30,6 +38,7 @@ restart in the middle of a `for` keeps its timer, windows and counters.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 import zipfile
@@ -42,6 +51,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
+from alerts.assets import AssetFaults
 from alerts.faults import FaultCleared, FaultOpened
 from alerts.interface import Category, Condition, Rule, Schedule, Severity
 from alerts.quarantine import Quarantine
@@ -82,6 +92,8 @@ class RuleState:
     occurrences: Int64Array
     """(devices, repeat count - 1): the times of the last episodes, oldest first."""
     windows: dict[str, WindowState] = field(default_factory=dict)
+    clear_since_ms: Int64Array = field(default_factory=lambda: np.zeros(0, np.int64))
+    """Since when an open fault's clear has held (`clear_for`); NEVER = not clearing."""
 
     @staticmethod
     def new(rule: Rule, devices: int) -> RuleState:
@@ -93,6 +105,7 @@ class RuleState:
             np.full(devices, NEVER, np.int64),
             np.full((devices, width), NEVER, np.int64),
             {w.key: WindowState.new(w, devices) for w in rule.windows},
+            np.full(devices, NEVER, np.int64),
         )
 
 
@@ -203,6 +216,8 @@ def time_order(kb: KindBatch) -> IntpArray | None:
 class Evaluation:
     opened: list[FaultOpened]
     cleared: list[FaultCleared]
+    observed: list[FaultOpened] = field(default_factory=list)
+    """Faults of a shared asset already open, seen by one more of its devices."""
 
 
 def _shift(values: np.ndarray, first: BoolArray, fill: np.ndarray) -> np.ndarray:
@@ -212,6 +227,41 @@ def _shift(values: np.ndarray, first: BoolArray, fill: np.ndarray) -> np.ndarray
         out[1:] = values[:-1]
         out[first] = fill
     return out
+
+
+def _held_on(start: BoolArray, extended: BoolArray, g: _Groups, running: BoolArray) -> BoolArray:
+    """Rows of an episode that `start` opens and `extended` keeps going: an extended row
+    belongs to an episode when a start row lies after the last row that was not extended (in
+    its device's rows), or none was and the episode was running before the batch (`running`,
+    per row)."""
+    last_break = np.maximum.accumulate(np.where(~extended, g.rows, -1))
+    last_start = np.maximum.accumulate(np.where(start, g.rows, -1))
+    started = (last_start > last_break) & (last_start >= g.start)
+    carried = running & (last_break < g.start)
+    result: BoolArray = extended & (started | carried)
+    return result
+
+
+def _last_close(
+    active: BoolArray, before: BoolArray, ts: Int64Array, g: _Groups, state_ms: Int64Array
+) -> Int64Array:
+    """Per row, when the rule's fault last cleared at or before it (`state_ms`: before the
+    batch, per row; NEVER: never)."""
+    at = np.maximum.accumulate(np.where(~active & before, g.rows, -1))
+    result: Int64Array = np.where(at >= g.start, ts[np.maximum(at, 0)], state_ms)
+    return result
+
+
+def _run_start(mask: BoolArray, g: _Groups, since_before: Int64Array, ts: Int64Array) -> Int64Array:
+    """Per row where `mask` holds, since when it has held without a break (a run that began
+    before the batch starts at `since_before`, per row); NEVER elsewhere."""
+    first = g.first
+    before = _shift(mask, first, since_before[first] != NEVER)
+    marker = mask & (~before | first)
+    run_row = np.maximum.accumulate(np.where(marker, g.rows, 0))
+    start = np.where(first[run_row] & before[run_row], since_before[run_row], ts[run_row])
+    result: Int64Array = np.where(mask, start, NEVER)
+    return result
 
 
 def _reads_field_age(condition: Condition | None) -> bool:
@@ -276,6 +326,13 @@ class RuleEngine:
             )
         self._windows = {r.id: {w.key: w for w in r.windows} for r in self.rules}
         """Each rule's window specs by state key (a checkpoint is matched against them)."""
+        families: dict[str, list[str]] = {}
+        for rule in self.rules:
+            if rule.family and rule.id not in families.setdefault(rule.family, []):
+                families[rule.family].append(rule.id)
+        self._family_rules = {f: tuple(ids) for f, ids in families.items()}
+        """Each family's rule ids: their faults on one device share one work order."""
+        self._rule_by_id = {r.id: r for r in self.rules}
         self._by_kind: dict[str, list[Rule]] = {}
         for rule in self.rules:
             self._by_kind.setdefault(rule.kind, []).append(rule)
@@ -298,7 +355,12 @@ class RuleEngine:
             for kind, devices in site.by_kind.items()
         }
         self._reads_field_age = {
-            kind: any(_reads_field_age(r.condition) or _reads_field_age(r.clear) for r in rules)
+            kind: any(
+                _reads_field_age(r.condition)
+                or _reads_field_age(r.clear)
+                or _reads_field_age(r.hold)
+                for r in rules
+            )
             for kind, rules in self._by_kind.items()
         }
         """Kinds whose rules read age(field): only they keep when each field last reported
@@ -306,6 +368,13 @@ class RuleEngine:
         self.site_active = False
         self.site_started_ms = NEVER
         self._watching = False
+        self._assets = AssetFaults(site, self.rules)
+        self.arrival_lag_ms = 0
+        """How far the newest reading lags its arrival (a gateway draining a backlog): the timer
+        judges silence by the readings' own time, so a replayed buffer is not a silent site."""
+        self._arrived_ms: int | None = None
+        self._stream_ms = NEVER
+        """The newest reading's time seen so far."""
         self.quarantine = Quarantine()
         """Rules whose evaluation raised: skipped until restart, their open faults kept."""
 
@@ -317,16 +386,60 @@ class RuleEngine:
 
     # -- readings -------------------------------------------------------------------------
 
-    def evaluate(self, batch: Batch) -> Evaluation:
+    def evaluate(self, batch: Batch, *, arrived_ms: int | None = None) -> Evaluation:
+        """Evaluate a batch; `arrived_ms` (the wall clock when it arrived) lets the timer tell
+        a backlog being drained from a silent site (`arrival_lag_ms`)."""
+        if arrived_ms is not None and len(batch):
+            newest = max(int(kb.ts_ms.max()) for kb in batch if len(kb))
+            self._stream_ms = max(self._stream_ms, newest)
+            self._arrived_ms = arrived_ms
+            self.arrival_lag_ms = max(arrived_ms - self._stream_ms, 0)
         opened: list[FaultOpened] = []
         cleared: list[FaultCleared] = []
+        before = self._assets.snapshot(self._reported) if self._assets else {}
         if self.site_active and len(batch):
             back = min(int(kb.ts_ms.min()) for kb in batch if len(kb))
             if back > self.site_started_ms:
                 self._site_back(back, cleared)
         for kb in batch:
             self._evaluate_kind(kb, self._by_kind.get(kb.kind.name, []), opened, cleared)
-        return Evaluation(opened, cleared)
+        return self._grouped(before, opened, cleared)
+
+    def _reported(self, rule: Rule) -> BoolArray:
+        return self.state[rule.kind].rules[rule.id].reported
+
+    def _grouped(
+        self,
+        before: dict[tuple[str, str], bool],
+        opened: list[FaultOpened],
+        cleared: list[FaultCleared],
+    ) -> Evaluation:
+        """Faults of shared assets: one per asset, not one per device that sees it."""
+        if self._assets:
+            after = self._assets.snapshot(self._reported)
+            opened, cleared, observed = self._assets.regroup(before, after, opened, cleared)
+        else:
+            observed = []
+        if self._family_rules:
+            cleared = [c for c in (self._family_clear(c) for c in cleared) if c is not None]
+        return Evaluation(opened, cleared, observed)
+
+    def _family_clear(self, clear: FaultCleared) -> FaultCleared | None:
+        """A clear of a family's rule counts once no rule of the family is open on the device
+        (or the shared asset); it then ends the family's order."""
+        rule = self._rule_by_id.get(clear.rule_id)
+        if rule is None or not rule.family:
+            return clear
+        members = self._family_rules[rule.family]
+        state = self.state[rule.kind]
+        device = self.site.by_id.get(clear.device_id)
+        if device is not None:
+            rows = np.array([device.kind_index], np.intp)
+        else:  # a shared asset: every device that observes it
+            rows = self._assets.rows_of(clear.device_id, rule.kind)
+        if any(bool(state.rules[r].reported[rows].any()) for r in members):
+            return None
+        return dataclasses.replace(clear, family_rules=members)
 
     def _site_back(self, at_ms: int, cleared: list[FaultCleared]) -> None:
         cleared.append(FaultCleared(SITE_RULE_ID, self.site.id, at_ms))
@@ -443,10 +556,15 @@ class RuleEngine:
         cond = np.asarray(truth(np.asarray(rule.condition(context))), dtype=np.bool_)
         if rule.clear is not None:
             clear = np.asarray(truth(np.asarray(rule.clear(context))), dtype=np.bool_)
-            eff = cond & ~clear
         else:
             clear = ~cond
-            eff = cond
+        extended: BoolArray | None = None
+        if rule.hold is not None:
+            hold = np.asarray(truth(np.asarray(rule.hold(context))), dtype=np.bool_)
+            clear &= ~hold
+            extended = (cond | hold) & ~clear
+        eff = cond & ~clear if rule.clear is not None or rule.hold is not None else cond
+        titled = {name: value(context) for name, value in rule.title_values}
         # Only devices where the condition holds somewhere, or with a timer, an open fault or
         # a reported repeat in their state, can change: the others are left as they are.
         busy = (rs.since_ms != NEVER) | rs.active | rs.reported
@@ -457,7 +575,9 @@ class RuleEngine:
             return
         picked = busy[rows.device]
         if picked.all():
-            self._transitions(rule, rs, rows, g, None, eff, clear, tick_start, opened, cleared)
+            self._transitions(
+                rule, rs, rows, g, None, eff, clear, extended, tick_start, opened, cleared, titled
+            )
             return
         sub = true_rows(picked)
         self._transitions(
@@ -468,9 +588,11 @@ class RuleEngine:
             sub,
             eff[sub],
             clear[sub],
+            None if extended is None else extended[sub],
             tick_start,
             opened,
             cleared,
+            titled,
         )
 
     def _transitions(
@@ -482,16 +604,22 @@ class RuleEngine:
         sub: IntpArray | None,
         eff: BoolArray,
         clear: BoolArray,
+        extended: BoolArray | None,
         tick_start: Int64Array | None,
         opened: list[FaultOpened],
         cleared: list[FaultCleared],
+        titled: dict[str, FloatArray] | None = None,
     ) -> None:
         """Timers, open / clear, cool-down and repeat over whole device groups of the ordered
-        rows (`sub` picks them; None = all rows)."""
+        rows (`sub` picks them; None = all rows); `titled`: the rule's title values (every
+        row). `extended` (rules with `hold`): where the
+        condition or its hold holds; an episode `eff` started goes on over it."""
         dev = rows.device if sub is None else rows.device[sub]
         ts = rows.ts_ms if sub is None else rows.ts_ms[sub]
         grows, first, last = g.rows, g.first, g.last
         since_before = rs.since_ms[dev]
+        if extended is not None:
+            eff = _held_on(eff, extended, g, since_before != NEVER)
         prev_eff = _shift(eff, first, since_before[first] != NEVER)
         marker = eff & (~prev_eff | first)
         run_row = np.maximum.accumulate(np.where(marker, grows, 0))
@@ -501,6 +629,10 @@ class RuleEngine:
         if not rule.schedule.always:
             inside = true_rows(held)
             held[inside] = in_schedule(rule.schedule, ts[inside], self.zone)
+        clear_start: Int64Array | None = None
+        if rule.clear_for_s > 0:
+            clear_start = _run_start(clear, g, rs.clear_since_ms[dev], ts)
+            clear = clear & (ts - clear_start >= round(rule.clear_for_s * 1000))
         active0 = rs.active[dev]
         if rule.cooldown_s > 0:
             active_row = self._resolve_cooldown(
@@ -512,24 +644,38 @@ class RuleEngine:
             within = last_event >= g.start
             active_row = np.where(within, held[np.maximum(last_event, 0)], active0)
         active_before = _shift(active_row, first, active0[first])
+        gap_ms = round(rule.gap_s * 1000)
         if rule.repeat is not None:
-            reported_row = self._repeat(rule, rs, active_row, active_before, ts, dev, g)
+            last_close = _last_close(active_row, active_before, ts, g, rs.last_clear_ms[dev])
+            flaps = (last_close != NEVER) & (run_start - last_close < gap_ms)
+            reported_row = self._repeat(rule, rs, active_row, active_before, flaps, ts, dev, g)
         else:
             reported_row = active_row
         reported_before = _shift(reported_row, first, rs.reported[dev[first]])
         devices = self.site.by_kind[rule.kind]
         opens = true_rows(reported_row & ~reported_before)
         if len(opens):
-            readings = rows.values_at(opens if sub is None else sub[opens]).tolist()
-            for row, values in zip(opens.tolist(), readings, strict=True):
+            full_rows = opens if sub is None else sub[opens]
+            readings = rows.values_at(full_rows).tolist()
+            extras = [
+                {name: float(values[row]) for name, values in (titled or {}).items()}
+                for row in full_rows.tolist()
+            ]
+            closed = _last_close(active_row, active_before, ts, g, rs.last_clear_ms[dev])[opens]
+            for row, values, close, extra in zip(
+                opens.tolist(), readings, closed.tolist(), extras, strict=True
+            ):
+                start = int(run_start[row])
                 opened.append(
                     self._fault(
                         rule,
                         devices[int(dev[row])],
                         rows.kind,
                         values,
-                        int(run_start[row]),
+                        start,
                         int(ts[row]),
+                        flap=close != NEVER and start - close < gap_ms,
+                        extra=extra,
                     )
                 )
         for row in true_rows(~reported_row & reported_before).tolist():
@@ -538,6 +684,10 @@ class RuleEngine:
             )
         ends = dev[last]
         rs.since_ms[ends] = np.where(eff[last], run_start[last], NEVER)
+        if clear_start is not None:  # a clear in progress matters only to an open fault
+            rs.clear_since_ms[ends] = np.where(
+                active_row[last] & (clear_start[last] != NEVER), clear_start[last], NEVER
+            )
         rs.active[ends] = active_row[last]
         rs.reported[ends] = reported_row[last]
         closes = np.where(~active_row & active_before, ts, NEVER)
@@ -605,19 +755,22 @@ class RuleEngine:
         rs: RuleState,
         active_row: BoolArray,
         active_before: BoolArray,
+        flaps: BoolArray,
         ts: Int64Array,
         dev: np.ndarray,
         g: _Groups,
     ) -> BoolArray:
         """The fault as reported: on at an episode that is the count-th within the window,
-        off when that episode ends. Episodes are few, so they are walked one by one."""
+        off when that episode ends. An episode that starts within the rule's gap of the last
+        clear (`flaps`) is the same event again: not counted, not reported. Episodes are few,
+        so they are walked one by one."""
         assert rule.repeat is not None
         need = rule.repeat.count - 1
         within_ms = round(rule.repeat.within_s * 1000)
         starts = active_row & ~active_before
         fires = np.zeros(len(active_row), np.bool_)
         history: dict[int, list[int]] = {}
-        for row in true_rows(starts).tolist():
+        for row in true_rows(starts & ~flaps).tolist():
             d = int(dev[row])
             past = history.get(d)
             if past is None:
@@ -644,38 +797,55 @@ class RuleEngine:
         reading: list[float],
         started_ms: int,
         at_ms: int,
+        *,
+        flap: bool = False,
+        extra: Mapping[str, float] | None = None,
     ) -> FaultOpened:
         values = {f.name: float(v) for f, v in zip(kind.fields, reading, strict=True)}
+        values.update(extra or {})
+        asset = self._assets.asset(rule, device.id)
+        # a fault of a shared asset is named after the asset, and lists who saw it
+        name, ident, building, unit = (
+            (asset.name, asset.id, asset.building_id, asset.unit_id)
+            if asset is not None
+            else (device.name, device.id, device.building_id, device.unit_id)
+        )
         try:
             title = rule.title.format(
-                device=device.name,
-                device_id=device.id,
-                building=device.building_id,
-                unit=device.unit_id,
-                **values,
+                device=name, device_id=ident, building=building, unit=unit, **values
             )
         except (ValueError, KeyError, IndexError):
             title = rule.title
         return FaultOpened(
             rule_id=rule.id,
             kind=rule.kind,
-            device_id=device.id,
-            building_id=device.building_id,
-            unit_id=device.unit_id,
+            device_id=ident,
+            building_id=building,
+            unit_id=unit,
+            observed_by=(device.id,) if asset is not None else (),
             severity=rule.severity,
             category=rule.category,
             title=title,
             started_ms=started_ms,
             detected_ms=at_ms,
+            family_rules=self._family_rules.get(rule.family, ()) if rule.family else (),
+            flap=flap,
         )
 
     # -- the timer ------------------------------------------------------------------------
 
     def tick(self, now_ms: int) -> Evaluation:
         """Evaluate silence at `now_ms` with no data needed: rules that read age() (offline)
-        and the site incident. Call it every second or so; it never moves reading state."""
+        and the site incident. Call it every second or so; it never moves reading state.
+
+        While readings arrive late (`arrival_lag_ms`: a gateway draining a backlog), `now_ms`
+        is taken back by that lag: silence is judged by the readings' own time, the newest
+        reading's time plus the wall time since it arrived."""
+        if self.arrival_lag_ms:
+            now_ms -= self.arrival_lag_ms
         opened: list[FaultOpened] = []
         cleared: list[FaultCleared] = []
+        before = self._assets.snapshot(self._reported) if self._assets else {}
         if not self._watching:
             for state in self.state.values():
                 state.watch_from[state.watch_from == NEVER] = now_ms
@@ -722,7 +892,7 @@ class RuleEngine:
                 )
                 context._groups = g
                 self._apply(rule, rs, context, g, seen_ms, opened, cleared)
-        return Evaluation(opened, cleared)
+        return self._grouped(before, opened, cleared)
 
     def _site_fault(self, started_ms: int, now_ms: int) -> FaultOpened:
         return FaultOpened(
@@ -761,6 +931,7 @@ class RuleEngine:
                 out[r + "reported"] = rs.reported
                 out[r + "last_clear_ms"] = rs.last_clear_ms
                 out[r + "occurrences"] = rs.occurrences
+                out[r + "clear_since_ms"] = rs.clear_since_ms
                 specs = self._windows[rule_id]
                 for key, w in rs.windows.items():
                     out[f"{r}window.{key}.spec"] = np.array(specs[key].text)
@@ -846,6 +1017,8 @@ class RuleEngine:
                 rs.active[new] = saved[r + "active"][old]
                 rs.reported[new] = saved[r + "reported"][old]
                 rs.last_clear_ms[new] = saved[r + "last_clear_ms"][old]
+                if r + "clear_since_ms" in saved:
+                    rs.clear_since_ms[new] = saved[r + "clear_since_ms"][old]
                 if saved[r + "occurrences"].shape[1:] == rs.occurrences.shape[1:]:
                     rs.occurrences[new] = saved[r + "occurrences"][old]
                 specs = self._windows[rule_id]

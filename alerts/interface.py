@@ -12,9 +12,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from alerts.rule_language import RuleContext, WindowSpec
-from facility.batch import BoolArray
+from facility.batch import BoolArray, FloatArray
 
 Condition = Callable[[RuleContext], BoolArray]
+Value = Callable[[RuleContext], FloatArray]
+"""A number per reading (a title value)."""
+DEFAULT_GAP_S = 1800.0
 
 
 class Severity(StrEnum):
@@ -83,3 +86,20 @@ class Rule:
     """Window functions of `condition` and `clear`: the engine keeps their state per device."""
     timed: bool = False
     """Uses age(): evaluated on the engine's timer (`tick`) as well as at readings."""
+    hold: Condition | None = None
+    """What keeps an episode going once `condition` has started it (the car still stuck for
+    an entrapment the alarm button started): while it holds, the episode neither ends nor
+    restarts its `for` timer, and a clear does not count."""
+    clear_for_s: float = 0.0
+    """A clear must hold this long (by reading time) before the fault clears."""
+    title_values: tuple[tuple[str, Value], ...] = ()
+    """Named numbers the title may show, evaluated at detection (e.g. minutes to a limit)."""
+    asset: str = ""
+    """The type of shared asset (site file `[[assets]]`, e.g. break_tank) this rule's faults
+    belong to: a device that observes one reports the asset's fault, one for all observers."""
+    family: str = ""
+    """Rules of one family (warning -> major -> critical on one signal, or findings of one
+    cause) share one open work order per device: a more severe one escalates it."""
+    gap_s: float = DEFAULT_GAP_S
+    """An episode that begins sooner than this after the last clear is the same event coming
+    back (a flap): recurrence (root-cause orders, `repeat`) counts only episodes apart."""

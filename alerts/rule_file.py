@@ -9,6 +9,13 @@ kind = "pump"                   # a kind, or "any" (one rule per kind, same id)
 when = "running and suction_bar < dry_run_suction_bar"
 for = "30s"                     # optional: how long `when` must hold (s, m, h, d; default 0)
 clear = "suction_bar > 0.4"     # optional: what ends the fault (default: `when` is false)
+hold = "not running"            # optional: what keeps an episode going once `when` started it
+clear_for = "30s"               # optional: a clear must hold this long before the fault clears
+gap = "30m"                     # optional: episodes closer than this are one event (recurrence)
+family = "dry_run"              # optional: rules of one family share one open work order
+asset = "break_tank"            # optional: faults of the shared asset of this type a device sees
+title_values = { minutes_left = "(100 - motor_temp_c) / slope(motor_temp_c, \"20m\") / 60" }
+                                # optional: numbers at detection for the title ({minutes_left})
 repeat = { count = 3, within = "7d" }   # optional: open at the 3rd episode within 7 days
 schedule = { hours = "10:00-15:00", weekdays = "mon-fri" }  # optional, site-local time
 cooldown = "10m"                # optional: after a clear, no new fault for this long
@@ -30,7 +37,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from alerts.interface import Category, Repeat, Rule, Schedule, Severity
+from alerts.interface import DEFAULT_GAP_S, Category, Repeat, Rule, Schedule, Severity
 from alerts.rule_language import (
     Expression,
     RuleSyntaxError,
@@ -47,7 +54,8 @@ ANY_KIND = "any"
 TITLE_FIELDS = frozenset({"device", "device_id", "building", "unit"})
 _RULE_KEYS = {
     "id", "kind", "when", "for", "severity", "category", "title", "description",
-    "clear", "repeat", "schedule", "cooldown", "auto_resolve",
+    "clear", "repeat", "schedule", "cooldown", "auto_resolve", "hold", "clear_for", "gap",
+    "family", "asset", "title_values",
 }  # fmt: skip
 _REQUIRED = ("id", "kind", "when", "severity", "title")
 _ID = re.compile(r"^[a-z0-9_.-]{1,128}$")
@@ -77,13 +85,15 @@ class _Source(TomlLines):
         return self.header_line("rules", number)
 
 
-def _check_title(title: str, kinds: list[KindSpec]) -> str | None:
+def _check_title(
+    title: str, kinds: list[KindSpec], extra: frozenset[str] = frozenset()
+) -> str | None:
     try:
         names = {name for _, name, _, _ in string.Formatter().parse(title) if name is not None}
     except ValueError as exc:
         return f"title is not a valid template: {exc}"
     shared = set.intersection(*(set(spec.field_names) for spec in kinds))
-    allowed = TITLE_FIELDS | shared
+    allowed = TITLE_FIELDS | shared | extra
     unknown = names - allowed
     if unknown:
         return (
@@ -155,12 +165,22 @@ def parse_rule_file(text: str, path: Path | str = "<rules>") -> RuleSet:
         raise RuleFileError(path, None, "the file has no [[rules]]")
     rules: list[Rule] = []
     seen: set[str] = set()
+    family_kind: dict[str, str] = {}
     for number, raw in enumerate(raw_rules):
         expanded = _rule(number, raw, params, path, source)
         if expanded[0].id in seen:
             raise RuleFileError(path, source.key_line(source.rule_line(number), "id")[0],
                                 f"duplicate rule id {expanded[0].id!r}")  # fmt: skip
         seen.add(expanded[0].id)
+        family = expanded[0].family
+        if family:
+            kind = raw["kind"]
+            if family_kind.setdefault(family, kind) != kind or kind == ANY_KIND:
+                raise RuleFileError(
+                    path, source.key_line(source.rule_line(number), "family")[0],
+                    f"family {family!r} mixes kinds: its rules must all be of one kind "
+                    "(one device's faults share an order)",
+                )  # fmt: skip
         rules.extend(expanded)
     return RuleSet(tuple(rules), MappingProxyType(params))
 
@@ -222,9 +242,9 @@ def _rule(
         raise fail("category", f"category {category_text!r} is not equipment or sensor")
     category = Category(category_text)
     durations: dict[str, float] = {}
-    for key in ("for", "cooldown"):
-        value = parse_duration_s(raw.get(key, 0))
-        if value is None:
+    for key in ("for", "cooldown", "clear_for", "gap"):
+        value = parse_duration_s(raw.get(key, DEFAULT_GAP_S if key == "gap" else 0))
+        if value is None or value < 0:
             raise fail(key, f'{key!r} = {raw[key]!r} is not a duration like 30, "30s", "10m", "2h"')
         durations[key] = value
     auto_resolve = raw.get("auto_resolve", False)
@@ -242,9 +262,33 @@ def _rule(
         if isinstance(parsed_repeat, str):
             raise fail("repeat", parsed_repeat, source.key_line(header, "repeat")[1] or None)
         repeat = parsed_repeat
-    if "clear" in raw and (not isinstance(raw["clear"], str) or not raw["clear"].strip()):
-        raise fail("clear", "clear must be a non-empty expression")
-    problem = _check_title(raw["title"], kinds)
+    family = raw.get("family", "")
+    if not isinstance(family, str) or (family and not _ID.match(family)):
+        raise fail("family", f"family {family!r} must be a name of a-z, 0-9, '.', '_', '-'")
+    asset = raw.get("asset", "")
+    if not isinstance(asset, str) or (asset and not _ID.match(asset)):
+        raise fail("asset", f'asset {asset!r} must be an asset type like "break_tank"')
+    for key in ("clear", "hold"):
+        if key in raw and (not isinstance(raw[key], str) or not raw[key].strip()):
+            raise fail(key, f"{key} must be a non-empty expression")
+    title_values = raw.get("title_values", {})
+    if not isinstance(title_values, dict) or not all(
+        isinstance(v, str) and v.strip() for v in title_values.values()
+    ):
+        raise fail("title_values", 'title_values must be a table of name = "expression"')
+    for name in title_values:
+        if (
+            not re.match(r"^[a-z_][a-z0-9_]{0,63}$", name)
+            or any(name in spec.index for spec in kinds)
+            or name in params
+            or name in TITLE_FIELDS
+        ):
+            raise fail(
+                "title_values",
+                f"title value name {name!r} must be a new lower-case name (not a field or a "
+                "parameter)",
+            )
+    problem = _check_title(raw["title"], kinds, frozenset(title_values))
     if problem:
         raise fail("title", problem)
 
@@ -267,13 +311,24 @@ def _rule(
     for spec in kinds:
         when = compile_at("when", spec)
         clear = compile_at("clear", spec) if "clear" in raw else None
-        parts = [p for p in (when, clear) if p is not None]
+        hold = compile_at("hold", spec) if "hold" in raw else None
+        values: list[tuple[str, Expression]] = []
+        for name, text in title_values.items():
+            try:
+                values.append(
+                    (name, compile_expression(text, spec, frozenset(params), prefix=f"t.{name}."))
+                )
+            except RuleSyntaxError as exc:
+                raise fail("title_values", f"title value {name!r}: {exc.message}") from exc
+        parts = [p for p in (when, clear, hold, *(v for _, v in values)) if p is not None]
         if any(p.uses_age for p in parts) and any(p.windows or p.temporal for p in parts):
             raise fail(
                 "clear",
-                "a rule that reads age() is evaluated on the timer: its when and clear may not "
-                "use window functions or delta / rate",
+                "a rule that reads age() is evaluated on the timer: its when, clear and hold "
+                "may not use window functions or delta / rate",
             )
+        if hold is not None and any(p.uses_age for p in parts):
+            raise fail("hold", "hold cannot be used in a rule that reads age() (the timer)")
         rules.append(
             Rule(
                 id=rule_id,
@@ -284,15 +339,21 @@ def _rule(
                 for_s=durations["for"],
                 category=category,
                 description=str(raw.get("description", "")),
-                params=when.params | (clear.params if clear else frozenset()),
-                temporal=when.temporal or bool(clear and clear.temporal),
+                params=frozenset().union(*(p.params for p in parts)),
+                temporal=any(p.temporal for p in parts),
                 clear=clear,
                 repeat=repeat,
                 schedule=schedule,
                 auto_resolve=auto_resolve,
                 cooldown_s=durations["cooldown"],
-                windows=when.windows + (clear.windows if clear else ()),
-                timed=when.uses_age or bool(clear and clear.uses_age),
+                windows=tuple(w for p in parts for w in p.windows),
+                timed=any(p.uses_age for p in parts),
+                hold=hold,
+                clear_for_s=durations["clear_for"],
+                gap_s=durations["gap"],
+                family=family,
+                asset=asset,
+                title_values=tuple((name, v.number) for name, v in values),
             )
         )
     return rules

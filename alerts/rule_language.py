@@ -403,7 +403,11 @@ class RuleContext:
         return result
 
 
-_EMPTY: Final = {"count": 0.0, "changes": 0.0, "mean": np.nan, "median": np.nan, "stuck": 0.0}
+_EMPTY: Final = {
+    "count": 0.0, "changes": 0.0, "mean": np.nan, "median": np.nan, "stuck": 0.0, "slope": np.nan,
+}  # fmt: skip
+SLOPE_MIN_READINGS: Final = 3
+"""slope() needs at least this many readings in its window (else NaN)."""
 """A window function's value over an empty window."""
 
 
@@ -464,6 +468,17 @@ def _time_window(
     start = np.maximum(np.maximum(start, end - capacity), valid_start[group_of_row])
     if spec.function in ("count", "changes"):
         result = _counted(spec.function, flat_val, start, end)
+    elif spec.function == "slope":
+        flat_s = np.empty(len(flat_val))
+        flat_s[hist_pos] = np.where(hist_ok, (hist_ts - base) / 1000.0, 0.0)
+        flat_s[new_pos] = (ts[entry_rows] - base) / 1000.0
+        width = max(int((end - start).max()) if len(start) else 0, 1)
+        index = start[:, None] + np.arange(width)[None, :]
+        inside = index < end[:, None]
+        take = np.minimum(index, len(flat_val) - 1)
+        result = _slope(
+            np.where(inside, flat_s[take], np.nan), np.where(inside, flat_val[take], np.nan)
+        )
     else:  # each window's values side by side, NaN padding the shorter ones
         width = max(int((end - start).max()) if len(start) else 0, 1)
         index = start[:, None] + np.arange(width)[None, :]
@@ -479,6 +494,23 @@ def _time_window(
             ts[entry_rows], entry_val,
         )  # fmt: skip
         updates[spec.key] = (*ring, None)  # a time window keeps no current value
+    return result
+
+
+def _slope(seconds: FloatArray, values: FloatArray) -> FloatArray:
+    """Per row, the least-squares slope (change per second) of values over time, NaN padding
+    empty slots; NaN with fewer than SLOPE_MIN_READINGS readings or all at one time."""
+    ok = ~np.isnan(values)
+    n = ok.sum(axis=1)
+    size = np.maximum(n, 1)
+    mean_s = np.where(ok, seconds, 0.0).sum(axis=1) / size
+    mean_v = np.where(ok, values, 0.0).sum(axis=1) / size
+    ds = np.where(ok, seconds - mean_s[:, None], 0.0)
+    dv = np.where(ok, values - mean_v[:, None], 0.0)
+    sxx = (ds * ds).sum(axis=1)
+    sxy = (ds * dv).sum(axis=1)
+    fit = (n >= SLOPE_MIN_READINGS) & (sxx > 0)
+    result: FloatArray = np.where(fit, sxy / np.where(fit, sxx, 1.0), np.nan)
     return result
 
 
@@ -714,8 +746,10 @@ _ARITHMETIC: dict[type[ast.operator], Callable[[Array, Array], Array]] = {
     ast.Mod: np.mod,
 }
 TEMPORAL = ("delta", "rate")
-WINDOWED = ("count", "changes", "mean", "median")
-FUNCTIONS = ("abs", "min", "max", "rail", *TEMPORAL, "age", "stuck", *WINDOWED)
+WINDOWED = ("count", "changes", "mean", "median", "slope")
+FUNCTIONS = (
+    "abs", "min", "max", "rail", "moving", "pinned", *TEMPORAL, "age", "stuck", *WINDOWED,
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -738,6 +772,14 @@ class Expression:
         if result.shape != (len(context.batch),):  # a constant expression
             result = np.broadcast_to(result, (len(context.batch),))
         return truth(result)
+
+    def number(self, context: RuleContext) -> FloatArray:
+        """The expression's value at each reading as a number (true = 1, NaN = none)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            result = _number(self._node(context))
+        if result.shape != (len(context.batch),):  # a constant expression
+            result = np.broadcast_to(result, (len(context.batch),)).astype(np.float64)
+        return result
 
 
 class _Compiler:
@@ -904,6 +946,10 @@ class _Compiler:
             ident = self.field_arg(node, name)
             self.reads_field_age = True
             return lambda c: c.age(ident)
+        if name in ("moving", "pinned"):
+            if len(node.args) != 1:
+                raise self.fail(node, f"{name}() takes one field name, e.g. {name}(lux)")
+            return self.sensor(node, name, self.field_arg(node, name))
         if name in (*TEMPORAL, "rail"):
             if len(node.args) != 1:
                 raise self.fail(node, f"{name}() takes one field name, e.g. {name}(motor_temp_c)")
@@ -933,6 +979,39 @@ class _Compiler:
 
         return extreme
 
+    def sensor(self, node: ast.Call, name: str, ident: str) -> Node:
+        """moving(field): the catalog's condition under which the signal must be live (true
+        when it gives none). pinned(field): the reading sits at a rail that is not a value at
+        rest: its top, or its bottom unless the catalog calls that a rest value and the
+        signal need not move now."""
+        spec = self.kind.fields[self.kind.col(ident)]
+        if spec.moves_when:
+            try:
+                moving = self.compile(ast.parse(spec.moves_when, mode="eval").body)
+            except (SyntaxError, RuleSyntaxError) as exc:  # the catalog is ours: a bug
+                raise self.fail(
+                    node, f"the catalog's moves_when of {ident} is broken: {exc}"
+                ) from exc
+        else:
+            moving = None
+        if name == "moving":
+            if moving is None:
+                return lambda c: np.ones(len(c.batch), np.bool_)
+            return moving
+        lo, hi = spec.min, spec.max
+        if not spec.rest_at_rail:
+            return lambda c: (c.column(ident) <= lo) | (c.column(ident) >= hi)
+        if moving is None:
+            return lambda c: c.column(ident) >= hi
+        live = moving
+
+        def pinned(c: RuleContext) -> Array:
+            values = c.column(ident)
+            result: Array = (values >= hi) | ((values <= lo) & truth(live(c)))
+            return result
+
+        return pinned
+
     def window_arg(
         self, node: ast.Call, name: str, *, time_only: bool
     ) -> tuple[int | None, int | None]:
@@ -961,7 +1040,7 @@ class _Compiler:
         raise self.fail(arg, f"{name}() window must be {what}")
 
     def windowed(self, node: ast.Call, name: str) -> Node:
-        window_ms, last_n = self.window_arg(node, name, time_only=name == "stuck")
+        window_ms, last_n = self.window_arg(node, name, time_only=name in ("stuck", "slope"))
         only: Node | None = None
         capacity = max(DEFAULT_CAPACITY, last_n or 0)
         for keyword in node.keywords:

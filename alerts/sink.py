@@ -22,6 +22,7 @@ from pathlib import Path
 from alerts.engine import Evaluation, RuleEngine
 from alerts.store import WorkOrderStore
 from facility.batch import Batch
+from facility.clock import Clock, now_ms
 from facility.prometheus import Metric
 from facility.site import Site
 
@@ -37,11 +38,14 @@ class AlertsSink:
         store: WorkOrderStore,
         *,
         checkpoint_path: Path | None = None,
+        clock_ms: Clock = now_ms,
     ) -> None:
         self.site = site
         self.engine = engine
         self.store = store
         self.checkpoint_path = checkpoint_path
+        self.clock_ms = clock_ms
+        """When a batch arrives: the engine counts how far readings lag it (a backlog)."""
         self._lock = threading.Lock()
         self._unfiled: list[Evaluation] = []
         """Evaluations whose faults are not in the database yet (it failed), oldest first."""
@@ -50,7 +54,7 @@ class AlertsSink:
 
     def handle(self, batch: Batch) -> None:
         with self._lock:
-            self._file_after(self.engine.evaluate(batch))
+            self._file_after(self.engine.evaluate(batch, arrived_ms=self.clock_ms()))
         self.store.update_device_state(self.site, batch)
 
     def tick(self, now_ms: int) -> Evaluation:
@@ -78,6 +82,12 @@ class AlertsSink:
                 "facility_faults_unfiled", "gauge",
                 "Fault openings and clears waiting for the work-order database.", waiting,
             ),
+            Metric.single(
+                "facility_rules_arrival_lag_seconds", "gauge",
+                "How far the newest reading lagged its arrival at the rules engine (a backlog "
+                "being drained); silence and site incidents are judged by reading time.",
+                self.engine.arrival_lag_ms / 1000,
+            ),
         ]  # fmt: skip
 
     def health(self) -> dict[str, object]:
@@ -99,7 +109,7 @@ class AlertsSink:
         """File the waiting evaluations, then this one, in order; each leaves the queue once
         filed, so a failure keeps it (and those after it) for the next call. Filing twice is
         harmless: an episode is filed once (a database constraint) and the first clear wins."""
-        if evaluation.opened or evaluation.cleared:
+        if evaluation.opened or evaluation.cleared or evaluation.observed:
             self._unfiled.append(evaluation)
         while self._unfiled:
             self._file(self._unfiled[0])
@@ -107,6 +117,7 @@ class AlertsSink:
 
     def _file(self, evaluation: Evaluation) -> None:
         self.store.open_for_faults(self.site.id, evaluation.opened)
+        self.store.record_observers(evaluation.observed)
         self.store.record_clears(evaluation.cleared)
         for fault in evaluation.opened:
             log.info("fault %s on %s since %d", fault.rule_id, fault.device_id, fault.started_ms)

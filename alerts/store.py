@@ -269,6 +269,7 @@ class WorkOrderStore:
                 rule_id=fault.rule_id,
                 started_ms=fault.started_ms,
                 recorded_ms=now,
+                flap=fault.flap,
             )
             .on_conflict_do_nothing(
                 index_elements=[
@@ -286,10 +287,13 @@ class WorkOrderStore:
         # A second pass only happens when a concurrent writer opened the order in between.
         for _ in range(2):
             order_id = self._annotate_open(conn, fault, now)
+            if order_id is None and fault.family_rules:
+                order_id = self._join_family(conn, fault, now)
             if order_id is None:
                 order_id = self._reopen_within_cooldown(conn, fault, now)
             if order_id is None:
-                order_id = self._insert_order(conn, site_id, fault, Source.FAULT, now)
+                seen = f"seen by {', '.join(fault.observed_by)}" if fault.observed_by else None
+                order_id = self._insert_order(conn, site_id, fault, Source.FAULT, now, note=seen)
                 created += order_id is not None
             if order_id is not None:
                 break
@@ -300,6 +304,8 @@ class WorkOrderStore:
             .where(fault_episodes.c.id == episode)
             .values(work_order_id=order_id)
         )
+        if fault.flap:  # the same event back within the rule's gap: no recurrence
+            return created
         return created + self._maybe_root_cause(conn, site_id, fault, order_id, now)
 
     def _key(self, source: Source, fault: FaultOpened) -> Any:
@@ -318,7 +324,7 @@ class WorkOrderStore:
         if row is None:
             return None
         values: dict[str, Any] = {
-            "recurrences": work_orders.c.recurrences + 1,
+            "recurrences": work_orders.c.recurrences + (0 if fault.flap else 1),
             "updated_ms": now,
             "last_fault_ms": max(row.last_fault_ms or 0, fault.started_ms),
         }
@@ -327,8 +333,54 @@ class WorkOrderStore:
         conn.execute(update(work_orders).where(work_orders.c.id == row.id).values(**values))
         self._event(
             conn, row.id, now, SYSTEM_ACTOR, EventKind.RECURRED,
-            note=f"fault again from {fault.started_ms} (detected {fault.detected_ms})",
+            note=(
+                f"fault back from {fault.started_ms} after a short clear (within the rule's "
+                "gap): the same episode, not a recurrence"
+                if fault.flap
+                else f"fault again from {fault.started_ms} (detected {fault.detected_ms})"
+            ),
         )  # fmt: skip
+        return int(row.id)
+
+    def _join_family(self, conn: Connection, fault: FaultOpened, now: int) -> int | None:
+        """An open order of another rule of the fault's family on its device takes the fault:
+        a more severe one escalates it (severity, priority, SLA from the order's start, the
+        rule and title it follows now), any other is recorded on it as a finding."""
+        others = [r for r in fault.family_rules if r != fault.rule_id]
+        c = work_orders.c
+        row = conn.execute(
+            select(c.id, c.severity, c.priority, c.fault_started_ms, c.respond_by_ms,
+                   c.resolve_by_ms, c.last_fault_ms, c.cleared_ms)
+            .where(c.source == str(Source.FAULT), c.device_id == fault.device_id,
+                   c.rule_id.in_(others), OPEN_EPISODE_WHERE)
+            .order_by(c.id)
+            .limit(1)
+            .with_for_update()
+        ).first()  # fmt: skip
+        if row is None:
+            return None
+        values: dict[str, Any] = {
+            "updated_ms": now,
+            "last_fault_ms": max(row.last_fault_ms or 0, fault.started_ms),
+        }
+        if row.cleared_ms is not None and fault.started_ms >= row.cleared_ms:
+            values["cleared_ms"] = None
+        start = row.fault_started_ms if row.fault_started_ms is not None else fault.started_ms
+        priority, respond_by, resolve_by = self.policy.sla(str(fault.severity), start)
+        if priority < row.priority:
+            values.update(
+                severity=str(fault.severity), priority=priority, rule_id=fault.rule_id,
+                title=fault.title,
+                respond_by_ms=min(respond_by, row.respond_by_ms or respond_by),
+                resolve_by_ms=min(resolve_by, row.resolve_by_ms or resolve_by),
+            )  # fmt: skip
+            event = EventKind.ESCALATED
+            note = f"severity {row.severity} -> {fault.severity}: {fault.rule_id}, {fault.title}"
+        else:
+            event = EventKind.FINDING
+            note = f"{fault.rule_id} ({fault.severity}) from {fault.started_ms}: {fault.title}"
+        conn.execute(update(work_orders).where(c.id == row.id).values(**values))
+        self._event(conn, row.id, now, SYSTEM_ACTOR, event, note=note)
         return int(row.id)
 
     def _reopen_within_cooldown(self, conn: Connection, fault: FaultOpened, now: int) -> int | None:
@@ -440,6 +492,7 @@ class WorkOrderStore:
         episodes = select(fault_episodes.c.started_ms).where(
             fault_episodes.c.device_id == fault.device_id,
             fault_episodes.c.rule_id == fault.rule_id,
+            fault_episodes.c.flap.is_(False),
             fault_episodes.c.started_ms > fault.started_ms - window_ms,
             fault_episodes.c.started_ms < fault.started_ms + window_ms,
         )
@@ -471,6 +524,31 @@ class WorkOrderStore:
         )  # fmt: skip
         return 1
 
+    def record_observers(self, faults: Sequence[FaultOpened]) -> None:
+        """Record on a shared asset's open order that one more of its devices saw the fault."""
+        if not faults:
+            return
+        now = self.clock_ms()
+        with self._write() as conn:
+            for fault in sorted(faults, key=lambda f: (f.device_id, f.rule_id)):
+                order_id = conn.execute(
+                    select(work_orders.c.id)
+                    .where(
+                        work_orders.c.source == str(Source.FAULT),
+                        work_orders.c.device_id == fault.device_id,
+                        work_orders.c.rule_id.in_(fault.family_rules or (fault.rule_id,)),
+                        OPEN_EPISODE_WHERE,
+                    )
+                    .order_by(work_orders.c.id)
+                    .limit(1)
+                ).scalar_one_or_none()
+                if order_id is not None:
+                    seen = ", ".join(fault.observed_by)
+                    self._event(
+                        conn, order_id, now, SYSTEM_ACTOR, EventKind.FINDING,
+                        note=f"also seen by {seen} from {fault.started_ms}: {fault.title}",
+                    )  # fmt: skip
+
     def record_clears(self, clears: Sequence[FaultCleared]) -> None:
         """Note on each fault's open order when its condition stopped (the first clear wins)."""
         if not clears:
@@ -478,12 +556,13 @@ class WorkOrderStore:
         now = self.clock_ms()
         with self._write() as conn:
             for clear in sorted(clears, key=lambda c: (c.device_id, c.rule_id)):
+                rules = clear.family_rules or (clear.rule_id,)
                 order_id = conn.execute(
                     update(work_orders)
                     .where(
                         work_orders.c.source == str(Source.FAULT),
                         work_orders.c.device_id == clear.device_id,
-                        work_orders.c.rule_id == clear.rule_id,
+                        work_orders.c.rule_id.in_(rules),
                         OPEN_EPISODE_WHERE,
                         work_orders.c.cleared_ms.is_(None),
                     )

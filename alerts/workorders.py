@@ -69,6 +69,9 @@ class EventKind(StrEnum):
     ESCALATED = "escalated"
     ROOT_CAUSE = "root_cause"
     """A root-cause order was raised because this fault keeps coming back."""
+    FINDING = "finding"
+    """Another rule of the fault's family (the same cause) fired on the device: recorded on
+    its open order, not filed apart."""
 
 
 class Source(StrEnum):

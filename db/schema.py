@@ -97,6 +97,8 @@ fault_episodes = Table(
     Column("started_ms", BigInteger, nullable=False),
     Column("work_order_id", Integer, ForeignKey("work_orders.id"), nullable=True),
     Column("recorded_ms", BigInteger, nullable=False),
+    # It began within its rule's gap of the last clear: the same event back, no recurrence.
+    Column("flap", Boolean, nullable=False, server_default=false()),
     # Each fault episode is handled once, however often (and by however many gateways) it is
     # delivered: the insert of this row is the gate, so a replay after resolution files nothing.
     UniqueConstraint("device_id", "rule_id", "started_ms", name="uq_fault_episodes_episode"),

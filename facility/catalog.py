@@ -34,6 +34,14 @@ class FieldSpec:
     description: str
     labels: tuple[str, ...] = ()
     """For enumerations: the label of each code, code = index."""
+    rest_at_rail: bool = False
+    """The bottom of the range is a legitimate value at rest (0 A idle, 0 lx in the dark):
+    reading it is a cut wire only while the signal must move (`moves_when`). A 4-20 mA loop
+    (pressure, temperature) never legitimately reads its bottom rail."""
+    moves_when: str = ""
+    """A rule expression over the kind's fields under which the signal must be live (off its
+    rest rail, carrying noise): the circuit is lit, the barrier in its stroke, the pump
+    running. Empty: always. Rules read it as `moving(field)` and `pinned(field)`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,12 +76,31 @@ class KindSpec:
         return self.index[name]
 
 
-def _f(name: str, unit: str, lo: float, hi: float, description: str) -> FieldSpec:
-    return FieldSpec(name, FieldType.FLOAT, unit, lo, hi, description)
+def _moves(rest: str | None) -> str:
+    """None: not a rest value, always live; "": at rest any time (a counter, a duration)."""
+    if rest is None:
+        return ""
+    return rest or "false"
 
 
-def _i(name: str, unit: str, lo: float, hi: float, description: str) -> FieldSpec:
-    return FieldSpec(name, FieldType.INT, unit, lo, hi, description)
+def _f(
+    name: str, unit: str, lo: float, hi: float, description: str, *, rest: str | None = None
+) -> FieldSpec:
+    """`rest`: the bottom rail is a value at rest, and this is when the signal must move
+    ("": never required to)."""
+    return FieldSpec(
+        name, FieldType.FLOAT, unit, lo, hi, description,
+        rest_at_rail=rest is not None, moves_when=_moves(rest),
+    )  # fmt: skip
+
+
+def _i(
+    name: str, unit: str, lo: float, hi: float, description: str, *, rest: str | None = None
+) -> FieldSpec:
+    return FieldSpec(
+        name, FieldType.INT, unit, lo, hi, description,
+        rest_at_rail=rest is not None, moves_when=_moves(rest),
+    )  # fmt: skip
 
 
 def _b(name: str, description: str) -> FieldSpec:
@@ -102,14 +129,29 @@ ELEVATOR: Final = KindSpec(
             3000,
             "Car sill minus landing sill; large = between floors.",
         ),
-        _f("speed_mps", "m/s", 0, 10, "Car speed."),
+        _f("speed_mps", "m/s", 0, 10, "Car speed.", rest="running"),
         _e("door_state", DOOR_STATES, "Car door state."),
-        _f("door_open_time_s", "s", 0, 600, "How long the door stayed open at the last stop."),
-        _i("door_reopen_count", "", 0, 100, "Re-openings at the last stop."),
-        _f("load_kg", "kg", 0, 3000, "Car load."),
-        _f("motor_current_a", "A", 0, 200, "Hoist motor current."),
-        _f("motor_temp_c", "degC", -20, 150, "Hoist motor winding temperature."),
-        _f("vibration_mm_s", "mm/s", 0, 50, "Car vibration, RMS velocity."),
+        _f(
+            "door_open_time_s",
+            "s",
+            0,
+            600,
+            "How long the door stayed open at the last stop.",
+            rest="",
+        ),
+        _i("door_reopen_count", "", 0, 100, "Re-openings at the last stop.", rest=""),
+        _f("load_kg", "kg", 0, 3000, "Car load.", rest=""),
+        _f("motor_current_a", "A", 0, 200, "Hoist motor current.", rest="running"),
+        FieldSpec(
+            "motor_temp_c",
+            FieldType.FLOAT,
+            "degC",
+            -20,
+            150,
+            "Hoist motor winding temperature (4-20 mA: the bottom rail is a cut wire).",
+            moves_when="running",
+        ),
+        _f("vibration_mm_s", "mm/s", 0, 50, "Car vibration, RMS velocity.", rest="running"),
         _b("alarm_button", "EN 81-28 alarm button pressed in the car."),
         _b("alarm_test_ok", "Last EN 81-28 72 h automatic alarm self-test passed."),
         _i("fault_code", "", 0, 9999, "Controller fault code, 0 = none."),
@@ -122,11 +164,18 @@ LIGHTING: Final = KindSpec(
     heartbeat_s=120.0,
     fields=(
         _b("commanded_on", "Controller commands the circuit on."),
-        _f("current_a", "A", 0, 100, "Circuit current."),
+        _f("current_a", "A", 0, 100, "Circuit current.", rest="commanded_on"),
         _f("voltage_v", "V", 0, 300, "Circuit voltage."),
-        _f("power_w", "W", 0, 30000, "Active power."),
-        _i("lamp_failures", "", 0, 500, "Lamps reported failed (DALI)."),
-        _f("lux", "lx", 0, 150000, "Ambient light at the circuit's sensor."),
+        _f("power_w", "W", 0, 30000, "Active power.", rest="commanded_on"),
+        _i("lamp_failures", "", 0, 500, "Lamps reported failed (DALI).", rest=""),
+        _f(
+            "lux",
+            "lx",
+            0,
+            150000,
+            "Ambient light at the circuit's sensor: 0 in the dark; a lit circuit lights it.",
+            rest="commanded_on and current_a > 0",
+        ),
         _b("emergency_battery_ok", "Emergency battery passed its last test."),
     ),
 )
@@ -137,12 +186,20 @@ GATE: Final = KindSpec(
     heartbeat_s=120.0,
     fields=(
         _b("door_open", "Door / barrier is open."),
-        _f("open_duration_s", "s", 0, 86400, "How long it has been open."),
+        _f("open_duration_s", "s", 0, 86400, "How long it has been open.", rest=""),
         _b("forced_open", "Opened without a grant (door forced)."),
         _b("held_open", "Held open past its allowed time."),
-        _i("granted", "", 0, 10000, "Card reads granted since the last report."),
-        _i("denied", "", 0, 10000, "Card reads denied since the last report."),
-        _f("motor_current_a", "A", 0, 50, "Barrier motor current (0 for doors)."),
+        _i("granted", "", 0, 10000, "Card reads granted since the last report.", rest=""),
+        _i("denied", "", 0, 10000, "Card reads denied since the last report.", rest=""),
+        _f(
+            "motor_current_a",
+            "A",
+            0,
+            50,
+            "Barrier motor current (0 for doors; a barrier may draw 0.0 A at rest); it must "
+            "draw current in its opening stroke (the first 3 s open).",
+            rest="door_open and open_duration_s < 3",
+        ),
     ),
 )
 
@@ -154,11 +211,26 @@ PUMP: Final = KindSpec(
         _b("running", "Pump motor is running."),
         _f("suction_bar", "bar", -1, 16, "Suction pressure."),
         _f("discharge_bar", "bar", -1, 25, "Discharge pressure."),
-        _f("flow_m3h", "m3/h", 0, 500, "Flow."),
-        _f("motor_current_a", "A", 0, 400, "Motor current."),
-        _f("motor_temp_c", "degC", -20, 180, "Motor winding temperature."),
-        _f("vibration_mm_s", "mm/s", 0, 50, "Bearing vibration, RMS velocity (ISO 10816)."),
-        _f("vfd_hz", "Hz", 0, 60, "Variable-frequency drive output."),
+        _f("flow_m3h", "m3/h", 0, 500, "Flow.", rest="running"),
+        _f("motor_current_a", "A", 0, 400, "Motor current.", rest="running"),
+        FieldSpec(
+            "motor_temp_c",
+            FieldType.FLOAT,
+            "degC",
+            -20,
+            180,
+            "Motor winding temperature.",
+            moves_when="running",
+        ),
+        _f(
+            "vibration_mm_s",
+            "mm/s",
+            0,
+            50,
+            "Bearing vibration, RMS velocity (ISO 10816).",
+            rest="running",
+        ),
+        _f("vfd_hz", "Hz", 0, 60, "Variable-frequency drive output.", rest="running"),
         _f("tank_level_pct", "%", 0, 100, "Break-tank level."),
         _b("leak", "Leak sensor wet."),
     ),

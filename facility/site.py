@@ -37,6 +37,20 @@ class Device:
 
 
 @dataclass(frozen=True, slots=True)
+class Asset:
+    """Equipment several devices observe (a break tank seen by the pumps of a set, a riser, a
+    lighting panel): a fault of it is one work order on the asset, listing who saw it."""
+
+    id: str
+    name: str
+    type: str
+    """What it is (`break_tank`); a rule with `asset = "break_tank"` reports faults of it."""
+    building_id: str
+    unit_id: str
+    device_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Unit:
     id: str
     name: str
@@ -61,6 +75,7 @@ class Site:
     name: str
     timezone: str
     buildings: tuple[Building, ...]
+    assets: tuple[Asset, ...] = ()
     devices: tuple[Device, ...] = field(init=False)
     by_kind: Mapping[str, tuple[Device, ...]] = field(init=False)
     """Devices of each kind, in kind_index order (every catalog kind present, maybe empty)."""
@@ -88,6 +103,7 @@ _SITE_KEYS = {"id", "name", "timezone", "params"}
 _BUILDING_KEYS = {"id", "name", "units", "params"}
 _UNIT_KEYS = {"id", "name", "devices", "params"}
 _DEVICE_KEYS = {"id", "kind", "name", "params"}
+_ASSET_KEYS = {"id", "name", "type", "devices"}
 
 
 _ASSIGNMENT = re.compile(r"""(?:^|[{,\s])([A-Za-z0-9_-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
@@ -194,7 +210,7 @@ class _Parser:
         return merged
 
     def site(self, data: dict[str, Any]) -> Site:
-        self.known_keys(data, {"site", "buildings"}, "site file", None)
+        self.known_keys(data, {"site", "buildings", "assets"}, "site file", None)
         if "site" not in data:
             raise self.fail(None, "missing the [site] table")
         site = self.table(data["site"], "[site]", None)
@@ -208,7 +224,52 @@ class _Parser:
         if not isinstance(raw_buildings, list) or not raw_buildings:
             raise self.fail(None, "the site has no [[buildings]]")
         buildings = tuple(self.building(i, b) for i, b in enumerate(raw_buildings))
-        return Site(id=site_id, name=name, timezone=timezone, buildings=buildings)
+        devices = {d.id: d for b in buildings for d in b.devices}
+        raw_assets = data.get("assets", [])
+        if not isinstance(raw_assets, list):
+            raise self.fail(None, "'assets' must be an array of tables ([[assets]])")
+        assets = tuple(self.asset(i, a, devices) for i, a in enumerate(raw_assets))
+        seen: dict[tuple[str, str], str] = {}
+        for a in assets:
+            for device_id in a.device_ids:
+                other = seen.setdefault((a.type, device_id), a.id)
+                if other != a.id:
+                    raise self.fail(
+                        self.loc.value_line("id", a.id),
+                        f"asset {a.id!r}: device {device_id!r} already observes {a.type} "
+                        f"{other!r} (a device sees one asset of each type)",
+                    )
+        return Site(id=site_id, name=name, timezone=timezone, buildings=buildings, assets=assets)
+
+    def asset(self, number: int, raw: Any, devices: Mapping[str, Device]) -> Asset:
+        line = self.loc.header_line("assets", number)
+        table = self.table(raw, f"asset #{number + 1}", line)
+        ident, line = self.ident(table, f"asset #{number + 1}", line)
+        what = f"asset {ident!r}"
+        self.known_keys(table, _ASSET_KEYS, what, line)
+        self.unique(ident, what, line)
+        kind = self.text(table, "type", what, line)
+        if not ID_PATTERN.match(kind):
+            raise self.fail(line, f"{what}: type {kind!r} must look like an id (break_tank)")
+        observed = table.get("devices")
+        if (
+            not isinstance(observed, list)
+            or not observed
+            or not all(isinstance(d, str) for d in observed)
+        ):
+            raise self.fail(line, f"{what}: 'devices' must be a non-empty list of device ids")
+        unknown = [d for d in observed if d not in devices]
+        if unknown:
+            raise self.fail(line, f"{what} lists unknown device(s) {', '.join(unknown)}")
+        first = devices[observed[0]]
+        return Asset(
+            id=ident,
+            name=self.text(table, "name", what, line, default=ident),
+            type=kind,
+            building_id=first.building_id,
+            unit_id=first.unit_id,
+            device_ids=tuple(dict.fromkeys(observed)),
+        )
 
     def building(self, number: int, raw: Any) -> Building:
         line = self.loc.header_line("buildings", number)

@@ -10,8 +10,15 @@ What it models (docs/rules.md): readings are taken per device in (time, seq) ord
 not newer than the device's last one before the batch is dropped, and of two with one
 timestamp the later seq wins. A rule's `when` must hold (and its `clear` not) for `for`,
 inside its schedule and past its cool-down, to open; `clear` (default: not `when`) closes;
-with `repeat` only the count-th episode within the window is reported. The timer (`tick`:
-age() growing with no data, site incidents) is not modelled: at a reading age() is 0.
+with `repeat` only the count-th episode within the window is reported. A rule's `hold` keeps
+an episode `when` started going (its `for` timer runs on, no clear counts while it holds);
+with `clear_for` a clear must hold that long before it closes. An episode that starts within
+the rule's `gap` of the last clear is a flap (`flaps`): `repeat` does not count it. A rule
+with `asset` reports one fault of a shared asset: open while any device that observes it has
+its fault open (reading by reading; the engine decides per batch, so the two differ only when
+within one batch the last observer clears and another opens again). A family's clear counts
+once none of the family's rules is open on the device (or asset) at the end of the batch. The timer
+(`tick`: age() growing with no data, site incidents) is not modelled: at a reading age() is 0.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from zoneinfo import ZoneInfo
 from alerts.interface import Condition, Rule
 from alerts.rule_language import (
     DEFAULT_CAPACITY,
+    SLOPE_MIN_READINGS,
     STUCK_MIN_READINGS,
     Expression,
     parse_duration_s,
@@ -117,6 +125,18 @@ class _Stuck:
         self.count = 0
 
 
+def _slope(points: list[tuple[int, float]]) -> float:
+    """Least-squares change per second of (ms, value) points; NaN below 3 points."""
+    if len(points) < SLOPE_MIN_READINGS:
+        return NAN
+    seconds = [t / 1000 for t, _ in points]
+    mean_s = sum(seconds) / len(points)
+    mean_v = sum(v for _, v in points) / len(points)
+    sxx = sum((s - mean_s) ** 2 for s in seconds)
+    sxy = sum((s - mean_s) * (v - mean_v) for s, (_, v) in zip(seconds, points, strict=True))
+    return sxy / sxx if sxx > 0 else NAN
+
+
 def _reduce(function: str, values: list[float]) -> float:
     if function == "count":
         return float(sum(1 for v in values if v != 0.0))
@@ -132,9 +152,9 @@ def _reduce(function: str, values: list[float]) -> float:
 class _Compiler:
     """Rule text to a tree of Python closures over one `Reading`."""
 
-    def __init__(self, kind: KindSpec) -> None:
+    def __init__(self, kind: KindSpec, first_window: int = 0) -> None:
         self.kind = kind
-        self.windows = 0
+        self.windows = first_window
 
     def compile(self, node: ast.AST) -> Scalar:
         if isinstance(node, ast.Expression):
@@ -187,7 +207,7 @@ class _Compiler:
         return lambda r: r.params[ident]
 
     def call(self, node: ast.Call, name: str) -> Scalar:
-        if name in ("count", "changes", "mean", "median", "stuck"):
+        if name in ("count", "changes", "mean", "median", "stuck", "slope"):
             return self.window(node, name)
         col = (
             self.kind.col(node.args[0].id)
@@ -212,6 +232,27 @@ class _Compiler:
             spec = self.kind.fields[col]
             lo, hi = spec.min, spec.max
             return lambda r: float(r.values[col] <= lo or r.values[col] >= hi)
+        if name in ("moving", "pinned"):
+            spec = self.kind.fields[col]
+            live: Scalar = (
+                self.compile(ast.parse(spec.moves_when, mode="eval"))
+                if spec.moves_when
+                else lambda r: 1.0
+            )
+            if name == "moving":
+                return live
+            lo, hi = spec.min, spec.max
+
+            def pinned(r: Reading) -> float:
+                value = r.values[col]
+                if value >= hi:
+                    return 1.0
+                at_bottom = value <= lo
+                if not spec.rest_at_rail:
+                    return float(at_bottom)
+                return float(at_bottom and bool(spec.moves_when) and _truth(live(r)))
+
+            return pinned
         args = [self.compile(a) for a in node.args]
         if name == "abs":
             return lambda r: abs(args[0](r))
@@ -283,14 +324,17 @@ class _Compiler:
             else:
                 assert window_ms is not None
                 floor = r.ts_ms - window_ms
+                if name == "slope":
+                    return _slope([(t, v) for t, v in entries if t > floor])
                 chosen = [v for t, v in entries if t > floor]
             return _reduce(name, chosen)
 
         return windowed
 
 
-def compile_scalar(text: str, kind: KindSpec) -> Scalar:
-    return _Compiler(kind).compile(ast.parse(text, mode="eval"))
+def compile_scalar(text: str, kind: KindSpec, first_window: int = 0) -> Scalar:
+    """`first_window` numbers the expression's windows apart from the rule's other ones."""
+    return _Compiler(kind, first_window).compile(ast.parse(text, mode="eval"))
 
 
 def _text(condition: Condition) -> str:
@@ -305,6 +349,7 @@ class _RuleState:
     active: bool = False
     reported: bool = False
     last_clear: int | None = None
+    clear_since: int | None = None
     episodes: list[int] = field(default_factory=list)
     windows: dict[int, object] = field(default_factory=dict)
 
@@ -322,10 +367,13 @@ class _ScalarRule:
     rule: Rule
     when: Scalar
     clear: Scalar | None
+    hold: Scalar | None
     for_ms: int
+    clear_for_ms: int
     cooldown_ms: int
     repeat_need: int | None
     repeat_within_ms: int
+    gap_ms: int
 
 
 Opened = tuple[str, str, int, int]
@@ -348,11 +396,16 @@ class ReferenceEngine:
                 _ScalarRule(
                     rule,
                     compile_scalar(_text(rule.condition), kind),
-                    compile_scalar(_text(rule.clear), kind) if rule.clear is not None else None,
+                    compile_scalar(_text(rule.clear), kind, 100)
+                    if rule.clear is not None
+                    else None,
+                    compile_scalar(_text(rule.hold), kind, 200) if rule.hold is not None else None,
                     round(rule.for_s * 1000),
+                    round(rule.clear_for_s * 1000),
                     round(rule.cooldown_s * 1000),
                     rule.repeat.count - 1 if rule.repeat else None,
                     round(rule.repeat.within_s * 1000) if rule.repeat else 0,
+                    round(rule.gap_s * 1000),
                 )
             )
         self.params = {
@@ -362,6 +415,12 @@ class ReferenceEngine:
         self.devices = {
             kind: [_DeviceState() for _ in devices] for kind, devices in site.by_kind.items()
         }
+        self.assets = {(a.type, d): a.id for a in site.assets for d in a.device_ids}
+        """(asset type, device id) -> the shared asset the device observes."""
+        self.observers: dict[tuple[str, str], set[str]] = {}
+        """(rule id, asset id) -> the devices whose fault of the asset is open."""
+        self.flaps: list[Opened] = []
+        """Opened faults that began within their rule's gap of the last clear."""
 
     def evaluate(self, batch: Batch) -> tuple[list[Opened], list[Cleared]]:
         opened: list[Opened] = []
@@ -385,7 +444,27 @@ class ReferenceEngine:
                     ):
                         continue  # not newer than before the batch, or the same ts again
                     self._reading(kind, device, state, rules, ts, values, opened, cleared)
-        return opened, cleared
+        return opened, [c for c in cleared if not self._family_open(*c)]
+
+    def _family_open(self, rule_id: str, device_id: str, _: int) -> bool:
+        """After a batch: whether a rule of the cleared rule's family is still open on the
+        device (or on any device observing the shared asset); then the clear does not count."""
+        found = next(
+            (r.rule for rs in self.rules.values() for r in rs if r.rule.id == rule_id), None
+        )
+        if found is None or not found.family:
+            return False
+        members = {r.rule.id for r in self.rules[found.kind] if r.rule.family == found.family}
+        if device_id in self.site.by_id:
+            rows = [self.site.by_id[device_id].kind_index]
+        else:
+            asset = next(a for a in self.site.assets if a.id == device_id)
+            rows = [self.site.by_id[d].kind_index for d in asset.device_ids
+                    if self.site.by_id[d].kind == found.kind]  # fmt: skip
+        states = self.devices[found.kind]
+        return any(
+            states[row].rules[m].reported for row in rows for m in members if m in states[row].rules
+        )
 
     def _reading(
         self,
@@ -417,7 +496,22 @@ class ReferenceEngine:
             reading.windows = rs.windows
             cond = _truth(scalar.when(reading))
             clear = _truth(scalar.clear(reading)) if scalar.clear is not None else not cond
-            eff = cond and not clear
+            if scalar.hold is not None:  # the hold keeps an episode going, and no clear counts
+                hold = _truth(scalar.hold(reading))
+                clear = clear and not hold
+                eff = not clear and (cond or (hold and rs.since is not None))
+            else:
+                eff = cond and not clear
+            if scalar.clear_for_ms:  # a clear counts once it has held for clear_for
+                if not clear:
+                    rs.clear_since = None
+                elif rs.clear_since is None:
+                    rs.clear_since = ts
+                clear = (
+                    clear
+                    and rs.clear_since is not None
+                    and ts - rs.clear_since >= scalar.clear_for_ms
+                )
             if eff and rs.since is None:
                 rs.since = ts
             held = eff and rs.since is not None and ts - rs.since >= scalar.for_ms
@@ -429,10 +523,19 @@ class ReferenceEngine:
             elif held and not rs.active:
                 boundary = rs.last_clear + scalar.cooldown_ms if rs.last_clear is not None else None
                 rs.active = scalar.cooldown_ms == 0 or boundary is None or ts >= boundary
+            flap = (
+                rs.active
+                and not was_active
+                and rs.last_clear is not None
+                and rs.since is not None
+                and rs.since - rs.last_clear < scalar.gap_ms
+            )
             if was_active and not rs.active:
                 rs.last_clear = ts
             if scalar.repeat_need is None:
                 rs.reported = rs.active
+            elif flap:  # the same event back within the gap: not counted, not reported
+                rs.reported = False
             elif rs.active and not was_active:
                 need, past = scalar.repeat_need, rs.episodes
                 rs.reported = need == 0 or (
@@ -441,11 +544,19 @@ class ReferenceEngine:
                 rs.episodes = [*past, ts][-need:] if need else []
             elif not rs.active:
                 rs.reported = False
+            asset = self.assets.get((rule.asset, device_id)) if rule.asset else None
+            seen = self.observers.setdefault((rule.id, asset), set()) if asset else set()
             if rs.reported and not was_reported:
                 assert rs.since is not None
-                opened.append((rule.id, device_id, rs.since, ts))
+                if asset is None or not seen:  # a shared asset's fault opens once
+                    opened.append((rule.id, asset or device_id, rs.since, ts))
+                    if flap:
+                        self.flaps.append((rule.id, asset or device_id, rs.since, ts))
+                seen.add(device_id)
             elif was_reported and not rs.reported:
-                cleared.append((rule.id, device_id, ts))
+                seen.discard(device_id)
+                if asset is None or not seen:  # ... and clears when no device sees it
+                    cleared.append((rule.id, asset or device_id, ts))
             if not eff:
                 rs.since = None
         state.last_ts = ts

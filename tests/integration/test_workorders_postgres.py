@@ -23,7 +23,7 @@ from db.schema import metadata
 from tests.services import start_postgres
 
 T0 = 1_790_000_000_000
-HEAD = "0004"
+HEAD = "0005"
 
 
 @pytest.fixture

@@ -48,7 +48,7 @@ def test_rules_check_accepts_the_default_pack_with_the_demo_site(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert main(["rules", "check", str(DEFAULT_RULE_FILE), "--site", str(DEMO_SITE)]) == 0
-    assert "4 rules for elevator, gate, lighting, pump" in capsys.readouterr().out
+    assert "36 rules for elevator, gate, lighting, pump" in capsys.readouterr().out
 
 
 def test_rules_check_points_at_line_and_column(

@@ -76,7 +76,9 @@ def pumps(*rows: Row) -> Batch:
     return Batch("s1", {"pump": kb})
 
 
-def dry_run_opened(device: str, started_s: float, detected_s: float) -> FaultOpened:
+def dry_run_opened(
+    device: str, started_s: float, detected_s: float, *, flap: bool = False
+) -> FaultOpened:
     name = {"p1": "Booster 1", "p2": "Booster 2"}[device]
     return FaultOpened(
         rule_id="pump.dry_run",
@@ -89,6 +91,7 @@ def dry_run_opened(device: str, started_s: float, detected_s: float) -> FaultOpe
         title=f"Pump dry run: {name}",
         started_ms=ms(started_s),
         detected_ms=ms(detected_s),
+        flap=flap,
     )
 
 
@@ -250,7 +253,8 @@ def test_clear_then_a_new_episode_opens_again() -> None:
         pumps(dry(0, 80)),
     )
 
-    assert opened == [dry_run_opened("p1", 0, 30), dry_run_opened("p1", 50, 80)]
+    # back 19 s after the clear: within the rule's gap, the same event (not a recurrence)
+    assert opened == [dry_run_opened("p1", 0, 30), dry_run_opened("p1", 50, 80, flap=True)]
     assert cleared == [dry_run_cleared("p1", 31)]
 
 
@@ -259,7 +263,7 @@ def test_open_clear_and_open_again_within_one_batch() -> None:
 
     opened, cleared = run(engine(), batch)
 
-    assert opened == [dry_run_opened("p1", 0, 30), dry_run_opened("p1", 45, 75)]
+    assert opened == [dry_run_opened("p1", 0, 30), dry_run_opened("p1", 45, 75, flap=True)]
     assert cleared == [dry_run_cleared("p1", 40)]
 
 

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from alerts.backtest import BacktestError, backtest, run_command
+from alerts.backtest import BacktestError, BacktestResult, backtest, run_command
+from alerts.faults import FaultCleared, FaultOpened
+from alerts.interface import Category, Severity
 from alerts.rules import default_rule_set
 from ingest.errors import StoreUnavailableError
 from ingest.registry import open_history
@@ -67,6 +69,32 @@ def test_the_command_prints_one_line_per_fault(store: Path) -> None:
     assert "pump-1" in dry
     assert "cleared 2026-09-20T16:04:20Z" in dry
     assert sum("device.offline" in line for line in lines) == 128 - 4
+    # 125 orders over 128 devices x 10 minutes
+    assert ": 125 work orders, 140625.0 per 1000 device-days (1 device-days)" in lines[0]
+
+
+def test_orders_count_one_per_episode_apart_and_per_family() -> None:
+    def fault(rule: str, start_s: int, *, flap: bool = False, family: bool = False) -> FaultOpened:
+        members = ("lev.warning", "lev.major") if family else ()
+        return FaultOpened(
+            rule, "elevator", "el1", "b1", "u1", Severity.WARNING, Category.EQUIPMENT, "t",
+            START_MS + start_s * 1000, START_MS + start_s * 1000, family_rules=members,
+            flap=flap,
+        )  # fmt: skip
+
+    result = BacktestResult(START_MS, START_MS + 86_400_000)
+    result.opened = [
+        fault("leak", 0),
+        fault("leak", 100, flap=True),  # back within the gap: the same order
+        fault("leak", 9000),  # apart: a new order
+        fault("lev.warning", 0, family=True),
+        fault("lev.major", 50, family=True),  # escalates the warning's order
+    ]
+    result.cleared = [
+        FaultCleared("leak", "el1", START_MS + 60_000),
+        FaultCleared("leak", "el1", START_MS + 200_000),
+    ]
+    assert result.orders() == 3
 
 
 @pytest.mark.parametrize(

@@ -92,7 +92,7 @@ def test_a_good_file() -> None:
                 'when = "age() > 60"\nfor = "2s"\nclear = "mean(suction_bar, 5) > 1"',
             ),
             9,
-            "its when and clear may not use window functions",
+            "its when, clear and hold may not use window functions",
         ),
     ],
 )

@@ -102,14 +102,15 @@ def test_the_title_template_takes_fields_at_detection() -> None:
 
 
 def test_repeat_opens_at_the_nth_episode_within_the_window() -> None:
-    eng = engine('when = "motor_temp_c > 90"\nrepeat = { count = 3, within = "60s" }')
+    # episodes 10 s apart count as recurrences only with a gap below 10 s (default 30 min)
+    eng = engine('when = "motor_temp_c > 90"\nrepeat = { count = 3, within = "60s" }\ngap = "5s"')
     # episodes start at 0, 20, 40 (3 within 60 s: fires), 100 (40..100: only 2 within 60 s)
     got = events(eng, series(95, 70, 95, 70, 95, 70, 70, 70, 70, 70, 95, 70))
     assert got == [("open", 40, 40), ("clear", 50, 0)]
 
 
 def test_repeat_counts_episodes_across_batches() -> None:
-    eng = engine('when = "motor_temp_c > 90"\nrepeat = { count = 2, within = "1h" }')
+    eng = engine('when = "motor_temp_c > 90"\nrepeat = { count = 2, within = "1h" }\ngap = "5m"')
     assert events(eng, temps((0, 0, 95), (0, 10, 70))) == []
     assert events(eng, temps((0, 600, 95))) == [("open", 600, 600)]
 
@@ -218,7 +219,10 @@ def test_a_restart_in_the_middle_of_a_for_keeps_the_timer(tmp_path: Path) -> Non
 
 
 def test_a_checkpoint_keeps_windows_and_repeat_history(tmp_path: Path) -> None:
-    rule = 'when = "mean(motor_temp_c, \\"1h\\") > 90"\nrepeat = { count = 2, within = "1h" }'
+    rule = (
+        'when = "mean(motor_temp_c, \\"1h\\") > 90"\nrepeat = { count = 2, within = "1h" }\n'
+        'gap = "10s"'
+    )
     first = engine(rule)
     events(first, series(100, 60, 40))  # mean 100 (episode 1), 80, 66.7
     first.save(tmp_path / "rules.npz")

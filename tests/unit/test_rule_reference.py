@@ -96,19 +96,25 @@ def delivered(batch: Batch, seed: int) -> list[Batch]:
     return out
 
 
-def run_both(site: Site, batches: list[Batch]) -> tuple[tuple[list[Opened], list[Cleared]], ...]:
+def run_both(
+    site: Site, batches: list[Batch]
+) -> tuple[tuple[list[Opened], list[Cleared], list[Opened]], ...]:
     pack = default_rule_set()
     engine = RuleEngine.from_rule_set(site, pack)
     reference = ReferenceEngine(site, pack.rules, pack.params)
-    got: tuple[list[Opened], list[Cleared]] = ([], [])
-    expected: tuple[list[Opened], list[Cleared]] = ([], [])
+    got: tuple[list[Opened], list[Cleared], list[Opened]] = ([], [], [])
+    expected: tuple[list[Opened], list[Cleared], list[Opened]] = ([], [], [])
     for batch in batches:
         result = engine.evaluate(batch)
         got[0].extend((f.rule_id, f.device_id, f.started_ms, f.detected_ms) for f in result.opened)
         got[1].extend((c.rule_id, c.device_id, c.cleared_ms) for c in result.cleared)
+        got[2].extend(
+            (f.rule_id, f.device_id, f.started_ms, f.detected_ms) for f in result.opened if f.flap
+        )
         opened, cleared = reference.evaluate(batch)
         expected[0].extend(opened)
         expected[1].extend(cleared)
+    expected[2].extend(reference.flaps)
     return got, expected
 
 
@@ -117,5 +123,6 @@ def test_the_engine_raises_what_the_reference_raises(demo_site: Site) -> None:
     got, expected = run_both(demo_site, delivered(batch, 11))
     assert sorted(got[0]) == sorted(expected[0])
     assert sorted(got[1]) == sorted(expected[1])
+    assert sorted(got[2]) == sorted(expected[2])  # the same episodes are flaps
     fired = {rule_id for rule_id, *_ in expected[0]}
     assert len(fired) >= 20, sorted(fired)  # the comparison covers most of the pack
