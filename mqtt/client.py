@@ -64,6 +64,8 @@ class MqttClient:
         self._paused = False
         self._connected = threading.Event()
         self._disconnected = threading.Event()
+        self._unconfirmed: set[int] = set()
+        """Packet ids of this connection's SUBSCRIBEs the broker has not confirmed yet."""
         self._refusal = ""
         self.generation = 0
         """Successful connections so far (the consumer's `connects`)."""
@@ -71,6 +73,7 @@ class MqttClient:
         client.on_pre_connect = self._before_connect
         client.on_connect = self._paho_connect
         client.on_disconnect = self._paho_disconnect
+        client.on_subscribe = self._paho_subscribed
 
     @property
     def path(self) -> PathName:
@@ -134,12 +137,19 @@ class MqttClient:
     def wait_connected(self, timeout_s: float) -> bool:
         return self._connected.wait(timeout_s)
 
-    def stop(self) -> None:
-        """Disconnect and end paho's thread; `start()` or `connect()` may follow."""
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Disconnect and end paho's thread; `start()` or `connect()` may follow.
+
+        paho sends the DISCONNECT after what is queued before it (the last acks), and calls
+        back once it is out: waiting for that keeps acks already given from being lost, which
+        ending its thread at once could (the broker would send those messages again)."""
         with self._state:
             self._stopping = True
             self._state.notify_all()
+        connected = self._connected.is_set()
         self._paho.disconnect()
+        if connected:
+            self._disconnected.wait(timeout_s)
         self._paho.loop_stop()
         self._connected.clear()
 
@@ -193,8 +203,12 @@ class MqttClient:
         with self._state:
             self._failures = 0
         self.generation += 1
-        for topic_filter in self.subscriptions:
-            client.subscribe(topic_filter, qos=1)
+        with self._state:
+            self._unconfirmed = set()
+            for topic_filter in self.subscriptions:
+                _result, mid = client.subscribe(topic_filter, qos=1)
+                if mid is not None:
+                    self._unconfirmed.add(mid)
         log.info(
             "MQTT %s connected to %s:%s on the %s path (session present: %s)%s",
             self.options.client_id,
@@ -206,6 +220,32 @@ class MqttClient:
         )
         self._paho.link_up()
         self._disconnected.clear()
+        with self._state:
+            confirmed = not self._unconfirmed
+        if confirmed:
+            self._now_connected()
+
+    def _paho_subscribed(
+        self,
+        client: paho.Client,
+        userdata: object,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        """Connected counts from the broker's SUBACK: a new session gets no message published
+        before its subscription is in place, so waiting for less would lose the first ones."""
+        refused = [str(code) for code in reason_codes if code.is_failure]
+        if refused:
+            log.error("%s refused the subscription: %s", self.where, ", ".join(refused))
+            return
+        with self._state:
+            self._unconfirmed.discard(mid)
+            confirmed = not self._unconfirmed
+        if confirmed and not self._connected.is_set():
+            self._now_connected()
+
+    def _now_connected(self) -> None:
         self._connected.set()
         if self._on_connected is not None:
             self._on_connected()
