@@ -1,0 +1,1 @@
+"""The parts of `alerts.store.WorkOrderStore`, a module per concern; import from `alerts.store`."""
