@@ -41,6 +41,10 @@ class MqttSettings:
     """Connect with TLS, checking the broker's certificate."""
     ca_file: str | None = None
     """CA bundle for TLS; None = the system's CAs."""
+    cert_file: str | None = None
+    """Client certificate (PEM) for mutual TLS; None = none."""
+    key_file: str | None = None
+    """Private key of `cert_file`; None = it is in `cert_file`."""
     keepalive_s: int = 30
     """Seconds between pings on a quiet connection."""
     session_expiry_s: int = 86400

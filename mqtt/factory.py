@@ -84,7 +84,12 @@ def make_client(
         if options.username is not None:
             client.username_pw_set(options.username, options.password)
         if options.tls:
-            client.tls_set(ca_certs=options.ca_file, cert_reqs=ssl.CERT_REQUIRED)
+            client.tls_set(
+                ca_certs=options.ca_file,
+                certfile=options.cert_file,
+                keyfile=options.key_file,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
     return MqttClient(
         client,
         options,

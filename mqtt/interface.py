@@ -49,6 +49,10 @@ class ClientOptions(Protocol):
     @property
     def ca_file(self) -> str | None: ...
     @property
+    def cert_file(self) -> str | None: ...
+    @property
+    def key_file(self) -> str | None: ...
+    @property
     def keepalive_s(self) -> int: ...
     @property
     def reconnect_min_s(self) -> float: ...
@@ -78,6 +82,10 @@ def check_options(options: ClientOptions) -> None:
         )
     if options.ca_file is not None and not options.tls:
         raise SettingsError("ca-file", "is used only with tls")
+    if options.cert_file is not None and not options.tls:
+        raise SettingsError("cert-file", "is used only with tls")
+    if options.key_file is not None and options.cert_file is None:
+        raise SettingsError("key-file", "is used only with cert-file")
 
 
 def ignore(topic: str, payload: bytes, mid: int, qos: int) -> None:

@@ -113,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade.add_argument("--revision", default="head", help="target revision (default head)")
 
     _users_commands(top)
+    _devices_commands(top)
 
     config = top.add_parser("config", help="the settings tree")
     config_commands = config.add_subparsers(dest="sub", required=True)
@@ -156,6 +157,35 @@ def _users_commands(top: Any) -> None:
                       help="set a user's password (also unlocks the account)")  # fmt: skip
     passwd.add_argument("username")
     passwd.add_argument("--password-stdin", action="store_true")
+
+
+def _devices_commands(top: Any) -> None:
+    devices = top.add_parser("devices", help="device identity on the MQTT broker")
+    sub = devices.add_subparsers(dest="devices_command", required=True)
+    simulator_help = "also an account that may publish for every device (development brokers only)"
+    credentials = _command(
+        sub, "credentials", commands.cmd_devices_credentials, "devices",
+        help="per-device MQTT passwords, the Mosquitto password file and ACL (kept on re-runs)",
+    )  # fmt: skip
+    credentials.add_argument("--out", type=Path, required=True, help="directory to write")
+    credentials.add_argument("--simulator-account", action="store_true", help=simulator_help)
+    rotate = _command(
+        sub, "rotate", commands.cmd_devices_rotate, None,
+        help="give one account a new secret (the old one ends when the broker reloads)",
+    )  # fmt: skip
+    rotate.add_argument("username", help="a device id, or facility.gateway")
+    rotate.add_argument("--out", type=Path, required=True,
+                        help="the directory `devices credentials` wrote")  # fmt: skip
+    certs = _command(
+        sub, "certs", commands.cmd_devices_certs, "devices",
+        help="a test CA, the broker's certificate and a client certificate per device (mTLS)",
+    )  # fmt: skip
+    certs.add_argument("--out", type=Path, required=True, help="directory to write")
+    certs.add_argument("--simulator-account", action="store_true", help=simulator_help)
+    certs.add_argument("--days", type=int, default=825, help="validity (default 825 days)")
+    certs.add_argument("--server-name", action="append", default=[],
+                       help="another DNS name or IP address of the broker (repeatable; "
+                            "127.0.0.1 and localhost are always in)")  # fmt: skip
 
 
 def load_settings(args: argparse.Namespace, env: dict[str, str]) -> Resolved:

@@ -284,6 +284,54 @@ def cmd_users_passwd(args: argparse.Namespace, settings: Resolved) -> int:
     return 0
 
 
+def cmd_devices_credentials(args: argparse.Namespace, settings: Resolved) -> int:
+    from mqtt.identity.accounts import ACL_FILE, PASSWORD_FILE, SECRETS_FILE, issue_credentials
+
+    report = issue_credentials(_site(settings), args.out, simulator=args.simulator_account)
+    out = report.out
+    print(
+        f"{out}: {report.accounts} MQTT accounts ({len(report.added)} new, "
+        f"{len(report.removed)} removed); secrets in {out / SECRETS_FILE} (mode 0600), "
+        f"broker files {out / PASSWORD_FILE} (password_file) and {out / ACL_FILE} (acl_file)"
+    )
+    if args.simulator_account:
+        print("the facility.simulator account may publish for every device: development only")
+    if report.added or report.removed:
+        print("reload the broker to apply them (Mosquitto: kill -HUP <pid>)")
+    return 0
+
+
+def cmd_devices_rotate(args: argparse.Namespace, _settings: Resolved) -> int:
+    from mqtt.identity.accounts import PASSWORD_FILE, SECRETS_FILE, rotate_credential
+
+    credential = rotate_credential(args.out, args.username)
+    print(
+        f"{credential.account.username}: new secret in {args.out / SECRETS_FILE} and "
+        f"{args.out / PASSWORD_FILE}; the old one works until the broker reloads "
+        "(Mosquitto: kill -HUP <pid>)"
+    )
+    return 0
+
+
+def cmd_devices_certs(args: argparse.Namespace, settings: Resolved) -> int:
+    from mqtt.identity.certs import DEFAULT_SERVER_NAMES, issue_certs
+
+    report = issue_certs(
+        _site(settings),
+        args.out,
+        simulator=args.simulator_account,
+        days=args.days,
+        server_names=[*DEFAULT_SERVER_NAMES, *args.server_name],
+    )
+    issued = len(report.issued)
+    print(
+        f"{report.out}: {issued} certificates issued, {report.kept} kept; CA {report.out}/ca.crt, "
+        f"broker {report.out}/server.crt, clients in {report.out}/clients/, acl_file "
+        f"{report.out}/acl"
+    )
+    return 0
+
+
 def cmd_config_show(args: argparse.Namespace, settings: Resolved) -> int:
     from runtime.settings.show import render_settings
 

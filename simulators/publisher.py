@@ -89,6 +89,10 @@ class PublisherSettings:
     """Connect with TLS, checking the broker's certificate."""
     ca_file: str | None = None
     """CA bundle for TLS; None = the system's CAs."""
+    cert_file: str | None = None
+    """Client certificate (PEM) for mutual TLS; None = none."""
+    key_file: str | None = None
+    """Private key of `cert_file`; None = it is in `cert_file`."""
     max_inflight: int = 1000
     """QoS 1 messages unacknowledged at most (a device's buffer); publishing waits for room."""
     keepalive_s: int = 30

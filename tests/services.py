@@ -11,6 +11,7 @@ import functools
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -112,6 +113,11 @@ class ServiceProcess:
             self.process.kill()
             self.process.wait(STOP_TIMEOUT_S)
 
+    def reload(self) -> None:
+        """SIGHUP to our process: Mosquitto reads its password and ACL files again."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGHUP)
+
     def kill(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
@@ -159,7 +165,8 @@ def _start_on_free_port(
 MOSQUITTO_CONF = """\
 user root
 listener {port} 127.0.0.1
-allow_anonymous true
+{listener}
+allow_anonymous {anonymous}
 persistence true
 persistence_location {data}/
 autosave_interval 1
@@ -169,15 +176,34 @@ max_inflight_messages 20000
 log_dest file {data}/broker.log
 log_type error
 log_type warning
+{extra}
 """
 
 
-def start_mosquitto(workdir: Path, port: int | None = None) -> ServiceProcess:
+def start_mosquitto(
+    workdir: Path,
+    port: int | None = None,
+    *,
+    listener: str = "",
+    extra: str = "",
+    allow_anonymous: bool = True,
+) -> ServiceProcess:
+    """Mosquitto on a free loopback port. `listener`: options of its one listener (TLS:
+    cafile, certfile, keyfile, require_certificate, ...); `extra`: more global options
+    (password_file, acl_file); `allow_anonymous=False` for a broker that wants a login."""
     binary = find_binary("mosquitto", "/usr/sbin/mosquitto")
 
     def attempt(chosen: int) -> ServiceProcess:
         conf = workdir / "mosquitto.conf"
-        conf.write_text(MOSQUITTO_CONF.format(port=chosen, data=workdir))
+        conf.write_text(
+            MOSQUITTO_CONF.format(
+                port=chosen,
+                data=workdir,
+                listener=listener,
+                anonymous=str(allow_anonymous).lower(),
+                extra=extra,
+            )
+        )
         ready = functools.partial(_tcp_answers, chosen)
         return _spawn("mosquitto", [binary, "-c", str(conf)], workdir, chosen, ready)
 

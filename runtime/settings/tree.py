@@ -64,6 +64,10 @@ class MqttSettings:
     """Connect to the broker with TLS."""
     ca_file: Path | None = None
     """CA bundle for TLS (default: the system's CAs)."""
+    cert_file: Path | None = None
+    """Client certificate (PEM) for brokers that require one (mutual TLS); with TLS only."""
+    key_file: Path | None = None
+    """Private key of cert_file (PEM; default: the key is in cert_file)."""
     keepalive_s: int = 30
     """MQTT keepalive."""
     reconnect_min_s: float = 1.0
@@ -83,6 +87,8 @@ class MqttSettings:
             "password": self.password,
             "tls": self.tls,
             "ca_file": None if self.ca_file is None else str(self.ca_file),
+            "cert_file": None if self.cert_file is None else str(self.cert_file),
+            "key_file": None if self.key_file is None else str(self.key_file),
             "keepalive_s": self.keepalive_s,
             "reconnect_min_s": self.reconnect_min_s,
             "reconnect_max_s": self.reconnect_max_s,
@@ -267,6 +273,7 @@ COMMAND_SECTIONS: Mapping[str, tuple[str, ...]] = {
     "backtest": ("log", "site", "store"),
     "db": ("log", "db"),
     "users": ("log", "site", "db"),  # the site checks a steward's buildings
+    "devices": ("log", "site"),  # MQTT credentials and certificates of the site's devices
 }  # fmt: skip
 """Which sections each command reads (and so which flags it takes)."""
 

@@ -79,6 +79,8 @@ def test_a_mapped_error_says_what_failed_and_keeps_the_cause() -> None:
         ({"reconnect_min_s": 5, "reconnect_max_s": 2}, "reconnect-max-s"),
         ({"packet_path": "fastest"}, "packet-path"),
         ({"ca_file": "/etc/ssl/ca.pem"}, "ca-file"),
+        ({"cert_file": "/etc/facility/gateway.crt"}, "cert-file"),
+        ({"tls": True, "key_file": "/etc/facility/gateway.key"}, "key-file"),
     ],
 )
 def test_a_bad_setting_fails_at_construction_naming_it(
