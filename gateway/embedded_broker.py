@@ -1,12 +1,15 @@
 """An in-process MQTT broker (amqtt) for the demo: no Mosquitto needed on the machine.
 
 It runs on its own asyncio loop in a daemon thread. amqtt speaks MQTT 3.1.1, so components
-that use it connect with protocol 3.1.1.
+that use it connect with protocol 3.1.1. It lets anyone connect and publish anywhere (no
+accounts, no ACL), so it listens on a loopback address only and refuses any other: real
+devices talk to a broker set up as in docs/security.md.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import socket
 import threading
@@ -27,8 +30,22 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class EmbeddedBroker:
     def __init__(self, host: str = "127.0.0.1", port: int = 11883) -> None:
+        if not _is_loopback(host):
+            raise GatewayError(
+                f"the embedded MQTT broker takes anonymous clients, so it listens on loopback "
+                f"only, not on {host!r}; give devices a broker set up as in docs/security.md"
+            )
         self.host = host
         self.port = port
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -70,7 +87,12 @@ class EmbeddedBroker:
             self._ready.set()
             return
         self._ready.set()
-        log.info("embedded MQTT broker on %s:%d", self.host, self.port)
+        log.info(
+            "embedded MQTT broker on %s:%d (loopback only, anonymous: for the demo, not for "
+            "devices)",
+            self.host,
+            self.port,
+        )
         loop.run_forever()
 
     def stop(self) -> None:

@@ -2,8 +2,9 @@
 # Makes sure the programs the integration tests start exist: Debian's mosquitto, influxdb and
 # victoria-metrics (the stand-in for InfluxDB 2.x/3.x's /api/v2/write), and PostgreSQL's
 # binaries (the work-order tests use the machine's server on 127.0.0.1:5432, or start one),
-# and Chromium for the dashboard's browser test (Playwright drives /usr/bin/chromium; it never
-# downloads a browser of its own) with a CJK font so its Chinese screenshots are legible.
+# openssl (device certificates), and Chromium for the dashboard's browser test (Playwright
+# drives /usr/bin/chromium; it never downloads a browser of its own) with a CJK font so its
+# Chinese screenshots are legible.
 # Installs them with apt-get when missing and running as root; otherwise names what to install.
 set -eu
 
@@ -13,6 +14,7 @@ command -v influxd >/dev/null 2>&1 || [ -x /usr/bin/influxd ] || missing="$missi
 command -v victoria-metrics >/dev/null 2>&1 || [ -x /usr/bin/victoria-metrics ] || missing="$missing victoria-metrics"
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$missing postgresql"
 [ -x /usr/bin/chromium ] || missing="$missing chromium"
+command -v openssl >/dev/null 2>&1 || missing="$missing openssl"  # `facility devices certs`
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing="$missing fonts-wqy-microhei"
 
 if [ -z "$missing" ]; then

@@ -101,7 +101,8 @@ class UpService:
         print(
             f"Facility Monitor is up: site {self.site.id!r}, {len(self.site.devices)} simulated "
             f"devices\n  dashboard  {url}/\n  API        {url}/docs\n"
-            f"  MQTT       127.0.0.1:{self.demo.broker_port} (embedded broker)\n"
+            f"  MQTT       127.0.0.1:{self.demo.broker_port} (embedded broker: loopback only, "
+            "anonymous, for the demo)\n"
             + self._metrics_line()
             + f"  data       {self.demo.var_dir}/\n"
             + "".join(

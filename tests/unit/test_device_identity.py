@@ -15,6 +15,8 @@ import pytest
 
 from facility.site import Site, load_site
 from facility.wire import telemetry_topic
+from gateway.embedded_broker import EmbeddedBroker
+from gateway.errors import GatewayError
 from gateway.mqtt import MqttSettings
 from mqtt import MqttConnectError, make_client
 from mqtt.identity import GATEWAY_USER, SIMULATOR_USER, IdentityError
@@ -309,3 +311,10 @@ def test_the_client_certificate_settings_reach_the_client(tmp_path: Path) -> Non
     # paho loads the certificate when the client is built: a missing one fails there, named.
     with pytest.raises(MqttConnectError, match="No such file"):
         make_client(MqttSettings(tls=True, cert_file=missing, packet_path="plain"))
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "broker.internal"])
+def test_the_anonymous_demo_broker_stays_on_loopback(host: str) -> None:
+    with pytest.raises(GatewayError, match="loopback only"):
+        EmbeddedBroker(host, 11883)
+    EmbeddedBroker("127.0.0.1", 11883)  # built, not started
