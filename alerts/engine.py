@@ -4,212 +4,60 @@ State per kind and device: the newest reading and its time, when each field last
 and since when silence counts (`watch_from`: the engine cannot claim a device was silent while
 it was not listening). Per rule and device: since when the condition has held (`since_ms`,
 NEVER = not holding), whether the fault is open, when it last cleared (cool-down), the times of
-its last episodes (repeat) and the rule's window ring buffers.
+its last episodes (repeat) and the rule's window ring buffers (`alerts.rule_state`).
 
 Readings are put in (device, time) order first; a reading not newer than the device's last one
 (a replay, a late duplicate) does not move the state, which makes redelivery harmless. Only an
 index is sorted (and not at all when the batch is already in order, or only a stable sort by
 device when each device's readings arrived in time order, as they usually do); a column is
-gathered into that order when a rule first reads it (`SortedRows`).
+gathered into that order when a rule first reads it (`alerts.rule_rows.SortedRows`).
 
 Per rule, the condition is evaluated over every reading of the kind, but the `for` timers,
 open / clear transitions, cool-downs and repeats run only over the devices where something can
 happen: a device whose condition never holds in the batch and that has no running timer, open
 fault or repeat in its state keeps its state unchanged, so it is skipped.
 
-A rule's fault opens at a reading where its `when` has held for `for` (continuously, by
-reading time), inside its schedule, and, with a cool-down, not within the cool-down of the
-last clear; it clears at a reading where `clear` holds (default: where `when` does not). Rules
-with `repeat` report a fault only at the episode that makes `count` within `within`.
-
-The episode model (docs/rules.md#episodes): a rule's `hold` keeps an episode `when` started
-going (its `for` timer runs on, no clear counts while it holds); with `clear_for` a clear
-counts once it has held that long (`clear_since_ms`); an episode that starts within the rule's
-`gap` of the last clear is a flap (`FaultOpened.flap`: no recurrence, `repeat` skips it). A
-family's clear is reported once none of its rules is open on the device; a rule with `asset`
-reports one fault per shared asset (`alerts.assets`). All of it is numpy over the batch, or
-Python over the few transitions.
+When a fault opens and clears is the episode model (`alerts.rule_episodes`). A family's
+clear is reported once none of its rules is open on the device; a rule with `asset` reports
+one fault per shared asset (`alerts.assets`).
 
 `tick(now_ms)` is the timer: it evaluates rules that read `age()` (offline) with no data
 arriving, and raises ONE site incident instead of one fault per device when the whole site
 goes silent. `save` / `load` checkpoint every state array (npz, written atomically), so a
-restart in the middle of a `for` keeps its timer, windows and counters.
+restart in the middle of a `for` keeps its timer, windows and counters (`alerts.rule_checkpoint`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
-import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import numpy.typing as npt
 
 from alerts.assets import AssetFaults
 from alerts.faults import FaultCleared, FaultOpened
-from alerts.interface import Category, Condition, Rule, Schedule, Severity
+from alerts.interface import Condition, Rule
 from alerts.quarantine import Quarantine
+from alerts.rule_checkpoint import read_checkpoint, restore_states, state_arrays, write_checkpoint
+from alerts.rule_compiler import Expression
+from alerts.rule_context import RuleContext
+from alerts.rule_episodes import Episodes
+from alerts.rule_faults import SITE_RULE_ID, rule_fault, site_fault
 from alerts.rule_file import RuleSet
-from alerts.rule_language import (
-    NEVER,
-    Array,
-    Expression,
-    RuleContext,
-    WindowState,
-    _Groups,
-    ring_current,
-    true_rows,
-    truth,
-)
-from facility.batch import Batch, BoolArray, FloatArray, Int32Array, Int64Array, KindBatch
-from facility.catalog import KINDS, KindSpec
+from alerts.rule_language import NEVER, truth
+from alerts.rule_rows import DeviceGroups, SortedRows, time_order, true_rows
+from alerts.rule_state import KindState, RuleState
+from alerts.rule_windows import commit_windows
+from facility.batch import Array, Batch, BoolArray, FloatArray, Int64Array, IntpArray, KindBatch
+from facility.catalog import KINDS
 from facility.errors import FacilityError
-from facility.site import Device, Site
+from facility.site import Site
 
-SITE_RULE_ID = "site.silent"
-CHECKPOINT_VERSION = 1
 MIN_SITE_DEVICES = 2
 """A site incident needs at least this many devices (one silent device is just offline)."""
-
-
-class CheckpointError(FacilityError):
-    pass
-
-
-@dataclass(slots=True)
-class RuleState:
-    since_ms: Int64Array
-    active: BoolArray
-    reported: BoolArray
-    """The fault as reported; differs from `active` only for repeat rules."""
-    last_clear_ms: Int64Array
-    occurrences: Int64Array
-    """(devices, repeat count - 1): the times of the last episodes, oldest first."""
-    windows: dict[str, WindowState] = field(default_factory=dict)
-    clear_since_ms: Int64Array = field(default_factory=lambda: np.zeros(0, np.int64))
-    """Since when an open fault's clear has held (`clear_for`); NEVER = not clearing."""
-
-    @staticmethod
-    def new(rule: Rule, devices: int) -> RuleState:
-        width = max(rule.repeat.count - 1, 0) if rule.repeat else 0
-        return RuleState(
-            np.full(devices, NEVER, np.int64),
-            np.zeros(devices, np.bool_),
-            np.zeros(devices, np.bool_),
-            np.full(devices, NEVER, np.int64),
-            np.full((devices, width), NEVER, np.int64),
-            {w.key: WindowState.new(w, devices) for w in rule.windows},
-            np.full(devices, NEVER, np.int64),
-        )
-
-
-@dataclass(slots=True)
-class KindState:
-    last_ts: Int64Array
-    last_values: FloatArray
-    """Each device's newest reading (for delta / rate and the timer)."""
-    last_present_ts: Int64Array
-    """(devices, fields): when each field last had a value (for age(field)); kept up to date
-    only for kinds whose rules read age(field)."""
-    watch_from: Int64Array
-    """Silence counts from max(last_ts, watch_from)."""
-    params: dict[str, FloatArray] = field(default_factory=dict)
-    """Each parameter the kind's rules read, per device, after the site's overrides."""
-    rules: dict[str, RuleState] = field(default_factory=dict)
-
-    def seen_ms(self) -> Int64Array:
-        result: Int64Array = np.maximum(self.last_ts, self.watch_from)
-        return result
-
-
-IntpArray = npt.NDArray[np.intp]
-
-
-class SortedRows:
-    """A kind's batch in (device, time) order without copying its value matrix: `rows` maps
-    each ordered row to its row in `values` (None: the same row), and a column is gathered
-    into that order once, when a rule first reads it."""
-
-    __slots__ = ("_columns", "device", "kind", "rows", "ts_ms", "values")
-
-    def __init__(
-        self,
-        kind: KindSpec,
-        device: Int32Array,
-        ts_ms: Int64Array,
-        values: FloatArray,
-        rows: IntpArray | None,
-    ) -> None:
-        self.kind = kind
-        self.device = device
-        self.ts_ms = ts_ms
-        self.values = values
-        self.rows = rows
-        self._columns: dict[str, FloatArray] = {}
-
-    def __len__(self) -> int:
-        return len(self.device)
-
-    def column(self, field: str) -> FloatArray:
-        cached = self._columns.get(field)
-        if cached is None:
-            source = self.values[:, self.kind.col(field)]
-            cached = np.ascontiguousarray(source if self.rows is None else source[self.rows])
-            self._columns[field] = cached
-        return cached
-
-    def source_rows(self, rows: IntpArray) -> IntpArray:
-        return rows if self.rows is None else self.rows[rows]
-
-    def values_at(self, rows: IntpArray) -> FloatArray:
-        """Whole readings (every field) of the given ordered rows."""
-        result: FloatArray = self.values[self.source_rows(rows)]
-        return result
-
-
-def time_order(kb: KindBatch) -> IntpArray | None:
-    """The rows of `kb` in (device, time, seq) order; None when they already are.
-
-    Cheap first: a batch already in order costs one pass; one whose devices each arrived in
-    time order (the gateway's batches, readings interleaved across devices) a stable sort by
-    device (a radix sort when device rows fit 16 bits); readings out of order within the batch
-    then one stable sort of a (device, time) key over nearly sorted rows; only devices with a
-    timestamp twice are sorted by sequence number as well."""
-    dev, ts = kb.device, kb.ts_ms
-    if len(dev) < 2:
-        return None
-    same = dev[1:] == dev[:-1]
-    if bool(((dev[1:] > dev[:-1]) | (same & (ts[1:] > ts[:-1]))).all()):
-        return None
-    keys = dev.astype(np.uint16) if int(dev.max()) < 1 << 16 else dev
-    order: IntpArray = np.argsort(keys, kind="stable")
-    d, t = dev[order], ts[order]
-    late = (d[1:] == d[:-1]) & (t[1:] <= t[:-1])
-    if not late.any():
-        return order
-    low = int(t.min())
-    if int(t.max()) - low < 1 << 40 and int(dev.max()) < 1 << 22:
-        # rows sorted by device are nearly in (device, time) order: a stable sort of one
-        # combined key (timsort, which runs through sorted stretches) puts them right
-        fix = np.argsort((d.astype(np.int64) << 40) | (t - low), kind="stable")
-        order, d, t = order[fix], d[fix], t[fix]
-        late = (d[1:] == d[:-1]) & (t[1:] == t[:-1])
-        if not late.any():
-            return order
-    # only the devices with a reading out of order (or a timestamp twice) are sorted by time
-    # and sequence number
-    marked = np.zeros(int(dev.max()) + 1, np.bool_)
-    marked[d[1:][late]] = True
-    at = true_rows(marked[d])
-    rows = order[at]
-    order[at] = rows[np.lexsort((kb.seq[rows], ts[rows], dev[rows]))]
-    return order
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,89 +68,11 @@ class Evaluation:
     """Faults of a shared asset already open, seen by one more of its devices."""
 
 
-def _shift(values: np.ndarray, first: BoolArray, fill: np.ndarray) -> np.ndarray:
-    """values moved down one row within each device; a device's first row gets `fill`."""
-    out = np.empty_like(values)
-    if len(out):
-        out[1:] = values[:-1]
-        out[first] = fill
-    return out
-
-
-def _held_on(start: BoolArray, extended: BoolArray, g: _Groups, running: BoolArray) -> BoolArray:
-    """Rows of an episode that `start` opens and `extended` keeps going: an extended row
-    belongs to an episode when a start row lies after the last row that was not extended (in
-    its device's rows), or none was and the episode was running before the batch (`running`,
-    per row)."""
-    last_break = np.maximum.accumulate(np.where(~extended, g.rows, -1))
-    last_start = np.maximum.accumulate(np.where(start, g.rows, -1))
-    started = (last_start > last_break) & (last_start >= g.start)
-    carried = running & (last_break < g.start)
-    result: BoolArray = extended & (started | carried)
-    return result
-
-
-def _last_close(
-    active: BoolArray, before: BoolArray, ts: Int64Array, g: _Groups, state_ms: Int64Array
-) -> Int64Array:
-    """Per row, when the rule's fault last cleared at or before it (`state_ms`: before the
-    batch, per row; NEVER: never)."""
-    at = np.maximum.accumulate(np.where(~active & before, g.rows, -1))
-    result: Int64Array = np.where(at >= g.start, ts[np.maximum(at, 0)], state_ms)
-    return result
-
-
-def _run_start(mask: BoolArray, g: _Groups, since_before: Int64Array, ts: Int64Array) -> Int64Array:
-    """Per row where `mask` holds, since when it has held without a break (a run that began
-    before the batch starts at `since_before`, per row); NEVER elsewhere."""
-    first = g.first
-    before = _shift(mask, first, since_before[first] != NEVER)
-    marker = mask & (~before | first)
-    run_row = np.maximum.accumulate(np.where(marker, g.rows, 0))
-    start = np.where(first[run_row] & before[run_row], since_before[run_row], ts[run_row])
-    result: Int64Array = np.where(mask, start, NEVER)
-    return result
-
-
 def _reads_field_age(condition: Condition | None) -> bool:
     """Whether a condition may read age(field); a hand-written one might."""
     if condition is None:
         return False
     return not isinstance(condition, Expression) or condition.reads_field_age
-
-
-def local_time(ts_ms: Int64Array, zone: ZoneInfo) -> tuple[Int64Array, Int64Array]:
-    """(minute of the local day, weekday 0 = Monday) of each timestamp; offsets are looked up
-    once per distinct hour, so daylight-saving changes are honoured."""
-    hours = ts_ms // 3_600_000
-    unique, inverse = np.unique(hours, return_inverse=True)
-    offsets = np.array(
-        [
-            int(zone.utcoffset(datetime.fromtimestamp(int(h) * 3600, UTC)).total_seconds())  # type: ignore[union-attr]
-            for h in unique
-        ],
-        np.int64,
-    )
-    local_ms = ts_ms + offsets[inverse] * 1000
-    minutes = (local_ms // 60_000) % 1440
-    weekday = (local_ms // 86_400_000 + 3) % 7  # 1970-01-01 was a Thursday
-    return minutes, weekday
-
-
-def in_schedule(schedule: Schedule, ts_ms: Int64Array, zone: ZoneInfo) -> BoolArray:
-    if schedule.always:
-        return np.ones(len(ts_ms), np.bool_)
-    minutes, weekday = local_time(ts_ms, zone)
-    ok = np.isin(weekday, list(schedule.weekdays))
-    if schedule.minutes:
-        inside = np.zeros(len(ts_ms), np.bool_)
-        for start, end in schedule.minutes:
-            if start <= end:
-                inside |= (minutes >= start) & (minutes < end)
-            else:  # past midnight
-                inside |= (minutes >= start) | (minutes < end)
-        ok &= inside
-    return ok
 
 
 class RuleEngine:
@@ -469,7 +239,7 @@ class RuleEngine:
         if len(dev) == 0:
             return
         rows = SortedRows(kb.kind, dev, ts, kb.values, order)
-        g = _Groups.of(dev)
+        g = DeviceGroups.of(dev)
         first_devices = dev[g.first]
         previous_ts = np.empty_like(ts)
         previous_ts[1:] = ts[:-1]
@@ -485,12 +255,12 @@ class RuleEngine:
                 previous_ts,
                 windows=rs.windows,
                 last_present_ts=state.last_present_ts,
+                row_groups=g,
                 previous_first=previous_first,
                 memo=memo,
             )
-            context._groups = g
             self._apply(rule, rs, context, g, None, opened, cleared)
-            self._commit_windows(rs, context)
+            commit_windows(rs.windows, context.updates)
         last_rows = true_rows(g.last)
         ends = dev[last_rows]
         state.last_ts[ends] = ts[last_rows]
@@ -500,22 +270,6 @@ class RuleEngine:
             newest = np.maximum.reduceat(present_ts, true_rows(g.first), axis=0)
             state.last_present_ts[ends] = np.maximum(state.last_present_ts[ends], newest)
 
-    @staticmethod
-    def _commit_windows(rs: RuleState, context: RuleContext) -> None:
-        for key, update in context.updates.items():
-            window = rs.windows[key]
-            if update[0] == "ring":
-                _, devices, ts, values, current = update
-                window.ts[devices] = ts
-                window.values[devices] = values
-                if current is not None:
-                    window.current[devices] = current
-            else:
-                _, devices, run_value, run_start, run_count = update
-                window.run_value[devices] = run_value
-                window.run_start[devices] = run_start
-                window.run_count[devices] = run_count
-
     # -- one rule over time-ordered rows --------------------------------------------------
 
     def _apply(
@@ -523,7 +277,7 @@ class RuleEngine:
         rule: Rule,
         rs: RuleState,
         context: RuleContext,
-        g: _Groups,
+        g: DeviceGroups,
         tick_start: Int64Array | None,
         opened: list[FaultOpened],
         cleared: list[FaultCleared],
@@ -546,7 +300,7 @@ class RuleEngine:
         rule: Rule,
         rs: RuleState,
         context: RuleContext,
-        g: _Groups,
+        g: DeviceGroups,
         tick_start: Int64Array | None,
         opened: list[FaultOpened],
         cleared: list[FaultCleared],
@@ -584,7 +338,7 @@ class RuleEngine:
             rule,
             rs,
             rows,
-            _Groups.of(rows.device[sub]),
+            DeviceGroups.of(rows.device[sub]),
             sub,
             eff[sub],
             clear[sub],
@@ -600,7 +354,7 @@ class RuleEngine:
         rule: Rule,
         rs: RuleState,
         rows: SortedRows,
-        g: _Groups,
+        g: DeviceGroups,
         sub: IntpArray | None,
         eff: BoolArray,
         clear: BoolArray,
@@ -610,50 +364,14 @@ class RuleEngine:
         cleared: list[FaultCleared],
         titled: dict[str, FloatArray] | None = None,
     ) -> None:
-        """Timers, open / clear, cool-down and repeat over whole device groups of the ordered
-        rows (`sub` picks them; None = all rows); `titled`: the rule's title values (every
-        row). `extended` (rules with `hold`): where the
-        condition or its hold holds; an episode `eff` started goes on over it."""
+        """The rule's episodes (`alerts.rule_episodes`) over whole device groups of the ordered
+        rows (`sub` picks them; None = all rows), reported as faults; `titled`: the rule's title
+        values (every row). The state is committed once the faults are made."""
         dev = rows.device if sub is None else rows.device[sub]
         ts = rows.ts_ms if sub is None else rows.ts_ms[sub]
-        grows, first, last = g.rows, g.first, g.last
-        since_before = rs.since_ms[dev]
-        if extended is not None:
-            eff = _held_on(eff, extended, g, since_before != NEVER)
-        prev_eff = _shift(eff, first, since_before[first] != NEVER)
-        marker = eff & (~prev_eff | first)
-        run_row = np.maximum.accumulate(np.where(marker, grows, 0))
-        fresh_start = ts[run_row] if tick_start is None else tick_start[dev[run_row]]
-        run_start = np.where(first[run_row] & prev_eff[run_row], since_before[run_row], fresh_start)
-        held = eff & (ts - run_start >= round(rule.for_s * 1000))
-        if not rule.schedule.always:
-            inside = true_rows(held)
-            held[inside] = in_schedule(rule.schedule, ts[inside], self.zone)
-        clear_start: Int64Array | None = None
-        if rule.clear_for_s > 0:
-            clear_start = _run_start(clear, g, rs.clear_since_ms[dev], ts)
-            clear = clear & (ts - clear_start >= round(rule.clear_for_s * 1000))
-        active0 = rs.active[dev]
-        if rule.cooldown_s > 0:
-            active_row = self._resolve_cooldown(
-                held, clear, ts, dev, g, rs, round(rule.cooldown_s * 1000)
-            )
-        else:
-            event = held | clear
-            last_event = np.maximum.accumulate(np.where(event, grows, -1))
-            within = last_event >= g.start
-            active_row = np.where(within, held[np.maximum(last_event, 0)], active0)
-        active_before = _shift(active_row, first, active0[first])
-        gap_ms = round(rule.gap_s * 1000)
-        if rule.repeat is not None:
-            last_close = _last_close(active_row, active_before, ts, g, rs.last_clear_ms[dev])
-            flaps = (last_close != NEVER) & (run_start - last_close < gap_ms)
-            reported_row = self._repeat(rule, rs, active_row, active_before, flaps, ts, dev, g)
-        else:
-            reported_row = active_row
-        reported_before = _shift(reported_row, first, rs.reported[dev[first]])
+        episodes = Episodes.of(rule, rs, dev, ts, g, eff, clear, extended, tick_start, self.zone)
         devices = self.site.by_kind[rule.kind]
-        opens = true_rows(reported_row & ~reported_before)
+        opens = episodes.opens
         if len(opens):
             full_rows = opens if sub is None else sub[opens]
             readings = rows.values_at(full_rows).tolist()
@@ -661,176 +379,31 @@ class RuleEngine:
                 {name: float(values[row]) for name, values in (titled or {}).items()}
                 for row in full_rows.tolist()
             ]
-            closed = _last_close(active_row, active_before, ts, g, rs.last_clear_ms[dev])[opens]
-            for row, values, close, extra in zip(
-                opens.tolist(), readings, closed.tolist(), extras, strict=True
+            started = episodes.run_start[opens].tolist()
+            family = self._family_rules.get(rule.family, ()) if rule.family else ()
+            for row, values, start, flap, extra in zip(
+                opens.tolist(), readings, started, episodes.flaps.tolist(), extras, strict=True
             ):
-                start = int(run_start[row])
+                device = devices[int(dev[row])]
                 opened.append(
-                    self._fault(
+                    rule_fault(
                         rule,
-                        devices[int(dev[row])],
+                        device,
+                        self._assets.asset(rule, device.id),
                         rows.kind,
                         values,
                         start,
                         int(ts[row]),
-                        flap=close != NEVER and start - close < gap_ms,
+                        family,
+                        flap=flap,
                         extra=extra,
                     )
                 )
-        for row in true_rows(~reported_row & reported_before).tolist():
+        for row in episodes.clears.tolist():
             cleared.append(
                 FaultCleared(rule.id, devices[int(dev[row])].id, int(ts[row]), rule.auto_resolve)
             )
-        ends = dev[last]
-        rs.since_ms[ends] = np.where(eff[last], run_start[last], NEVER)
-        if clear_start is not None:  # a clear in progress matters only to an open fault
-            rs.clear_since_ms[ends] = np.where(
-                active_row[last] & (clear_start[last] != NEVER), clear_start[last], NEVER
-            )
-        rs.active[ends] = active_row[last]
-        rs.reported[ends] = reported_row[last]
-        closes = np.where(~active_row & active_before, ts, NEVER)
-        last_close = np.maximum.reduceat(closes, true_rows(first))
-        rs.last_clear_ms[ends] = np.maximum(rs.last_clear_ms[ends], last_close)
-
-    @staticmethod
-    def _resolve_cooldown(
-        held: BoolArray,
-        clear: BoolArray,
-        ts: Int64Array,
-        dev: np.ndarray,
-        g: _Groups,
-        rs: RuleState,
-        cooldown_ms: int,
-    ) -> BoolArray:
-        """Open / clear transitions when a clear holds the rule off for a while.
-
-        This one is sequential by nature (a suppressed opening depends on the last clear), so
-        it walks the runs of held / clear rows, not the readings: a run of held rows costs one
-        binary search for its first row past the cool-down.
-        """
-        first, last = g.first, g.last
-        held_start = held & ~(_shift(held, first, np.zeros(first.sum(), np.bool_)))
-        clear_start = clear & ~(_shift(clear, first, np.zeros(first.sum(), np.bool_)))
-        after = np.empty_like(held)
-        if len(held):
-            after[:-1] = held[1:]
-            after[last] = False
-        held_end = true_rows(held & ~after)
-        flip_rows: list[int] = []
-        flip_values: list[bool] = []
-        device = -1
-        active = False
-        last_clear = NEVER
-        for start in true_rows(held_start | clear_start).tolist():
-            d = int(dev[start])
-            if d != device:
-                device, active, last_clear = d, bool(rs.active[d]), int(rs.last_clear_ms[d])
-            if clear[start]:
-                if active:
-                    active, last_clear = False, int(ts[start])
-                    flip_rows.append(start)
-                    flip_values.append(False)
-            elif not active:
-                end = int(held_end[np.searchsorted(held_end, start)])
-                boundary = last_clear + cooldown_ms if last_clear != NEVER else NEVER
-                at = start + int(np.searchsorted(ts[start : end + 1], boundary, side="left"))
-                if at <= end:
-                    active = True
-                    flip_rows.append(at)
-                    flip_values.append(True)
-        value_at = np.zeros(len(held), np.bool_)
-        event = np.zeros(len(held), np.bool_)
-        event[flip_rows] = True
-        value_at[flip_rows] = flip_values
-        last_event = np.maximum.accumulate(np.where(event, g.rows, -1))
-        inside = last_event >= g.start
-        result: BoolArray = np.where(inside, value_at[np.maximum(last_event, 0)], rs.active[dev])
-        return result
-
-    @staticmethod
-    def _repeat(
-        rule: Rule,
-        rs: RuleState,
-        active_row: BoolArray,
-        active_before: BoolArray,
-        flaps: BoolArray,
-        ts: Int64Array,
-        dev: np.ndarray,
-        g: _Groups,
-    ) -> BoolArray:
-        """The fault as reported: on at an episode that is the count-th within the window,
-        off when that episode ends. An episode that starts within the rule's gap of the last
-        clear (`flaps`) is the same event again: not counted, not reported. Episodes are few,
-        so they are walked one by one."""
-        assert rule.repeat is not None
-        need = rule.repeat.count - 1
-        within_ms = round(rule.repeat.within_s * 1000)
-        starts = active_row & ~active_before
-        fires = np.zeros(len(active_row), np.bool_)
-        history: dict[int, list[int]] = {}
-        for row in true_rows(starts & ~flaps).tolist():
-            d = int(dev[row])
-            past = history.get(d)
-            if past is None:
-                past = [int(t) for t in rs.occurrences[d] if t != NEVER]
-                history[d] = past
-            t = int(ts[row])
-            fires[row] = need == 0 or (len(past) >= need and t - past[-need] <= within_ms)
-            past.append(t)
-        for d, past in history.items():
-            if need:
-                kept = past[-need:]
-                rs.occurrences[d] = [NEVER] * (need - len(kept)) + kept
-        episode = np.maximum.accumulate(np.where(starts, g.rows, -1))
-        inside = episode >= g.start
-        carried = rs.reported[dev]
-        result: BoolArray = active_row & np.where(inside, fires[np.maximum(episode, 0)], carried)
-        return result
-
-    def _fault(
-        self,
-        rule: Rule,
-        device: Device,
-        kind: KindSpec,
-        reading: list[float],
-        started_ms: int,
-        at_ms: int,
-        *,
-        flap: bool = False,
-        extra: Mapping[str, float] | None = None,
-    ) -> FaultOpened:
-        values = {f.name: float(v) for f, v in zip(kind.fields, reading, strict=True)}
-        values.update(extra or {})
-        asset = self._assets.asset(rule, device.id)
-        # a fault of a shared asset is named after the asset, and lists who saw it
-        name, ident, building, unit = (
-            (asset.name, asset.id, asset.building_id, asset.unit_id)
-            if asset is not None
-            else (device.name, device.id, device.building_id, device.unit_id)
-        )
-        try:
-            title = rule.title.format(
-                device=name, device_id=ident, building=building, unit=unit, **values
-            )
-        except (ValueError, KeyError, IndexError):
-            title = rule.title
-        return FaultOpened(
-            rule_id=rule.id,
-            kind=rule.kind,
-            device_id=ident,
-            building_id=building,
-            unit_id=unit,
-            observed_by=(device.id,) if asset is not None else (),
-            severity=rule.severity,
-            category=rule.category,
-            title=title,
-            started_ms=started_ms,
-            detected_ms=at_ms,
-            family_rules=self._family_rules.get(rule.family, ()) if rule.family else (),
-            flap=flap,
-        )
+        episodes.commit(rs)
 
     # -- the timer ------------------------------------------------------------------------
 
@@ -859,7 +432,7 @@ class RuleEngine:
             if not self.site_active:
                 self.site_active = True
                 self.site_started_ms = site_seen
-                opened.append(self._site_fault(site_seen, now_ms))
+                opened.append(site_fault(self.site, site_seen, now_ms))
             return Evaluation(opened, cleared)
         for kind, rules in self._by_kind.items():
             timed = [r for r in rules if r.timed]
@@ -874,7 +447,7 @@ class RuleEngine:
                 state.last_values.copy(),
                 None,
             )
-            g = _Groups.of(rows.device)
+            g = DeviceGroups.of(rows.device)
             seen_ms = state.seen_ms()
             memo: dict[str, Array] = {}
             for rule in timed:
@@ -888,80 +461,20 @@ class RuleEngine:
                     last_present_ts=state.last_present_ts,
                     now_ms=now_ms,
                     last_seen_ms=seen_ms,
+                    row_groups=g,
                     memo=memo,
                 )
-                context._groups = g
                 self._apply(rule, rs, context, g, seen_ms, opened, cleared)
         return self._grouped(before, opened, cleared)
 
-    def _site_fault(self, started_ms: int, now_ms: int) -> FaultOpened:
-        return FaultOpened(
-            rule_id=SITE_RULE_ID,
-            kind="site",
-            device_id=self.site.id,
-            building_id=self.site.id,
-            unit_id="",
-            severity=Severity.CRITICAL,
-            category=Category.SITE,
-            title=f"Site silent: no device of {self.site.name} reports (power, network or gateway)",
-            started_ms=started_ms,
-            detected_ms=now_ms,
-        )
-
     # -- checkpoints ----------------------------------------------------------------------
 
-    def _arrays(self) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {
-            "version": np.array(CHECKPOINT_VERSION),
-            "site.active": np.array(self.site_active),
-            "site.started_ms": np.array(self.site_started_ms, np.int64),
-        }
-        for kind, state in self.state.items():
-            p = f"{kind}."
-            out[p + "devices"] = np.array(self.site.device_ids(kind), dtype=str)
-            out[p + "fields"] = np.array(KINDS[kind].field_names, dtype=str)
-            out[p + "last_ts"] = state.last_ts
-            out[p + "last_values"] = state.last_values
-            out[p + "last_present_ts"] = state.last_present_ts
-            out[p + "watch_from"] = state.watch_from
-            for rule_id, rs in state.rules.items():
-                r = f"{p}rule.{rule_id}."
-                out[r + "since_ms"] = rs.since_ms
-                out[r + "active"] = rs.active
-                out[r + "reported"] = rs.reported
-                out[r + "last_clear_ms"] = rs.last_clear_ms
-                out[r + "occurrences"] = rs.occurrences
-                out[r + "clear_since_ms"] = rs.clear_since_ms
-                specs = self._windows[rule_id]
-                for key, w in rs.windows.items():
-                    out[f"{r}window.{key}.spec"] = np.array(specs[key].text)
-                    out[f"{r}window.{key}.ts"] = w.ts
-                    out[f"{r}window.{key}.values"] = w.values
-                    out[f"{r}window.{key}.run_value"] = w.run_value
-                    out[f"{r}window.{key}.run_start"] = w.run_start
-                    out[f"{r}window.{key}.run_count"] = w.run_count
-        return out
-
     def save(self, path: Path | str) -> None:
-        """Write every state array to `path` (npz) atomically: a temporary file in the same
-        folder, fsynced, then renamed over the old checkpoint."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                np.savez(out, **self._arrays())  # type: ignore[arg-type]
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        """Write every state array to `path` (npz) atomically (`alerts.rule_checkpoint`)."""
+        arrays = state_arrays(
+            self.site, self.state, self._windows, self.site_active, self.site_started_ms
+        )
+        write_checkpoint(Path(path), arrays)
 
     def load(self, path: Path | str) -> bool:
         """Restore the state saved by `save`; False when there is no checkpoint. Devices,
@@ -970,75 +483,10 @@ class RuleEngine:
         path = Path(path)
         if not path.exists():
             return False
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                saved = {name: data[name] for name in data.files}
-        except (OSError, ValueError, zipfile.BadZipFile) as exc:
-            raise CheckpointError(f"rules checkpoint {path}: cannot be read ({exc})") from exc
-        if int(saved.get("version", -1)) != CHECKPOINT_VERSION:
-            raise CheckpointError(
-                f"rules checkpoint {path}: not a version {CHECKPOINT_VERSION} file"
-            )
+        saved = read_checkpoint(path)
         self.site_active = bool(saved["site.active"])
         self.site_started_ms = int(saved["site.started_ms"])
-        for kind, state in self.state.items():
-            p = f"{kind}."
-            if p + "devices" not in saved:
-                continue
-            old_ids = [str(x) for x in saved[p + "devices"].tolist()]
-            index = {d: i for i, d in enumerate(old_ids)}
-            new_rows, old_rows = [], []
-            for row, device_id in enumerate(self.site.device_ids(kind)):
-                if device_id in index:
-                    new_rows.append(row)
-                    old_rows.append(index[device_id])
-            new = np.array(new_rows, np.intp)
-            old = np.array(old_rows, np.intp)
-            old_fields = [str(x) for x in saved[p + "fields"].tolist()]
-            pairs = [
-                (KINDS[kind].col(name), j)
-                for j, name in enumerate(old_fields)
-                if name in KINDS[kind].index
-            ]
-            cols_new = np.array([a for a, _ in pairs], np.intp)
-            cols_old = np.array([b for _, b in pairs], np.intp)
-            state.last_ts[new] = saved[p + "last_ts"][old]
-            state.last_values[np.ix_(new, cols_new)] = saved[p + "last_values"][
-                np.ix_(old, cols_old)
-            ]
-            state.last_present_ts[np.ix_(new, cols_new)] = saved[p + "last_present_ts"][
-                np.ix_(old, cols_old)
-            ]
-            for rule_id, rs in state.rules.items():
-                r = f"{p}rule.{rule_id}."
-                if r + "since_ms" not in saved:
-                    continue
-                rs.since_ms[new] = saved[r + "since_ms"][old]
-                rs.active[new] = saved[r + "active"][old]
-                rs.reported[new] = saved[r + "reported"][old]
-                rs.last_clear_ms[new] = saved[r + "last_clear_ms"][old]
-                if r + "clear_since_ms" in saved:
-                    rs.clear_since_ms[new] = saved[r + "clear_since_ms"][old]
-                if saved[r + "occurrences"].shape[1:] == rs.occurrences.shape[1:]:
-                    rs.occurrences[new] = saved[r + "occurrences"][old]
-                specs = self._windows[rule_id]
-                for key, w in rs.windows.items():
-                    k = f"{r}window.{key}."
-                    if k + "ts" not in saved or saved[k + "ts"].ndim != 2:
-                        continue
-                    if k + "spec" in saved and str(saved[k + "spec"]) != specs[key].text:
-                        continue  # the rule's text changed: another window under this key
-                    # a ring of another width (its capacity changed): its newest entries
-                    width = min(w.ts.shape[1], saved[k + "ts"].shape[1])
-                    w.ts[new] = NEVER
-                    w.values[new] = np.nan
-                    if width:
-                        w.ts[new, -width:] = saved[k + "ts"][old, -width:]
-                        w.values[new, -width:] = saved[k + "values"][old, -width:]
-                    w.run_value[new] = saved[k + "run_value"][old]
-                    w.run_start[new] = saved[k + "run_start"][old]
-                    w.run_count[new] = saved[k + "run_count"][old]
-                    w.current[:] = ring_current(specs[key], w.ts, w.values)
+        restore_states(saved, self.site, self.state, self._windows)
         self._watching = False
         for state in self.state.values():
             state.watch_from[:] = NEVER

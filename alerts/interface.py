@@ -2,7 +2,8 @@
 
 A condition takes a `RuleContext` (a time-ordered `KindBatch`, the devices' parameters and
 previous readings) and returns one boolean per reading. It must be pure numpy; a missing field
-(NaN) must make it false. Conditions are compiled from rule files (`alerts.rule_language`).
+(NaN) must make it false. Conditions are compiled from rule files (`alerts.rule_compiler`; the
+language: `alerts.rule_language`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from alerts.rule_language import RuleContext, WindowSpec
+from alerts.rule_context import RuleContext
+from alerts.rule_windows import WindowSpec
 from facility.batch import BoolArray, FloatArray
 
 Condition = Callable[[RuleContext], BoolArray]

@@ -38,12 +38,8 @@ from types import MappingProxyType
 from typing import Any
 
 from alerts.interface import DEFAULT_GAP_S, Category, Repeat, Rule, Schedule, Severity
-from alerts.rule_language import (
-    Expression,
-    RuleSyntaxError,
-    compile_expression,
-    parse_duration_s,
-)
+from alerts.rule_compiler import Expression, compile_expression
+from alerts.rule_language import RuleSyntaxError, parse_duration_s
 from facility.catalog import KIND_NAMES, KINDS, KindSpec
 from facility.errors import FileError
 from facility.toml_file import TomlLines, parse_toml, read_text

@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from alerts.interface import Severity
 from alerts.store import DeviceState, WorkOrder
-from facility.batch import BoolArray, Int64Array
+from facility.batch import BoolArray, Int64Array, IntpArray
 from facility.catalog import KINDS
 from facility.site import Building, Device
 
@@ -48,7 +48,6 @@ NO_READING = -1
 """`last_seen_ms` of a device that never reported."""
 
 Codes = npt.NDArray[np.int8]
-IntpArray = npt.NDArray[np.intp]
 NO_ORDER, OTHER_ORDER, ALARM_ORDER = 0, 1, 2
 """Per device, its most severe open order: none, another severity, critical or major."""
 

@@ -34,10 +34,11 @@ from pathlib import Path
 
 import numpy as np
 
-from alerts.engine import RuleEngine, time_order
+from alerts.engine import RuleEngine
 from alerts.faults import FaultOpened
+from alerts.rule_compiler import Expression
 from alerts.rule_file import RuleSet
-from alerts.rule_language import Expression
+from alerts.rule_rows import time_order
 from alerts.rules import default_rule_set
 from facility.batch import Batch
 from facility.site import Site

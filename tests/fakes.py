@@ -10,7 +10,7 @@ import numpy as np
 from sqlalchemy import Engine, event
 from sqlalchemy.exc import OperationalError
 
-from alerts.rule_language import RuleContext
+from alerts.rule_context import RuleContext
 from facility.batch import BoolArray
 from gateway.mqtt import InboundMessage
 

@@ -35,11 +35,11 @@ from statistics import median
 from zoneinfo import ZoneInfo
 
 from alerts.interface import Condition, Rule
+from alerts.rule_compiler import Expression
 from alerts.rule_language import (
     DEFAULT_CAPACITY,
     SLOPE_MIN_READINGS,
     STUCK_MIN_READINGS,
-    Expression,
     parse_duration_s,
 )
 from facility.batch import Batch

@@ -10,10 +10,11 @@ import numpy as np
 import orjson
 import pytest
 
-from alerts.engine import Evaluation, RuleEngine, time_order
+from alerts.engine import Evaluation, RuleEngine
 from alerts.faults import FaultCleared, FaultOpened
 from alerts.interface import Category, Rule, Severity
-from alerts.rule_language import RuleContext
+from alerts.rule_context import RuleContext
+from alerts.rule_rows import time_order
 from alerts.rules import default_rule_set
 from facility.batch import Batch, BoolArray, KindBatch
 from facility.catalog import GATE, PUMP

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from alerts.engine import SITE_RULE_ID, RuleEngine
+from alerts.engine import RuleEngine
 from alerts.faults import FaultCleared, FaultOpened
+from alerts.rule_faults import SITE_RULE_ID
 from alerts.rules import default_rule_set
 from alerts.sink import AlertsSink
 from alerts.store import WorkOrderStore

@@ -22,8 +22,8 @@ from sqlalchemy.exc import OperationalError
 from alerts.backtest import backtest
 from alerts.engine import RuleEngine
 from alerts.interface import Rule, Severity
+from alerts.rule_context import RuleContext
 from alerts.rule_file import RuleSet
-from alerts.rule_language import RuleContext
 from alerts.rules import default_rule_set
 from alerts.sink import AlertsSink
 from alerts.store import WorkOrder, WorkOrderStore

@@ -7,7 +7,9 @@ import re
 import numpy as np
 import pytest
 
-from alerts.rule_language import RuleContext, RuleSyntaxError, compile_expression
+from alerts.rule_compiler import compile_expression
+from alerts.rule_context import RuleContext
+from alerts.rule_language import RuleSyntaxError
 from facility.batch import KindBatch
 from facility.catalog import PUMP
 

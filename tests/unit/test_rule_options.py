@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alerts.engine import SITE_RULE_ID, RuleEngine
+from alerts.engine import RuleEngine
 from alerts.faults import FaultCleared, FaultOpened
+from alerts.rule_faults import SITE_RULE_ID
 from alerts.rule_file import RuleFileError, parse_rule_file
 from facility.batch import Batch, KindBatch
 from facility.catalog import PUMP

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from alerts.rule_language import RuleSyntaxError, compile_expression
+from alerts.rule_compiler import compile_expression
+from alerts.rule_language import RuleSyntaxError
 from facility.catalog import KINDS
 from facility.site import parse_site
 from tests.readings import Reading, ms, run_pack

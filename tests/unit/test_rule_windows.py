@@ -9,15 +9,10 @@ import random
 import numpy as np
 import pytest
 
-from alerts.engine import RuleEngine
-from alerts.rule_language import (
-    NEVER,
-    RuleContext,
-    RuleSyntaxError,
-    WindowState,
-    compile_expression,
-    ring_current,
-)
+from alerts.rule_compiler import compile_expression
+from alerts.rule_context import RuleContext
+from alerts.rule_language import NEVER, RuleSyntaxError
+from alerts.rule_windows import WindowState, commit_windows, ring_current
 from facility.batch import KindBatch
 from facility.catalog import PUMP
 
@@ -58,9 +53,8 @@ class Probe:
             last_present_ts=self.last_present,
         )
         with np.errstate(divide="ignore", invalid="ignore"):
-            result = np.broadcast_to(self.expression._node(context), (len(kb),)).astype(float)
-        rs = type("RS", (), {"windows": self.windows})()
-        RuleEngine._commit_windows(rs, context)
+            result = np.broadcast_to(self.expression.node(context), (len(kb),)).astype(float)
+        commit_windows(self.windows, context.updates)
         np.maximum.at(self.last_ts, kb.device, kb.ts_ms)
         col = PUMP.col("discharge_bar")
         present = ~np.isnan(kb.values[:, col])
