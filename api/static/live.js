@@ -43,6 +43,12 @@ export class Live {
     }
     // The server could not replay what was missed while reconnecting: reload everything.
     source.addEventListener("reset", () => this.onChange({ type: "open" }));
+    source.addEventListener("session_ended", () => {
+      // Logged out, disabled, or the role or buildings changed: nothing more may come over
+      // this session. A refresh is refused too, which shows the sign-in form.
+      this.closeSource();
+      refresh().then((ok) => ok && this.start(), () => this.fallBack());
+    });
     source.addEventListener("token_expired", () => {
       // The stream ends with the token: get a fresh one and listen again.
       this.closeSource();
