@@ -20,22 +20,27 @@ from alerts.workorders import (
     WorkOrderError,
     WorkOrderNotFoundError,
 )
+from api.auth.backoff import BackoffPolicy
 from api.auth.passwords import Passwords
 from api.auth.ratelimit import SlidingWindowLimiter
+from api.auth.sessions import Sessions
 from api.auth.tokens import ReportCodes, TokenSigner
-from api.auth.users import LoginPolicy, UserStore
-from api.deps import AppContext, UserCache
+from api.auth.users import UserStore
+from api.deps import AppContext
 from api.errors import (
     AuthenticationError,
     PermissionDeniedError,
     RateLimitedError,
     UserError,
+    UserNotFoundError,
 )
 from api.events import EventHub
+from api.logmask import mask_tokens_in_logs
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.monitor import ChangeMonitor
 from api.routes import auth, buildings, dashboard, events, reports, work_orders
 from api.routes import site as site_routes
+from api.routes import users as user_routes
 from api.settings import ApiSettings
 from facility.clock import Clock, now_ms
 from facility.site import Site
@@ -63,7 +68,12 @@ def create_app(
         store.engine,
         passwords or Passwords(),
         clock_ms=clock_ms,
-        policy=LoginPolicy(settings.login_max_failures, settings.lockout_s * 1000),
+        backoff=BackoffPolicy(
+            free_failures=settings.login_backoff_after,
+            base_ms=int(settings.login_backoff_s * 1000),
+            max_ms=int(settings.login_backoff_max_s * 1000),
+            reset_ms=int(settings.login_backoff_reset_s * 1000),
+        ),
     )
     hub = hub or EventHub()
     units = {u.id: u for b in site.buildings for u in b.units}
@@ -73,9 +83,14 @@ def create_app(
         clock_ms=clock_ms,
         settings=settings,
         users=users,
-        user_cache=UserCache(users, ttl_ms=int(settings.user_cache_s * 1000), clock_ms=clock_ms),
-        tokens=TokenSigner(settings.secret, ttl_s=settings.token_ttl_s, clock_ms=clock_ms),
-        report_codes=ReportCodes(settings.secret, site.id, list(units)),
+        sessions=Sessions(users, clock_ms=clock_ms, ttl_ms=int(settings.user_cache_s * 1000)),
+        tokens=TokenSigner(
+            settings.secret,
+            ttl_s=settings.token_ttl_s,
+            clock_ms=clock_ms,
+            session_max_s=settings.session_max_s,
+        ),
+        report_codes=ReportCodes(settings.report_secret or settings.secret, site.id, list(units)),
         hub=hub,
         metrics=ApiMetrics(),
         login_limiter=SlidingWindowLimiter(
@@ -85,6 +100,9 @@ def create_app(
         ),
         report_limiter=SlidingWindowLimiter(
             limit=settings.reports_per_client, window_s=settings.report_window_s, clock_ms=clock_ms
+        ),
+        code_limiter=SlidingWindowLimiter(
+            limit=settings.reports_per_code, window_s=settings.report_window_s, clock_ms=clock_ms
         ),
         units=units,
         history=history,
@@ -123,7 +141,17 @@ def create_app(
     app.state.context = context
     app.state.monitor = change_monitor
     _error_answers(app)
-    for module in (auth, site_routes, buildings, work_orders, reports, events, dashboard):
+    mask_tokens_in_logs()
+    for module in (
+        auth,
+        user_routes,
+        site_routes,
+        buildings,
+        work_orders,
+        reports,
+        events,
+        dashboard,
+    ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _offline_docs(app)
@@ -183,6 +211,7 @@ def _error_answers(app: FastAPI) -> None:
         (PermissionDeniedError, forbidden),
         (RateLimitedError, rate_limited),
         (WorkOrderNotFoundError, not_found),
+        (UserNotFoundError, not_found),
         (InvalidTransitionError, conflict),
         (WorkOrderConflictError, conflict),
         (WorkOrderError, conflict),

@@ -1,8 +1,8 @@
 """Dependencies shared by the routes: the application context, the user behind a request, and
 the one object-level check every route with an id goes through.
 
-The dependencies that do no I/O (or, for the user, only on a cache miss every few seconds) are
-`async`: FastAPI would run a plain `def` dependency in its thread pool, one thread hop each.
+The dependencies that do no I/O (or, for the user, one small read through `AppContext.read`)
+are `async`: FastAPI would run a plain `def` dependency in its thread pool, one thread hop each.
 
 `visible_or_404` is that check: an object of a building the user may not see answers 404, the
 same as one that does not exist. The typed dependencies (`BuildingDep`, `UnitDep`,
@@ -12,7 +12,6 @@ same as one that does not exist. The typed dependencies (`BuildingDep`, `UnitDep
 from __future__ import annotations
 
 import functools
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Final, TypeVar
@@ -25,6 +24,7 @@ from alerts.store import WorkOrder, WorkOrderStore
 from alerts.workorders import WorkOrderNotFoundError
 from api.auth.ratelimit import SlidingWindowLimiter
 from api.auth.scope import Principal
+from api.auth.sessions import Sessions
 from api.auth.tokens import ReportCodes, TokenSigner
 from api.auth.users import Role, User, UserStore
 from api.errors import AuthenticationError
@@ -41,38 +41,6 @@ EVENTS_PATH: Final = "/api/v1/events"
 MAX_ID: Final = 2**31 - 1
 
 
-class UserCache:
-    """Users by id, re-read from the database after `ttl_ms` (role and building changes
-    apply within that time without a query per request)."""
-
-    def __init__(self, users: UserStore, *, ttl_ms: int, clock_ms: Clock) -> None:
-        self._users = users
-        self._ttl_ms = ttl_ms
-        self._clock_ms = clock_ms
-        self._cache: dict[int, tuple[int, User | None]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, user_id: int) -> User | None:
-        now = self._clock_ms()
-        with self._lock:
-            hit = self._cache.get(user_id)
-        if hit is not None and now - hit[0] < self._ttl_ms:
-            return hit[1]
-        user = self._users.get(user_id)
-        with self._lock:
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[user_id] = (now, user)
-        return user
-
-    def forget(self, user_id: int | None = None) -> None:
-        with self._lock:
-            if user_id is None:
-                self._cache.clear()
-            else:
-                self._cache.pop(user_id, None)
-
-
 @dataclass(frozen=True, slots=True)
 class AppContext:
     site: Site
@@ -80,13 +48,15 @@ class AppContext:
     clock_ms: Clock
     settings: ApiSettings
     users: UserStore
-    user_cache: UserCache
+    sessions: Sessions
     tokens: TokenSigner
     report_codes: ReportCodes
     hub: EventHub
     metrics: ApiMetrics
     login_limiter: SlidingWindowLimiter
     report_limiter: SlidingWindowLimiter
+    code_limiter: SlidingWindowLimiter
+    """Residents' reports per unit's report code (a code shared around cannot flood)."""
     units: Mapping[str, Unit]
     history: HistoryStore | None = None
     inline_reads: bool = False
@@ -108,38 +78,49 @@ Context = Annotated[AppContext, Depends(get_context)]
 _bearer = HTTPBearer(
     auto_error=False,
     description="A token from POST /api/v1/auth/login. GET requests also take the "
-    f"`{COOKIE}` cookie; {EVENTS_PATH} also takes `?access_token=`.",
+    f"`{COOKIE}` cookie; {EVENTS_PATH} takes `?access_token=` only when the server allows it "
+    "(api.token_in_query).",
 )
 
 
-def token_from(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str:
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def token_from(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None,
+    *,
+    query_allowed: bool = False,
+    cookie_allowed: bool = False,
+) -> str:
+    """The request's token: the Authorization header; for reads (and `cookie_allowed`) the
+    cookie; for the event stream the query parameter, if the server allows it."""
     if request.headers.get("authorization"):
         if credentials is None or not credentials.credentials.strip():
             raise AuthenticationError("the Authorization header must be 'Bearer <token>'")
         return credentials.credentials.strip()
-    if request.method in ("GET", "HEAD"):
-        cookie = request.cookies.get(COOKIE)
+    cookie = request.cookies.get(COOKIE)
+    if request.method in ("GET", "HEAD") or cookie_allowed:
         if cookie:
             return cookie
-        if request.url.path == EVENTS_PATH:
+        if query_allowed and request.url.path == EVENTS_PATH:
             query = request.query_params.get("access_token")
             if query:
                 return query
-    if request.cookies.get(COOKIE):
+    if cookie:
         raise AuthenticationError("changes need the token in the Authorization header")
     raise AuthenticationError("log in first: no token (Authorization: Bearer <token>)")
 
 
 async def get_principal(
-    request: Request,
-    context: Context,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    request: Request, context: Context, credentials: BearerCredentials
 ) -> Principal:
-    claims = context.tokens.decode(token_from(request, credentials))
-    user = context.user_cache.get(claims.user_id)
-    if user is None or user.disabled or user.username != claims.username:
-        raise AuthenticationError("this user no longer exists or is disabled")
-    return Principal(user, claims.expires_ms)
+    """The user behind the token, checked against the database on every request (their
+    session may have been logged out, or their version bumped, by any process)."""
+    token = token_from(request, credentials, query_allowed=context.settings.token_in_query)
+    claims = context.tokens.decode(token)
+    user = await context.read(context.sessions.user, claims)
+    return Principal(user, claims)
 
 
 CurrentUser = Annotated[Principal, Depends(get_principal)]

@@ -6,8 +6,9 @@ FacilityError
       ├── LoginFailedError        unknown user or wrong password (one answer for both) 401
       ├── PermissionDeniedError   the role may not do this to an object it sees        403
       ├── RateLimitedError        too many attempts; says when to try again             429
-      │    └── AccountLockedError too many failed logins for one account
-      └── UserError               a user cannot be made as asked (bad name, role, ...)  422
+      │    └── LoginBackoffError  too many failed logins for one account from one client
+      └── UserError               a user cannot be made or changed as asked             422
+           └── UserNotFoundError  no user of that name                                404
 """
 
 from __future__ import annotations
@@ -40,10 +41,15 @@ class RateLimitedError(ApiError):
         super().__init__(f"{message}; try again in {self.retry_after_s} s")
 
 
-class AccountLockedError(RateLimitedError):
+class LoginBackoffError(RateLimitedError):
     def __init__(self, retry_after_s: float) -> None:
-        super().__init__("too many failed logins for this account", retry_after_s)
+        super().__init__("too many failed logins for this account from this client", retry_after_s)
 
 
 class UserError(ApiError, ValueError):
     pass
+
+
+class UserNotFoundError(UserError):
+    def __init__(self, username: str) -> None:
+        super().__init__(f"no user {username!r}")

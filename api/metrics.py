@@ -24,7 +24,7 @@ class ApiMetrics:
         self.requests: Counter[tuple[str, str, str]] = Counter()
         self.seconds: dict[tuple[str, str], float] = {}
         self.login_failures = 0
-        self.lockouts = 0
+        self.login_backoffs = 0
         self.reports = 0
         self.rate_limited = 0
 
@@ -55,10 +55,11 @@ class ApiMetrics:
                     self.login_failures,
                 ),
                 Metric.single(
-                    "facility_api_lockouts_total",
+                    "facility_api_login_backoffs_total",
                     "counter",
-                    "Logins refused because the account was locked.",
-                    self.lockouts,
+                    "Logins refused because this client must wait before trying this account"
+                    " again (after repeated failures from it).",
+                    self.login_backoffs,
                 ),
                 Metric.single(
                     "facility_api_rate_limited_total",

@@ -46,7 +46,10 @@ class UserOut(BaseModel):
 
 class UserAdminOut(UserOut):
     disabled: bool
-    locked_until_ms: int | None
+    backoff_clients: int = 0
+    """Client addresses that must wait before trying this account again (unlock clears)."""
+    backoff_until_ms: int | None = None
+    """Until when the last of them waits."""
 
 
 class UserIn(_In):
@@ -58,11 +61,31 @@ class UserIn(_In):
     buildings: Annotated[list[Id], Field(max_length=1000)] = []
 
 
+class BuildingsIn(_In):
+    buildings: Annotated[list[Id], Field(min_length=1, max_length=1000)]
+
+
+class RoleIn(_In):
+    role: RoleName
+    team: Name | None = None
+    """A technician's team (kept when a technician stays one and none is given)."""
+    buildings: Annotated[list[Id], Field(max_length=1000)] | None = None
+    """A steward's buildings (kept when a steward stays one and none are given)."""
+
+
+class UnlockOut(BaseModel):
+    username: str
+    cleared: int
+    """Clients whose failed logins on the account were forgotten."""
+
+
 class TokenOut(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_in_s: int
     expires_at_ms: int
+    session_ends_at_ms: int
+    """The session's absolute end: no refresh goes past it (log in again then)."""
     user: UserOut
 
 

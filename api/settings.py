@@ -21,24 +21,42 @@ def _random_secret() -> str:
 @dataclass(frozen=True, slots=True)
 class ApiSettings:
     secret: str = field(default_factory=_random_secret, repr=False)
-    """Signs tokens and report codes. Random by default: set it (the same on every replica)
-    for tokens and printed report codes to survive a restart."""
+    """Signs tokens (and report codes, unless report_secret is set). Random by default: set it
+    (the same on every replica) for tokens and printed report codes to survive a restart."""
+    report_secret: str | None = field(default=None, repr=False)
+    """Signs the units' report codes (printed as QR codes). None: the API secret, as before;
+    set it to the current API secret before rotating that, and printed codes keep working."""
     token_ttl_s: int = 900
     """Lifetime of an access token (refreshed by the dashboard while in use)."""
+    session_max_s: int = 43_200
+    """Absolute lifetime of a session: refreshing never takes a token past this long after
+    its login (then log in again)."""
+    token_in_query: bool = False
+    """Accept the token as ?access_token= on /api/v1/events, for EventSource clients without
+    the cookie. Off by default: URLs end up in logs and histories (they are masked in the
+    access log either way)."""
     cookie_secure: bool = False
     """Send the token cookie only over HTTPS (set when served behind TLS)."""
-    login_max_failures: int = 5
-    """Failed logins in a row that lock an account ..."""
-    lockout_s: int = 900
-    """... for this long."""
+    login_backoff_after: int = 5
+    """Failed logins one client address may make on one account before its next try has to
+    wait ..."""
+    login_backoff_s: float = 1.0
+    """... this long, doubling with each further failure ..."""
+    login_backoff_max_s: float = 300.0
+    """... up to this long. Other addresses log in to the account as usual."""
+    login_backoff_reset_s: float = 3600.0
+    """A client's failed logins on an account are forgotten this long after its last one (a
+    success or an admin's unlock forgets them at once)."""
     login_attempts_per_client: int = 20
     """Login attempts one client address may make per window ..."""
     login_window_s: float = 60.0
     """... of this length."""
     reports_per_client: int = 5
     """Residents' reports one client address may send per window ..."""
+    reports_per_code: int = 5
+    """Reports one unit's report code may file per window (however many clients send it)."""
     report_window_s: float = 600.0
-    """... of this length."""
+    """... of this length (both report limits)."""
     sse_keepalive_s: float = 15.0
     """A comment is sent on idle live-update streams this often (proxies close silent ones)."""
     status_interval_s: float = 1.0
@@ -55,26 +73,41 @@ class ApiSettings:
     SQLite (a local file answers in well under a millisecond, and a thread hop costs more,
     queueing for the GIL); PostgreSQL reads go to the worker threads."""
     user_cache_s: float = 5.0
-    """A user's record (role, team, buildings) is re-read from the database this often."""
+    """A user's record (role, team, buildings) is re-read from the database at least this
+    often. Whether a token's session is still on is read on every request regardless."""
 
     def __post_init__(self) -> None:
         if len(self.secret) < MIN_SECRET_CHARS:
             raise SettingsError("api-secret", f"must be at least {MIN_SECRET_CHARS} characters")
+        if self.report_secret is not None and len(self.report_secret) < MIN_SECRET_CHARS:
+            raise SettingsError(
+                "api-report-secret", f"must be at least {MIN_SECRET_CHARS} characters"
+            )
         for name in (
             "token_ttl_s",
-            "login_max_failures",
-            "lockout_s",
+            "session_max_s",
+            "login_backoff_after",
             "login_attempts_per_client",
             "reports_per_client",
+            "reports_per_code",
             "history_max_range_s",
             "service_max_range_s",
             "worker_threads",
         ):
             if getattr(self, name) < 1:
                 raise SettingsError(name.replace("_", "-"), "must be at least 1")
-        for name in ("login_window_s", "report_window_s", "sse_keepalive_s", "status_interval_s"):
+        for name in (
+            "login_window_s",
+            "report_window_s",
+            "sse_keepalive_s",
+            "status_interval_s",
+            "login_backoff_s",
+            "login_backoff_reset_s",
+        ):
             if getattr(self, name) <= 0:
                 raise SettingsError(name.replace("_", "-"), "must be more than 0")
+        if self.login_backoff_max_s < self.login_backoff_s:
+            raise SettingsError("login-backoff-max-s", "must be at least login-backoff-s")
         if self.user_cache_s < 0:
             raise SettingsError("user-cache-s", "must not be negative")
 

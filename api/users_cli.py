@@ -1,4 +1,5 @@
-"""The user store the `facility users` commands work on, and the demo users of `facility up`."""
+"""The user store the `facility users` commands work on, and the demo users of `facility up`
+(made when missing, never reset)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from api.auth.passwords import Passwords
 from api.auth.users import UserStore
+from api.errors import UserError
 from db.engine import make_engine
 from db.migrate import migrate
 
@@ -34,8 +36,20 @@ class DemoLogin:
     note: str
 
 
-def ensure_demo_users(engine: Any, site: Any, password: str | None = None) -> list[DemoLogin]:
-    """One user per role for the demo, made or reset to `password` (random if None)."""
+@dataclass(frozen=True, slots=True)
+class DemoUsers:
+    created: list[DemoLogin]
+    """Accounts made now: their passwords are printed."""
+    kept: list[str]
+    """Accounts that existed: left exactly as they were (password, role, buildings)."""
+
+
+def ensure_demo_users(engine: Any, site: Any, password: str | None = None) -> DemoUsers:
+    """One user per role for the demo, made only if missing (with `password`, random if None).
+
+    An existing account is never touched: `facility up` on a database whose demo accounts
+    were given real passwords (or whose admin is a real person) must not reset them.
+    """
     store = UserStore(engine, Passwords())
     stewarded = [b for b in DEMO_STEWARD_BUILDINGS if b in site.building_by_id] or [
         site.buildings[0].id
@@ -46,14 +60,16 @@ def ensure_demo_users(engine: Any, site: Any, password: str | None = None) -> li
         ("tech", "technician", {"team": DEMO_TEAM}, f"team {DEMO_TEAM}"),
         ("steward", "steward", {"buildings": stewarded}, f"buildings {', '.join(stewarded)}"),
     ]
-    logins = []
+    created, kept = [], []
     for username, role, extra, note in plan:
+        if store.by_username(username) is not None:
+            kept.append(username)
+            continue
         secret = password or secrets.token_urlsafe(9)
-        if store.by_username(username) is None:
+        try:
             store.add(username, secret, role, display_name=f"Demo {role}", **extra)
-        else:
-            store.set_password(username, secret)
-            if role == "steward":
-                store.set_buildings(username, stewarded)
-        logins.append(DemoLogin(username, secret, role, note))
-    return logins
+        except UserError:
+            kept.append(username)  # made meanwhile by another process: theirs stands
+            continue
+        created.append(DemoLogin(username, secret, role, note))
+    return DemoUsers(created, kept)

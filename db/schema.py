@@ -144,11 +144,11 @@ users = Table(
     Column("role", String(16), nullable=False),
     Column("team", String(64), nullable=True),
     Column("disabled", Boolean, nullable=False, server_default=false()),
-    # Failed logins in a row (reset by a success); enough of them lock the account until then.
-    Column("failed_logins", Integer, nullable=False, server_default="0"),
-    Column("locked_until_ms", BigInteger, nullable=True),
     Column("created_ms", BigInteger, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
+    # Every token carries the version it was issued under; bumping it (password, role,
+    # buildings, disabled, "log out everywhere") ends all the user's sessions (revision 0006).
+    Column("token_version", Integer, nullable=False, server_default="0"),
     UniqueConstraint("username", name="uq_users_username"),
 )
 """People who log in to the API: a role; technicians a team, stewards their buildings."""
@@ -160,6 +160,32 @@ user_buildings = Table(
     Column("building_id", String(64), primary_key=True),
 )
 """The buildings a steward looks after (the only ones they see)."""
+
+# -- sessions and login back-off (revision 0006) --
+
+revoked_sessions = Table(
+    "revoked_sessions",
+    metadata,
+    Column("session_id", String(32), primary_key=True),
+    Column("user_id", Integer, nullable=False),
+    # When the session would have ended anyway (its absolute lifetime): the row can go then.
+    Column("expires_ms", BigInteger, nullable=False),
+    Index("ix_revoked_sessions_expires_ms", "expires_ms"),
+)
+"""Sessions ended by a logout: their tokens are refused until they would have expired."""
+
+login_failures = Table(
+    "login_failures",
+    metadata,
+    # Any name tried, existing or not: unknown names back off exactly like real ones.
+    Column("username", String(64), primary_key=True),
+    Column("client", String(128), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_failure_ms", BigInteger, nullable=False),
+    Column("blocked_until_ms", BigInteger, nullable=True),
+    Index("ix_login_failures_last_failure_ms", "last_failure_ms"),
+)
+"""Failed logins per (account, client address): the back-off that slows a guesser down."""
 
 # -- notification cursors (revision 0004) --
 

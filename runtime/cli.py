@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from facility.errors import FacilityError
-from runtime import commands
+from runtime import commands, user_commands
 from runtime.settings.options import Option, ValueType
 from runtime.settings.resolve import Resolved, all_options, read_config_file, resolve
 from runtime.settings.show import render_reference
@@ -138,25 +138,47 @@ def _print_reference(_args: argparse.Namespace, _settings: Resolved) -> int:
     return 0
 
 
+ROLES = ("admin", "dispatcher", "technician", "steward")
+
+
 def _users_commands(top: Any) -> None:
     users = top.add_parser("users", help="people who log in to the API and dashboard")
     sub = users.add_subparsers(dest="users_command", required=True)
-    add = _command(sub, "add", commands.cmd_users_add, "users", help="add a user")
+    add = _command(sub, "add", user_commands.cmd_users_add, "users", help="add a user")
     add.add_argument("username")
-    add.add_argument(
-        "--role", required=True, choices=("admin", "dispatcher", "technician", "steward")
-    )
+    add.add_argument("--role", required=True, choices=ROLES)
     add.add_argument("--team", default=None, help="a technician's team (e.g. lift-contractor)")
     add.add_argument("--building", action="append", default=[],
                      help="a building a steward looks after (repeatable)")  # fmt: skip
     add.add_argument("--display-name", default=None)
     add.add_argument("--password-stdin", action="store_true",
                      help="read the password from standard input")  # fmt: skip
-    _command(sub, "list", commands.cmd_users_list, "users", help="list the users")
-    passwd = _command(sub, "passwd", commands.cmd_users_passwd, "users",
-                      help="set a user's password (also unlocks the account)")  # fmt: skip
+    _command(sub, "list", user_commands.cmd_users_list, "users", help="list the users")
+    passwd = _command(sub, "passwd", user_commands.cmd_users_passwd, "users",
+                      help="set a password (ends the sessions, forgets failed logins)")  # fmt: skip
     passwd.add_argument("username")
     passwd.add_argument("--password-stdin", action="store_true")
+    for name, func, what in (
+        ("disable", user_commands.cmd_users_disable, "refuse a user's logins; end their sessions"),
+        ("enable", user_commands.cmd_users_enable, "let a disabled user log in again"),
+        ("delete", user_commands.cmd_users_delete, "remove a user (and their sessions)"),
+        ("unlock", user_commands.cmd_users_unlock,
+         "forget an account's failed logins from every client (no password reset)"),
+        ("logout", user_commands.cmd_users_logout, "end every session of a user"),
+    ):  # fmt: skip
+        _command(sub, name, func, "users", help=what).add_argument("username")
+    buildings = _command(sub, "set-buildings", user_commands.cmd_users_set_buildings, "users",
+                         help="the buildings a steward sees (ends their sessions)")  # fmt: skip
+    buildings.add_argument("username")
+    buildings.add_argument("--building", action="append", required=True,
+                           help="a building the steward looks after (repeatable)")  # fmt: skip
+    role = _command(sub, "set-role", user_commands.cmd_users_set_role, "users",
+                    help="change a user's role (ends their sessions)")  # fmt: skip
+    role.add_argument("username")
+    role.add_argument("role", choices=ROLES)
+    role.add_argument("--team", default=None, help="the team, for a technician")
+    role.add_argument("--building", action="append", default=[],
+                      help="a building, for a steward (repeatable)")  # fmt: skip
 
 
 def _devices_commands(top: Any) -> None:

@@ -7,7 +7,6 @@ one-shot commands call the package that owns the job. Nothing here holds busines
 from __future__ import annotations
 
 import argparse
-import getpass
 import logging
 import sys
 
@@ -15,7 +14,6 @@ import orjson
 
 from api.settings import ApiSettings
 from db.engine import make_engine
-from facility.errors import SettingsError
 from facility.site import Site, load_site
 from gateway.decoder import DecoderLimits
 from gateway.pipeline import PipelineSettings
@@ -217,70 +215,6 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Resolved) -> int:
         print(f"{engine.url.render_as_string()}: {before or 'empty'} -> {current_revision(engine)}")
     finally:
         engine.dispose()
-    return 0
-
-
-def _read_password(from_stdin: bool) -> str:
-    if from_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
-    if not sys.stdin.isatty():
-        raise SettingsError("--password-stdin", "no terminal to ask for the password: pipe it in")
-    first = getpass.getpass("password: ")
-    if first != getpass.getpass("again: "):
-        from api.errors import UserError
-
-        raise UserError("the passwords differ")
-    return first
-
-
-def cmd_users_add(args: argparse.Namespace, settings: Resolved) -> int:
-    from api.users_cli import open_user_store
-
-    site_file = settings.get(SiteSettings).file
-    known = list(load_site(site_file).building_by_id) if site_file.exists() else None
-    users = open_user_store(settings.get(DatabaseSettings).url)
-    try:
-        user = users.add(
-            args.username,
-            _read_password(args.password_stdin),
-            args.role,
-            display_name=args.display_name,
-            team=args.team,
-            buildings=args.building,
-            known_buildings=known,
-        )
-    finally:
-        users.engine.dispose()
-    extra = f", team {user.team}" if user.team else ""
-    if user.buildings:
-        extra += f", buildings {', '.join(sorted(user.buildings))}"
-    print(f"user {user.username!r} added: {user.role}{extra}")
-    return 0
-
-
-def cmd_users_list(_args: argparse.Namespace, settings: Resolved) -> int:
-    from api.users_cli import open_user_store
-
-    users = open_user_store(settings.get(DatabaseSettings).url)
-    try:
-        for u in users.list():
-            flags = " (disabled)" if u.disabled else ""
-            where = u.team or ", ".join(sorted(u.buildings)) or "-"
-            print(f"{u.username:<20} {u.role:<11} {where}{flags}")
-    finally:
-        users.engine.dispose()
-    return 0
-
-
-def cmd_users_passwd(args: argparse.Namespace, settings: Resolved) -> int:
-    from api.users_cli import open_user_store
-
-    users = open_user_store(settings.get(DatabaseSettings).url)
-    try:
-        users.set_password(args.username, _read_password(args.password_stdin))
-    finally:
-        users.engine.dispose()
-    print(f"password of {args.username!r} set (and the account unlocked)")
     return 0
 
 

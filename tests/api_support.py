@@ -1,7 +1,7 @@
 """The API under test: an app over a real work-order store, users of every role, tokens.
 
-Passwords are hashed with a cheap Argon2 cost; the clock is fake (tokens, lockouts and rate
-limits follow it).
+Passwords are hashed with a cheap Argon2 cost; the clock is fake (tokens, login back-off and
+rate limits follow it).
 """
 
 from __future__ import annotations
@@ -60,7 +60,10 @@ class Api:
         user = self.context.users.by_username(username)
         assert user is not None
         token, _ = self.context.tokens.issue(
-            username=user.username, user_id=user.id, role=str(user.role)
+            username=user.username,
+            user_id=user.id,
+            role=str(user.role),
+            version=user.token_version,
         )
         return {"Authorization": f"Bearer {token}"}
 

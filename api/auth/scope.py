@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from api.auth.tokens import Claims
 from api.auth.users import Role, User
 from api.errors import PermissionDeniedError
 
@@ -24,7 +25,12 @@ class Principal:
     """The user behind a request, and what their role allows."""
 
     user: User
-    token_expires_ms: int
+    claims: Claims
+    """The token's: its session (refresh, logout) and when it expires (live streams)."""
+
+    @property
+    def token_expires_ms(self) -> int:
+        return self.claims.expires_ms
 
     @property
     def username(self) -> str:

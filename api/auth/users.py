@@ -1,31 +1,35 @@
 """Users of the API in the work-order database (tables `users`, `user_buildings`).
 
-Failed logins are counted in the database, so a lockout holds across restarts and API
-replicas; the password is checked outside any transaction (Argon2 takes tens of ms).
+Every change that should end a user's sessions — password, role, team, buildings, disabled,
+"log out everywhere" — bumps the user's `token_version` in the same transaction; tokens carry
+the version they were issued under and the API compares it with the database on every
+request. Failed logins slow down per (account, client) (`api.auth.backoff`); the password is
+checked outside any transaction (Argon2 takes tens of ms).
 """
 
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, false, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from api.auth.backoff import BackoffPolicy, LoginBackoff
 from api.auth.passwords import Passwords
-from api.errors import AccountLockedError, LoginFailedError, UserError
+from api.errors import LoginFailedError, UserError, UserNotFoundError
 from db.engine import begin_write
-from db.schema import user_buildings, users
+from db.schema import login_failures, revoked_sessions, user_buildings, users
 from facility.clock import Clock, now_ms
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 MIN_PASSWORD_CHARS = 8
 MAX_PASSWORD_CHARS = 256
+LOCAL_CLIENT = "local"
+"""The client of logins that come from no network address (tests, tools)."""
 
 
 class Role(StrEnum):
@@ -45,13 +49,8 @@ class User:
     buildings: frozenset[str]
     """Only meaningful for stewards: the buildings they see."""
     disabled: bool
-    locked_until_ms: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class LoginPolicy:
-    max_failures: int = 5
-    lockout_ms: int = 900_000
+    token_version: int
+    """Tokens issued under an older version are refused."""
 
 
 def check_new_user(
@@ -69,6 +68,13 @@ def check_new_user(
             "(starting with a letter or digit)"
         )
     check_password(password)
+    return check_role(role, team, buildings, known_buildings)
+
+
+def check_role(
+    role: str, team: str | None, buildings: Collection[str], known: Collection[str] | None
+) -> Role:
+    """The role, if it goes with this team and these buildings; else `UserError`."""
     try:
         checked = Role(role)
     except ValueError:
@@ -81,8 +87,8 @@ def check_new_user(
         raise UserError("a steward needs at least one building")
     if checked is not Role.STEWARD and buildings:
         raise UserError("only stewards are assigned buildings (the other roles see them all)")
-    if known_buildings is not None:
-        unknown = sorted(set(buildings) - set(known_buildings))
+    if known is not None:
+        unknown = sorted(set(buildings) - set(known))
         if unknown:
             raise UserError(f"no building(s) {', '.join(map(repr, unknown))} in the site")
     return checked
@@ -100,13 +106,12 @@ class UserStore:
         passwords: Passwords,
         *,
         clock_ms: Clock = now_ms,
-        policy: LoginPolicy = LoginPolicy(),
+        backoff: BackoffPolicy | None = None,
     ) -> None:
         self.engine = engine
         self.passwords = passwords
         self.clock_ms = clock_ms
-        self.policy = policy
-        self._unknown = _UnknownNames(policy)
+        self.backoff = LoginBackoff(engine, backoff or BackoffPolicy())
 
     # -- administration --------------------------------------------------------------------
 
@@ -140,55 +145,100 @@ class UserStore:
                     )
                     .returning(users.c.id)
                 ).scalar_one()
-                if buildings:
-                    conn.execute(
-                        insert(user_buildings),
-                        [{"user_id": user_id, "building_id": b} for b in buildings],
-                    )
+                _set_buildings(conn, user_id, buildings)
         except IntegrityError as exc:
             raise UserError(f"user {username!r} exists already") from exc
-        found = self.get(user_id)
-        assert found is not None
-        return found
+        return self._found(username)
 
     def set_password(self, username: str, password: str) -> None:
+        """A new password: ends the user's sessions and forgets their failed logins."""
         check_password(password)
         password_hash = self.passwords.hash(password)
         with begin_write(self.engine) as conn:
-            done = conn.execute(
-                update(users)
-                .where(users.c.username == username)
-                .values(
-                    password_hash=password_hash,
-                    failed_logins=0,
-                    locked_until_ms=None,
-                    updated_ms=self.clock_ms(),
-                )
-            ).rowcount
-        if not done:
-            raise UserError(f"no user {username!r}")
+            self._change(conn, username, password_hash=password_hash)
+            conn.execute(delete(login_failures).where(login_failures.c.username == username))
 
-    def set_buildings(self, username: str, buildings: Iterable[str]) -> None:
+    def set_buildings(
+        self, username: str, buildings: Iterable[str], known: Collection[str] | None = None
+    ) -> User:
+        """A steward's buildings (ends their sessions: the next token has the new scope)."""
+        chosen = sorted(set(buildings))
         with begin_write(self.engine) as conn:
-            user_id = conn.execute(
-                select(users.c.id).where(users.c.username == username)
-            ).scalar_one_or_none()
-            if user_id is None:
-                raise UserError(f"no user {username!r}")
-            conn.execute(delete(user_buildings).where(user_buildings.c.user_id == user_id))
-            rows = [{"user_id": user_id, "building_id": b} for b in sorted(set(buildings))]
-            if rows:
-                conn.execute(insert(user_buildings), rows)
+            row = self._row(conn, username)
+            check_role(row.role, row.team, chosen, known)
+            self._change(conn, username)
+            _set_buildings(conn, row.id, chosen)
+        return self._found(username)
 
-    def set_disabled(self, username: str, disabled: bool) -> None:
+    def set_role(
+        self,
+        username: str,
+        role: str,
+        *,
+        team: str | None = None,
+        buildings: Iterable[str] | None = None,
+        known: Collection[str] | None = None,
+    ) -> User:
+        """A new role; a technician keeps their team and a steward their buildings unless
+        new ones are given. Refused when it would leave no enabled admin."""
         with begin_write(self.engine) as conn:
-            done = conn.execute(
-                update(users)
-                .where(users.c.username == username)
-                .values(disabled=disabled, updated_ms=self.clock_ms())
-            ).rowcount
+            row = self._row(conn, username)
+            current = _buildings(conn, row.id).get(row.id, frozenset())
+            if buildings is not None:
+                chosen = sorted(set(buildings))
+            else:
+                chosen = sorted(current) if role == Role.STEWARD else []
+            new_team = team if team is not None else (row.team if role == Role.TECHNICIAN else None)
+            checked = check_role(role, new_team, chosen, known)
+            if checked is not Role.ADMIN:
+                _keep_an_admin(conn, row, f"making {username!r} a {checked}")
+            self._change(conn, username, role=str(checked), team=new_team or None)
+            _set_buildings(conn, row.id, chosen)
+        return self._found(username)
+
+    def set_disabled(self, username: str, disabled: bool) -> User:
+        with begin_write(self.engine) as conn:
+            row = self._row(conn, username)
+            if disabled:
+                _keep_an_admin(conn, row, f"disabling {username!r}")
+            self._change(conn, username, disabled=disabled)
+        return self._found(username)
+
+    def delete(self, username: str) -> None:
+        with begin_write(self.engine) as conn:
+            row = self._row(conn, username)
+            _keep_an_admin(conn, row, f"deleting {username!r}")
+            conn.execute(delete(user_buildings).where(user_buildings.c.user_id == row.id))
+            conn.execute(delete(revoked_sessions).where(revoked_sessions.c.user_id == row.id))
+            conn.execute(delete(login_failures).where(login_failures.c.username == username))
+            conn.execute(delete(users).where(users.c.id == row.id))
+
+    def end_sessions(self, username: str) -> None:
+        """Log out everywhere: every token issued so far is refused from the next request."""
+        with begin_write(self.engine) as conn:
+            self._change(conn, username)
+
+    def unlock(self, username: str) -> int:
+        """Forget the account's failed logins from every client (no password reset needed);
+        how many clients were held back or counting."""
+        self._found(username)
+        return self.backoff.clear(username)
+
+    def _row(self, conn: Connection, username: str) -> Any:
+        row = conn.execute(select(users).where(users.c.username == username)).first()
+        if row is None:
+            raise UserNotFoundError(username)
+        return row
+
+    def _change(self, conn: Connection, username: str, **values: Any) -> None:
+        """Update the user and bump the token version: their sessions end."""
+        done = conn.execute(
+            update(users)
+            .where(users.c.username == username)
+            .values(**values, token_version=users.c.token_version + 1, updated_ms=self.clock_ms())
+        ).rowcount
         if not done:
-            raise UserError(f"no user {username!r}")
+            raise UserNotFoundError(username)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -197,6 +247,12 @@ class UserStore:
 
     def by_username(self, username: str) -> User | None:
         return self._one(users.c.username == username)
+
+    def _found(self, username: str) -> User:
+        user = self.by_username(username)
+        if user is None:
+            raise UserNotFoundError(username)
+        return user
 
     def list(self) -> list[User]:
         with self.engine.connect() as conn:
@@ -213,92 +269,64 @@ class UserStore:
 
     # -- logging in ------------------------------------------------------------------------
 
-    def authenticate(self, username: str, password: str) -> User:
-        """The user, if the password is right and the account is neither locked nor disabled.
+    def authenticate(self, username: str, password: str, client: str = LOCAL_CLIENT) -> User:
+        """The user, if the password is right and the account is enabled.
 
-        Raises `LoginFailedError` (the same for an unknown user and a wrong password) or
-        `AccountLockedError`. `policy.max_failures` failures in a row lock the account for
-        `policy.lockout_ms`, during which even the right password is refused.
+        Raises `LoginFailedError` (the same for an unknown user, a wrong password and a
+        disabled account) or `LoginBackoffError` while this client must wait before trying
+        this account again. An unknown name costs the same password check (against a dummy
+        hash) and backs off the same way, so neither tells which names exist.
         """
+        now = self.clock_ms()
+        self.backoff.check(username, client, now)
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(
-                    users.c.id,
-                    users.c.password_hash,
-                    users.c.disabled,
-                    users.c.locked_until_ms,
-                ).where(users.c.username == username)
+                select(users.c.id, users.c.password_hash, users.c.disabled).where(
+                    users.c.username == username
+                )
             ).first()
-        now = self.clock_ms()
         if row is None:
-            # An unknown name fails and locks exactly like a known one, or the lockout would
-            # tell an attacker which usernames exist.
-            self._unknown.check(username, now)
             self.passwords.waste_time(password)
-            self._unknown.failed(username, now)
+            self.backoff.failed(username, client, now)
             raise LoginFailedError()
-        if row.locked_until_ms is not None and now < row.locked_until_ms:
-            raise AccountLockedError((row.locked_until_ms - now) / 1000)
         if not self.passwords.verify(row.password_hash, password) or row.disabled:
-            self._failed(row.id, now)
+            self.backoff.failed(username, client, now)
             raise LoginFailedError()
-        values: dict[str, Any] = {"failed_logins": 0, "locked_until_ms": None}
+        self.backoff.succeeded(username, client)
         if self.passwords.needs_rehash(row.password_hash):
-            values["password_hash"] = self.passwords.hash(password)
-        with begin_write(self.engine) as conn:
-            conn.execute(update(users).where(users.c.id == row.id).values(**values))
+            with begin_write(self.engine) as conn:
+                conn.execute(
+                    update(users)
+                    .where(users.c.id == row.id)
+                    .values(password_hash=self.passwords.hash(password))
+                )
         user = self.get(row.id)
         if user is None:
             raise LoginFailedError()
         return user
 
-    def _failed(self, user_id: int, now: int) -> None:
-        with begin_write(self.engine) as conn:
-            failures = conn.execute(
-                update(users)
-                .where(users.c.id == user_id)
-                .values(failed_logins=users.c.failed_logins + 1)
-                .returning(users.c.failed_logins)
-            ).scalar_one()
-            if failures >= self.policy.max_failures:
-                conn.execute(
-                    update(users)
-                    .where(users.c.id == user_id)
-                    .values(failed_logins=0, locked_until_ms=now + self.policy.lockout_ms)
-                )
+
+def _keep_an_admin(conn: Connection, row: Any, what: str) -> None:
+    """Refuse a change that would leave no enabled admin (nobody could manage users)."""
+    if row.role != Role.ADMIN or row.disabled:
+        return
+    # Lock the enabled admins' rows in one order: two admins disabling each other at once
+    # on PostgreSQL are serialised here, and the second sees the first's change.
+    admins = conn.execute(
+        select(users.c.id)
+        .where(users.c.role == str(Role.ADMIN), users.c.disabled == false())
+        .order_by(users.c.id)
+        .with_for_update()
+    ).scalars()
+    if not [admin for admin in admins if admin != row.id]:
+        raise UserError(f"{what} would leave no enabled admin")
 
 
-class _UnknownNames:
-    """Failed logins to usernames that do not exist, counted and locked like real accounts.
-
-    In memory, per API process, at most `MAX_NAMES` names (the oldest entry goes first): it
-    only has to make an unknown name answer like a known one, not to be durable.
-    """
-
-    MAX_NAMES: Final = 10_000
-
-    def __init__(self, policy: LoginPolicy) -> None:
-        self.policy = policy
-        self._lock = threading.Lock()
-        self._names: OrderedDict[str, tuple[int, int | None]] = OrderedDict()
-        """name -> (failures in a row, locked until ms)"""
-
-    def check(self, username: str, now: int) -> None:
-        with self._lock:
-            _, locked_until = self._names.get(username, (0, None))
-        if locked_until is not None and now < locked_until:
-            raise AccountLockedError((locked_until - now) / 1000)
-
-    def failed(self, username: str, now: int) -> None:
-        with self._lock:
-            failures, _ = self._names.pop(username, (0, None))
-            failures += 1
-            if failures >= self.policy.max_failures:
-                self._names[username] = (0, now + self.policy.lockout_ms)
-            else:
-                self._names[username] = (failures, None)
-            while len(self._names) > self.MAX_NAMES:
-                self._names.popitem(last=False)
+def _set_buildings(conn: Connection, user_id: int, buildings: Iterable[str]) -> None:
+    conn.execute(delete(user_buildings).where(user_buildings.c.user_id == user_id))
+    rows = [{"user_id": user_id, "building_id": b} for b in sorted(set(buildings))]
+    if rows:
+        conn.execute(insert(user_buildings), rows)
 
 
 def _buildings(conn: Any, user_id: int | None) -> dict[int, frozenset[str]]:
@@ -320,5 +348,5 @@ def _user(row: Any, buildings: frozenset[str]) -> User:
         team=row.team,
         buildings=buildings,
         disabled=bool(row.disabled),
-        locked_until_ms=row.locked_until_ms,
+        token_version=int(row.token_version),
     )

@@ -1,25 +1,49 @@
-"""Logging in and out, tokens, and the users admins manage."""
+"""Logging in and out, and tokens: a login starts a session, a refresh continues it (up to
+its absolute lifetime), a logout ends it."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
 from api.auth.users import User
-from api.deps import COOKIE, Admin, Context, CurrentUser, client_key, user_out
-from api.errors import AccountLockedError, LoginFailedError, RateLimitedError
-from api.schemas import LoginIn, TokenOut, UserAdminOut, UserIn, UserOut
+from api.deps import (
+    COOKIE,
+    BearerCredentials,
+    Context,
+    CurrentUser,
+    client_key,
+    token_from,
+    user_out,
+)
+from api.errors import ApiError, LoginBackoffError, LoginFailedError, RateLimitedError
+from api.schemas import LoginIn, TokenOut, UserOut
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
 
-def _token(context: Context, user: User, response: Response) -> TokenOut:
+def issue_token(
+    context: Context,
+    user: User,
+    response: Response,
+    *,
+    session_id: str | None = None,
+    auth_ms: int | None = None,
+) -> TokenOut:
+    """A token for a new session, or for the session `session_id` begun at `auth_ms`; also
+    set as the cookie (which the dashboard's live updates use)."""
     token, claims = context.tokens.issue(
-        username=user.username, user_id=user.id, role=str(user.role)
+        username=user.username,
+        user_id=user.id,
+        role=str(user.role),
+        version=user.token_version,
+        session_id=session_id,
+        auth_ms=auth_ms,
     )
+    expires_in_s = max(0, (claims.expires_ms - context.clock_ms()) // 1000)
     response.set_cookie(
         COOKIE,
         token,
-        max_age=context.tokens.ttl_s,
+        max_age=expires_in_s,
         path="/api/v1",
         httponly=True,
         samesite="strict",
@@ -28,72 +52,80 @@ def _token(context: Context, user: User, response: Response) -> TokenOut:
     response.headers["Cache-Control"] = "no-store"
     return TokenOut(
         access_token=token,
-        expires_in_s=context.tokens.ttl_s,
+        expires_in_s=expires_in_s,
         expires_at_ms=claims.expires_ms,
+        session_ends_at_ms=claims.auth_ms + context.tokens.session_max_s * 1000,
         user=UserOut.model_validate(user_out(user)),
     )
+
+
+def clear_cookie(response: Response) -> None:
+    response.delete_cookie(COOKIE, path="/api/v1", httponly=True, samesite="strict")
 
 
 @router.post(
     "/auth/login",
     response_model=TokenOut,
-    responses={401: {"description": "wrong username or password"}, 429: {}},
+    responses={
+        401: {"description": "wrong username or password"},
+        429: {
+            "description": "too many attempts from this client, or this client must wait "
+            "before trying this account again (Retry-After)"
+        },
+    },
 )
 def login(body: LoginIn, request: Request, response: Response, context: Context) -> TokenOut:
-    retry_after = context.login_limiter.hit(client_key(request))
+    client = client_key(request)
+    retry_after = context.login_limiter.hit(client)
     if retry_after is not None:
         context.metrics.count("rate_limited")
         raise RateLimitedError("too many login attempts from this client", retry_after)
     try:
-        user = context.users.authenticate(body.username, body.password)
-    except AccountLockedError:
-        context.metrics.count("lockouts")
+        user = context.users.authenticate(body.username, body.password, client)
+    except LoginBackoffError:
+        context.metrics.count("login_backoffs")
         raise
     except LoginFailedError:
         context.metrics.count("login_failures")
         raise
-    context.user_cache.forget(user.id)
-    return _token(context, user, response)
+    return issue_token(context, user, response)
 
 
-@router.post("/auth/refresh", response_model=TokenOut)
+@router.post(
+    "/auth/refresh",
+    response_model=TokenOut,
+    responses={401: {"description": "no valid token, or the session is over its lifetime"}},
+)
 def refresh(principal: CurrentUser, response: Response, context: Context) -> TokenOut:
-    return _token(context, principal.user, response)
+    """A fresh token of the same session: it expires no later than the session's absolute
+    end (`session_ends_at_ms`), after which this answers 401."""
+    claims = principal.claims
+    return issue_token(
+        context, principal.user, response, session_id=claims.session_id, auth_ms=claims.auth_ms
+    )
 
 
-@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
-def logout(response: Response) -> None:
-    response.delete_cookie(COOKIE, path="/api/v1", httponly=True, samesite="strict")
+@router.post(
+    "/auth/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={204: {"description": "the session is over (also when there was none)"}},
+)
+def logout(
+    request: Request,
+    response: Response,
+    context: Context,
+    credentials: BearerCredentials,
+) -> None:
+    """Ends the session of the token sent (header or cookie): it and every token refreshed
+    from the same login are refused from now on. Clears the cookie."""
+    clear_cookie(response)
+    try:
+        claims = context.tokens.decode(token_from(request, credentials, cookie_allowed=True))
+    except ApiError:
+        return  # no token, or one that is no good anyway: nothing to end
+    context.sessions.revoke(claims, context.tokens.session_max_s * 1000)
 
 
 @router.get("/auth/me", response_model=UserOut)
 def me(principal: CurrentUser) -> UserOut:
     return UserOut.model_validate(user_out(principal.user))
-
-
-@router.get("/users", response_model=list[UserAdminOut], tags=["users"])
-def list_users(_admin: Admin, context: Context) -> list[UserAdminOut]:
-    return [
-        UserAdminOut.model_validate(
-            {**user_out(u), "disabled": u.disabled, "locked_until_ms": u.locked_until_ms}
-        )
-        for u in context.users.list()
-    ]
-
-
-@router.post(
-    "/users", response_model=UserAdminOut, status_code=status.HTTP_201_CREATED, tags=["users"]
-)
-def create_user(body: UserIn, _admin: Admin, context: Context) -> UserAdminOut:
-    user = context.users.add(
-        body.username,
-        body.password,
-        body.role,
-        display_name=body.display_name,
-        team=body.team,
-        buildings=body.buildings,
-        known_buildings=list(context.site.building_by_id),
-    )
-    return UserAdminOut.model_validate(
-        {**user_out(user), "disabled": user.disabled, "locked_until_ms": user.locked_until_ms}
-    )

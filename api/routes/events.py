@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 import orjson
@@ -10,11 +10,29 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from api.auth.scope import Principal
-from api.deps import Context, CurrentUser
+from api.deps import AppContext, Context, CurrentUser
+from api.errors import AuthenticationError
 from api.events import Event, EventHub
 from facility.clock import Clock
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
+
+SessionCheck = Callable[[], Awaitable[str | None]]
+"""None while the stream's session is still on; else why it ended."""
+
+
+def session_check(context: AppContext, principal: Principal) -> SessionCheck:
+    """Re-checks the stream's token against the database (disabled, deleted, logged out,
+    version bumped by a password, role or building change)."""
+
+    async def check() -> str | None:
+        try:
+            await context.read(context.sessions.user, principal.claims)
+        except AuthenticationError as exc:
+            return str(exc)
+        return None
+
+    return check
 
 
 async def event_stream(
@@ -25,10 +43,15 @@ async def event_stream(
     clock_ms: Clock,
     request: Request | None = None,
     last_event_id: int | None = None,
+    check: SessionCheck | None = None,
 ) -> AsyncIterator[bytes]:
     """`ready`; after a reconnect with `last_event_id`, the events missed since (or `reset` when
     they are no longer all kept: reload); then the events of the user's buildings, a keep-alive
-    comment when quiet, and `token_expired` when the token runs out (the stream ends there)."""
+    comment when quiet, and `token_expired` when the token runs out (the stream ends there).
+
+    `check` runs before every event and every keep-alive: when the session has ended (the user
+    disabled, their buildings or role changed, logged out) the stream sends `session_ended`
+    instead and ends, so nothing more reaches a user who lost the right to see it."""
 
     def accept(event: Event) -> bool:
         return principal.can_see(event.building_id)
@@ -49,6 +72,12 @@ async def event_stream(
             if request is not None and await request.is_disconnected():
                 return
             event = await subscription.get(min(keepalive_s, left_s))
+            if check is not None and (event is not None or not subscription.closed):
+                ended = await check()
+                if ended is not None:
+                    data = orjson.dumps({"type": "session_ended", "detail": ended})
+                    yield b"event: session_ended\ndata: %s\n\n" % data
+                    return
             if event is not None:
                 yield event.sse()
             elif subscription.closed:
@@ -70,7 +99,11 @@ async def events(
     context: Context,
     access_token: Annotated[
         str | None,
-        Query(max_length=4096, description="the token, for an EventSource without the cookie"),
+        Query(
+            max_length=4096,
+            description="the token, for an EventSource without the cookie; only accepted "
+            "when the server allows it (api.token_in_query, off by default)",
+        ),
     ] = None,
     last_event_id: Annotated[
         int | None,
@@ -89,6 +122,7 @@ async def events(
         clock_ms=context.clock_ms,
         request=request,
         last_event_id=last_event_id,
+        check=session_check(context, principal),
     )
     return StreamingResponse(
         stream,

@@ -1,5 +1,5 @@
 """Owners' and residents' reports: no login, a unit's report code (behind a QR code),
-rate-limited per client."""
+rate-limited per client and per code (a code passed around cannot flood the board)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,10 @@ router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
     "",
     response_model=ReportOut,
     status_code=status.HTTP_201_CREATED,
-    responses={404: {"description": "unknown report code"}, 429: {}},
+    responses={
+        404: {"description": "unknown report code"},
+        429: {"description": "too many reports from this client, or with this code"},
+    },
 )
 def create_report(body: ReportIn, request: Request, context: Context) -> ReportOut:
     retry_after = context.report_limiter.hit(client_key(request))
@@ -26,6 +29,10 @@ def create_report(body: ReportIn, request: Request, context: Context) -> ReportO
     unit = context.units.get(context.report_codes.unit_for(body.code) or "")
     if unit is None:
         raise not_found("unknown report code")
+    retry_after = context.code_limiter.hit(unit.id)  # known codes only: bounded keys
+    if retry_after is not None:
+        context.metrics.count("rate_limited")
+        raise RateLimitedError("too many reports with this unit's code", retry_after)
     kind = None
     if body.device_id is not None:
         device = context.site.by_id.get(body.device_id)

@@ -105,13 +105,13 @@ export async function refresh() {
   return true;
 }
 
+/** Ends this session on the server too (its token and the cookie stop working), not only here. */
 export async function logout() {
   clearTimeout(renewTimer);
-  try {
-    await request("POST", "/auth/logout", { anonymous: true });
-  } finally {
-    session.clear();
-  }
+  const token = session.current?.token;
+  session.clear();
+  const headers = token ? { Authorization: `Bearer ${token}` } : {};
+  await fetch(`${API}/auth/logout`, { method: "POST", headers });
 }
 
 export const api = {
@@ -130,9 +130,8 @@ export const api = {
     }),
 };
 
-/** The Server-Sent Events stream; EventSource cannot send headers, so the token rides along. */
+/** The Server-Sent Events stream. EventSource cannot send headers: it authenticates with the
+ * HttpOnly cookie that login and refresh set (same origin), so no token ever sits in a URL. */
 export function eventsUrl() {
-  const url = new URL(`${API}/events`, location.origin);
-  if (session.current?.token) url.searchParams.set("access_token", session.current.token);
-  return url.toString();
+  return new URL(`${API}/events`, location.origin).toString();
 }

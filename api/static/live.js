@@ -1,7 +1,7 @@
 // Live updates: the API's Server-Sent Events stream, or polling while the stream is down.
 "use strict";
 
-import { eventsUrl, refresh } from "./api.js";
+import { eventsUrl, refresh, session } from "./api.js";
 
 export const POLL_MS = 5000;
 const SSE_RETRY_MS = 30_000;
@@ -43,10 +43,14 @@ export class Live {
     }
     // The server could not replay what was missed while reconnecting: reload everything.
     source.addEventListener("reset", () => this.onChange({ type: "open" }));
+    source.addEventListener("session_ended", () => {
+      // Logged out, disabled, or the role or buildings changed: nothing more may come over
+      // this session. A refresh is refused too, which shows the sign-in form.
+      this.renewAndListen();
+    });
     source.addEventListener("token_expired", () => {
       // The stream ends with the token: get a fresh one and listen again.
-      this.closeSource();
-      refresh().then((ok) => ok && this.start(), () => this.fallBack());
+      this.renewAndListen();
     });
     source.addEventListener("error", () => {
       if (source.readyState === EventSource.CLOSED) {
@@ -58,6 +62,16 @@ export class Live {
         this.poll();
       }
     });
+  }
+
+  /** A fresh token, then the stream again; a refused refresh has signed the page out (no
+   * polling then), a network failure falls back to polling. */
+  renewAndListen() {
+    this.closeSource();
+    refresh().then(
+      (ok) => ok && this.start(),
+      () => session.current && this.fallBack(),
+    );
   }
 
   fallBack() {

@@ -11,7 +11,7 @@ import threading
 
 from alerts.notify.relay import RelaySettings
 from api.settings import ApiSettings
-from api.users_cli import DemoLogin, ensure_demo_users
+from api.users_cli import DemoUsers, ensure_demo_users
 from facility.site import Site
 from gateway.decoder import DecoderLimits
 from gateway.embedded_broker import EmbeddedBroker
@@ -64,7 +64,7 @@ class UpService:
             notify=settings.get(RelaySettings),
         )
         self.publisher = publisher_settings(mqtt, sim, client_id="facility-up-simulator")
-        self.logins: list[DemoLogin] = []
+        self.logins = DemoUsers([], [])
         self._stack = ServiceStack()
         self._threads: list[threading.Thread] = []
         self.gateway: GatewayService | None = None
@@ -106,10 +106,20 @@ class UpService:
             + self._metrics_line()
             + f"  data       {self.demo.var_dir}/\n"
             + "".join(
-                f"  login      {u.username} / {u.password}  ({u.note})\n" for u in self.logins
+                f"  login      {u.username} / {u.password}  ({u.note})\n"
+                for u in self.logins.created
             )
+            + self._kept_line()
             + "Ctrl-C stops everything.",
             flush=True,
+        )
+
+    def _kept_line(self) -> str:
+        if not self.logins.kept:
+            return ""
+        return (
+            f"  logins     {', '.join(self.logins.kept)}: existing accounts, passwords "
+            "unchanged (facility users passwd NAME sets one)\n"
         )
 
     def _metrics_line(self) -> str:

@@ -256,3 +256,36 @@ def test_the_session_outlives_its_first_token_and_ends_when_the_user_is_disabled
     expect(page.locator(".building-card")).to_have_count(0)
     context.close()
     assert errors == []
+
+
+def test_live_updates_use_the_cookie_and_a_building_change_ends_the_session(
+    dashboard: DashboardServer, browser: Browser
+) -> None:
+    """No token in the stream's URL (it would land in logs); an admin's building change ends
+    the open page's session at the next event; signing out ends the token on the server."""
+    steward, _ = _steward_and_technician(dashboard)
+    errors: list[str] = []
+    context = _context(browser)
+    page = _page(context, errors)
+    with page.expect_request(lambda r: "/api/v1/events" in r.url) as stream:
+        _sign_in(page, dashboard.url, steward)
+    assert "access_token" not in stream.value.url
+    expect(page.locator("#live")).to_have_attribute("data-mode", "sse")
+
+    dashboard.app.state.context.users.set_buildings(steward.username, ["b05"])
+    dashboard.feed.run_until(dashboard.fault_at_s + 15)  # events: the stream re-checks
+    expect(page.locator("form.login .notice")).to_have_text(
+        "Your session ended; please sign in again."
+    )
+
+    _sign_in(page, dashboard.url, steward)
+    expect(page.locator(".building-card")).to_have_count(1)
+    token = page.evaluate("JSON.parse(sessionStorage.getItem('facility.session')).token")
+    page.click("#logout")
+    expect(page.locator("form.login")).to_be_visible()
+    refused = httpx.get(
+        f"{dashboard.url}/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert refused.status_code == 401
+    context.close()
+    assert errors == []

@@ -238,12 +238,12 @@ def test_the_stream_delivers_events_and_leaves_out_foreign_buildings(api: Api) -
     for device_id in ("b03-u1-el2", "b01-u1-el1"):
         seen(api.store, api.site, device_id, T0)
     monitor.poll_once()
-    steward = api.headers("steward")["Authorization"].removeprefix("Bearer ")
+    steward = api.headers("steward")
     dispatcher = api.headers("dispatcher")
     with Server(api.app) as server, httpx.Client(timeout=10) as http:
         base = f"http://127.0.0.1:{server.port}/api/v1/events"
         with (
-            http.stream("GET", base, params={"access_token": steward}) as mine,
+            http.stream("GET", base, headers=steward) as mine,
             http.stream("GET", base, headers=dispatcher) as everyone,
         ):
             assert mine.status_code == everyone.status_code == 200
@@ -326,3 +326,21 @@ def test_the_stream_needs_a_token(api: Api) -> None:
     assert api.client.get("/api/v1/events").status_code == 401
     bad = api.client.get("/api/v1/events", params={"access_token": "forged"})
     assert bad.status_code == 401
+
+
+def test_a_token_in_the_url_is_refused_unless_allowed(
+    api: Api, demo_site: Site, tmp_path: Path
+) -> None:
+    """Tokens stay out of URLs (and logs): `?access_token=` is an opt-in fallback."""
+    token = api.headers("steward")["Authorization"].removeprefix("Bearer ")
+    refused = api.client.get("/api/v1/events", params={"access_token": token})
+    assert refused.status_code == 401
+    clock = FakeClock(T0)
+    store = new_store(f"sqlite:///{tmp_path / 'query.sqlite3'}", clock)
+    with running_api(demo_site, store, clock, token_in_query=True) as allowed:
+        token = allowed.headers("steward")["Authorization"].removeprefix("Bearer ")
+        with Server(allowed.app) as server, httpx.Client(timeout=10) as http:
+            url = f"http://127.0.0.1:{server.port}/api/v1/events"
+            with http.stream("GET", url, params={"access_token": token}) as stream:
+                assert stream.status_code == 200
+                assert read_events(stream.iter_lines(), "ready")[0]["user"] == "steward"

@@ -1,0 +1,128 @@
+"""The users admins manage, and a user's own "log out everywhere".
+
+Every change here that alters what a user may do (disable, role, buildings) ends their
+sessions: their tokens carry the old version and are refused from the next request on, live
+streams included. Changes that would leave no enabled admin are refused (422).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Response, status
+
+from api.auth.users import User
+from api.deps import Admin, Context, CurrentUser, user_out
+from api.routes.auth import clear_cookie
+from api.schemas import BuildingsIn, RoleIn, UnlockOut, UserAdminOut, UserIn
+
+router = APIRouter(prefix="/api/v1/users", tags=["users"])
+
+Username = Annotated[str, Path(max_length=64, description="the user's username")]
+Responses = dict[int | str, dict[str, Any]]
+_ADMIN: Responses = {403: {"description": "only admins manage users"}}
+_FOUND: Responses = {**_ADMIN, 404: {"description": "no user of that name"}}
+_CHANGE: Responses = {
+    **_FOUND,
+    422: {"description": "the change is not possible (says why): e.g. it would leave no "
+          "enabled admin, or the role needs a team or buildings"},
+}  # fmt: skip
+
+
+def _admin_out(
+    context: Context, user: User, held: dict[str, tuple[int, int]] | None = None
+) -> UserAdminOut:
+    if held is None:
+        held = context.users.backoff.held_back(context.clock_ms())
+    clients, until = held.get(user.username, (0, None))
+    return UserAdminOut.model_validate(
+        {
+            **user_out(user),
+            "disabled": user.disabled,
+            "backoff_clients": clients,
+            "backoff_until_ms": until,
+        }
+    )
+
+
+@router.get("", response_model=list[UserAdminOut], responses=_ADMIN)
+def list_users(_admin: Admin, context: Context) -> list[UserAdminOut]:
+    held = context.users.backoff.held_back(context.clock_ms())
+    return [_admin_out(context, u, held) for u in context.users.list()]
+
+
+@router.post(
+    "",
+    response_model=UserAdminOut,
+    status_code=status.HTTP_201_CREATED,
+    responses={**_ADMIN, 422: {"description": "the user cannot be made as asked (says why)"}},
+)
+def create_user(body: UserIn, _admin: Admin, context: Context) -> UserAdminOut:
+    user = context.users.add(
+        body.username,
+        body.password,
+        body.role,
+        display_name=body.display_name,
+        team=body.team,
+        buildings=body.buildings,
+        known_buildings=list(context.site.building_by_id),
+    )
+    return _admin_out(context, user)
+
+
+@router.post(
+    "/me/logout-all",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={204: {"description": "every session of this user has ended, this one too"}},
+)
+def logout_everywhere(principal: CurrentUser, response: Response, context: Context) -> None:
+    """Ends every session of the calling user, on every device (any role)."""
+    context.users.end_sessions(principal.username)
+    clear_cookie(response)
+
+
+@router.post("/{username}/disable", response_model=UserAdminOut, responses=_CHANGE)
+def disable_user(username: Username, _admin: Admin, context: Context) -> UserAdminOut:
+    """The user can no longer log in; their sessions end at once."""
+    return _admin_out(context, context.users.set_disabled(username, True))
+
+
+@router.post("/{username}/enable", response_model=UserAdminOut, responses=_FOUND)
+def enable_user(username: Username, _admin: Admin, context: Context) -> UserAdminOut:
+    return _admin_out(context, context.users.set_disabled(username, False))
+
+
+@router.delete("/{username}", status_code=status.HTTP_204_NO_CONTENT, responses=_CHANGE)
+def delete_user(username: Username, _admin: Admin, context: Context) -> None:
+    """Gone, with their sessions (work orders keep their name in the history)."""
+    context.users.delete(username)
+
+
+@router.put("/{username}/buildings", response_model=UserAdminOut, responses=_CHANGE)
+def set_buildings(
+    username: Username, body: BuildingsIn, _admin: Admin, context: Context
+) -> UserAdminOut:
+    """A steward's buildings; their sessions end (the next login has the new scope)."""
+    user = context.users.set_buildings(
+        username, body.buildings, known=list(context.site.building_by_id)
+    )
+    return _admin_out(context, user)
+
+
+@router.put("/{username}/role", response_model=UserAdminOut, responses=_CHANGE)
+def set_role(username: Username, body: RoleIn, _admin: Admin, context: Context) -> UserAdminOut:
+    """A new role (with a team for a technician, buildings for a steward); sessions end."""
+    user = context.users.set_role(
+        username,
+        body.role,
+        team=body.team,
+        buildings=body.buildings,
+        known=list(context.site.building_by_id),
+    )
+    return _admin_out(context, user)
+
+
+@router.post("/{username}/unlock", response_model=UnlockOut, responses=_FOUND)
+def unlock_user(username: Username, _admin: Admin, context: Context) -> UnlockOut:
+    """Forget the account's failed logins from every client: no waiting, no password reset."""
+    return UnlockOut(username=username, cleared=context.users.unlock(username))
