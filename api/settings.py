@@ -6,6 +6,7 @@ import logging
 import secrets
 from dataclasses import dataclass, field
 
+from api.http.clients import parse_networks
 from facility.errors import SettingsError
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,18 @@ class ApiSettings:
     token_ttl_s: int = 900
     """Lifetime of an access token (refreshed by the dashboard while in use)."""
     cookie_secure: bool = False
-    """Send the token cookie only over HTTPS (set when served behind TLS)."""
+    """Send the token cookie only over HTTPS. It is anyway when the request came over HTTPS
+    (directly, or from a trusted proxy saying so in X-Forwarded-Proto)."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses or networks (CIDR) of the reverse proxies in front of the API: only from them
+    are X-Forwarded-For / X-Forwarded-Proto believed (the client is then the right-most
+    address of X-Forwarded-For that is not a trusted proxy). None by default: the peer is
+    the client."""
+    max_body_bytes: int = 64 * 1024
+    """Largest request body; a larger one is refused with 413 before it is read (the user
+    admin route allows at least 256 KiB)."""
+    max_json_depth: int = 32
+    """Deepest nesting of objects and arrays a JSON body may have (deeper: 422)."""
     login_max_failures: int = 5
     """Failed logins in a row that lock an account ..."""
     lockout_s: int = 900
@@ -69,6 +81,7 @@ class ApiSettings:
             "history_max_range_s",
             "service_max_range_s",
             "worker_threads",
+            "max_json_depth",
         ):
             if getattr(self, name) < 1:
                 raise SettingsError(name.replace("_", "-"), "must be at least 1")
@@ -77,6 +90,9 @@ class ApiSettings:
                 raise SettingsError(name.replace("_", "-"), "must be more than 0")
         if self.user_cache_s < 0:
             raise SettingsError("user-cache-s", "must not be negative")
+        if self.max_body_bytes < 1024:
+            raise SettingsError("max_body_bytes", "must be at least 1024")
+        parse_networks(self.trusted_proxies, "trusted_proxies")
 
 
 def settings_from_secret(secret: str | None, *, warn: bool = True) -> ApiSettings:

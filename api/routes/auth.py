@@ -7,12 +7,14 @@ from fastapi import APIRouter, Request, Response, status
 from api.auth.users import User
 from api.deps import COOKIE, Admin, Context, CurrentUser, client_key, user_out
 from api.errors import AccountLockedError, LoginFailedError, RateLimitedError
+from api.http.clients import cookie_is_secure
+from api.http.openapi import errors
 from api.schemas import LoginIn, TokenOut, UserAdminOut, UserIn, UserOut
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
 
-def _token(context: Context, user: User, response: Response) -> TokenOut:
+def _token(context: Context, user: User, request: Request, response: Response) -> TokenOut:
     token, claims = context.tokens.issue(
         username=user.username, user_id=user.id, role=str(user.role)
     )
@@ -23,7 +25,7 @@ def _token(context: Context, user: User, response: Response) -> TokenOut:
         path="/api/v1",
         httponly=True,
         samesite="strict",
-        secure=context.settings.cookie_secure,
+        secure=cookie_is_secure(request, context.settings),
     )
     response.headers["Cache-Control"] = "no-store"
     return TokenOut(
@@ -53,12 +55,14 @@ def login(body: LoginIn, request: Request, response: Response, context: Context)
         context.metrics.count("login_failures")
         raise
     context.user_cache.forget(user.id)
-    return _token(context, user, response)
+    return _token(context, user, request, response)
 
 
 @router.post("/auth/refresh", response_model=TokenOut)
-def refresh(principal: CurrentUser, response: Response, context: Context) -> TokenOut:
-    return _token(context, principal.user, response)
+def refresh(
+    principal: CurrentUser, request: Request, response: Response, context: Context
+) -> TokenOut:
+    return _token(context, principal.user, request, response)
 
 
 @router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
@@ -71,7 +75,7 @@ def me(principal: CurrentUser) -> UserOut:
     return UserOut.model_validate(user_out(principal.user))
 
 
-@router.get("/users", response_model=list[UserAdminOut], tags=["users"])
+@router.get("/users", response_model=list[UserAdminOut], tags=["users"], responses=errors(403))
 def list_users(_admin: Admin, context: Context) -> list[UserAdminOut]:
     return [
         UserAdminOut.model_validate(
@@ -82,7 +86,11 @@ def list_users(_admin: Admin, context: Context) -> list[UserAdminOut]:
 
 
 @router.post(
-    "/users", response_model=UserAdminOut, status_code=status.HTTP_201_CREATED, tags=["users"]
+    "/users",
+    response_model=UserAdminOut,
+    status_code=status.HTTP_201_CREATED,
+    tags=["users"],
+    responses=errors(403),
 )
 def create_user(body: UserIn, _admin: Admin, context: Context) -> UserAdminOut:
     user = context.users.add(
