@@ -84,10 +84,10 @@ class ApiSettings:
             "max_json_depth",
         ):
             if getattr(self, name) < 1:
-                raise SettingsError(name.replace("_", "-"), "must be at least 1")
+                raise SettingsError(name, "must be at least 1")
         for name in ("login_window_s", "report_window_s", "sse_keepalive_s", "status_interval_s"):
             if getattr(self, name) <= 0:
-                raise SettingsError(name.replace("_", "-"), "must be more than 0")
+                raise SettingsError(name, "must be more than 0")
         if self.user_cache_s < 0:
             raise SettingsError("user-cache-s", "must not be negative")
         if self.max_body_bytes < 1024:
