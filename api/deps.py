@@ -237,7 +237,8 @@ WorkOrderDep = Annotated[WorkOrder, Depends(get_work_order)]
 def client_key(request: Request) -> str:
     """Who a rate limit counts: the client's address. X-Forwarded-For counts only from a peer
     in `trusted_proxies` (`api.http.clients`): rotating it from anywhere else changes nothing."""
-    return client_address(request)
+    context: AppContext = request.app.state.context
+    return client_address(request, context.settings.trusted_proxies)
 
 
 def user_out(user: User) -> dict[str, Any]:

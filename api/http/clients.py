@@ -93,22 +93,16 @@ def trusted_proxies(values: tuple[str, ...]) -> TrustedProxies:
     return TrustedProxies(values)
 
 
-def _proxies_of(connection: HTTPConnection) -> TrustedProxies:
-    context = getattr(connection.app.state, "context", None)
-    values = getattr(getattr(context, "settings", None), "trusted_proxies", ())
-    return trusted_proxies(tuple(values))
-
-
-def client_address(connection: HTTPConnection) -> str:
-    """The real client of a request (see the module docstring)."""
+def client_address(connection: HTTPConnection, trusted: tuple[str, ...]) -> str:
+    """The real client of a request, given the `trusted_proxies` setting."""
     peer = connection.client.host if connection.client else None
-    return _proxies_of(connection).client(peer, connection.headers.get("x-forwarded-for"))
+    return trusted_proxies(trusted).client(peer, connection.headers.get("x-forwarded-for"))
 
 
-def over_tls(connection: HTTPConnection) -> bool:
+def over_tls(connection: HTTPConnection, trusted: tuple[str, ...]) -> bool:
     """The client reached us over HTTPS (directly, or through a trusted TLS-terminating proxy)."""
     peer = connection.client.host if connection.client else None
-    scheme = _proxies_of(connection).scheme(
+    scheme = trusted_proxies(trusted).scheme(
         peer, connection.url.scheme, connection.headers.get("x-forwarded-proto")
     )
     return scheme in ("https", "wss")
@@ -116,4 +110,4 @@ def over_tls(connection: HTTPConnection) -> bool:
 
 def cookie_is_secure(connection: HTTPConnection, settings: ApiSettings) -> bool:
     """Mark the token cookie `Secure`: when configured, or when this request came over TLS."""
-    return settings.cookie_secure or over_tls(connection)
+    return settings.cookie_secure or over_tls(connection, settings.trusted_proxies)

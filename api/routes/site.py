@@ -174,7 +174,7 @@ def get_device_status(device: DeviceDep, context: Context) -> DeviceStatusDetail
 def get_device_history(
     device: DeviceDep,
     context: Context,
-    field: Annotated[list[str], Query(description="a field of the device's kind; repeatable")],
+    field: Annotated[list[Id], Query(description="a field of the device's kind; repeatable")],
     start_ms: Annotated[int, Query(ge=0, le=MAX_MS)],
     end_ms: Annotated[int, Query(ge=0, le=MAX_MS)],
     interval_s: Annotated[

@@ -96,6 +96,13 @@ def test_an_unknown_field_name_is_not_echoed_in_full(api: Api) -> None:
     assert len(response.content) < 1_000
 
 
+def test_a_long_query_value_is_not_echoed_either(api: Api) -> None:
+    params = {"field": "z" * 5_000, "start_ms": 0, "end_ms": 1_000}
+    response = api.get("/api/v1/devices/pump-1/history", "admin", params=params)
+    assert response.status_code == 422
+    assert "zzzz" not in response.text
+
+
 @pytest.mark.parametrize(
     ("path", "body"),
     [
