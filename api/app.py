@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import html
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from anyio import to_thread
 from fastapi import FastAPI, Request
-from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
@@ -35,6 +37,9 @@ from api.errors import (
     UserNotFoundError,
 )
 from api.events import EventHub
+from api.http.headers import SecurityHeaders
+from api.http.limits import RequestGuard
+from api.http.openapi import document_errors
 from api.logmask import mask_tokens_in_logs
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.monitor import ChangeMonitor
@@ -155,7 +160,15 @@ def create_app(
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _offline_docs(app)
+    document_errors(app)
+    # Added innermost first: headers on every answer (the guard's 413s too), then the count.
+    app.add_middleware(
+        RequestGuard,
+        max_body_bytes=settings.max_body_bytes,
+        max_json_depth=settings.max_json_depth,
+    )
     app.add_middleware(MetricsMiddleware, metrics=context.metrics)
+    app.add_middleware(SecurityHeaders)
     return app
 
 
@@ -166,13 +179,53 @@ def _offline_docs(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url=app.openapi_url or "/openapi.json",
-            title=f"{app.title} API",
-            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
-            swagger_css_url="/docs-assets/swagger-ui.css",
-            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        return HTMLResponse(
+            DOCS_PAGE.format(
+                title=html.escape(f"{app.title} API"),
+                openapi_url=html.escape(app.openapi_url or "/openapi.json"),
+            )
         )
+
+
+DOCS_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/docs-assets/swagger-ui.css">
+<link rel="icon" href="/docs-assets/favicon-32x32.png">
+<title>{title}</title>
+</head>
+<body>
+<div id="swagger-ui" data-openapi-url="{openapi_url}"></div>
+<script src="/docs-assets/swagger-ui-bundle.js"></script>
+<script src="/static/docs.js"></script>
+</body>
+</html>
+"""
+"""Swagger UI started from `static/docs.js`, not an inline script (the CSP allows none)."""
+
+MAX_ERRORS = 50
+MAX_ERROR_TEXT = 200
+
+
+def validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """FastAPI's validation errors without what the client sent: location, message and type
+    only (no `input`, no `ctx`), every text cut short. A 200 kB bad field is not sent back,
+    and nothing that cannot be encoded (a lone surrogate) can turn the 422 into a 500."""
+    return [
+        {
+            "loc": [p if isinstance(p, int) else _short(p) for p in error.get("loc", ())],
+            "msg": _short(error.get("msg", "")),
+            "type": _short(error.get("type", "")),
+        }
+        for error in errors[:MAX_ERRORS]
+    ]
+
+
+def _short(value: object) -> str:
+    text = str(value)[:MAX_ERROR_TEXT]
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _error_answers(app: FastAPI) -> None:
@@ -206,6 +259,10 @@ def _error_answers(app: FastAPI) -> None:
     async def unavailable(_r: Request, exc: Exception) -> JSONResponse:
         return answer(503, exc)
 
+    async def bad_request(_r: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return JSONResponse({"detail": validation_errors(exc.errors())}, status_code=422)
+
     for exc_type, handler in (
         (AuthenticationError, unauthenticated),
         (PermissionDeniedError, forbidden),
@@ -218,5 +275,6 @@ def _error_answers(app: FastAPI) -> None:
         (UserError, invalid),
         (HistoryQueryError, invalid),
         (StoreUnavailableError, unavailable),
+        (RequestValidationError, bad_request),
     ):
         app.add_exception_handler(exc_type, handler)

@@ -29,6 +29,7 @@ from api.auth.tokens import ReportCodes, TokenSigner
 from api.auth.users import Role, User, UserStore
 from api.errors import AuthenticationError
 from api.events import EventHub
+from api.http.clients import client_address
 from api.metrics import ApiMetrics
 from api.settings import ApiSettings
 from facility.clock import Clock
@@ -215,9 +216,10 @@ WorkOrderDep = Annotated[WorkOrder, Depends(get_work_order)]
 
 
 def client_key(request: Request) -> str:
-    """Who a rate limit counts: the client's address (behind a proxy, run uvicorn with
-    --proxy-headers / --forwarded-allow-ips so this is the real client)."""
-    return request.client.host if request.client else "unknown"
+    """Who a rate limit counts: the client's address. X-Forwarded-For counts only from a peer
+    in `trusted_proxies` (`api.http.clients`): rotating it from anywhere else changes nothing."""
+    context: AppContext = request.app.state.context
+    return client_address(request, context.settings.trusted_proxies)
 
 
 def user_out(user: User) -> dict[str, Any]:

@@ -1,14 +1,22 @@
 """Request and response schemas of the API, in one place.
 
 Request bodies forbid unknown fields (no mass assignment: a client cannot set `status`,
-`team` or `severity` where the route does not take them).
+`team` or `severity` where the route does not take them). Text a client sends matches `LINE` (one
+line: no control character) or `TEXT` (tab and line breaks allowed): any other control character
+is a 422 here rather than an error wherever the text goes next (a database, a log line, a
+notification). Lone surrogates never get this far (`api.http.limits` refuses them as JSON).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+LINE: Final = "^[^\\x00-\\x1f\\x7f]*$"
+"""Text on one line: no control character."""
+TEXT: Final = "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]*$"
+"""Text that may have several lines: tab, line feed and carriage return allowed."""
 
 StatusName = Literal["ok", "unknown", "warning", "offline", "alarm"]
 WorkOrderStatus = Literal[
@@ -19,9 +27,12 @@ Kind = Literal["elevator", "lighting", "gate", "pump"]
 RoleName = Literal["admin", "dispatcher", "technician", "steward"]
 Value = bool | int | float | str
 
-Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-Note = Annotated[str, StringConstraints(max_length=2000)]
+Id = Annotated[str, StringConstraints(pattern=LINE, min_length=1, max_length=64)]
+Name = Annotated[
+    str, StringConstraints(pattern=LINE, strip_whitespace=True, min_length=1, max_length=64)
+]
+Note = Annotated[str, StringConstraints(pattern=TEXT, max_length=2000)]
+Assignee = Annotated[str, StringConstraints(pattern=LINE, min_length=1, max_length=128)]
 
 
 class _In(BaseModel):
@@ -32,8 +43,8 @@ class _In(BaseModel):
 
 
 class LoginIn(_In):
-    username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    username: Annotated[str, StringConstraints(pattern=LINE, min_length=1, max_length=64)]
+    password: Annotated[str, StringConstraints(pattern=LINE, min_length=1, max_length=256)]
 
 
 class UserOut(BaseModel):
@@ -54,9 +65,9 @@ class UserAdminOut(UserOut):
 
 class UserIn(_In):
     username: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{2,63}$")]
-    password: Annotated[str, StringConstraints(min_length=8, max_length=256)]
+    password: Annotated[str, StringConstraints(pattern=LINE, min_length=8, max_length=256)]
     role: RoleName
-    display_name: Annotated[str, StringConstraints(max_length=128)] | None = None
+    display_name: Annotated[str, StringConstraints(pattern=LINE, max_length=128)] | None = None
     team: Name | None = None
     buildings: Annotated[list[Id], Field(max_length=1000)] = []
 
@@ -307,25 +318,32 @@ class TransitionIn(_In):
 
 
 class AssignIn(_In):
-    assignee: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None
+    assignee: Assignee | None
     team: Name | None = None
     note: Note | None = None
 
 
 class CommentIn(_In):
-    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+    text: Annotated[
+        str, StringConstraints(pattern=TEXT, strip_whitespace=True, min_length=1, max_length=4000)
+    ]
 
 
 # -- reports and figures -----------------------------------------------------------------------
 
 
 class ReportIn(_In):
-    code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    code: Annotated[
+        str, StringConstraints(pattern=LINE, strip_whitespace=True, min_length=1, max_length=64)
+    ]
     description: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=5, max_length=2000)
+        str, StringConstraints(pattern=TEXT, strip_whitespace=True, min_length=5, max_length=2000)
     ]
     device_id: Id | None = None
-    contact: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    contact: (
+        Annotated[str, StringConstraints(pattern=LINE, strip_whitespace=True, max_length=200)]
+        | None
+    ) = None
 
 
 class ReportOut(BaseModel):

@@ -6,6 +6,7 @@ import logging
 import secrets
 from dataclasses import dataclass, field
 
+from api.http.clients import parse_networks
 from facility.errors import SettingsError
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,18 @@ class ApiSettings:
     the cookie. Off by default: URLs end up in logs and histories (they are masked in the
     access log either way)."""
     cookie_secure: bool = False
-    """Send the token cookie only over HTTPS (set when served behind TLS)."""
+    """Send the token cookie only over HTTPS. It is anyway when the request came over HTTPS
+    (directly, or from a trusted proxy saying so in X-Forwarded-Proto)."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses or networks (CIDR) of the reverse proxies in front of the API: only from them
+    are X-Forwarded-For / X-Forwarded-Proto believed (the client is then the right-most
+    address of X-Forwarded-For that is not a trusted proxy). None by default: the peer is
+    the client."""
+    max_body_bytes: int = 64 * 1024
+    """Largest request body; a larger one is refused with 413 before it is read (the user
+    admin route allows at least 256 KiB)."""
+    max_json_depth: int = 32
+    """Deepest nesting of objects and arrays a JSON body may have (deeper: 422)."""
     login_backoff_after: int = 5
     """Failed logins one client address may make on one account before its next try has to
     wait ..."""
@@ -93,9 +105,10 @@ class ApiSettings:
             "history_max_range_s",
             "service_max_range_s",
             "worker_threads",
+            "max_json_depth",
         ):
             if getattr(self, name) < 1:
-                raise SettingsError(name.replace("_", "-"), "must be at least 1")
+                raise SettingsError(name, "must be at least 1")
         for name in (
             "login_window_s",
             "report_window_s",
@@ -105,11 +118,14 @@ class ApiSettings:
             "login_backoff_reset_s",
         ):
             if getattr(self, name) <= 0:
-                raise SettingsError(name.replace("_", "-"), "must be more than 0")
+                raise SettingsError(name, "must be more than 0")
         if self.login_backoff_max_s < self.login_backoff_s:
-            raise SettingsError("login-backoff-max-s", "must be at least login-backoff-s")
+            raise SettingsError("login_backoff_max_s", "must be at least login_backoff_s")
         if self.user_cache_s < 0:
-            raise SettingsError("user-cache-s", "must not be negative")
+            raise SettingsError("user_cache_s", "must not be negative")
+        if self.max_body_bytes < 1024:
+            raise SettingsError("max_body_bytes", "must be at least 1024")
+        parse_networks(self.trusted_proxies, "trusted_proxies")
 
 
 def settings_from_secret(secret: str | None, *, warn: bool = True) -> ApiSettings:

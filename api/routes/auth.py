@@ -16,6 +16,7 @@ from api.deps import (
     user_out,
 )
 from api.errors import ApiError, LoginBackoffError, LoginFailedError, RateLimitedError
+from api.http.clients import cookie_is_secure
 from api.schemas import LoginIn, TokenOut, UserOut
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
@@ -24,6 +25,7 @@ router = APIRouter(prefix="/api/v1", tags=["auth"])
 def issue_token(
     context: Context,
     user: User,
+    request: Request,
     response: Response,
     *,
     session_id: str | None = None,
@@ -47,7 +49,7 @@ def issue_token(
         path="/api/v1",
         httponly=True,
         samesite="strict",
-        secure=context.settings.cookie_secure,
+        secure=cookie_is_secure(request, context.settings),
     )
     response.headers["Cache-Control"] = "no-store"
     return TokenOut(
@@ -88,7 +90,7 @@ def login(body: LoginIn, request: Request, response: Response, context: Context)
     except LoginFailedError:
         context.metrics.count("login_failures")
         raise
-    return issue_token(context, user, response)
+    return issue_token(context, user, request, response)
 
 
 @router.post(
@@ -96,12 +98,19 @@ def login(body: LoginIn, request: Request, response: Response, context: Context)
     response_model=TokenOut,
     responses={401: {"description": "no valid token, or the session is over its lifetime"}},
 )
-def refresh(principal: CurrentUser, response: Response, context: Context) -> TokenOut:
+def refresh(
+    principal: CurrentUser, request: Request, response: Response, context: Context
+) -> TokenOut:
     """A fresh token of the same session: it expires no later than the session's absolute
     end (`session_ends_at_ms`), after which this answers 401."""
     claims = principal.claims
     return issue_token(
-        context, principal.user, response, session_id=claims.session_id, auth_ms=claims.auth_ms
+        context,
+        principal.user,
+        request,
+        response,
+        session_id=claims.session_id,
+        auth_ms=claims.auth_ms,
     )
 
 

@@ -18,6 +18,7 @@ from api.deps import (
     unprocessable,
     visible_or_404,
 )
+from api.http.openapi import errors
 from api.schemas import (
     ActiveFaultOut,
     BuildingRef,
@@ -67,7 +68,12 @@ async def get_unit(unit: UnitDep) -> UnitOut:
     return unit_out(unit)
 
 
-@router.get("/units/{unit_id}/report-code", response_model=ReportCodeOut, tags=["reports"])
+@router.get(
+    "/units/{unit_id}/report-code",
+    response_model=ReportCodeOut,
+    tags=["reports"],
+    responses=errors(403),
+)
 def get_report_code(unit: UnitDep, context: Context, principal: CurrentUser) -> ReportCodeOut:
     principal.require_role(Role.ADMIN, Role.DISPATCHER, Role.STEWARD)
     return ReportCodeOut(
@@ -78,7 +84,7 @@ def get_report_code(unit: UnitDep, context: Context, principal: CurrentUser) -> 
     )
 
 
-@router.get("/devices", response_model=DevicePage)
+@router.get("/devices", response_model=DevicePage, responses=errors(404))
 def list_devices(
     context: Context,
     principal: CurrentUser,
@@ -164,11 +170,11 @@ def get_device_status(device: DeviceDep, context: Context) -> DeviceStatusDetail
     )
 
 
-@router.get("/devices/{device_id}/history", response_model=HistoryOut)
+@router.get("/devices/{device_id}/history", response_model=HistoryOut, responses=errors(503))
 def get_device_history(
     device: DeviceDep,
     context: Context,
-    field: Annotated[list[str], Query(description="a field of the device's kind; repeatable")],
+    field: Annotated[list[Id], Query(description="a field of the device's kind; repeatable")],
     start_ms: Annotated[int, Query(ge=0, le=MAX_MS)],
     end_ms: Annotated[int, Query(ge=0, le=MAX_MS)],
     interval_s: Annotated[

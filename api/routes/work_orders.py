@@ -17,12 +17,15 @@ from api.deps import (
     unprocessable,
     visible_or_404,
 )
+from api.http.openapi import errors
 from api.schemas import (
+    Assignee,
     AssignIn,
     CommentIn,
     EventOut,
     Id,
     Kind,
+    Name,
     Severity,
     TransitionIn,
     WorkOrderDetailOut,
@@ -36,7 +39,7 @@ router = APIRouter(prefix="/api/v1/work-orders", tags=["work orders"])
 Name128 = Annotated[str, Query(min_length=1, max_length=128)]
 
 
-@router.get("", response_model=WorkOrderPage)
+@router.get("", response_model=WorkOrderPage, responses=errors(404))
 async def list_work_orders(
     context: Context,
     principal: CurrentUser,
@@ -45,8 +48,8 @@ async def list_work_orders(
     building: Annotated[list[Id] | None, Query()] = None,
     kind: Annotated[list[Kind] | None, Query()] = None,
     device: Annotated[Id | None, Query()] = None,
-    assignee: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
-    team: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    assignee: Annotated[Assignee | None, Query()] = None,
+    team: Annotated[Name | None, Query()] = None,
     overdue: Annotated[bool | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
@@ -93,7 +96,9 @@ def get_work_order(order: WorkOrderDep, context: Context) -> WorkOrderDetailOut:
     )
 
 
-@router.post("/{work_order_id}/transitions", response_model=WorkOrderOut)
+@router.post(
+    "/{work_order_id}/transitions", response_model=WorkOrderOut, responses=errors(403, 409)
+)
 def transition(
     order: WorkOrderDep, body: TransitionIn, principal: CurrentUser, context: Context
 ) -> WorkOrderOut:
@@ -102,7 +107,7 @@ def transition(
     return work_order_out(changed, context.clock_ms())
 
 
-@router.post("/{work_order_id}/assign", response_model=WorkOrderOut)
+@router.post("/{work_order_id}/assign", response_model=WorkOrderOut, responses=errors(403, 409))
 def assign(
     order: WorkOrderDep, body: AssignIn, principal: CurrentUser, context: Context
 ) -> WorkOrderOut:
@@ -120,7 +125,10 @@ def assign(
 
 
 @router.post(
-    "/{work_order_id}/comments", response_model=EventOut, status_code=status.HTTP_201_CREATED
+    "/{work_order_id}/comments",
+    response_model=EventOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(403),
 )
 def comment(
     order: WorkOrderDep, body: CommentIn, principal: CurrentUser, context: Context

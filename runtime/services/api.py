@@ -42,6 +42,11 @@ class ApiService:
                 port=http.port,
                 log_level=log_level,
                 timeout_graceful_shutdown=max(1, round(http.graceful_shutdown_s)),
+                server_header=False,
+                # X-Forwarded-* only from the configured proxies (uvicorn's default trusts
+                # 127.0.0.1): anyone else could pick their own address and scheme.
+                proxy_headers=bool(settings.trusted_proxies),
+                forwarded_allow_ips=list(settings.trusted_proxies),
             )
         )
 

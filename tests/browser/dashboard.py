@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,15 @@ from tests.fakes import FakeClock
 from tests.services import free_port
 
 START_TIMEOUT_S = 30.0
+CSP_VIOLATION = "Content Security Policy"
+"""What Chromium's console says when the page's policy blocks something."""
+
+
+def csp_violations(messages: Iterable[str]) -> list[str]:
+    """The console messages that report a Content-Security-Policy violation."""
+    return [m for m in messages if CSP_VIOLATION in m]
+
+
 TICKS_PER_BATCH = 10
 """Simulated seconds decoded as one batch, as a gateway batches a second's worth of messages."""
 

@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Route, expect
 
 from facility.site import Site
-from tests.browser.dashboard import DashboardServer
+from tests.browser.dashboard import DashboardServer, csp_violations
 
 pytestmark = pytest.mark.integration
 
@@ -52,6 +52,7 @@ def test_docs_lists_the_operations_offline(
     errors: list[str] = []
     page = context.new_page()
     page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: errors.extend(csp_violations([message.text])))
     try:
         page.goto(f"{api_server.url}/docs")
         login = page.locator(".opblock-summary-path", has_text="/api/v1/auth/login")
@@ -61,6 +62,10 @@ def test_docs_lists_the_operations_offline(
         ).to_be_visible()
         expect(page.get_by_text("Unable to render this definition")).to_have_count(0)
         expect(page.locator(".swagger-ui .errors-wrapper")).to_have_count(0)
+        # An operation opened: its media-type select draws its arrow from a data: image,
+        # which the page's Content-Security-Policy must allow (and nothing else inline).
+        login.first.click()
+        expect(page.locator(".opblock-body select").first).to_be_visible()
         page.screenshot(path=str(artifacts / "api-docs.png"), full_page=False)
     finally:
         context.close()

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect
 
-from tests.browser.dashboard import DashboardServer, Login
+from tests.browser.dashboard import DashboardServer, Login, csp_violations
 
 pytestmark = pytest.mark.integration
 
@@ -32,8 +32,10 @@ def _context(browser: Browser, viewport: ViewportSize = DESKTOP) -> BrowserConte
 
 
 def _page(context: BrowserContext, errors: list[str]) -> Page:
+    """A page whose script errors and Content-Security-Policy violations land in `errors`."""
     page = context.new_page()
     page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: errors.extend(csp_violations([message.text])))
     return page
 
 

@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, expect
 
 from facility.site import Site
 from ingest.settings import StoreKind, StoreSettings
-from tests.browser.dashboard import DashboardServer
+from tests.browser.dashboard import DashboardServer, csp_violations
 from tests.services import ServiceProcess, start_influxd, start_victoria_metrics
 
 pytestmark = pytest.mark.integration
@@ -61,6 +61,7 @@ def test_device_charts_come_from_the_configured_store(
     context.set_default_timeout(WAIT_MS)
     page = context.new_page()
     page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: errors.extend(csp_violations([message.text])))
     page.goto(f"{dashboard.url}/")
     page.fill("form.login input[name=username]", login.username)
     page.fill("form.login input[name=password]", login.password)
