@@ -32,7 +32,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
@@ -75,6 +75,9 @@ class DeliverySettings:
     store's probe timeout."""
     drain_poll_s: float = 0.2
     """How often the spool drainer looks for work while there is none."""
+    drain_writes_in_flight: int = 2
+    """Spool writes (of max_points_per_write points each) the drainer has in flight at once:
+    encoding one overlaps the store working on another."""
     backpressure_wait_s: float = 1.0
     """How long a batch waits for room in a full spool before the gateway retries it, still
     unacked (it stops taking new messages meanwhile)."""
@@ -82,6 +85,8 @@ class DeliverySettings:
     def __post_init__(self) -> None:
         if self.max_points_per_write < 1:
             raise SettingsError("delivery-max-points-per-write", "must be at least 1")
+        if self.drain_writes_in_flight < 1:
+            raise SettingsError("delivery-drain-writes-in-flight", "must be at least 1")
         for name in ("health_interval_s", "drain_poll_s", "backpressure_wait_s"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"delivery-{name.replace('_', '-')}", "must be more than 0")
@@ -109,6 +114,9 @@ class Delivery:
         self._up.set()
         self._threads: list[threading.Thread] = []
         self._live = ThreadPoolExecutor(LIVE_WRITERS, thread_name_prefix="store-live")
+        self._draining = ThreadPoolExecutor(
+            self.settings.drain_writes_in_flight, thread_name_prefix="spool-write"
+        )
         self._health = PeriodicWorker("store-health", self.settings.health_interval_s, self._probe)
 
     # -- the gateway's side ------------------------------------------------------------------
@@ -259,6 +267,7 @@ class Delivery:
         for thread in self._threads:
             thread.join(timeout_s)
         self._live.shutdown(wait=False, cancel_futures=True)
+        self._draining.shutdown(wait=False, cancel_futures=True)
         if not any(thread.is_alive() for thread in self._threads):
             self.spool.close()  # a drainer still at work keeps it (the process is ending)
 
@@ -268,12 +277,8 @@ class Delivery:
             if not self._up.wait(self.settings.drain_poll_s):
                 continue  # the probe says when to try again
             try:
-                lease = self.spool.take(
-                    self.settings.max_points_per_write, self.settings.drain_poll_s
-                )
-                if lease is None:
+                if not self.drain_once():
                     continue
-                self.write(lease.batch)
             except StoreUnavailableError as exc:
                 self._mark_down(exc)
                 if exc.retry_after_s is not None:
@@ -287,10 +292,25 @@ class Delivery:
                 self._stop.wait(delay)
                 delay = min(delay * 2, self.settings.retry_max_s)
                 continue
-            self.spool.commit(lease)
-            self.metrics.add(readings_drained=len(lease.batch))
             self._mark_up()
             delay = self.settings.retry_min_s
+
+    def drain_once(self) -> bool:
+        """Write the oldest spooled records (merged, in writes of `max_points_per_write`, up to
+        `drain_writes_in_flight` at once) and commit them; False if the spool is empty.
+        Raises what a write raised; the records then stay and are taken again."""
+        s = self.settings
+        lease = self.spool.take(s.max_points_per_write * s.drain_writes_in_flight, s.drain_poll_s)
+        if lease is None:
+            return False
+        chunks = lease.batch.chunks(s.max_points_per_write)
+        futures = [self._draining.submit(self._write_splitting, chunk) for chunk in chunks]
+        wait(futures)
+        for future in futures:
+            future.result()  # raises the first failure, once every write has ended
+        self.spool.commit(lease)
+        self.metrics.add(readings_drained=len(lease.batch))
+        return True
 
     def _back_off(self, wait_s: float) -> None:
         """Wait, but only until the probe sees the store answer again."""
