@@ -2,7 +2,8 @@
 
 FacilityError
  ├── SiteFileError      a site file cannot be read or is wrong (names file and line)
- └── SettingsError      a setting is invalid (names the setting)
+ ├── SettingsError      a setting is invalid (names the setting)
+ └── SinkBusyError      a sink cannot take a batch yet and has waited itself: retry, unacked
 """
 
 from __future__ import annotations
@@ -33,3 +34,9 @@ class SettingsError(FacilityError):
     def __init__(self, setting: str, message: str) -> None:
         self.setting = setting
         super().__init__(f"setting {setting}: {message}")
+
+
+class SinkBusyError(FacilityError):
+    """A batch sink cannot make the batch safe yet (the spool is full) and already waited a
+    while for room: the gateway tries the batch again at once, without acking it and without
+    the backoff a failure gets, so acks resume as soon as there is room (back-pressure)."""

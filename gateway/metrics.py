@@ -17,6 +17,7 @@ class GatewayMetrics:
     sequence_gaps: int = 0
     batches_handled: int = 0
     sink_failures: int = 0
+    backpressure_retries: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record_batch(
@@ -32,6 +33,10 @@ class GatewayMetrics:
     def record_sink_failure(self) -> None:
         with self._lock:
             self.sink_failures += 1
+
+    def record_backpressure(self) -> None:
+        with self._lock:
+            self.backpressure_retries += 1
 
     def prometheus(self) -> list[Metric]:
         with self._lock:
@@ -63,6 +68,11 @@ class GatewayMetrics:
                     "Times a stage after decode failed and the batch was retried.",
                     self.sink_failures,
                 ),
+                Metric.single(
+                    "facility_backpressure_retries_total", "counter",
+                    "Times a batch was held unacked because the durable sink was full.",
+                    self.backpressure_retries,
+                ),
             ]  # fmt: skip
 
     def snapshot(self) -> dict[str, object]:
@@ -75,4 +85,5 @@ class GatewayMetrics:
                 "sequence_gaps": self.sequence_gaps,
                 "batches_handled": self.batches_handled,
                 "sink_failures": self.sink_failures,
+                "backpressure_retries": self.backpressure_retries,
             }

@@ -6,6 +6,9 @@ without acking, so the broker keeps the messages; sinks that already took the ba
 given it again. That is for transient failures (the store or the work-order database down):
 a failure that would recur on the same batch must not reach this retry, or it stops ingestion
 for good; the alerts stage quarantines a rule that raises instead (`alerts.quarantine`).
+A sink that is full (`SinkBusyError`: the spool at its cap) has already waited for room; the
+batch is tried again at once, unacked, and no new batch is taken meanwhile: back-pressure
+that leaves the stream with the broker.
 Rejected input is counted, dead-lettered and logged truncated; it never stops the loop.
 """
 
@@ -23,6 +26,7 @@ from typing import Protocol
 
 from facility.batch import BatchSink
 from facility.clock import Clock, now_ms
+from facility.errors import SinkBusyError
 from gateway.dead_letters import DeadLetter, DeadLetterStore
 from gateway.decoder import Decoder, DecodeResult
 from gateway.metrics import GatewayMetrics
@@ -119,6 +123,10 @@ class Gateway:
                 for sink in sinks[done:]:
                     sink.handle(result.batch)
                     done += 1
+            except SinkBusyError:
+                self.metrics.record_backpressure()  # the sink waited itself: no backoff
+                if stop is not None and stop.is_set():
+                    return False
             except Exception:
                 self.metrics.record_sink_failure()
                 log.exception("a sink failed; retrying in %.1f s without acking", delay)

@@ -2,11 +2,27 @@
 
 This is the one place with batching, spooling and retries; writers only write. The gateway
 calls `handle(batch)`; when it returns, the batch is durable — in the store (a 2xx) or in the
-fsynced spool — and the gateway may ack the messages. A drainer thread empties the spool at
-full speed once the store answers again, merging small spooled batches into large writes.
-Store answers are handled per batch: a 413 splits it, 429/5xx/timeouts retry with capped
-exponential backoff and jitter (honouring Retry-After), points the store refused are handed
-to `on_rejected` (the gateway dead-letters them) and never retried.
+fsynced spool — and the gateway may ack the messages.
+
+- Live first. While the store is up, every live batch is written directly, also while the
+  spool still holds a backlog: the spool is a fallback, never a queue live data waits in.
+- The drainer writes the backlog behind it, on its own thread, merging spooled records into
+  writes of `max_points_per_write` points, as fast as the store takes them.
+- Order: a device's spooled readings may reach the store after its newer live ones. No store
+  minds: InfluxDB 1.x/2.x/3.x and VictoriaMetrics key a point by series + timestamp and take
+  out-of-order writes, and SQLite upserts on (device, ts_ms). Nothing is overwritten except by
+  the same reading again (a redelivery), with the same values.
+- Health: a probe with its own short timeout runs every `health_interval_s`. When it fails,
+  the store is down at once: a live write still waiting on a hung store is given up and its
+  batch spooled (should the write land after all, the store gets the same points twice,
+  harmlessly), so acks go on. When the probe answers again, live writes resume and the
+  drainer stops backing off.
+- Back-pressure: when the spool is full (`when_full = "block"`), `handle` waits a little for
+  room and then raises `SinkBusyError`; the gateway retries without acking, and the broker
+  holds the stream. With `drop-oldest` the spool makes room instead (counted).
+
+Store answers are handled per write: a 413 splits it, 429/5xx/timeouts mean the store is down,
+points the store refused go to `on_rejected` (the gateway dead-letters them), never retried.
 """
 
 from __future__ import annotations
@@ -14,45 +30,66 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 
 from facility.batch import Batch
 from facility.clock import Clock, now_ms
+from facility.errors import SettingsError, SinkBusyError
 from facility.periodic import PeriodicWorker
 from facility.prometheus import Metric
-from ingest.errors import PayloadTooLargeError, StoreRejectedError, StoreUnavailableError
+from ingest import delivery_metrics
+from ingest.delivery_metrics import IngestMetrics
+from ingest.errors import (
+    PayloadTooLargeError,
+    SpoolFullError,
+    StoreRejectedError,
+    StoreUnavailableError,
+)
 from ingest.interface import RejectedPoints, TimeSeriesWriter
 from ingest.spool import Spool
 
 log = logging.getLogger(__name__)
 
 OnRejected = Callable[[Sequence[RejectedPoints]], None]
+LIVE_WRITERS = 4
+"""Threads for live writes: a write given up on a hung store holds one until its timeout."""
+LIVE_POLL_S = 0.05
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeliverySettings:
     max_points_per_write: int = 50_000
-    """Larger batches are cut before writing (InfluxDB likes 5k-50k points per request)."""
+    """Points per store request: live batches are cut to it, and the spool drainer merges
+    records up to it (InfluxDB likes 5k-50k points per request)."""
     retry_min_s: float = 0.5
-    """First wait before a failed store write is tried again; doubles up to the max."""
+    """First wait before the drainer tries a failed store write again; doubles up to the max
+    (cut short when the health probe sees the store answer again)."""
     retry_max_s: float = 30.0
-    """Longest wait between store write attempts."""
+    """Longest wait between the drainer's store write attempts."""
     health_interval_s: float = 1.0
-    """How often the store is probed while it is down."""
+    """How often the store is probed; a hung store shows as down within this plus the
+    store's probe timeout."""
     drain_poll_s: float = 0.2
-    """How often the spool drainer looks for work."""
+    """How often the spool drainer looks for work while there is none."""
+    drain_writes_in_flight: int = 2
+    """Spool writes (of max_points_per_write points each) the drainer has in flight at once:
+    encoding one overlaps the store working on another."""
+    backpressure_wait_s: float = 1.0
+    """How long a batch waits for room in a full spool before the gateway retries it, still
+    unacked (it stops taking new messages meanwhile)."""
 
-
-@dataclass
-class IngestMetrics:
-    points_written: int = 0
-    points_rejected: int = 0
-    readings_spooled: int = 0
-    end_to_end_lag_s: float = 0.0
-    store_up: bool = True
-    store_error: str = ""
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    def __post_init__(self) -> None:
+        if self.max_points_per_write < 1:
+            raise SettingsError("delivery-max-points-per-write", "must be at least 1")
+        if self.drain_writes_in_flight < 1:
+            raise SettingsError("delivery-drain-writes-in-flight", "must be at least 1")
+        for name in ("health_interval_s", "drain_poll_s", "backpressure_wait_s"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"delivery-{name.replace('_', '-')}", "must be more than 0")
 
 
 class Delivery:
@@ -72,7 +109,14 @@ class Delivery:
         self.clock_ms = clock_ms
         self.metrics = IngestMetrics()
         self._stop = threading.Event()
+        self._up = threading.Event()
+        """Set while the store is taken to be up: the drainer works, live batches go direct."""
+        self._up.set()
         self._threads: list[threading.Thread] = []
+        self._live = ThreadPoolExecutor(LIVE_WRITERS, thread_name_prefix="store-live")
+        self._draining = ThreadPoolExecutor(
+            self.settings.drain_writes_in_flight, thread_name_prefix="spool-write"
+        )
         self._health = PeriodicWorker("store-health", self.settings.health_interval_s, self._probe)
 
     # -- the gateway's side ------------------------------------------------------------------
@@ -81,16 +125,61 @@ class Delivery:
         """Make the batch durable: written to the store, or appended to the spool."""
         if not len(batch):
             return
-        if self.metrics.store_up and len(self.spool) == 0:
+        waiting_since: float | None = None
+        try:
+            while True:
+                if self._up.is_set() and self._write_live(batch):
+                    break
+                try:
+                    self.spool.append(batch)
+                except SpoolFullError:
+                    waiting_since = self._wait_for_room(waiting_since)
+                    continue
+                self.metrics.add(readings_spooled=len(batch))
+                break
+        finally:
+            if waiting_since is not None:
+                self.metrics.add(backpressure_s=time.monotonic() - waiting_since)
+        with self.metrics._lock:
+            was_full, self.metrics.spool_full = self.metrics.spool_full, False
+        if was_full:
+            log.info("the spool has room (or the store is back): acks resume")
+
+    def _wait_for_room(self, since: float | None) -> float:
+        now = time.monotonic()
+        if since is None:
+            since = now
+            with self.metrics._lock:
+                was_full, self.metrics.spool_full = self.metrics.spool_full, True
+            if not was_full:
+                log.warning("spool full (%d bytes): holding acks until there is room",
+                            self.spool.disk_bytes)  # fmt: skip
+        left = since + self.settings.backpressure_wait_s - now
+        if left <= 0:
+            raise SinkBusyError("the spool is full; the batch stays unacked")
+        self.spool.wait(min(left, 0.1))
+        return since
+
+    def _write_live(self, batch: Batch) -> bool:
+        """Write directly; False (batch not written) if the store is or goes down meanwhile."""
+        future: Future[None] = self._live.submit(self.write, batch)
+        while True:
             try:
-                self.write(batch)
+                future.result(timeout=LIVE_POLL_S)
+            except FutureTimeout:
+                if self._up.is_set() or self._stop.is_set():
+                    continue
+                self.metrics.add(writes_abandoned=1)
+                log.warning("%s went down during a write: spooling its batch", self.writer.name)
+                return False
             except StoreUnavailableError as exc:
                 self._mark_down(exc)
-            else:
-                return
-        self.spool.append(batch)
-        with self.metrics._lock:
-            self.metrics.readings_spooled += len(batch)
+                return False
+            self._mark_up()
+            newest = batch.newest_ts_ms
+            if newest is not None:
+                self.metrics.end_to_end_lag_s = max(self.clock_ms() - newest, 0) / 1000
+            return True
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -98,10 +187,6 @@ class Delivery:
         """Write a batch, cut to size; raises StoreUnavailableError when the store is away."""
         for chunk in batch.chunks(self.settings.max_points_per_write):
             self._write_splitting(chunk)
-        self._mark_up()
-        newest = batch.newest_ts_ms
-        if newest is not None:
-            self.metrics.end_to_end_lag_s = max(self.clock_ms() - newest, 0) / 1000
 
     def _write_splitting(self, batch: Batch) -> None:
         try:
@@ -118,14 +203,12 @@ class Delivery:
         except StoreRejectedError as exc:
             self._rejected([RejectedPoints("store_rejected", str(exc), len(batch), "")])
             return
-        with self.metrics._lock:
-            self.metrics.points_written += result.written
+        self.metrics.add(points_written=result.written)
         if result.rejected:
             self._rejected(result.rejected)
 
     def _rejected(self, rejected: Sequence[RejectedPoints]) -> None:
-        with self.metrics._lock:
-            self.metrics.points_rejected += sum(r.count for r in rejected)
+        self.metrics.add(points_rejected=sum(r.count for r in rejected))
         log.warning(
             "%s refused %d point(s): %s",
             self.writer.name,
@@ -139,6 +222,7 @@ class Delivery:
             was_up = self.metrics.store_up
             self.metrics.store_up = False
             self.metrics.store_error = str(exc)[:300]
+            self._up.clear()
         if was_up:
             log.error("%s is unavailable, spooling: %s", self.writer.name, exc)
 
@@ -147,52 +231,24 @@ class Delivery:
             was_down = not self.metrics.store_up
             self.metrics.store_up = True
             self.metrics.store_error = ""
+            self._up.set()
         if was_down:
-            log.info("%s is back", self.writer.name)
+            log.info("%s is back; live batches go to it directly again", self.writer.name)
+            self.spool.wake()  # batches waiting for spool room can go to the store now
 
     def prometheus(self) -> list[Metric]:
-        m, spool = self.metrics, self.spool
-        with m._lock:
-            return [
-                Metric.single(
-                    "facility_points_written_total", "counter",
-                    "Points the time-series store accepted.", m.points_written,
-                ),
-                Metric.single(
-                    "facility_points_rejected_total", "counter",
-                    "Points the store refused (dead-lettered).", m.points_rejected,
-                ),
-                Metric.single(
-                    "facility_readings_spooled_total", "counter",
-                    "Readings written to the on-disk spool.", m.readings_spooled,
-                ),
-                Metric.single(
-                    "facility_readings_dropped_total", "counter",
-                    "Readings dropped because the spool was full.", spool.dropped_readings,
-                ),
-                Metric.single(
-                    "facility_spool_bytes", "gauge", "Bytes in the spool now.", spool.bytes
-                ),
-                Metric.single(
-                    "facility_spool_readings", "gauge", "Readings in the spool now.",
-                    spool.readings,
-                ),
-                Metric.single(
-                    "facility_store_up", "gauge", "1 when the store answers.", float(m.store_up)
-                ),
-                Metric.single(
-                    "facility_end_to_end_lag_seconds", "gauge",
-                    "Newest reading's age when its batch reached the store.", m.end_to_end_lag_s,
-                ),
-            ]  # fmt: skip
+        return delivery_metrics.prometheus(self.metrics, self.spool)
 
     def health(self) -> dict[str, object]:
         return {
             "store": self.writer.name,
             "up": self.metrics.store_up,
             "error": self.metrics.store_error,
-            "spool_segments": len(self.spool),
+            "spool_records": len(self.spool),
+            "spool_segments": self.spool.segments,
             "spool_readings": self.spool.readings,
+            "spool_bytes": self.spool.disk_bytes,
+            "spool_full": self.metrics.spool_full,
         }
 
     # -- background: drain the spool, watch the store ---------------------------------------
@@ -206,35 +262,62 @@ class Delivery:
     def stop(self, timeout_s: float = 10.0) -> None:
         """Stop draining and let go of the spool directory (what is spooled stays there)."""
         self._stop.set()
+        self.spool.wake()
         self._health.stop(timeout_s)
         for thread in self._threads:
             thread.join(timeout_s)
+        self._live.shutdown(wait=False, cancel_futures=True)
+        self._draining.shutdown(wait=False, cancel_futures=True)
         if not any(thread.is_alive() for thread in self._threads):
             self.spool.close()  # a drainer still at work keeps it (the process is ending)
 
     def _drain(self) -> None:
         delay = self.settings.retry_min_s
         while not self._stop.is_set():
-            found = self.spool.oldest(self.settings.drain_poll_s)
-            if found is None:
-                continue
-            segment, batch = found
+            if not self._up.wait(self.settings.drain_poll_s):
+                continue  # the probe says when to try again
             try:
-                self.write(batch)
+                if not self.drain_once():
+                    continue
             except StoreUnavailableError as exc:
                 self._mark_down(exc)
-                wait = exc.retry_after_s if exc.retry_after_s is not None else delay
-                wait *= 0.5 + random.random() if exc.retry_after_s is None else 1.0
+                if exc.retry_after_s is not None:
+                    self._stop.wait(exc.retry_after_s)
+                else:
+                    self._back_off(delay * (0.5 + random.random()))
                 delay = min(delay * 2, self.settings.retry_max_s)
-                self._stop.wait(wait)
                 continue
             except Exception:
-                log.exception("draining spool segment %s failed; retrying", segment.path.name)
+                log.exception("draining the spool failed; retrying in %.1f s", delay)
                 self._stop.wait(delay)
                 delay = min(delay * 2, self.settings.retry_max_s)
                 continue
-            self.spool.remove(segment)
+            self._mark_up()
             delay = self.settings.retry_min_s
+
+    def drain_once(self) -> bool:
+        """Write the oldest spooled records (merged, in writes of `max_points_per_write`, up to
+        `drain_writes_in_flight` at once) and commit them; False if the spool is empty.
+        Raises what a write raised; the records then stay and are taken again."""
+        s = self.settings
+        lease = self.spool.take(s.max_points_per_write * s.drain_writes_in_flight, s.drain_poll_s)
+        if lease is None:
+            return False
+        chunks = lease.batch.chunks(s.max_points_per_write)
+        futures = [self._draining.submit(self._write_splitting, chunk) for chunk in chunks]
+        wait(futures)
+        for future in futures:
+            future.result()  # raises the first failure, once every write has ended
+        self.spool.commit(lease)
+        self.metrics.add(readings_drained=len(lease.batch))
+        return True
+
+    def _back_off(self, wait_s: float) -> None:
+        """Wait, but only until the probe sees the store answer again."""
+        deadline = time.monotonic() + wait_s
+        while not self._stop.is_set() and (left := deadline - time.monotonic()) > 0:
+            if self._up.wait(min(left, 0.1)):
+                return
 
     def _probe(self) -> None:
         try:
@@ -242,5 +325,4 @@ class Delivery:
         except StoreUnavailableError as exc:
             self._mark_down(exc)
         else:
-            if len(self.spool) == 0:
-                self._mark_up()
+            self._mark_up()

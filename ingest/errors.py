@@ -6,6 +6,7 @@ IngestError
  │    ├── PayloadTooLargeError    413: split the batch and try the halves
  │    └── StoreRejectedError      4xx: the store refuses the data itself; retrying won't help
  └── SpoolError                   the on-disk spool cannot be written or read
+      └── SpoolFullError          the spool is at its cap (and drops nothing): hold the acks
 """
 
 from __future__ import annotations
@@ -40,4 +41,8 @@ class StoreRejectedError(WriteError):
 
 
 class SpoolError(IngestError):
+    pass
+
+
+class SpoolFullError(SpoolError):
     pass

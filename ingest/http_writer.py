@@ -97,6 +97,7 @@ class LineProtocolHttpWriter:
         headers: Mapping[str, str] | None = None,
         auth: httpx.Auth | tuple[str, str] | None = None,
         timeout_s: float = 10.0,
+        probe_timeout_s: float = 2.0,
         gzip_level: int = 1,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
@@ -105,6 +106,7 @@ class LineProtocolHttpWriter:
         self._write_params = dict(write_params)
         self._ping_path = ping_path
         self._gzip_level = gzip_level
+        self._probe_timeout_s = probe_timeout_s
         self._http = httpx.Client(
             base_url=base_url,
             timeout=timeout_s,
@@ -141,7 +143,7 @@ class LineProtocolHttpWriter:
         return WriteResult(len(lines))
 
     def ping(self) -> None:
-        response = self.request("GET", self._ping_path)
+        response = self.request("GET", self._ping_path, timeout=self._probe_timeout_s)
         if response.status_code >= 300:
             raise StoreUnavailableError(f"{self.name} ping answered", status=response.status_code)
 

@@ -20,6 +20,7 @@ class InfluxV1Settings:
     username: str | None = None
     password: str | None = None
     timeout_s: float = 10.0
+    probe_timeout_s: float = 2.0
 
 
 class InfluxV1Writer(LineProtocolHttpWriter):
@@ -41,6 +42,7 @@ class InfluxV1Writer(LineProtocolHttpWriter):
             ping_path="/ping",
             auth=(settings.username, settings.password or "") if settings.username else None,
             timeout_s=settings.timeout_s,
+            probe_timeout_s=settings.probe_timeout_s,
             transport=transport,
         )
 

@@ -22,6 +22,7 @@ class InfluxV2Settings:
     bucket: str = "facility"
     token: str | None = None
     timeout_s: float = 10.0
+    probe_timeout_s: float = 2.0
 
 
 class InfluxV2Writer(LineProtocolHttpWriter):
@@ -43,5 +44,6 @@ class InfluxV2Writer(LineProtocolHttpWriter):
             ping_path="/health",
             headers={"Authorization": f"Token {settings.token}"} if settings.token else None,
             timeout_s=settings.timeout_s,
+            probe_timeout_s=settings.probe_timeout_s,
             transport=transport,
         )

@@ -50,6 +50,7 @@ def influx_v1_settings(settings: StoreSettings, *, timeout_s: float) -> InfluxV1
         username=settings.influx_username,
         password=settings.influx_password,
         timeout_s=timeout_s,
+        probe_timeout_s=settings.influx_probe_timeout_s,
     )
 
 
@@ -87,6 +88,7 @@ def _influx_v2_writer(site: Site, settings: StoreSettings) -> TimeSeriesWriter:
             bucket=settings.influx_bucket,
             token=settings.influx_token,
             timeout_s=settings.influx_write_timeout_s,
+            probe_timeout_s=settings.influx_probe_timeout_s,
         ),
     )
 

@@ -51,6 +51,9 @@ class StoreSettings:
     influx-url."""
     influx_write_timeout_s: float = 10.0
     """How long one write to InfluxDB may take before it counts as a store outage."""
+    influx_probe_timeout_s: float = 2.0
+    """How long the health probe (ping) may take: a store that does not answer within it is
+    down, so a hung store shows as degraded within delivery-health-interval-s plus this."""
     influx_query_timeout_s: float = 30.0
     """How long one history query (a chart, a backtest chunk) may take."""
 
@@ -75,6 +78,7 @@ class StoreSettings:
             raise SettingsError("influx-password", "is given without influx-username")
         timeouts = {
             "influx-write-timeout-s": self.influx_write_timeout_s,
+            "influx-probe-timeout-s": self.influx_probe_timeout_s,
             "influx-query-timeout-s": self.influx_query_timeout_s,
         }
         for option, seconds in timeouts.items():

@@ -87,7 +87,12 @@ class GatewayService:
         self.letters = JsonlDeadLetters(files.dead_letters)
         self.delivery = Delivery(
             self.writer,
-            Spool(files.spool_dir, max_bytes=files.spool_max_bytes),
+            Spool(
+                files.spool_dir,
+                max_bytes=files.spool_max_bytes,
+                segment_bytes=files.spool_segment_bytes,
+                when_full=files.spool_when_full,
+            ),
             on_rejected=self._dead_letter,
             settings=config.delivery,
         )

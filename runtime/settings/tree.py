@@ -130,7 +130,13 @@ class GatewaySettings:
     spool_dir: Path = Path("var/spool")
     """On-disk spool for store outages (one gateway process per directory)."""
     spool_max_bytes: int = 1 << 30
-    """Spool cap; the oldest batches are dropped (and counted) beyond it."""
+    """Spool cap in bytes on disk (compressed; ~15-25 bytes a reading): see spool-when-full."""
+    spool_segment_bytes: int = 4 << 20
+    """The spool appends batches to a segment file until it holds this many bytes (at most a
+    quarter of the cap); a drained segment is deleted."""
+    spool_when_full: Literal["block", "drop-oldest"] = "block"
+    """At the cap: block stops acking (the broker holds the stream, up to its own queue
+    limits) and drops nothing; drop-oldest deletes the oldest segment (counted) and acks on."""
     metrics_host: str = "127.0.0.1"
     """Address of /metrics and /health."""
     metrics_port: int = 9108
@@ -140,8 +146,10 @@ class GatewaySettings:
         _port("metrics-port", self.metrics_port, zero_ok=True)
         if self.session_expiry_s < 0:
             raise SettingsError("session-expiry-s", "must not be negative")
-        if self.spool_max_bytes < 1 << 20:
-            raise SettingsError("spool-max-bytes", "must be at least 1 MiB (1048576)")
+        if self.spool_max_bytes < 1 << 16:
+            raise SettingsError("spool-max-bytes", "must be at least 64 KiB (65536)")
+        if self.spool_segment_bytes < 4096:
+            raise SettingsError("spool-segment-bytes", "must be at least 4 KiB (4096)")
         for name in ("rules_tick_s", "rules_checkpoint_s"):
             if getattr(self, name) <= 0:
                 raise SettingsError(name.replace("_", "-"), "must be more than 0")

@@ -123,7 +123,7 @@ def test_influxd_down_for_30s_mid_stream_loses_nothing(
                             timeout_s=10, what="/health to report the store down")  # fmt: skip
         assert degraded is not None
         time.sleep(30)  # the outage: the stream goes on into the spool
-        assert len(list(gateway.spool.glob("*.npz"))) > 0
+        assert len(list(gateway.spool.glob("*.seg"))) > 0
         influxd.restart()
         publisher.join()
     finally:
@@ -131,7 +131,7 @@ def test_influxd_down_for_30s_mid_stream_loses_nothing(
     wait_for_points(influxd, data.readings_by_kind)
     wait_for(gateway.health, lambda h: h is not None and h["status"] == "ok", timeout_s=30,
              what="the store to be healthy again")  # fmt: skip
-    wait_for(lambda: list(gateway.spool.glob("*.npz")), lambda left: left == [], timeout_s=30,
+    wait_for(lambda: list(gateway.spool.glob("*.seg")), lambda left: left == [], timeout_s=30,
              what="the spool to drain")  # fmt: skip
     metrics = gateway.metrics()
     assert metrics["facility_readings_spooled_total"] > 0

@@ -1,11 +1,11 @@
-"""Delivery: direct writes, the spool, 413 splits, refused points and retries, with fake writers."""
+"""Delivery with fake writers: direct writes, 413 splits, refused points, outages drained behind
+live batches, a hung store given up on, back-pressure from a full spool."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -13,20 +13,27 @@ import pytest
 
 from facility.batch import Batch, KindBatch
 from facility.catalog import PUMP
+from facility.errors import SinkBusyError
+from facility.prometheus import render
 from ingest.delivery import Delivery, DeliverySettings
-from ingest.errors import (
-    PayloadTooLargeError,
-    SpoolError,
-    StoreRejectedError,
-    StoreUnavailableError,
-)
+from ingest.errors import PayloadTooLargeError, StoreRejectedError, StoreUnavailableError
 from ingest.interface import RejectedPoints, WriteResult
-from ingest.spool import Spool, decode_batch, encode_batch
+from ingest.spool import Spool
+from ingest.spool_codec import encode_record
 
 FAST = DeliverySettings(
     max_points_per_write=1000, retry_min_s=0.0, retry_max_s=0.0, health_interval_s=0.01,
-    drain_poll_s=0.01,
+    drain_poll_s=0.01, backpressure_wait_s=0.05,
 )  # fmt: skip
+DEADLINE_S = 10.0
+"""Bound on waiting for a background thread; the tests assert what happens, not how fast."""
+
+
+def eventually(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + DEADLINE_S
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.005)
 
 
 def pump_batch(readings: int, *, first_ts: int = 1_790_000_000_000) -> Batch:
@@ -51,10 +58,15 @@ class ScriptedWriter:
         self.outcomes = list(outcomes)
         self.max_points = max_points
         self.written: list[int] = []
+        self.first_ts: list[int] = []
         self.up = True
+        self.hung = threading.Event()
+        """While set, writes wait (a SIGSTOPped store) and pings fail (the probe's timeout)."""
         self.lock = threading.Lock()
 
     def write(self, batch: Batch) -> WriteResult:
+        while self.hung.is_set():
+            time.sleep(0.01)
         with self.lock:
             if not self.up:
                 raise StoreUnavailableError("down")
@@ -67,10 +79,11 @@ class ScriptedWriter:
                 self.written.append(outcome.written)
                 return outcome
             self.written.append(len(batch))
+            self.first_ts.append(min(int(kb.ts_ms.min()) for kb in batch))
             return WriteResult(len(batch))
 
     def ping(self) -> None:
-        if not self.up:
+        if not self.up or self.hung.is_set():
             raise StoreUnavailableError("down")
 
     def close(self) -> None:
@@ -115,117 +128,124 @@ def test_refused_points_go_to_on_rejected_and_are_not_retried(spool: Spool) -> N
     assert len(spool) == 0
 
 
-def test_an_outage_spools_then_drains_everything(spool: Spool) -> None:
+def started(delivery: Delivery) -> Delivery:
+    delivery.start()
+    return delivery
+
+
+def test_an_outage_spools_then_drains_in_merged_writes(spool: Spool) -> None:
     writer = ScriptedWriter()
     writer.up = False
     delivery = Delivery(writer, spool, on_rejected=lambda r: None, settings=FAST)
-    for _ in range(5):
-        delivery.handle(pump_batch(100))
-    assert len(spool) == 5
+    for i in range(25):
+        delivery.handle(pump_batch(100, first_ts=i * 1_000_000))
+    assert spool.readings == 2500
     assert writer.written == []
     assert delivery.metrics.store_up is False
-    delivery.start()
+    started(delivery)
     try:
         writer.up = True
-        done = threading.Event()
-        for _ in range(500):
-            if len(spool) == 0:
-                done.set()
-                break
-            threading.Event().wait(0.01)
-        assert done.is_set()
+        eventually(lambda: len(spool) == 0, "the spool to drain")
     finally:
         delivery.stop()
-    assert sum(writer.written) == 500
-    assert delivery.metrics.readings_spooled == 500
+    assert sorted(writer.written) == [500, 1000, 1000]  # 25 spooled batches, three writes
+    assert sorted(writer.first_ts) == [0, 10_000_000, 20_000_000]
+    assert delivery.metrics.readings_spooled == delivery.metrics.readings_drained == 2500
 
 
-def test_while_the_spool_is_not_empty_new_batches_queue_behind_it(spool: Spool) -> None:
+def test_live_batches_go_direct_while_the_backlog_drains_behind(spool: Spool) -> None:
     writer = ScriptedWriter([StoreUnavailableError("timeout")])
     delivery = Delivery(writer, spool, on_rejected=lambda r: None, settings=FAST)
-    delivery.handle(pump_batch(10))  # the store times out: spooled
-    delivery.handle(pump_batch(10))  # the store is up again, but older data waits on disk
-    assert len(spool) == 2
+    delivery.handle(pump_batch(10, first_ts=0))  # the store times out: spooled
+    assert len(spool) == 1
+    delivery.handle(pump_batch(10, first_ts=5_000_000))  # store down: spooled, not tried
     assert writer.written == []
-
-
-def test_the_spool_survives_a_restart_and_keeps_order(tmp_path: Path) -> None:
-    first = Spool(tmp_path / "spool", max_bytes=10 << 20)
-    first.append(pump_batch(3, first_ts=1000))
-    first.append(pump_batch(4, first_ts=9000))
-    first.close()
-    reopened = Spool(tmp_path / "spool", max_bytes=10 << 20)
-    assert len(reopened) == 2
-    assert reopened.readings == 7
-    found = reopened.oldest()
-    assert found is not None
-    segment, batch = found
-    assert len(batch) == 3
-    reopened.remove(segment)
-    found = reopened.oldest()
-    assert found is not None
-    assert int(found[1].kinds["pump"].ts_ms[0]) == 9000
-    reopened.close()
-
-
-def test_a_spool_directory_in_use_by_another_gateway_is_refused(tmp_path: Path) -> None:
-    """Two gateways on one spool would drain and delete each other's batches."""
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_SPOOL, str(tmp_path / "spool")],
-        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-    )  # fmt: skip
+    delivery._probe()  # the store answers again
+    delivery.handle(pump_batch(10, first_ts=9_000_000))  # live: straight to the store
+    assert writer.first_ts == [9_000_000]
+    assert len(spool) == 2  # the backlog is the drainer's
+    started(delivery)
     try:
-        assert holder.stdout is not None
-        assert holder.stdout.readline() == b"holding\n"
-        with pytest.raises(SpoolError, match=rf"in use by another process \(pid {holder.pid}\)"):
-            Spool(tmp_path / "spool", max_bytes=10 << 20)
+        eventually(lambda: len(spool) == 0, "the spool to drain")
     finally:
-        assert holder.stdin is not None
-        holder.stdin.close()  # it exits, and its lock goes with it
-        holder.wait(30)
-        assert holder.stdout is not None
-        holder.stdout.close()
-    Spool(tmp_path / "spool", max_bytes=10 << 20).close()  # free again
+        delivery.stop()
+    assert sorted(writer.first_ts) == [0, 9_000_000]  # the drainer merged both records
+    assert sum(writer.written) == 30
 
 
-HOLD_SPOOL = """
-import sys
-from pathlib import Path
-from ingest.spool import Spool
-spool = Spool(Path(sys.argv[1]), max_bytes=1 << 20)
-print("holding", flush=True)
-sys.stdin.read()
-"""
-ROOT = Path(__file__).resolve().parents[2]
+def test_a_hung_store_is_given_up_on_so_acks_go_on(spool: Spool) -> None:
+    writer = ScriptedWriter()
+    delivery = started(Delivery(writer, spool, on_rejected=lambda r: None, settings=FAST))
+    try:
+        writer.hung.set()
+        delivery.handle(pump_batch(10))  # returns once the probe finds the store hung
+        assert delivery.metrics.store_up is False
+        assert delivery.metrics.writes_abandoned == 1
+        assert spool.readings == 10
+        delivery.handle(pump_batch(10, first_ts=7_000_000))  # down: spooled at once
+        writer.hung.clear()
+        eventually(lambda: len(spool) == 0, "the spool to drain")
+    finally:
+        delivery.stop()
+    assert delivery.metrics.store_up is True
+    assert sum(writer.written) >= 20  # the abandoned write may land too: the same points
 
 
-def test_a_full_spool_drops_the_oldest_and_counts_them(tmp_path: Path) -> None:
-    size = len(encode_batch(pump_batch(100)))
-    spool = Spool(tmp_path / "spool", max_bytes=size * 3 + size // 2)
-    for i in range(5):
-        spool.append(pump_batch(100, first_ts=i * 1_000_000))
-    assert len(spool) == 3
-    assert spool.dropped_readings == 200
-    found = spool.oldest()
-    assert found is not None
-    assert int(found[1].kinds["pump"].ts_ms[0]) == 2_000_000
+def test_a_full_spool_holds_the_batch_unacked_and_drops_nothing(tmp_path: Path) -> None:
+    size = len(encode_record(pump_batch(100)))
+    spool = Spool(tmp_path / "spool", max_bytes=size * 2 + size // 2)
+    writer = ScriptedWriter()
+    writer.up = False
+    delivery = Delivery(writer, spool, on_rejected=lambda r: None, settings=FAST)
+    try:
+        delivery.handle(pump_batch(100, first_ts=0))
+        delivery.handle(pump_batch(100, first_ts=1_000_000))
+        with pytest.raises(SinkBusyError):
+            delivery.handle(pump_batch(100, first_ts=2_000_000))
+        assert delivery.metrics.spool_full is True
+        assert delivery.metrics.backpressure_s > 0
+        assert spool.dropped_readings == 0
+        writer.up = True
+        delivery._probe()
+        delivery.handle(pump_batch(100, first_ts=2_000_000))  # the gateway's retry: direct
+        assert delivery.metrics.spool_full is False
+        started(delivery)
+        eventually(lambda: len(spool) == 0, "the spool to drain")
+    finally:
+        delivery.stop()
+    assert sum(writer.written) == 300
+    assert sorted(writer.first_ts) == [0, 2_000_000]
+
+
+def test_drop_oldest_keeps_acking_and_counts_what_it_dropped(tmp_path: Path) -> None:
+    size = len(encode_record(pump_batch(100)))
+    spool = Spool(tmp_path / "spool", max_bytes=size * 4 + size // 2, when_full="drop-oldest")
+    writer = ScriptedWriter()
+    writer.up = False
+    delivery = Delivery(writer, spool, on_rejected=lambda r: None, settings=FAST)
+    for i in range(8):
+        delivery.handle(pump_batch(100, first_ts=i * 1_000_000))
+    assert spool.dropped_readings > 0
+    assert spool.readings + spool.dropped_readings == 800
+    text = render(delivery.prometheus())
+    assert f"facility_readings_dropped_total {spool.dropped_readings}" in text
     spool.close()
 
 
-def test_a_corrupt_segment_is_moved_aside_not_fatal(tmp_path: Path) -> None:
-    spool = Spool(tmp_path / "spool", max_bytes=10 << 20)
-    segment = spool.append(pump_batch(3))
-    segment.path.write_bytes(b"not an npz file")
-    assert spool.oldest() is None
-    assert len(spool) == 0
-    assert list((tmp_path / "spool").glob("*.corrupt"))
-    spool.close()
-
-
-def test_batches_round_trip_through_the_spool_codec() -> None:
-    batch = pump_batch(5)
-    again = decode_batch(encode_batch(batch))
-    kb, back = batch.kinds["pump"], again.kinds["pump"]
-    assert again.site_id == "s"
-    np.testing.assert_array_equal(kb.ts_ms, back.ts_ms)
-    np.testing.assert_array_equal(kb.values, back.values)
+def test_the_drainer_does_not_sit_out_its_backoff_once_the_store_answers(spool: Spool) -> None:
+    slow = DeliverySettings(
+        max_points_per_write=1000, retry_min_s=60.0, retry_max_s=60.0, health_interval_s=0.01,
+        drain_poll_s=0.01,
+    )  # fmt: skip
+    writer = ScriptedWriter()
+    writer.up = False
+    delivery = Delivery(writer, spool, on_rejected=lambda r: None, settings=slow)
+    delivery.handle(pump_batch(100))
+    started(delivery)
+    try:
+        writer.up = True
+        writer.outcomes = [StoreUnavailableError("still starting")]  # the first drain write fails
+        eventually(lambda: len(spool) == 0, "the spool to drain")  # well before 30-90 s
+    finally:
+        delivery.stop()
+    assert writer.written == [100]

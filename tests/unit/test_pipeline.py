@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from facility.batch import Batch, BatchSink
+from facility.errors import SinkBusyError
 from facility.site import Site
 from gateway.dead_letters import MemoryDeadLetters
 from gateway.decoder import Decoder
@@ -239,3 +240,36 @@ def test_pipelined_nothing_is_acked_while_the_rules_fail(demo_site: Site) -> Non
     timer.cancel()
     assert store.readings == 2  # durable ...
     assert source.acked == []  # ... but the rules never saw it, so the broker keeps it
+
+
+class FullSink:
+    """Says it is full (having waited itself) `times` times, then takes the batch."""
+
+    def __init__(self, times: int) -> None:
+        self.times = times
+        self.batches: list[Batch] = []
+
+    def handle(self, batch: Batch) -> None:
+        if self.times:
+            self.times -= 1
+            raise SinkBusyError("spool full")
+        self.batches.append(batch)
+
+
+def test_a_full_sink_holds_the_batch_unacked_and_retries_without_backoff(
+    demo_site: Site,
+) -> None:
+    stop = threading.Event()
+    source = FakeSource([_pump(1, 1)], stop)
+    sink = FullSink(times=3)
+    slow = PipelineSettings(max_batch_messages=3, flush_interval_s=0.0, retry_min_s=600.0)
+    gateway = Gateway(
+        Decoder(demo_site), [sink], MemoryDeadLetters(), settings=slow, clock_ms=lambda: NOW_MS
+    )
+
+    result = gateway.decode(source.take(10, 0))
+    assert gateway.deliver(result, stop) is True  # a 600 s backoff would hang the test here
+    assert [len(b) for b in sink.batches] == [1]
+    snapshot = gateway.metrics.snapshot()
+    assert snapshot["backpressure_retries"] == 3
+    assert snapshot["sink_failures"] == 0
