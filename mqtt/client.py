@@ -36,6 +36,10 @@ class _StoppingError(ConnectionAbortedError):
     loop lets OSError through to its own handling)."""
 
 
+ACK_BARRIER_TOPIC = "facility/ack-barrier"
+"""Never subscribed: unsubscribing from it is a round trip that changes nothing."""
+
+
 class MqttClient:
     """A packet path's paho client, its connection kept by paho's thread and our policy."""
 
@@ -74,6 +78,8 @@ class MqttClient:
         client.on_connect = self._paho_connect
         client.on_disconnect = self._paho_disconnect
         client.on_subscribe = self._paho_subscribed
+        self._barrier_passed = threading.Event()
+        client.on_unsubscribe = lambda *_args: self._barrier_passed.set()
 
     @property
     def path(self) -> PathName:
@@ -147,11 +153,23 @@ class MqttClient:
             self._stopping = True
             self._state.notify_all()
         connected = self._connected.is_set()
+        if connected:
+            self._ack_barrier(timeout_s)
         self._paho.disconnect()
         if connected:
             self._disconnected.wait(timeout_s)
         self._paho.loop_stop()
         self._connected.clear()
+
+    def _ack_barrier(self, timeout_s: float) -> None:
+        """Wait until the broker has read everything sent so far (the last acks): it answers an
+        UNSUBSCRIBE only after the packets before it. Without this, a new connection with our
+        client id (a restart) can take the session over while our acks still sit unread in the
+        broker's socket buffer, and the broker sends those messages again."""
+        self._barrier_passed.clear()
+        result, _mid = self._paho.unsubscribe(ACK_BARRIER_TOPIC)
+        if result == paho.MQTT_ERR_SUCCESS:
+            self._barrier_passed.wait(timeout_s)
 
     def pause(self, timeout_s: float = 10.0) -> None:
         """Drop the connection as a broker or network failure would, and stay away until

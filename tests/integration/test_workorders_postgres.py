@@ -18,12 +18,12 @@ from alerts.faults import FaultOpened
 from alerts.interface import Category, Severity
 from alerts.store import WorkOrderStore
 from db.engine import make_engine
-from db.migrate import current_revision, downgrade, migrate
+from db.migrate import current_revision, downgrade, head_revision, migrate
 from db.schema import metadata
 from tests.services import start_postgres
 
 T0 = 1_790_000_000_000
-HEAD = "0005"
+HEAD = head_revision()
 
 
 @pytest.fixture
