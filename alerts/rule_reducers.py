@@ -38,6 +38,38 @@ def slope(seconds: FloatArray, values: FloatArray) -> FloatArray:
     return result
 
 
+SLOPE_CHUNK_SLOTS: Final = 1 << 16
+"""Window slots laid out at once (rows x width, 512 KiB per float temporary): slope's ~20
+temporaries then stay in the cache instead of streaming through memory, which halved the
+trend rules' time against laying out a whole 10k batch (best of 2**12 .. 2**18 measured). The
+sums are per row, so chunking changes no result."""
+
+
+def window_slopes(
+    flat_s: FloatArray, flat_val: FloatArray, start: IntpArray, end: IntpArray
+) -> FloatArray:
+    """`slope` over each span [start, end) of the flat entries, side by side as wide as the
+    longest span. Only spans with SLOPE_MIN_READINGS entries or more can have a slope, so only
+    their rows are laid out (a trend's `only=` keeps most windows short); every row keeps the
+    width of the longest span, so each slope is summed exactly as if all rows were laid out."""
+    result: FloatArray = np.full(len(start), np.nan)
+    width = max(int((end - start).max()) if len(start) else 0, 1)
+    fits = true_rows(end - start >= SLOPE_MIN_READINGS)
+    if not len(fits):
+        return result
+    offsets = np.arange(width)[None, :]
+    step = max(SLOPE_CHUNK_SLOTS // width, 1)
+    for at in range(0, len(fits), step):  # a few chunks: each one's temporaries stay in cache
+        rows = fits[at : at + step]
+        index = start[rows, None] + offsets
+        inside = index < end[rows, None]
+        take = np.minimum(index, len(flat_val) - 1)
+        result[rows] = slope(
+            np.where(inside, flat_s[take], np.nan), np.where(inside, flat_val[take], np.nan)
+        )
+    return result
+
+
 def counted(
     function: str,
     flat_val: FloatArray,
