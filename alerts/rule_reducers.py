@@ -13,7 +13,7 @@ import numpy as np
 
 from alerts.rule_language import SLOPE_MIN_READINGS
 from alerts.rule_rows import true_rows
-from facility.batch import FloatArray, IntpArray
+from facility.batch import BoolArray, FloatArray, IntpArray
 
 EMPTY_VALUE: Final = {
     "count": 0.0, "changes": 0.0, "mean": np.nan, "median": np.nan, "stuck": 0.0, "slope": np.nan,
@@ -24,7 +24,11 @@ EMPTY_VALUE: Final = {
 def slope(seconds: FloatArray, values: FloatArray) -> FloatArray:
     """Per row, the least-squares slope (change per second) of values over time, NaN padding
     empty slots; NaN with fewer than SLOPE_MIN_READINGS readings or all at one time."""
-    ok = ~np.isnan(values)
+    return _fit(seconds, values, ~np.isnan(values))
+
+
+def _fit(seconds: FloatArray, values: FloatArray, ok: BoolArray) -> FloatArray:
+    """`slope` of the slots where `ok`; the others are ignored whatever they hold."""
     n = ok.sum(axis=1)
     size = np.maximum(n, 1)
     mean_s = np.where(ok, seconds, 0.0).sum(axis=1) / size
@@ -62,11 +66,10 @@ def window_slopes(
     for at in range(0, len(fits), step):  # a few chunks: each one's temporaries stay in cache
         rows = fits[at : at + step]
         index = start[rows, None] + offsets
-        inside = index < end[rows, None]
         take = np.minimum(index, len(flat_val) - 1)
-        result[rows] = slope(
-            np.where(inside, flat_s[take], np.nan), np.where(inside, flat_val[take], np.nan)
-        )
+        values = flat_val[take]
+        ok = (index < end[rows, None]) & ~np.isnan(values)
+        result[rows] = _fit(flat_s[take], values, ok)
     return result
 
 
