@@ -47,6 +47,8 @@ __all__ = [
 ]
 
 _DICT_ONLY = frozenset({dict})
+_UNPARSED = object()
+"""A payload not parsed yet (`None` is a parsed JSON null)."""
 
 
 class Decoder:
@@ -82,8 +84,33 @@ class Decoder:
         rows: dict[str, KindRows] = {}
         rejections: list[Rejection] = []
         ordinal = 0
+        routes, limit = self._routes, self.limits.max_payload_bytes
         for number, message in enumerate(messages):
-            ordinal = self._decode_message(message, number, ordinal, rows, rejections)
+            payload = message.payload
+            route = routes.get(message.topic)
+            doc: object = _UNPARSED
+            if route is not None and len(payload) <= limit:
+                # The usual one-reading message, inline: a known topic and plain values only
+                # (what `_decode_message` would do too, without its per-message calls).
+                try:
+                    doc = orjson.loads(payload)
+                except orjson.JSONDecodeError:
+                    doc = _UNPARSED  # parsed again below, for the error's text
+                if (
+                    type(doc) is dict
+                    and READINGS_KEY not in doc
+                    and payload.count(b'"') == 2 * len(doc)
+                    and payload.count(b"{") == 1
+                    and b"[" not in payload
+                ):
+                    whole = self._kind_rows(rows, route[0]).whole
+                    whole.readings.append(doc)
+                    whole.device.append(route[1])
+                    whole.message.append(number)
+                    whole.order.append(ordinal)
+                    ordinal += 1
+                    continue
+            ordinal = self._decode_message(message, number, ordinal, rows, rejections, doc)
         kinds: dict[str, KindBatch] = {}
         for name, collected in rows.items():
             rows_table = table(collected, messages, rejections)
@@ -92,6 +119,12 @@ class Decoder:
                 kinds[name] = kb
         return DecodeResult(Batch(self.site.id, kinds), rejections)
 
+    def _kind_rows(self, rows: dict[str, KindRows], spec: KindSpec) -> KindRows:
+        collected = rows.get(spec.name)
+        if collected is None:
+            collected = rows[spec.name] = KindRows(spec, self._layouts[spec.name])
+        return collected
+
     def _decode_message(
         self,
         message: RawMessage,
@@ -99,8 +132,10 @@ class Decoder:
         ordinal: int,
         rows: dict[str, KindRows],
         rejections: list[Rejection],
+        doc: object = _UNPARSED,
     ) -> int:
-        """Collect one message's readings; returns the next reading ordinal."""
+        """Collect one message's readings; returns the next reading ordinal. `doc` is the
+        payload already parsed, or `_UNPARSED`."""
         topic, payload = message.topic, message.payload
 
         def reject(reason: RejectReason, detail: str) -> int:
@@ -116,21 +151,20 @@ class Decoder:
         if isinstance(route[0], RejectReason):
             return reject(route[0], str(route[1]))
         spec, device = route[0], int(route[1])
-        try:
-            doc = orjson.loads(payload)
-        except orjson.JSONDecodeError as exc:
-            if b"NaN" in payload or b"Infinity" in payload:
-                return reject(
-                    RejectReason.NON_FINITE, "NaN and Infinity are not valid JSON numbers"
-                )
-            return reject(RejectReason.MALFORMED_JSON, str(exc))
+        if doc is _UNPARSED:
+            try:
+                doc = orjson.loads(payload)
+            except orjson.JSONDecodeError as exc:
+                if b"NaN" in payload or b"Infinity" in payload:
+                    return reject(
+                        RejectReason.NON_FINITE, "NaN and Infinity are not valid JSON numbers"
+                    )
+                return reject(RejectReason.MALFORMED_JSON, str(exc))
         if type(doc) is not dict:
             return reject(
                 RejectReason.NOT_OBJECT, f"payload is a JSON {type(doc).__name__}, not an object"
             )
-        collected = rows.get(spec.name)
-        if collected is None:
-            collected = rows[spec.name] = KindRows(spec, self._layouts[spec.name])
+        collected = self._kind_rows(rows, spec)
         if READINGS_KEY not in doc:  # one reading: kept whole when it has plain values only
             if (
                 payload.count(b'"') == 2 * len(doc)
