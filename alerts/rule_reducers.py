@@ -13,7 +13,7 @@ import numpy as np
 
 from alerts.rule_language import SLOPE_MIN_READINGS
 from alerts.rule_rows import true_rows
-from facility.batch import FloatArray, IntpArray
+from facility.batch import BoolArray, FloatArray, IntpArray
 
 EMPTY_VALUE: Final = {
     "count": 0.0, "changes": 0.0, "mean": np.nan, "median": np.nan, "stuck": 0.0, "slope": np.nan,
@@ -24,7 +24,11 @@ EMPTY_VALUE: Final = {
 def slope(seconds: FloatArray, values: FloatArray) -> FloatArray:
     """Per row, the least-squares slope (change per second) of values over time, NaN padding
     empty slots; NaN with fewer than SLOPE_MIN_READINGS readings or all at one time."""
-    ok = ~np.isnan(values)
+    return _fit(seconds, values, ~np.isnan(values))
+
+
+def _fit(seconds: FloatArray, values: FloatArray, ok: BoolArray) -> FloatArray:
+    """`slope` of the slots where `ok`; the others are ignored whatever they hold."""
     n = ok.sum(axis=1)
     size = np.maximum(n, 1)
     mean_s = np.where(ok, seconds, 0.0).sum(axis=1) / size
@@ -35,6 +39,37 @@ def slope(seconds: FloatArray, values: FloatArray) -> FloatArray:
     sxy = (ds * dv).sum(axis=1)
     fit = (n >= SLOPE_MIN_READINGS) & (sxx > 0)
     result: FloatArray = np.where(fit, sxy / np.where(fit, sxx, 1.0), np.nan)
+    return result
+
+
+SLOPE_CHUNK_SLOTS: Final = 1 << 16
+"""Window slots laid out at once (rows x width, 512 KiB per float temporary): slope's ~20
+temporaries then stay in the cache instead of streaming through memory, which halved the
+trend rules' time against laying out a whole 10k batch (best of 2**12 .. 2**18 measured). The
+sums are per row, so chunking changes no result."""
+
+
+def window_slopes(
+    flat_s: FloatArray, flat_val: FloatArray, start: IntpArray, end: IntpArray
+) -> FloatArray:
+    """`slope` over each span [start, end) of the flat entries, side by side as wide as the
+    longest span. Only spans with SLOPE_MIN_READINGS entries or more can have a slope, so only
+    their rows are laid out (a trend's `only=` keeps most windows short); every row keeps the
+    width of the longest span, so each slope is summed exactly as if all rows were laid out."""
+    result: FloatArray = np.full(len(start), np.nan)
+    width = max(int((end - start).max()) if len(start) else 0, 1)
+    fits = true_rows(end - start >= SLOPE_MIN_READINGS)
+    if not len(fits):
+        return result
+    offsets = np.arange(width)[None, :]
+    step = max(SLOPE_CHUNK_SLOTS // width, 1)
+    for at in range(0, len(fits), step):  # a few chunks: each one's temporaries stay in cache
+        rows = fits[at : at + step]
+        index = start[rows, None] + offsets
+        take = np.minimum(index, len(flat_val) - 1)
+        values = flat_val[take]
+        ok = (index < end[rows, None]) & ~np.isnan(values)
+        result[rows] = _fit(flat_s[take], values, ok)
     return result
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from alerts.rule_language import NEVER, STUCK_MIN_READINGS
-from alerts.rule_reducers import EMPTY_VALUE, counted, reduce_rows, slope
+from alerts.rule_reducers import EMPTY_VALUE, counted, reduce_rows, window_slopes
 from alerts.rule_rows import DeviceGroups, Rows, true_rows
 from facility.batch import BoolArray, FloatArray, Int32Array, Int64Array, IntpArray
 
@@ -257,13 +257,7 @@ def _time_window(
         flat_s = np.empty(len(flat_val))
         flat_s[hist_pos] = np.where(hist_ok, (hist_ts - base) / 1000.0, 0.0)
         flat_s[new_pos] = (ts[entry_rows] - base) / 1000.0
-        width = max(int((end - start).max()) if len(start) else 0, 1)
-        index = start[:, None] + np.arange(width)[None, :]
-        inside = index < end[:, None]
-        take = np.minimum(index, len(flat_val) - 1)
-        result = slope(
-            np.where(inside, flat_s[take], np.nan), np.where(inside, flat_val[take], np.nan)
-        )
+        result = window_slopes(flat_s, flat_val, start, end)
     else:  # each window's values side by side, NaN padding the shorter ones
         width = max(int((end - start).max()) if len(start) else 0, 1)
         index = start[:, None] + np.arange(width)[None, :]

@@ -33,7 +33,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -45,6 +44,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.ingest_report import CpuMeter, Row, Targets, table, write_section  # noqa: E402
 from facility.catalog import KINDS  # noqa: E402
 from facility.clock import now_ms  # noqa: E402
 from facility.site import load_site  # noqa: E402
@@ -58,63 +58,10 @@ DEVICES_PER_KIND = 250
 ALWAYS = {"elevator": "running", "lighting": "commanded_on", "gate": "door_open", "pump": "running"}
 
 
-@dataclass
-class Row:
-    name: str
-    readings: int
-    messages: int
-    seconds: float
-    note: str = ""
-
-    @property
-    def readings_per_s(self) -> float:
-        return self.readings / self.seconds
-
-    @property
-    def messages_per_s(self) -> float:
-        return self.messages / self.seconds
-
-
-class CpuMeter:
-    """CPU seconds the gateway, the broker and InfluxDB used over a span, and how busy the whole
-    machine was: on a shared machine, a slow row with an idle gateway means it was starved."""
-
-    def __init__(self, gateway: int | None, broker: int | None, store: int | None) -> None:
-        pids = {"gateway": gateway, "broker": broker, "store": store}
-        self.pids = {name: pid for name, pid in pids.items() if pid is not None}
-        self.start = self._sample()
-
-    @staticmethod
-    def _busy() -> tuple[float, float]:
-        times = psutil.cpu_times()
-        return sum(times) - times.idle, times.idle
-
-    def _sample(self) -> dict[str, float]:
-        out = {}
-        for name, pid in self.pids.items():
-            try:
-                cpu = psutil.Process(pid).cpu_times()
-            except psutil.Error:
-                continue
-            out[name] = cpu.user + cpu.system
-        out["machine"], out["idle"] = self._busy()
-        return out
-
-    def note(self) -> str:
-        end = self._sample()
-        used = {k: end[k] - self.start[k] for k in end if k in self.start}
-        names = {"gateway": "gateway", "broker": "Mosquitto", "store": "InfluxDB"}
-        parts = [f"{label} {used[key]:.1f}" for key, label in names.items() if key in used]
-        return (
-            f"CPU s: {', '.join(parts)}; whole machine {used['machine']:.1f} busy / "
-            f"{used['idle']:.1f} idle"
-        )
-
-
 def influx_total(port: int, database: str) -> int:
     total = 0
-    for kind, field in ALWAYS.items():
-        rows = influxql(port, database, f'SELECT count("{field}") FROM "{kind}"')
+    for kind, always in ALWAYS.items():
+        rows = influxql(port, database, f'SELECT count("{always}") FROM "{kind}"')
         total += int(rows[0][1]) if rows else 0  # type: ignore[call-overload]
     return total
 
@@ -199,7 +146,8 @@ def run_gateway(work: Path, site_file: Path, mqtt_port: int, influx_port: int, d
 
     wait(written, 600, poll_s=0.02)
     finished = time.monotonic()
-    cpu = meter.note() if meter is not None else ""
+    used = meter.used() if meter is not None else {}
+    cpu = CpuMeter.note_of(used) if used else ""
     started = first_reading if first_reading is not None else launched
     elapsed = finished - started
     stop(process)
@@ -209,7 +157,7 @@ def run_gateway(work: Path, site_file: Path, mqtt_port: int, influx_port: int, d
         f"stored {stored:,} (loss {loss}); gateway peak RSS {peak_rss / 2**20:.0f} MB; "
         f"start-up {started - launched:.1f} s not counted; {cpu}"
     )
-    return Row(name, readings, len(messages), elapsed, note)
+    return Row(name, readings, len(messages), elapsed, note, used)
 
 
 def broker_ceiling(mqtt_port: int, mqtt_pid: int, messages: list[tuple[str, bytes]]) -> Row:
@@ -227,8 +175,9 @@ def broker_ceiling(mqtt_port: int, mqtt_pid: int, messages: list[tuple[str, byte
         [*base, "-C", str(len(messages))], stdout=subprocess.DEVNULL, check=True, timeout=600
     )
     elapsed = time.monotonic() - started
+    used = meter.used()
     return Row("broker drain ceiling (mosquitto_sub -q 1)", len(messages), len(messages), elapsed,
-               meter.note())  # fmt: skip
+               CpuMeter.note_of(used), used)  # fmt: skip
 
 
 def influx_ceiling(influx_port: int, influx_pid: int, lines: list[bytes], name: str,
@@ -245,7 +194,8 @@ def influx_ceiling(influx_port: int, influx_pid: int, lines: list[bytes], name: 
             )
             response.raise_for_status()
         elapsed = time.monotonic() - started
-    return Row(name, len(lines), len(bodies), elapsed, meter.note())
+    used = meter.used()
+    return Row(name, len(lines), len(bodies), elapsed, CpuMeter.note_of(used), used)
 
 
 def gateway_lines(site_file: Path, messages: list[tuple[str, bytes]]) -> list[bytes]:
@@ -283,7 +233,7 @@ def paho_ceiling(mqtt_port: int, messages: list[tuple[str, bytes]]) -> Row:
     cpu = time.process_time() - cpu_started
     consumer.stop()
     return Row("our MQTT consumer alone (paho, manual acks, no decode)", received, received,
-               elapsed, f"CPU s: consumer {cpu:.1f}")  # fmt: skip
+               elapsed, f"CPU s: consumer {cpu:.1f}", {"gateway": cpu})  # fmt: skip
 
 
 def naive_baseline(mqtt_port: int, influx_port: int, messages: list[tuple[str, bytes]]) -> Row:
@@ -322,42 +272,6 @@ def naive_baseline(mqtt_port: int, influx_port: int, messages: list[tuple[str, b
     sub.disconnect()
     http.close()
     return Row("naive: paho callback + HTTP write per message", count, count, elapsed)
-
-
-BEGIN = "<!-- ingest-bench: written by bench/ingest_bench.py -->"
-END = "<!-- /ingest-bench -->"
-SECTION = "## Ingest (`bench/ingest_bench.py`)"
-
-
-def write_section(path: Path, block: str) -> None:
-    """Replace only the generated block of the Ingest section; other sections and the
-    hand-written analysis around the block stay as they are."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    generated = f"{BEGIN}\n{block}\n{END}"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + generated + rest.split(END, 1)[1]
-    elif SECTION in text:
-        head, rest = text.split(SECTION, 1)
-        text = f"{head}{SECTION}\n\n{generated}\n{rest}"
-    else:
-        text = f"{text.rstrip()}\n\n{SECTION}\n\n{generated}\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-
-
-def table(rows: list[Row], reference: Row) -> str:
-    out = [
-        "| what | readings | messages | seconds | readings/s | messages/s | vs naive | notes |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
-    ]
-    for row in rows:
-        ratio = row.readings_per_s / reference.readings_per_s
-        out.append(
-            f"| {row.name} | {row.readings:,} | {row.messages:,} | {row.seconds:.2f} | "
-            f"{row.readings_per_s:,.0f} | {row.messages_per_s:,.0f} | {ratio:,.1f}x | {row.note} |"
-        )
-    return "\n".join(out)
 
 
 def main() -> None:
@@ -417,7 +331,8 @@ def main() -> None:
 
     cpu = psutil.cpu_count()
     load_after = os.getloadavg()
-    text = table(rows, rows[-1])
+    targets = Targets(rows[0], rows[1], rows[3], rows[6])
+    text = table(rows, rows[-1]) + "\n\n" + targets.summary()
     block = (
         f"Run on {time.strftime('%Y-%m-%d')}, {cpu} cores, Mosquitto and InfluxDB started by the "
         f"benchmark on loopback; {devices:,} simulated devices. Gateway rows drain a backlog "

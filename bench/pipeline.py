@@ -3,12 +3,14 @@
     python bench/pipeline.py [--readings N]
 
 Generates the demo site's telemetry with the simulator (batched messages of 60 readings), then
-times each stage over the same data, best of 3 runs. Prints readings per second per stage.
+times each stage over the same data, best of 3 runs. Prints readings per second per stage, and
+the request bytes at gzip levels 1 and 6 (`--influx-gzip-level`).
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -57,9 +59,12 @@ def main() -> None:
         for kb in batch:
             line_protocol.encode(keys[kb.kind.name], kb)
 
+    body = b"\n".join(line for kb in batch for line in line_protocol.encode(keys[kb.kind.name], kb))
     stages = {
         "decode + validate (JSON -> Batch)": lambda: decoder.decode(sink.messages, now_ms=now),
         "line protocol (Batch -> text)": encode,
+        "gzip level 1 (the default)": lambda: gzip.compress(body, compresslevel=1),
+        "gzip level 6": lambda: gzip.compress(body, compresslevel=6),
         "rules (default pack, fresh state)": lambda: RuleEngine.from_rule_set(
             site, default_rule_set()
         ).evaluate(batch),
@@ -69,6 +74,12 @@ def main() -> None:
     for name, work in stages.items():
         elapsed = best_of(3, work)
         print(f"{name:40} {elapsed:8.3f} {readings / elapsed:12,.0f}")
+    for level in (1, 6):
+        size = len(gzip.compress(body, compresslevel=level))
+        print(
+            f"gzip level {level}: {len(body):,} -> {size:,} bytes "
+            f"({size / readings:.1f} per reading)"
+        )
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ class InfluxV1Settings:
     password: str | None = None
     timeout_s: float = 10.0
     probe_timeout_s: float = 2.0
+    gzip_level: int = 1
 
 
 class InfluxV1Writer(LineProtocolHttpWriter):
@@ -43,6 +44,7 @@ class InfluxV1Writer(LineProtocolHttpWriter):
             auth=(settings.username, settings.password or "") if settings.username else None,
             timeout_s=settings.timeout_s,
             probe_timeout_s=settings.probe_timeout_s,
+            gzip_level=settings.gzip_level,
             transport=transport,
         )
 

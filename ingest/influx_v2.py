@@ -23,6 +23,7 @@ class InfluxV2Settings:
     token: str | None = None
     timeout_s: float = 10.0
     probe_timeout_s: float = 2.0
+    gzip_level: int = 1
 
 
 class InfluxV2Writer(LineProtocolHttpWriter):
@@ -45,5 +46,6 @@ class InfluxV2Writer(LineProtocolHttpWriter):
             headers={"Authorization": f"Token {settings.token}"} if settings.token else None,
             timeout_s=settings.timeout_s,
             probe_timeout_s=settings.probe_timeout_s,
+            gzip_level=settings.gzip_level,
             transport=transport,
         )

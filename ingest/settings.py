@@ -56,6 +56,10 @@ class StoreSettings:
     down, so a hung store shows as degraded within delivery-health-interval-s plus this."""
     influx_query_timeout_s: float = 30.0
     """How long one history query (a chart, a backtest chunk) may take."""
+    influx_gzip_level: int = 1
+    """gzip level of line-protocol writes (1 fastest ... 9 smallest). 1 is the measured
+    trade-off: level 6 costs the gateway 2.5x the CPU for a quarter fewer bytes, and the store's
+    CPU to inflate either is the same (docs/benchmarks.md); raise it for a slow link."""
 
     def __post_init__(self) -> None:
         if self.kind not in STORE_KINDS:
@@ -74,6 +78,8 @@ class StoreSettings:
                              ("influx-bucket", self.influx_bucket)):  # fmt: skip
             if not name.strip():
                 raise SettingsError(option, "must not be empty")
+        if not 1 <= self.influx_gzip_level <= 9:
+            raise SettingsError("influx-gzip-level", "must be 1 (fastest) to 9 (smallest)")
         if self.influx_password is not None and self.influx_username is None:
             raise SettingsError("influx-password", "is given without influx-username")
         timeouts = {

@@ -9,6 +9,7 @@ import random
 import numpy as np
 import pytest
 
+from alerts import rule_reducers
 from alerts.rule_compiler import compile_expression
 from alerts.rule_context import RuleContext
 from alerts.rule_language import NEVER, RuleSyntaxError
@@ -312,3 +313,26 @@ def test_not_equal_with_a_missing_value_is_false() -> None:
 def test_bad_window_calls_are_refused(text: str, message: str) -> None:
     with pytest.raises(RuleSyntaxError, match=message):
         compile_expression(text, PUMP)
+
+
+def test_window_slopes_in_chunks_equal_the_whole_layout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Short spans are skipped and rows are laid out a chunk at a time: bit for bit the slope
+    of every span laid out at once, as wide as the longest."""
+    monkeypatch.setattr(rule_reducers, "SLOPE_CHUNK_SLOTS", 64)
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        n = int(rng.integers(1, 400))
+        values = rng.normal(size=n) * 10
+        values[rng.random(n) < 0.1] = np.nan
+        seconds = np.sort(rng.random(n) * 1000)
+        start = rng.integers(0, n, 60)
+        end = np.minimum(start + rng.integers(0, 40, 60), n)
+        width = max(int((end - start).max()), 1)
+        index = start[:, None] + np.arange(width)[None, :]
+        inside = index < end[:, None]
+        take = np.minimum(index, n - 1)
+        whole = rule_reducers.slope(
+            np.where(inside, seconds[take], np.nan), np.where(inside, values[take], np.nan)
+        )
+        chunked = rule_reducers.window_slopes(seconds, values, start, end)
+        assert np.array_equal(whole, chunked, equal_nan=True)

@@ -86,6 +86,8 @@ def test_the_settings_follow_the_settings_tree_conventions() -> None:
         ({"influx_password": "x"}, "influx-password", "without influx-username"),
         ({"influx_query_timeout_s": 0.0}, "influx-query-timeout-s", "more than 0"),
         ({"influx_write_timeout_s": -1.0}, "influx-write-timeout-s", "more than 0"),
+        ({"influx_gzip_level": 0}, "influx-gzip-level", "1 \\(fastest\\) to 9"),
+        ({"influx_gzip_level": 10}, "influx-gzip-level", "1 \\(fastest\\) to 9"),
     ],
 )
 def test_bad_settings_name_the_option(
@@ -113,6 +115,16 @@ def test_retention_is_for_the_embedded_store_only(demo_site: Site, tmp_path: Pat
     finally:
         sqlite.close()
         influx.close()
+
+
+@pytest.mark.parametrize("kind", ["influx-v1", "influx-v2"])
+def test_the_gzip_level_reaches_the_line_protocol_writer(demo_site: Site, kind: str) -> None:
+    settings = StoreSettings(kind=kind, influx_url="http://127.0.0.1:1", influx_gzip_level=6)  # type: ignore[arg-type]
+    writer = open_writer(demo_site, settings)
+    try:
+        assert writer._gzip_level == 6  # type: ignore[attr-defined]
+    finally:
+        writer.close()
 
 
 # -- the HTTP readers' answers, through httpx's MockTransport ----------------------------------

@@ -1,0 +1,148 @@
+"""bench/ingest_bench.py's rows and how they are reported: CPU per process per reading and per
+message beside each row, the issue's targets judged on them, and the generated block of
+docs/benchmarks.md (only that block is replaced)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+
+@dataclass
+class Row:
+    name: str
+    readings: int
+    messages: int
+    seconds: float
+    note: str = ""
+    cpu: dict[str, float] = field(default_factory=dict)
+    """CPU seconds over the timed span by process: gateway, broker, store (those measured)."""
+
+    def cpu_us(self, process: str, per: str) -> float | None:
+        """CPU µs of `process` per reading or per message, None when not measured."""
+        if process not in self.cpu:
+            return None
+        count = self.readings if per == "reading" else self.messages
+        return self.cpu[process] * 1e6 / count
+
+    @property
+    def readings_per_s(self) -> float:
+        return self.readings / self.seconds
+
+    @property
+    def messages_per_s(self) -> float:
+        return self.messages / self.seconds
+
+
+class CpuMeter:
+    """CPU seconds the gateway, the broker and InfluxDB used over a span, and how busy the whole
+    machine was: on a shared machine, a slow row with an idle gateway means it was starved."""
+
+    def __init__(self, gateway: int | None, broker: int | None, store: int | None) -> None:
+        pids = {"gateway": gateway, "broker": broker, "store": store}
+        self.pids = {name: pid for name, pid in pids.items() if pid is not None}
+        self.start = self._sample()
+
+    @staticmethod
+    def _busy() -> tuple[float, float]:
+        times = psutil.cpu_times()
+        return sum(times) - times.idle, times.idle
+
+    def _sample(self) -> dict[str, float]:
+        out = {}
+        for name, pid in self.pids.items():
+            try:
+                cpu = psutil.Process(pid).cpu_times()
+            except psutil.Error:
+                continue
+            out[name] = cpu.user + cpu.system
+        out["machine"], out["idle"] = self._busy()
+        return out
+
+    def used(self) -> dict[str, float]:
+        """CPU seconds since the meter started, by process, and the machine's busy / idle."""
+        end = self._sample()
+        return {k: end[k] - self.start[k] for k in end if k in self.start}
+
+    @staticmethod
+    def note_of(used: dict[str, float]) -> str:
+        names = {"gateway": "gateway", "broker": "Mosquitto", "store": "InfluxDB"}
+        parts = [f"{label} {used[key]:.1f}" for key, label in names.items() if key in used]
+        return (
+            f"CPU s: {', '.join(parts)}; whole machine {used['machine']:.1f} busy / "
+            f"{used['idle']:.1f} idle"
+        )
+
+
+BEGIN = "<!-- ingest-bench: written by bench/ingest_bench.py -->"
+END = "<!-- /ingest-bench -->"
+SECTION = "## Ingest (`bench/ingest_bench.py`)"
+
+
+def write_section(path: Path, block: str) -> None:
+    """Replace only the generated block of the Ingest section; other sections and the
+    hand-written analysis around the block stay as they are."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    generated = f"{BEGIN}\n{block}\n{END}"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + generated + rest.split(END, 1)[1]
+    elif SECTION in text:
+        head, rest = text.split(SECTION, 1)
+        text = f"{head}{SECTION}\n\n{generated}\n{rest}"
+    else:
+        text = f"{text.rstrip()}\n\n{SECTION}\n\n{generated}\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def _us(value: float | None) -> str:
+    return "" if value is None else f"{value:,.1f}"
+
+
+def table(rows: list[Row], reference: Row) -> str:
+    """The rows, with the CPU each process spent per reading and per message beside them."""
+    out = [
+        "| what | readings | messages | seconds | readings/s | messages/s | vs naive | "
+        "gateway CPU µs/reading | gateway CPU µs/message | Mosquitto CPU µs/message | notes |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        ratio = row.readings_per_s / reference.readings_per_s
+        out.append(
+            f"| {row.name} | {row.readings:,} | {row.messages:,} | {row.seconds:.2f} | "
+            f"{row.readings_per_s:,.0f} | {row.messages_per_s:,.0f} | {ratio:,.1f}x | "
+            f"{_us(row.cpu_us('gateway', 'reading'))} | {_us(row.cpu_us('gateway', 'message'))} | "
+            f"{_us(row.cpu_us('broker', 'message'))} | {row.note} |"
+        )
+    return "\n".join(out)
+
+
+@dataclass(frozen=True)
+class Targets:
+    """The rows the issue's targets are judged on."""
+
+    batched: Row
+    single: Row
+    broker: Row
+    store_ceiling: Row
+    """InfluxDB's own ceiling for the gateway's points (the same points, prepared)."""
+
+    def summary(self) -> str:
+        per_reading = self.batched.cpu_us("gateway", "reading") or 0.0
+        per_message = self.single.cpu_us("gateway", "message") or 0.0
+        broker_here = self.single.cpu_us("broker", "message") or 0.0
+        broker_alone = self.broker.cpu_us("broker", "message") or 0.0
+        share = self.batched.readings_per_s / self.store_ceiling.readings_per_s
+        return "\n".join([
+            f"- gateway CPU per reading, 100-reading messages: **{per_reading:.1f} µs** "
+            "(target ≤ 2 µs)",
+            f"- gateway CPU per message, 1-reading messages: **{per_message:.1f} µs**; "
+            f"Mosquitto's own: {broker_here:.1f} µs in the same row, {broker_alone:.1f} µs "
+            "draining to mosquitto_sub (target: the gateway ≤ Mosquitto)",
+            f"- end to end, 100-reading messages: {self.batched.readings_per_s:,.0f} readings/s "
+            f"= **{share:.0%} of InfluxDB's own ceiling for the same points** "
+            f"({self.store_ceiling.readings_per_s:,.0f} points/s)",
+        ])  # fmt: skip
