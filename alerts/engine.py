@@ -145,6 +145,11 @@ class RuleEngine:
         self._arrived_ms: int | None = None
         self._stream_ms = NEVER
         """The newest reading's time seen so far."""
+        self._current_ms: int | None = None
+        """Wall time by which the gateway had handed the engine all it had received
+        (`caught_up`); silence is never judged past it. None: no such signal (backtests)."""
+        self.silence_behind_ms = 0
+        """How far behind the wall clock the last tick judged silence."""
         self.quarantine = Quarantine()
         """Rules whose evaluation raised: skipped until restart, their open faults kept."""
 
@@ -174,6 +179,13 @@ class RuleEngine:
         for kb in batch:
             self._evaluate_kind(kb, self._by_kind.get(kb.kind.name, []), opened, cleared)
         return self._grouped(before, opened, cleared)
+
+    def caught_up(self, as_of_ms: int) -> None:
+        """The gateway had taken everything it had received by `as_of_ms` and this engine has
+        seen it. A stalled gateway (stopped, blocked on a full spool) stops calling this, so the
+        timer cannot call devices silent whose readings wait at the broker."""
+        if self._current_ms is None or as_of_ms > self._current_ms:
+            self._current_ms = as_of_ms
 
     def _reported(self, rule: Rule) -> BoolArray:
         return self.state[rule.kind].rules[rule.id].reported
@@ -411,11 +423,16 @@ class RuleEngine:
         """Evaluate silence at `now_ms` with no data needed: rules that read age() (offline)
         and the site incident. Call it every second or so; it never moves reading state.
 
-        While readings arrive late (`arrival_lag_ms`: a gateway draining a backlog), `now_ms`
-        is taken back by that lag: silence is judged by the readings' own time, the newest
-        reading's time plus the wall time since it arrived."""
-        if self.arrival_lag_ms:
-            now_ms -= self.arrival_lag_ms
+        Silence is judged by the stream's own progress, not the wall clock: while readings
+        arrive late (`arrival_lag_ms`: a gateway draining a backlog) by the newest reading's
+        time plus the wall time since it arrived, and never past the moment the gateway was
+        last known to be caught up (`caught_up`): after a stall, the backlog at the broker is
+        not silence."""
+        judged = now_ms - self.arrival_lag_ms
+        if self._current_ms is not None:
+            judged = min(judged, self._current_ms)
+        self.silence_behind_ms = max(now_ms - judged, 0)
+        now_ms = judged
         opened: list[FaultOpened] = []
         cleared: list[FaultCleared] = []
         before = self._assets.snapshot(self._reported) if self._assets else {}
