@@ -146,8 +146,9 @@ class RuleEngine:
         self._stream_ms = NEVER
         """The newest reading's time seen so far."""
         self._current_ms: int | None = None
-        """Wall time by which the gateway had handed the engine all it had received
-        (`caught_up`); silence is never judged past it. None: no such signal (backtests)."""
+        """How far the stream is known to have got: the wall time by which the gateway had
+        handed the engine all it had received (`caught_up`), or the newest reading seen if
+        later. Silence is never judged past it. None: no such signal (backtests, tests)."""
         self.silence_behind_ms = 0
         """How far behind the wall clock the last tick judged silence."""
         self.quarantine = Quarantine()
@@ -169,6 +170,8 @@ class RuleEngine:
             self._stream_ms = max(self._stream_ms, newest)
             self._arrived_ms = arrived_ms
             self.arrival_lag_ms = max(arrived_ms - self._stream_ms, 0)
+            if self._current_ms is not None:  # a saturated gateway (only full takes) moves on
+                self._current_ms = max(self._current_ms, self._stream_ms)
         opened: list[FaultOpened] = []
         cleared: list[FaultCleared] = []
         before = self._assets.snapshot(self._reported) if self._assets else {}
@@ -426,8 +429,8 @@ class RuleEngine:
         Silence is judged by the stream's own progress, not the wall clock: while readings
         arrive late (`arrival_lag_ms`: a gateway draining a backlog) by the newest reading's
         time plus the wall time since it arrived, and never past the moment the gateway was
-        last known to be caught up (`caught_up`): after a stall, the backlog at the broker is
-        not silence."""
+        last known to be caught up (`caught_up`) or the newest reading seen, whichever is
+        later: after a stall, the backlog at the broker is not silence."""
         judged = now_ms - self.arrival_lag_ms
         if self._current_ms is not None:
             judged = min(judged, self._current_ms)

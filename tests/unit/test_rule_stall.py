@@ -89,6 +89,21 @@ def test_a_device_that_really_stops_is_still_offline_after_the_stall() -> None:
     assert [(f.rule_id, f.device_id) for f in opened] == [("device.offline", "p2")]
 
 
+def test_a_saturated_gateway_still_sees_a_device_stop() -> None:
+    """Every take is full (the gateway never empties its queue, so never reports being caught
+    up) but keeps pace: the stream's own progress moves silence on, and p2's stop is seen."""
+    engine = RuleEngine.from_rule_set(SITE, default_rule_set())
+    engine.tick(T0)
+    engine.caught_up(T0)
+    opened: list[FaultOpened] = []
+    for t in range(200):
+        now = T0 + t * 1000 + 500
+        pumps = ("p1",) if t >= 30 else ("p1", "p2")
+        opened += engine.evaluate(batch(SITE, readings(t, pumps)), arrived_ms=now).opened
+        opened += engine.tick(now).opened
+    assert [(f.rule_id, f.device_id) for f in opened] == [("device.offline", "p2")]
+
+
 def test_without_progress_the_wall_clock_would_call_the_stalled_site_silent() -> None:
     """The control for the engine's part: with no `caught_up` signal (the old behaviour), a
     60 s stall is a site incident."""
