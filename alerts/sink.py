@@ -97,7 +97,7 @@ class AlertsSink:
                 "facility_rules_silence_behind_seconds", "gauge",
                 "How far behind the wall clock the timer last judged silence: the stream's own "
                 "progress while the gateway is behind (a backlog, a stall, a full spool).",
-                self.engine.silence_behind_ms / 1000,
+                self.engine.silence.behind_ms / 1000,
             ),
         ]  # fmt: skip
 

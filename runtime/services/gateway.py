@@ -100,7 +100,9 @@ class GatewayService:
         rule_set = load_rule_file(files.rules) if files.rules else default_rule_set()
         self.alerts = AlertsSink(
             site,
-            RuleEngine.from_rule_set(site, rule_set),
+            RuleEngine.from_rule_set(
+                site, rule_set, stall_after_s=max(5.0, 3 * files.rules_tick_s)
+            ),  # the timer missing 3 ticks: the process was stopped
             self.store,
             checkpoint_path=files.rules_state,
         )

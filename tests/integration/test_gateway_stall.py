@@ -107,5 +107,5 @@ def test_a_gateway_stalled_60s_raises_nothing_but_the_really_silent_device(
              what="the control elevator's offline fault")  # fmt: skip
     time.sleep(5)  # a few more ticks of the caught-up timer
     found = faults(gateway.db_url)
-    assert found == [("device.offline", CONTROL)], gateway.log_tail()
+    assert found == [("device.offline", CONTROL)], f"{found}\n{gateway.log_tail()}"
     assert gateway.running

@@ -89,6 +89,49 @@ def test_a_device_that_really_stops_is_still_offline_after_the_stall() -> None:
     assert [(f.rule_id, f.device_id) for f in opened] == [("device.offline", "p2")]
 
 
+def test_an_empty_take_right_after_a_sigstop_is_not_believed() -> None:
+    """The whole process was stopped 60 s (the timer too). On waking, the pipeline's pending
+    take returns empty at once (paho's thread has not read the backlog yet) and says "caught
+    up" before the timer's first tick: the tick sees its own 60 s gap, goes back to before the
+    stall and waits for the backlog's first batch (or a grace period) to believe it again."""
+    engine = RuleEngine.from_rule_set(SITE, default_rule_set())
+    engine.tick(T0)
+    opened: list[FaultOpened] = []
+    for t in range(20):
+        now = T0 + t * 1000 + 500
+        opened += engine.evaluate(batch(SITE, readings(t)), arrived_ms=now).opened
+        engine.caught_up(now)
+        opened += engine.tick(now).opened
+    woke = T0 + 80_000
+    engine.caught_up(woke)  # the empty take: not proof of anything
+    opened += engine.tick(woke).opened
+    engine.caught_up(woke + 200)  # another empty take, the timer now knows of the stall
+    opened += engine.tick(woke + 1000).opened
+    assert opened == []
+    assert engine.silence.behind_ms > 55_000
+    for t in range(20, 82):  # the backlog arrives, then live readings
+        now = woke + 1500 + (t - 20) * 100
+        opened += engine.evaluate(batch(SITE, readings(t)), arrived_ms=now).opened
+        engine.caught_up(now)
+        opened += engine.tick(now).opened
+    assert opened == []
+    assert engine.silence.behind_ms == engine.arrival_lag_ms  # by the readings' own time again
+
+
+def test_a_site_that_went_dark_during_a_stall_is_silent_after_the_grace() -> None:
+    engine = RuleEngine.from_rule_set(SITE, default_rule_set())
+    engine.tick(T0)
+    engine.evaluate(batch(SITE, readings(0)), arrived_ms=T0 + 500)
+    engine.caught_up(T0 + 500)
+    engine.tick(T0 + 1000)
+    opened: list[FaultOpened] = []
+    for t_ms in range(61_000, 90_000, 200):  # woke at 61 s; nothing ever arrives again
+        engine.caught_up(T0 + t_ms)
+        if t_ms % 1000 == 0:
+            opened += engine.tick(T0 + t_ms).opened
+    assert [f.rule_id for f in opened] == [SITE_RULE_ID]
+
+
 def test_a_saturated_gateway_still_sees_a_device_stop() -> None:
     """Every take is full (the gateway never empties its queue, so never reports being caught
     up) but keeps pace: the stream's own progress moves silence on, and p2's stop is seen."""
