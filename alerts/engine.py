@@ -51,6 +51,7 @@ from alerts.rule_language import NEVER, truth
 from alerts.rule_rows import DeviceGroups, SortedRows, time_order, true_rows
 from alerts.rule_state import KindState, RuleState
 from alerts.rule_windows import commit_windows
+from alerts.silence_clock import SilenceClock
 from facility.batch import Array, Batch, BoolArray, FloatArray, Int64Array, IntpArray, KindBatch
 from facility.catalog import KINDS
 from facility.errors import FacilityError
@@ -83,7 +84,10 @@ class RuleEngine:
         *,
         params: Mapping[str, float] | None = None,
         site_silent_s: float | None = None,
+        stall_after_s: float = 5.0,
     ) -> None:
+        """`stall_after_s`: a gap this long between ticks means the process was stopped (set it
+        to a few tick intervals)."""
         self.site = site
         self.rules = tuple(rules)
         self.zone = ZoneInfo(site.timezone)
@@ -139,20 +143,34 @@ class RuleEngine:
         self.site_started_ms = NEVER
         self._watching = False
         self._assets = AssetFaults(site, self.rules)
-        self.arrival_lag_ms = 0
-        """How far the newest reading lags its arrival (a gateway draining a backlog): the timer
-        judges silence by the readings' own time, so a replayed buffer is not a silent site."""
-        self._arrived_ms: int | None = None
-        self._stream_ms = NEVER
-        """The newest reading's time seen so far."""
+        self.silence = SilenceClock(
+            stall_after_ms=round(1000 * stall_after_s), grace_ms=round(2000 * stall_after_s)
+        )
+        """When the timer may judge silence: the stream's progress (`alerts.silence_clock`)."""
         self.quarantine = Quarantine()
         """Rules whose evaluation raised: skipped until restart, their open faults kept."""
 
     @classmethod
     def from_rule_set(
-        cls, site: Site, rule_set: RuleSet, *, site_silent_s: float | None = None
+        cls,
+        site: Site,
+        rule_set: RuleSet,
+        *,
+        site_silent_s: float | None = None,
+        stall_after_s: float = 5.0,
     ) -> RuleEngine:
-        return cls(site, rule_set.rules, params=rule_set.params, site_silent_s=site_silent_s)
+        return cls(
+            site,
+            rule_set.rules,
+            params=rule_set.params,
+            site_silent_s=site_silent_s,
+            stall_after_s=stall_after_s,
+        )
+
+    @property
+    def arrival_lag_ms(self) -> int:
+        """How far the newest reading lags its arrival (a gateway draining a backlog)."""
+        return self.silence.arrival_lag_ms
 
     # -- readings -------------------------------------------------------------------------
 
@@ -160,10 +178,7 @@ class RuleEngine:
         """Evaluate a batch; `arrived_ms` (the wall clock when it arrived) lets the timer tell
         a backlog being drained from a silent site (`arrival_lag_ms`)."""
         if arrived_ms is not None and len(batch):
-            newest = max(int(kb.ts_ms.max()) for kb in batch if len(kb))
-            self._stream_ms = max(self._stream_ms, newest)
-            self._arrived_ms = arrived_ms
-            self.arrival_lag_ms = max(arrived_ms - self._stream_ms, 0)
+            self.silence.arrived(max(int(kb.ts_ms.max()) for kb in batch if len(kb)), arrived_ms)
         opened: list[FaultOpened] = []
         cleared: list[FaultCleared] = []
         before = self._assets.snapshot(self._reported) if self._assets else {}
@@ -174,6 +189,11 @@ class RuleEngine:
         for kb in batch:
             self._evaluate_kind(kb, self._by_kind.get(kb.kind.name, []), opened, cleared)
         return self._grouped(before, opened, cleared)
+
+    def caught_up(self, as_of_ms: int) -> None:
+        """The gateway had taken everything it had received by `as_of_ms` and this engine has
+        seen it (`alerts.silence_clock`)."""
+        self.silence.caught_up(as_of_ms)
 
     def _reported(self, rule: Rule) -> BoolArray:
         return self.state[rule.kind].rules[rule.id].reported
@@ -411,11 +431,9 @@ class RuleEngine:
         """Evaluate silence at `now_ms` with no data needed: rules that read age() (offline)
         and the site incident. Call it every second or so; it never moves reading state.
 
-        While readings arrive late (`arrival_lag_ms`: a gateway draining a backlog), `now_ms`
-        is taken back by that lag: silence is judged by the readings' own time, the newest
-        reading's time plus the wall time since it arrived."""
-        if self.arrival_lag_ms:
-            now_ms -= self.arrival_lag_ms
+        Silence is judged by the stream's own progress, not the wall clock (arrival lag, the
+        pipeline's "caught up", stalls: `alerts.silence_clock`)."""
+        now_ms = self.silence.judge(now_ms)
         opened: list[FaultOpened] = []
         cleared: list[FaultCleared] = []
         before = self._assets.snapshot(self._reported) if self._assets else {}

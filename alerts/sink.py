@@ -57,6 +57,11 @@ class AlertsSink:
             self._file_after(self.engine.evaluate(batch, arrived_ms=self.clock_ms()))
         self.store.update_device_state(self.site, batch)
 
+    def caught_up(self, as_of_ms: int) -> None:
+        """The gateway had handed over everything it had received by `as_of_ms`."""
+        with self._lock:
+            self.engine.caught_up(as_of_ms)
+
     def tick(self, now_ms: int) -> Evaluation:
         """Silence on the timer: offline devices and the site incident, with no data."""
         with self._lock:
@@ -87,6 +92,12 @@ class AlertsSink:
                 "How far the newest reading lagged its arrival at the rules engine (a backlog "
                 "being drained); silence and site incidents are judged by reading time.",
                 self.engine.arrival_lag_ms / 1000,
+            ),
+            Metric.single(
+                "facility_rules_silence_behind_seconds", "gauge",
+                "How far behind the wall clock the timer last judged silence: the stream's own "
+                "progress while the gateway is behind (a backlog, a stall, a full spool).",
+                self.engine.silence.behind_ms / 1000,
             ),
         ]  # fmt: skip
 

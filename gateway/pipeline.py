@@ -10,10 +10,16 @@ A sink that is full (`SinkBusyError`: the spool at its cap) has already waited f
 batch is tried again at once, unacked, and no new batch is taken meanwhile: back-pressure
 that leaves the stream with the broker.
 Rejected input is counted, dead-lettered and logged truncated; it never stops the loop.
+
+Progress: a take that emptied the source's queue (fewer messages than a full batch, while
+connected) shows the gateway had everything it had received by then; once the rules saw that
+batch, sinks that judge silence are told (`ProgressSink.caught_up`). A stalled or blocked loop
+tells them nothing, so they cannot mistake the backlog waiting at the broker for silence.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import queue
@@ -22,7 +28,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from facility.batch import BatchSink
 from facility.clock import Clock, now_ms
@@ -44,6 +50,13 @@ class MessageSource(Protocol):
     ) -> list[InboundMessage]: ...
 
     def ack(self, messages: Sequence[InboundMessage]) -> None: ...
+
+
+@runtime_checkable
+class ProgressSink(Protocol):
+    """A sink that judges silence (the rules): told how far the gateway is caught up."""
+
+    def caught_up(self, as_of_ms: int) -> None: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,6 +96,24 @@ class Gateway:
         self.metrics = metrics or GatewayMetrics()
         self.sequences = SequenceTracker(decoder.site)
         self.clock_ms = clock_ms
+        self._progress = [s for s in self.sinks if isinstance(s, ProgressSink)]
+
+    def caught_up_at(self, source: MessageSource, messages: Sequence[InboundMessage]) -> int | None:
+        """The wall time now if this take emptied the source's queue (the batch closed short of
+        its caps) while connected, else None: the gateway is behind or cut off."""
+        s = self.settings
+        if not self._progress or not getattr(source, "connected", True):
+            return None
+        if len(messages) >= s.max_batch_messages or (
+            s.max_batch_bytes and sum(len(m.payload) for m in messages) >= s.max_batch_bytes
+        ):
+            return None
+        return self.clock_ms()
+
+    def report_progress(self, as_of_ms: int | None) -> None:
+        if as_of_ms is not None:
+            for sink in self._progress:
+                sink.caught_up(as_of_ms)
 
     def decode(self, messages: Sequence[InboundMessage]) -> DecodeResult:
         now = self.clock_ms()
@@ -168,9 +199,13 @@ class Gateway:
         try:
             while not stop.is_set() and all(w.is_alive() for w in workers):
                 messages = source.take(s.max_batch_messages, s.flush_interval_s, s.max_batch_bytes)
+                current = self.caught_up_at(source, messages)
                 if not messages:
+                    if current is not None:  # after the batches before it; skipped if full
+                        with contextlib.suppress(queue.Full):
+                            to_rules.put_nowait(_Pending([], None, caught_up_ms=current))
                     continue
-                item = _Pending(messages, self.decode(messages))
+                item = _Pending(messages, self.decode(messages), caught_up_ms=current)
                 if not (_put(to_rules, item, workers) and _put(to_store, item, workers)):
                     break
         finally:
@@ -181,16 +216,19 @@ class Gateway:
 
     def _evaluate(self, pending: queue.Queue[_Pending | None], stop: threading.Event) -> None:
         while (item := pending.get()) is not None:
-            item.rules_done = self.deliver(item.result, stop)  # False only when stopping
-            item.evaluated.set()
-            if not item.rules_done:
-                return
+            if item.result is not None:
+                item.rules_done = self.deliver(item.result, stop)  # False only when stopping
+                item.evaluated.set()
+                if not item.rules_done:
+                    return
+            self.report_progress(item.caught_up_ms)
 
     def _commit(
         self, source: MessageSource, pending: queue.Queue[_Pending | None], stop: threading.Event
     ) -> None:
         assert self.durable is not None
         while (item := pending.get()) is not None:
+            assert item.result is not None  # progress-only items go to the rules stage alone
             if not self.deliver(item.result, stop, (self.durable,)):
                 return  # stopping: these messages stay unacked and come back
             while not item.evaluated.wait(0.2):
@@ -204,20 +242,26 @@ class Gateway:
         s = self.settings
         while not stop.is_set():
             messages = source.take(s.max_batch_messages, s.flush_interval_s, s.max_batch_bytes)
+            current = self.caught_up_at(source, messages)
             if not messages:
+                self.report_progress(current)
                 continue
             result = self.decode(messages)
             if self.deliver(result, stop):
+                self.report_progress(current)
                 source.ack(messages)
 
 
 @dataclass(slots=True)
 class _Pending:
     messages: list[InboundMessage]
-    result: DecodeResult
+    result: DecodeResult | None
+    """None: no batch, only progress (an empty take)."""
     evaluated: threading.Event = field(default_factory=threading.Event)
     """Set when the rules stage is done with the batch (or gave up on it, stopping)."""
     rules_done: bool = False
+    caught_up_ms: int | None = None
+    """The take emptied the source's queue at this time (`Gateway.caught_up_at`)."""
 
 
 def _put(

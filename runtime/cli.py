@@ -66,10 +66,18 @@ def _command(
         add_setting_flags(
             parser,
             [o for o in all_options(COMMAND_SECTIONS[sections]) if o.section != "log"
-             and o.name not in skip],
+             and o.name not in skip and _flagged(sections, o)],
         )  # fmt: skip
     parser.set_defaults(func=func, sections=sections)
     return parser
+
+
+MQTT_ADMIN_OPTIONS = frozenset({"gateway.client_id", "gateway.protocol"})
+"""`facility mqtt` takes the connection's flags and these, not the gateway's others."""
+
+
+def _flagged(command: str, option: Option) -> bool:
+    return command != "mqtt" or option.section == "mqtt" or option.name in MQTT_ADMIN_OPTIONS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,6 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     _users_commands(top)
     _devices_commands(top)
+    mqtt = top.add_parser("mqtt", help="the MQTT broker's sessions")
+    _command(
+        mqtt.add_subparsers(dest="sub", required=True), "forget-session",
+        commands.cmd_mqtt_forget_session, "mqtt",
+        help="end a retired client id's persistent session (and its queue) at the broker; "
+             "only for ids no process uses",
+    )  # fmt: skip
 
     config = top.add_parser("config", help="the settings tree")
     config_commands = config.add_subparsers(dest="sub", required=True)

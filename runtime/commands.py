@@ -266,6 +266,18 @@ def cmd_devices_certs(args: argparse.Namespace, settings: Resolved) -> int:
     return 0
 
 
+def cmd_mqtt_forget_session(args: argparse.Namespace, settings: Resolved) -> int:
+    from gateway.mqtt import MqttSettings as ClientSettings
+    from mqtt.session import forget_session
+
+    gateway = settings.get(GatewaySettings)
+    if settings.source("gateway.client_id") == "default":
+        log.warning("no --mqtt-client-id: forgetting the default id %r", gateway.client_id)
+    options = ClientSettings(**settings.get(MqttSettings).connection(), protocol=gateway.protocol)
+    print(forget_session(options, gateway.client_id, gateway.protocol).describe())
+    return 0
+
+
 def cmd_config_show(args: argparse.Namespace, settings: Resolved) -> int:
     from runtime.settings.show import render_settings
 

@@ -38,6 +38,7 @@ from ingest.interface import RejectedPoints, TimeSeriesWriter
 from ingest.registry import open_retention, open_writer
 from ingest.settings import StoreSettings
 from ingest.spool import Spool
+from mqtt.broker_stats import BrokerStats
 from runtime.lifecycle import ServiceStack
 from runtime.settings.tree import GatewaySettings, MqttSettings
 
@@ -99,7 +100,9 @@ class GatewayService:
         rule_set = load_rule_file(files.rules) if files.rules else default_rule_set()
         self.alerts = AlertsSink(
             site,
-            RuleEngine.from_rule_set(site, rule_set),
+            RuleEngine.from_rule_set(
+                site, rule_set, stall_after_s=max(5.0, 3 * files.rules_tick_s)
+            ),  # the timer missing 3 ticks: the process was stopped
             self.store,
             checkpoint_path=files.rules_state,
         )
@@ -111,6 +114,11 @@ class GatewayService:
             settings=config.pipeline,
         )
         self.consumer = MqttConsumer(consumer_settings(config), subscription(site.id))
+        self.broker_stats = (
+            BrokerStats(consumer_settings(config), f"{files.client_id}-sys")
+            if files.broker_stats
+            else None
+        )  # broker-wide $SYS figures: an orphaned session's queue shows nowhere else
         self.status = (
             StatusServer(
                 files.metrics_host, files.metrics_port, metrics=self.metrics, health=self.health
@@ -163,6 +171,7 @@ class GatewayService:
             *self.alerts.prometheus(),
             *self.delivery.prometheus(),
             *self.notifications.prometheus(),
+            *(self.broker_stats.prometheus() if self.broker_stats is not None else ()),
         ]
 
     def health(self) -> tuple[bool, dict[str, Any]]:
@@ -180,6 +189,8 @@ class GatewayService:
         stack.start(self.delivery)
         stack.start(self.notifications)
         stack.start(self.consumer)
+        if self.broker_stats is not None:
+            stack.start(self.broker_stats)
         stack.start_all(self.workers)
         log.info("gateway for site %s started; writing to %s", self.site.id, self.writer.name)
 

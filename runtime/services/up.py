@@ -52,6 +52,7 @@ class UpService:
             rules_state=var / "rules-state.npz",
             dead_letters=var / "dead-letters.jsonl",
             spool_dir=var / "spool",
+            broker_stats=False,  # amqtt publishes none of Mosquitto's $SYS figures
         )
         self.config = GatewayConfig(
             gateway=gateway,

@@ -141,6 +141,10 @@ class GatewaySettings:
     """Address of /metrics and /health."""
     metrics_port: int = 9108
     """Port of /metrics and /health (0 = off)."""
+    broker_stats: bool = True
+    """Read the broker's broker-wide $SYS figures (Mosquitto: stored messages and bytes,
+    disconnected persistent sessions, dropped messages) into /metrics, on a second connection
+    `<client id>-sys`; the gateway's account needs read access to $SYS/broker/#."""
 
     def __post_init__(self) -> None:
         _port("metrics-port", self.metrics_port, zero_ok=True)
@@ -282,6 +286,7 @@ COMMAND_SECTIONS: Mapping[str, tuple[str, ...]] = {
     "db": ("log", "db"),
     "users": ("log", "site", "db"),  # the site checks a steward's buildings
     "devices": ("log", "site"),  # MQTT credentials and certificates of the site's devices
+    "mqtt": ("log", "mqtt", "gateway"),  # the broker's sessions (forget-session)
 }  # fmt: skip
 """Which sections each command reads (and so which flags it takes)."""
 
@@ -289,6 +294,7 @@ UP_SKIPS: frozenset[str] = frozenset(
     {"simulate.devices", "simulate.write_site", "simulate.client_id", "simulate.protocol",
      "simulate.duration_s", "simulate.start_ms", "simulate.qos", "simulate.live",
      "gateway.client_id", "gateway.protocol", "gateway.session_expiry_s", "gateway.shared_group",
-     "gateway.rules_state", "gateway.dead_letters", "gateway.spool_dir"}
+     "gateway.rules_state", "gateway.dead_letters", "gateway.spool_dir",
+     "gateway.broker_stats"}
 )  # fmt: skip
 """Options `facility up` fixes itself (one embedded broker, the demo's own client ids)."""

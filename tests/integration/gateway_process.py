@@ -21,7 +21,9 @@ class GatewayProcess:
         influx_port: int,
         database: str,
         *extra_args: str,
+        store_args: tuple[str, ...] | None = None,
     ) -> None:
+        """`store_args`: the store's flags (default: InfluxDB 1.x on `influx_port`)."""
         self.tmp_path = tmp_path
         self.metrics_port = free_port()
         self.dead_letters = tmp_path / "dead-letters.jsonl"
@@ -32,9 +34,11 @@ class GatewayProcess:
             "--site", str(site_file),
             "--mqtt-port", str(mqtt_port),
             "--mqtt-client-id", "reliability-gateway",
-            "--store", "influx-v1",
-            "--influx-url", f"http://127.0.0.1:{influx_port}",
-            "--influx-db", database,
+            *(store_args if store_args is not None else (
+                "--store", "influx-v1",
+                "--influx-url", f"http://127.0.0.1:{influx_port}",
+                "--influx-db", database,
+            )),
             "--db-url", f"sqlite:///{tmp_path / 'facility.sqlite3'}",
             "--dead-letters", str(self.dead_letters),
             "--spool-dir", str(self.spool),
@@ -81,6 +85,10 @@ class GatewayProcess:
             if match:
                 samples[match[1]] = float(match[2])
         return samples
+
+    @property
+    def db_url(self) -> str:
+        return f"sqlite:///{self.tmp_path / 'facility.sqlite3'}"
 
     def log_tail(self) -> str:
         return self.log.read_text(errors="replace")[-3000:]
