@@ -57,8 +57,12 @@ def site_accounts(site: Site, *, simulator: bool = False) -> list[Account]:
     return accounts
 
 
+BROKER_STATS_FILTER = "$SYS/broker/#"
+"""Mosquitto's own statistics, read by the gateway (gateway.broker_stats)."""
+
+
 def render_acl(site_id: str, accounts: Iterable[Account]) -> str:
-    """Mosquitto's `acl_file`: a `user` block per account with its one `topic` line."""
+    """Mosquitto's `acl_file`: a `user` block per account with its `topic` lines."""
     lines = [
         f"# Mosquitto acl_file for site {site_id!r}, written by `facility devices`.",
         "# Each device may publish only its own telemetry topic; the gateway may only read.",
@@ -68,5 +72,8 @@ def render_acl(site_id: str, accounts: Iterable[Account]) -> str:
     for account in accounts:
         if account.role == "simulator":
             lines.append("# development only: may publish for every device of the site")
-        lines += [f"user {account.username}", f"topic {account.access} {account.topic}", ""]
+        lines += [f"user {account.username}", f"topic {account.access} {account.topic}"]
+        if account.role == "gateway":  # the broker-wide figures in the gateway's /metrics
+            lines.append(f"topic read {BROKER_STATS_FILTER}")
+        lines.append("")
     return "\n".join(lines)
