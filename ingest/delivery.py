@@ -183,6 +183,9 @@ class Delivery:
         while pending:
             done, pending = wait(pending, timeout=LIVE_POLL_S)
             for future in done:
+                if future.cancelled():  # stopping: the lanes are closed
+                    unwritten.append(futures[future])
+                    continue
                 exc = future.exception()
                 if isinstance(exc, StoreUnavailableError):
                     self.metrics.add(write_failures=1)

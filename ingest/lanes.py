@@ -7,7 +7,8 @@ a device always goes through the same connection, and that connection writes its
 order. Why several connections: InfluxDB 1.x parses and indexes one request per connection at a
 time, so one writer leaves its cores idle while the gateway encodes the next request (measured
 in docs/benchmarks.md: about 61-91k of the gateway's points/s from one writer, 105-117k from
-two).
+two). The price of the order: a write given up on a hung store keeps its lane until it ends
+(at most the store's write timeout), and the lane's later work waits behind it.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ class Lane:
         future: Future[T] = Future()
         with self._changed:
             if self._closed:
-                future.cancel()
+                _cancel(future)
                 return future
             self._queues[0 if live else 1].append((future, work))  # type: ignore[arg-type]
             if self._thread is None:
@@ -111,7 +112,13 @@ class Lane:
                 queue.clear()
             self._changed.notify_all()
         for future, _ in pending:
-            future.cancel()
+            _cancel(future)
+
+
+def _cancel(future: Future[T]) -> None:
+    """Cancel a future no thread has started, so that `wait` sees it done."""
+    if future.cancel():
+        future.set_running_or_notify_cancel()  # CANCELLED -> CANCELLED_AND_NOTIFIED
 
 
 def lanes_for(writers: Sequence[TimeSeriesWriter]) -> list[Lane]:

@@ -258,3 +258,13 @@ def test_one_connection_writes_the_batch_whole_as_before(spool: Spool) -> None:
     delivery.stop()
     assert len(seen) == 1
     assert seen[0] is batch  # not split, not copied
+
+
+def test_a_batch_handled_while_stopping_is_spooled(spool: Spool) -> None:
+    store = Store(2)
+    delivery = Delivery(store.connections, spool, on_rejected=lambda r: None, settings=FAST)
+    for lane in delivery.lanes:
+        lane.close()  # what stop() does
+    delivery.handle(fleet_batch(0))
+    assert spool.readings == len(fleet_batch(0))
+    assert store.readings() == []
