@@ -6,15 +6,23 @@ fsynced spool — and the gateway may ack the messages.
 
 - Live first. While the store is up, every live batch is written directly, also while the
   spool still holds a backlog: the spool is a fallback, never a queue live data waits in.
+- Parallel writes (`ingest.lanes`): one writer per store connection. A batch is split by a
+  stable device hash into one part per connection and the parts are written at once; a device
+  always goes through the same connection, which writes its parts in order. The batch is
+  durable once every part is written or spooled: a part that fails is spooled on its own, the
+  parts written stay written. Should the batch be tried again (the spool full, the gateway's
+  retry), the written parts are written again: the same points, which no store minds (below).
 - The drainer writes the backlog behind it, on its own thread, merging spooled records into
-  writes of `max_points_per_write` points, as fast as the store takes them.
+  writes of `max_points_per_write` points per connection, through the same connections (a
+  connection takes live work before the drainer's), as fast as the store takes them.
 - Order: a device's spooled readings may reach the store after its newer live ones. No store
   minds: InfluxDB 1.x/2.x/3.x and VictoriaMetrics key a point by series + timestamp and take
   out-of-order writes, and SQLite upserts on (device, ts_ms). Nothing is overwritten except by
-  the same reading again (a redelivery), with the same values.
+  the same reading again (a redelivery, a part written twice), with the same values, which is
+  why writing a point twice is harmless and spooling a part that may have landed is safe.
 - Health: a probe with its own short timeout runs every `health_interval_s`. When it fails,
   the store is down at once: a live write still waiting on a hung store is given up and its
-  batch spooled (should the write land after all, the store gets the same points twice,
+  part spooled (should the write land after all, the store gets the same points twice,
   harmlessly), so acks go on. When the probe answers again, live writes resume and the
   drainer stops backing off.
 - Back-pressure: when the spool is full (`when_full = "block"`), `handle` waits a little for
@@ -32,9 +40,9 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import wait
 from dataclasses import dataclass
+from functools import partial
 
 from facility.batch import Batch
 from facility.clock import Clock, now_ms
@@ -50,13 +58,12 @@ from ingest.errors import (
     StoreUnavailableError,
 )
 from ingest.interface import RejectedPoints, TimeSeriesWriter
+from ingest.lanes import Lane, lanes_for, split
 from ingest.spool import Spool
 
 log = logging.getLogger(__name__)
 
 OnRejected = Callable[[Sequence[RejectedPoints]], None]
-LIVE_WRITERS = 4
-"""Threads for live writes: a write given up on a hung store holds one until its timeout."""
 LIVE_POLL_S = 0.05
 
 
@@ -64,7 +71,7 @@ LIVE_POLL_S = 0.05
 class DeliverySettings:
     max_points_per_write: int = 50_000
     """Points per store request: live batches are cut to it, and the spool drainer merges
-    records up to it (InfluxDB likes 5k-50k points per request)."""
+    records up to it for each store connection (InfluxDB likes 5k-50k points per request)."""
     retry_min_s: float = 0.5
     """First wait before the drainer tries a failed store write again; doubles up to the max
     (cut short when the health probe sees the store answer again)."""
@@ -75,9 +82,6 @@ class DeliverySettings:
     store's probe timeout."""
     drain_poll_s: float = 0.2
     """How often the spool drainer looks for work while there is none."""
-    drain_writes_in_flight: int = 2
-    """Spool writes (of max_points_per_write points each) the drainer has in flight at once:
-    encoding one overlaps the store working on another."""
     backpressure_wait_s: float = 1.0
     """How long a batch waits for room in a full spool before the gateway retries it, still
     unacked (it stops taking new messages meanwhile)."""
@@ -85,24 +89,28 @@ class DeliverySettings:
     def __post_init__(self) -> None:
         if self.max_points_per_write < 1:
             raise SettingsError("delivery-max-points-per-write", "must be at least 1")
-        if self.drain_writes_in_flight < 1:
-            raise SettingsError("delivery-drain-writes-in-flight", "must be at least 1")
         for name in ("health_interval_s", "drain_poll_s", "backpressure_wait_s"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"delivery-{name.replace('_', '-')}", "must be more than 0")
 
 
 class Delivery:
+    """`writers`: one per store connection (see `ingest.registry.open_writers`); a single
+    writer is one connection. The first one's name and probe stand for the store."""
+
     def __init__(
         self,
-        writer: TimeSeriesWriter,
+        writers: TimeSeriesWriter | Sequence[TimeSeriesWriter],
         spool: Spool,
         *,
         on_rejected: OnRejected,
         settings: DeliverySettings | None = None,
         clock_ms: Clock = now_ms,
     ) -> None:
-        self.writer = writer
+        self.writers = list(writers) if isinstance(writers, Sequence) else [writers]
+        if not self.writers:
+            raise ValueError("delivery needs at least one writer")
+        self.writer = self.writers[0]
         self.spool = spool
         self.on_rejected = on_rejected
         self.settings = settings or DeliverySettings()
@@ -113,29 +121,31 @@ class Delivery:
         """Set while the store is taken to be up: the drainer works, live batches go direct."""
         self._up.set()
         self._threads: list[threading.Thread] = []
-        self._live = ThreadPoolExecutor(LIVE_WRITERS, thread_name_prefix="store-live")
-        self._draining = ThreadPoolExecutor(
-            self.settings.drain_writes_in_flight, thread_name_prefix="spool-write"
-        )
+        self.lanes: list[Lane] = lanes_for(self.writers)
         self._health = PeriodicWorker("store-health", self.settings.health_interval_s, self._probe)
 
     # -- the gateway's side ------------------------------------------------------------------
 
     def handle(self, batch: Batch) -> None:
-        """Make the batch durable: written to the store, or appended to the spool."""
+        """Make the batch durable: every part written to the store, or appended to the spool."""
         if not len(batch):
             return
         waiting_since: float | None = None
+        pending = batch
+        """What is neither written nor spooled yet."""
         try:
             while True:
-                if self._up.is_set() and self._write_live(batch):
-                    break
+                if self._up.is_set():
+                    unwritten = self._write_live(pending)
+                    if not unwritten:
+                        break
+                    pending = Batch.concat(batch.site_id, unwritten)
                 try:
-                    self.spool.append(batch)
+                    self.spool.append(pending)
                 except SpoolFullError:
                     waiting_since = self._wait_for_room(waiting_since)
                     continue
-                self.metrics.add(readings_spooled=len(batch))
+                self.metrics.add(readings_spooled=len(pending))
                 break
         finally:
             if waiting_since is not None:
@@ -160,45 +170,69 @@ class Delivery:
         self.spool.wait(min(left, 0.1))
         return since
 
-    def _write_live(self, batch: Batch) -> bool:
-        """Write directly; False (batch not written) if the store is or goes down meanwhile."""
-        future: Future[None] = self._live.submit(self.write, batch)
-        while True:
-            try:
-                future.result(timeout=LIVE_POLL_S)
-            except FutureTimeout:
-                if self._up.is_set() or self._stop.is_set():
+    def _write_live(self, batch: Batch) -> list[Batch]:
+        """Write the batch's parts at once, one per connection; the parts not written because
+        the store is or went down meanwhile (a part still under way then is given up on)."""
+        futures = {
+            self.lanes[lane].submit(partial(self.write_with, part), live=True): part
+            for lane, part in split(batch, len(self.lanes))
+        }
+        unwritten: list[Batch] = []
+        errors: list[BaseException] = []
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=LIVE_POLL_S)
+            for future in done:
+                if future.cancelled():  # stopping: the lanes are closed
+                    unwritten.append(futures[future])
                     continue
-                self.metrics.add(writes_abandoned=1)
-                log.warning("%s went down during a write: spooling its batch", self.writer.name)
-                return False
-            except StoreUnavailableError as exc:
-                self._mark_down(exc)
-                return False
+                exc = future.exception()
+                if isinstance(exc, StoreUnavailableError):
+                    self.metrics.add(write_failures=1)
+                    self._mark_down(exc)
+                    unwritten.append(futures[future])
+                elif exc is not None:
+                    errors.append(exc)
+            if pending and not self._up.is_set() and not self._stop.is_set():
+                for future in pending:
+                    future.cancel()  # not started yet: never runs; under way: lands or not
+                    unwritten.append(futures[future])
+                self.metrics.add(writes_abandoned=len(pending))
+                log.warning("%s went down during a write: spooling %d part(s)",
+                            self.writer.name, len(pending))  # fmt: skip
+                break
+        if errors:
+            raise errors[0]  # unacked: the gateway tries the batch again
+        if not unwritten:
             self._mark_up()
             newest = batch.newest_ts_ms
             if newest is not None:
                 self.metrics.end_to_end_lag_s = max(self.clock_ms() - newest, 0) / 1000
-            return True
+        return unwritten
 
     # -- writing -----------------------------------------------------------------------------
 
     def write(self, batch: Batch) -> None:
-        """Write a batch, cut to size; raises StoreUnavailableError when the store is away."""
-        for chunk in batch.chunks(self.settings.max_points_per_write):
-            self._write_splitting(chunk)
+        """Write a batch through the first connection, cut to size; raises
+        StoreUnavailableError when the store is away."""
+        self.write_with(batch, self.writer)
 
-    def _write_splitting(self, batch: Batch) -> None:
+    def write_with(self, batch: Batch, writer: TimeSeriesWriter) -> None:
+        """Write a batch (a part) through one connection, cut to `max_points_per_write`."""
+        for chunk in batch.chunks(self.settings.max_points_per_write):
+            self._write_splitting(writer, chunk)
+
+    def _write_splitting(self, writer: TimeSeriesWriter, batch: Batch) -> None:
         try:
-            result = self.writer.write(batch)
+            result = writer.write(batch)
         except PayloadTooLargeError:
             if len(batch) <= 1:
                 self._rejected([RejectedPoints("too_large", "a single point is too large", 1, "")])
                 return
             first, second = batch.halves()
-            log.info("%s said 413: splitting %d readings in two", self.writer.name, len(batch))
-            self._write_splitting(first)
-            self._write_splitting(second)
+            log.info("%s said 413: splitting %d readings in two", writer.name, len(batch))
+            self._write_splitting(writer, first)
+            self._write_splitting(writer, second)
             return
         except StoreRejectedError as exc:
             self._rejected([RejectedPoints("store_rejected", str(exc), len(batch), "")])
@@ -266,8 +300,8 @@ class Delivery:
         self._health.stop(timeout_s)
         for thread in self._threads:
             thread.join(timeout_s)
-        self._live.shutdown(wait=False, cancel_futures=True)
-        self._draining.shutdown(wait=False, cancel_futures=True)
+        for lane in self.lanes:
+            lane.close()
         if not any(thread.is_alive() for thread in self._threads):
             self.spool.close()  # a drainer still at work keeps it (the process is ending)
 
@@ -296,18 +330,25 @@ class Delivery:
             delay = self.settings.retry_min_s
 
     def drain_once(self) -> bool:
-        """Write the oldest spooled records (merged, in writes of `max_points_per_write`, up to
-        `drain_writes_in_flight` at once) and commit them; False if the spool is empty.
-        Raises what a write raised; the records then stay and are taken again."""
+        """Write the oldest spooled records (merged, split by device over the connections, in
+        writes of `max_points_per_write`, one per connection at once) and commit them; False if
+        the spool is empty. Raises what a part raised once every part has ended; the records
+        then stay and are taken again (the parts written meanwhile are written twice)."""
         s = self.settings
-        lease = self.spool.take(s.max_points_per_write * s.drain_writes_in_flight, s.drain_poll_s)
+        lease = self.spool.take(s.max_points_per_write * len(self.lanes), s.drain_poll_s)
         if lease is None:
             return False
-        chunks = lease.batch.chunks(s.max_points_per_write)
-        futures = [self._draining.submit(self._write_splitting, chunk) for chunk in chunks]
+        futures = [
+            self.lanes[lane].submit(partial(self.write_with, part), live=False)
+            for lane, part in split(lease.batch, len(self.lanes))
+        ]
         wait(futures)
-        for future in futures:
-            future.result()  # raises the first failure, once every write has ended
+        if any(f.cancelled() for f in futures):
+            return False  # stopping: the records stay in the spool
+        failures = [exc for f in futures if (exc := f.exception()) is not None]
+        if failures:
+            self.metrics.add(write_failures=len(failures))
+            raise failures[0]
         self.spool.commit(lease)
         self.metrics.add(readings_drained=len(lease.batch))
         return True

@@ -18,6 +18,7 @@ class IngestMetrics:
     backpressure_s: float = 0.0
     spool_full: bool = False
     writes_abandoned: int = 0
+    write_failures: int = 0
     end_to_end_lag_s: float = 0.0
     store_up: bool = True
     store_error: str = ""
@@ -88,8 +89,13 @@ def prometheus(m: IngestMetrics, spool: Spool) -> list[Metric]:
             ),
             Metric.single(
                 "facility_store_writes_abandoned_total", "counter",
-                "Live writes given up (their batch spooled) because the store went down mid-write.",
-                m.writes_abandoned,
+                "Live writes given up (one per connection's part, spooled) because the store went "
+                "down mid-write.", m.writes_abandoned,
+            ),
+            Metric.single(
+                "facility_store_write_failures_total", "counter",
+                "Store writes that failed (one per connection's part; live parts are spooled, "
+                "spool parts retried).", m.write_failures,
             ),
             Metric.single(
                 "facility_end_to_end_lag_seconds", "gauge",

@@ -117,6 +117,12 @@ def open_writer(site: Site, settings: StoreSettings) -> TimeSeriesWriter:
     return BACKENDS[settings.kind].writer(site, settings)
 
 
+def open_writers(site: Site, settings: StoreSettings) -> list[TimeSeriesWriter]:
+    """One writer per store connection (`StoreSettings.connections`), each with its own
+    connection or HTTP session, for `ingest.delivery.Delivery` to write through at once."""
+    return [open_writer(site, settings) for _ in range(settings.connections)]
+
+
 def open_history(site: Site, settings: StoreSettings) -> HistoryReader:
     """The history reader of the chosen store: charts (raw, downsampled) and backtest (batch).
     Nothing is contacted until the first query, so the API starts while the store is away."""

@@ -35,7 +35,7 @@ from gateway.pipeline import Gateway, PipelineSettings
 from gateway.status_server import StatusServer
 from ingest.delivery import Delivery, DeliverySettings
 from ingest.interface import RejectedPoints, TimeSeriesWriter
-from ingest.registry import open_retention, open_writer
+from ingest.registry import open_retention, open_writers
 from ingest.settings import StoreSettings
 from ingest.spool import Spool
 from mqtt.broker_stats import BrokerStats
@@ -84,10 +84,11 @@ class GatewayService:
         self.notifications = Notifications(
             alert_settings, site, self.store.engine, relay_settings=config.notify
         )
-        self.writer: TimeSeriesWriter = open_writer(site, config.store)
+        self.writers: list[TimeSeriesWriter] = open_writers(site, config.store)
+        self.writer = self.writers[0]
         self.letters = JsonlDeadLetters(files.dead_letters)
         self.delivery = Delivery(
-            self.writer,
+            self.writers,
             Spool(
                 files.spool_dir,
                 max_bytes=files.spool_max_bytes,
@@ -182,7 +183,8 @@ class GatewayService:
 
     def start(self) -> None:
         stack = self._stack
-        stack.callback(self.writer.close)
+        for writer in self.writers:
+            stack.callback(writer.close)
         stack.callback(self.store.engine.dispose)
         if self.status is not None:
             stack.start(self.status)

@@ -19,7 +19,7 @@ from ingest.history import HistoryQueryError, SeriesQuery
 from ingest.influx_history import InfluxV1History
 from ingest.influx_v1 import InfluxV1Settings, InfluxV1Writer
 from ingest.influx_v2 import InfluxV2Writer
-from ingest.registry import BACKENDS, open_history, open_retention, open_writer
+from ingest.registry import BACKENDS, open_history, open_retention, open_writer, open_writers
 from ingest.retention import SQLiteRetention
 from ingest.settings import STORE_KINDS, StoreSettings
 from ingest.sqlite_history import SQLiteHistory
@@ -61,7 +61,7 @@ def test_the_registry_opens_the_chosen_store(
 def test_the_settings_follow_the_settings_tree_conventions() -> None:
     """Defaults everywhere, simple types, a docstring per field (read by the settings tree)."""
     hints = typing.get_type_hints(StoreSettings)
-    simple = {str, int, float, bool, Path, str | None}
+    simple = {str, int, float, bool, Path, str | None, int | None}
     for field in dataclasses.fields(StoreSettings):
         assert field.default is not dataclasses.MISSING, field.name
         hint = hints[field.name]
@@ -88,6 +88,8 @@ def test_the_settings_follow_the_settings_tree_conventions() -> None:
         ({"influx_write_timeout_s": -1.0}, "influx-write-timeout-s", "more than 0"),
         ({"influx_gzip_level": 0}, "influx-gzip-level", "1 \\(fastest\\) to 9"),
         ({"influx_gzip_level": 10}, "influx-gzip-level", "1 \\(fastest\\) to 9"),
+        ({"kind": "influx-v1", "write_connections": 0}, "write-connections", "at least 1"),
+        ({"write_connections": 2}, "write-connections", "sqlite takes one writer at a time"),
     ],
 )
 def test_bad_settings_name_the_option(
@@ -96,6 +98,26 @@ def test_bad_settings_name_the_option(
     with pytest.raises(SettingsError, match=f"setting {option}: .*{message}") as caught:
         StoreSettings(**changes)
     assert caught.value.setting == option
+
+
+@pytest.mark.parametrize(
+    ("kind", "connections", "expected"),
+    [("sqlite", None, 1), ("influx-v1", None, 2), ("influx-v2", None, 2), ("influx-v2", 3, 3)],
+)
+def test_the_gateway_writes_through_one_writer_per_connection(
+    kind: typing.Any, connections: int | None, expected: int, demo_site: Site, tmp_path: Path
+) -> None:
+    settings = StoreSettings(
+        kind=kind, sqlite_path=tmp_path / "ts.sqlite3", influx_url="http://127.0.0.1:1",
+        write_connections=connections,
+    )  # fmt: skip
+    writers = open_writers(demo_site, settings)
+    try:
+        assert len(writers) == settings.connections == expected
+        assert len({id(w) for w in writers}) == expected  # each its own connection / session
+    finally:
+        for writer in writers:
+            writer.close()
 
 
 def test_retention_is_for_the_embedded_store_only(demo_site: Site, tmp_path: Path) -> None:
