@@ -20,11 +20,6 @@ from tests.fakes import FakeClock
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(T0)
-
-
-@pytest.fixture
 def store(tmp_path: Path, clock: FakeClock) -> WorkOrderStore:
     return new_store(f"sqlite:///{tmp_path / 'wo.sqlite3'}", clock)
 

@@ -6,7 +6,6 @@ The back-off lives in the work-order database, so these run on SQLite and Postgr
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,19 +17,8 @@ from api.users_cli import ensure_demo_users
 from db.engine import make_engine
 from facility.site import Site
 from runtime import cli
-from tests.api_support import PASSWORD, T0, Api, new_store, running_api
+from tests.api_support import PASSWORD, T0, Api, new_store
 from tests.fakes import FakeClock
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(T0)
-
-
-@pytest.fixture
-def api(demo_site: Site, db_url: str, clock: FakeClock) -> Iterator[Api]:
-    with running_api(demo_site, new_store(db_url, clock), clock) as api:
-        yield api
 
 
 def login(api: Api, username: str, password: str = PASSWORD) -> Any:

@@ -25,11 +25,6 @@ from tests.unit.test_api_events import Server, read_events
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(T0)
-
-
-@pytest.fixture
 def api(demo_site: Site, db_url: str, clock: FakeClock) -> Iterator[Api]:
     with running_api(demo_site, new_store(db_url, clock), clock, session_max_s=3600) as api:
         yield api

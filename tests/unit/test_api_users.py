@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,17 +22,6 @@ from facility.site import Site
 from runtime import cli
 from tests.api_support import PASSWORD, SECRET, T0, Api, new_store, running_api
 from tests.fakes import FakeClock
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(T0)
-
-
-@pytest.fixture
-def api(demo_site: Site, db_url: str, clock: FakeClock) -> Iterator[Api]:
-    with running_api(demo_site, new_store(db_url, clock), clock) as api:
-        yield api
 
 
 def from_address(api: Api, address: str) -> TestClient:

@@ -4,7 +4,6 @@ history, transitions, assignment, comments, residents' reports, service figures.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,22 +11,10 @@ import pytest
 from alerts.interface import Severity
 from alerts.store import WorkOrder, WorkOrderEvent
 from db.schema import work_order_events, work_orders
-from facility.site import Site
-from tests.api_support import T0, Api, new_store, open_order, running_api, seen
+from tests.api_support import T0, Api, open_order, seen
 from tests.fakes import FakeClock
 
 MINUTE = 60_000
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(T0)
-
-
-@pytest.fixture
-def api(demo_site: Site, db_url: str, clock: FakeClock) -> Iterator[Api]:
-    with running_api(demo_site, new_store(db_url, clock), clock) as api:
-        yield api
 
 
 def test_work_order_fields_follow_the_table_columns() -> None:
