@@ -18,28 +18,15 @@ import pytest
 
 from facility.clock import now_ms
 from facility.site import Site
-from facility.site import load_site as read_site
 from tests.integration.gateway_process import GatewayProcess
 from tests.integration.helpers import wait_for
-from tests.integration.load import Message, Publisher, Stream, stream, synthetic_site_text
+from tests.integration.load import Message, Publisher, Stream, stream
 from tests.services import ServiceProcess, influxql
 
 pytestmark = pytest.mark.integration
 
 DATABASE = "reliability"
 ALWAYS = {"elevator": "running", "lighting": "commanded_on", "gate": "door_open", "pump": "running"}
-
-
-@pytest.fixture
-def site_file(tmp_path: Path) -> Path:
-    path = tmp_path / "load-site.toml"
-    path.write_text(synthetic_site_text(devices_per_kind=25))
-    return path
-
-
-@pytest.fixture
-def load_site(site_file: Path) -> Site:
-    return read_site(site_file)
 
 
 @pytest.fixture(params=["fast", "plain"])

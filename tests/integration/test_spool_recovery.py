@@ -16,28 +16,15 @@ from pathlib import Path
 import pytest
 
 from facility.site import Site
-from facility.site import load_site as read_site
 from tests.integration.gateway_process import GatewayProcess
 from tests.integration.helpers import wait_for
-from tests.integration.load import Publisher, stream, synthetic_site_text
+from tests.integration.load import Publisher, stream
 from tests.integration.test_reliability import DATABASE, start_ms_for, wait_for_points
 from tests.services import ServiceProcess
 
 pytestmark = pytest.mark.integration
 
 StartGateway = Callable[..., GatewayProcess]
-
-
-@pytest.fixture
-def site_file(tmp_path: Path) -> Path:
-    path = tmp_path / "load-site.toml"
-    path.write_text(synthetic_site_text(devices_per_kind=25))
-    return path
-
-
-@pytest.fixture
-def load_site(site_file: Path) -> Site:
-    return read_site(site_file)
 
 
 @pytest.fixture
