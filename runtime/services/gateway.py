@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from alerts.engine import RuleEngine
@@ -22,13 +22,16 @@ from alerts.settings import AlertSettings, load_alert_settings
 from alerts.sink import AlertsSink
 from alerts.store import WorkOrderStore
 from db.engine import make_engine
+from db.leader_lock import PostgresLeaderLock
 from facility.clock import now_ms
+from facility.errors import SettingsError
 from facility.periodic import PeriodicWorker
 from facility.prometheus import Metric
 from facility.site import Site
 from facility.wire import subscription
 from gateway.dead_letters import DeadLetter, JsonlDeadLetters
 from gateway.decoder import Decoder, DecoderLimits
+from gateway.leadership import FencedSource, Leadership, ShardSettings, StandbyLoop
 from gateway.mqtt import MqttConsumer
 from gateway.mqtt import MqttSettings as ConsumerSettings
 from gateway.pipeline import Gateway, PipelineSettings
@@ -57,6 +60,7 @@ class GatewayConfig:
     pipeline: PipelineSettings
     delivery: DeliverySettings
     notify: RelaySettings
+    shard: ShardSettings = field(default_factory=ShardSettings)
 
 
 def consumer_settings(config: GatewayConfig) -> ConsumerSettings:
@@ -70,15 +74,41 @@ def consumer_settings(config: GatewayConfig) -> ConsumerSettings:
     )
 
 
+def shard_name(shard: ShardSettings, site: Site) -> str:
+    return shard.name or f"site-{site.id}"
+
+
+def check_standby(config: GatewayConfig, dialect: str) -> None:
+    """Hot standby needs the shard's lock in PostgreSQL and one reader per session."""
+    if not config.shard.standby:
+        return
+    if dialect != "postgresql":
+        raise SettingsError(
+            "shard-standby",
+            f"needs the work-order database on PostgreSQL (db-url postgresql://...), not "
+            f"{dialect}: with SQLite run one gateway, without standby",
+        )
+    if config.gateway.shared_group:
+        raise SettingsError("shard-standby", "cannot be combined with shared-group")
+
+
 class GatewayService:
     def __init__(self, config: GatewayConfig, site: Site) -> None:
         self.config = config
         self.site = site
         files = config.gateway
+        self.shard = shard_name(config.shard, site)
+        db_engine = make_engine(config.db_url)
+        check_standby(config, db_engine.dialect.name)
+        self.leadership = (
+            Leadership(self.shard, PostgresLeaderLock(config.db_url, self.shard))
+            if config.shard.standby
+            else None
+        )
         alert_settings = AlertSettings()
         if files.alerts_config is not None:
             alert_settings = load_alert_settings(files.alerts_config)
-        self.store = WorkOrderStore(make_engine(config.db_url), policy=alert_settings.policy)
+        self.store = WorkOrderStore(db_engine, policy=alert_settings.policy)
         self.store.migrate()
         self.escalation = EscalationLoop(self.store, alert_settings.escalation_interval_s)
         self.notifications = Notifications(
@@ -114,7 +144,11 @@ class GatewayService:
             durable=self.delivery,
             settings=config.pipeline,
         )
-        self.consumer = MqttConsumer(consumer_settings(config), subscription(site.id))
+        self.consumer = MqttConsumer(
+            consumer_settings(config),
+            config.shard.topics or (subscription(site.id),),
+            may_reconnect=None if self.leadership is None else self.leadership.check,
+        )
         self.broker_stats = (
             BrokerStats(consumer_settings(config), f"{files.client_id}-sys")
             if files.broker_stats
@@ -129,16 +163,18 @@ class GatewayService:
         )
         self.workers = [
             PeriodicWorker(
-                "rules-timer", files.rules_tick_s, lambda: self.alerts.tick(now_ms())
+                "rules-timer", files.rules_tick_s, self._when_leader(self._tick)
             ),  # silence is seen with no data arriving
             PeriodicWorker(
                 "rules-checkpoint",
                 files.rules_checkpoint_s,
-                self.alerts.checkpoint,
-                on_stop=self.alerts.checkpoint,
+                self._when_leader(self.alerts.checkpoint),
+                on_stop=self._when_leader(self.alerts.checkpoint),
             ),
             PeriodicWorker(
-                "escalation", alert_settings.escalation_interval_s, self.escalation.run_once
+                "escalation",
+                alert_settings.escalation_interval_s,
+                self._when_leader(self.escalation.run_once),
             ),
         ]
         retention = open_retention(self.writer, config.store)
@@ -150,6 +186,18 @@ class GatewayService:
                 )
             )  # fmt: skip
         self._stack = ServiceStack()
+
+    def _tick(self) -> None:
+        self.alerts.tick(now_ms())
+
+    def _when_leader(self, job: Callable[[], object]) -> Callable[[], None]:
+        """A job only the shard's active gateway runs (a standby's rule state is stale)."""
+
+        def run() -> None:
+            if self.leadership is None or self.leadership.holds:
+                job()
+
+        return run
 
     def _dead_letter(self, rejected: Sequence[RejectedPoints]) -> None:
         now = now_ms()
@@ -173,13 +221,28 @@ class GatewayService:
             *self.delivery.prometheus(),
             *self.notifications.prometheus(),
             *(self.broker_stats.prometheus() if self.broker_stats is not None else ()),
+            *self._leadership().prometheus(),
         ]
 
+    def _leadership(self) -> Leadership:
+        if self.leadership is not None:
+            return self.leadership
+        single = Leadership(self.shard, _NoLock())
+        single.role, single.terms = "leader", 1  # one gateway, no standby: always active
+        return single
+
     def health(self) -> tuple[bool, dict[str, Any]]:
+        """A standby serves when its store is up: it is not meant to be connected."""
         store = self.delivery.health()
         connected = self.consumer.connected
-        detail = {"mqtt_connected": connected, "store": store, "rules": self.alerts.health()}
-        return bool(store["up"]) and connected, detail
+        leader = self.leadership is None or self.leadership.role == "leader"
+        detail = {
+            "mqtt_connected": connected,
+            "store": store,
+            "rules": self.alerts.health(),
+            "shard": self._leadership().report(),
+        }
+        return bool(store["up"]) and (connected or not leader), detail
 
     def start(self) -> None:
         stack = self._stack
@@ -190,14 +253,65 @@ class GatewayService:
             stack.start(self.status)
         stack.start(self.delivery)
         stack.start(self.notifications)
-        stack.start(self.consumer)
-        if self.broker_stats is not None:
-            stack.start(self.broker_stats)
+        if self.leadership is None:
+            self._connect()
+        else:
+            stack.callback(self.leadership.lock.release)
         stack.start_all(self.workers)
-        log.info("gateway for site %s started; writing to %s", self.site.id, self.writer.name)
+        log.info(
+            "gateway for shard %s (site %s) started%s; writing to %s", self.shard, self.site.id,
+            " as a standby" if self.leadership else "", self.writer.name,
+        )  # fmt: skip
+
+    def _connect(self) -> None:
+        self._stack.start(self.consumer)
+        if self.broker_stats is not None:
+            self._stack.start(self.broker_stats)
 
     def run(self, stop: threading.Event) -> None:
-        self.gateway.run(self.consumer, stop)
+        if self.leadership is None:
+            self.gateway.run(self.consumer, stop)
+            return
+        s = self.config.shard
+        StandbyLoop(self.leadership, self, poll_s=s.lock_poll_s, check_s=s.lock_check_s).run(stop)
+
+    # -- a leader's term (gateway.leadership.Term) -----------------------------------------
+
+    def take_over(self) -> None:
+        """The shard is ours: connect with the shard's session (the broker resumes it)."""
+        self.consumer.start()
+        if self.broker_stats is not None:
+            self.broker_stats.start()
+
+    def serve(self, end: threading.Event) -> None:
+        assert self.leadership is not None
+        self.gateway.run(FencedSource(self.consumer, self.leadership), end)
+
+    def step_down(self) -> None:
+        """Disconnect; what was received and not acked goes to the next leader. A term that
+        ends by stopping (the lock still ours) checkpoints the rules first."""
+        assert self.leadership is not None
+        if self.leadership.holds:
+            self.alerts.checkpoint()
+        self.consumer.stop()
+        dropped = self.consumer.drop_pending()
+        if self.broker_stats is not None:
+            self.broker_stats.stop()
+        log.info("shard %s: disconnected from MQTT (%d unhandled message(s) left to the "
+                 "broker)", self.shard, dropped)  # fmt: skip
 
     def stop(self) -> None:
         self._stack.close()
+
+
+class _NoLock:
+    """The lock of a gateway without standby: never asked (its role is fixed)."""
+
+    def try_acquire(self) -> bool:
+        return True
+
+    def check(self) -> bool:
+        return True
+
+    def release(self) -> None:
+        return None
