@@ -48,11 +48,16 @@ class ShardSettings:
     """How often a standby tries for the shard's lock."""
     lock_check_s: float = 0.5
     """How often the leader checks that it still holds the lock (fencing)."""
+    replay_margin_s: float = 60.0
+    """On takeover the rules replay stored readings from the checkpoint's oldest recent
+    reading: devices silent this long before its newest reading are not looked for."""
+    replay_max_s: float = 3600.0
+    """The longest gap a takeover replays from the store (its most recent part)."""
 
     def __post_init__(self) -> None:
         if self.name is not None and not self.name.strip():
             raise SettingsError("shard", "must not be empty")
-        for name in ("lock_poll_s", "lock_check_s"):
+        for name in ("lock_poll_s", "lock_check_s", "replay_margin_s", "replay_max_s"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"shard-{name.replace('_', '-')}", "must be more than 0")
         for topic in self.topics:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from alerts.checkpoint_store import RuleCheckpointStore
 from alerts.engine import RuleEngine
 from alerts.escalation import EscalationLoop
 from alerts.notify.relay import RelaySettings
@@ -21,6 +22,7 @@ from alerts.rules import default_rule_set
 from alerts.settings import AlertSettings, load_alert_settings
 from alerts.sink import AlertsSink
 from alerts.store import WorkOrderStore
+from alerts.takeover import take_over
 from db.engine import make_engine
 from db.leader_lock import PostgresLeaderLock
 from facility.clock import now_ms
@@ -38,7 +40,7 @@ from gateway.pipeline import Gateway, PipelineSettings
 from gateway.status_server import StatusServer
 from ingest.delivery import Delivery, DeliverySettings
 from ingest.interface import RejectedPoints, TimeSeriesWriter
-from ingest.registry import open_retention, open_writers
+from ingest.registry import open_history, open_retention, open_writers
 from ingest.settings import StoreSettings
 from ingest.spool import Spool
 from mqtt.broker_stats import BrokerStats
@@ -128,6 +130,12 @@ class GatewayService:
             on_rejected=self._dead_letter,
             settings=config.delivery,
         )
+        self.checkpoints = (
+            RuleCheckpointStore(self.store.engine, self.shard) if self.leadership else None
+        )  # a standby's rule state comes from the database: the next leader is elsewhere
+        self.history = open_history(site, config.store)
+        self.replays = 0
+        self.replay_failures = 0
         rule_set = load_rule_file(files.rules) if files.rules else default_rule_set()
         self.alerts = AlertsSink(
             site,
@@ -136,6 +144,7 @@ class GatewayService:
             ),  # the timer missing 3 ticks: the process was stopped
             self.store,
             checkpoint_path=files.rules_state,
+            checkpoints=self.checkpoints,
         )
         self.gateway = Gateway(
             Decoder(site, config.decoder),
@@ -222,7 +231,23 @@ class GatewayService:
             *self.notifications.prometheus(),
             *(self.broker_stats.prometheus() if self.broker_stats is not None else ()),
             *self._leadership().prometheus(),
+            *self._takeover_metrics(),
         ]
+
+    def _takeover_metrics(self) -> list[Metric]:
+        if self.leadership is None:
+            return []
+        return [
+            Metric.single(
+                "facility_shard_replayed_readings_total", "counter",
+                "Stored readings replayed into the rules on takeovers.", self.replays,
+            ),
+            Metric.single(
+                "facility_shard_replay_failures_total", "counter",
+                "Takeovers whose replay from the store failed (rules from the checkpoint).",
+                self.replay_failures,
+            ),
+        ]  # fmt: skip
 
     def _leadership(self) -> Leadership:
         if self.leadership is not None:
@@ -249,6 +274,7 @@ class GatewayService:
         for writer in self.writers:
             stack.callback(writer.close)
         stack.callback(self.store.engine.dispose)
+        stack.callback(self.history.close)
         if self.status is not None:
             stack.start(self.status)
         stack.start(self.delivery)
@@ -278,7 +304,22 @@ class GatewayService:
     # -- a leader's term (gateway.leadership.Term) -----------------------------------------
 
     def take_over(self) -> None:
-        """The shard is ours: connect with the shard's session (the broker resumes it)."""
+        """The shard is ours: bring the rules up to date (the shard's checkpoint, then the
+        readings stored since it), then connect with the shard's session (the broker
+        resumes it and sends what the old leader had not acked)."""
+        assert self.checkpoints is not None
+        s = self.config.shard
+        try:
+            replayed = take_over(
+                self.alerts, self.checkpoints, self.history, now_ms=now_ms(),
+                margin_ms=round(s.replay_margin_s * 1000), max_gap_ms=round(s.replay_max_s * 1000),
+            )  # fmt: skip
+            self.replays += replayed.readings
+            log.info("shard %s: rules brought up to date: %d stored reading(s) replayed from "
+                     "%d", self.shard, replayed.readings, replayed.start_ms)  # fmt: skip
+        except Exception:  # the store away: serve anyway, with the checkpoint's state
+            self.replay_failures += 1
+            log.exception("shard %s: stored readings not replayed into the rules", self.shard)
         self.consumer.start()
         if self.broker_stats is not None:
             self.broker_stats.start()
