@@ -112,6 +112,11 @@ class MqttConsumer:
         return self._client.generation
 
     @property
+    def refused_reconnects(self) -> int:
+        """Reconnections `may_reconnect` refused (a stale shard leader kept away)."""
+        return self._client.refused_reconnects
+
+    @property
     def path(self) -> str:
         """The packet path the client took: "fast" or "plain"."""
         return self._client.path
