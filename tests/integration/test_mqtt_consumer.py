@@ -209,8 +209,13 @@ def test_a_consumer_whose_session_is_taken_over_stays_away_when_it_may_not_recon
     """A stale shard leader: the new leader connects with the same client id, the broker
     disconnects the old one, and the old one's gate (its lost lock) keeps it from taking the
     session back: no reconnect fight, and the new one keeps the stream."""
-    settings = MqttSettings(port=mosquitto.port, client_id="shard-takeover",
-                            packet_path=packet_path, reconnect_min_s=0.1, reconnect_max_s=0.2)  # fmt: skip
+    settings = MqttSettings(
+        port=mosquitto.port,
+        client_id="shard-takeover",
+        packet_path=packet_path,
+        reconnect_min_s=0.1,
+        reconnect_max_s=0.2,
+    )
     allowed = threading.Event()  # the old leader's lock: gone
     stale = MqttConsumer(settings, FILTER, may_reconnect=allowed.is_set)
     fresh = MqttConsumer(settings, FILTER)
