@@ -14,6 +14,11 @@ replayed ones or duplicates of them. A `for` timer running at the checkpoint kee
 so an episode spanning the failover is one episode with its true start (the work-order
 store's episode key then files it once, whoever saw it first).
 
+The replay ends where the stream can have got to: the checkpoint's newest reading plus the
+wall time since it was saved (plus the margin), or the wall clock plus the margin when there
+is no checkpoint; a backlog being drained is behind the wall clock, and a sparse range would
+cost a store query per chunk for nothing.
+
 Bounds: devices silent for more than `margin_ms` before the checkpoint's newest reading are
 not waited for (the replay starts at most that far before it), and a gap longer than
 `max_gap_ms` (wall clock) is replayed only over its last `max_gap_ms`.
@@ -21,7 +26,9 @@ not waited for (the replay starts at most that far before it), and a gap longer 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -48,6 +55,10 @@ class Replayed:
     start_ms: int
     end_ms: int
     readings: int
+    checkpoint: bool = False
+    """A checkpoint was loaded (else the engine kept its state: none saved yet)."""
+    load_s: float = 0.0
+    replay_s: float = 0.0
 
 
 def take_over(
@@ -62,15 +73,30 @@ def take_over(
     """Load the shard's checkpoint into the sink's engine (when there is one) and replay the
     stored readings since it, filing what they raise (an episode already filed is not filed
     again)."""
+    began = time.monotonic()
     saved = checkpoints.load()
+    end = now_ms + margin_ms  # a device clock a little ahead of ours
     if saved is None:
         start = now_ms - margin_ms
     else:
         sink.restore(saved)
         start = replay_start(sink.engine, saved.saved_ms, margin_ms)
+        newest = newest_reading(sink.engine)
+        if newest is not None:  # the stream's time moved on about as the wall clock did
+            end = min(end, newest + max(now_ms - saved.saved_ms, 0) + margin_ms)
     start = max(start, now_ms - max_gap_ms)
-    end = now_ms + margin_ms  # a device clock a little ahead of ours
-    return replay(history, sink.handle, start, max(end, start + 1))
+    loaded = time.monotonic()
+    done = replay(history, sink.handle, start, max(end, start + 1))
+    return dataclasses.replace(
+        done, checkpoint=saved is not None, load_s=loaded - began,
+        replay_s=time.monotonic() - loaded,
+    )  # fmt: skip
+
+
+def newest_reading(engine: RuleEngine) -> int | None:
+    newest = [int(s.last_ts.max()) for s in engine.state.values() if len(s.last_ts)]
+    value = max(newest, default=NEVER)
+    return None if value <= NEVER else value
 
 
 def replay_start(engine: RuleEngine, saved_ms: int, margin_ms: int) -> int:

@@ -100,6 +100,8 @@ class Leadership:
         """Times this process became the leader."""
         self.fenced = 0
         """Terms that ended because the lock was lost (not by stopping)."""
+        self.acked = 0
+        """Messages acked while leader (through `FencedSource`)."""
 
     @property
     def holds(self) -> bool:
@@ -164,6 +166,8 @@ class Leadership:
                    "Times this gateway became its shard's leader.", {shard: self.terms}),
             Metric("facility_shard_fenced_total", "counter",
                    "Leader terms ended because the shard's lock was lost.", {shard: self.fenced}),
+            Metric("facility_shard_acked_messages_total", "counter",
+                   "MQTT messages this gateway acked as its shard's leader.", {shard: self.acked}),
         ]  # fmt: skip
 
 
@@ -188,6 +192,7 @@ class FencedSource:
             self.refused += len(messages)
             return
         self.source.ack(messages)
+        self.leadership.acked += len(messages)  # one writer: the gateway's commit thread
 
 
 class Term(Protocol):

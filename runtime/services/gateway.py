@@ -315,11 +315,15 @@ class GatewayService:
                 margin_ms=round(s.replay_margin_s * 1000), max_gap_ms=round(s.replay_max_s * 1000),
             )  # fmt: skip
             self.replays += replayed.readings
-            log.info("shard %s: rules brought up to date: %d stored reading(s) replayed from "
-                     "%d", self.shard, replayed.readings, replayed.start_ms)  # fmt: skip
+            log.info("shard %s: rules brought up to date: %s in %.2f s, %d stored reading(s) "
+                     "from %d replayed in %.2f s", self.shard,
+                     "checkpoint loaded" if replayed.checkpoint else "no checkpoint yet",
+                     replayed.load_s, replayed.readings, replayed.start_ms,
+                     replayed.replay_s)  # fmt: skip
         except Exception:  # the store away: serve anyway, with the checkpoint's state
             self.replay_failures += 1
             log.exception("shard %s: stored readings not replayed into the rules", self.shard)
+        self.alerts.checkpoint()  # the next takeover starts from here, not from before the gap
         self.consumer.start()
         if self.broker_stats is not None:
             self.broker_stats.start()

@@ -55,6 +55,8 @@ def shard_gateways(
     db_url: str,
     count: int = 2,
     extra: Sequence[str] = (),
+    poll_s: float = 0.2,
+    checkpoint_s: float = 1.0,
 ) -> list[ShardGateway]:
     """`count` gateways for one shard; the first is started first, so it leads."""
     rules = tmp_path / "rules.toml"
@@ -67,8 +69,9 @@ def shard_gateways(
             ShardGateway(
                 work, site_file, mqtt_port, influx_port, database,
                 "--standby", "--shard", SHARD, "--mqtt-client-id", CLIENT_ID,
-                "--db-url", db_url, "--rules", str(rules), "--rules-checkpoint-s", "1",
-                "--shard-lock-poll-s", "0.2", *extra,
+                "--db-url", db_url, "--rules", str(rules),
+                "--rules-checkpoint-s", str(checkpoint_s), "--shard-lock-poll-s", str(poll_s),
+                *extra,
             )
         )  # fmt: skip
         if number == 1:

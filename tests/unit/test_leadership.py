@@ -93,6 +93,7 @@ def test_a_failed_check_fences_at_once_and_acks_stop() -> None:
     assert not leadership.check()
     fenced.ack([message(3)])
     assert source.acked == [1, 2]  # nothing acked after the lock was lost
+    assert leadership.acked == 2
     assert fenced.refused == 1
     assert not fenced.connected  # the pipeline does not count itself caught up either
     assert (leadership.role, leadership.fenced) == ("standby", 1)

@@ -115,6 +115,8 @@ def test_a_for_timer_running_across_the_takeover_keeps_its_start(db: str) -> Non
     replayed = take_over(new, checkpoints, store, now_ms=clock.now, margin_ms=60_000,
                          max_gap_ms=3_600_000)  # fmt: skip
     assert replayed.start_ms == ms(20) + 1  # just after the checkpoint's last readings
+    assert replayed.end_ms == ms(20) + (ms(40) - ms(20.5)) + 60_000  # where the stream can be
+    assert replayed.checkpoint
     assert replayed.readings == 2 * 15  # 21-35 s, both pumps
     new.handle(batch(SITE, readings(30, 80)))  # the broker's redelivery, then the stream
     assert episodes(new) == [("p1", ms(LEAK_FROM_S))]
