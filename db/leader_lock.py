@@ -3,8 +3,9 @@
 PostgreSQL releases a session-level advisory lock the moment the session ends — the process
 killed, the host rebooted, the backend terminated — so the lock needs no lease or clock of
 ours. The connection is tagged with `application_name` (`facility-gateway:<shard>`) so an
-operator (or a test) can find it in `pg_stat_activity`, and keeps TCP keepalives short so a
-vanished peer is noticed in seconds, not hours.
+operator (or a test) can find it in `pg_stat_activity`, and keeps TCP keepalives short on both
+ends, so a vanished peer (a network partition, where no RST comes) is noticed in seconds, not
+hours: first by the leader (its check fails, it fences), then by the server (the lock goes).
 
 The key is a stable 64-bit hash of the shard name (BLAKE2b, signed as PostgreSQL's bigint).
 """
@@ -25,8 +26,12 @@ log = logging.getLogger(__name__)
 
 APPLICATION_PREFIX: Final = "facility-gateway:"
 TCP_TIMEOUT_S: Final = 3
-"""Keepalive idle time and the user timeout of the lock's connection: a dead peer shows
-within a few seconds."""
+"""Keepalive idle time and the user timeout of the lock's connection, and the longest a check
+may take: a dead peer or a hung server shows within a few seconds."""
+SERVER_KEEPALIVE_S: Final = 3
+"""The server's keepalive idle time on the lock's session: with 3 probes a second apart and
+a user timeout of twice this, PostgreSQL drops a vanished leader's session (and its lock)
+later than the leader's own check fails, so the old leader has stopped acking first."""
 
 
 def lock_key(shard: str) -> int:
@@ -64,6 +69,13 @@ class PostgresLeaderLock:
                 "keepalives_interval": 1,
                 "keepalives_count": 2,
                 "tcp_user_timeout": TCP_TIMEOUT_S * 1000,
+                # the server's side of the same: it frees the lock of a vanished leader in
+                # seconds (its defaults wait two hours), after that leader has fenced itself
+                "options": (
+                    f"-c tcp_keepalives_idle={SERVER_KEEPALIVE_S} -c tcp_keepalives_interval=1"
+                    f" -c tcp_keepalives_count=3 -c tcp_user_timeout={SERVER_KEEPALIVE_S * 2000}"
+                    f" -c statement_timeout={TCP_TIMEOUT_S * 1000}"
+                ),
             },
         )
         base.dispose()

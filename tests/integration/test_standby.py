@@ -152,6 +152,16 @@ def _holder(postgres_url: str) -> int:
     return int(rows[0][0])
 
 
+def _fenced(gateway: ShardGateway, times: int) -> dict[str, float]:
+    fenced = wait_for(
+        gateway.metrics,
+        lambda m: m.get(f'facility_shard_fenced_total{{shard="{SHARD}"}}') == times,
+        timeout_s=10, what="the leader to fence itself",
+    )  # fmt: skip
+    assert fenced[f'facility_shard_leader{{shard="{SHARD}"}}'] == 0
+    return fenced
+
+
 def test_leader_whose_lock_connection_is_terminated_fences_itself_and_hands_over(
     gateways: list[ShardGateway],
     mosquitto: ServiceProcess,
@@ -159,34 +169,35 @@ def test_leader_whose_lock_connection_is_terminated_fences_itself_and_hands_over
     postgres_url: str,
     load_site: Site,
 ) -> None:
-    per_device = 400
+    """The first leader's lock connection is cut; later the second's, so the shard comes back
+    to the first process: a second term in one process, on the same MQTT client."""
+    per_device = 500
     start = start_ms_for(per_device)
-    cut_at = 200
-    leaks = leak_episodes(load_site, [cut_at])
+    cuts = [200, 350]
+    leaks = leak_episodes(load_site, cuts)
     data = stream(load_site, per_device, PER_MESSAGE, start)
     messages = with_leaks(load_site, data.messages, leaks)
-    leader = leader_of(gateways)
-    standby = next(g for g in gateways if g is not leader)
+    first = leader_of(gateways)
+    second = next(g for g in gateways if g is not first)
     assert _lock_backend(postgres_url) > 0
     publisher = Publisher(mosquitto.port)
     try:
         publisher.start(messages, per_second=200)
-        wait_for(lambda: publisher.published, lambda n: n >= messages_before(cut_at),
-                 timeout_s=60, what="publishing up to the cut")  # fmt: skip
-        _terminate(postgres_url, _holder(postgres_url))
-        fenced = wait_for(
-            leader.metrics, lambda m: m.get(f'facility_shard_fenced_total{{shard="{SHARD}"}}') == 1,
-            timeout_s=10, what="the old leader to fence itself",
-        )  # fmt: skip
-        assert fenced[f'facility_shard_leader{{shard="{SHARD}"}}'] == 0
-        assert leader_of(gateways) is standby
-        health = leader.health()
-        assert health is not None
-        assert health["mqtt_connected"] is False  # it disconnected and stays away
-        assert leader.running  # the process lives on, as the standby
+        for cut, (old, new) in zip(cuts, [(first, second), (second, first)], strict=True):
+            wait_for(lambda: publisher.published, lambda n: n >= messages_before(cut),  # noqa: B023
+                     timeout_s=60, what=f"publishing up to reading {cut}")  # fmt: skip
+            _terminate(postgres_url, _holder(postgres_url))
+            _fenced(old, 1)
+            assert leader_of(gateways) is new
+            health = old.health()
+            assert health is not None
+            assert health["mqtt_connected"] is False  # it disconnected and stays away
+            assert old.running  # the process lives on, as a standby
         publisher.join()
     finally:
         publisher.close()
     wait_for_points(influxd, data.readings_by_kind)
     check_episodes(postgres_url, leaks, start)
-    assert leader.role() == "standby"
+    assert (first.role(), second.role()) == ("leader", "standby")
+    terms = first.metrics()[f'facility_shard_terms_total{{shard="{SHARD}"}}']
+    assert terms == 2
