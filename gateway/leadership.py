@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -260,9 +260,3 @@ class StandbyLoop:
             if stop.is_set() or not self.leadership.check():
                 break
         end.set()
-
-
-def reconnect_gate(leadership: Leadership) -> Callable[[], bool]:
-    """For the MQTT client: reconnect (after a broker disconnect or a session takeover) only
-    while the lock still holds, so a stale leader never takes the session back."""
-    return leadership.check

@@ -107,6 +107,8 @@ class GatewayService:
             if config.shard.standby
             else None
         )
+        self._single = Leadership(self.shard, _NoLock())
+        self._single.role, self._single.terms = "leader", 1  # no standby: always the active one
         alert_settings = AlertSettings()
         if files.alerts_config is not None:
             alert_settings = load_alert_settings(files.alerts_config)
@@ -250,11 +252,7 @@ class GatewayService:
         ]  # fmt: skip
 
     def _leadership(self) -> Leadership:
-        if self.leadership is not None:
-            return self.leadership
-        single = Leadership(self.shard, _NoLock())
-        single.role, single.terms = "leader", 1  # one gateway, no standby: always active
-        return single
+        return self.leadership if self.leadership is not None else self._single
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         """A standby serves when its store is up: it is not meant to be connected."""
