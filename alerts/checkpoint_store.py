@@ -8,12 +8,21 @@ loads them on takeover and replays the gap from the time-series store (`alerts.t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 
 from db.engine import begin_write, upsert_for
+from db.leader_lock import HOLDS, LockHolder
 from db.schema import rule_checkpoints
+
+FENCED_SAVE = text(
+    "INSERT INTO rule_checkpoints (shard, saved_ms, state) SELECT :shard, :saved_ms, :state"
+    " WHERE " + HOLDS + " ON CONFLICT (shard) DO UPDATE"
+    " SET saved_ms = excluded.saved_ms, state = excluded.state"
+)
+"""One statement: the row is written only while the writer's lock session holds the lock."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,11 +33,25 @@ class SavedState:
 
 
 class RuleCheckpointStore:
-    def __init__(self, engine: Engine, shard: str) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        shard: str,
+        *,
+        holder: Callable[[], LockHolder | None] | None = None,
+    ) -> None:
+        """`holder`: the shard's lock session (PostgreSQL); given, a save is fenced: a leader
+        that lost its lock (a stale one, still running) cannot overwrite its successor's."""
         self.engine = engine
         self.shard = shard
+        self.holder = holder
+        self.fenced = 0
+        """Saves refused because the lock was no longer held."""
 
-    def save(self, state: bytes, saved_ms: int) -> None:
+    def save(self, state: bytes, saved_ms: int) -> bool:
+        """Write the shard's row; False when fenced (nothing written)."""
+        if self.holder is not None:
+            return self._save_fenced(state, saved_ms, self.holder())
         upsert = upsert_for(self.engine)
         statement = upsert(rule_checkpoints).values(
             shard=self.shard, saved_ms=saved_ms, state=state
@@ -39,6 +62,17 @@ class RuleCheckpointStore:
         )
         with begin_write(self.engine) as conn:
             conn.execute(statement)
+        return True
+
+    def _save_fenced(self, state: bytes, saved_ms: int, holder: LockHolder | None) -> bool:
+        written = 0
+        if holder is not None:
+            params = {"shard": self.shard, "saved_ms": saved_ms, "state": state}
+            with begin_write(self.engine) as conn:
+                written = conn.execute(FENCED_SAVE, {**params, **holder.params()}).rowcount
+        if not written:
+            self.fenced += 1
+        return bool(written)
 
     def load(self) -> SavedState | None:
         """The shard's last checkpoint; None when it has none yet."""

@@ -88,7 +88,8 @@ class AlertsSink:
                 return
             saved_ms = self.clock_ms()
             state = checkpoint_bytes(self.engine.checkpoint_arrays())
-        self.checkpoints.save(state, saved_ms)  # outside the lock: the rules go on meanwhile
+        if not self.checkpoints.save(state, saved_ms):  # outside the lock: the rules go on
+            log.warning("rules checkpoint not written: the shard's lock is no longer ours")
 
     def restore(self, saved: SavedState) -> None:
         """Load a shard's checkpoint (a takeover, `alerts.takeover`)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass
 from typing import Final
 
 from sqlalchemy import Connection, Engine, create_engine, text
@@ -32,6 +33,34 @@ SERVER_KEEPALIVE_S: Final = 3
 """The server's keepalive idle time on the lock's session: with 3 probes a second apart and
 a user timeout of twice this, PostgreSQL drops a vanished leader's session (and its lock)
 later than the leader's own check fails, so the old leader has stopped acking first."""
+
+
+HELD: Final = (
+    "locktype = 'advisory' AND granted AND classid::bigint = :high AND objid::bigint = :low"
+    " AND objsubid = 1"
+)
+"""pg_locks' row of a held bigint advisory lock (`key_parts` gives :high and :low)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LockHolder:
+    """The session holding a shard's lock: its backend pid and the key."""
+
+    pid: int
+    key: int
+
+    def params(self) -> dict[str, int]:
+        return {"pid": self.pid, **key_parts(self.key)}
+
+
+HOLDS: Final = "EXISTS (SELECT 1 FROM pg_locks WHERE pid = :pid AND " + HELD + ")"
+"""SQL that is true while the session `:pid` holds the lock (`LockHolder.params`): a write
+guarded by it is fenced, done only while its writer is still the shard's leader."""
+
+
+def key_parts(key: int) -> dict[str, int]:
+    """pg_locks shows a bigint advisory key as two unsigned 32-bit halves."""
+    return {"high": (key >> 32) & 0xFFFFFFFF, "low": key & 0xFFFFFFFF}
 
 
 def lock_key(shard: str) -> int:
@@ -80,19 +109,25 @@ class PostgresLeaderLock:
         )
         base.dispose()
         self._conn: Connection | None = None
+        self._holder: LockHolder | None = None
 
     def try_acquire(self) -> bool:
         try:
             if self._conn is None:
                 self._conn = self._engine.connect()
-            got = self._conn.execute(
-                text("SELECT pg_try_advisory_lock(:key)"), {"key": self.key}
-            ).scalar_one()
+            got, pid = self._conn.execute(
+                text("SELECT pg_try_advisory_lock(:key), pg_backend_pid()"), {"key": self.key}
+            ).one()
         except SQLAlchemyError as exc:
             log.warning("shard %s: leader lock not reachable: %s", self.shard, _short(exc))
             self.release()
             return False
+        self._holder = LockHolder(int(pid), self.key) if got else None
         return bool(got)
+
+    def holder(self) -> LockHolder | None:
+        """Our lock session as other connections can check it (fenced writes), while held."""
+        return self._holder
 
     def check(self) -> bool:
         """The lock is still ours: our own session holds the advisory lock of the key."""
@@ -100,12 +135,8 @@ class PostgresLeaderLock:
             return False
         try:
             held = self._conn.execute(
-                text(
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
-                    " AND pid = pg_backend_pid()"
-                    " AND classid::bigint = :high AND objid::bigint = :low AND objsubid = 1"
-                ),
-                {"high": (self.key >> 32) & 0xFFFFFFFF, "low": self.key & 0xFFFFFFFF},
+                text("SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() AND " + HELD),
+                key_parts(self.key),
             ).scalar_one()
         except SQLAlchemyError as exc:
             log.warning("shard %s: leader lock connection failed: %s", self.shard, _short(exc))
@@ -113,6 +144,7 @@ class PostgresLeaderLock:
         return bool(held)
 
     def release(self) -> None:
+        self._holder = None
         conn, self._conn = self._conn, None
         if conn is None:
             return

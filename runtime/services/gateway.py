@@ -102,11 +102,8 @@ class GatewayService:
         self.shard = shard_name(config.shard, site)
         db_engine = make_engine(config.db_url)
         check_standby(config, db_engine.dialect.name)
-        self.leadership = (
-            Leadership(self.shard, PostgresLeaderLock(config.db_url, self.shard))
-            if config.shard.standby
-            else None
-        )
+        self._lock = PostgresLeaderLock(config.db_url, self.shard) if config.shard.standby else None
+        self.leadership = None if self._lock is None else Leadership(self.shard, self._lock)
         self._single = Leadership(self.shard, _NoLock())
         self._single.role, self._single.terms = "leader", 1  # no standby: always the active one
         alert_settings = AlertSettings()
@@ -133,7 +130,9 @@ class GatewayService:
             settings=config.delivery,
         )
         self.checkpoints = (
-            RuleCheckpointStore(self.store.engine, self.shard) if self.leadership else None
+            RuleCheckpointStore(self.store.engine, self.shard, holder=self._lock.holder)
+            if self._lock is not None
+            else None
         )  # a standby's rule state comes from the database: the next leader is elsewhere
         self.history = open_history(site, config.store)
         self.replays = 0
@@ -249,6 +248,11 @@ class GatewayService:
                 "Takeovers whose replay from the store failed (rules from the checkpoint).",
                 self.replay_failures,
             ),
+            Metric.single(
+                "facility_shard_checkpoints_fenced_total", "counter",
+                "Rule checkpoints not written because the shard's lock was no longer held.",
+                self.checkpoints.fenced if self.checkpoints is not None else 0,
+            ),
         ]  # fmt: skip
 
     def _leadership(self) -> Leadership:
@@ -280,7 +284,8 @@ class GatewayService:
         if self.leadership is None:
             self._connect()
         else:
-            stack.callback(self.leadership.lock.release)
+            assert self._lock is not None
+            stack.callback(self._lock.dispose)
         stack.start_all(self.workers)
         log.info(
             "gateway for shard %s (site %s) started%s; writing to %s", self.shard, self.site.id,

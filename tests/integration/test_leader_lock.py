@@ -8,7 +8,10 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from alerts.checkpoint_store import RuleCheckpointStore, SavedState
+from db.engine import make_engine
 from db.leader_lock import PostgresLeaderLock, application_name, lock_key
+from db.migrate import migrate
 
 pytestmark = pytest.mark.integration
 
@@ -78,3 +81,31 @@ def test_the_key_is_stable_and_the_name_fits_postgresql() -> None:
     assert lock_key("site-shangri-la") == 8294922821961455145
     assert -(2**63) <= lock_key("x" * 500) < 2**63
     assert len(application_name("x" * 500)) == 63
+
+
+def test_a_checkpoint_is_written_only_while_its_writers_lock_holds(
+    locks: list[PostgresLeaderLock], postgres_url: str
+) -> None:
+    """The fence on rule state: a stale leader (its lock session gone, the process alive)
+    cannot overwrite the checkpoint of the leader after it."""
+    engine = make_engine(postgres_url)
+    try:
+        migrate(engine)
+        old = _lock(locks, postgres_url, "north")
+        new = _lock(locks, postgres_url, "north")
+        stale = RuleCheckpointStore(engine, "north", holder=old.holder)
+        current = RuleCheckpointStore(engine, "north", holder=new.holder)
+        assert not stale.save(b"before any lock", 1)  # no lock held: nothing written
+        assert stale.load() is None
+        assert old.try_acquire()
+        assert stale.save(b"old leader", 2)
+        holder = old.holder()
+        _terminate(postgres_url, "north")  # the old leader's lock session dies...
+        assert new.try_acquire()  # ...the new leader takes over and saves
+        assert current.save(b"new leader", 3)
+        old_again = RuleCheckpointStore(engine, "north", holder=lambda: holder)
+        assert not old_again.save(b"stale write", 4)  # the old one had not noticed yet
+        assert current.load() == SavedState(b"new leader", 3)
+        assert (stale.fenced, old_again.fenced, current.fenced) == (1, 1, 0)
+    finally:
+        engine.dispose()
