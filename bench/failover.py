@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import secrets
+import shutil
 import statistics
 import sys
 import tempfile
@@ -137,6 +138,7 @@ def run(args: argparse.Namespace) -> list[tuple[float, float]]:
         postgres.stop()
         influxd.stop()
         mosquitto.stop()
+        shutil.rmtree(work, ignore_errors=True)
     return figures
 
 
