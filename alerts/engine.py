@@ -487,25 +487,31 @@ class RuleEngine:
 
     # -- checkpoints ----------------------------------------------------------------------
 
-    def save(self, path: Path | str) -> None:
-        """Write every state array to `path` (npz) atomically (`alerts.rule_checkpoint`)."""
-        arrays = state_arrays(
+    def checkpoint_arrays(self) -> dict[str, Array]:
+        """Every state array under its checkpoint name (`alerts.rule_checkpoint`)."""
+        return state_arrays(
             self.site, self.state, self._windows, self.site_active, self.site_started_ms
         )
-        write_checkpoint(Path(path), arrays)
+
+    def save(self, path: Path | str) -> None:
+        """Write every state array to `path` (npz) atomically (`alerts.rule_checkpoint`)."""
+        write_checkpoint(Path(path), self.checkpoint_arrays())
 
     def load(self, path: Path | str) -> bool:
-        """Restore the state saved by `save`; False when there is no checkpoint. Devices,
-        fields and rules are matched by id and name, so a changed site or rule file keeps
-        what still applies; silence is counted afresh from the first tick after loading."""
+        """Restore the state saved by `save`; False when there is no checkpoint."""
         path = Path(path)
         if not path.exists():
             return False
-        saved = read_checkpoint(path)
+        self.restore(read_checkpoint(path))
+        return True
+
+    def restore(self, saved: Mapping[str, Array]) -> None:
+        """Restore checkpointed arrays. Devices, fields and rules are matched by id and name,
+        so a changed site or rule file keeps what still applies; silence is counted afresh
+        from the first tick after loading."""
         self.site_active = bool(saved["site.active"])
         self.site_started_ms = int(saved["site.started_ms"])
         restore_states(saved, self.site, self.state, self._windows)
         self._watching = False
         for state in self.state.values():
             state.watch_from[:] = NEVER
-        return True

@@ -7,6 +7,7 @@ changed site or rule file keeps what still applies.
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 import zipfile
@@ -94,16 +95,25 @@ def write_checkpoint(path: Path, arrays: Mapping[str, Array]) -> None:
         os.close(directory)
 
 
-def read_checkpoint(path: Path) -> dict[str, Array]:
-    """The arrays of an existing checkpoint; CheckpointError when it cannot be read or is of
-    another version."""
+def checkpoint_bytes(arrays: Mapping[str, Array]) -> bytes:
+    """`arrays` as the bytes of an npz file (a checkpoint kept in the database)."""
+    out = io.BytesIO()
+    np.savez(out, **arrays)  # type: ignore[arg-type]
+    return out.getvalue()
+
+
+def read_checkpoint(path: Path | bytes, what: str | None = None) -> dict[str, Array]:
+    """The arrays of an existing checkpoint (a file, or its bytes); CheckpointError when it
+    cannot be read or is of another version."""
+    what = what or str(path)
     try:
-        with np.load(path, allow_pickle=False) as data:
+        source = io.BytesIO(path) if isinstance(path, bytes) else path
+        with np.load(source, allow_pickle=False) as data:
             saved = {name: data[name] for name in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise CheckpointError(f"rules checkpoint {path}: cannot be read ({exc})") from exc
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise CheckpointError(f"rules checkpoint {what}: cannot be read ({exc})") from exc
     if int(saved.get("version", -1)) != CHECKPOINT_VERSION:
-        raise CheckpointError(f"rules checkpoint {path}: not a version {CHECKPOINT_VERSION} file")
+        raise CheckpointError(f"rules checkpoint {what}: not a version {CHECKPOINT_VERSION} file")
     return saved
 
 

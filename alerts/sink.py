@@ -19,7 +19,9 @@ import logging
 import threading
 from pathlib import Path
 
+from alerts.checkpoint_store import RuleCheckpointStore, SavedState
 from alerts.engine import Evaluation, RuleEngine
+from alerts.rule_checkpoint import checkpoint_bytes, read_checkpoint
 from alerts.store import WorkOrderStore
 from facility.batch import Batch
 from facility.clock import Clock, now_ms
@@ -38,18 +40,22 @@ class AlertsSink:
         store: WorkOrderStore,
         *,
         checkpoint_path: Path | None = None,
+        checkpoints: RuleCheckpointStore | None = None,
         clock_ms: Clock = now_ms,
     ) -> None:
+        """Checkpoints go to `checkpoints` (a shard's row in the database, for hot standby)
+        when given, else to the file `checkpoint_path` (loaded here), else nowhere."""
         self.site = site
         self.engine = engine
         self.store = store
         self.checkpoint_path = checkpoint_path
+        self.checkpoints = checkpoints
         self.clock_ms = clock_ms
         """When a batch arrives: the engine counts how far readings lag it (a backlog)."""
         self._lock = threading.Lock()
         self._unfiled: list[Evaluation] = []
         """Evaluations whose faults are not in the database yet (it failed), oldest first."""
-        if checkpoint_path is not None and engine.load(checkpoint_path):
+        if checkpoints is None and checkpoint_path is not None and engine.load(checkpoint_path):
             log.info("rules state restored from %s", checkpoint_path)
 
     def handle(self, batch: Batch) -> None:
@@ -70,13 +76,26 @@ class AlertsSink:
         return evaluation
 
     def checkpoint(self) -> None:
-        if self.checkpoint_path is None:
+        if self.checkpoint_path is None and self.checkpoints is None:
             return
         with self._lock:
             if self._unfiled:  # the state has faults the database has not: keep the old one
                 log.warning("rules checkpoint skipped: faults wait to be filed")
                 return
-            self.engine.save(self.checkpoint_path)
+            if self.checkpoints is None:
+                assert self.checkpoint_path is not None
+                self.engine.save(self.checkpoint_path)
+                return
+            saved_ms = self.clock_ms()
+            state = checkpoint_bytes(self.engine.checkpoint_arrays())
+        if not self.checkpoints.save(state, saved_ms):  # outside the lock: the rules go on
+            log.warning("rules checkpoint not written: the shard's lock is no longer ours")
+
+    def restore(self, saved: SavedState) -> None:
+        """Load a shard's checkpoint (a takeover, `alerts.takeover`)."""
+        arrays = read_checkpoint(saved.state, f"of shard {getattr(self.checkpoints, 'shard', '?')}")
+        with self._lock:
+            self.engine.restore(arrays)
 
     def prometheus(self) -> list[Metric]:
         with self._lock:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -201,3 +202,16 @@ notification_cursors = Table(
     Column("lease_until_ms", BigInteger, nullable=True),
 )
 """How far each notification channel got, shared by every gateway on the database."""
+
+# -- shard rule state (revision 0007) --
+
+rule_checkpoints = Table(
+    "rule_checkpoints",
+    metadata,
+    Column("shard", String(128), primary_key=True),
+    # When the leader saved it (its wall clock): a takeover replays stored readings from about
+    # then (alerts.takeover).
+    Column("saved_ms", BigInteger, nullable=False),
+    Column("state", LargeBinary, nullable=False),
+)
+"""The rules engine's state per gateway shard (an npz of its arrays), loaded on takeover."""

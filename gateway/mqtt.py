@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import queue
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -79,19 +79,28 @@ class InboundMessage(NamedTuple):
 class MqttConsumer:
     """Subscribes at QoS 1 with a persistent session and hands messages out in batches."""
 
-    def __init__(self, settings: MqttSettings, topic_filter: str) -> None:
+    def __init__(
+        self,
+        settings: MqttSettings,
+        topic_filter: str | Sequence[str],
+        *,
+        may_reconnect: Callable[[], bool] | None = None,
+    ) -> None:
+        """`topic_filter`: one filter or several (a shard's); `may_reconnect`: asked before
+        each reconnection (a standby gateway's fence, `gateway.leadership`)."""
         self.settings = settings
-        self.topic_filter = (
-            f"$share/{settings.shared_group}/{topic_filter}"
-            if settings.shared_group
-            else topic_filter
+        filters = (topic_filter,) if isinstance(topic_filter, str) else tuple(topic_filter)
+        self.topic_filters = tuple(
+            f"$share/{settings.shared_group}/{f}" if settings.shared_group else f for f in filters
         )
+        self.topic_filter = ", ".join(self.topic_filters)
         self._queue: queue.SimpleQueue[InboundMessage] = queue.SimpleQueue()
         self._client = make_client(
             settings,
             deliver=self._on_publish,
-            subscriptions=[self.topic_filter],
+            subscriptions=self.topic_filters,
             session_expiry_s=settings.session_expiry_s,
+            may_reconnect=may_reconnect,
         )
 
     @property
@@ -101,6 +110,11 @@ class MqttConsumer:
     @property
     def connects(self) -> int:
         return self._client.generation
+
+    @property
+    def refused_reconnects(self) -> int:
+        """Reconnections `may_reconnect` refused (a stale shard leader kept away)."""
+        return self._client.refused_reconnects
 
     @property
     def path(self) -> str:
@@ -119,6 +133,17 @@ class MqttConsumer:
 
     def stop(self) -> None:
         self._client.stop()
+
+    def drop_pending(self) -> int:
+        """Forget the messages received but not taken (a term ended: the broker sends them
+        to the next leader); how many."""
+        dropped = 0
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                return dropped
+            dropped += 1
 
     def take(self, max_messages: int, timeout_s: float, max_bytes: int = 0) -> list[InboundMessage]:
         """Up to `max_messages` (and about `max_bytes` of payload, 0 = no cap), waiting at most

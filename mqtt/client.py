@@ -51,6 +51,7 @@ class MqttClient:
         subscriptions: Sequence[str] = (),
         session_expiry_s: int | None = None,
         on_connected: Callable[[], None] | None = None,
+        may_reconnect: Callable[[], bool] | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.options = options
@@ -59,6 +60,9 @@ class MqttClient:
         self._paho = client
         self._session_expiry_s = session_expiry_s
         self._on_connected = on_connected
+        self._may_reconnect = may_reconnect
+        self.refused_reconnects = 0
+        """Reconnections `may_reconnect` refused: the client stayed away until stopped."""
         self._rng = rng or random.Random()
         self._state = threading.Condition()
         self._failures = 0
@@ -200,9 +204,17 @@ class MqttClient:
                 deadline = time.monotonic() + delay
                 while not self._stopping and (self._paused or time.monotonic() < deadline):
                     self._state.wait(None if self._paused else deadline - time.monotonic())
-            self._attempted = True
+            attempted, self._attempted = self._attempted, True
             if self._stopping:
                 raise _StoppingError("the client is stopping")
+        if attempted and self._may_reconnect is not None and not self._may_reconnect():
+            self.refused_reconnects += 1
+            log.warning("MQTT %s stays away from %s: it may not reconnect now",
+                        self.options.client_id, self.where)  # fmt: skip
+            with self._state:
+                while not self._stopping:  # parked until stop(): the owner decides what next
+                    self._state.wait()
+            raise _StoppingError("the client is stopping")
 
     # -- paho callbacks (paho's thread) ----------------------------------------------------
 

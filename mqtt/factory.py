@@ -57,6 +57,7 @@ def make_client(
     subscriptions: Sequence[str] = (),
     session_expiry_s: int | None = None,
     on_connected: Callable[[], None] | None = None,
+    may_reconnect: Callable[[], bool] | None = None,
     rng: random.Random | None = None,
 ) -> MqttClient:
     """A client on the packet path the options ask for (chosen and logged here).
@@ -64,6 +65,8 @@ def make_client(
     A client given `deliver` is a consumer: it gets every PUBLISH there, on paho's thread, and
     acks QoS 1 only through `ack_many` (paho's `manual_ack`). `session_expiry_s` asks for a
     persistent session (clean start off; MQTT 5: kept that long after a disconnect).
+    `may_reconnect`, asked before each reconnection, keeps the client away while it says no
+    (a gateway that lost its shard's lock must not take the session back).
     """
     path, why = choose_path(options.packet_path, fast_path_refusal())
     message = "MQTT client %s takes the %s packet path: %s"
@@ -96,5 +99,6 @@ def make_client(
         subscriptions=subscriptions,
         session_expiry_s=session_expiry_s,
         on_connected=on_connected,
+        may_reconnect=may_reconnect,
         rng=rng,
     )

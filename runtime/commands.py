@@ -58,6 +58,7 @@ def _api_settings(settings: Resolved, *, warn: bool = True) -> ApiSettings:
 
 def cmd_gateway(_args: argparse.Namespace, settings: Resolved) -> int:
     from alerts.notify.relay import RelaySettings
+    from gateway.leadership import ShardSettings
     from runtime.services.gateway import GatewayConfig, GatewayService
 
     gateway = settings.get(GatewaySettings)
@@ -78,6 +79,7 @@ def cmd_gateway(_args: argparse.Namespace, settings: Resolved) -> int:
         pipeline=settings.get(PipelineSettings),
         delivery=settings.get(DeliverySettings),
         notify=settings.get(RelaySettings),
+        shard=settings.get(ShardSettings),
     )
     service = GatewayService(config, _site(settings))
     stop = stop_on_signals()

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+from alerts.checkpoint_store import RuleCheckpointStore
 from alerts.engine import RuleEngine
 from alerts.escalation import EscalationLoop
 from alerts.notify.relay import RelaySettings
@@ -21,21 +22,25 @@ from alerts.rules import default_rule_set
 from alerts.settings import AlertSettings, load_alert_settings
 from alerts.sink import AlertsSink
 from alerts.store import WorkOrderStore
+from alerts.takeover import take_over
 from db.engine import make_engine
+from db.leader_lock import PostgresLeaderLock
 from facility.clock import now_ms
+from facility.errors import SettingsError
 from facility.periodic import PeriodicWorker
 from facility.prometheus import Metric
 from facility.site import Site
 from facility.wire import subscription
 from gateway.dead_letters import DeadLetter, JsonlDeadLetters
 from gateway.decoder import Decoder, DecoderLimits
+from gateway.leadership import FencedSource, Leadership, ShardSettings, StandbyLoop
 from gateway.mqtt import MqttConsumer
 from gateway.mqtt import MqttSettings as ConsumerSettings
 from gateway.pipeline import Gateway, PipelineSettings
 from gateway.status_server import StatusServer
 from ingest.delivery import Delivery, DeliverySettings
 from ingest.interface import RejectedPoints, TimeSeriesWriter
-from ingest.registry import open_retention, open_writers
+from ingest.registry import open_history, open_retention, open_writers
 from ingest.settings import StoreSettings
 from ingest.spool import Spool
 from mqtt.broker_stats import BrokerStats
@@ -57,6 +62,7 @@ class GatewayConfig:
     pipeline: PipelineSettings
     delivery: DeliverySettings
     notify: RelaySettings
+    shard: ShardSettings = field(default_factory=ShardSettings)
 
 
 def consumer_settings(config: GatewayConfig) -> ConsumerSettings:
@@ -70,15 +76,40 @@ def consumer_settings(config: GatewayConfig) -> ConsumerSettings:
     )
 
 
+def shard_name(shard: ShardSettings, site: Site) -> str:
+    return shard.name or f"site-{site.id}"
+
+
+def check_standby(config: GatewayConfig, dialect: str) -> None:
+    """Hot standby needs the shard's lock in PostgreSQL and one reader per session."""
+    if not config.shard.standby:
+        return
+    if dialect != "postgresql":
+        raise SettingsError(
+            "shard-standby",
+            f"needs the work-order database on PostgreSQL (db-url postgresql://...), not "
+            f"{dialect}: with SQLite run one gateway, without standby",
+        )
+    if config.gateway.shared_group:
+        raise SettingsError("shard-standby", "cannot be combined with shared-group")
+
+
 class GatewayService:
     def __init__(self, config: GatewayConfig, site: Site) -> None:
         self.config = config
         self.site = site
         files = config.gateway
+        self.shard = shard_name(config.shard, site)
+        db_engine = make_engine(config.db_url)
+        check_standby(config, db_engine.dialect.name)
+        self._lock = PostgresLeaderLock(config.db_url, self.shard) if config.shard.standby else None
+        self.leadership = None if self._lock is None else Leadership(self.shard, self._lock)
+        self._single = Leadership(self.shard, _NoLock())
+        self._single.role, self._single.terms = "leader", 1  # no standby: always the active one
         alert_settings = AlertSettings()
         if files.alerts_config is not None:
             alert_settings = load_alert_settings(files.alerts_config)
-        self.store = WorkOrderStore(make_engine(config.db_url), policy=alert_settings.policy)
+        self.store = WorkOrderStore(db_engine, policy=alert_settings.policy)
         self.store.migrate()
         self.escalation = EscalationLoop(self.store, alert_settings.escalation_interval_s)
         self.notifications = Notifications(
@@ -98,6 +129,14 @@ class GatewayService:
             on_rejected=self._dead_letter,
             settings=config.delivery,
         )
+        self.checkpoints = (
+            RuleCheckpointStore(self.store.engine, self.shard, holder=self._lock.holder)
+            if self._lock is not None
+            else None
+        )  # a standby's rule state comes from the database: the next leader is elsewhere
+        self.history = open_history(site, config.store)
+        self.replays = 0
+        self.replay_failures = 0
         rule_set = load_rule_file(files.rules) if files.rules else default_rule_set()
         self.alerts = AlertsSink(
             site,
@@ -106,6 +145,7 @@ class GatewayService:
             ),  # the timer missing 3 ticks: the process was stopped
             self.store,
             checkpoint_path=files.rules_state,
+            checkpoints=self.checkpoints,
         )
         self.gateway = Gateway(
             Decoder(site, config.decoder),
@@ -114,7 +154,11 @@ class GatewayService:
             durable=self.delivery,
             settings=config.pipeline,
         )
-        self.consumer = MqttConsumer(consumer_settings(config), subscription(site.id))
+        self.consumer = MqttConsumer(
+            consumer_settings(config),
+            config.shard.topics or (subscription(site.id),),
+            may_reconnect=None if self.leadership is None else self.leadership.check,
+        )
         self.broker_stats = (
             BrokerStats(consumer_settings(config), f"{files.client_id}-sys")
             if files.broker_stats
@@ -129,16 +173,18 @@ class GatewayService:
         )
         self.workers = [
             PeriodicWorker(
-                "rules-timer", files.rules_tick_s, lambda: self.alerts.tick(now_ms())
+                "rules-timer", files.rules_tick_s, self._when_leader(self._tick)
             ),  # silence is seen with no data arriving
             PeriodicWorker(
                 "rules-checkpoint",
                 files.rules_checkpoint_s,
-                self.alerts.checkpoint,
-                on_stop=self.alerts.checkpoint,
+                self._when_leader(self.alerts.checkpoint),
+                on_stop=self._when_leader(self.alerts.checkpoint),
             ),
             PeriodicWorker(
-                "escalation", alert_settings.escalation_interval_s, self.escalation.run_once
+                "escalation",
+                alert_settings.escalation_interval_s,
+                self._when_leader(self.escalation.run_once),
             ),
         ]
         retention = open_retention(self.writer, config.store)
@@ -150,6 +196,18 @@ class GatewayService:
                 )
             )  # fmt: skip
         self._stack = ServiceStack()
+
+    def _tick(self) -> None:
+        self.alerts.tick(now_ms())
+
+    def _when_leader(self, job: Callable[[], object]) -> Callable[[], None]:
+        """A job only the shard's active gateway runs (a standby's rule state is stale)."""
+
+        def run() -> None:
+            if self.leadership is None or self.leadership.holds:
+                job()
+
+        return run
 
     def _dead_letter(self, rejected: Sequence[RejectedPoints]) -> None:
         now = now_ms()
@@ -173,31 +231,135 @@ class GatewayService:
             *self.delivery.prometheus(),
             *self.notifications.prometheus(),
             *(self.broker_stats.prometheus() if self.broker_stats is not None else ()),
+            *self._leadership().prometheus(),
+            *self._takeover_metrics(),
         ]
 
+    def _takeover_metrics(self) -> list[Metric]:
+        if self.leadership is None:
+            return []
+        return [
+            Metric.single(
+                "facility_shard_replayed_readings_total", "counter",
+                "Stored readings replayed into the rules on takeovers.", self.replays,
+            ),
+            Metric.single(
+                "facility_shard_replay_failures_total", "counter",
+                "Takeovers whose replay from the store failed (rules from the checkpoint).",
+                self.replay_failures,
+            ),
+            Metric.single(
+                "facility_shard_checkpoints_fenced_total", "counter",
+                "Rule checkpoints not written because the shard's lock was no longer held.",
+                self.checkpoints.fenced if self.checkpoints is not None else 0,
+            ),
+        ]  # fmt: skip
+
+    def _leadership(self) -> Leadership:
+        return self.leadership if self.leadership is not None else self._single
+
     def health(self) -> tuple[bool, dict[str, Any]]:
+        """A standby serves when its store is up: it is not meant to be connected."""
         store = self.delivery.health()
         connected = self.consumer.connected
-        detail = {"mqtt_connected": connected, "store": store, "rules": self.alerts.health()}
-        return bool(store["up"]) and connected, detail
+        leader = self.leadership is None or self.leadership.role == "leader"
+        detail = {
+            "mqtt_connected": connected,
+            "store": store,
+            "rules": self.alerts.health(),
+            "shard": self._leadership().report(),
+        }
+        return bool(store["up"]) and (connected or not leader), detail
 
     def start(self) -> None:
         stack = self._stack
         for writer in self.writers:
             stack.callback(writer.close)
         stack.callback(self.store.engine.dispose)
+        stack.callback(self.history.close)
         if self.status is not None:
             stack.start(self.status)
         stack.start(self.delivery)
         stack.start(self.notifications)
-        stack.start(self.consumer)
-        if self.broker_stats is not None:
-            stack.start(self.broker_stats)
+        if self.leadership is None:
+            self._connect()
+        else:
+            assert self._lock is not None
+            stack.callback(self._lock.dispose)
         stack.start_all(self.workers)
-        log.info("gateway for site %s started; writing to %s", self.site.id, self.writer.name)
+        log.info(
+            "gateway for shard %s (site %s) started%s; writing to %s", self.shard, self.site.id,
+            " as a standby" if self.leadership else "", self.writer.name,
+        )  # fmt: skip
+
+    def _connect(self) -> None:
+        self._stack.start(self.consumer)
+        if self.broker_stats is not None:
+            self._stack.start(self.broker_stats)
 
     def run(self, stop: threading.Event) -> None:
-        self.gateway.run(self.consumer, stop)
+        if self.leadership is None:
+            self.gateway.run(self.consumer, stop)
+            return
+        s = self.config.shard
+        StandbyLoop(self.leadership, self, poll_s=s.lock_poll_s, check_s=s.lock_check_s).run(stop)
+
+    # -- a leader's term (gateway.leadership.Term) -----------------------------------------
+
+    def take_over(self) -> None:
+        """The shard is ours: bring the rules up to date (the shard's checkpoint, then the
+        readings stored since it), then connect with the shard's session (the broker
+        resumes it and sends what the old leader had not acked)."""
+        assert self.checkpoints is not None
+        s = self.config.shard
+        try:
+            replayed = take_over(
+                self.alerts, self.checkpoints, self.history, now_ms=now_ms(),
+                margin_ms=round(s.replay_margin_s * 1000), max_gap_ms=round(s.replay_max_s * 1000),
+            )  # fmt: skip
+            self.replays += replayed.readings
+            log.info("shard %s: rules brought up to date: %s in %.2f s, %d stored reading(s) "
+                     "from %d replayed in %.2f s", self.shard,
+                     "checkpoint loaded" if replayed.checkpoint else "no checkpoint yet",
+                     replayed.load_s, replayed.readings, replayed.start_ms,
+                     replayed.replay_s)  # fmt: skip
+        except Exception:  # the store away: serve anyway, with the checkpoint's state
+            self.replay_failures += 1
+            log.exception("shard %s: stored readings not replayed into the rules", self.shard)
+        self.alerts.checkpoint()  # the next takeover starts from here, not from before the gap
+        self.consumer.start()
+        if self.broker_stats is not None:
+            self.broker_stats.start()
+
+    def serve(self, end: threading.Event) -> None:
+        assert self.leadership is not None
+        self.gateway.run(FencedSource(self.consumer, self.leadership), end)
+
+    def step_down(self) -> None:
+        """Disconnect; what was received and not acked goes to the next leader. A term that
+        ends by stopping (the lock still ours) checkpoints the rules first."""
+        assert self.leadership is not None
+        if self.leadership.holds:
+            self.alerts.checkpoint()
+        self.consumer.stop()
+        dropped = self.consumer.drop_pending()
+        if self.broker_stats is not None:
+            self.broker_stats.stop()
+        log.info("shard %s: disconnected from MQTT (%d unhandled message(s) left to the "
+                 "broker)", self.shard, dropped)  # fmt: skip
 
     def stop(self) -> None:
         self._stack.close()
+
+
+class _NoLock:
+    """The lock of a gateway without standby: never asked (its role is fixed)."""
+
+    def try_acquire(self) -> bool:
+        return True
+
+    def check(self) -> bool:
+        return True
+
+    def release(self) -> None:
+        return None

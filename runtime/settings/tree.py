@@ -16,6 +16,7 @@ from alerts.notify.relay import RelaySettings
 from api.settings import ApiSettings
 from facility.errors import SettingsError
 from gateway.decoder import DecoderLimits
+from gateway.leadership import ShardSettings
 from gateway.pipeline import PipelineSettings
 from ingest.delivery import DeliverySettings
 from ingest.settings import StoreSettings
@@ -256,6 +257,7 @@ SECTIONS: Mapping[str, Section] = {
         Section("db", DatabaseSettings, "db"),
         Section("mqtt", MqttSettings, "mqtt"),
         Section("gateway", GatewaySettings, None, MQTT_CLIENT_FLAGS),
+        Section("shard", ShardSettings, "shard", {"name": "shard", "standby": "standby"}),
         Section("decoder", DecoderLimits, None),
         Section("pipeline", PipelineSettings, "pipeline"),
         Section("delivery", DeliverySettings, "delivery"),
@@ -276,8 +278,8 @@ SECTIONS: Mapping[str, Section] = {
 }
 
 COMMAND_SECTIONS: Mapping[str, tuple[str, ...]] = {
-    "gateway": ("log", "site", "db", "mqtt", "gateway", "decoder", "pipeline", "delivery",
-                "store", "notify"),
+    "gateway": ("log", "site", "db", "mqtt", "gateway", "shard", "decoder", "pipeline",
+                "delivery", "store", "notify"),
     "api": ("log", "site", "db", "store", "api", "http"),
     "simulate": ("log", "site", "mqtt", "simulate"),
     "up": ("log", "site", "demo", "http", "api", "simulate", "gateway", "decoder", "pipeline",

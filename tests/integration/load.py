@@ -115,11 +115,14 @@ class Publisher:
         self._client.loop_start()
         self.published = 0
         self._thread: threading.Thread | None = None
+        self._closing = threading.Event()
 
     def publish_all(self, messages: Sequence[Message], *, per_second: float = 0.0) -> None:
         infos: deque[paho.MQTTMessageInfo] = deque()
         started = time.monotonic()
         for number, (topic, payload) in enumerate(messages):
+            if self._closing.is_set():
+                return  # closed while publishing in the background: stop where we are
             if per_second and number % 100 == 0:
                 delay = started + number / per_second - time.monotonic()
                 if delay > 0:
@@ -146,5 +149,8 @@ class Publisher:
         assert not self._thread.is_alive(), "publishing did not finish"
 
     def close(self) -> None:
+        self._closing.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(60)
         self._client.disconnect()
         self._client.loop_stop()

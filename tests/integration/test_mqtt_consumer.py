@@ -201,3 +201,39 @@ def test_the_gateway_acks_nothing_before_the_batch_is_durable(
         stop.set()
         thread.join(30)
     assert sum(len(b) for b in up.kept) == data.readings
+
+
+def test_a_consumer_whose_session_is_taken_over_stays_away_when_it_may_not_reconnect(
+    mosquitto: ServiceProcess, packet_path: PacketPath
+) -> None:
+    """A stale shard leader: the new leader connects with the same client id, the broker
+    disconnects the old one, and the old one's gate (its lost lock) keeps it from taking the
+    session back: no reconnect fight, and the new one keeps the stream."""
+    settings = MqttSettings(
+        port=mosquitto.port,
+        client_id="shard-takeover",
+        packet_path=packet_path,
+        reconnect_min_s=0.1,
+        reconnect_max_s=0.2,
+    )
+    allowed = threading.Event()  # the old leader's lock: gone
+    stale = MqttConsumer(settings, FILTER, may_reconnect=allowed.is_set)
+    fresh = MqttConsumer(settings, FILTER)
+    try:
+        stale.start()
+        stale.wait_connected(30)
+        fresh.start()
+        fresh.wait_connected(30)
+        wait_for(lambda: stale.connected, lambda c: c is False, timeout_s=30,
+                 what="the broker to disconnect the stale consumer")  # fmt: skip
+        wait_for(lambda: stale.refused_reconnects, lambda n: n == 1, timeout_s=30,
+                 what="the stale consumer to be refused its reconnection")  # fmt: skip
+        sent = publish(mosquitto.port, 200)
+        take(fresh, sent, ack=True)
+        assert fresh.connected
+        assert fresh.connects == 1  # never taken over back
+        assert not stale.connected
+        assert stale.take(10, 0.1) == []
+    finally:
+        stale.stop()
+        fresh.stop()
