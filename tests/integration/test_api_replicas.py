@@ -144,6 +144,7 @@ def test_a_stream_resumed_on_the_other_process_replays_what_it_missed(
             first = report(b, b03)  # filed on the other process: it reaches this stream too
             seen = next_events(lines, lambda e: e.get("work_order_id") == first)
         last_id = seen[-1][0]
+        assert last_id is not None  # every feed event has its id
         missed = [report(b, b03), report(a, b03)]
         foreign = report(a, b05)  # not the steward's building
         # Wait until the feed has them (some process's monitor wrote them), then resume on b.
