@@ -46,6 +46,18 @@ class NewEvent:
     data: Mapping[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """The feed's lease as this process sees it (read outside a transaction: a hint; `write`
+    decides)."""
+
+    may_write: bool
+    """This process holds the lease, or it is free or ran out."""
+    renew_due: bool
+    """Not this process's yet, or less than half of it left."""
+    audit_cursor: int | None
+
+
 Collect = Callable[[int | None], tuple[Sequence[NewEvent], int | None]]
 """Given the saved audit cursor (None: never set), the events to write and the new cursor."""
 
@@ -74,12 +86,23 @@ class LiveFeed:
 
     # -- writing (the lease holder) ---------------------------------------------------------
 
-    def may_write(self, now_ms: int) -> bool:
-        """Whether this process holds the lease or could take it (a read: no write lock)."""
+    def lease(self, now_ms: int) -> Lease:
+        """Whether this process holds the lease or could take it, and whether it is due for
+        renewal (a read: no write lock)."""
         f = live_feed.c
         with self.engine.connect() as conn:
-            row = conn.execute(select(f.owner, f.lease_until_ms).where(f.name == FEED)).first()
-        return row is None or _free_or_mine(row.owner, row.lease_until_ms, self.owner, now_ms)
+            row = conn.execute(
+                select(f.owner, f.lease_until_ms, f.audit_cursor).where(f.name == FEED)
+            ).first()
+        if row is None:
+            return Lease(may_write=True, renew_due=True, audit_cursor=None)
+        mine = row.owner == self.owner and row.lease_until_ms is not None
+        free = row.owner is None or row.lease_until_ms is None or row.lease_until_ms < now_ms
+        return Lease(
+            may_write=mine or free,
+            renew_due=not mine or row.lease_until_ms - now_ms < self.lease_ms // 2,
+            audit_cursor=None if row.audit_cursor is None else int(row.audit_cursor),
+        )
 
     def write(self, now_ms: int, collect: Collect) -> int | None:
         """Take or renew the lease and write what `collect` gives, in one transaction; how
@@ -189,10 +212,6 @@ def _newest(conn: Connection) -> int:
         select(live_feed.c.pruned_through).where(live_feed.c.name == FEED)
     ).scalar_one_or_none()
     return max(int(newest or 0), int(pruned or 0))
-
-
-def _free_or_mine(owner: str | None, until_ms: int | None, me: str, now_ms: int) -> bool:
-    return owner is None or owner == me or until_ms is None or until_ms < now_ms
 
 
 def _event(row: Any) -> Event:

@@ -100,9 +100,12 @@ class ChangeMonitor:
             self.feed.write(now, self._start_audit_cursor)
             return 0
         published = self._follow()
-        if not self.feed.may_write(now):
+        lease = self.feed.lease(now)
+        if not lease.may_write:
             return published
         statuses = self._status_events(now)
+        if not (statuses or lease.renew_due or self._new_audit_events(lease.audit_cursor)):
+            return published  # nothing to write, and the lease still runs: no write lock
         written = self.feed.write(now, lambda cursor: self._work_order_events(cursor, statuses))
         if written:
             published += self._follow()
@@ -136,6 +139,9 @@ class ChangeMonitor:
             row = self._building_row.get(event.building_id)
             if row is not None:
                 self._announced_buildings[row] = code
+
+    def _new_audit_events(self, cursor: int | None) -> bool:
+        return cursor is None or self.store.last_event_id() > cursor
 
     def _start_audit_cursor(self, cursor: int | None) -> tuple[list[NewEvent], int | None]:
         """The first writer ever starts at the newest audit event; later ones where it was."""

@@ -18,7 +18,7 @@ from api.feed import Collect, LiveFeed, NewEvent
 from api.monitor import ChangeMonitor
 from db.engine import make_engine
 from db.migrate import migrate
-from db.schema import live_events
+from db.schema import live_events, live_feed
 from facility.site import Site
 from tests.api_support import T0, Api, new_store, open_order, running_api, seen
 from tests.fakes import FakeClock
@@ -50,10 +50,12 @@ def test_one_process_writes_at_a_time_and_another_takes_over_when_the_lease_runs
 ) -> None:
     a = LiveFeed(engine, owner="a", lease_ms=5_000)
     b = LiveFeed(engine, owner="b", lease_ms=5_000)
-    assert a.may_write(T0)  # nobody holds it yet
-    assert b.may_write(T0)
+    assert a.lease(T0).may_write  # nobody holds it yet
+    assert b.lease(T0).may_write
     assert a.write(T0, writes(events(2), cursor=7)) == 2
-    assert not b.may_write(T0 + 1_000)
+    assert not b.lease(T0 + 1_000).may_write
+    assert not a.lease(T0 + 1_000).renew_due  # 4 s of 5 left
+    assert a.lease(T0 + 3_000).renew_due  # 2 s left
     assert b.write(T0 + 1_000, writes(events(5))) is None  # a holds it: nothing written
     assert a.write(T0 + 4_000, writes(events(1), cursor=8)) == 1  # renewed to T0 + 9 s
     assert b.write(T0 + 8_000, writes(events(5))) is None
@@ -318,3 +320,30 @@ def test_a_reconnect_to_another_replica_replays_what_was_missed(
     assert {data["building_id"] for _, data in replayed} == {"b05"}
     orders = [d["work_order_id"] for _, d in replayed if d["type"] == "work_order"]
     assert orders == [missed]
+
+
+def test_an_idle_writer_renews_its_lease_only_when_half_of_it_is_gone(
+    two: tuple[Process, Process, FakeClock],
+) -> None:
+    """Nothing to announce: no write transaction each round (SQLite's write lock is shared with
+    the gateway), only a renewal every half lease."""
+    a, _b, clock = two
+
+    def lease_until() -> int:
+        with a.store.engine.connect() as conn:
+            return int(conn.execute(select(live_feed.c.lease_until_ms)).scalar_one())
+
+    a.monitor.poll_once()
+    assert lease_until() == T0 + 5_000
+    clock.now += 1_000
+    a.monitor.poll_once()
+    clock.now += 1_000
+    a.monitor.poll_once()
+    assert lease_until() == T0 + 5_000  # two quiet rounds: not written
+    clock.now += 1_000
+    a.monitor.poll_once()
+    assert lease_until() == T0 + 8_000  # 2 s of 5 left: renewed
+    open_order(a.store, a.monitor.site, "b03-u1-el2")
+    clock.now += 1_000
+    assert a.monitor.poll_once() >= 1  # something to announce: written at once
+    assert lease_until() == T0 + 9_000
