@@ -116,7 +116,8 @@ class EventHub:
                 sub.deliver(event)
 
     def close(self) -> None:
-        """End every stream (at shutdown)."""
+        """End every stream (at shutdown, or when this process fell behind the feed: its
+        clients reconnect and are replayed, or told to reload)."""
         with self._lock:
             subscribers = list(self._subscribers)
             self._subscribers.clear()

@@ -186,6 +186,15 @@ class LiveFeed:
             ).all()
         return [_event(row) for row in rows]
 
+    def lost_after(self, cursor: int) -> bool:
+        """Whether events after `cursor` were pruned before they were read (a reader that
+        fell more than the window behind)."""
+        with self.engine.connect() as conn:
+            pruned = conn.execute(
+                select(live_feed.c.pruned_through).where(live_feed.c.name == FEED)
+            ).scalar_one_or_none()
+        return int(pruned or 0) > cursor
+
     def replay(self, after_id: int) -> list[Event] | None:
         """Every event after `after_id` (a client's Last-Event-ID), or None when that is not
         possible: some were pruned, or the id was never given out by this feed (an id from

@@ -117,6 +117,8 @@ class ChangeMonitor:
         published = 0
         while True:
             events = self.feed.after(self._cursor, BATCH)
+            if events and events[0].id > self._cursor + 1 and self.feed.lost_after(self._cursor):
+                self._lost()
             for event in events:
                 self._note(event)
                 self.hub.publish(event)
@@ -124,6 +126,14 @@ class ChangeMonitor:
             published += len(events)
             if len(events) < BATCH:
                 return published
+
+    def _lost(self) -> None:
+        """This process fell behind past the feed's window: its streams missed events. End
+        them (each client reconnects, is told to reload), and take the statuses afresh."""
+        log.warning("live updates: this process fell behind the feed; ending its streams")
+        self.hub.close()
+        codes, building_codes, _ = self._evaluate(self.clock_ms())
+        self._announced, self._announced_buildings = codes.copy(), building_codes.copy()
 
     def _note(self, event: Event) -> None:
         if self._announced is None or self._announced_buildings is None:

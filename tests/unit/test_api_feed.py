@@ -161,10 +161,15 @@ class Recorder(EventHub):
     def __init__(self) -> None:
         super().__init__()
         self.events: list[Event] = []
+        self.closed = 0
 
     def publish(self, event: Event) -> None:
         self.events.append(event)
         super().publish(event)
+
+    def close(self) -> None:
+        self.closed += 1
+        super().close()
 
 
 @pytest.fixture
@@ -347,3 +352,22 @@ def test_an_idle_writer_renews_its_lease_only_when_half_of_it_is_gone(
     clock.now += 1_000
     assert a.monitor.poll_once() >= 1  # something to announce: written at once
     assert lease_until() == T0 + 9_000
+
+
+def test_a_process_that_fell_behind_the_window_ends_its_streams(
+    two: tuple[Process, Process, FakeClock],
+) -> None:
+    a, b, _clock = two
+    a.monitor.poll_once()
+    b.monitor.poll_once()
+    small = LiveFeed(a.store.engine, owner="a", keep=5)  # a's lease, a tiny window
+    small.write(T0 + 1, writes(events(3)))
+    b.monitor.poll_once()  # b keeps up
+    assert (len(b.hub.events), b.hub.closed) == (3, 0)
+    small.write(T0 + 2, writes(events(20)))  # b stalls meanwhile: 18 of them are pruned
+    b.monitor.poll_once()
+    assert b.hub.closed == 1  # its streams end: their clients reconnect and reload
+    assert len(b.hub.events) == 3 + 5  # it goes on from what is kept
+    small.write(T0 + 3, writes(events(1)))
+    b.monitor.poll_once()
+    assert b.hub.closed == 1
