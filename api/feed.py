@@ -114,6 +114,9 @@ class LiveFeed:
                 .values(name=FEED, pruned_through=0)
                 .on_conflict_do_nothing(index_elements=[f.name])
             )
+            last_until = conn.execute(
+                select(f.lease_until_ms).where(f.name == FEED)
+            ).scalar_one_or_none()
             row = conn.execute(
                 update(live_feed)
                 .where(
@@ -125,7 +128,11 @@ class LiveFeed:
             ).first()
             if row is None:
                 return None
-            events, cursor = collect(None if row.audit_cursor is None else int(row.audit_cursor))
+            # Nobody wrote the feed for longer than it keeps events (every API process was
+            # down): start from now, as the first writer does, not with the whole backlog.
+            stale = last_until is not None and last_until < now_ms - self.keep_ms
+            saved = None if row.audit_cursor is None or stale else int(row.audit_cursor)
+            events, cursor = collect(saved)
             if events:
                 conn.execute(
                     insert(live_events),
@@ -167,7 +174,7 @@ class LiveFeed:
             conn.execute(
                 update(live_feed)
                 .where(f.name == FEED, f.owner == self.owner)
-                .values(owner=None, lease_until_ms=None)
+                .values(owner=None)  # the time stays: when the feed was last written
             )
 
     # -- reading (every process) ------------------------------------------------------------

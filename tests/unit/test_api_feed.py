@@ -76,6 +76,23 @@ def test_one_process_writes_at_a_time_and_another_takes_over_when_the_lease_runs
     assert a.write(T0 + 9_003, writes(events(1))) == 1  # handed back: taken at once
 
 
+def test_after_a_long_silence_the_next_writer_starts_from_now(engine: Engine) -> None:
+    """Every API process down for longer than the feed keeps events: the audit backlog of that
+    time is in the lists, not copied into the feed (where it would be pruned anyway)."""
+    saved: list[int | None] = []
+
+    def collect(cursor: int | None) -> tuple[list[NewEvent], int | None]:
+        saved.append(cursor)
+        return [], 7
+
+    a = LiveFeed(engine, owner="a", keep_ms=60_000)
+    a.write(T0, collect)
+    a.release()
+    LiveFeed(engine, owner="b", keep_ms=60_000).write(T0 + 1_000, collect)  # a handover
+    LiveFeed(engine, owner="c", keep_ms=60_000).write(T0 + 120_000, collect)  # b died, long ago
+    assert saved == [None, 7, None]
+
+
 def test_writers_racing_for_the_lease_write_once(db_url: str) -> None:
     """Eight processes' monitors (own engines) try to write at the same moment: one does."""
     engines = [make_engine(db_url) for _ in range(8)]
