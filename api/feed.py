@@ -59,7 +59,8 @@ class Lease:
 
 
 Collect = Callable[[int | None], tuple[Sequence[NewEvent], int | None]]
-"""Given the saved audit cursor (None: never set), the events to write and the new cursor."""
+"""Given the saved audit cursor (None: never set, or nobody wrote the feed for longer than it
+keeps events), the events to write and the new cursor to save."""
 
 
 def process_owner() -> str:
