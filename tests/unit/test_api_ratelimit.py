@@ -14,6 +14,7 @@ from sqlalchemy import Engine, func, select
 
 from api.auth.backoff import BackoffPolicy, LoginBackoff
 from api.auth.ratelimit import MAX_KEY_CHARS, SqlRateLimiter
+from api.errors import LoginBackoffError
 from db.engine import make_engine
 from db.migrate import migrate
 from db.schema import login_failures, rate_limit_hits
@@ -124,3 +125,40 @@ def test_concurrent_failed_logins_on_several_processes_are_each_counted(
     assert counted == failures
     # Each failure saw its own count: the waits are those of failures 1..12, each once.
     assert sorted(waits) == sorted(policy.delay_ms(n) for n in range(1, failures + 1))
+
+
+def test_tries_at_the_back_off_threshold_at_once_let_one_guess_through(
+    engines: list[Engine],
+) -> None:
+    """Four failures made; the fifth would start the wait. Tries sent at once to several
+    processes: one goes on to the password check, the others wait, as after a failure."""
+    policy = BackoffPolicy(free_failures=5, base_ms=1_000)
+    first = LoginBackoff(engines[0], policy)
+    for _ in range(4):
+        assert first.failed("admin", "10.0.0.8", T0) == 0
+    backoffs = [LoginBackoff(engine, policy) for engine in engines for _ in range(2)]
+
+    def try_once(backoff: LoginBackoff) -> str:
+        try:
+            backoff.check("admin", "10.0.0.8", T0 + 10)
+        except LoginBackoffError as exc:
+            return f"wait {exc.retry_after_s}"
+        return "go"
+
+    results = at_once([functools.partial(try_once, b) for b in backoffs])
+    assert sorted(results) == ["go"] + ["wait 1"] * (len(backoffs) - 1)
+    # The one that went on fails: the client waits the same as after five sequential failures.
+    assert first.failed("admin", "10.0.0.8", T0 + 10) == 1_000
+    with pytest.raises(LoginBackoffError):
+        first.check("admin", "10.0.0.8", T0 + 500)
+    first.check("admin", "10.0.0.8", T0 + 1_010)  # waited: the next (sixth) try may go
+
+
+def test_a_success_lifts_the_claim_of_its_try(engines: list[Engine]) -> None:
+    policy = BackoffPolicy(free_failures=2, base_ms=1_000)
+    backoff = LoginBackoff(engines[0], policy)
+    backoff.failed("tech", "10.0.0.9", T0)
+    backoff.check("tech", "10.0.0.9", T0 + 1)  # would start the wait if it failed: claimed
+    backoff.succeeded("tech", "10.0.0.9")  # ... but it was the right password
+    backoff.check("tech", "10.0.0.9", T0 + 2)  # nothing to wait for
+    backoff.check("tech", "10.0.0.7", T0 + 2)  # and another address never had to
