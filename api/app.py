@@ -24,7 +24,7 @@ from alerts.workorders import (
 )
 from api.auth.backoff import BackoffPolicy
 from api.auth.passwords import Passwords
-from api.auth.ratelimit import SlidingWindowLimiter
+from api.auth.ratelimit import SqlRateLimiter
 from api.auth.sessions import Sessions
 from api.auth.tokens import ReportCodes, TokenSigner
 from api.auth.users import UserStore
@@ -37,6 +37,7 @@ from api.errors import (
     UserNotFoundError,
 )
 from api.events import EventHub
+from api.feed import LiveFeed
 from api.http.headers import SecurityHeaders
 from api.http.limits import RequestGuard
 from api.http.openapi import document_errors
@@ -81,6 +82,12 @@ def create_app(
         ),
     )
     hub = hub or EventHub()
+    feed = LiveFeed(
+        store.engine,
+        lease_ms=int(settings.live_lease_s * 1000),
+        keep=settings.live_events_keep,
+        keep_ms=int(settings.live_events_keep_s * 1000),
+    )
     units = {u.id: u for b in site.buildings for u in b.units}
     context = AppContext(
         site=site,
@@ -97,17 +104,28 @@ def create_app(
         ),
         report_codes=ReportCodes(settings.report_secret or settings.secret, site.id, list(units)),
         hub=hub,
+        feed=feed,
         metrics=ApiMetrics(),
-        login_limiter=SlidingWindowLimiter(
+        login_limiter=SqlRateLimiter(
+            store.engine,
+            scope="login",
             limit=settings.login_attempts_per_client,
             window_s=settings.login_window_s,
             clock_ms=clock_ms,
         ),
-        report_limiter=SlidingWindowLimiter(
-            limit=settings.reports_per_client, window_s=settings.report_window_s, clock_ms=clock_ms
+        report_limiter=SqlRateLimiter(
+            store.engine,
+            scope="report",
+            limit=settings.reports_per_client,
+            window_s=settings.report_window_s,
+            clock_ms=clock_ms,
         ),
-        code_limiter=SlidingWindowLimiter(
-            limit=settings.reports_per_code, window_s=settings.report_window_s, clock_ms=clock_ms
+        code_limiter=SqlRateLimiter(
+            store.engine,
+            scope="code",
+            limit=settings.reports_per_code,
+            window_s=settings.report_window_s,
+            clock_ms=clock_ms,
         ),
         units=units,
         history=history,
@@ -118,7 +136,7 @@ def create_app(
         ),
     )
     change_monitor = ChangeMonitor(
-        site, store, hub, clock_ms=clock_ms, interval_s=settings.status_interval_s
+        site, store, hub, clock_ms=clock_ms, interval_s=settings.status_interval_s, feed=feed
     )
 
     @asynccontextmanager

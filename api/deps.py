@@ -22,13 +22,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from alerts.store import WorkOrder, WorkOrderStore
 from alerts.workorders import WorkOrderNotFoundError
-from api.auth.ratelimit import SlidingWindowLimiter
+from api.auth.ratelimit import SqlRateLimiter
 from api.auth.scope import Principal
 from api.auth.sessions import Sessions
 from api.auth.tokens import ReportCodes, TokenSigner
 from api.auth.users import Role, User, UserStore
 from api.errors import AuthenticationError
 from api.events import EventHub
+from api.feed import LiveFeed
 from api.http.clients import client_address
 from api.metrics import ApiMetrics
 from api.settings import ApiSettings
@@ -53,10 +54,12 @@ class AppContext:
     tokens: TokenSigner
     report_codes: ReportCodes
     hub: EventHub
+    feed: LiveFeed
+    """The live-updates feed in the database, shared by every replica (replays)."""
     metrics: ApiMetrics
-    login_limiter: SlidingWindowLimiter
-    report_limiter: SlidingWindowLimiter
-    code_limiter: SlidingWindowLimiter
+    login_limiter: SqlRateLimiter
+    report_limiter: SqlRateLimiter
+    code_limiter: SqlRateLimiter
     """Residents' reports per unit's report code (a code shared around cannot flood)."""
     units: Mapping[str, Unit]
     history: HistoryStore | None = None

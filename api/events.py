@@ -1,20 +1,17 @@
-"""An in-process event hub: publishers (any thread) -> subscribers (asyncio, one per SSE
-stream), each with a filter saying what its user may see.
+"""The in-process event hub: the events this process reads from the live-updates feed
+(`api.feed`, in the shared database) -> subscribers (asyncio, one per SSE stream), each with a
+filter saying what its user may see.
 
 A subscriber that falls behind by more than its queue is dropped (its stream ends, the client
-reconnects and reloads) rather than holding memory or slowing the publisher. The hub keeps the
-last `replay` events, so a client that reconnects with the id of the last event it saw
-(`Last-Event-ID`) gets what it missed; when they are no longer all kept (or the hub restarted
-and its ids with it), the client is told to reload instead.
+reconnects and reloads) rather than holding memory or slowing the publisher. Events keep the
+feed's ids, so a client that reconnects to any process with the id of the last event it saw
+(`Last-Event-ID`) is replayed from the feed, not from this process's memory.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import threading
-import time
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -87,48 +84,18 @@ class Subscription:
 
 
 class EventHub:
-    def __init__(
-        self, *, max_queue: int = 1000, replay: int = 1000, first_id: int | None = None
-    ) -> None:
+    def __init__(self, *, max_queue: int = 1000) -> None:
         self.max_queue = max_queue
-        if first_id is None:
-            # Ids start from the wall clock (ms x 1000), so a restarted server's ids are above
-            # any the last one gave out: a client's Last-Event-ID from before the restart is
-            # then seen as too old to replay (reset), never taken for one of the new ids.
-            first_id = time.time_ns() // 1_000_000 * 1000
-        self._ids = itertools.count(first_id)
-        self._last_id = first_id - 1
-        self._recent: deque[Event] = deque(maxlen=replay)
         self._subscribers: set[Subscription] = set()
         self._lock = threading.Lock()
         self.published = 0
 
     def subscribe(self, accept: Accept) -> Subscription:
         """From a coroutine: the subscription delivers into the running loop."""
-        subscription, _ = self.resume(accept, None)
-        return subscription
-
-    def resume(
-        self, accept: Accept, after_id: int | None
-    ) -> tuple[Subscription, list[Event] | None]:
-        """Subscribe, and the accepted events published after `after_id` (all of them, or None
-        when some are no longer kept). Both under one lock, so no event falls in between."""
         sub = Subscription(self, accept, asyncio.get_running_loop(), self.max_queue)
         with self._lock:
             self._subscribers.add(sub)
-            missed = self._since(after_id)
-        if missed is None:
-            return sub, None
-        return sub, [event for event in missed if accept(event)]
-
-    def _since(self, after_id: int | None) -> list[Event] | None:
-        if after_id is None or after_id == self._last_id:
-            return []
-        if after_id > self._last_id:
-            return None  # an id this server never gave out (its clock was set back?)
-        if not self._recent or self._recent[0].id > after_id + 1:
-            return None  # some of what was missed is no longer kept, or it is from before a restart
-        return [event for event in self._recent if event.id > after_id]
+        return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
         with self._lock:
@@ -139,21 +106,18 @@ class EventHub:
         with self._lock:
             return len(self._subscribers)
 
-    def publish(self, type_: str, building_id: str, data: Mapping[str, Any]) -> Event:
+    def publish(self, event: Event) -> None:
         """Send an event to every subscriber that accepts it; safe from any thread."""
         with self._lock:
-            event = Event(next(self._ids), type_, building_id, data)
-            self._last_id = event.id
-            self._recent.append(event)
             subscribers = list(self._subscribers)
             self.published += 1
         for sub in subscribers:
             if not sub.closed and sub.accept(event):
                 sub.deliver(event)
-        return event
 
     def close(self) -> None:
-        """End every stream (at shutdown)."""
+        """End every stream (at shutdown, or when this process fell behind the feed: its
+        clients reconnect and are replayed, or told to reload)."""
         with self._lock:
             subscribers = list(self._subscribers)
             self._subscribers.clear()

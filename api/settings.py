@@ -73,6 +73,13 @@ class ApiSettings:
     """A comment is sent on idle live-update streams this often (proxies close silent ones)."""
     status_interval_s: float = 1.0
     """How often the change monitor re-evaluates statuses and reads new work-order events."""
+    live_events_keep: int = 1000
+    """Live-update events kept in the database for reconnecting clients (any replica) ..."""
+    live_events_keep_s: float = 3600.0
+    """... and for at most this long; a client that missed more is told to reload (reset)."""
+    live_lease_s: float = 5.0
+    """One API process at a time writes the live-updates feed, under a lease of this length:
+    when it stops without handing it back, another takes over after this long."""
     history_max_range_s: int = 31 * DAY_S
     """Longest time range one chart query may ask for."""
     service_max_range_s: int = 366 * DAY_S
@@ -106,6 +113,7 @@ class ApiSettings:
             "service_max_range_s",
             "worker_threads",
             "max_json_depth",
+            "live_events_keep",
         ):
             if getattr(self, name) < 1:
                 raise SettingsError(name, "must be at least 1")
@@ -116,11 +124,14 @@ class ApiSettings:
             "status_interval_s",
             "login_backoff_s",
             "login_backoff_reset_s",
+            "live_events_keep_s",
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError(name, "must be more than 0")
         if self.login_backoff_max_s < self.login_backoff_s:
             raise SettingsError("login_backoff_max_s", "must be at least login_backoff_s")
+        if self.live_lease_s < 2 * self.status_interval_s:
+            raise SettingsError("live_lease_s", "must be at least twice status_interval_s")
         if self.user_cache_s < 0:
             raise SettingsError("user_cache_s", "must not be negative")
         if self.max_body_bytes < 1024:

@@ -215,3 +215,51 @@ rule_checkpoints = Table(
     Column("state", LargeBinary, nullable=False),
 )
 """The rules engine's state per gateway shard (an npz of its arrays), loaded on takeover."""
+
+# -- state shared by API replicas (revision 0008) --
+
+rate_limit_hits = Table(
+    "rate_limit_hits",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # Which limit (`login`, `report`, `code`) and what it counts (a client address, a unit).
+    Column("scope", String(16), nullable=False),
+    Column("key", String(128), nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+    Index("ix_rate_limit_hits_scope_key_at_ms", "scope", "key", "at_ms"),
+    Index("ix_rate_limit_hits_at_ms", "at_ms"),
+)
+"""The hits each sliding-window rate limit allowed, shared by every API process."""
+
+live_events = Table(
+    "live_events",
+    metadata,
+    # Never reused (AUTOINCREMENT on SQLite, a sequence on PostgreSQL): it is the SSE id a
+    # client sends back as Last-Event-ID, to any replica.
+    Column(
+        "id",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("type", String(32), nullable=False),
+    Column("building_id", String(64), nullable=False),
+    Column("written_ms", BigInteger, nullable=False),
+    Column("data", Text, nullable=False),
+    sqlite_autoincrement=True,
+)
+"""The live-updates feed: every event once, in order, for a bounded window (pruned)."""
+
+live_feed = Table(
+    "live_feed",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    # The API process writing the feed, until its lease runs out unrenewed.
+    Column("owner", String(128), nullable=True),
+    Column("lease_until_ms", BigInteger, nullable=True),
+    # The last work-order audit event copied into the feed (None: start from the newest).
+    Column("audit_cursor", BigInteger, nullable=True),
+    # Every feed event at or below this id may have been pruned (a replay from there: reset).
+    Column("pruned_through", BigInteger, nullable=False, server_default="0"),
+)
+"""Who writes the live-updates feed, and how far it got."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, and_, delete, func, select, update
+from sqlalchemy import Engine, and_, delete, func, or_, select, update
 
 from api.errors import LoginBackoffError
 from db.engine import begin_write, upsert_for
@@ -48,17 +48,35 @@ class LoginBackoff:
         self.policy = policy
 
     def check(self, username: str, client: str, now: int) -> None:
-        """`LoginBackoffError` if this client must still wait before trying this account."""
+        """`LoginBackoffError` if this client must still wait before trying this account.
+
+        A try whose failure would make the client wait first claims that wait (one
+        conditional update), so tries sent at the same moment — to one API process or several
+        — wait too instead of guessing alongside it: the back-off starts at the same count
+        however the tries are spread. A success lifts the claim (`succeeded`)."""
+        c = login_failures.c
+        mine = (c.username == username) & (c.client == _client(client))
         with self.engine.connect() as conn:
-            blocked_until = conn.execute(
-                select(login_failures.c.blocked_until_ms).where(
-                    login_failures.c.username == username,
-                    login_failures.c.client == _client(client),
-                    login_failures.c.last_failure_ms > now - self.policy.reset_ms,
+            row = conn.execute(
+                select(c.failures, c.blocked_until_ms).where(
+                    mine, c.last_failure_ms > now - self.policy.reset_ms
                 )
-            ).scalar_one_or_none()
-        if blocked_until is not None and now < blocked_until:
-            raise LoginBackoffError((blocked_until - now) / 1000)
+            ).first()
+        if row is None:
+            return
+        if row.blocked_until_ms is not None and now < row.blocked_until_ms:
+            raise LoginBackoffError((row.blocked_until_ms - now) / 1000)
+        hold = self.policy.delay_ms(row.failures + 1)
+        if not hold:
+            return  # this try's failure would not make anyone wait
+        with begin_write(self.engine) as conn:
+            claimed = conn.execute(
+                update(login_failures)
+                .where(mine, or_(c.blocked_until_ms.is_(None), c.blocked_until_ms <= now))
+                .values(blocked_until_ms=now + hold)
+            ).rowcount
+        if claimed != 1:  # another try got there first
+            raise LoginBackoffError(hold / 1000)
 
     def failed(self, username: str, client: str, now: int) -> int:
         """Count a failure; the wait (ms) it puts on this client's next try (0: none)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
@@ -19,6 +20,9 @@ router = APIRouter(prefix="/api/v1", tags=["events"])
 
 SessionCheck = Callable[[], Awaitable[str | None]]
 """None while the stream's session is still on; else why it ended."""
+Replay = Callable[[int], Awaitable[list[Event] | None]]
+"""The feed's events after an id (any replica's), or None when they are not all kept."""
+MAX_EVENT_ID = 2**63 - 1
 
 
 def session_check(context: AppContext, principal: Principal) -> SessionCheck:
@@ -43,11 +47,14 @@ async def event_stream(
     clock_ms: Clock,
     request: Request | None = None,
     last_event_id: int | None = None,
+    replay: Replay | None = None,
     check: SessionCheck | None = None,
 ) -> AsyncIterator[bytes]:
     """`ready`; after a reconnect with `last_event_id`, the events missed since (or `reset` when
     they are no longer all kept: reload); then the events of the user's buildings, a keep-alive
     comment when quiet, and `token_expired` when the token runs out (the stream ends there).
+    The missed events come from the shared feed (`replay`), read after subscribing, so none
+    falls in between; one that arrives both ways is sent once (by its id).
 
     `check` runs before every event and every keep-alive: when the session has ended (the user
     disabled, their buildings or role changed, logged out) the stream sends `session_ended`
@@ -56,14 +63,20 @@ async def event_stream(
     def accept(event: Event) -> bool:
         return principal.can_see(event.building_id)
 
-    subscription, missed = hub.resume(accept, last_event_id)
+    subscription = hub.subscribe(accept)
     try:
         ready = orjson.dumps({"type": "ready", "user": principal.username})
         yield b"event: ready\ndata: %s\n\n" % ready
-        if missed is None:
-            yield b'event: reset\ndata: {"type": "reset"}\n\n'
-        for earlier in missed or ():
-            yield earlier.sse()
+        sent = 0  # events up to this id were replayed (or seen before the reconnect)
+        if last_event_id is not None:
+            missed = None if replay is None else await replay(last_event_id)
+            if missed is None:
+                yield b'event: reset\ndata: {"type": "reset"}\n\n'
+            else:
+                sent = max([last_event_id, *(earlier.id for earlier in missed)])
+                for earlier in missed:
+                    if accept(earlier):
+                        yield earlier.sse()
         while True:
             left_s = (principal.token_expires_ms - clock_ms()) / 1000
             if left_s <= 0:
@@ -72,6 +85,8 @@ async def event_stream(
             if request is not None and await request.is_disconnected():
                 return
             event = await subscription.get(min(keepalive_s, left_s))
+            if event is not None and event.id <= sent:
+                continue  # replayed already
             if check is not None and (event is not None or not subscription.closed):
                 ended = await check()
                 if ended is not None:
@@ -110,8 +125,9 @@ async def events(
         Header(
             alias="Last-Event-ID",
             ge=0,
+            le=MAX_EVENT_ID,
             description="the id of the last event seen; a browser's EventSource sends it when "
-            "it reconnects",
+            "it reconnects (to any replica: ids are the database's)",
         ),
     ] = None,
 ) -> StreamingResponse:
@@ -122,6 +138,7 @@ async def events(
         clock_ms=context.clock_ms,
         request=request,
         last_event_id=last_event_id,
+        replay=functools.partial(context.read, context.feed.replay),
         check=session_check(context, principal),
     )
     return StreamingResponse(

@@ -1,5 +1,6 @@
 """Live updates: the event hub, the change monitor, and the SSE stream over a real server,
-filtered by what the user may see."""
+filtered by what the user may see. (The feed in the database, and several monitors on one
+database: tests/unit/test_api_feed.py.)"""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 import random
 import socket
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +31,11 @@ def test_the_hub_delivers_what_each_subscriber_accepts() -> None:
         hub = EventHub()
         b03 = hub.subscribe(lambda e: e.building_id == "b03")
         everything = hub.subscribe(lambda e: True)
-        hub.publish("work_order", "b01", {"n": 1})
-        hub.publish("work_order", "b03", {"n": 2})
+        hub.publish(Event(1, "work_order", "b01", {"n": 1}))
+        hub.publish(Event(2, "work_order", "b03", {"n": 2}))
         # From another thread, as the change monitor does.
-        thread = threading.Thread(target=hub.publish, args=("building_status", "b03", {"n": 3}))
+        third = Event(3, "building_status", "b03", {"n": 3})
+        thread = threading.Thread(target=hub.publish, args=(third,))
         thread.start()
         thread.join()
         seen_b03, seen_all = [], []
@@ -56,7 +58,7 @@ def test_a_subscriber_that_falls_behind_is_dropped_not_buffered() -> None:
         hub = EventHub(max_queue=3)
         slow = hub.subscribe(lambda e: True)
         for i in range(10):
-            hub.publish("work_order", "b01", {"n": i})
+            hub.publish(Event(i, "work_order", "b01", {"n": i}))
         await asyncio.sleep(0.01)
         got = 0
         while await slow.get(0.01) is not None:
@@ -69,52 +71,10 @@ def test_a_subscriber_that_falls_behind_is_dropped_not_buffered() -> None:
 
 
 def test_an_event_is_one_sse_message() -> None:
-    event = EventHub(first_id=1).publish("work_order", "b03", {"work_order_id": 7})
+    event = Event(1, "work_order", "b03", {"work_order_id": 7})
     assert event.sse() == (
         b'id: 1\nevent: work_order\ndata: {"type":"work_order","work_order_id":7}\n\n'
     )
-
-
-def test_a_resumed_subscription_gets_what_it_missed_and_nothing_twice() -> None:
-    async def scenario() -> tuple[Any, ...]:
-        hub = EventHub(replay=5, first_id=1)
-        for n in range(1, 5):
-            hub.publish("work_order", "b03" if n % 2 else "b01", {"n": n})
-        mine, missed = hub.resume(lambda e: e.building_id == "b03", after_id=1)
-        hub.publish("work_order", "b03", {"n": 5})
-        live = await mine.get(0.05)
-        mine.close()
-        current = hub.resume(lambda e: True, after_id=5)[1]
-        for n in range(6, 12):
-            hub.publish("work_order", "b03", {"n": n})
-        too_old = hub.resume(lambda e: True, after_id=5)[1]  # 6 is no longer kept
-        just_kept = hub.resume(lambda e: True, after_id=6)[1]
-        from_before_a_restart = hub.resume(lambda e: True, after_id=99)[1]
-        return missed, live, current, too_old, just_kept, from_before_a_restart
-
-    missed, live, current, too_old, just_kept, restarted = asyncio.run(scenario())
-    assert [e.data["n"] for e in missed] == [3]  # 2 and 4 are b01's
-    assert live is not None
-    assert live.data["n"] == 5
-    assert current == []
-    assert too_old is None
-    assert [e.id for e in just_kept] == [7, 8, 9, 10, 11]
-    assert restarted is None
-
-
-def test_an_id_from_before_a_restart_is_never_taken_for_a_new_one() -> None:
-    async def scenario() -> tuple[Any, Any]:
-        old = EventHub()
-        last = [old.publish("work_order", "b03", {"n": n}) for n in range(3)][-1]
-        restarted = EventHub(first_id=last.id + 1000)  # the next start, a second later
-        restarted.publish("work_order", "b03", {"n": 9})
-        missed = restarted.resume(lambda e: True, after_id=last.id)[1]
-        quiet = EventHub(first_id=last.id + 2000).resume(lambda e: True, after_id=last.id)[1]
-        return missed, quiet
-
-    missed, quiet = asyncio.run(scenario())
-    assert missed is None  # reset: reload
-    assert quiet is None
 
 
 class RecordingHub(EventHub):
@@ -122,9 +82,9 @@ class RecordingHub(EventHub):
         super().__init__()
         self.published_events: list[tuple[str, str, dict[str, Any]]] = []
 
-    def publish(self, type_: str, building_id: str, data: Mapping[str, Any]) -> Event:
-        self.published_events.append((type_, building_id, dict(data)))
-        return super().publish(type_, building_id, data)
+    def publish(self, event: Event) -> None:
+        self.published_events.append((event.type, event.building_id, dict(event.data)))
+        super().publish(event)
 
 
 @pytest.fixture
