@@ -21,7 +21,8 @@ Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 
 
 def _range(context: AppContext, start_ms: int | None, end_ms: int | None) -> tuple[int, int]:
-    end = end_ms if end_ms is not None else context.clock_ms()
+    # The range is [start, end): by default it takes in what happened this very millisecond.
+    end = end_ms if end_ms is not None else context.clock_ms() + 1
     start = start_ms if start_ms is not None else end - DEFAULT_PERIOD_MS
     if end <= start:
         raise unprocessable(("query", "end_ms"), "end_ms must be after start_ms")
