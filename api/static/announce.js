@@ -26,7 +26,8 @@ export class Announcer {
         this.onCount(0);
       }
     };
-    document.addEventListener("pointerdown", touched, true);
+    // A click, not a pointerdown: the banner going away must not move what is being clicked.
+    document.addEventListener("click", touched, true);
     document.addEventListener("keydown", touched, true);
   }
 
