@@ -350,3 +350,18 @@ def test_maintenance_history_of_a_device_and_its_building(api: Api, clock: FakeC
     for params in ({"start_ms": 9, "end_ms": 9}, {"start_ms": 0, "end_ms": T0}, {"limit": 0}):
         response = api.get("/api/v1/buildings/b03/maintenance", "admin", params=params)
         assert response.status_code == 422, params
+
+
+def test_a_users_team_must_be_on_the_list(api: Api) -> None:
+    new = {"username": "li-wei", "password": "long-enough-1", "role": "technician"}
+    loc, message = problem(api.post("/api/v1/users", "admin", {**new, "team": "lift-contracter"}))
+    assert (loc, message.startswith("no team 'lift-contracter' (known: ")) == (
+        ["body", "team"],
+        True,
+    )
+    created = api.post("/api/v1/users", "admin", {**new, "team": "lift-contractor"})
+    assert created.status_code == 201, created.text
+    role = {"role": "technician", "team": "plumbin"}
+    refused = api.client.put("/api/v1/users/li-wei/role", headers=api.headers("admin"), json=role)
+    assert problem(refused)[0] == ["body", "team"]
+    assert api.context.users.by_username("li-wei").team == "lift-contractor"  # type: ignore[union-attr]
