@@ -164,8 +164,10 @@ class AlertsSink:
             if order.rule_id != rule_id or order.source != "fault":
                 continue
             try:
+                # It cleared: that is why it is resolved, whatever the order's row says yet.
                 self.store.transition(
-                    order.id, "resolved", actor=AUTO_RESOLVE_ACTOR, note="fault cleared"
-                )
+                    order.id, "resolved", actor=AUTO_RESOLVE_ACTOR, note="fault cleared",
+                    resolution_code="self_cleared", confirm_active=True,
+                )  # fmt: skip
             except WorkOrderError as exc:  # someone moved it meanwhile: leave it to people
                 log.info("work order %d not auto-resolved: %s", order.id, exc)

@@ -12,32 +12,39 @@ Writes go through `db.engine.begin_write`: on SQLite they take the write lock fi
 transaction that reads and then writes waits for another writer instead of failing with
 SQLITE_BUSY. The rules (lifecycle, SLA, cool-down, assignment) live in `alerts.workorders`.
 
-The store is split by concern in `alerts.orderstore` (filing, lifecycle, queries, reports,
-device state); `WorkOrderStore` here puts the parts together, and this module is where its
-callers import it and its values from.
+The store is split by concern in `alerts.orderstore` (filing, lifecycle, teams, queries,
+reports, device state, maintenance history); `WorkOrderStore` here puts the parts together,
+and this module is where its callers import it and its values from.
 """
 
 from __future__ import annotations
 
 from alerts.orderstore.devices import DeviceStates
 from alerts.orderstore.filing import FaultFiling
-from alerts.orderstore.filters import WorkOrderFilter, is_overdue, overdue_clause
+from alerts.orderstore.filters import WorkOrderFilter, fault_active, is_overdue, overdue_clause
 from alerts.orderstore.lifecycle import OrderLifecycle
+from alerts.orderstore.maintenance import MaintenanceHistory, MaintenanceLog, response_times
 from alerts.orderstore.models import DeviceState, WorkOrder, WorkOrderEvent, work_order_from_row
 from alerts.orderstore.queries import OrderQueries
 from alerts.orderstore.reports import ResidentReports
 
 __all__ = [
     "DeviceState",
+    "MaintenanceHistory",
     "WorkOrder",
     "WorkOrderEvent",
     "WorkOrderFilter",
     "WorkOrderStore",
+    "fault_active",
     "is_overdue",
     "overdue_clause",
+    "response_times",
     "work_order_from_row",
 ]
 
 
-class WorkOrderStore(FaultFiling, OrderLifecycle, OrderQueries, ResidentReports, DeviceStates):
-    """Work orders (filing, lifecycle, SLA, audit) and device state over one SQL engine."""
+class WorkOrderStore(
+    FaultFiling, OrderLifecycle, OrderQueries, ResidentReports, DeviceStates, MaintenanceLog
+):
+    """Work orders (filing, lifecycle, SLA, audit, teams, maintenance history) and device
+    state over one SQL engine."""

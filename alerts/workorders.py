@@ -9,7 +9,10 @@ Errors, as a tree:
      └── WorkOrderError              anything a work-order operation refuses
           ├── WorkOrderNotFoundError      no work order with that id
           ├── InvalidTransitionError      the lifecycle does not allow from -> to
-          └── WorkOrderConflictError      the change would make a second open order of one fault
+          ├── WorkOrderConflictError      the change would make a second open order of one fault
+          │    └── FaultStillActiveError   resolving while the fault is on, unconfirmed
+          └── WorkOrderInputError (+ValueError)  a missing reason, unknown code, team or date;
+               └── UnknownTeamError             names the field it is about
     ValueError
      └── WorkOrderPolicyError        a bad setting; the message names it
 """
@@ -82,6 +85,30 @@ class Source(StrEnum):
     REPORT = "report"
 
 
+class ResolutionCode(StrEnum):
+    """How an order was resolved: a fixed list, so the owners' figures can count by it."""
+
+    REPAIRED = "repaired"
+    PART_REPLACED = "part_replaced"
+    ADJUSTED = "adjusted"
+    RESET = "reset"
+    CLEANED = "cleaned"
+    EXTERNAL_CAUSE = "external_cause"
+    """Power cut, vandalism, a utility's supply: nothing of ours was broken."""
+    NO_FAULT_FOUND = "no_fault_found"
+    FALSE_ALARM = "false_alarm"
+    DUPLICATE = "duplicate"
+    SELF_CLEARED = "self_cleared"
+    """The condition went away by itself (a rule's auto-resolve uses this)."""
+
+
+NEEDS_REASON: Final = frozenset({S.ON_HOLD, S.CANCELLED, S.OPEN})
+"""Holding, cancelling and reopening say why (the reason is the event's note)."""
+AUTO_ASSIGN: Final = frozenset({S.ACKNOWLEDGED, S.IN_PROGRESS})
+"""Acknowledging or starting an unassigned order makes the actor its assignee."""
+MAX_HOLD_MS: Final = 366 * 86_400_000
+"""A hold's expected end is at most this far ahead (a typo of a year is refused)."""
+
 SYSTEM_ACTOR: Final = "system"
 
 
@@ -110,6 +137,31 @@ class InvalidTransitionError(WorkOrderError):
 
 class WorkOrderConflictError(WorkOrderError):
     """E.g. reopening an order while a newer order of the same fault is open."""
+
+
+class FaultStillActiveError(WorkOrderConflictError):
+    """Resolving an order whose fault has not cleared needs an explicit confirmation."""
+
+    def __init__(self, order_id: int) -> None:
+        super().__init__(
+            f"the fault behind work order {order_id} is still active (it has not cleared);"
+            " resolve it anyway only with confirm_active: true"
+        )
+        self.order_id = order_id
+
+
+class WorkOrderInputError(WorkOrderError, ValueError):
+    """What was asked for is incomplete or unknown; `field` names the part of the request."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class UnknownTeamError(WorkOrderInputError):
+    def __init__(self, team: str, known: list[str]) -> None:
+        super().__init__(f"no team {team!r} (known: {', '.join(known) or 'none'})", field="team")
+        self.team = team
 
 
 class WorkOrderPolicyError(ValueError):

@@ -20,6 +20,7 @@ from alerts.workorders import (
     InvalidTransitionError,
     WorkOrderConflictError,
     WorkOrderError,
+    WorkOrderInputError,
     WorkOrderNotFoundError,
 )
 from api.auth.backoff import BackoffPolicy
@@ -44,7 +45,7 @@ from api.http.openapi import document_errors
 from api.logmask import mask_tokens_in_logs
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.monitor import ChangeMonitor
-from api.routes import auth, buildings, dashboard, events, reports, work_orders
+from api.routes import auth, buildings, dashboard, events, maintenance, reports, teams, work_orders
 from api.routes import site as site_routes
 from api.routes import users as user_routes
 from api.settings import ApiSettings
@@ -171,6 +172,8 @@ def create_app(
         site_routes,
         buildings,
         work_orders,
+        teams,
+        maintenance,
         reports,
         events,
         dashboard,
@@ -274,6 +277,13 @@ def _error_answers(app: FastAPI) -> None:
             status_code=422,
         )
 
+    async def bad_input(_r: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, WorkOrderInputError)
+        loc = ["body", exc.field]
+        return JSONResponse(
+            {"detail": [{"loc": loc, "msg": str(exc), "type": "value_error"}]}, status_code=422
+        )
+
     async def unavailable(_r: Request, exc: Exception) -> JSONResponse:
         return answer(503, exc)
 
@@ -289,6 +299,7 @@ def _error_answers(app: FastAPI) -> None:
         (UserNotFoundError, not_found),
         (InvalidTransitionError, conflict),
         (WorkOrderConflictError, conflict),
+        (WorkOrderInputError, bad_input),
         (WorkOrderError, conflict),
         (UserError, invalid),
         (HistoryQueryError, invalid),

@@ -33,6 +33,13 @@ Name = Annotated[
 ]
 Note = Annotated[str, StringConstraints(pattern=TEXT, max_length=2000)]
 Assignee = Annotated[str, StringConstraints(pattern=LINE, min_length=1, max_length=128)]
+MAX_MS: Final = 2**53
+"""The largest time in ms a client may send (a JavaScript number is exact up to it)."""
+ResolutionCode = Literal[
+    "repaired", "part_replaced", "adjusted", "reset", "cleaned", "external_cause",
+    "no_fault_found", "false_alarm", "duplicate", "self_cleared",
+]  # fmt: skip
+"""`alerts.workorders.ResolutionCode` (a test keeps the two the same)."""
 
 
 class _In(BaseModel):
@@ -237,7 +244,16 @@ class WorkOrderOut(BaseModel):
     escalation_level: int
     recurrences: int
     parent_id: int | None
+    hold_reason: str | None
+    hold_until_ms: int | None
+    resolution_code: str | None
     overdue: bool
+    fault_active: bool
+    """A fault order whose condition has not cleared: resolving it needs `confirm_active`."""
+    time_to_respond_s: float | None
+    """Fault start to the first response (acknowledge, start, hold or resolve)."""
+    time_to_repair_s: float | None
+    """Fault start to resolution: the SLA clock stops here."""
 
 
 class WorkOrderPage(BaseModel):
@@ -258,6 +274,10 @@ class EventOut(BaseModel):
     from_status: str | None
     to_status: str | None
     note: str | None
+    code: str | None
+    """A resolution's code."""
+    due_ms: int | None
+    """A hold's expected end."""
 
 
 class BucketOut(BaseModel):
@@ -315,6 +335,13 @@ class HistoryOut(BaseModel):
 class TransitionIn(_In):
     to: WorkOrderStatus
     note: Note | None = None
+    """The reason (needed to hold, cancel or reopen) or the resolution's note."""
+    hold_until_ms: Annotated[int, Field(ge=0, le=MAX_MS)] | None = None
+    """To hold: when work is expected to go on (in the future, at most 366 days ahead)."""
+    resolution_code: ResolutionCode | None = None
+    """To resolve: how (a fixed list)."""
+    confirm_active: bool = False
+    """To resolve an order whose fault is still active: yes, really."""
 
 
 class AssignIn(_In):
@@ -327,6 +354,36 @@ class CommentIn(_In):
     text: Annotated[
         str, StringConstraints(pattern=TEXT, strip_whitespace=True, min_length=1, max_length=4000)
     ]
+
+
+class TeamIn(_In):
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
+
+
+class AssigneeOut(BaseModel):
+    username: str
+    display_name: str
+    role: RoleName
+    team: str | None
+
+
+class MaintenanceOrderOut(WorkOrderOut):
+    actions: list[EventOut]
+    """Who did what, oldest first."""
+
+
+class MaintenanceOut(BaseModel):
+    start_ms: int
+    end_ms: int
+    orders: int
+    """Orders created in the range (`items` is one page of them)."""
+    faults: int
+    """Fault episodes that began on the device(s) in the range."""
+    mean_time_to_respond_s: float | None
+    mean_time_to_repair_s: float | None
+    items: list[MaintenanceOrderOut]
+    limit: int
+    offset: int
 
 
 # -- reports and figures -----------------------------------------------------------------------

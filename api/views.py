@@ -8,12 +8,21 @@ from typing import Any
 
 from alerts.status import BuildingStatus, DeviceStatus
 from alerts.status import building_statuses as rollup
-from alerts.store import WorkOrder, WorkOrderEvent, is_overdue
+from alerts.store import (
+    MaintenanceHistory,
+    WorkOrder,
+    WorkOrderEvent,
+    fault_active,
+    is_overdue,
+    response_times,
+)
 from api.deps import AppContext
 from api.schemas import (
     BucketOut,
     DeviceOut,
     EventOut,
+    MaintenanceOrderOut,
+    MaintenanceOut,
     SeriesOut,
     TrendOut,
     UnitOut,
@@ -30,16 +39,43 @@ TREND_INTERVAL_S = 300
 TREND_MAX_FIELDS = 8
 
 
+DERIVED = frozenset({"overdue", "fault_active", "time_to_respond_s", "time_to_repair_s"})
+"""Fields of `WorkOrderOut` worked out from the order rather than read off it."""
+
+
+def work_order_fields(order: WorkOrder, now_ms: int) -> dict[str, Any]:
+    respond_s, repair_s = response_times(order)
+    return {
+        **{name: getattr(order, name) for name in WorkOrderOut.model_fields if name not in DERIVED},
+        "overdue": is_overdue(order, now_ms),
+        "fault_active": fault_active(order),
+        "time_to_respond_s": respond_s,
+        "time_to_repair_s": repair_s,
+    }
+
+
 def work_order_out(order: WorkOrder, now_ms: int) -> WorkOrderOut:
-    return WorkOrderOut.model_validate(
-        {
-            **{
-                name: getattr(order, name)
-                for name in WorkOrderOut.model_fields
-                if name != "overdue"
-            },
-            "overdue": is_overdue(order, now_ms),
-        }
+    return WorkOrderOut.model_validate(work_order_fields(order, now_ms))
+
+
+def maintenance_out(
+    history: MaintenanceHistory, start_ms: int, end_ms: int, limit: int, offset: int, now_ms: int
+) -> MaintenanceOut:
+    return MaintenanceOut(
+        start_ms=start_ms,
+        end_ms=end_ms,
+        orders=history.total,
+        faults=history.faults,
+        mean_time_to_respond_s=history.mean_time_to_respond_s,
+        mean_time_to_repair_s=history.mean_time_to_repair_s,
+        items=[
+            MaintenanceOrderOut.model_validate(
+                {**work_order_fields(r.order, now_ms), "actions": events_out(r.actions)}
+            )
+            for r in history.records
+        ],
+        limit=limit,
+        offset=offset,
     )
 
 

@@ -97,7 +97,10 @@ def prepare(workdir: Path, devices: int, orders: int) -> Path:
     # As in a live system: most orders are done, some acknowledged, a few open.
     for i, order in enumerate(store.list_work_orders(limit=orders)):
         if i % 10 < 7:
-            store.transition(order.id, "resolved", actor="bench")
+            store.transition(
+                order.id, "resolved", actor="bench", resolution_code="repaired",
+                confirm_active=True,
+            )  # fmt: skip
             store.transition(order.id, "closed", actor="bench")
         elif i % 10 < 9:
             store.transition(order.id, "acknowledged", actor="bench")

@@ -72,6 +72,10 @@ work_orders = Table(
     Column("recurrences", Integer, nullable=False, server_default="0"),
     Column("last_fault_ms", BigInteger, nullable=True),
     Column("parent_id", Integer, ForeignKey("work_orders.id"), nullable=True),
+    # -- the maintenance board (revision 0009) --
+    Column("hold_reason", Text, nullable=True),
+    Column("hold_until_ms", BigInteger, nullable=True),
+    Column("resolution_code", String(32), nullable=True),
 )
 
 OPEN_EPISODE_WHERE = work_orders.c.status.in_(OPEN_STATUSES)
@@ -117,9 +121,20 @@ work_order_events = Table(
     Column("from_status", String(16), nullable=True),
     Column("to_status", String(16), nullable=True),
     Column("note", Text, nullable=True),
+    # A resolution's code, a hold's expected end (revision 0009).
+    Column("code", String(32), nullable=True),
+    Column("due_ms", BigInteger, nullable=True),
     Index("ix_work_order_events_order", "work_order_id", "id"),
 )
 """The audit history: every change of a work order, who made it and when; comments too."""
+
+teams = Table(
+    "teams",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("created_ms", BigInteger, nullable=False),
+)
+"""The teams work orders and technicians may belong to: a managed list (revision 0009)."""
 
 device_state = Table(
     "device_state",

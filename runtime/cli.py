@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from facility.errors import FacilityError
-from runtime import commands, user_commands
+from runtime import commands, team_commands, user_commands
 from runtime.settings.options import Option, ValueType
 from runtime.settings.resolve import Resolved, all_options, read_config_file, resolve
 from runtime.settings.show import render_reference
@@ -121,6 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade.add_argument("--revision", default="head", help="target revision (default head)")
 
     _users_commands(top)
+    teams = top.add_parser("teams", help="the teams work orders and technicians belong to")
+    team_sub = teams.add_subparsers(dest="sub", required=True)
+    _command(team_sub, "list", team_commands.cmd_teams_list, "db", help="list the teams")
+    for name, func, what in (
+        ("add", team_commands.cmd_teams_add, "add a team"),
+        ("remove", team_commands.cmd_teams_remove, "remove a team (orders keep its name)"),
+    ):
+        _command(team_sub, name, func, "db", help=what).add_argument("name")
     _devices_commands(top)
     mqtt = top.add_parser("mqtt", help="the MQTT broker's sessions")
     _command(

@@ -77,6 +77,8 @@ def add_event(
     from_status: str | None = None,
     to_status: str | None = None,
     note: str | None = None,
+    code: str | None = None,
+    due_ms: int | None = None,
 ) -> int:
     """Append a line to the order's audit history; returns its id."""
     return int(
@@ -90,6 +92,8 @@ def add_event(
                 from_status=None if from_status is None else str(from_status),
                 to_status=None if to_status is None else str(to_status),
                 note=note,
+                code=code,
+                due_ms=due_ms,
             )
             .returning(work_order_events.c.id)
         ).scalar_one()

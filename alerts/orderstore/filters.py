@@ -6,12 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import exists, func, or_
 
 from alerts.interface import Severity
 from alerts.orderstore.models import WorkOrder
-from alerts.workorders import WorkOrderStatus
-from db.schema import OPEN_EPISODE_WHERE, OPEN_STATUSES, work_orders
+from alerts.workorders import Source, WorkOrderStatus
+from db.schema import OPEN_EPISODE_WHERE, OPEN_STATUSES, work_order_events, work_orders
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,13 @@ class WorkOrderFilter:
     """Only orders open and past their respond-by (without a response) or resolve-by then."""
     not_overdue_at_ms: int | None = None
     """Only orders that are not overdue then (the complement of `overdue_at_ms`)."""
+    created_from_ms: int | None = None
+    """Only orders created at or after this time."""
+    created_to_ms: int | None = None
+    """Only orders created before this time."""
+    text: str | None = None
+    """Only orders whose title, device, assignee or team, or a note of their history
+    (comments, reasons), holds this text (case-insensitive)."""
 
     def clauses(self) -> list[Any]:
         c = work_orders.c
@@ -50,7 +57,28 @@ class WorkOrderFilter:
             out.append(overdue_clause(self.overdue_at_ms))
         if self.not_overdue_at_ms is not None:
             out.append(~overdue_clause(self.not_overdue_at_ms))
+        if self.created_from_ms is not None:
+            out.append(c.created_ms >= self.created_from_ms)
+        if self.created_to_ms is not None:
+            out.append(c.created_ms < self.created_to_ms)
+        if self.text is not None:
+            out.append(text_clause(self.text))
         return out
+
+
+def text_clause(text: str) -> Any:
+    """The text in the order's own words or any note of its history; `%` and `_` are
+    matched as themselves."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = f"%{escaped.lower()}%"
+    c = work_orders.c
+    e = work_order_events.c
+
+    def like(column: Any) -> Any:
+        return func.lower(column).like(pattern, escape="\\")
+
+    in_notes = exists().where(e.work_order_id == c.id, like(e.note))
+    return or_(like(c.title), like(c.device_id), like(c.assignee), like(c.team), in_notes)
 
 
 def overdue_clause(now_ms: int) -> Any:
@@ -73,4 +101,11 @@ def is_overdue(order: WorkOrder, now_ms: int) -> bool:
         order.respond_by_ms is not None
         and order.respond_by_ms < now_ms
         and order.responded_ms is None
+    )
+
+
+def fault_active(order: WorkOrder) -> bool:
+    """An open fault order whose condition has not cleared: resolving it needs a confirmation."""
+    return (
+        order.source is Source.FAULT and order.cleared_ms is None and order.status in OPEN_STATUSES
     )

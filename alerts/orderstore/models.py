@@ -49,6 +49,12 @@ class WorkOrder:
     last_fault_ms: int | None
     parent_id: int | None
     """The root-cause order this fault's order was rolled up into, if any."""
+    hold_reason: str | None
+    """Why it is on hold (while it is)."""
+    hold_until_ms: int | None
+    """When work is expected to go on (while it is on hold)."""
+    resolution_code: str | None
+    """How it was resolved (`alerts.workorders.ResolutionCode`); kept once closed."""
     # The fields are named as the columns of `work_orders` (`work_order_from_row` reads rows
     # by those names).
 
@@ -65,6 +71,10 @@ class WorkOrderEvent:
     from_status: WorkOrderStatus | None
     to_status: WorkOrderStatus | None
     note: str | None
+    code: str | None
+    """A resolution's code."""
+    due_ms: int | None
+    """A hold's expected end."""
 
 
 work_order_from_row: Final = row_reader(

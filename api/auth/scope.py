@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from alerts.store import WorkOrder
 
 STAFF_WHO_ASSIGN = frozenset({Role.ADMIN, Role.DISPATCHER})
+DISPATCHER_STEPS = frozenset({"cancelled", "closed", "open"})
+"""Transitions only a dispatcher or admin makes: dropping, signing off or reopening a job."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +75,17 @@ class Principal:
                 f"a {self.user.role} may not do this (only {', '.join(map(str, roles))})"
             )
 
-    def check_transition(self, order: WorkOrder) -> None:
+    def check_transition(self, order: WorkOrder, to: str) -> None:
+        """Dispatchers and admins move any order; a technician their own, but cancelling,
+        closing and reopening are the dispatcher's call."""
         if self.user.role in STAFF_WHO_ASSIGN:
             return
         if self.user.role is Role.TECHNICIAN and self.owns(order):
+            if to in DISPATCHER_STEPS:
+                raise PermissionDeniedError(
+                    f"a technician may not move a work order to {to!r}"
+                    " (cancel, close and reopen are for a dispatcher or admin)"
+                )
             return
         raise PermissionDeniedError(self._not_yours(order, "change the status of"))
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Response, status
 
 from api.auth.users import User
-from api.deps import Admin, Context, CurrentUser, user_out
+from api.deps import Admin, AppContext, Context, CurrentUser, unprocessable, user_out
 from api.routes.auth import clear_cookie
 from api.schemas import BuildingsIn, RoleIn, UnlockOut, UserAdminOut, UserIn
 
@@ -58,6 +58,7 @@ def list_users(_admin: Admin, context: Context) -> list[UserAdminOut]:
     responses={**_ADMIN, 422: {"description": "the user cannot be made as asked (says why)"}},
 )
 def create_user(body: UserIn, _admin: Admin, context: Context) -> UserAdminOut:
+    _known_team(context, body.team)
     user = context.users.add(
         body.username,
         body.password,
@@ -68,6 +69,12 @@ def create_user(body: UserIn, _admin: Admin, context: Context) -> UserAdminOut:
         known_buildings=list(context.site.building_by_id),
     )
     return _admin_out(context, user)
+
+
+def _known_team(context: AppContext, team: str | None) -> None:
+    """Teams are a managed list (`/api/v1/teams`): a mistyped one is refused, not kept."""
+    if team is not None and team not in (known := context.store.list_teams()):
+        raise unprocessable(("body", "team"), f"no team {team!r} (known: {', '.join(known)})")
 
 
 @router.post(
@@ -112,6 +119,7 @@ def set_buildings(
 @router.put("/{username}/role", response_model=UserAdminOut, responses=_CHANGE)
 def set_role(username: Username, body: RoleIn, _admin: Admin, context: Context) -> UserAdminOut:
     """A new role (with a team for a technician, buildings for a steward); sessions end."""
+    _known_team(context, body.team)
     user = context.users.set_role(
         username,
         body.role,

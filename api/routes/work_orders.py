@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
+from pydantic import StringConstraints
 
 from alerts import interface, workorders
 from alerts.store import WorkOrder, WorkOrderFilter
@@ -19,6 +20,8 @@ from api.deps import (
 )
 from api.http.openapi import errors
 from api.schemas import (
+    LINE,
+    MAX_MS,
     Assignee,
     AssignIn,
     CommentIn,
@@ -36,7 +39,8 @@ from api.schemas import (
 from api.views import events_out, trend, work_order_out
 
 router = APIRouter(prefix="/api/v1/work-orders", tags=["work orders"])
-Name128 = Annotated[str, Query(min_length=1, max_length=128)]
+Search = Annotated[str, StringConstraints(pattern=LINE, strip_whitespace=True, min_length=1,
+                                           max_length=200)]  # fmt: skip
 
 
 @router.get("", response_model=WorkOrderPage, responses=errors(404))
@@ -51,10 +55,20 @@ async def list_work_orders(
     assignee: Annotated[Assignee | None, Query()] = None,
     team: Annotated[Name | None, Query()] = None,
     overdue: Annotated[bool | None, Query()] = None,
+    q: Annotated[
+        Search | None,
+        Query(description="text in the title, device, assignee, team or a note of the history"),
+    ] = None,
+    start_ms: Annotated[
+        int | None, Query(ge=0, le=MAX_MS, description="created at or after")
+    ] = None,
+    end_ms: Annotated[int | None, Query(ge=0, le=MAX_MS, description="created before")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> WorkOrderPage:
     site = context.site
+    if start_ms is not None and end_ms is not None and end_ms <= start_ms:
+        raise unprocessable(("query", "end_ms"), "end_ms must be after start_ms")
     for b in building or ():
         visible_or_404(principal, b if b in site.building_by_id else None, f"no building {b!r}")
     if device is not None:
@@ -71,6 +85,9 @@ async def list_work_orders(
         team=team,
         overdue_at_ms=now if overdue is True else None,
         not_overdue_at_ms=now if overdue is False else None,
+        created_from_ms=start_ms,
+        created_to_ms=end_ms,
+        text=q,
     )
     orders, total = await context.read(_page, context, where, limit, offset)
     return WorkOrderPage(
@@ -97,17 +114,23 @@ def get_work_order(order: WorkOrderDep, context: Context) -> WorkOrderDetailOut:
 
 
 @router.post(
-    "/{work_order_id}/transitions", response_model=WorkOrderOut, responses=errors(403, 409)
+    "/{work_order_id}/transitions", response_model=WorkOrderOut, responses=errors(403, 409, 422)
 )
 def transition(
     order: WorkOrderDep, body: TransitionIn, principal: CurrentUser, context: Context
 ) -> WorkOrderOut:
-    principal.check_transition(order)
-    changed = context.store.transition(order.id, body.to, actor=principal.username, note=body.note)
+    principal.check_transition(order, body.to)
+    changed = context.store.transition(
+        order.id, body.to, actor=principal.username, note=body.note,
+        hold_until_ms=body.hold_until_ms, resolution_code=body.resolution_code,
+        confirm_active=body.confirm_active,
+    )  # fmt: skip
     return work_order_out(changed, context.clock_ms())
 
 
-@router.post("/{work_order_id}/assign", response_model=WorkOrderOut, responses=errors(403, 409))
+@router.post(
+    "/{work_order_id}/assign", response_model=WorkOrderOut, responses=errors(403, 409, 422)
+)
 def assign(
     order: WorkOrderDep, body: AssignIn, principal: CurrentUser, context: Context
 ) -> WorkOrderOut:

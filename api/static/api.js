@@ -122,7 +122,14 @@ export const api = {
   deviceStatus: (id) => request("GET", `/devices/${encodeURIComponent(id)}/status`),
   workOrders: (query) => request("GET", "/work-orders", { query }),
   workOrder: (id) => request("GET", `/work-orders/${encodeURIComponent(id)}`),
-  transition: (id, to) => request("POST", `/work-orders/${encodeURIComponent(id)}/transitions`, { body: { to } }),
+  /** `step` is {to, note?, hold_until_ms?, resolution_code?, confirm_active?}. */
+  transition: (id, step) => request("POST", `/work-orders/${encodeURIComponent(id)}/transitions`, { body: step }),
+  assign: (id, body) => request("POST", `/work-orders/${encodeURIComponent(id)}/assign`, { body }),
+  comment: (id, text) => request("POST", `/work-orders/${encodeURIComponent(id)}/comments`, { body: { text } }),
+  teams: () => request("GET", "/teams"),
+  assignees: () => request("GET", "/assignees"),
+  deviceMaintenance: (id, query) => request("GET", `/devices/${encodeURIComponent(id)}/maintenance`, { query }),
+  buildingMaintenance: (id, query) => request("GET", `/buildings/${encodeURIComponent(id)}/maintenance`, { query }),
   /** Buckets of `interval_s` for each field over [startMs, endMs]: {series: [{field, unit, buckets}]}. */
   history: (deviceId, fields, startMs, endMs, intervalS) =>
     request("GET", `/devices/${encodeURIComponent(deviceId)}/history`, {

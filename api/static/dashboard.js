@@ -1,8 +1,11 @@
 // The dashboard's shell: sign-in, routing by role and URL, live refresh, language switch.
 "use strict";
 
+import { askAssign, askStep, confirmActive } from "./actions.js";
+import { Announcer, announceControls } from "./announce.js";
 import { api, keepAlive, logout, session } from "./api.js";
 import { el } from "./dom.js";
+import { DISPATCHER_STEPS } from "./format.js";
 import { clockTime, language, setLanguage, t, translatePage } from "./i18n.js";
 import { Live, POLL_MS } from "./live.js";
 import { BoardView } from "./view-board.js";
@@ -35,15 +38,42 @@ class App {
     this.again = false;
     this.timer = null;
     this.live = new Live({ onChange: (event) => this.changed(event), onMode: (mode) => this.showMode(mode) });
+    this.unseen = 0;
+    this.announcer = new Announcer({ onCount: (n) => this.announced(n) });
+    this.showSound = announceControls(this.announcer);
     this.ctx = {
       nowMs: () => Date.now(),
+      user: () => this.user,
       refresh: () => this.refresh(),
       redraw: () => this.draw(),
       isMaintenance: () => this.isMaintenance(),
       mayChange: (order) => this.mayChange(order),
+      mayStep: (order, to) => this.mayChange(order) && (!DISPATCHER_STEPS.has(to) || this.dispatches()),
+      // Stewards comment on orders of their buildings (the only ones they see), staff on theirs.
+      mayComment: (order) => this.user?.role === "steward" || this.mayChange(order),
+      mayAssign: (order) => this.mayChange(order) && (this.dispatches() || order.assignee !== this.user?.username),
       transition: (order, to) => this.transition(order, to),
+      assign: (order) => this.assign(order),
+      comment: (order, text) => this.comment(order, text),
+      announcer: this.announcer,
       signedIn: (user) => this.signedIn(user),
     };
+  }
+
+  dispatches() {
+    return this.user?.role === "admin" || this.user?.role === "dispatcher";
+  }
+
+  /** New critical orders not yet seen: counted in the tab's title until the page is touched. */
+  announced(count) {
+    this.unseen = count;
+    if (!count) document.getElementById("announce").replaceChildren();
+    this.setTitle();
+  }
+
+  setTitle() {
+    const title = [this.loadedView === this.view ? this.view?.title() : "", t("app.title")].filter(Boolean).join(" · ");
+    document.title = this.unseen ? `(${this.unseen}) ${title}` : title;
   }
 
   get user() {
@@ -154,6 +184,7 @@ class App {
 
   /** A live event, a poll, or the stream (re)opening: redraw if the view shows what changed. */
   changed(event) {
+    if (event.type === "work_order" && this.isMaintenance()) this.announcer.event(event.data);
     if (!event.data || !this.view?.wants || this.view.wants(event.data)) this.soon();
   }
 
@@ -172,14 +203,49 @@ class App {
     const scroll = window.scrollY;
     this.main.replaceChildren(this.view.draw(this.ctx));
     window.scrollTo(0, scroll);
-    document.title = [this.view.title(), t("app.title")].filter(Boolean).join(" · ");
+    this.setTitle();
   }
 
+  /** One lifecycle step: ask what it needs, send it; a fault found still active on the server
+   * (the page's copy was older) asks for the confirmation and sends it again. */
   async transition(order, to) {
     const action = t(`order.action.${to}`);
+    await this.change(action, async () => {
+      const step = await askStep(order, to);
+      if (!step) return false;
+      try {
+        await api.transition(order.id, step);
+      } catch (error) {
+        if (error.status !== 409 || to !== "resolved" || step.confirm_active || !/still active/.test(error.message)) throw error;
+        if (!(await confirmActive(order))) return false;
+        await api.transition(order.id, { ...step, confirm_active: true });
+      }
+      return true;
+    });
+  }
+
+  async assign(order) {
+    const action = t("order.assign");
+    await this.change(action, async () => {
+      // A technician takes the order; dispatchers and admins choose who and which team.
+      const body = this.dispatches() ? await askAssign(order) : { assignee: this.user.username };
+      if (!body) return false;
+      await api.assign(order.id, body);
+      return true;
+    });
+  }
+
+  async comment(order, text) {
+    await this.change(t("order.comment_add"), async () => {
+      await api.comment(order.id, text);
+      return true;
+    });
+  }
+
+  /** Run a change, say how it went, and show the result (or the unchanged page, if dismissed). */
+  async change(action, run) {
     try {
-      await api.transition(order.id, to);
-      this.toast(t("order.action.done", { action }));
+      if (await run()) this.toast(t("order.action.done", { action }));
     } catch (error) {
       this.toast(t("error.action", { action, error: error.message }), true);
     }
@@ -202,6 +268,9 @@ class App {
     const user = this.user;
     document.body.dataset.role = user?.role ?? "";
     document.getElementById("nav-board").hidden = !this.isMaintenance();
+    document.getElementById("sound").hidden = !this.isMaintenance();
+    this.showSound();
+    if (!this.isMaintenance()) document.getElementById("notify").hidden = true;
     document.getElementById("nav").hidden = !user;
     document.getElementById("logout").hidden = !user;
     this.status.hidden = !user;

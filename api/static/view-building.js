@@ -5,6 +5,7 @@ import { api } from "./api.js";
 import { el } from "./dom.js";
 import { t, tOr } from "./i18n.js";
 import { ago, fieldLabel, formatValue, statusBadge, statusClass } from "./format.js";
+import { maintenanceSection } from "./maintenance.js";
 
 /** The reading a tile shows for each kind (the one a steward asks about first), and its unit. */
 const KEY_FIELD = {
@@ -42,7 +43,10 @@ export class BuildingView {
   async load() {
     // Units and their names do not change while the page is open: asked for once.
     this.layout ??= await api.building(this.buildingId);
-    this.building = await api.buildingStatus(this.buildingId);
+    [this.building, this.maintenance] = await Promise.all([
+      api.buildingStatus(this.buildingId),
+      api.buildingMaintenance(this.buildingId).catch((error) => ({ error })),
+    ]);
   }
 
   draw(ctx) {
@@ -56,6 +60,7 @@ export class BuildingView {
         el("section", { class: "unit", "data-unit": unit.id },
           el("h3", {}, unit.name),
           el("div", { class: "device-grid" },
-            unit.devices.map((d) => byId.get(d.id)).filter(Boolean).map((d) => deviceTile(d, now))))));
+            unit.devices.map((d) => byId.get(d.id)).filter(Boolean).map((d) => deviceTile(d, now))))),
+      maintenanceSection(this.maintenance, ctx));
   }
 }

@@ -6,6 +6,7 @@ import { chartBox } from "./chart.js";
 import { el } from "./dom.js";
 import { dateTime, t, tOr } from "./i18n.js";
 import { ago, fieldLabel, formatValue, severityBadge, statusBadge, unitLabel } from "./format.js";
+import { maintenanceSection } from "./maintenance.js";
 
 /** The fields charted per kind: the signals the default rules watch. */
 export const CHART_FIELDS = {
@@ -50,9 +51,10 @@ export class DeviceView {
     const startMs = endMs - this.rangeH * 3_600_000;
     const intervalS = Math.max(1, Math.round((endMs - startMs) / 1000 / BUCKETS_PER_CHART));
     const fields = (CHART_FIELDS[this.info.kind] ?? []).filter((f) => this.info.fields.some((x) => x.name === f));
-    [this.status, this.history] = await Promise.all([
+    [this.status, this.history, this.maintenance] = await Promise.all([
       api.deviceStatus(this.deviceId),
       api.history(this.deviceId, fields, startMs, endMs, intervalS).catch((error) => ({ error })),
+      api.deviceMaintenance(this.deviceId).catch((error) => ({ error })),
     ]);
   }
 
@@ -92,6 +94,7 @@ export class DeviceView {
         el("h3", {}, t("device.values")),
         el("dl", { class: "values" }, Object.entries(d.values ?? {}).map(([name, value]) => [
           el("dt", {}, fieldLabel(name)), el("dd", { "data-field": name }, formatValue(name, value, units[name]))]))),
-      this.historySection(ctx));
+      this.historySection(ctx),
+      maintenanceSection(this.maintenance, ctx));
   }
 }

@@ -1,19 +1,13 @@
 // One work order: what broke, its deadlines, the buttons, the trend before the fault, its history.
 "use strict";
 
+import { commentForm } from "./actions.js";
 import { api } from "./api.js";
 import { el } from "./dom.js";
-import { dateTime, t, tOr } from "./i18n.js";
-import { severityBadge, slaText } from "./format.js";
-import { actionButtons } from "./view-board.js";
+import { dateTime, duration, t, tOr } from "./i18n.js";
+import { eventDetail, eventText, severityBadge, slaText } from "./format.js";
+import { actionButtons, orderState } from "./view-board.js";
 import { CHART_FIELDS, historyCharts } from "./view-device.js";
-
-function eventText(event) {
-  const status = (s) => tOr(`order.status.${s}`, s ?? "");
-  if (event.event === "transition") return t("event.transition", { from: status(event.from_status), to: status(event.to_status) });
-  if (event.event === "assigned") return t("event.assigned", { to: event.note ?? "" });
-  return tOr(`event.${event.event}`, event.event);
-}
 
 /** The trend's series worth a look: those that moved, the kind's usual signals first. */
 export function movingSeries(trend, kind) {
@@ -90,6 +84,7 @@ export class OrderView {
     const now = ctx.nowMs();
     const sla = slaText(o, now);
     const time = (ms) => (ms ? dateTime(ms) : null);
+    const took = (s) => (s === null || s === undefined ? null : duration(s * 1000));
     return el("div", { class: "order-detail", "data-work-order": o.id, "data-status": o.status },
       el("p", {}, el("a", { href: "#/orders", class: "back" }, `← ${t("order.back")}`)),
       el("div", { class: "page-head" },
@@ -97,7 +92,9 @@ export class OrderView {
         severityBadge(o.severity),
         el("span", { class: "badge order-status", "data-status": o.status }, tOr(`order.status.${o.status}`, o.status))),
       el("p", { class: sla.overdue ? "sla overdue" : "sla" }, sla.text),
-      ctx.mayChange(o) ? actionButtons(o, ctx.transition) : null,
+      orderState(o),
+      o.fault_active ? el("p", { class: "fault-active" }, t("order.fault_active")) : null,
+      ctx.mayChange(o) ? actionButtons(o, ctx) : null,
       el("dl", { class: "facts" },
         row(t("order.building"), this.building.name),
         row(t("order.device"), this.where()),
@@ -107,19 +104,22 @@ export class OrderView {
         row(t("order.cleared"), time(o.cleared_ms)),
         row(t("sla.respond"), time(o.respond_by_ms)),
         row(t("sla.resolve"), time(o.resolve_by_ms)),
-        row(t("order.team"), o.team),
+        row(t("order.time_to_respond"), took(o.time_to_respond_s)),
+        row(t("order.time_to_repair"), took(o.time_to_repair_s)),
+        row(t("order.team"), o.team ? tOr(`team.${o.team}`, o.team) : null),
         row(t("order.assignee"), o.assignee ?? t("order.unassigned"))),
       this.trendSection(ctx),
       el("section", {},
         el("h3", {}, t("order.history")),
         el("ol", { class: "history" }, (o.history ?? []).map((e) => el("li", { "data-event": e.event },
           el("time", {}, dateTime(e.at_ms)), " ", el("b", {}, eventText(e)),
-          el("span", { class: "muted" }, ` · ${e.actor}`), e.note && e.event !== "assigned" ? ` — ${e.note}` : null)))),
+          el("span", { class: "muted" }, ` · ${e.actor}`), eventDetail(e))))),
       el("section", {},
         el("h3", {}, t("order.comments")),
         o.comments?.length
           ? el("ul", { class: "comments" }, o.comments.map((c) => el("li", {},
             el("time", {}, dateTime(c.at_ms)), " ", el("b", {}, c.actor), `: ${c.note ?? ""}`)))
-          : el("p", { class: "muted" }, t("order.no_comments"))));
+          : el("p", { class: "muted" }, t("order.no_comments")),
+        ctx.mayComment(o) ? commentForm((text) => ctx.comment(o, text)) : null));
   }
 }

@@ -134,6 +134,11 @@ def test_steward_sees_a_fault_turn_their_building_red_and_a_technician_resolves_
     expect(detail.locator(".trend .chart-figure path.chart-line").first).to_be_attached()
     expect(detail.locator(".trend line.chart-marker").first).to_be_attached()
     detail.locator('button[data-action="resolved"]').click()
+    resolve = page.locator('dialog[data-dialog="resolve"]')
+    resolve.locator("select[name=code]").select_option("reset")
+    resolve.locator("button.dialog-submit").click()
+    # The passenger is still reported trapped: resolving needs a yes.
+    page.locator('dialog[data-dialog="confirm-active"] button.dialog-submit').click()
     expect(detail).to_have_attribute("data-status", "resolved")
     resolved = dashboard.store.get(order_id)
     assert resolved.status == "resolved"

@@ -41,9 +41,9 @@ QUERIES: dict[tuple[str, str], Any] = {
         "end_ms": T0,
     },
 }
-NOT_BUILDING_SCOPED = {"site_id", "username"}
+NOT_BUILDING_SCOPED = {"site_id", "username", "name"}
 """Path parameters that do not name something inside a building (there is one site; users
-are managed by admins only, who see every building)."""
+and teams are managed by admins only, who see every building)."""
 
 
 def _id_routes() -> list[tuple[str, str, list[str]]]:

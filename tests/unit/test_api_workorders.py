@@ -35,7 +35,9 @@ def test_list_filters_and_paging(api: Api, clock: FakeClock) -> None:
     pump = open_order(store, site, "pump-1", severity=Severity.MAJOR)  # plumbing
     light = open_order(store, site, "b02-u1-stair", severity=Severity.WARNING)
     gate = open_order(store, site, "b05-u2-door")
-    store.transition(gate, "resolved", actor="dispatcher")
+    store.transition(
+        gate, "resolved", actor="dispatcher", resolution_code="repaired", confirm_active=True
+    )
     store.assign(light, actor="dispatcher", assignee="tech")
 
     assert ids(api) == [gate, light, pump, lift]
@@ -75,8 +77,10 @@ def test_detail_has_history_comments_and_no_trend_without_a_history_store(api: A
     assert [(e["event"], e["actor"]) for e in detail["history"]] == [
         ("created", "system"),
         ("transition", "tech"),
+        ("assigned", "tech"),  # acknowledging an unassigned order takes it
         ("comment", "tech"),
     ]
+    assert detail["assignee"] == "tech"
     assert [c["note"] for c in detail["comments"]] == ["on site in 10 min"]
     assert detail["trend"] is None
     assert detail["responded_ms"] == T0
@@ -85,8 +89,14 @@ def test_detail_has_history_comments_and_no_trend_without_a_history_store(api: A
 def test_transitions_follow_the_lifecycle(api: Api) -> None:
     order = open_order(api.store, api.site, "pump-1")
     path = f"/api/v1/work-orders/{order}/transitions"
+    needs: dict[str, dict[str, Any]] = {
+        "on_hold": {"hold_until_ms": T0 + 60 * MINUTE},
+        "resolved": {"resolution_code": "adjusted", "confirm_active": True},
+    }
     for to in ("acknowledged", "in_progress", "on_hold", "in_progress", "resolved", "closed"):
-        response = api.post(path, "dispatcher", {"to": to, "note": f"now {to}"})
+        response = api.post(
+            path, "dispatcher", {"to": to, "note": f"now {to}", **needs.get(to, {})}
+        )
         assert response.status_code == 200, response.text
         assert response.json()["status"] == to
     refused = api.post(path, "dispatcher", {"to": "open"})
@@ -225,7 +235,7 @@ def test_service_figures(api: Api, clock: FakeClock) -> None:
     clock.now = T0 + 10 * MINUTE
     store.transition(el1, "acknowledged", actor="tech")
     clock.now = T0 + 2 * hour
-    store.transition(el1, "resolved", actor="tech")
+    store.transition(el1, "resolved", actor="tech", resolution_code="repaired", confirm_active=True)
     # el2: major from 1 h, never answered: misses its 1 h respond-by.
     clock.now = T0 + hour
     open_order(
@@ -237,7 +247,9 @@ def test_service_figures(api: Api, clock: FakeClock) -> None:
     clock.now = T0 + 30 * MINUTE
     store.transition(gate, "acknowledged", actor="tech")
     clock.now = T0 + hour
-    store.transition(gate, "resolved", actor="tech")
+    store.transition(
+        gate, "resolved", actor="tech", resolution_code="repaired", confirm_active=True
+    )
 
     clock.now = T0 + 4 * hour
     response = api.get(
@@ -282,6 +294,6 @@ def test_what_the_change_monitor_reads(api: Api) -> None:
         ("pump-1", "estate", "major"),
         (None, "b07", "minor"),
     ]
-    api.store.transition(order, "cancelled", actor="dispatcher")
+    api.store.transition(order, "cancelled", actor="dispatcher", note="not needed")
     assert api.store.open_order_marks() == [(None, "b07", "minor")]
     assert api.store.last_event_id() == len(api.store.events_after(0))

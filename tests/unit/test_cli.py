@@ -74,3 +74,22 @@ def test_gateway_refuses_a_bad_alerts_settings_file_before_connecting(
     )  # fmt: skip
     assert code == 2
     assert f"{bad}:4: notifications[0]: wecom has no signing secret" in capsys.readouterr().err
+
+
+def test_teams_are_managed_from_the_shell(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'facility.sqlite3'}"
+    assert main(["teams", "add", "roofing", "--db-url", url]) == 0
+    assert main(["teams", "add", "roofing", "--db-url", url]) == 2
+    assert main(["teams", "add", "Bad Name", "--db-url", url]) == 2
+    assert main(["teams", "remove", "plumbing", "--db-url", url]) == 0
+    assert main(["teams", "remove", "plumbing", "--db-url", url]) == 2
+    capsys.readouterr()
+    assert main(["teams", "list", "--db-url", url]) == 0
+    listed = capsys.readouterr()
+    assert listed.out.split() == [
+        "access-control", "electrical", "lift-contractor", "maintenance", "roofing",
+    ]  # fmt: skip
+    assert main(["teams", "remove", "nope", "--db-url", url]) == 2
+    assert "no team 'nope'" in capsys.readouterr().err

@@ -48,6 +48,7 @@ def order(**changes: object) -> WorkOrder:
         priority=1, respond_by_ms=T0 + 900_000, resolve_by_ms=T0 + 14_400_000,
         responded_ms=None, resolved_ms=None, closed_ms=None, team="plumbing", assignee=None,
         escalation_level=0, recurrences=0, last_fault_ms=T0, parent_id=None,
+        hold_reason=None, hold_until_ms=None, resolution_code=None,
     )  # fmt: skip
     fields.update(changes)
     return WorkOrder(**fields)  # type: ignore[arg-type]

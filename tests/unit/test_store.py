@@ -140,6 +140,9 @@ def test_a_fault_opens_a_work_order(store: WorkOrderStore, clock: FakeClock) -> 
             recurrences=0,
             last_fault_ms=T0,
             parent_id=None,
+            hold_reason=None,
+            hold_until_ms=None,
+            resolution_code=None,
         )
     ]
 

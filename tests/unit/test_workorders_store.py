@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import orjson
 import pytest
@@ -22,6 +23,7 @@ from alerts.workorders import (
     AssignmentRule,
     InvalidTransitionError,
     Source,
+    UnknownTeamError,
     WorkOrderConflictError,
     WorkOrderError,
     WorkOrderNotFoundError,
@@ -102,17 +104,24 @@ def test_the_whole_lifecycle_is_in_the_history(store: WorkOrderStore, clock: Fak
         ("resolved", "ben", "seal replaced"),
         ("closed", "carla", "checked"),
     ]
+    extra: dict[str, dict[str, Any]] = {
+        "on_hold": {"hold_until_ms": created + DAY_MS},
+        "resolved": {"resolution_code": "part_replaced", "confirm_active": True},
+    }
     for step, (to, actor, note) in enumerate(steps, start=1):
         clock.now = created + step * MIN_MS
-        order = store.transition(1, to, actor=actor, note=note)
+        order = store.transition(1, to, actor=actor, note=note, **extra.get(to, {}))
         assert (order.status, order.updated_ms) == (to, clock.now)
+    confirmed = "seal replaced (resolved while the fault was still active, confirmed)"
+    steps[4] = ("resolved", "ben", confirmed)
 
     assert (order.responded_ms, order.resolved_ms, order.closed_ms) == (
         created + MIN_MS,
         created + 5 * MIN_MS,
         created + 6 * MIN_MS,
     )
-    events = store.history(1)
+    assert (order.assignee, order.resolution_code) == ("ana", "part_replaced")
+    events = [e for e in store.history(1) if e.event != "assigned"]
     assert [(e.event, e.from_status, e.to_status) for e in events] == [
         ("created", None, "open"),
         ("transition", "open", "acknowledged"),
@@ -130,11 +139,11 @@ def test_the_whole_lifecycle_is_in_the_history(store: WorkOrderStore, clock: Fak
 
 def test_an_invalid_transition_changes_nothing(store: WorkOrderStore) -> None:
     store.open_for_faults("s1", [fault()])
-    store.transition(1, "cancelled", actor="ana")
+    store.transition(1, "cancelled", actor="ana", note="not needed")
     before = store.get(1)
 
     with pytest.raises(InvalidTransitionError, match="'cancelled' to 'open'"):
-        store.transition(1, "open", actor="ana")
+        store.transition(1, "open", actor="ana", note="not needed")
     with pytest.raises(InvalidTransitionError):
         store.transition(1, "fixed", actor="ana")
 
@@ -148,7 +157,9 @@ def test_the_first_response_is_kept(store: WorkOrderStore, clock: FakeClock) -> 
     first = clock.now
     clock.now += HOUR_MS
 
-    order = store.transition(1, "on_hold", actor="ana")
+    order = store.transition(
+        1, "on_hold", actor="ana", note="parts", hold_until_ms=clock.now + HOUR_MS
+    )
 
     assert order.responded_ms == first
 
@@ -222,6 +233,9 @@ def test_assign_records_who_and_which_team(store: WorkOrderStore) -> None:
 
     order = store.assign(1, actor="dispatcher", assignee="ben", note="nearest")
     assert (order.assignee, order.team) == ("ben", "plumbing")
+    with pytest.raises(UnknownTeamError, match=r"no team 'contractor-x' \(known: access-control"):
+        store.assign(1, actor="dispatcher", assignee=None, team="contractor-x")
+    store.add_team("contractor-x")
     order = store.assign(1, actor="dispatcher", assignee=None, team="contractor-x")
     assert (order.assignee, order.team) == (None, "contractor-x")
 
@@ -234,7 +248,7 @@ def test_assign_records_who_and_which_team(store: WorkOrderStore) -> None:
 
 def test_a_final_order_cannot_be_assigned(store: WorkOrderStore) -> None:
     store.open_for_faults("s1", [fault()])
-    store.transition(1, "cancelled", actor="ana")
+    store.transition(1, "cancelled", actor="ana", note="not needed")
 
     with pytest.raises(WorkOrderError, match="final"):
         store.assign(1, actor="ana", assignee="ben")
@@ -275,7 +289,7 @@ def test_a_recurrence_within_the_cooldown_reopens_the_resolved_order(
 ) -> None:
     store.open_for_faults("s1", [fault()])
     clock.now = T0 + HOUR_MS
-    store.transition(1, "resolved", actor="ben")
+    store.transition(1, "resolved", actor="ben", resolution_code="repaired", confirm_active=True)
 
     # critical: the cool-down is a day
     assert store.open_for_faults("s1", [fault(T0 + 20 * HOUR_MS)]) == 0
@@ -290,7 +304,7 @@ def test_after_the_cooldown_a_recurrence_opens_a_new_order(
 ) -> None:
     store.open_for_faults("s1", [fault()])
     clock.now = T0 + HOUR_MS
-    store.transition(1, "resolved", actor="ben")
+    store.transition(1, "resolved", actor="ben", resolution_code="repaired", confirm_active=True)
 
     assert store.open_for_faults("s1", [fault(T0 + HOUR_MS + DAY_MS)]) == 1
 
@@ -302,8 +316,10 @@ def test_a_closed_or_cancelled_order_is_not_reopened(
     store: WorkOrderStore, clock: FakeClock, final: str
 ) -> None:
     store.open_for_faults("s1", [fault()])
-    store.transition(1, "resolved", actor="ben") if final == "closed" else None
-    store.transition(1, final, actor="ben")
+    store.transition(
+        1, "resolved", actor="ben", resolution_code="repaired", confirm_active=True
+    ) if final == "closed" else None
+    store.transition(1, final, actor="ben", note="done with")
 
     assert store.open_for_faults("s1", [fault(T0 + HOUR_MS)]) == 1
     assert store.get(1).status == final
@@ -313,11 +329,11 @@ def test_reopening_by_hand_while_a_newer_order_is_open_is_a_conflict(
     store: WorkOrderStore, clock: FakeClock
 ) -> None:
     store.open_for_faults("s1", [fault()])
-    store.transition(1, "resolved", actor="ben")
+    store.transition(1, "resolved", actor="ben", resolution_code="repaired", confirm_active=True)
     store.open_for_faults("s1", [fault(T0 + 2 * DAY_MS)])
 
     with pytest.raises(WorkOrderConflictError, match="newer order"):
-        store.transition(1, "open", actor="ben")
+        store.transition(1, "open", actor="ben", note="not needed")
     assert store.get(1).status == "resolved"
 
 
@@ -325,7 +341,7 @@ def test_a_replayed_episode_after_resolution_files_nothing(
     store: WorkOrderStore, clock: FakeClock
 ) -> None:
     store.open_for_faults("s1", [fault()])
-    store.transition(1, "resolved", actor="ben")
+    store.transition(1, "resolved", actor="ben", resolution_code="repaired", confirm_active=True)
     clock.now = T0 + 10 * DAY_MS  # long after: a replay must not open a new order either
 
     assert store.open_for_faults("s1", [fault()]) == 0
@@ -341,9 +357,9 @@ def test_repeated_episodes_within_30_days_raise_one_root_cause_order(
     store: WorkOrderStore,
 ) -> None:
     store.open_for_faults("s1", [fault(T0)])
-    store.transition(1, "resolved", actor="ben")
+    store.transition(1, "resolved", actor="ben", resolution_code="repaired", confirm_active=True)
     store.open_for_faults("s1", [fault(T0 + 3 * DAY_MS)])
-    store.transition(2, "resolved", actor="ben")
+    store.transition(2, "resolved", actor="ben", resolution_code="repaired", confirm_active=True)
 
     assert store.open_for_faults("s1", [fault(T0 + 20 * DAY_MS)]) == 2  # order 3 + root cause
     assert store.open_for_faults("s1", [fault(T0 + 21 * DAY_MS)]) == 0  # annotates order 3
@@ -366,7 +382,9 @@ def test_episodes_spread_over_more_than_30_days_raise_no_root_cause(
 ) -> None:
     for i, day in enumerate((0, 16, 32), start=1):
         store.open_for_faults("s1", [fault(T0 + day * DAY_MS)])
-        store.transition(i, "resolved", actor="ben")
+        store.transition(
+            i, "resolved", actor="ben", resolution_code="repaired", confirm_active=True
+        )
 
     assert {o.source for o in store.list_work_orders()} == {"fault"}
 
@@ -384,7 +402,9 @@ def test_episodes_filed_newest_first_still_raise_a_root_cause_order(
     assert roots[0].fault_started_ms == T0 + 5 * MIN_MS  # the newest of the three counted
 
     # Minutes 3, 4, 5 raised it: one more episode (minute 6) is not three more.
-    store.transition(roots[0].id, "resolved", actor="ben")
+    store.transition(
+        roots[0].id, "resolved", actor="ben", resolution_code="repaired", confirm_active=True
+    )
     store.open_for_faults("s1", [fault(T0 + 6 * MIN_MS)])
     assert [o.source for o in store.list_work_orders()].count(Source.ROOT_CAUSE) == 1
 
@@ -395,7 +415,9 @@ def test_episodes_filed_out_of_order_over_more_than_30_days_raise_no_root_cause(
     for day in (32, 0, 16):
         store.open_for_faults("s1", [fault(T0 + day * DAY_MS)])
         for order in store.open_work_orders():
-            store.transition(order.id, "resolved", actor="ben")
+            store.transition(
+                order.id, "resolved", actor="ben", resolution_code="repaired", confirm_active=True
+            )
 
     assert {o.source for o in store.list_work_orders()} == {"fault"}
     with store.engine.connect() as conn:
@@ -408,7 +430,13 @@ def test_a_root_cause_order_counts_only_episodes_after_the_last_one(
     def episode(day: int) -> None:
         store.open_for_faults("s1", [fault(T0 + day * DAY_MS)])
         newest_fault_order = max(o.id for o in store.open_work_orders() if o.source == "fault")
-        store.transition(newest_fault_order, "resolved", actor="ben")
+        store.transition(
+            newest_fault_order,
+            "resolved",
+            actor="ben",
+            resolution_code="repaired",
+            confirm_active=True,
+        )
 
     def root_causes() -> list[WorkOrder]:
         return [o for o in store.list_work_orders() if o.source == "root_cause"]
@@ -416,7 +444,7 @@ def test_a_root_cause_order_counts_only_episodes_after_the_last_one(
     for day in (0, 2, 4):
         episode(day)
     assert len(root_causes()) == 1
-    store.transition(root_causes()[0].id, "resolved", actor="ben")
+    store.transition(root_causes()[0].id, "resolved", actor="ben", resolution_code="repaired")
 
     episode(6)
     episode(8)
@@ -452,7 +480,9 @@ def test_priority_and_sla_times_come_from_severity_and_the_fault_start(
 def test_overdue_orders_escalate_once_per_level(store: WorkOrderStore) -> None:
     store.open_for_faults("s1", [fault(T0), fault(T0, device="p2"), fault(T0, device="p3")])
     store.transition(2, "acknowledged", actor="ana")  # responded in time
-    store.transition(3, "resolved", actor="ana")  # done
+    store.transition(
+        3, "resolved", actor="ana", resolution_code="repaired", confirm_active=True
+    )  # done
 
     assert store.escalate_overdue(T0 + 15 * MIN_MS) == []  # due, not yet overdue
     assert [(o.id, o.escalation_level) for o in store.escalate_overdue(T0 + 16 * MIN_MS)] == [
