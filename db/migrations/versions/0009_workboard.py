@@ -2,7 +2,7 @@
 resolution code, and both recorded on the audit event that set them.
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0008
 Create Date: 2026-12-05
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0006"  # on merge: the newest revision before this one (0008)
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
