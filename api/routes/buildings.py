@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from alerts.service import service_figures
-from api.deps import BuildingDep, Context, CurrentUser, unprocessable
+from api.deps import BuildingDep, Context, CurrentUser
+from api.period import period
 from api.schemas import (
     BuildingOut,
     BuildingStatusOut,
@@ -53,19 +54,13 @@ def get_service_figures(
     end_ms: Annotated[int | None, Query(ge=0, le=MAX_MS)] = None,
 ) -> ServiceFiguresOut:
     now = context.clock_ms()
-    end = end_ms if end_ms is not None else now
-    start = start_ms if start_ms is not None else end - DEFAULT_PERIOD_MS
-    if end <= start:
-        raise unprocessable(("query", "end_ms"), "end_ms must be after start_ms")
-    if end - start > context.settings.service_max_range_s * 1000:
-        days = context.settings.service_max_range_s // 86_400
-        raise unprocessable(("query", "end_ms"), f"the period may be at most {days} days")
+    span = period(context, start_ms, end_ms, default_ms=DEFAULT_PERIOD_MS)
     figures = service_figures(
         building.id,
-        context.store.orders_for_period(building.id, start, end),
+        context.store.orders_for_period(building.id, span.start_ms, span.end_ms),
         elevators=sum(d.kind == "elevator" for d in building.devices),
-        start_ms=start,
-        end_ms=end,
+        start_ms=span.start_ms,
+        end_ms=span.end_ms,
         now_ms=now,
     )
     sla = {**asdict(figures.sla), "compliance": figures.sla.compliance}

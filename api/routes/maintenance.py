@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from alerts.store import WorkOrderFilter
-from api.deps import AppContext, BuildingDep, Context, DeviceDep, unprocessable
+from api.deps import BuildingDep, Context, DeviceDep
+from api.period import period
 from api.schemas import MAX_MS, MaintenanceOut
 from api.views import maintenance_out
 
@@ -20,21 +21,6 @@ Limit = Annotated[int, Query(ge=1, le=100)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 
 
-def _range(
-    context: AppContext, start_ms: int | None, end_ms: int | None
-) -> tuple[int, int, int | None]:
-    """(start, end, the end to filter by): without `end_ms` the range is open-ended, so an
-    order filed a moment ago by a process whose clock runs ahead is not left out."""
-    end = end_ms if end_ms is not None else context.clock_ms()
-    start = start_ms if start_ms is not None else end - DEFAULT_PERIOD_MS
-    if end <= start:
-        raise unprocessable(("query", "end_ms"), "end_ms must be after start_ms")
-    if end - start > context.settings.service_max_range_s * 1000:
-        days = context.settings.service_max_range_s // 86_400
-        raise unprocessable(("query", "end_ms"), f"the period may be at most {days} days")
-    return start, end, end_ms
-
-
 @router.get("/devices/{device_id}/maintenance", response_model=MaintenanceOut)
 def device_maintenance(
     device: DeviceDep,
@@ -44,10 +30,12 @@ def device_maintenance(
     limit: Limit = 20,
     offset: Offset = 0,
 ) -> MaintenanceOut:
-    start, end, until = _range(context, start_ms, end_ms)
-    where = WorkOrderFilter(device_id=device.id, created_from_ms=start, created_to_ms=until)
+    span = period(context, start_ms, end_ms, default_ms=DEFAULT_PERIOD_MS)
+    where = WorkOrderFilter(
+        device_id=device.id, created_from_ms=span.start_ms, created_to_ms=span.until_ms
+    )
     history = context.store.maintenance_history(where, [device.id], limit=limit, offset=offset)
-    return maintenance_out(history, start, end, limit, offset, context.clock_ms())
+    return maintenance_out(history, span.start_ms, span.end_ms, limit, offset, context.clock_ms())
 
 
 @router.get("/buildings/{building_id}/maintenance", response_model=MaintenanceOut)
@@ -59,8 +47,10 @@ def building_maintenance(
     limit: Limit = 20,
     offset: Offset = 0,
 ) -> MaintenanceOut:
-    start, end, until = _range(context, start_ms, end_ms)
-    where = WorkOrderFilter(building_ids=[building.id], created_from_ms=start, created_to_ms=until)
+    span = period(context, start_ms, end_ms, default_ms=DEFAULT_PERIOD_MS)
+    where = WorkOrderFilter(
+        building_ids=[building.id], created_from_ms=span.start_ms, created_to_ms=span.until_ms
+    )
     devices = [d.id for d in building.devices]
     history = context.store.maintenance_history(where, devices, limit=limit, offset=offset)
-    return maintenance_out(history, start, end, limit, offset, context.clock_ms())
+    return maintenance_out(history, span.start_ms, span.end_ms, limit, offset, context.clock_ms())
