@@ -154,6 +154,25 @@ def test_two_migrators_at_once_both_finish(db_url: str) -> None:
             e.dispose()
 
 
+def test_opening_a_file_another_writer_holds_waits_for_it(tmp_path: Path) -> None:
+    """Switching a new file to WAL while another connection holds its write lock fails at once
+    in SQLite (no busy handler for that escalation); opening waits for the lock instead."""
+    path = tmp_path / "busy.sqlite3"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("INSERT INTO t VALUES (1)")
+    release = threading.Timer(0.3, holder.execute, args=("COMMIT",))
+    release.start()
+    try:
+        with make_engine(f"sqlite:///{path}").connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() == 1
+    finally:
+        release.join()
+        holder.close()
+
+
 def test_an_unknown_revision_is_a_migration_error(engine: Engine) -> None:
     with pytest.raises(MigrationError, match=r"cannot migrate: .*'9999'"):
         migrate(engine, "9999")
