@@ -97,8 +97,10 @@ def test_the_gateway_template_runs_a_standby_gateway_per_shard() -> None:
 
 
 def test_the_api_template_serves_one_replica_per_port_behind_the_proxy() -> None:
-    settings, command = started(unit("facility-api@.service"))
+    u = unit("facility-api@.service")
+    settings, command = started(u)
     assert command == "cmd_api"
+    assert u.values("Service", "EnvironmentFile")[-1] == "-/etc/facility/api-8001.env"
     http = settings.get(HttpSettings)
     assert (http.host, http.port) == ("127.0.0.1", 8001)
     api = settings.get(ApiSettings)
