@@ -303,7 +303,7 @@ const zh = {
   "users.buildings": "管家负责的楼栋",
   "users.submit_add": "添加用户",
   "users.added": "已添加用户 {name}。",
-  "users.status.enabled": "启用",
+  "users.status.enabled": "已启用",
   "users.status.disabled": "已停用",
   "users.disable": "停用",
   "users.enable": "启用",

@@ -58,6 +58,14 @@ function scopeOf(form) {
 export class UsersView {
   constructor() {
     this.message = null;
+    // The forms outlive a redraw (a live-updates reconnect or poll redraws the page): what an
+    // admin is typing stays. They are made anew after a change succeeds.
+    this.forms = new Map();
+  }
+
+  keep(key, make) {
+    if (!this.forms.has(key)) this.forms.set(key, make());
+    return this.forms.get(key);
   }
 
   title = () => t("users.title");
@@ -75,6 +83,7 @@ export class UsersView {
     try {
       const done = await work();
       this.message = { text: done, error: false };
+      this.forms.clear();
       await ctx.refresh();
     } catch (error) {
       this.show({ text: t("users.error", { action, error: error.message }), error: true });
@@ -159,7 +168,7 @@ export class UsersView {
         ? el("p", { class: "user-locked" }, t("users.locked", { count: user.backoff_clients, time: dateTime(user.backoff_until_ms) }))
         : null,
       el("div", { class: "user-actions" }, toggle, unlock),
-      this.editForm(ctx, user));
+      this.keep(`edit:${user.username}:${user.role}:${user.team}:${user.buildings}`, () => this.editForm(ctx, user)));
   }
 
   teamsSection(ctx) {
@@ -181,7 +190,7 @@ export class UsersView {
           await usersApi.removeTeam(name);
           return t("users.team_removed", { name });
         }) }, t("users.team_remove"))))),
-      form);
+      this.keep("add-team", () => form));
   }
 
   draw(ctx) {
@@ -190,7 +199,7 @@ export class UsersView {
       el("div", { class: "page-head" }, el("h2", {}, t("users.title"))),
       this.messageNode,
       el("ul", { class: "user-list" }, this.users.map((user) => this.userRow(ctx, user))),
-      this.addForm(ctx),
+      this.keep("add-user", () => this.addForm(ctx)),
       this.teamsSection(ctx));
     if (this.message) this.show(this.message);
     return page;
