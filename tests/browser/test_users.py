@@ -64,7 +64,7 @@ def _sign_in(page: Page, base_url: str, login: Login, language: str) -> None:
 
 
 def _user(dashboard: DashboardServer) -> User:
-    user = dashboard.app.state.context.users.by_username(NEW_USER)
+    user: User | None = dashboard.app.state.context.users.by_username(NEW_USER)
     assert user is not None
     return user
 
