@@ -36,7 +36,7 @@ def find_binary(name: str, *extra: str) -> str:
     found = shutil.which(name) or next((p for p in extra if os.access(p, os.X_OK)), None)
     if found:
         return found
-    package = {"influxd": "influxdb"}.get(name, name)
+    package = {"influxd": "influxdb", "systemd-analyze": "systemd"}.get(name, name)
     message = f"{name} is not installed (Debian: apt-get install {package})"
     if require_services():
         pytest.fail(f"FACILITY_REQUIRE_SERVICES=1 and {message}")

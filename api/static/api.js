@@ -1,4 +1,5 @@
-// The dashboard's only door to the API: every route it uses is named here, once.
+// The dashboard's only door to the API: every route it uses is named here, once (the admins' users
+// screen's in users-api.js).
 "use strict";
 
 const SESSION_KEY = "facility.session";
@@ -33,7 +34,7 @@ export const session = {
   },
 };
 
-async function request(method, path, { body, query, anonymous = false } = {}) {
+export async function request(method, path, { body, query, anonymous = false } = {}) {
   const headers = { Accept: "application/json" };
   if (session.current?.token && !anonymous) headers.Authorization = `Bearer ${session.current.token}`;
   let payload;

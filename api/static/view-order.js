@@ -6,6 +6,7 @@ import { api } from "./api.js";
 import { el } from "./dom.js";
 import { dateTime, duration, t, tOr } from "./i18n.js";
 import { eventDetail, eventText, severityBadge, slaText } from "./format.js";
+import { defaultSpanH } from "./trend-span.js";
 import { actionButtons, orderState } from "./view-board.js";
 import { CHART_FIELDS, historyCharts } from "./view-device.js";
 
@@ -24,7 +25,8 @@ function row(label, value) {
   return value === null || value === undefined ? null : [el("dt", {}, label), el("dd", {}, value)];
 }
 
-/** The trend's windows: the order's own 24 h in 5-minute buckets, or the last hour closer up. */
+/** The trend's windows: the order's own 24 h in 5-minute buckets, or the last hour closer up;
+ * it opens on the smallest that holds the device's readings before the fault. */
 const TREND_WINDOWS_H = [24, 1];
 const CLOSE_UP_INTERVAL_S = 15;
 const CLOSE_UP_AFTER_MS = 15 * 60_000;
@@ -33,7 +35,7 @@ const MAX_HISTORY_FIELDS = 8;
 export class OrderView {
   constructor({ orderId }) {
     this.orderId = orderId;
-    this.windowH = TREND_WINDOWS_H[0];
+    this.windowH = null; // chosen at the first load, from the readings there are
   }
 
   title = () => (this.order ? `#${this.order.id} ${this.order.title}` : "");
@@ -45,6 +47,7 @@ export class OrderView {
     // Names for the ids, asked for once: they do not change while the page is open.
     this.building ??= await api.building(this.order.building_id);
     this.trend = this.order.trend && { ...this.order.trend, series: movingSeries(this.order.trend, this.order.kind) };
+    this.windowH ??= defaultSpanH(this.order.trend, this.order.fault_started_ms, TREND_WINDOWS_H);
     if (this.trend && this.windowH !== TREND_WINDOWS_H[0]) this.trend = await this.closeUp(this.trend);
   }
 

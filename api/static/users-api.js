@@ -1,0 +1,21 @@
+// The routes of the admins' users screen (docs/api.md, "Users"): users and the managed team list.
+"use strict";
+
+import { request } from "./api.js";
+
+const user = (name) => `/users/${encodeURIComponent(name)}`;
+
+export const usersApi = {
+  list: () => request("GET", "/users"),
+  /** {username, password, role, display_name?, team?, buildings?} */
+  add: (body) => request("POST", "/users", { body }),
+  disable: (name) => request("POST", `${user(name)}/disable`),
+  enable: (name) => request("POST", `${user(name)}/enable`),
+  unlock: (name) => request("POST", `${user(name)}/unlock`),
+  /** {role, team?, buildings?} */
+  setRole: (name, body) => request("PUT", `${user(name)}/role`, { body }),
+  setBuildings: (name, buildings) => request("PUT", `${user(name)}/buildings`, { body: { buildings } }),
+  teams: () => request("GET", "/teams"),
+  addTeam: (name) => request("POST", "/teams", { body: { name } }),
+  removeTeam: (name) => request("DELETE", `/teams/${encodeURIComponent(name)}`),
+};

@@ -1,0 +1,207 @@
+// The admins' users screen: add a user, disable or enable one, change a role, team or buildings,
+// unlock an account held back by failed logins, and keep the managed list of teams.
+// Every rule (names, passwords, the last admin) is the server's; its answer is shown in words.
+"use strict";
+
+import { api } from "./api.js";
+import { el } from "./dom.js";
+import { dateTime, t, tOr } from "./i18n.js";
+import { usersApi } from "./users-api.js";
+
+export const ROLES = ["admin", "dispatcher", "technician", "steward"];
+/** What the API accepts (api/schemas.py UserIn, TeamIn); the server checks again. */
+const USERNAME_PATTERN = "[a-z0-9][a-z0-9._\\-]{2,63}";
+const TEAM_PATTERN = "[a-z0-9][a-z0-9._\\-]{0,63}";
+const MIN_PASSWORD = 8;
+const MAX_PASSWORD = 256;
+
+const teamName = (team) => tOr(`team.${team}`, team);
+
+function field(label, control, hint = null) {
+  return el("label", { class: "users-field" }, el("span", {}, label), control,
+    hint ? el("small", { class: "muted" }, hint) : null);
+}
+
+/** The role, team and buildings controls; team shows for technicians, buildings for stewards. */
+function scopeFields(view, { role, team, buildings }) {
+  const teamSelect = el("select", { name: "team" },
+    el("option", { value: "" }, t("users.no_team")),
+    view.teams.map((name) => el("option", { value: name, selected: name === team }, teamName(name))));
+  const chosen = new Set(buildings ?? []);
+  const boxes = el("fieldset", { class: "users-buildings" },
+    el("legend", {}, t("users.buildings")),
+    view.buildings.map((b) => el("label", { class: "users-building" },
+      el("input", { type: "checkbox", name: "building", value: b.id, checked: chosen.has(b.id) }), ` ${b.name}`)));
+  const teamField = field(t("users.team"), teamSelect);
+  const roleSelect = el("select", { name: "role", required: true },
+    ROLES.map((r) => el("option", { value: r, selected: r === role }, t(`role.${r}`))));
+  const show = () => {
+    teamField.hidden = roleSelect.value !== "technician";
+    boxes.hidden = roleSelect.value !== "steward";
+  };
+  roleSelect.addEventListener("change", show);
+  show();
+  return [field(t("users.role"), roleSelect), teamField, boxes];
+}
+
+/** {role, team, buildings} as the form says, with only what the role takes. */
+function scopeOf(form) {
+  const data = new FormData(form);
+  const role = data.get("role");
+  return {
+    role,
+    team: role === "technician" ? data.get("team") || null : null,
+    buildings: role === "steward" ? data.getAll("building") : [],
+  };
+}
+
+export class UsersView {
+  constructor() {
+    this.message = null;
+    // The forms outlive a redraw (a live-updates reconnect or poll redraws the page): what an
+    // admin is typing stays. They are made anew after a change succeeds.
+    this.forms = new Map();
+  }
+
+  keep(key, make) {
+    if (!this.forms.has(key)) this.forms.set(key, make());
+    return this.forms.get(key);
+  }
+
+  title = () => t("users.title");
+
+  /** Nothing on the live stream is about users. */
+  wants = () => false;
+
+  async load() {
+    [this.users, this.teams, this.buildings] = await Promise.all([usersApi.list(), usersApi.teams(), api.buildings()]);
+  }
+
+  /** Say how it went: in place for a failure (the form keeps what was typed), after a reload
+   * for a success. */
+  async run(ctx, action, work) {
+    try {
+      const done = await work();
+      this.message = { text: done, error: false };
+      this.forms.clear();
+      await ctx.refresh();
+    } catch (error) {
+      this.show({ text: t("users.error", { action, error: error.message }), error: true });
+    }
+  }
+
+  show(message) {
+    this.message = message;
+    if (!this.messageNode) return;
+    this.messageNode.replaceChildren(message.text);
+    this.messageNode.className = message.error ? "users-message error" : "users-message ok";
+    this.messageNode.setAttribute("role", message.error ? "alert" : "status");
+    this.messageNode.hidden = false;
+    this.messageNode.scrollIntoView({ block: "nearest" });
+  }
+
+  addForm(ctx) {
+    const form = el("form", { class: "users-add", "data-form": "add-user", onsubmit: (event) => {
+      event.preventDefault();
+      const data = new FormData(form);
+      const body = { username: data.get("username").trim(), password: data.get("password"), ...scopeOf(form) };
+      if (data.get("display_name").trim()) body.display_name = data.get("display_name").trim();
+      this.run(ctx, t("users.submit_add"), async () => {
+        await usersApi.add(body);
+        return t("users.added", { name: body.username });
+      });
+    } },
+    el("h3", {}, t("users.add")),
+    el("div", { class: "users-grid" },
+      field(t("users.username"), el("input", { name: "username", required: true, pattern: USERNAME_PATTERN, maxlength: 64, autocomplete: "off" }), t("users.username_hint")),
+      field(t("users.display_name"), el("input", { name: "display_name", maxlength: 128, autocomplete: "off" })),
+      field(t("users.password"), el("input", { name: "password", type: "password", required: true, minlength: MIN_PASSWORD, maxlength: MAX_PASSWORD, autocomplete: "new-password" }),
+        t("users.password_hint", { min: MIN_PASSWORD, max: MAX_PASSWORD })),
+      scopeFields(this, { role: "technician", team: null, buildings: [] })),
+    el("button", { type: "submit" }, t("users.submit_add")));
+    return form;
+  }
+
+  editForm(ctx, user) {
+    const form = el("form", { class: "users-edit-form", onsubmit: (event) => {
+      event.preventDefault();
+      const scope = scopeOf(form);
+      this.run(ctx, t("users.save"), async () => {
+        // A steward staying one changes only buildings; anything else is a role change.
+        if (scope.role === "steward" && user.role === "steward") await usersApi.setBuildings(user.username, scope.buildings);
+        else await usersApi.setRole(user.username, scope.role === "steward" ? { role: scope.role, buildings: scope.buildings } : { role: scope.role, team: scope.team });
+        return t("users.saved", { name: user.username });
+      });
+    } },
+    el("div", { class: "users-grid" }, scopeFields(this, user)),
+    el("button", { type: "submit" }, t("users.save")));
+    return el("details", { class: "users-edit" }, el("summary", {}, t("users.change")), form);
+  }
+
+  userRow(ctx, user) {
+    const me = ctx.user()?.username === user.username;
+    const scope = user.role === "technician" ? (user.team ? teamName(user.team) : t("users.no_team"))
+      : user.role === "steward" ? user.buildings.map((id) => this.buildings.find((b) => b.id === id)?.name ?? id).join(", ") : null;
+    const toggle = user.disabled
+      ? el("button", { type: "button", "data-action": "enable", onclick: () => this.run(ctx, t("users.enable"), async () => {
+        await usersApi.enable(user.username);
+        return t("users.enabled_done", { name: user.username });
+      }) }, t("users.enable"))
+      : el("button", { type: "button", "data-action": "disable", onclick: () => this.run(ctx, t("users.disable"), async () => {
+        await usersApi.disable(user.username);
+        return t("users.disabled_done", { name: user.username });
+      }) }, t("users.disable"));
+    const unlock = el("button", { type: "button", "data-action": "unlock", onclick: () => this.run(ctx, t("users.unlock"), async () => {
+      const result = await usersApi.unlock(user.username);
+      return t("users.unlocked", { name: user.username, count: result.cleared });
+    }) }, t("users.unlock"));
+    return el("li", { class: "user-row", "data-user": user.username, "data-role": user.role, "data-disabled": String(user.disabled) },
+      el("div", { class: "user-head" },
+        el("b", { class: "user-name" }, user.username),
+        user.display_name && user.display_name !== user.username ? el("span", { class: "muted" }, ` ${user.display_name}`) : null,
+        me ? el("span", { class: "muted" }, ` ${t("users.you")}`) : null,
+        el("span", { class: "badge user-role" }, t(`role.${user.role}`)),
+        el("span", { class: user.disabled ? "badge user-state disabled" : "badge user-state" },
+          t(user.disabled ? "users.status.disabled" : "users.status.enabled"))),
+      scope ? el("p", { class: "user-scope" }, scope) : null,
+      user.backoff_clients
+        ? el("p", { class: "user-locked" }, t("users.locked", { count: user.backoff_clients, time: dateTime(user.backoff_until_ms) }))
+        : null,
+      el("div", { class: "user-actions" }, toggle, unlock),
+      this.keep(`edit:${user.username}:${user.role}:${user.team}:${user.buildings}`, () => this.editForm(ctx, user)));
+  }
+
+  teamsSection(ctx) {
+    const form = el("form", { class: "teams-add", "data-form": "add-team", onsubmit: (event) => {
+      event.preventDefault();
+      const name = new FormData(form).get("name").trim();
+      this.run(ctx, t("users.team_add"), async () => {
+        await usersApi.addTeam(name);
+        return t("users.team_added", { name });
+      });
+    } },
+    field(t("users.team_name"), el("input", { name: "name", required: true, pattern: TEAM_PATTERN, maxlength: 64, autocomplete: "off" }), t("users.team_hint")),
+    el("button", { type: "submit" }, t("users.team_add")));
+    return el("section", { class: "teams" },
+      el("h3", {}, t("users.teams")),
+      el("ul", { class: "team-list" }, this.teams.map((name) => el("li", { "data-team": name },
+        el("span", {}, teamName(name)), name !== teamName(name) ? el("code", { class: "muted" }, ` ${name}`) : null,
+        el("button", { type: "button", "data-action": "remove-team", onclick: () => this.run(ctx, t("users.team_remove"), async () => {
+          await usersApi.removeTeam(name);
+          return t("users.team_removed", { name });
+        }) }, t("users.team_remove"))))),
+      this.keep("add-team", () => form));
+  }
+
+  draw(ctx) {
+    this.messageNode = el("p", { class: "users-message", hidden: true });
+    const page = el("div", { class: "users-page" },
+      el("div", { class: "page-head" }, el("h2", {}, t("users.title"))),
+      this.messageNode,
+      el("ul", { class: "user-list" }, this.users.map((user) => this.userRow(ctx, user))),
+      this.keep("add-user", () => this.addForm(ctx)),
+      this.teamsSection(ctx));
+    if (this.message) this.show(this.message);
+    return page;
+  }
+}

@@ -1,0 +1,183 @@
+"""The admins' users screen in headless Chromium, on a desktop and a phone, in English and
+Chinese: only an admin has the link; the admin adds a team to the managed list, tries to add a
+technician without a team (the server's answer is shown in words) and with a too-short password
+(the form does not send), adds them with the new team, makes them a steward of two buildings,
+disables and enables them, unlocks the account after failed sign-ins, is refused disabling the
+last admin (in words), and removes the team again.
+
+Waits are Playwright's `expect` with bounded timeouts; screenshots go to test-artifacts/browser/.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect
+
+from api.auth.users import User
+from tests.browser.dashboard import DashboardServer, Login, csp_violations
+
+pytestmark = pytest.mark.integration
+
+WAIT_MS = 20_000
+DESKTOP: ViewportSize = {"width": 1280, "height": 860}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+NEW_USER = "ann.lee"
+NEW_TEAM = "night-shift"
+PASSWORD = "ann-password-123"
+FAILED_SIGN_INS = 6
+expect.set_options(timeout=WAIT_MS)
+
+WORDS = {
+    "en": {"title": "Users", "added": f"User {NEW_USER} added.", "failed": "Add user failed",
+           "disabled": "Disabled", "active": "Active", "team_added": f"Team {NEW_TEAM} added.",
+           "unlocked": f"{NEW_USER}: failed sign-ins from 1 address(es) forgotten."},
+    "zh": {"title": "用户管理", "added": f"已添加用户 {NEW_USER}。", "failed": "添加用户失败",
+           "disabled": "已停用", "active": "已启用", "team_added": f"已添加班组 {NEW_TEAM}。",
+           "unlocked": f"{NEW_USER}：已清除 1 个地址的登录失败记录。"},
+}  # fmt: skip
+
+
+def _page(
+    browser: Browser, viewport: ViewportSize, errors: list[str]
+) -> tuple[BrowserContext, Page]:
+    context = browser.new_context(viewport=viewport, locale="en-US", timezone_id="Asia/Shanghai")
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: errors.extend(csp_violations([message.text])))
+    return context, page
+
+
+def _sign_in(page: Page, base_url: str, login: Login, language: str) -> None:
+    page.goto(f"{base_url}/")
+    page.fill("form.login input[name=username]", login.username)
+    page.fill("form.login input[name=password]", login.password)
+    page.click("form.login button[type=submit]")
+    expect(page.locator("#who")).to_contain_text(login.username)
+    expect(page.locator(".board-page")).to_be_visible()  # the role's home, before going on
+    if language == "zh":
+        page.click("#lang")
+        expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+
+
+def _user(dashboard: DashboardServer) -> User:
+    user: User | None = dashboard.app.state.context.users.by_username(NEW_USER)
+    assert user is not None
+    return user
+
+
+@pytest.mark.parametrize(
+    ("viewport", "language"), [(DESKTOP, "en"), (PHONE, "zh")], ids=["desktop-en", "phone-zh"]
+)
+def test_an_admin_manages_users_and_teams(
+    dashboard: DashboardServer,
+    browser: Browser,
+    artifacts: Path,
+    viewport: ViewportSize,
+    language: str,
+) -> None:
+    name = f"users-{'desktop' if viewport is DESKTOP else 'phone'}-{language}"
+    words = WORDS[language]
+    admin = dashboard.add_user("boss", "admin")
+    dispatcher = dashboard.add_user("dispatch", "dispatcher")
+    errors: list[str] = []
+
+    # Only admins get the link.
+    other_context, other = _page(browser, viewport, errors)
+    _sign_in(other, dashboard.url, dispatcher, language)
+    expect(other.locator("#nav-board")).to_be_visible()
+    expect(other.locator("#nav-users")).to_be_hidden()
+    other_context.close()
+
+    context, page = _page(browser, viewport, errors)
+    _sign_in(page, dashboard.url, admin, language)
+    page.click("#nav-users")
+    users = page.locator(".users-page")
+    expect(users.locator("h2")).to_have_text(words["title"])
+    expect(users.locator('.user-row[data-user="boss"]')).to_be_visible()
+    message = users.locator(".users-message")
+
+    # A new team on the managed list; it is offered at once in the team choices.
+    teams = users.locator("form[data-form=add-team]")
+    teams.locator("input[name=name]").fill(NEW_TEAM)
+    teams.locator("button[type=submit]").click()
+    expect(message).to_have_text(words["team_added"])
+    expect(users.locator(f'.team-list li[data-team="{NEW_TEAM}"]')).to_be_visible()
+
+    add = users.locator("form[data-form=add-user]")
+    add.locator("input[name=username]").fill(NEW_USER)
+    add.locator("input[name=display_name]").fill("Ann Lee")
+    # A password shorter than the server allows: the form does not send it.
+    add.locator("input[name=password]").fill("short")
+    add.locator("button[type=submit]").click()
+    assert add.evaluate("form => form.checkValidity()") is False
+    expect(message).to_have_text(words["team_added"])  # nothing new was said: nothing was sent
+    assert dashboard.app.state.context.users.by_username(NEW_USER) is None
+    # A technician without a team: the server refuses, and says why.
+    add.locator("input[name=password]").fill(PASSWORD)
+    add.locator("select[name=role]").select_option("technician")
+    add.locator("button[type=submit]").click()
+    expect(message).to_have_attribute("role", "alert")
+    expect(message).to_contain_text(words["failed"])
+    expect(message).to_contain_text("a technician needs a team")
+    expect(add.locator("input[name=username]")).to_have_value(NEW_USER)  # kept for a retry
+    page.screenshot(path=artifacts / f"{name}-refused.png", full_page=True)
+    add.locator("select[name=team]").select_option(NEW_TEAM)
+    add.locator("button[type=submit]").click()
+    expect(message).to_have_text(words["added"])
+    row = users.locator(f'.user-row[data-user="{NEW_USER}"]')
+    expect(row).to_have_attribute("data-role", "technician")
+    expect(row.locator(".user-scope")).to_have_text(NEW_TEAM)
+    assert _user(dashboard).team == NEW_TEAM
+
+    # Made a steward of buildings 3 and 5, picked from the site's buildings.
+    row.locator(".users-edit summary").click()
+    edit = row.locator("form.users-edit-form")
+    edit.locator("select[name=role]").select_option("steward")
+    for building in ("b03", "b05"):
+        edit.locator(f'input[name=building][value="{building}"]').check()
+    edit.locator("button[type=submit]").click()
+    expect(row).to_have_attribute("data-role", "steward")
+    names = [dashboard.site.building_by_id[b].name for b in ("b03", "b05")]
+    expect(row.locator(".user-scope")).to_have_text(", ".join(names))
+    assert set(_user(dashboard).buildings) == {"b03", "b05"}
+
+    # Disabled and enabled again.
+    row.locator('button[data-action="disable"]').click()
+    expect(row).to_have_attribute("data-disabled", "true")
+    expect(row.locator(".user-state")).to_have_text(words["disabled"])
+    row.locator('button[data-action="enable"]').click()
+    expect(row).to_have_attribute("data-disabled", "false")
+    expect(row.locator(".user-state")).to_have_text(words["active"])
+
+    # Failed sign-ins hold the account back for that address; the admin unlocks it.
+    for _ in range(FAILED_SIGN_INS):
+        httpx.post(f"{dashboard.url}/api/v1/auth/login", timeout=10,
+                   json={"username": NEW_USER, "password": "wrong-password-0"})  # fmt: skip
+    page.reload()
+    expect(row.locator(".user-locked")).to_be_visible()
+    page.screenshot(path=artifacts / f"{name}-locked.png", full_page=True)
+    row.locator('button[data-action="unlock"]').click()
+    expect(message).to_have_text(words["unlocked"])
+    expect(row.locator(".user-locked")).to_have_count(0)
+    signed_in = httpx.post(f"{dashboard.url}/api/v1/auth/login", timeout=10,
+                           json={"username": NEW_USER, "password": PASSWORD})  # fmt: skip
+    assert signed_in.status_code == 200, signed_in.text
+
+    # The last admin cannot be disabled: the server's reason is shown.
+    users.locator('.user-row[data-user="boss"] button[data-action="disable"]').click()
+    expect(message).to_have_attribute("role", "alert")
+    expect(message).to_contain_text("would leave no enabled admin")
+    expect(users.locator('.user-row[data-user="boss"]')).to_have_attribute("data-disabled", "false")
+
+    # The team leaves the list (the user's record keeps no team: they are a steward now).
+    users.locator(f'.team-list li[data-team="{NEW_TEAM}"] button').click()
+    expect(users.locator(f'.team-list li[data-team="{NEW_TEAM}"]')).to_have_count(0)
+    assert NEW_TEAM not in dashboard.store.list_teams()
+    page.screenshot(path=artifacts / f"{name}.png", full_page=True)
+
+    context.close()
+    assert errors == []
