@@ -100,6 +100,7 @@ NAME_WORDS: Final[Mapping[str, str]] = {
     "main gate": "大门",
     "booster pump": "加压泵",
     "pump": "水泵",
+    "building": "楼",
 }
 """Common device names (without their number) in Chinese."""
 _NUMBERED = re.compile(
