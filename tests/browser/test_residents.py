@@ -94,7 +94,9 @@ def test_the_steward_sees_the_reason_on_the_tile_then_green(
     phone_page.screenshot(path=artifacts / "residents-steward-tile-reason-zh-phone.png")
     phone_b03.click()
     expect(phone_page.locator(".building-detail .problem").first).to_have_text("2号电梯：困人")
-    phone_page.screenshot(path=artifacts / "residents-steward-building-zh-phone.png", full_page=True)
+    phone_page.screenshot(
+        path=artifacts / "residents-steward-building-zh-phone.png", full_page=True
+    )
 
     # The car is freed (the fault clears) and the order resolved: green, nothing named.
     dashboard.feed.run_until(dashboard.fault_at_s + 600 + 30)
