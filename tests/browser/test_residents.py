@@ -10,7 +10,14 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    FilePayload,
+    Page,
+    ViewportSize,
+    expect,
+)
 
 from alerts.workorders import Source
 from tests.browser.dashboard import DashboardServer, Login, csp_violations
@@ -140,7 +147,7 @@ def test_a_resident_reports_the_steward_reads_it_and_the_status_page_says_what_i
     expect(form_page.locator("#problem")).to_have_text("请描述问题（至少5个字）。")
     form_page.fill("#description", RESIDENT_TEXT)
     form_page.set_input_files(
-        "#photo", files=[{"name": "cat.gif", "mimeType": "image/gif", "buffer": GIF}]
+        "#photo", files=FilePayload(name="cat.gif", mimeType="image/gif", buffer=GIF)
     )
     form_page.click("#send")
     expect(form_page.locator("#problem")).to_have_text("照片须为 JPEG、PNG 或 WebP 格式。")
@@ -151,7 +158,7 @@ def test_a_resident_reports_the_steward_reads_it_and_the_status_page_says_what_i
     form_page.select_option("#device", "b03-u1-el2")
     form_page.fill("#contact", CONTACT)
     form_page.set_input_files(
-        "#photo", files=[{"name": "lift.png", "mimeType": "image/png", "buffer": PNG}]
+        "#photo", files=FilePayload(name="lift.png", mimeType="image/png", buffer=PNG)
     )
     form_page.click("#send")
     done = form_page.locator("#done")
