@@ -9,8 +9,9 @@ A device's status, the first that applies:
   warning  any other open work order on it
   ok
 A building shows its worst device (ok < unknown < warning < offline < alarm; unknown when it
-has no devices), and alarm when a critical or major order without a device (a resident's
-report about the building) is open.
+has no devices), and at least the mark of any open order without a device (a resident's
+report about the building): alarm when it is critical or major, else warning — a building
+is never green while a resident's report about it is open.
 """
 
 from __future__ import annotations
@@ -68,13 +69,15 @@ def status_codes(
     orders: Codes,
     bounds: IntpArray,
     building_alarm: BoolArray,
+    building_warning: BoolArray | None = None,
 ) -> tuple[Codes, Codes]:
     """(device codes, building codes) by the rules above.
 
     Per device (rows in building order): its last reading (`NO_READING` for never), its
     heartbeat window and its most severe open order (`NO_ORDER` / `OTHER_ORDER` /
     `ALARM_ORDER`). Building j holds rows `bounds[j]:bounds[j + 1]`; `building_alarm` marks
-    the buildings with a serious open order that names no device.
+    the buildings with a serious open order that names no device, `building_warning` those
+    with any other open order that names no device.
     """
     rank = STATUS_RANK
     codes: Codes = np.select(
@@ -92,6 +95,8 @@ def status_codes(
     filled = starts < bounds[1:]
     if len(codes):  # empty buildings are left out: each reduced run is one building's rows
         buildings[filled] = np.maximum.reduceat(codes, starts[filled])
+    if building_warning is not None:
+        buildings[building_warning] = np.maximum(buildings[building_warning], rank[Status.WARNING])
     buildings[building_alarm] = rank[Status.ALARM]
     return codes, buildings
 
@@ -130,12 +135,13 @@ class StatusBoard:
         seen = np.array([last_seen_ms.get(d.id, NO_READING) for d in self.devices], np.int64)
         orders: Codes = np.zeros(len(self.devices), np.int8)
         building_alarm = np.zeros(len(self.buildings), np.bool_)
+        building_warning = np.zeros(len(self.buildings), np.bool_)
         for device_id, building_id, severity in marks:
             mark = order_mark(severity)
             if device_id is None:
                 j = self.building_row.get(building_id)
-                if j is not None and mark == ALARM_ORDER:
-                    building_alarm[j] = True
+                if j is not None:
+                    (building_alarm if mark == ALARM_ORDER else building_warning)[j] = True
                 continue
             i = self.row.get(device_id)
             if i is not None:
@@ -147,6 +153,7 @@ class StatusBoard:
             orders=orders,
             bounds=self.bounds,
             building_alarm=building_alarm,
+            building_warning=building_warning,
         )
         return StatusRound(codes, building_codes, seen)
 

@@ -25,12 +25,16 @@ from alerts.orderstore.filters import WorkOrderFilter, fault_active, is_overdue,
 from alerts.orderstore.lifecycle import OrderLifecycle
 from alerts.orderstore.maintenance import MaintenanceHistory, MaintenanceLog, response_times
 from alerts.orderstore.models import DeviceState, WorkOrder, WorkOrderEvent, work_order_from_row
+from alerts.orderstore.photos import Photo, ReportPhotos, StoredPhoto
 from alerts.orderstore.queries import OrderQueries
-from alerts.orderstore.reports import ResidentReports
+from alerts.orderstore.reports import ReportRecord, ResidentReports
 
 __all__ = [
     "DeviceState",
     "MaintenanceHistory",
+    "Photo",
+    "ReportRecord",
+    "StoredPhoto",
     "WorkOrder",
     "WorkOrderEvent",
     "WorkOrderFilter",
@@ -44,7 +48,13 @@ __all__ = [
 
 
 class WorkOrderStore(
-    FaultFiling, OrderLifecycle, OrderQueries, ResidentReports, DeviceStates, MaintenanceLog
+    FaultFiling,
+    OrderLifecycle,
+    OrderQueries,
+    ResidentReports,
+    ReportPhotos,
+    DeviceStates,
+    MaintenanceLog,
 ):
     """Work orders (filing, lifecycle, SLA, audit, teams, maintenance history) and device
     state over one SQL engine."""

@@ -25,6 +25,7 @@ from alerts.workorders import (
 )
 from api.auth.backoff import BackoffPolicy
 from api.auth.passwords import Passwords
+from api.auth.public_codes import StatusCodes
 from api.auth.ratelimit import SqlRateLimiter
 from api.auth.sessions import Sessions
 from api.auth.tokens import ReportCodes, TokenSigner
@@ -40,14 +41,26 @@ from api.errors import (
 from api.events import EventHub
 from api.feed import LiveFeed
 from api.http.headers import SecurityHeaders
-from api.http.limits import RequestGuard
+from api.http.limits import ROUTE_BODY_LIMITS, RequestGuard
 from api.http.openapi import document_errors
 from api.logmask import mask_tokens_in_logs
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.monitor import ChangeMonitor
-from api.routes import auth, buildings, dashboard, events, maintenance, reports, teams, work_orders
+from api.routes import (
+    auth,
+    buildings,
+    dashboard,
+    events,
+    maintenance,
+    public,
+    reports,
+    residents,
+    teams,
+    work_orders,
+)
 from api.routes import site as site_routes
 from api.routes import users as user_routes
+from api.routes.reports import report_form_limits
 from api.settings import ApiSettings
 from facility.clock import Clock, now_ms
 from facility.site import Site
@@ -104,6 +117,9 @@ def create_app(
             session_max_s=settings.session_max_s,
         ),
         report_codes=ReportCodes(settings.report_secret or settings.secret, site.id, list(units)),
+        status_codes=StatusCodes(
+            settings.report_secret or settings.secret, site.id, site.building_by_id
+        ),
         hub=hub,
         feed=feed,
         metrics=ApiMetrics(),
@@ -175,6 +191,8 @@ def create_app(
         teams,
         maintenance,
         reports,
+        residents,
+        public,
         events,
         dashboard,
     ):
@@ -187,6 +205,7 @@ def create_app(
         RequestGuard,
         max_body_bytes=settings.max_body_bytes,
         max_json_depth=settings.max_json_depth,
+        route_limits={**ROUTE_BODY_LIMITS, **report_form_limits(settings)},
     )
     app.add_middleware(MetricsMiddleware, metrics=context.metrics)
     app.add_middleware(SecurityHeaders)

@@ -22,6 +22,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from alerts.store import WorkOrder, WorkOrderStore
 from alerts.workorders import WorkOrderNotFoundError
+from api.auth.public_codes import StatusCodes
 from api.auth.ratelimit import SqlRateLimiter
 from api.auth.scope import Principal
 from api.auth.sessions import Sessions
@@ -53,6 +54,8 @@ class AppContext:
     sessions: Sessions
     tokens: TokenSigner
     report_codes: ReportCodes
+    status_codes: StatusCodes
+    """Each building's public status page (`api.auth.public_codes`)."""
     hub: EventHub
     feed: LiveFeed
     """The live-updates feed in the database, shared by every replica (replays)."""

@@ -190,12 +190,30 @@ class DeviceStatusOut(BaseModel):
     open_work_orders: list[int]
 
 
+class ProblemOut(BaseModel):
+    """One of a building's worst open orders, in words (`api.words`)."""
+
+    work_order_id: int
+    device_id: str | None
+    kind: str | None
+    severity: Severity
+    source: str
+    status: WorkOrderStatus
+    since_ms: int
+    text: dict[str, str]
+    """Language ("en", "zh-CN") -> "Elevator 2: passenger trapped"."""
+
+
 class BuildingSummaryOut(BaseModel):
     id: str
     name: str
     status: StatusName
     counts: dict[str, dict[str, int]]
     open_work_orders: int
+    open_reports: int = 0
+    """Of the open orders, residents' reports."""
+    problems: list[ProblemOut] = []
+    """The worst few open orders, most severe first."""
 
 
 class BuildingStatusOut(BuildingSummaryOut):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from api.http.clients import parse_networks
 from facility.errors import SettingsError
@@ -13,6 +14,7 @@ log = logging.getLogger(__name__)
 
 MIN_SECRET_CHARS = 32
 DAY_S = 86_400
+MAX_PHOTO_BYTES = 50 * 1024 * 1024
 
 
 def _random_secret() -> str:
@@ -69,6 +71,13 @@ class ApiSettings:
     """Reports one unit's report code may file per window (however many clients send it)."""
     report_window_s: float = 600.0
     """... of this length (both report limits)."""
+    report_photo_max_bytes: int = 5 * 1024 * 1024
+    """Largest photo a resident may attach to a report (JPEG, PNG or WebP, checked by its
+    bytes); a larger one is refused with 413."""
+    public_url: str | None = None
+    """The address residents reach this server at (`https://estate.example.com`), for the
+    links in the units' QR codes and the buildings' status pages. None: the address the
+    request that asked for a code came in on."""
     sse_keepalive_s: float = 15.0
     """A comment is sent on idle live-update streams this often (proxies close silent ones)."""
     status_interval_s: float = 1.0
@@ -136,7 +145,23 @@ class ApiSettings:
             raise SettingsError("user_cache_s", "must not be negative")
         if self.max_body_bytes < 1024:
             raise SettingsError("max_body_bytes", "must be at least 1024")
+        if not 1024 <= self.report_photo_max_bytes <= MAX_PHOTO_BYTES:
+            raise SettingsError(
+                "report_photo_max_bytes", f"must be from 1024 to {MAX_PHOTO_BYTES} bytes"
+            )
+        if self.public_url is not None:
+            check_public_url(self.public_url)
         parse_networks(self.trusted_proxies, "trusted_proxies")
+
+
+def check_public_url(url: str) -> None:
+    """An http(s) address with a host and nothing after its path: links are made by adding
+    `/r/<code>` to it."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise SettingsError(
+            "public_url", f"{url!r} is not an http(s) address like https://estate.example.com"
+        )
 
 
 def settings_from_secret(secret: str | None, *, warn: bool = True) -> ApiSettings:

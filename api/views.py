@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from alerts.problems import worst_problems
 from alerts.status import BuildingStatus, DeviceStatus
 from alerts.status import building_statuses as rollup
 from alerts.store import (
@@ -16,6 +17,7 @@ from alerts.store import (
     is_overdue,
     response_times,
 )
+from alerts.workorders import Source
 from api.deps import AppContext
 from api.schemas import (
     BucketOut,
@@ -23,13 +25,15 @@ from api.schemas import (
     EventOut,
     MaintenanceOrderOut,
     MaintenanceOut,
+    ProblemOut,
     SeriesOut,
     TrendOut,
     UnitOut,
     WorkOrderOut,
 )
+from api.words import problem_words
 from facility.catalog import KINDS, FieldType
-from facility.site import Building, Device, Unit
+from facility.site import Building, Device, Site, Unit
 from ingest.errors import StoreUnavailableError
 from ingest.history import HistoryStore, SeriesQuery
 
@@ -38,6 +42,9 @@ TREND_AFTER_MS = 15 * 60 * 1000
 TREND_INTERVAL_S = 300
 TREND_MAX_FIELDS = 8
 
+
+PROBLEMS_PER_BUILDING = 3
+"""How many problems a building's tile names (its worst)."""
 
 DERIVED = frozenset({"overdue", "fault_active", "time_to_respond_s", "time_to_repair_s"})
 """Fields of `WorkOrderOut` worked out from the order rather than read off it."""
@@ -102,14 +109,42 @@ def unit_out(unit: Unit) -> UnitOut:
     )
 
 
-def summary(bs: BuildingStatus, open_orders: int) -> dict[str, Any]:
+def summary(bs: BuildingStatus, open_orders: Sequence[WorkOrder], site: Site) -> dict[str, Any]:
     return {
         "id": bs.building.id,
         "name": bs.building.name,
         "status": str(bs.status),
         "counts": bs.counts,
-        "open_work_orders": open_orders,
+        "open_work_orders": len(open_orders),
+        "open_reports": sum(o.source is Source.REPORT for o in open_orders),
+        "problems": problems_out(open_orders, site),
     }
+
+
+def names(site: Site) -> dict[str, str]:
+    """Device and asset ids -> their names (an asset's fault is filed on the asset)."""
+    return {**{a.id: a.name for a in site.assets}, **{d.id: d.name for d in site.devices}}
+
+
+def problems_out(open_orders: Sequence[WorkOrder], site: Site) -> list[ProblemOut]:
+    named = names(site)
+    out = []
+    for order in worst_problems(open_orders, limit=PROBLEMS_PER_BUILDING):
+        name = named.get(order.device_id or "")
+        since = order.fault_started_ms if order.fault_started_ms is not None else order.created_ms
+        out.append(
+            ProblemOut(
+                work_order_id=order.id,
+                device_id=order.device_id,
+                kind=order.kind,
+                severity=order.severity,  # type: ignore[arg-type]
+                source=str(order.source),
+                status=order.status,  # type: ignore[arg-type]
+                since_ms=since,
+                text=problem_words(order, name),
+            )
+        )
+    return out
 
 
 def device_status_dict(ds: DeviceStatus) -> dict[str, Any]:
@@ -127,9 +162,9 @@ def device_status_dict(ds: DeviceStatus) -> dict[str, Any]:
 
 def building_statuses(
     context: AppContext, buildings: Sequence[Building]
-) -> list[tuple[BuildingStatus, int]]:
-    """The status of each building and its number of open orders, from two queries whatever
-    the number of buildings."""
+) -> list[tuple[BuildingStatus, list[WorkOrder]]]:
+    """The status of each building and its open orders, from two queries whatever the number
+    of buildings."""
     if not buildings:
         return []
     everything = len(buildings) == len(context.site.buildings)
@@ -141,7 +176,7 @@ def building_statuses(
         by_building.setdefault(order.building_id, []).append(order)
     orders = [o for b in buildings for o in by_building.get(b.id, ())]
     statuses = rollup(buildings, states, orders, context.clock_ms())
-    return [(bs, len(by_building.get(bs.building.id, ()))) for bs in statuses]
+    return [(bs, by_building.get(bs.building.id, [])) for bs in statuses]
 
 
 def numeric_fields(kind: str) -> list[str]:

@@ -128,6 +128,21 @@ work_order_events = Table(
 )
 """The audit history: every change of a work order, who made it and when; comments too."""
 
+report_photos = Table(
+    "report_photos",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("work_order_id", Integer, ForeignKey("work_orders.id"), nullable=False),
+    Column("media_type", String(32), nullable=False),
+    Column("size_bytes", Integer, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Index("ix_report_photos_order", "work_order_id", "id"),
+)
+"""Photos residents attach to their reports (revision 0010): in the database every API
+replica shares, named by id, never by the sender's file name; the type is the one the bytes
+showed (JPEG, PNG, WebP), not the one the client claimed."""
+
 teams = Table(
     "teams",
     metadata,

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from facility.errors import FacilityError
-from runtime import commands, team_commands, user_commands
+from runtime import commands, qr_commands, team_commands, user_commands
 from runtime.settings.options import Option, ValueType
 from runtime.settings.resolve import Resolved, all_options, read_config_file, resolve
 from runtime.settings.show import render_reference
@@ -130,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         _command(team_sub, name, func, "db", help=what).add_argument("name")
     _devices_commands(top)
+    qr = _command(top, "qr", qr_commands.cmd_qr, "qr",
+                  help="QR codes (SVG) of buildings' report forms and status pages")  # fmt: skip
+    qr.add_argument("--building", action="append", required=True, help="a building id; repeat")
+    qr.add_argument("--out", type=Path, required=True, help="folder for the SVG files")
     mqtt = top.add_parser("mqtt", help="the MQTT broker's sessions")
     _command(
         mqtt.add_subparsers(dest="sub", required=True), "forget-session",

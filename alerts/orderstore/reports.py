@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
 from alerts.interface import Severity
 from alerts.orderstore.base import StoreCore, add_event, fetch_order, require_actor
-from alerts.orderstore.models import WorkOrder
+from alerts.orderstore.models import WorkOrder, WorkOrderEvent, event_from_row, work_order_from_row
+from alerts.orderstore.photos import Photo, add_photo
 from alerts.workorders import EventKind, Source, WorkOrderStatus
-from db.schema import work_orders
+from db.schema import OPEN_STATUSES, work_order_events, work_orders
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRecord:
+    """A resident's report as a steward reads it: the order, what the resident wrote (the
+    `created` event's note) and what staff added since (comments)."""
+
+    order: WorkOrder
+    text: str
+    notes: tuple[WorkOrderEvent, ...]
 
 
 class ResidentReports(StoreCore):
@@ -24,8 +39,10 @@ class ResidentReports(StoreCore):
         contact: str | None = None,
         actor: str = "resident",
         severity: Severity = Severity.MINOR,
+        photo: Photo | None = None,
     ) -> WorkOrder:
-        """A work order from an owner's or resident's report (source `report`)."""
+        """A work order from an owner's or resident's report (source `report`), with its
+        photo in the same transaction."""
         require_actor(actor)
         text = description.strip()
         if not text:
@@ -68,4 +85,44 @@ class ResidentReports(StoreCore):
                 conn, order_id, now, actor, EventKind.CREATED,
                 to_status=WorkOrderStatus.OPEN, note=note,
             )  # fmt: skip
+            if photo is not None:
+                add_photo(conn, order_id, photo, now)
             return fetch_order(conn, order_id)
+
+    def building_reports(
+        self, building_id: str, *, open_only: bool, limit: int, offset: int
+    ) -> tuple[list[ReportRecord], int]:
+        """The building's residents' reports, newest first (open ones only, or every state),
+        and how many there are in all."""
+        where = [work_orders.c.building_id == building_id, work_orders.c.source == Source.REPORT]
+        if open_only:
+            where.append(work_orders.c.status.in_(OPEN_STATUSES))
+        page = select(work_orders).where(*where).order_by(work_orders.c.id.desc())
+        with self.engine.connect() as conn:
+            total = conn.execute(
+                select(func.count()).select_from(work_orders).where(*where)
+            ).scalar_one()
+            orders = [
+                work_order_from_row(r) for r in conn.execute(page.limit(limit).offset(offset))
+            ]
+            events: dict[int, list[WorkOrderEvent]] = {}
+            if orders:
+                query = (
+                    select(work_order_events)
+                    .where(
+                        work_order_events.c.work_order_id.in_([o.id for o in orders]),
+                        work_order_events.c.event.in_([EventKind.CREATED, EventKind.COMMENT]),
+                    )
+                    .order_by(work_order_events.c.id)
+                )
+                for row in conn.execute(query):
+                    event = event_from_row(row)
+                    events.setdefault(event.work_order_id, []).append(event)
+        records = []
+        for order in orders:
+            mine = events.get(order.id, [])
+            created = next((e for e in mine if e.event is EventKind.CREATED), None)
+            text = created.note if created is not None and created.note else order.title
+            notes = tuple(e for e in mine if e.event is EventKind.COMMENT)
+            records.append(ReportRecord(order, text, notes))
+        return records, int(total)

@@ -27,8 +27,8 @@ DEFAULT_PERIOD_MS = 30 * 86_400_000
 def list_buildings(context: Context, principal: CurrentUser) -> list[BuildingSummaryOut]:
     visible = [b for b in context.site.buildings if principal.can_see(b.id)]
     return [
-        BuildingSummaryOut.model_validate(summary(bs, n))
-        for bs, n in building_statuses(context, visible)
+        BuildingSummaryOut.model_validate(summary(bs, orders, context.site))
+        for bs, orders in building_statuses(context, visible)
     ]
 
 
@@ -41,9 +41,11 @@ async def get_building(building: BuildingDep) -> BuildingOut:
 
 @router.get("/{building_id}/status", response_model=BuildingStatusOut)
 async def get_building_status(building: BuildingDep, context: Context) -> BuildingStatusOut:
-    ((bs, n),) = await context.read(building_statuses, context, [building])
+    ((bs, orders),) = await context.read(building_statuses, context, [building])
     devices = [device_status_dict(d) for d in bs.devices]
-    return BuildingStatusOut.model_validate({**summary(bs, n), "devices": devices})
+    return BuildingStatusOut.model_validate(
+        {**summary(bs, orders, context.site), "devices": devices}
+    )
 
 
 @router.get("/{building_id}/service", response_model=ServiceFiguresOut)

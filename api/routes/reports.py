@@ -1,28 +1,45 @@
 """Owners' and residents' reports: no login, a unit's report code (behind a QR code),
-rate-limited per client and per code (a code passed around cannot flood the board)."""
+rate-limited per client and per code (a code passed around cannot flood the board).
+
+Two ways in: JSON (`POST /api/v1/reports`) and the phone form's multipart post
+(`POST /api/v1/reports/form`), which may carry one photo. Both check the same things, in the
+same order, through `file_report`.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, status
+import functools
+from collections.abc import Mapping
+from typing import Annotated, Final
 
-from api.deps import Context, client_key, not_found, unprocessable
+from anyio import to_thread
+from fastapi import APIRouter, File, Form, Request, UploadFile, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from alerts.store import Photo
+from api.deps import AppContext, Context, client_key, not_found, unprocessable
 from api.errors import RateLimitedError
 from api.schemas import ReportIn, ReportOut
+from api.settings import ApiSettings
+from api.uploads import image_type, not_an_image, too_large
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
+FORM_PATH: Final = "/api/v1/reports/form"
+FORM_OVERHEAD_BYTES: Final = 64 * 1024
+"""Room in the form's body for its text fields and multipart framing, besides the photo."""
 
 
-@router.post(
-    "",
-    response_model=ReportOut,
-    status_code=status.HTTP_201_CREATED,
-    responses={
-        404: {"description": "unknown report code"},
-        429: {"description": "too many reports from this client, or with this code"},
-    },
-)
-def create_report(body: ReportIn, request: Request, context: Context) -> ReportOut:
-    retry_after = context.report_limiter.hit(client_key(request))
+def report_form_limits(settings: ApiSettings) -> Mapping[tuple[str, str], int]:
+    """The form's body may hold a photo: its limit for `api.http.limits.RequestGuard`."""
+    return {("POST", FORM_PATH): settings.report_photo_max_bytes + FORM_OVERHEAD_BYTES}
+
+
+def file_report(
+    context: AppContext, client: str, body: ReportIn, photo: Photo | None = None
+) -> ReportOut:
+    """Limits, the code, the device; then the order (and its photo, in one transaction)."""
+    retry_after = context.report_limiter.hit(client)
     if retry_after is not None:
         context.metrics.count("rate_limited")
         raise RateLimitedError("too many reports from this client", retry_after)
@@ -47,6 +64,7 @@ def create_report(body: ReportIn, request: Request, context: Context) -> ReportO
         kind=kind,
         description=body.description,
         contact=body.contact or None,
+        photo=photo,
     )
     context.metrics.count("reports")
     return ReportOut(
@@ -54,4 +72,62 @@ def create_report(body: ReportIn, request: Request, context: Context) -> ReportO
         status=order.status,
         building_id=order.building_id,
         unit_id=order.unit_id,
+    )
+
+
+@router.post(
+    "",
+    response_model=ReportOut,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        404: {"description": "unknown report code"},
+        429: {"description": "too many reports from this client, or with this code"},
+    },
+)
+def create_report(body: ReportIn, request: Request, context: Context) -> ReportOut:
+    return file_report(context, client_key(request), body)
+
+
+@router.post(
+    "/form",
+    response_model=ReportOut,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        404: {"description": "unknown report code"},
+        415: {"description": "the photo is not a JPEG, PNG or WebP image"},
+        429: {"description": "too many reports from this client, or with this code"},
+    },
+)
+async def create_report_form(
+    request: Request,
+    context: Context,
+    code: Annotated[str, Form(max_length=64)],
+    description: Annotated[str, Form(max_length=2000)],
+    device_id: Annotated[str, Form(max_length=64)] = "",
+    contact: Annotated[str, Form(max_length=200)] = "",
+    photo: Annotated[UploadFile | None, File(description="JPEG, PNG or WebP")] = None,
+) -> ReportOut:
+    """The residents' form (multipart/form-data): the JSON route's fields, empty ones left
+    out, and an optional photo, whose type is read from its bytes."""
+    try:
+        body = ReportIn.model_validate(
+            {"code": code, "description": description, "device_id": device_id or None,
+             "contact": contact or None}
+        )  # fmt: skip
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+        ) from None
+    stored = None
+    if photo is not None and (photo.filename or photo.size):  # an empty file input: none
+        limit = context.settings.report_photo_max_bytes
+        data = await photo.read(limit + 1)
+        if len(data) > limit:
+            raise too_large(limit)
+        media_type = image_type(data)
+        if media_type is None:
+            raise not_an_image()
+        stored = Photo(media_type, data)
+    return await to_thread.run_sync(
+        functools.partial(file_report, context, client_key(request), body, stored)
     )

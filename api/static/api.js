@@ -130,6 +130,9 @@ export const api = {
   teams: () => request("GET", "/teams"),
   assignees: () => request("GET", "/assignees"),
   deviceMaintenance: (id, query) => request("GET", `/devices/${encodeURIComponent(id)}/maintenance`, { query }),
+  buildingReports: (id, query) => request("GET", `/buildings/${encodeURIComponent(id)}/reports`, { query }),
+  publicLinks: (id) => request("GET", `/buildings/${encodeURIComponent(id)}/public-links`),
+  orderPhotos: (id) => request("GET", `/work-orders/${encodeURIComponent(id)}/photos`),
   buildingMaintenance: (id, query) => request("GET", `/buildings/${encodeURIComponent(id)}/maintenance`, { query }),
   /** Buckets of `interval_s` for each field over [startMs, endMs]: {series: [{field, unit, buckets}]}. */
   history: (deviceId, fields, startMs, endMs, intervalS) =>

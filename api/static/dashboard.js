@@ -14,6 +14,7 @@ import { BuildingsView } from "./view-buildings.js";
 import { DeviceView } from "./view-device.js";
 import { LoginView } from "./view-login.js";
 import { OrderView } from "./view-order.js";
+import { QrView } from "./view-qr.js";
 import { UsersView } from "./view-users.js";
 
 const MAINTENANCE_ROLES = new Set(["technician", "dispatcher", "admin"]);
@@ -23,6 +24,7 @@ const REDRAW_GAP_MS = 500;
 const ROUTES = [
   [/^#\/buildings$/, () => new BuildingsView()],
   [/^#\/buildings\/([^/]+)$/, (m) => new BuildingView({ buildingId: decodeURIComponent(m[1]) })],
+  [/^#\/buildings\/([^/]+)\/qr$/, (m) => new QrView({ buildingId: decodeURIComponent(m[1]) })],
   [/^#\/devices\/([^/]+)$/, (m) => new DeviceView({ deviceId: decodeURIComponent(m[1]) })],
   [/^#\/orders$/, () => new BoardView()],
   [/^#\/orders\/(\d+)$/, (m) => new OrderView({ orderId: Number(m[1]) })],

@@ -6,6 +6,10 @@ import { el } from "./dom.js";
 import { t, tOr } from "./i18n.js";
 import { ago, fieldLabel, formatValue, statusBadge, statusClass } from "./format.js";
 import { maintenanceSection } from "./maintenance.js";
+import { problemList } from "./problems.js";
+import { reportsSection } from "./reports.js";
+
+const PRINTERS = new Set(["steward", "dispatcher", "admin"]);
 
 /** The reading a tile shows for each kind (the one a steward asks about first), and its unit. */
 const KEY_FIELD = {
@@ -34,6 +38,7 @@ function deviceTile(device, nowMs) {
 export class BuildingView {
   constructor({ buildingId }) {
     this.buildingId = buildingId;
+    this.reportState = "open";
   }
 
   title = () => this.building?.name ?? "";
@@ -43,9 +48,10 @@ export class BuildingView {
   async load() {
     // Units and their names do not change while the page is open: asked for once.
     this.layout ??= await api.building(this.buildingId);
-    [this.building, this.maintenance] = await Promise.all([
+    [this.building, this.maintenance, this.reports] = await Promise.all([
       api.buildingStatus(this.buildingId),
       api.buildingMaintenance(this.buildingId).catch((error) => ({ error })),
+      api.buildingReports(this.buildingId, { state: this.reportState }).catch((error) => ({ error })),
     ]);
   }
 
@@ -55,7 +61,13 @@ export class BuildingView {
     const now = ctx.nowMs();
     return el("div", { class: "building-detail", "data-building": b.id, "data-status": b.status },
       el("p", {}, el("a", { href: "#/buildings", class: "back" }, `← ${t("building.back")}`)),
-      el("div", { class: "page-head" }, el("h2", {}, b.name), statusBadge(b.status)),
+      el("div", { class: "page-head" }, el("h2", {}, b.name), statusBadge(b.status),
+        PRINTERS.has(ctx.user()?.role) ? el("a", { class: "qr-link", href: `#/buildings/${encodeURIComponent(b.id)}/qr` }, t("qr.link")) : null),
+      problemList(b.problems),
+      reportsSection(this.reports, this.reportState, () => {
+        this.reportState = this.reportState === "open" ? "all" : "open";
+        ctx.refresh();
+      }, ctx),
       this.layout.units.map((unit) =>
         el("section", { class: "unit", "data-unit": unit.id },
           el("h3", {}, unit.name),

@@ -5,6 +5,7 @@ import { api } from "./api.js";
 import { el } from "./dom.js";
 import { t } from "./i18n.js";
 import { STATUS_ORDER, statusBadge, statusClass } from "./format.js";
+import { problemList } from "./problems.js";
 
 const KIND_ORDER = ["elevator", "pump", "gate", "lighting"];
 
@@ -31,6 +32,8 @@ export function buildingCard(building) {
   },
     el("div", { class: "card-head" }, el("h3", {}, building.name), statusBadge(building.status)),
     el("ul", { class: "kind-chips" }, kinds.map((k) => kindChip(k, building.counts[k]))),
+    problemList(building.problems),
+    building.open_reports > 0 ? el("p", { class: "card-reports" }, t("buildings.reports", { count: building.open_reports })) : null,
     building.open_work_orders > 0
       ? el("p", { class: "card-foot" }, t("buildings.open_orders", { count: building.open_work_orders }))
       : null);

@@ -9,6 +9,7 @@ import { eventDetail, eventText, severityBadge, slaText } from "./format.js";
 import { defaultSpanH } from "./trend-span.js";
 import { actionButtons, orderState } from "./view-board.js";
 import { CHART_FIELDS, historyCharts } from "./view-device.js";
+import { photoSection } from "./photos.js";
 
 /** The trend's series worth a look: those that moved, the kind's usual signals first. */
 export function movingSeries(trend, kind) {
@@ -44,6 +45,7 @@ export class OrderView {
 
   async load() {
     this.order = await api.workOrder(this.orderId);
+    this.photos = this.order.source === "report" ? await api.orderPhotos(this.orderId).catch(() => []) : [];
     // Names for the ids, asked for once: they do not change while the page is open.
     this.building ??= await api.building(this.order.building_id);
     this.trend = this.order.trend && { ...this.order.trend, series: movingSeries(this.order.trend, this.order.kind) };
@@ -111,6 +113,7 @@ export class OrderView {
         row(t("order.time_to_repair"), took(o.time_to_repair_s)),
         row(t("order.team"), o.team ? tOr(`team.${o.team}`, o.team) : null),
         row(t("order.assignee"), o.assignee ?? t("order.unassigned"))),
+      photoSection(this.photos),
       this.trendSection(ctx),
       el("section", {},
         el("h3", {}, t("order.history")),

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from alerts.store import WorkOrderStore
+from alerts.store import Photo, WorkOrderStore
 from api.app import create_app
 from api.auth.passwords import FAST_FOR_TESTS, Passwords
 from db.engine import make_engine
@@ -41,9 +41,10 @@ QUERIES: dict[tuple[str, str], Any] = {
         "end_ms": T0,
     },
 }
-NOT_BUILDING_SCOPED = {"site_id", "username", "name"}
+NOT_BUILDING_SCOPED = {"site_id", "username", "name", "code"}
 """Path parameters that do not name something inside a building (there is one site; users
-and teams are managed by admins only, who see every building)."""
+and teams are managed by admins only, who see every building; a public status code is the
+key to one building's public page, for anyone who has it)."""
 
 
 def _id_routes() -> list[tuple[str, str, list[str]]]:
@@ -73,15 +74,22 @@ def api(tmp_path_factory: pytest.TempPathFactory, demo_site: Site) -> Iterator[A
 
 @pytest.fixture(scope="module")
 def orders(api: Api) -> dict[str, int]:
-    """One work order in every building (a resident's report), by building."""
+    """One work order in every building (a resident's report, with a photo), by building."""
     out = {}
     for building in api.site.buildings:
         unit = building.units[0]
         out[building.id] = api.store.create_report(
             site_id=api.site.id, building_id=building.id, unit_id=unit.id, device_id=None,
             kind=None, description=f"report in {building.id}",
+            photo=Photo("image/png", b"\x89PNG\r\n\x1a\n"),
         ).id  # fmt: skip
+    for order_id, photos in api.store.photos_of(out.values()).items():
+        PHOTO_IDS[order_id] = photos[0].id
     return out
+
+
+PHOTO_IDS: dict[int, int] = {}
+"""Each order's photo (filled by the `orders` fixture)."""
 
 
 def _concrete(path: str, params: list[str], building_id: str, orders: dict[str, int]) -> str:
@@ -91,6 +99,7 @@ def _concrete(path: str, params: list[str], building_id: str, orders: dict[str, 
         "unit_id": building.units[0].id,
         "device_id": building.devices[0].id,
         "work_order_id": str(orders[building_id]),
+        "photo_id": str(PHOTO_IDS[orders[building_id]]),
         "site_id": SITE.id,
     }
     for name in params:

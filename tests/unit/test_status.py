@@ -87,6 +87,23 @@ def test_a_serious_report_without_a_device_puts_the_building_in_alarm() -> None:
     assert buildings == [Status.OK, Status.ALARM, Status.ALARM]  # an empty building too
 
 
+def test_a_minor_report_without_a_device_makes_the_building_at_least_a_warning() -> None:
+    devices, buildings = status_codes(
+        now_ms=NOW,
+        last_seen_ms=np.array([NOW, NOW - HEARTBEAT - 1, NOW], np.int64),
+        heartbeat_ms=np.full(3, HEARTBEAT, np.int64),
+        orders=np.array([NO_ORDER, NO_ORDER, NO_ORDER], np.int8),
+        bounds=np.array([0, 1, 2, 3, 3], np.intp),
+        building_alarm=np.zeros(4, np.bool_),
+        building_warning=np.array([True, True, False, True], np.bool_),
+    )
+    assert [STATUSES[c] for c in devices] == [Status.OK, Status.OFFLINE, Status.OK]
+    # A green building turns amber; an offline one stays offline (worse); an empty one amber.
+    assert [STATUSES[c] for c in buildings] == [
+        Status.WARNING, Status.OFFLINE, Status.OK, Status.WARNING,
+    ]  # fmt: skip
+
+
 def test_no_devices_and_no_buildings() -> None:
     assert _codes([], [], bounds=[0]) == ([], [])
     assert _codes([], [], bounds=[0, 0]) == ([], [Status.UNKNOWN])
@@ -114,14 +131,14 @@ def test_the_board_reads_orders_by_device_and_building() -> None:
             ("g1", "b1", "warning"),
             ("gone", "b2", "critical"),  # a device no longer on the site: left out
             (None, "b3", "major"),  # a resident's report about b3
-            (None, "b2", "minor"),  # a minor one does not colour the building
+            (None, "b2", "minor"),  # a minor one makes it amber: never green while open
             (None, "nowhere", "critical"),
         ],
     )
     assert [STATUSES[c] for c in result.codes] == [Status.ALARM, Status.WARNING, Status.OK]
     assert [STATUSES[c] for c in result.building_codes] == [
         Status.ALARM,
-        Status.OK,
+        Status.WARNING,
         Status.ALARM,
     ]
     assert result.last_seen_ms.tolist() == [NOW, NOW, NOW]
