@@ -37,7 +37,7 @@ MAX_MS: Final = 2**53
 """The largest time in ms a client may send (a JavaScript number is exact up to it)."""
 ResolutionCode = Literal[
     "repaired", "part_replaced", "adjusted", "reset", "cleaned", "external_cause",
-    "no_fault_found", "false_alarm", "duplicate", "self_cleared",
+    "no_fault_found", "false_alarm", "duplicate", "self_cleared", "maintenance_done",
 ]  # fmt: skip
 """`alerts.workorders.ResolutionCode` (a test keeps the two the same)."""
 
