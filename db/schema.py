@@ -306,9 +306,7 @@ maintenance_orders = Table(
     Column("due_ms", BigInteger, nullable=False),
     Column("work_order_id", Integer, ForeignKey("work_orders.id"), nullable=True),
     Column("created_ms", BigInteger, nullable=False),
-    UniqueConstraint(
-        "plan_id", "device_id", "after_order_id", name="uq_maintenance_orders_period"
-    ),
+    UniqueConstraint("plan_id", "device_id", "after_order_id", name="uq_maintenance_orders_period"),
 )
 """Every scheduled order a plan made: the insert of this row is the gate (like an episode's)."""
 
