@@ -46,7 +46,8 @@ def test_emergency_lighting_plans_cover_only_the_emergency_groups(demo_site: Sit
     assert covered
     assert all("emerg" in d for d in covered)
     stairwells = [d for d in demo_site.devices if d.kind == "lighting" and "emerg" not in d.id]
-    assert stairwells and not covered & {d.id for d in stairwells}
+    assert stairwells
+    assert not covered & {d.id for d in stairwells}
 
 
 def test_an_override_replaces_adds_and_turns_plans_off(tmp_path: Path) -> None:
@@ -145,7 +146,8 @@ def test_due_times_roll_from_the_last_done_and_spread_the_first_visits() -> None
     week = 7 * 86_400_000
 
     firsts = {first_due_ms(plan, f"p{i}", 0) for i in range(20)}
-    assert all(0 <= f < week for f in firsts) and len(firsts) > 10
+    assert all(0 <= f < week for f in firsts)
+    assert len(firsts) > 10
     assert next_due_ms(plan, "p1", last_done_ms=5_000, since_ms=0) == 5_000 + week
     assert status_at(week, week + 1, 0, ever_done=True) is ComplianceStatus.OVERDUE
     assert status_at(week, week - 10, 100, ever_done=True) is ComplianceStatus.DUE
