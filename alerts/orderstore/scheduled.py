@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, func, select, text, update
 
 from alerts.orderstore.base import StoreCore, add_event
 from alerts.workorders import SYSTEM_ACTOR, EventKind, Source, WorkOrderStatus
 from db.schema import (
     OPEN_EPISODE_WHERE,
     OPEN_ORDER_KEY,
+    OPEN_STATUSES,
     maintenance_evidence,
     maintenance_orders,
     maintenance_tracking,
@@ -32,6 +33,12 @@ FINISHED: tuple[str, ...] = (
     str(WorkOrderStatus.CANCELLED),
 )
 COMPLETED: tuple[str, ...] = (str(WorkOrderStatus.RESOLVED), str(WorkOrderStatus.CLOSED))
+OPEN_INDEX_PREDICATE = text(
+    "status IN (" + ", ".join(f"'{status}'" for status in OPEN_STATUSES) + ")"
+)
+"""The one-open-order index's predicate with its values written out: bound parameters there
+(as psycopg sends them once it prepares a statement it ran five times on a connection) keep
+PostgreSQL from matching the partial index."""
 PairKey = tuple[str, str]
 """(plan id, device id)."""
 
@@ -273,7 +280,7 @@ class ScheduledOrders(StoreCore):
                     team=self.policy.team_for(new.kind, new.building_id),
                 )
                 .on_conflict_do_nothing(
-                    index_elements=list(OPEN_ORDER_KEY), index_where=OPEN_EPISODE_WHERE
+                    index_elements=list(OPEN_ORDER_KEY), index_where=OPEN_INDEX_PREDICATE
                 )
                 .returning(work_orders.c.id)
             ).scalar_one_or_none()
