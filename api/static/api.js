@@ -130,6 +130,7 @@ export const api = {
   assignees: () => request("GET", "/assignees"),
   deviceMaintenance: (id, query) => request("GET", `/devices/${encodeURIComponent(id)}/maintenance`, { query }),
   buildingMaintenance: (id, query) => request("GET", `/buildings/${encodeURIComponent(id)}/maintenance`, { query }),
+  buildingCompliance: (id, query) => request("GET", `/buildings/${encodeURIComponent(id)}/compliance`, { query }),
   /** Buckets of `interval_s` for each field over [startMs, endMs]: {series: [{field, unit, buckets}]}. */
   history: (deviceId, fields, startMs, endMs, intervalS) =>
     request("GET", `/devices/${encodeURIComponent(deviceId)}/history`, {

@@ -13,6 +13,7 @@ import { BuildingView } from "./view-building.js";
 import { BuildingsView } from "./view-buildings.js";
 import { DeviceView } from "./view-device.js";
 import { LoginView } from "./view-login.js";
+import { LogbookView } from "./view-logbook.js";
 import { OrderView } from "./view-order.js";
 
 const MAINTENANCE_ROLES = new Set(["technician", "dispatcher", "admin"]);
@@ -22,6 +23,7 @@ const REDRAW_GAP_MS = 500;
 const ROUTES = [
   [/^#\/buildings$/, () => new BuildingsView()],
   [/^#\/buildings\/([^/]+)$/, (m) => new BuildingView({ buildingId: decodeURIComponent(m[1]) })],
+  [/^#\/buildings\/([^/]+)\/logbook$/, (m) => new LogbookView({ buildingId: decodeURIComponent(m[1]) })],
   [/^#\/devices\/([^/]+)$/, (m) => new DeviceView({ deviceId: decodeURIComponent(m[1]) })],
   [/^#\/orders$/, () => new BoardView()],
   [/^#\/orders\/(\d+)$/, (m) => new OrderView({ orderId: Number(m[1]) })],

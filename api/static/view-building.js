@@ -55,7 +55,9 @@ export class BuildingView {
     const now = ctx.nowMs();
     return el("div", { class: "building-detail", "data-building": b.id, "data-status": b.status },
       el("p", {}, el("a", { href: "#/buildings", class: "back" }, `← ${t("building.back")}`)),
-      el("div", { class: "page-head" }, el("h2", {}, b.name), statusBadge(b.status)),
+      el("div", { class: "page-head" }, el("h2", {}, b.name), statusBadge(b.status),
+        ctx.user()?.role === "technician" ? null
+          : el("a", { href: `#/buildings/${encodeURIComponent(b.id)}/logbook`, class: "logbook-link" }, t("logbook.link"))),
       this.layout.units.map((unit) =>
         el("section", { class: "unit", "data-unit": unit.id },
           el("h3", {}, unit.name),
