@@ -10,6 +10,8 @@ import pytest
 from alerts.maintenance.plans import Evidence, PlanFileError, load_plans, parse_plan_file
 from alerts.maintenance.schedule import ComplianceStatus, first_due_ms, next_due_ms, status_at
 from facility.site import Site
+from runtime.cli import main
+from tests.services import free_port
 
 DAY_S = 86_400
 GOOD = """\
@@ -153,3 +155,51 @@ def test_due_times_roll_from_the_last_done_and_spread_the_first_visits() -> None
     assert status_at(week, week - 10, 100, ever_done=True) is ComplianceStatus.DUE
     assert status_at(week, week - 1000, 100, ever_done=True) is ComplianceStatus.DONE
     assert status_at(week, 0, 100, ever_done=False) is ComplianceStatus.DUE
+
+
+def test_a_bad_plan_file_stops_facility_api_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "plans.toml"
+    bad.write_text(GOOD + 'done_codes = ["fixed_it"]\n')
+    args = ["api", "--db-url", f"sqlite:///{tmp_path / 'db.sqlite3'}", "--port", str(free_port())]
+    args += ["--api-secret", "s" * 40, "--maintenance-plans", str(bad)]
+
+    assert main(args) == 2
+
+    err = capsys.readouterr().err
+    assert err.startswith(f"facility: error: {bad}:7: plan 1: unknown resolution code(s) fixed_it")
+    assert len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "says"),
+    [
+        (["--maintenance-lead-s", "-1"], {}, "maintenance.lead_s: must not be negative"),
+        (["--maintenance-lead-s", "soon"], {}, "'soon' is not a number"),
+        (["--maintenance-interval-s", "0"], {}, "maintenance.interval_s: must be more than 0"),
+        ([], {"FACILITY_MAINTENANCE_SCHEDULER": "perhaps"}, "FACILITY_MAINTENANCE_SCHEDULER"),
+        ([], {"FACILITY_MAINTENANCE_PLANS": "/nowhere/plans.toml"}, "no such file"),
+    ],
+)
+def test_bad_maintenance_settings_stop_facility_api_naming_them(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    flags: list[str],
+    env: dict[str, str],
+    says: str,
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    args = ["api", "--db-url", f"sqlite:///{tmp_path / 'db.sqlite3'}", "--port", str(free_port())]
+
+    try:
+        code = main([*args, *flags])
+    except SystemExit as exc:  # argparse refuses a value of the wrong type itself
+        code = int(exc.code or 0)
+
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "error:" in err
+    assert says in err
