@@ -29,8 +29,10 @@ def _worst_first(order: WorkOrder) -> tuple[int, int, int, int]:
 
 def worst_problems(open_orders: Iterable[WorkOrder], *, limit: int) -> list[WorkOrder]:
     """At most `limit` of the open orders: the most severe first; among equals a fault still
-    active before one that cleared, then the oldest."""
-    return sorted(open_orders, key=_worst_first)[:limit]
+    active before one that cleared, then the oldest. A plan's routine visit is not a problem
+    (it does not colour the status either)."""
+    problems = (o for o in open_orders if o.source is not Source.SCHEDULED)
+    return sorted(problems, key=_worst_first)[:limit]
 
 
 def public_outages(open_orders: Iterable[WorkOrder]) -> list[WorkOrder]:

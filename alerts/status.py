@@ -6,7 +6,7 @@ A device's status, the first that applies:
   alarm    an open work order of severity critical or major on it
   unknown  it has never reported
   offline  its last reading is older than its kind's heartbeat window
-  warning  any other open work order on it
+  warning  any other open work order on it (planned maintenance does not count)
   ok
 A building shows its worst device (ok < unknown < warning < offline < alarm; unknown when it
 has no devices), and at least the mark of any open order without a device (a resident's
@@ -27,6 +27,7 @@ import numpy.typing as npt
 
 from alerts.interface import Severity
 from alerts.store import DeviceState, WorkOrder
+from alerts.workorders import Source
 from facility.batch import BoolArray, Int64Array, IntpArray
 from facility.catalog import KINDS
 from facility.site import Building, Device
@@ -177,7 +178,10 @@ class BuildingStatus:
 
 
 def _marks(orders: Iterable[WorkOrder]) -> list[tuple[str | None, str, str]]:
-    return [(o.device_id, o.building_id, o.severity) for o in orders]
+    """Planned maintenance (source `scheduled`) is no sign of trouble: it marks nothing."""
+    return [
+        (o.device_id, o.building_id, o.severity) for o in orders if o.source != Source.SCHEDULED
+    ]
 
 
 def building_statuses(
@@ -244,7 +248,9 @@ def device_status(
         now_ms=now_ms,
         last_seen_ms=np.array([state.last_seen_ms if state else NO_READING], np.int64),
         heartbeat_ms=np.array([heartbeat_ms(device)], np.int64),
-        orders=np.array([max((order_mark(o.severity) for o in orders), default=NO_ORDER)], np.int8),
+        orders=np.array(
+            [max((order_mark(sev) for _, _, sev in _marks(orders)), default=NO_ORDER)], np.int8
+        ),
         bounds=np.array([0, 1], np.intp),
         building_alarm=np.zeros(1, np.bool_),
     )

@@ -13,8 +13,8 @@ transaction that reads and then writes waits for another writer instead of faili
 SQLITE_BUSY. The rules (lifecycle, SLA, cool-down, assignment) live in `alerts.workorders`.
 
 The store is split by concern in `alerts.orderstore` (filing, lifecycle, teams, queries,
-reports, device state, maintenance history); `WorkOrderStore` here puts the parts together,
-and this module is where its callers import it and its values from.
+reports, device state, maintenance history, plans' scheduled orders); `WorkOrderStore` here
+puts the parts together, and this module is where its callers import it and its values from.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from alerts.orderstore.models import DeviceState, WorkOrder, WorkOrderEvent, wor
 from alerts.orderstore.photos import Photo, ReportPhotos, StoredPhoto
 from alerts.orderstore.queries import OrderQueries
 from alerts.orderstore.reports import ReportRecord, ResidentReports
+from alerts.orderstore.scheduled import ScheduledOrders
 
 __all__ = [
     "DeviceState",
@@ -55,6 +56,7 @@ class WorkOrderStore(
     ReportPhotos,
     DeviceStates,
     MaintenanceLog,
+    ScheduledOrders,
 ):
-    """Work orders (filing, lifecycle, SLA, audit, teams, maintenance history) and device
-    state over one SQL engine."""
+    """Work orders (filing, lifecycle, SLA, audit, teams, maintenance history, plans'
+    scheduled orders) and device state over one SQL engine."""

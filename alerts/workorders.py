@@ -83,6 +83,8 @@ class Source(StrEnum):
     FAULT = "fault"
     ROOT_CAUSE = "root_cause"
     REPORT = "report"
+    SCHEDULED = "scheduled"
+    """Preventive maintenance from a plan (`alerts.maintenance`): its rule_id is the plan's id."""
 
 
 class ResolutionCode(StrEnum):
@@ -100,6 +102,9 @@ class ResolutionCode(StrEnum):
     DUPLICATE = "duplicate"
     SELF_CLEARED = "self_cleared"
     """The condition went away by itself (a rule's auto-resolve uses this)."""
+    MAINTENANCE_DONE = "maintenance_done"
+    """The planned maintenance or test was carried out: a technician's record that completes
+    a plan's period (`alerts.maintenance`)."""
 
 
 NEEDS_REASON: Final = frozenset({S.ON_HOLD, S.CANCELLED, S.OPEN})

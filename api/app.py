@@ -15,6 +15,8 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
+from alerts.maintenance.plans import PlanSet, load_plans
+from alerts.maintenance.settings import MaintenanceSettings
 from alerts.store import WorkOrderStore
 from alerts.workorders import (
     InvalidTransitionError,
@@ -49,6 +51,7 @@ from api.monitor import ChangeMonitor
 from api.routes import (
     auth,
     buildings,
+    compliance,
     dashboard,
     events,
     maintenance,
@@ -80,10 +83,14 @@ def create_app(
     passwords: Passwords | None = None,
     hub: EventHub | None = None,
     monitor: bool = True,
+    maintenance_settings: MaintenanceSettings | None = None,
+    plans: PlanSet | None = None,
 ) -> FastAPI:
     """The app over a migrated work-order store. `monitor=False` leaves the change monitor
-    (statuses and work-order events -> live streams) to the caller: `app.state.monitor`."""
+    (statuses and work-order events -> live streams) to the caller: `app.state.monitor`.
+    `plans` default to those of `maintenance_settings` (the built-in ones, and its file)."""
     settings = settings or ApiSettings()
+    maintenance_settings = maintenance_settings or MaintenanceSettings()
     users = UserStore(
         store.engine,
         passwords or Passwords(),
@@ -151,6 +158,8 @@ def create_app(
             if settings.inline_reads is not None
             else store.engine.dialect.name == "sqlite"
         ),
+        plans=plans if plans is not None else load_plans(maintenance_settings.plans),
+        maintenance=maintenance_settings,
     )
     change_monitor = ChangeMonitor(
         site, store, hub, clock_ms=clock_ms, interval_s=settings.status_interval_s, feed=feed
@@ -190,6 +199,7 @@ def create_app(
         work_orders,
         teams,
         maintenance,
+        compliance,
         reports,
         residents,
         public,

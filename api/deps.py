@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Final, TypeVar
 
 from anyio import to_thread
 from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from alerts.maintenance.plans import PlanSet
+from alerts.maintenance.settings import MaintenanceSettings
 from alerts.store import WorkOrder, WorkOrderStore
 from alerts.workorders import WorkOrderNotFoundError
 from api.auth.public_codes import StatusCodes
@@ -67,6 +69,9 @@ class AppContext:
     units: Mapping[str, Unit]
     history: HistoryStore | None = None
     inline_reads: bool = False
+    plans: PlanSet = field(default_factory=lambda: PlanSet(()))
+    """The maintenance plans (the compliance logbook)."""
+    maintenance: MaintenanceSettings = field(default_factory=MaintenanceSettings)
 
     async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """A bounded database read: on the event loop (`inline_reads`) or a worker thread."""

@@ -1,4 +1,5 @@
-"""The product's SQL tables: work orders, device state, users, notification cursors.
+"""The product's SQL tables: work orders, device state, users, notification cursors,
+maintenance plans' orders and evidence.
 
 One `metadata` for the one database they share (SQLite by default, PostgreSQL at scale). This
 is the schema's current shape; `db/migrations` gets a database there. A change here needs a
@@ -14,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -293,3 +295,45 @@ live_feed = Table(
     Column("pruned_through", BigInteger, nullable=False, server_default="0"),
 )
 """Who writes the live-updates feed, and how far it got."""
+
+# -- preventive maintenance (revision 0010) --
+
+maintenance_tracking = Table(
+    "maintenance_tracking",
+    metadata,
+    Column("plan_id", String(128), primary_key=True),
+    Column("device_id", String(64), primary_key=True),
+    # When the scheduler first saw this plan apply to this device: a device never maintained
+    # under the plan has its first visit due within one interval of it.
+    Column("since_ms", BigInteger, nullable=False),
+)
+"""Since when each (plan, device) is tracked: the first row written wins, on any process."""
+
+maintenance_orders = Table(
+    "maintenance_orders",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("plan_id", String(128), nullable=False),
+    Column("device_id", String(64), nullable=False),
+    # The newest finished scheduled order of the plan and device when this one was planned
+    # (0: none): one order per period, however many schedulers plan it at once.
+    Column("after_order_id", Integer, nullable=False),
+    Column("due_ms", BigInteger, nullable=False),
+    Column("work_order_id", Integer, ForeignKey("work_orders.id"), nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    UniqueConstraint("plan_id", "device_id", "after_order_id", name="uq_maintenance_orders_period"),
+)
+"""Every scheduled order a plan made: the insert of this row is the gate (like an episode's)."""
+
+maintenance_evidence = Table(
+    "maintenance_evidence",
+    metadata,
+    Column("plan_id", String(128), primary_key=True),
+    Column("device_id", String(64), primary_key=True),
+    # done_ms // the plan's interval: one row per device per interval, the newest pass in it.
+    Column("period", BigInteger, primary_key=True),
+    Column("done_ms", BigInteger, nullable=False),
+    Column("value", Float, nullable=False),
+    Column("recorded_ms", BigInteger, nullable=False),
+)
+"""Telemetry that showed a plan's test passing (the newest reading per interval)."""

@@ -12,6 +12,7 @@ import sys
 
 import orjson
 
+from alerts.maintenance.settings import MaintenanceSettings
 from api.settings import ApiSettings
 from db.engine import make_engine
 from facility.site import Site, load_site
@@ -102,6 +103,7 @@ def cmd_api(_args: argparse.Namespace, settings: Resolved) -> int:
         api,
         http,
         history=open_history(site, settings.get(StoreSettings)),  # charts from the store
+        maintenance=settings.get(MaintenanceSettings),
     )
     stop = stop_on_signals()
     with ServiceStack() as services:

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from alerts.orderstore.base import StoreCore
 from alerts.orderstore.filters import WorkOrderFilter
 from alerts.orderstore.models import WorkOrder, WorkOrderEvent, event_from_row, work_order_from_row
-from alerts.workorders import WorkOrderStatus
+from alerts.workorders import Source, WorkOrderStatus
 from db.schema import OPEN_EPISODE_WHERE, OPEN_STATUSES, work_order_events, work_orders
 
 
@@ -48,10 +48,11 @@ class OrderQueries(StoreCore):
 
     def open_order_marks(self) -> list[tuple[str | None, str, str]]:
         """(device_id, building_id, severity) of every open order: what status needs, without
-        building whole orders (the live-update monitor reads this every second)."""
+        building whole orders (the live-update monitor reads this every second). Planned
+        maintenance is no sign of trouble: its orders are left out."""
         query = select(
             work_orders.c.device_id, work_orders.c.building_id, work_orders.c.severity
-        ).where(OPEN_EPISODE_WHERE)
+        ).where(OPEN_EPISODE_WHERE, work_orders.c.source != str(Source.SCHEDULED))
         with self.engine.connect() as conn:
             return [(r.device_id, r.building_id, r.severity) for r in conn.execute(query)]
 

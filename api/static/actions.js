@@ -9,6 +9,7 @@ import { t, tOr } from "./i18n.js";
 
 export const RESOLUTION_CODES = [
   "repaired", "part_replaced", "adjusted", "reset", "cleaned", "external_cause", "no_fault_found", "false_alarm", "duplicate",
+  "maintenance_done",
 ];
 const NEEDS_REASON = new Set(["on_hold", "cancelled", "open"]);
 const DAY_MS = 86_400_000;

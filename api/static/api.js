@@ -134,6 +134,7 @@ export const api = {
   publicLinks: (id) => request("GET", `/buildings/${encodeURIComponent(id)}/public-links`),
   orderPhotos: (id) => request("GET", `/work-orders/${encodeURIComponent(id)}/photos`),
   buildingMaintenance: (id, query) => request("GET", `/buildings/${encodeURIComponent(id)}/maintenance`, { query }),
+  buildingCompliance: (id, query) => request("GET", `/buildings/${encodeURIComponent(id)}/compliance`, { query }),
   /** Buckets of `interval_s` for each field over [startMs, endMs]: {series: [{field, unit, buckets}]}. */
   history: (deviceId, fields, startMs, endMs, intervalS) =>
     request("GET", `/devices/${encodeURIComponent(deviceId)}/history`, {

@@ -13,6 +13,7 @@ import { BuildingView } from "./view-building.js";
 import { BuildingsView } from "./view-buildings.js";
 import { DeviceView } from "./view-device.js";
 import { LoginView } from "./view-login.js";
+import { LogbookView } from "./view-logbook.js";
 import { OrderView } from "./view-order.js";
 import { QrView } from "./view-qr.js";
 import { UsersView } from "./view-users.js";
@@ -24,6 +25,7 @@ const REDRAW_GAP_MS = 500;
 const ROUTES = [
   [/^#\/buildings$/, () => new BuildingsView()],
   [/^#\/buildings\/([^/]+)$/, (m) => new BuildingView({ buildingId: decodeURIComponent(m[1]) })],
+  [/^#\/buildings\/([^/]+)\/logbook$/, (m) => new LogbookView({ buildingId: decodeURIComponent(m[1]) })],
   [/^#\/buildings\/([^/]+)\/qr$/, (m) => new QrView({ buildingId: decodeURIComponent(m[1]) })],
   [/^#\/devices\/([^/]+)$/, (m) => new DeviceView({ deviceId: decodeURIComponent(m[1]) })],
   [/^#\/orders$/, () => new BoardView()],

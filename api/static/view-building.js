@@ -62,6 +62,8 @@ export class BuildingView {
     return el("div", { class: "building-detail", "data-building": b.id, "data-status": b.status },
       el("p", {}, el("a", { href: "#/buildings", class: "back" }, `← ${t("building.back")}`)),
       el("div", { class: "page-head" }, el("h2", {}, b.name), statusBadge(b.status),
+        ctx.user()?.role === "technician" ? null
+          : el("a", { href: `#/buildings/${encodeURIComponent(b.id)}/logbook`, class: "logbook-link" }, t("logbook.link")),
         PRINTERS.has(ctx.user()?.role) ? el("a", { class: "qr-link", href: `#/buildings/${encodeURIComponent(b.id)}/qr` }, t("qr.link")) : null),
       problemList(b.problems),
       reportsSection(this.reports, this.reportState, () => {

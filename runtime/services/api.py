@@ -8,10 +8,14 @@ import threading
 
 import uvicorn
 
+from alerts.maintenance.plans import load_plans
+from alerts.maintenance.scheduler import MaintenanceScheduler
+from alerts.maintenance.settings import MaintenanceSettings
 from alerts.store import WorkOrderStore
 from api.app import create_app
 from api.settings import ApiSettings
 from db.engine import make_engine
+from facility.periodic import PeriodicWorker
 from facility.site import Site
 from ingest.history import HistoryStore
 from runtime.settings.tree import HttpSettings
@@ -31,10 +35,35 @@ class ApiService:
         *,
         history: HistoryStore | None,
         log_level: str = "info",
+        maintenance: MaintenanceSettings | None = None,
     ) -> None:
         self.store = store
         self.history = history
-        app = create_app(site=site, store=store, settings=settings, history=history)
+        maintenance = maintenance or MaintenanceSettings()
+        plans = load_plans(maintenance.plans)  # a bad plan file stops the start here
+        app = create_app(
+            site=site,
+            store=store,
+            settings=settings,
+            history=history,
+            maintenance_settings=maintenance,
+            plans=plans,
+        )
+        # The API runs the scheduler: it holds the plans the logbook reads, and every replica
+        # may run it (creating an order is idempotent in the database, docs/maintenance.md).
+        scheduler = MaintenanceScheduler(
+            site, store, plans, lead_ms=round(maintenance.lead_s * 1000)
+        )
+        self.scheduler: PeriodicWorker | None = (
+            PeriodicWorker(
+                "maintenance-scheduler",
+                maintenance.interval_s,
+                scheduler.run_once,
+                run_at_start=True,
+            )
+            if maintenance.scheduler
+            else None
+        )
         self.server = uvicorn.Server(
             uvicorn.Config(
                 app,
@@ -59,13 +88,16 @@ class ApiService:
         http: HttpSettings,
         *,
         history: HistoryStore | None,
+        maintenance: MaintenanceSettings | None = None,
     ) -> ApiService:
         store = WorkOrderStore(make_engine(db_url))
         store.migrate()
-        return cls(site, store, settings, http, history=history)
+        return cls(site, store, settings, http, history=history, maintenance=maintenance)
 
     def start(self) -> None:
-        """Nothing to start ahead: uvicorn binds in `run` (its port was checked at start-up)."""
+        """The maintenance scheduler; uvicorn binds in `run` (its port was checked at start-up)."""
+        if self.scheduler is not None:
+            self.scheduler.start()
 
     def run(self, stop: threading.Event) -> None:
         watcher = threading.Thread(target=self._stop_when, args=(stop,), daemon=True)
@@ -79,6 +111,8 @@ class ApiService:
 
     def stop(self) -> None:
         self.server.should_exit = True
+        if self.scheduler is not None:
+            self.scheduler.stop()
         if self.history is not None:
             close = getattr(self.history, "close", None)
             if callable(close):

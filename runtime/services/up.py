@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 
+from alerts.maintenance.settings import MaintenanceSettings
 from alerts.notify.relay import RelaySettings
 from api.settings import ApiSettings
 from api.users_cli import DemoUsers, ensure_demo_users
@@ -39,6 +40,7 @@ class UpService:
         self.demo = demo = settings.get(DemoSettings)
         self.http = settings.get(HttpSettings)
         self.api_settings: ApiSettings = settings.get(ApiSettings)
+        self.maintenance = settings.get(MaintenanceSettings)
         var = demo.var_dir
         var.mkdir(parents=True, exist_ok=True)
         self.telemetry = var / "telemetry.sqlite3"
@@ -91,6 +93,7 @@ class UpService:
                 self.http,
                 history=open_history(self.site, self.config.store),
                 log_level="warning",
+                maintenance=self.maintenance,
             )
             stack.start(self.api)
         except BaseException:

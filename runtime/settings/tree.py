@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from alerts.maintenance.settings import MaintenanceSettings
 from alerts.notify.relay import RelaySettings
 from api.settings import ApiSettings
 from facility.errors import SettingsError
@@ -265,6 +266,7 @@ SECTIONS: Mapping[str, Section] = {
         Section("notify", RelaySettings, "notify"),
         Section("api", ApiSettings, "api"),
         Section("http", HttpSettings, None),
+        Section("maintenance", MaintenanceSettings, "maintenance"),
         Section(
             "simulate",
             SimulateSettings,
@@ -280,10 +282,10 @@ SECTIONS: Mapping[str, Section] = {
 COMMAND_SECTIONS: Mapping[str, tuple[str, ...]] = {
     "gateway": ("log", "site", "db", "mqtt", "gateway", "shard", "decoder", "pipeline",
                 "delivery", "store", "notify"),
-    "api": ("log", "site", "db", "store", "api", "http"),
+    "api": ("log", "site", "db", "store", "api", "http", "maintenance"),
     "simulate": ("log", "site", "mqtt", "simulate"),
     "up": ("log", "site", "demo", "http", "api", "simulate", "gateway", "decoder", "pipeline",
-           "delivery", "notify"),
+           "delivery", "notify", "maintenance"),
     "backtest": ("log", "site", "store"),
     "db": ("log", "db"),
     "users": ("log", "site", "db"),  # the site checks a steward's buildings

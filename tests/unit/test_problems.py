@@ -63,6 +63,13 @@ def test_the_worst_problems_come_first_and_only_a_few() -> None:
     assert worst_problems([], limit=3) == []
 
 
+def test_a_plans_routine_visit_is_not_a_problem_nor_an_outage() -> None:
+    visit = order(1, severity=Severity.MAJOR, source=Source.SCHEDULED, rule_id="elevator.visit")
+    lamp = order(2, severity=Severity.WARNING, rule_id="lighting.lamp_failures")
+    assert worst_problems([visit, lamp], limit=3) == [lamp]
+    assert public_outages([visit]) == []
+
+
 def test_residents_are_told_only_of_equipment_out_of_order() -> None:
     shown = order(1)
     orders = [
