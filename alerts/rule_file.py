@@ -24,7 +24,7 @@ severity = "critical"           # critical | major | minor | warning
 category = "equipment"          # optional: equipment (default) | sensor
 title = "Pump dry run: {device}"   # {device} {device_id} {building} {unit} and the kind's
                                    # fields at detection, e.g. {motor_temp_c:.0f}
-title_zh = "水泵干转：{device}"      # optional: the title in 中文 (same placeholders)
+title_zh = "水泵干转 {device}"      # optional: the title in 中文 (the same placeholders)
 description = "..."             # optional: why the rule exists, shown in docs
 """
 

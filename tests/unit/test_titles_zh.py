@@ -38,14 +38,16 @@ def test_every_rule_of_the_pack_has_a_chinese_title_with_the_same_placeholders()
     rules = default_rule_set().rules
     assert len({r.id for r in rules}) >= 30
     for rule in rules:
-        assert rule.title and rule.title_zh, rule.id
+        assert rule.title, rule.id
+        assert rule.title_zh, rule.id
         assert _has_cjk(rule.title_zh), rule.id
         assert not _has_cjk(rule.title), rule.id
         assert _placeholders(rule.title_zh) == _placeholders(rule.title), rule.id
 
 
 def test_a_chinese_title_is_read_and_checked_like_the_title() -> None:
-    (rule,) = parse_rule_file(RULE + 'title_zh = "吸入压力低：{device}，{suction_bar:.1f} bar"\n').rules
+    zh = 'title_zh = "吸入压力低：{device}，{suction_bar:.1f} bar"\n'
+    (rule,) = parse_rule_file(RULE + zh).rules
     assert rule.title_zh == "吸入压力低：{device}，{suction_bar:.1f} bar"
     (plain,) = parse_rule_file(RULE).rules
     assert plain.title_zh == ""  # optional in a rule file of one's own
