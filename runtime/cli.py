@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from facility.errors import FacilityError
-from runtime import commands, team_commands, user_commands
+from runtime import commands, report_commands, team_commands, user_commands
 from runtime.settings.options import Option, ValueType
 from runtime.settings.resolve import Resolved, all_options, read_config_file, resolve
 from runtime.settings.show import render_reference
@@ -130,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         _command(team_sub, name, func, "db", help=what).add_argument("name")
     _devices_commands(top)
+    report = _command(top, "report", report_commands.cmd_report, "report",
+                      help="the owners' meeting report of a period (PDF and CSV)")  # fmt: skip
+    report_commands.add_report_arguments(report)
     mqtt = top.add_parser("mqtt", help="the MQTT broker's sessions")
     _command(
         mqtt.add_subparsers(dest="sub", required=True), "forget-session",

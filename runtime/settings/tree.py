@@ -289,6 +289,7 @@ COMMAND_SECTIONS: Mapping[str, tuple[str, ...]] = {
     "users": ("log", "site", "db"),  # the site checks a steward's buildings
     "devices": ("log", "site"),  # MQTT credentials and certificates of the site's devices
     "mqtt": ("log", "mqtt", "gateway"),  # the broker's sessions (forget-session)
+    "report": ("log", "site", "db"),  # the owners' meeting report (`facility report`)
 }  # fmt: skip
 """Which sections each command reads (and so which flags it takes)."""
 
