@@ -46,6 +46,7 @@ from api.logmask import mask_tokens_in_logs
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.monitor import ChangeMonitor
 from api.routes import auth, buildings, dashboard, events, maintenance, reports, teams, work_orders
+from api.routes import owners as owners_report
 from api.routes import site as site_routes
 from api.routes import users as user_routes
 from api.settings import ApiSettings
@@ -175,6 +176,7 @@ def create_app(
         teams,
         maintenance,
         reports,
+        owners_report,
         events,
         dashboard,
     ):
