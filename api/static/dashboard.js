@@ -14,6 +14,7 @@ import { BuildingsView } from "./view-buildings.js";
 import { DeviceView } from "./view-device.js";
 import { LoginView } from "./view-login.js";
 import { OrderView } from "./view-order.js";
+import { REPORT_ROLES, ReportView } from "./view-report.js";
 
 const MAINTENANCE_ROLES = new Set(["technician", "dispatcher", "admin"]);
 /** Live events come in bursts (one per device and building): redraw at most this often. */
@@ -25,6 +26,7 @@ const ROUTES = [
   [/^#\/devices\/([^/]+)$/, (m) => new DeviceView({ deviceId: decodeURIComponent(m[1]) })],
   [/^#\/orders$/, () => new BoardView()],
   [/^#\/orders\/(\d+)$/, (m) => new OrderView({ orderId: Number(m[1]) })],
+  [/^#\/report$/, () => new ReportView()],
 ];
 
 class App {
@@ -268,6 +270,7 @@ class App {
     const user = this.user;
     document.body.dataset.role = user?.role ?? "";
     document.getElementById("nav-board").hidden = !this.isMaintenance();
+    document.getElementById("nav-report").hidden = !REPORT_ROLES.has(user?.role);
     document.getElementById("sound").hidden = !this.isMaintenance();
     this.showSound();
     if (!this.isMaintenance()) document.getElementById("notify").hidden = true;

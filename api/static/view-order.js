@@ -8,6 +8,7 @@ import { dateTime, duration, t, tOr } from "./i18n.js";
 import { eventDetail, eventText, severityBadge, slaText } from "./format.js";
 import { actionButtons, orderState } from "./view-board.js";
 import { CHART_FIELDS, historyCharts } from "./view-device.js";
+import { orderTitle } from "./titles.js";
 
 /** The trend's series worth a look: those that moved, the kind's usual signals first. */
 export function movingSeries(trend, kind) {
@@ -36,7 +37,7 @@ export class OrderView {
     this.windowH = TREND_WINDOWS_H[0];
   }
 
-  title = () => (this.order ? `#${this.order.id} ${this.order.title}` : "");
+  title = () => (this.order ? `#${this.order.id} ${orderTitle(this.order)}` : "");
 
   wants = (event) => event.type === "work_order" && event.work_order_id === this.orderId;
 
@@ -88,7 +89,7 @@ export class OrderView {
     return el("div", { class: "order-detail", "data-work-order": o.id, "data-status": o.status },
       el("p", {}, el("a", { href: "#/orders", class: "back" }, `← ${t("order.back")}`)),
       el("div", { class: "page-head" },
-        el("h2", {}, `#${o.id} ${o.title}`),
+        el("h2", {}, `#${o.id} ${orderTitle(o)}`),
         severityBadge(o.severity),
         el("span", { class: "badge order-status", "data-status": o.status }, tOr(`order.status.${o.status}`, o.status))),
       el("p", { class: sla.overdue ? "sla overdue" : "sla" }, sla.text),

@@ -1,0 +1,119 @@
+// The owners' meeting report: choose a month (or days) and a language, download the PDF or CSV
+// that GET /api/v1/reports/owners makes. Periods are whole days in the estate's time zone.
+"use strict";
+
+import { api } from "./api.js";
+import { el } from "./dom.js";
+import { language, t } from "./i18n.js";
+
+export const REPORT_ROLES = new Set(["admin", "dispatcher", "steward"]);
+
+/** Milliseconds `zone` is ahead of UTC at the instant `ms`. */
+function zoneOffsetMs(ms, zone) {
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat("en-US", {
+      timeZone: zone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", second: "2-digit",
+    }).formatToParts(new Date(ms)).map((p) => [p.type, p.value]));
+  const asUtc = Date.UTC(+parts.year, +parts.month - 1, +parts.day, +parts.hour, +parts.minute, +parts.second);
+  return asUtc - Math.floor(ms / 1000) * 1000;
+}
+
+/** 00:00 of the day (year, month 1-12, day) in `zone`, as ms since the epoch. */
+export function midnightMs(year, month, day, zone) {
+  const guess = Date.UTC(year, month - 1, day);
+  const first = guess - zoneOffsetMs(guess, zone);
+  return guess - zoneOffsetMs(first, zone); // again at the answer: a DST change in between
+}
+
+function dayParts(text) {
+  const [year, month, day] = text.split("-").map(Number);
+  return [year, month, day];
+}
+
+/** The month before `nowMs` in `zone`, as "YYYY-MM" (what <input type=month> holds). */
+function previousMonth(nowMs, zone) {
+  const [year, month] = new Intl.DateTimeFormat("en-CA", { timeZone: zone, year: "numeric", month: "2-digit" })
+    .format(new Date(nowMs)).split("-").map(Number);
+  const prev = month === 1 ? [year - 1, 12] : [year, month - 1];
+  return `${prev[0]}-${String(prev[1]).padStart(2, "0")}`;
+}
+
+export class ReportView {
+  title = () => t("report.title");
+
+  async load() {
+    this.site = (await api.sites())[0];
+  }
+
+  draw(ctx) {
+    const user = ctx.user();
+    if (!REPORT_ROLES.has(user?.role)) return el("p", { class: "empty" }, t("report.not_allowed"));
+    const zone = this.site?.timezone ?? "UTC";
+    const status = el("p", { class: "report-status", role: "status", "aria-live": "polite" });
+    const month = el("input", { type: "month", name: "month", value: previousMonth(ctx.nowMs(), zone), required: true });
+    const from = el("input", { type: "date", name: "from" });
+    const to = el("input", { type: "date", name: "to" });
+    const lang = el("select", { name: "lang" },
+      el("option", { value: "en", selected: language() !== "zh-CN" }, t("report.lang.en")),
+      el("option", { value: "zh", selected: language() === "zh-CN" }, t("report.lang.zh")));
+    const period = () => {
+      if (from.value || to.value) {
+        if (!from.value || !to.value) throw new Error(t("report.need_period"));
+        const [start, end] = [dayParts(from.value), dayParts(to.value)];
+        const startMs = midnightMs(...start, zone);
+        const endMs = midnightMs(end[0], end[1], end[2] + 1, zone);
+        if (endMs <= startMs) throw new Error(t("report.days_order"));
+        return { start_ms: startMs, end_ms: endMs };
+      }
+      if (!month.value) throw new Error(t("report.need_period"));
+      const [year, number] = month.value.split("-").map(Number);
+      return { start_ms: midnightMs(year, number, 1, zone), end_ms: midnightMs(year, number + 1, 1, zone) };
+    };
+    const download = async (format, button) => {
+      status.className = "report-status";
+      let query;
+      try {
+        query = { ...period(), lang: lang.value, format };
+      } catch (error) {
+        status.classList.add("error");
+        status.textContent = error.message;
+        return;
+      }
+      button.disabled = true;
+      status.textContent = t("report.working");
+      try {
+        const { blob, filename } = await api.ownersReport(query);
+        const link = el("a", { href: URL.createObjectURL(blob), download: filename, hidden: true });
+        document.body.append(link);
+        link.click();
+        link.remove();
+        setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+        status.dataset.file = filename;
+        status.textContent = t("report.done", { name: filename });
+      } catch (error) {
+        status.classList.add("error");
+        status.textContent = t("error.load", { error: error.message });
+      } finally {
+        button.disabled = false;
+      }
+    };
+    const button = (format) => el("button", {
+      type: "button", class: `download download-${format}`, "data-format": format,
+      onclick: (event) => download(format, event.currentTarget),
+    }, t(`report.${format}`));
+    const scope = user.role === "steward" ? el("p", { class: "muted" }, t("report.scope_steward", { buildings: user.buildings.join(", ") })) : null;
+    return el("section", { class: "report-page" },
+      el("div", { class: "page-head" }, el("h2", {}, t("report.title"))),
+      el("p", {}, t("report.intro")),
+      scope,
+      el("form", { class: "report-form", onsubmit: (event) => event.preventDefault() },
+        el("label", {}, t("report.month"), " ", month),
+        el("fieldset", {}, el("legend", {}, t("report.or_days")),
+          el("label", {}, t("report.from"), " ", from), " ", el("label", {}, t("report.to"), " ", to)),
+        el("label", {}, t("report.language"), " ", lang),
+        el("p", { class: "muted" }, t("report.timezone", { zone })),
+        el("div", { class: "actions" }, button("pdf"), button("csv"))),
+      status);
+  }
+}
