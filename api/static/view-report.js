@@ -42,6 +42,12 @@ function previousMonth(nowMs, zone) {
 export class ReportView {
   title = () => t("report.title");
 
+  /** Live events change nothing here; a redraw (language switch, reconnect) keeps the form. */
+  wants = () => false;
+
+  /** What the form holds and what the last download said, kept across redraws. */
+  state = { month: null, from: "", to: "", lang: null, status: "", error: false, file: null };
+
   async load() {
     this.site = (await api.sites())[0];
   }
@@ -50,13 +56,28 @@ export class ReportView {
     const user = ctx.user();
     if (!REPORT_ROLES.has(user?.role)) return el("p", { class: "empty" }, t("report.not_allowed"));
     const zone = this.site?.timezone ?? "UTC";
-    const status = el("p", { class: "report-status", role: "status", "aria-live": "polite" });
-    const month = el("input", { type: "month", name: "month", value: previousMonth(ctx.nowMs(), zone), required: true });
-    const from = el("input", { type: "date", name: "from" });
-    const to = el("input", { type: "date", name: "to" });
-    const lang = el("select", { name: "lang" },
-      el("option", { value: "en", selected: language() !== "zh-CN" }, t("report.lang.en")),
-      el("option", { value: "zh", selected: language() === "zh-CN" }, t("report.lang.zh")));
+    const state = this.state;
+    state.month ??= previousMonth(ctx.nowMs(), zone);
+    const remember = (event) => { state[event.currentTarget.name] = event.currentTarget.value; };
+    const status = el("p", {
+      class: state.error ? "report-status error" : "report-status", role: "status", "aria-live": "polite",
+      "data-file": state.file,
+    }, state.status);
+    const show = (text, { error = false, file = null } = {}) => {
+      Object.assign(state, { status: text, error, file });
+      status.className = error ? "report-status error" : "report-status";
+      if (file) status.dataset.file = file;
+      else delete status.dataset.file;
+      status.textContent = text;
+    };
+    const month = el("input", { type: "month", name: "month", value: state.month, required: true, oninput: remember });
+    const from = el("input", { type: "date", name: "from", value: state.from, oninput: remember });
+    const to = el("input", { type: "date", name: "to", value: state.to, oninput: remember });
+    // The report's language follows the page's until one is chosen here.
+    const chosen = state.lang ?? (language() === "zh-CN" ? "zh" : "en");
+    const lang = el("select", { name: "lang", onchange: remember },
+      el("option", { value: "en", selected: chosen === "en" }, t("report.lang.en")),
+      el("option", { value: "zh", selected: chosen === "zh" }, t("report.lang.zh")));
     const period = () => {
       if (from.value || to.value) {
         if (!from.value || !to.value) throw new Error(t("report.need_period"));
@@ -71,17 +92,15 @@ export class ReportView {
       return { start_ms: midnightMs(year, number, 1, zone), end_ms: midnightMs(year, number + 1, 1, zone) };
     };
     const download = async (format, button) => {
-      status.className = "report-status";
       let query;
       try {
         query = { ...period(), lang: lang.value, format };
       } catch (error) {
-        status.classList.add("error");
-        status.textContent = error.message;
+        show(error.message, { error: true });
         return;
       }
       button.disabled = true;
-      status.textContent = t("report.working");
+      show(t("report.working"));
       try {
         const { blob, filename } = await api.ownersReport(query);
         const link = el("a", { href: URL.createObjectURL(blob), download: filename, hidden: true });
@@ -89,11 +108,9 @@ export class ReportView {
         link.click();
         link.remove();
         setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
-        status.dataset.file = filename;
-        status.textContent = t("report.done", { name: filename });
+        show(t("report.done", { name: filename }), { file: filename });
       } catch (error) {
-        status.classList.add("error");
-        status.textContent = t("error.load", { error: error.message });
+        show(t("error.load", { error: error.message }), { error: true });
       } finally {
         button.disabled = false;
       }
