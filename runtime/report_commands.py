@@ -66,7 +66,8 @@ def period_ms(args: argparse.Namespace, site: Site, now: int) -> tuple[int, int]
         raise ReportArgumentError("--from and --to go together (the first and the last day)")
     try:
         if args.month is not None:
-            return month_range_ms(*args.month, site.timezone)
+            year, month = args.month
+            return month_range_ms(year, month, site.timezone)
         if args.first is not None:
             return day_range_ms(args.first, args.last, site.timezone)
     except ValueError as exc:

@@ -9,6 +9,7 @@ Telemetry for a month at 1 Hz would take hours to simulate; the report reads onl
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -85,9 +86,7 @@ def simulate_month(
             started = start_ms + day * DAY + rng.randrange(DAY - 4 * HOUR)
             n = count
             count += 1
-            schedule.at(
-                started, lambda n=n, r=rule_index, d=device, s=started: file_fault(n, r, d, s)
-            )
+            schedule.at(started, functools.partial(file_fault, n, rule_index, device, started))
             fate = rng.random()
             if fate < 0.1:
                 continue  # nobody answers: still open at the end, past its deadlines
@@ -98,12 +97,8 @@ def simulate_month(
                 continue
             cleared = acknowledged + rng.randrange(10 * MINUTE, 6 * HOUR)
             rule_id = rules[rule_index].id
-            schedule.at(
-                cleared,
-                lambda r=rule_id, d=device, c=cleared: store.record_clears(
-                    [FaultCleared(rule_id=r, device_id=d, cleared_ms=c)]
-                ),
-            )
+            clear = FaultCleared(rule_id=rule_id, device_id=device, cleared_ms=cleared)
+            schedule.at(cleared, functools.partial(store.record_clears, [clear]))
             resolved = cleared + rng.randrange(5 * MINUTE, 30 * HOUR)
             code = rng.choice(CODES)
             schedule.at(resolved, step(n, "resolved", resolution_code=code, confirm_active=True))
