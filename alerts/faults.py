@@ -29,6 +29,8 @@ class FaultOpened:
     flap: bool = False
     """It began within the rule's `gap` of the last clear: the same physical event coming
     back, not a recurrence (root-cause orders and `repeat` do not count it)."""
+    title_zh: str | None = None
+    """The title in 中文, when the rule has one."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,6 +67,8 @@ class Rule:
     severity: Severity
     title: str
     """Shown on the work order; `{device}` is replaced by the device's name."""
+    title_zh: str = ""
+    """The same in 中文 (empty: the English title stands for both)."""
     condition: Condition
     for_s: float = 0.0
     """The condition must hold this long (by reading timestamps) before the fault opens."""

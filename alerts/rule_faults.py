@@ -37,12 +37,8 @@ def rule_fault(
         if asset is not None
         else (device.name, device.id, device.building_id, device.unit_id)
     )
-    try:
-        title = rule.title.format(
-            device=name, device_id=ident, building=building, unit=unit, **values
-        )
-    except (ValueError, KeyError, IndexError):
-        title = rule.title
+    fields = {"device": name, "device_id": ident, "building": building, "unit": unit, **values}
+    title = _fill(rule.title, fields)
     return FaultOpened(
         rule_id=rule.id,
         kind=rule.kind,
@@ -53,11 +49,19 @@ def rule_fault(
         severity=rule.severity,
         category=rule.category,
         title=title,
+        title_zh=_fill(rule.title_zh, fields) if rule.title_zh else None,
         started_ms=started_ms,
         detected_ms=at_ms,
         family_rules=family_rules,
         flap=flap,
     )
+
+
+def _fill(template: str, fields: Mapping[str, object]) -> str:
+    try:
+        return template.format(**fields)
+    except (ValueError, KeyError, IndexError):
+        return template
 
 
 def site_fault(site: Site, started_ms: int, now_ms: int) -> FaultOpened:
@@ -71,6 +75,7 @@ def site_fault(site: Site, started_ms: int, now_ms: int) -> FaultOpened:
         severity=Severity.CRITICAL,
         category=Category.SITE,
         title=f"Site silent: no device of {site.name} reports (power, network or gateway)",
+        title_zh=f"全小区失联：{site.name} 没有任何设备上报（停电、网络或网关故障）",
         started_ms=started_ms,
         detected_ms=now_ms,
     )

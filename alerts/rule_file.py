@@ -24,6 +24,7 @@ severity = "critical"           # critical | major | minor | warning
 category = "equipment"          # optional: equipment (default) | sensor
 title = "Pump dry run: {device}"   # {device} {device_id} {building} {unit} and the kind's
                                    # fields at detection, e.g. {motor_temp_c:.0f}
+title_zh = "水泵干转 {device}"      # optional: the title in 中文 (the same placeholders)
 description = "..."             # optional: why the rule exists, shown in docs
 """
 
@@ -51,7 +52,7 @@ TITLE_FIELDS = frozenset({"device", "device_id", "building", "unit"})
 _RULE_KEYS = {
     "id", "kind", "when", "for", "severity", "category", "title", "description",
     "clear", "repeat", "schedule", "cooldown", "auto_resolve", "hold", "clear_for", "gap",
-    "family", "asset", "title_values",
+    "family", "asset", "title_values", "title_zh",
 }  # fmt: skip
 _REQUIRED = ("id", "kind", "when", "severity", "title")
 _ID = re.compile(r"^[a-z0-9_.-]{1,128}$")
@@ -287,6 +288,12 @@ def _rule(
     problem = _check_title(raw["title"], kinds, frozenset(title_values))
     if problem:
         raise fail("title", problem)
+    title_zh = raw.get("title_zh", "")
+    if not isinstance(title_zh, str) or ("title_zh" in raw and not title_zh.strip()):
+        raise fail("title_zh", "title_zh must be a non-empty string (the title in 中文)")
+    problem = _check_title(title_zh, kinds, frozenset(title_values))
+    if problem:
+        raise fail("title_zh", problem.replace("title", "title_zh", 1))
 
     def compile_at(key: str, spec: KindSpec) -> Expression:
         try:
@@ -331,6 +338,7 @@ def _rule(
                 kind=spec.name,
                 severity=severity,
                 title=raw["title"],
+                title_zh=title_zh,
                 condition=when,
                 for_s=durations["for"],
                 category=category,

@@ -61,6 +61,7 @@ from api.routes import (
     teams,
     work_orders,
 )
+from api.routes import owners as owners_report
 from api.routes import site as site_routes
 from api.routes import users as user_routes
 from api.routes.reports import report_form_limits
@@ -203,6 +204,7 @@ def create_app(
         reports,
         residents,
         public,
+        owners_report,
         events,
         dashboard,
     ):

@@ -186,6 +186,7 @@ class ChangeMonitor:
                             "at_ms": event.at_ms,
                             "note": event.note if event.event != "created" else None,
                             "title": order.title,
+                            "title_zh": order.title_zh,
                             "assignee": order.assignee,
                             "team": order.team,
                         },

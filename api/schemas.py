@@ -244,6 +244,8 @@ class WorkOrderOut(BaseModel):
     severity: str
     category: str
     title: str
+    title_zh: str | None = None
+    """The title in 中文 (null: only the English one exists, e.g. an order from before 0010)."""
     status: str
     source: str
     priority: int

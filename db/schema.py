@@ -78,6 +78,8 @@ work_orders = Table(
     Column("hold_reason", Text, nullable=True),
     Column("hold_until_ms", BigInteger, nullable=True),
     Column("resolution_code", String(32), nullable=True),
+    # -- titles in 中文 (revision 0010) --
+    Column("title_zh", String(300), nullable=True),
 )
 
 OPEN_EPISODE_WHERE = work_orders.c.status.in_(OPEN_STATUSES)

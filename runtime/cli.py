@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from facility.errors import FacilityError
-from runtime import commands, qr_commands, team_commands, user_commands
+from runtime import commands, qr_commands, report_commands, team_commands, user_commands
 from runtime.settings.options import Option, ValueType
 from runtime.settings.resolve import Resolved, all_options, read_config_file, resolve
 from runtime.settings.show import render_reference
@@ -134,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
                   help="QR codes (SVG) of buildings' report forms and status pages")  # fmt: skip
     qr.add_argument("--building", action="append", required=True, help="a building id; repeat")
     qr.add_argument("--out", type=Path, required=True, help="folder for the SVG files")
+    report = _command(top, "report", report_commands.cmd_report, "report",
+                      help="the owners' meeting report of a period (PDF and CSV)")  # fmt: skip
+    report_commands.add_report_arguments(report)
     mqtt = top.add_parser("mqtt", help="the MQTT broker's sessions")
     _command(
         mqtt.add_subparsers(dest="sub", required=True), "forget-session",

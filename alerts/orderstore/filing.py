@@ -152,7 +152,7 @@ class FaultFiling(StoreCore):
         if priority < row.priority:
             values.update(
                 severity=str(fault.severity), priority=priority, rule_id=fault.rule_id,
-                title=fault.title,
+                title=fault.title, title_zh=fault.title_zh,
                 respond_by_ms=min(respond_by, row.respond_by_ms or respond_by),
                 resolve_by_ms=min(resolve_by, row.resolve_by_ms or resolve_by),
             )  # fmt: skip
@@ -230,6 +230,7 @@ class FaultFiling(StoreCore):
                 severity=severity,
                 category=str(fault.category),
                 title=title or fault.title,
+                title_zh=fault.title_zh,
                 status=str(WorkOrderStatus.OPEN),
                 fault_started_ms=fault.started_ms,
                 detected_ms=fault.detected_ms,
@@ -288,8 +289,9 @@ class FaultFiling(StoreCore):
         # Its fault start is the newest episode counted: the next root-cause order counts only
         # episodes after it, so none is counted twice however the episodes were filed.
         trigger = dataclasses.replace(
-            fault, started_ms=newest, detected_ms=max(fault.detected_ms, newest)
-        )
+            fault, started_ms=newest, detected_ms=max(fault.detected_ms, newest),
+            title_zh=f"故障反复出现，请查明根本原因：{fault.title_zh or fault.title}",
+        )  # fmt: skip
         root_id = self._insert_order(
             conn, site_id, trigger, Source.ROOT_CAUSE, now,
             title=f"Recurring fault, find the root cause: {fault.title}",

@@ -55,6 +55,8 @@ class WorkOrder:
     """When work is expected to go on (while it is on hold)."""
     resolution_code: str | None
     """How it was resolved (`alerts.workorders.ResolutionCode`); kept once closed."""
+    title_zh: str | None = None
+    """The title in 中文 (the rule's `title_zh`); None for orders filed before there was one."""
     # The fields are named as the columns of `work_orders` (`work_order_from_row` reads rows
     # by those names).
 

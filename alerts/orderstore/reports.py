@@ -50,9 +50,8 @@ class ResidentReports(StoreCore):
         now = self.clock_ms()
         priority, respond_by, resolve_by = self.policy.sla(severity, now)
         first_line = " ".join(text.split())
-        title = "Resident report: " + (
-            first_line if len(first_line) <= 80 else first_line[:79] + "…"
-        )
+        excerpt = first_line if len(first_line) <= 80 else first_line[:79] + "…"
+        title = "Resident report: " + excerpt
         note = text if not contact else f"{text}\n\ncontact: {contact.strip()}"
         with self._write() as conn:
             order_id = conn.execute(
@@ -67,6 +66,7 @@ class ResidentReports(StoreCore):
                     severity=severity,
                     category="report",
                     title=title,
+                    title_zh="住户报修：" + excerpt,
                     status=str(WorkOrderStatus.OPEN),
                     fault_started_ms=now,
                     detected_ms=now,

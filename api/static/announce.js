@@ -6,6 +6,7 @@
 
 import { el } from "./dom.js";
 import { t } from "./i18n.js";
+import { orderTitle } from "./titles.js";
 
 const SOUND_KEY = "facility.sound";
 const TONES = [[880, 0], [660, 0.22]];
@@ -63,7 +64,7 @@ export class Announcer {
       for (const o of critical) this.known.add(o.id);
       return;
     }
-    for (const o of critical) this.announce({ work_order_id: o.id, title: o.title });
+    for (const o of critical) this.announce({ work_order_id: o.id, title: o.title, title_zh: o.title_zh });
   }
 
   /** A live `work_order` event: a critical order just created. */
@@ -76,7 +77,7 @@ export class Announcer {
     this.known.add(order.work_order_id);
     this.unseen += 1;
     this.onCount(this.unseen);
-    const text = t("announce.new_critical", { id: order.work_order_id, title: order.title ?? "" });
+    const text = t("announce.new_critical", { id: order.work_order_id, title: orderTitle(order) ?? "" });
     document.getElementById("announce")?.replaceChildren(el("span", { "data-work-order": order.work_order_id }, text));
     if (this.soundOn) this.beep();
     if ("Notification" in window && Notification.permission === "granted") {

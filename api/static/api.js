@@ -128,6 +128,9 @@ export const api = {
   assign: (id, body) => request("POST", `/work-orders/${encodeURIComponent(id)}/assign`, { body }),
   comment: (id, text) => request("POST", `/work-orders/${encodeURIComponent(id)}/comments`, { body: { text } }),
   teams: () => request("GET", "/teams"),
+  sites: () => request("GET", "/sites"),
+  /** {start_ms, end_ms, lang, format} -> {blob, filename} */
+  ownersReport: (query) => download("/reports/owners", query),
   assignees: () => request("GET", "/assignees"),
   deviceMaintenance: (id, query) => request("GET", `/devices/${encodeURIComponent(id)}/maintenance`, { query }),
   buildingReports: (id, query) => request("GET", `/buildings/${encodeURIComponent(id)}/reports`, { query }),
@@ -141,6 +144,26 @@ export const api = {
       query: { field: fields, start_ms: Math.round(startMs), end_ms: Math.round(endMs), interval_s: intervalS },
     }),
 };
+
+/** A file the API makes (the owners' report): {blob, filename}; errors as request()'s. */
+export async function download(path, query) {
+  const headers = session.current?.token ? { Authorization: `Bearer ${session.current.token}` } : {};
+  const url = new URL(API + path, location.origin);
+  for (const [key, value] of Object.entries(query)) url.searchParams.append(key, value);
+  const response = await fetch(url, { headers });
+  if (!response.ok) {
+    let detail = `HTTP ${response.status}`;
+    try {
+      detail = (await response.json()).detail ?? detail;
+      if (Array.isArray(detail)) detail = detail.map((d) => d.msg).join("; ");
+    } catch {
+      // Not JSON: keep the status line.
+    }
+    throw new ApiError(response.status, detail);
+  }
+  const match = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
+  return { blob: await response.blob(), filename: match ? match[1] : "report" };
+}
 
 /** The Server-Sent Events stream. EventSource cannot send headers: it authenticates with the
  * HttpOnly cookie that login and refresh set (same origin), so no token ever sits in a URL. */

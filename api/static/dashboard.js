@@ -16,6 +16,7 @@ import { LoginView } from "./view-login.js";
 import { LogbookView } from "./view-logbook.js";
 import { OrderView } from "./view-order.js";
 import { QrView } from "./view-qr.js";
+import { REPORT_ROLES, ReportView } from "./view-report.js";
 import { UsersView } from "./view-users.js";
 
 const MAINTENANCE_ROLES = new Set(["technician", "dispatcher", "admin"]);
@@ -31,6 +32,7 @@ const ROUTES = [
   [/^#\/orders$/, () => new BoardView()],
   [/^#\/orders\/(\d+)$/, (m) => new OrderView({ orderId: Number(m[1]) })],
   [/^#\/users$/, () => new UsersView()],
+  [/^#\/report$/, () => new ReportView()],
 ];
 
 class App {
@@ -275,6 +277,7 @@ class App {
     document.body.dataset.role = user?.role ?? "";
     document.getElementById("nav-board").hidden = !this.isMaintenance();
     document.getElementById("nav-users").hidden = user?.role !== "admin";
+    document.getElementById("nav-report").hidden = !REPORT_ROLES.has(user?.role);
     document.getElementById("sound").hidden = !this.isMaintenance();
     this.showSound();
     if (!this.isMaintenance()) document.getElementById("notify").hidden = true;

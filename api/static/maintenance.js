@@ -5,11 +5,12 @@
 import { el } from "./dom.js";
 import { dateTime, duration, t, tOr } from "./i18n.js";
 import { eventDetail, eventText, severityBadge } from "./format.js";
+import { orderTitle } from "./titles.js";
 
 const took = (s) => (s === null || s === undefined ? "–" : duration(s * 1000));
 
 function orderItem(order, ctx) {
-  const title = `#${order.id} ${order.title}`;
+  const title = `#${order.id} ${orderTitle(order)}`;
   return el("li", { class: "maintenance-order", "data-work-order": order.id, "data-status": order.status },
     el("div", { class: "card-head" },
       el("span", {}, severityBadge(order.severity), " ",

@@ -3,6 +3,7 @@
 "use strict";
 
 import { api } from "./api.js";
+import { orderTitle } from "./titles.js";
 import { el } from "./dom.js";
 import { dateTime, duration, t, tOr } from "./i18n.js";
 import {
@@ -69,7 +70,7 @@ function card(order, now, ctx, names) {
     el("div", { class: "card-head" }, severityBadge(order.severity),
       FINISHED_STATUSES.includes(order.status) ? el("span", { class: "badge order-status" }, tOr(`order.status.${order.status}`, order.status)) : null,
       el("span", { class: sla.overdue ? "sla overdue" : "sla" }, sla.text)),
-    el("a", { href: `#/orders/${order.id}`, class: "order-title" }, `#${order.id} ${order.title}`),
+    el("a", { href: `#/orders/${order.id}`, class: "order-title" }, `#${order.id} ${orderTitle(order)}`),
     el("div", { class: "muted" }, [names.get(order.building_id) ?? order.building_id, order.device_id].filter(Boolean).join(" · "),
       ` · ${t("order.since", { time: duration(now - startedMs(order)) })}`),
     el("div", { class: "muted assignee" }, `${t("order.assignee")}: ${order.assignee ?? t("order.unassigned")}`,

@@ -7,6 +7,7 @@ import { el } from "./dom.js";
 import { dateTime, t, tOr } from "./i18n.js";
 import { ago, fieldLabel, formatValue, severityBadge, statusBadge, unitLabel } from "./format.js";
 import { maintenanceSection } from "./maintenance.js";
+import { orderTitle } from "./titles.js";
 
 /** The fields charted per kind: the signals the default rules watch. */
 export const CHART_FIELDS = {
@@ -88,7 +89,7 @@ export class DeviceView {
         el("h3", {}, t("device.open_orders")),
         el("ul", {}, d.open_work_orders.map((o) => el("li", { "data-work-order": o.id },
           severityBadge(o.severity), " ",
-          ctx.isMaintenance() ? el("a", { href: `#/orders/${o.id}` }, o.title) : o.title,
+          ctx.isMaintenance() ? el("a", { href: `#/orders/${o.id}` }, orderTitle(o)) : orderTitle(o),
           el("span", { class: "muted" }, ` · ${tOr(`order.status.${o.status}`, o.status)}`))))) : null,
       el("section", {},
         el("h3", {}, t("device.values")),

@@ -10,6 +10,7 @@ import { defaultSpanH } from "./trend-span.js";
 import { actionButtons, orderState } from "./view-board.js";
 import { CHART_FIELDS, historyCharts } from "./view-device.js";
 import { photoSection } from "./photos.js";
+import { orderTitle } from "./titles.js";
 
 /** The trend's series worth a look: those that moved, the kind's usual signals first. */
 export function movingSeries(trend, kind) {
@@ -39,7 +40,7 @@ export class OrderView {
     this.windowH = null; // chosen at the first load, from the readings there are
   }
 
-  title = () => (this.order ? `#${this.order.id} ${this.order.title}` : "");
+  title = () => (this.order ? `#${this.order.id} ${orderTitle(this.order)}` : "");
 
   wants = (event) => event.type === "work_order" && event.work_order_id === this.orderId;
 
@@ -93,7 +94,7 @@ export class OrderView {
     return el("div", { class: "order-detail", "data-work-order": o.id, "data-status": o.status },
       el("p", {}, el("a", { href: "#/orders", class: "back" }, `← ${t("order.back")}`)),
       el("div", { class: "page-head" },
-        el("h2", {}, `#${o.id} ${o.title}`),
+        el("h2", {}, `#${o.id} ${orderTitle(o)}`),
         severityBadge(o.severity),
         el("span", { class: "badge order-status", "data-status": o.status }, tOr(`order.status.${o.status}`, o.status))),
       el("p", { class: sla.overdue ? "sla overdue" : "sla" }, sla.text),

@@ -90,6 +90,7 @@ def dry_run_opened(
         severity=Severity.CRITICAL,
         category=Category.EQUIPMENT,
         title=f"Pump dry run: {name}",
+        title_zh=f"水泵干转：{name}",
         started_ms=ms(started_s),
         detected_ms=ms(detected_s),
         flap=flap,

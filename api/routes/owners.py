@@ -1,0 +1,65 @@
+"""The owners' meeting report as a file: PDF or CSV, English or 中文, of a period of the estate
+(a steward's: of their buildings). The figures and the rendering are `alerts.owners_*`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response
+
+from alerts.owners_files import MEDIA_TYPES, file_name, render
+from alerts.owners_report import owners_report, previous_month_ms
+from api.auth.users import Role
+from api.deps import Context, CurrentUser, unprocessable
+from api.schemas import MAX_MS
+
+router = APIRouter(prefix="/api/v1/reports", tags=["owners' report"])
+REPORT_ROLES = (Role.ADMIN, Role.DISPATCHER, Role.STEWARD)
+
+
+@router.get(
+    "/owners",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {media: {} for media in MEDIA_TYPES.values()},
+            "description": "the report as a file (Content-Disposition names it)",
+        },
+        403: {"description": "technicians do not get the report"},
+    },
+)
+def owners_report_file(
+    context: Context,
+    principal: CurrentUser,
+    start_ms: Annotated[
+        int | None, Query(ge=0, le=MAX_MS, description="default: last month")
+    ] = None,
+    end_ms: Annotated[int | None, Query(ge=0, le=MAX_MS)] = None,
+    lang: Literal["en", "zh"] = "en",
+    fmt: Annotated[Literal["pdf", "csv"], Query(alias="format")] = "pdf",
+) -> Response:
+    principal.require_role(*REPORT_ROLES)
+    site, now = context.site, context.clock_ms()
+    if (start_ms is None) != (end_ms is None):
+        missing = "end_ms" if end_ms is None else "start_ms"
+        raise unprocessable(("query", missing), "start_ms and end_ms go together")
+    start, end = (
+        (start_ms, end_ms)
+        if start_ms is not None and end_ms is not None
+        else previous_month_ms(now, site.timezone)
+    )
+    if end <= start:
+        raise unprocessable(("query", "end_ms"), "end_ms must be after start_ms")
+    if end - start > context.settings.service_max_range_s * 1000:
+        days = context.settings.service_max_range_s // 86_400
+        raise unprocessable(("query", "end_ms"), f"the period may be at most {days} days")
+    buildings = [b for b in site.buildings if principal.can_see(b.id)]
+    report = owners_report(
+        site, context.store, start_ms=start, end_ms=end, now_ms=now, buildings=buildings
+    )
+    name = file_name(report, lang, fmt)
+    return Response(
+        render(report, lang, fmt),
+        media_type=MEDIA_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
