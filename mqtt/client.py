@@ -290,6 +290,7 @@ class MqttClient:
     ) -> None:
         self._connected.clear()
         self._disconnected.set()
+        self._barrier_passed.set()  # a stop waiting for the broker to read its acks: it never will
         self._paho.link_down()
         with self._state:
             quiet = self._stopping or self._paused
