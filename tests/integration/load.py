@@ -116,13 +116,28 @@ class Publisher:
         self.published = 0
         self._thread: threading.Thread | None = None
         self._closing = threading.Event()
+        self.holding = threading.Event()
+        """Set while publishing waits at one of its hold points for `release()`."""
+        self._released = threading.Event()
 
-    def publish_all(self, messages: Sequence[Message], *, per_second: float = 0.0) -> None:
+    def publish_all(
+        self, messages: Sequence[Message], *, per_second: float = 0.0, hold_at: Sequence[int] = ()
+    ) -> None:
+        """Publish every message; before each message number in `hold_at`, wait for `release()`
+        (a test acts at an exact point of the stream however slow the machine is)."""
         infos: deque[paho.MQTTMessageInfo] = deque()
+        holds = deque(sorted(hold_at))
         started = time.monotonic()
         for number, (topic, payload) in enumerate(messages):
             if self._closing.is_set():
                 return  # closed while publishing in the background: stop where we are
+            if holds and number == holds[0]:
+                holds.popleft()
+                held = time.monotonic()
+                self.holding.set()
+                self._released.wait()
+                self._released.clear()
+                started += time.monotonic() - held  # the pace resumes, no catching up
             if per_second and number % 100 == 0:
                 delay = started + number / per_second - time.monotonic()
                 if delay > 0:
@@ -137,11 +152,20 @@ class Publisher:
             info.wait_for_publish(60)
             assert info.is_published(), "the broker did not acknowledge a message"
 
-    def start(self, messages: Sequence[Message], *, per_second: float) -> None:
+    def start(
+        self, messages: Sequence[Message], *, per_second: float, hold_at: Sequence[int] = ()
+    ) -> None:
         self._thread = threading.Thread(
-            target=self.publish_all, args=(messages,), kwargs={"per_second": per_second}
+            target=self.publish_all,
+            args=(messages,),
+            kwargs={"per_second": per_second, "hold_at": hold_at},
         )
         self._thread.start()
+
+    def release(self) -> None:
+        """Go on from the hold point publishing waits at."""
+        self.holding.clear()
+        self._released.set()
 
     def join(self, timeout_s: float = 120.0) -> None:
         assert self._thread is not None
@@ -150,6 +174,7 @@ class Publisher:
 
     def close(self) -> None:
         self._closing.set()
+        self._released.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(60)
         self._client.disconnect()
