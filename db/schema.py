@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 
 OPEN_STATUSES: Final = ("open", "acknowledged", "in_progress", "on_hold")
@@ -78,11 +79,17 @@ work_orders = Table(
     Column("hold_reason", Text, nullable=True),
     Column("hold_until_ms", BigInteger, nullable=True),
     Column("resolution_code", String(32), nullable=True),
-    # -- titles in 中文 (revision 0010) --
+    # -- titles in 中文 (revision 0012) --
     Column("title_zh", String(300), nullable=True),
 )
 
 OPEN_EPISODE_WHERE = work_orders.c.status.in_(OPEN_STATUSES)
+OPEN_INDEX_PREDICATE = text("status IN (" + ", ".join(f"'{s}'" for s in OPEN_STATUSES) + ")")
+"""The one-open-order index's predicate for `ON CONFLICT ... WHERE`, its values written out.
+As bound parameters (what `OPEN_EPISODE_WHERE` renders), PostgreSQL cannot match the partial
+index once it plans the statement generically: psycopg prepares a statement run five times on
+a connection, PostgreSQL goes generic after five more, and the 11th filing on a connection
+failed with "no unique or exclusion constraint matching the ON CONFLICT specification"."""
 
 # One open work order per source, device and rule: the database, not a check-then-insert,
 # keeps a fault delivered twice (or by two gateways at once) from opening two jobs.

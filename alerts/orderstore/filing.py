@@ -19,7 +19,13 @@ from alerts.workorders import (
     WorkOrderStatus,
     fullest_window,
 )
-from db.schema import OPEN_EPISODE_WHERE, OPEN_ORDER_KEY, fault_episodes, work_orders
+from db.schema import (
+    OPEN_EPISODE_WHERE,
+    OPEN_INDEX_PREDICATE,
+    OPEN_ORDER_KEY,
+    fault_episodes,
+    work_orders,
+)
 
 
 class FaultFiling(StoreCore):
@@ -244,7 +250,7 @@ class FaultFiling(StoreCore):
                 last_fault_ms=fault.started_ms,
             )
             .on_conflict_do_nothing(
-                index_elements=list(OPEN_ORDER_KEY), index_where=OPEN_EPISODE_WHERE
+                index_elements=list(OPEN_ORDER_KEY), index_where=OPEN_INDEX_PREDICATE
             )
             .returning(work_orders.c.id)
         ).scalar_one_or_none()

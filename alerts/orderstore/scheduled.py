@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, func, select, text, update
+from sqlalchemy import Connection, func, select, update
 
 from alerts.orderstore.base import StoreCore, add_event
 from alerts.workorders import SYSTEM_ACTOR, EventKind, Source, WorkOrderStatus
 from db.schema import (
     OPEN_EPISODE_WHERE,
+    OPEN_INDEX_PREDICATE,
     OPEN_ORDER_KEY,
-    OPEN_STATUSES,
     maintenance_evidence,
     maintenance_orders,
     maintenance_tracking,
@@ -33,12 +33,6 @@ FINISHED: tuple[str, ...] = (
     str(WorkOrderStatus.CANCELLED),
 )
 COMPLETED: tuple[str, ...] = (str(WorkOrderStatus.RESOLVED), str(WorkOrderStatus.CLOSED))
-OPEN_INDEX_PREDICATE = text(
-    "status IN (" + ", ".join(f"'{status}'" for status in OPEN_STATUSES) + ")"
-)
-"""The one-open-order index's predicate with its values written out: bound parameters there
-(as psycopg sends them once it prepares a statement it ran five times on a connection) keep
-PostgreSQL from matching the partial index."""
 PairKey = tuple[str, str]
 """(plan id, device id)."""
 

@@ -633,3 +633,18 @@ def test_concurrent_new_episodes_of_one_fault_share_one_open_order(
     assert (order.recurrences, order.last_fault_ms) == (writers - 1, T0 + (writers - 1) * MIN_MS)
     events = [e.event for e in store.history(order.id)]
     assert sorted(events) == ["created"] + ["recurred"] * (writers - 1) + ["root_cause"]
+
+
+def test_a_long_running_process_files_every_order_one_call_at_a_time(
+    store: WorkOrderStore,
+) -> None:
+    """One fault per call, as the gateway files them, on one pooled connection: on PostgreSQL
+    the filing statement gets prepared and then planned generically, and its `ON CONFLICT`
+    must still find the one-open-order index (it failed from the 11th filing on)."""
+    devices = [f"p{n}" for n in range(25)]
+    for device in devices:
+        store.open_for_faults("s1", [fault(device=device)])
+    store.open_for_faults("s1", [fault(device="p3")])  # already open: no second order
+
+    orders = store.list_work_orders()
+    assert sorted(o.device_id or "" for o in orders) == sorted(devices)
