@@ -7,6 +7,7 @@ id = "elevator.alarm_test"         # unique; the scheduled orders' rule_id
 kind = "elevator"                  # elevator | lighting | gate | pump
 devices = "*emerg*"                # optional: an fnmatch pattern over the device's id or name
 title = "EN 81-28 alarm system self-test"
+title_zh = "EN 81-28 紧急报警装置自检"  # optional: the title in 中文 (reports, the dashboard)
 every = "72h"                      # the interval (s, m, h, d), 1 h .. 5 years
 evidence = "telemetry"             # telemetry: a reading shows it; record: a technician's
 field = "alarm_test_ok"            #   telemetry: the field that reports the test ...
@@ -43,7 +44,7 @@ MIN_EVERY_S: Final = 3600.0
 MAX_EVERY_S: Final = 5 * 366 * 86_400.0
 _ID = re.compile(r"^[a-z0-9_.-]{1,128}$")
 _KEYS: Final = frozenset(
-    {"id", "kind", "devices", "title", "every", "evidence", "field", "passed", "done_codes",
+    {"id", "kind", "devices", "title", "title_zh", "every", "evidence", "field", "passed", "done_codes",
      "severity", "enabled", "description"}
 )  # fmt: skip
 _REQUIRED: Final = ("id", "kind", "title", "every", "evidence")
@@ -67,6 +68,8 @@ class Plan:
     title: str
     every_s: float
     evidence: Evidence
+    title_zh: str = ""
+    """The title in 中文; empty: the English title serves both languages."""
     devices: str = "*"
     """fnmatch pattern over the device's id or name (case-insensitive)."""
     field: str | None = None
@@ -79,6 +82,10 @@ class Plan:
     @property
     def every_ms(self) -> int:
         return round(self.every_s * 1000)
+
+    def title_in(self, language: str) -> str:
+        """The title in `language` (`en` or `zh`)."""
+        return self.title_zh if language == "zh" and self.title_zh else self.title
 
     def applies_to(self, device: Device) -> bool:
         if device.kind != self.kind:
@@ -179,6 +186,9 @@ def _plan(raw: Any, where: _Where) -> Plan:
     title = _text(raw, "title", where)
     if not title.strip() or len(title) > 200:
         raise where.error("title", "title must be 1 to 200 characters")
+    title_zh = _text(raw, "title_zh", where, "")
+    if "title_zh" in raw and (not title_zh.strip() or len(title_zh) > 200):
+        raise where.error("title_zh", "title_zh must be 1 to 200 characters (the title in 中文)")
     every_s = parse_duration_s(raw["every"])
     if every_s is None or not MIN_EVERY_S <= every_s <= MAX_EVERY_S:
         raise where.error(
@@ -194,6 +204,7 @@ def _plan(raw: Any, where: _Where) -> Plan:
         "id": plan_id,
         "kind": kind,
         "title": title,
+        "title_zh": title_zh,
         "every_s": every_s,
         "evidence": evidence,
         "devices": _text(raw, "devices", where, "*"),

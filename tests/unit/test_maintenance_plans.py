@@ -39,6 +39,16 @@ def test_the_default_plans_have_the_issues_intervals() -> None:
     assert plans["lighting.emergency_function"].every_s == 30 * DAY_S
     assert plans["lighting.emergency_duration"].every_s == 365 * DAY_S
     assert plans["pump.maintenance"].every_s == 30 * DAY_S
+    assert alarm.title_in("en") == "EN 81-28 alarm system self-test"
+    assert alarm.title_in("zh") == "EN 81-28 紧急报警装置自检"
+    assert all(p.title_zh for p in plans.values())
+
+
+def test_a_plan_without_a_chinese_title_shows_its_english_one_in_both() -> None:
+    (plan,) = parse_plan_file(GOOD)
+    assert (plan.title_zh, plan.title_in("zh")) == ("", "Pump visit")
+    (named,) = parse_plan_file(GOOD + 'title_zh = "水泵巡检"\n')
+    assert (named.title_in("zh"), named.title_in("en")) == ("水泵巡检", "Pump visit")
 
 
 def test_emergency_lighting_plans_cover_only_the_emergency_groups(demo_site: Site) -> None:
@@ -100,6 +110,8 @@ enabled = false
         (GOOD + 'field = "running"\n', 7, "field is for evidence = telemetry"),
         (GOOD + 'severity = "urgent"\n', 7, "severity 'urgent' must be one of"),
         (GOOD + "enabled = 1\n", 7, "enabled must be true or false"),
+        (GOOD + 'title_zh = " "\n', 7, "title_zh must be 1 to 200 characters"),
+        (GOOD + "title_zh = 3\n", 7, "title_zh must be a string"),
         (GOOD + "\n" + GOOD, 9, "duplicate plan id 'pump.visit'"),
         (
             GOOD.replace('"record"', '"telemetry"') + "passed = 1\n",
