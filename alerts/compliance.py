@@ -9,19 +9,37 @@ test passing: kept by the scheduler, and the device's newest reading) or a techn
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from alerts.maintenance.plans import Evidence, Plan, PlanSet
 from alerts.maintenance.schedule import ComplianceStatus, next_due_ms, status_at
 from alerts.maintenance.scheduler import passed_value
 from alerts.orderstore.models import DeviceState
-from alerts.orderstore.scheduled import TechnicianRecord, TelemetryPass
-from alerts.store import WorkOrderStore
+from alerts.orderstore.scheduled import PairKey, PlanOrderState, TechnicianRecord, TelemetryPass
 from facility.site import Device, Site
 
 MAX_HISTORY = 100
 """Done entries listed per row, newest first (the range may hold more)."""
+
+
+class ComplianceSource(Protocol):
+    """What the logbook reads from the order store (`WorkOrderStore`)."""
+
+    def tracked_since(self, device_ids: Sequence[str]) -> dict[PairKey, int]: ...
+
+    def telemetry_passes(
+        self, device_ids: Sequence[str], *, until_ms: int
+    ) -> list[TelemetryPass]: ...
+
+    def technician_records(
+        self, device_ids: Sequence[str], *, until_ms: int
+    ) -> list[TechnicianRecord]: ...
+
+    def device_states(self, device_ids: Iterable[str] | None = None) -> dict[str, DeviceState]: ...
+
+    def plan_order_states(self, device_ids: Sequence[str]) -> dict[PairKey, PlanOrderState]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +77,7 @@ class ComplianceRow:
 
 
 def compliance_for(
-    store: WorkOrderStore,
+    store: ComplianceSource,
     site: Site,
     plans: PlanSet,
     building_id: str,

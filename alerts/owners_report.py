@@ -5,10 +5,8 @@ figures of a building, applied to the right subset of orders: per building (the 
 `GET /buildings/{id}/service` gives), over the whole estate, per elevator car (its
 availability: the car alone, one elevator) and per severity (response and repair against the
 SLA). What the service figures do not cover is counted here: how residents' reports ended and
-which issues were still open at the end of the period.
-
-Maintenance-plan compliance is not in the report yet (plans are being added elsewhere): a
-section of its own will take its figures from the plans, beside these.
+which issues were still open at the end of the period. Maintenance-plan compliance comes from
+the buildings' logbooks (`alerts.owners_maintenance`).
 """
 
 from __future__ import annotations
@@ -20,8 +18,11 @@ from datetime import date, datetime, time, timedelta
 from typing import Final, Protocol
 from zoneinfo import ZoneInfo
 
+from alerts.compliance import ComplianceSource
 from alerts.interface import Severity
+from alerts.maintenance.plans import PlanSet
 from alerts.orderstore.models import WorkOrder
+from alerts.owners_maintenance import MaintenanceFigures, maintenance_figures
 from alerts.service import ServiceFigures, service_figures
 from alerts.workorders import Source, WorkOrderStatus
 from facility.site import Building, Site
@@ -42,6 +43,10 @@ class OrderSource(Protocol):
     def orders_for_period(
         self, building_id: str, start_ms: int, end_ms: int
     ) -> list[WorkOrder]: ...
+
+
+class ReportSource(OrderSource, ComplianceSource, Protocol):
+    """Everything the report reads: the orders and the maintenance logbook (`WorkOrderStore`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +114,8 @@ class OwnersReport:
     reports: ReportOutcomes
     open_issues: tuple[OpenIssue, ...]
     """Orders not finished at the end of the period, most severe and oldest first."""
+    maintenance: MaintenanceFigures
+    """Maintenance-plan compliance over the period."""
 
 
 def _report_outcome(order: WorkOrder, end_ms: int) -> str:
@@ -136,14 +143,17 @@ _SEVERITY_RANK: Final = {s.value: i for i, s in enumerate(Severity)}
 
 def owners_report(
     site: Site,
-    store: OrderSource,
+    store: ReportSource,
     *,
     start_ms: int,
     end_ms: int,
     now_ms: int,
+    plans: PlanSet,
+    lead_ms: int,
     buildings: Sequence[Building] | None = None,
 ) -> OwnersReport:
-    """The report of `buildings` (default: every building of the site) over [start, end)."""
+    """The report of `buildings` (default: every building of the site) over [start, end);
+    `plans` and `lead_ms` (the maintenance settings' lead) as the compliance logbook has them."""
     if end_ms <= start_ms:
         raise ValueError("the period must end after it starts")
     chosen = tuple(site.buildings if buildings is None else buildings)
@@ -232,6 +242,10 @@ def owners_report(
             )
             for o in open_orders
         ),
+        maintenance=maintenance_figures(
+            store, site, plans, chosen,
+            start_ms=start_ms, end_ms=end_ms, now_ms=now_ms, lead_ms=lead_ms,
+        ),  # fmt: skip
     )
 
 

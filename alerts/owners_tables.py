@@ -73,6 +73,7 @@ def _summary(report: OwnersReport, lang: Language) -> ReportTable:
         (word(lang, "compliance_pct"), percent(e.sla.compliance)),
         (word(lang, "availability_pct"), percent(e.elevator_availability)),
         (word(lang, "open_count"), str(len(report.open_issues))),
+        (word(lang, "overdue_plans_count"), str(len(report.maintenance.overdue))),
     ]
     return ReportTable(
         "summary", word(lang, "summary"), (word(lang, "metric"), word(lang, "value")), tuple(rows)
@@ -190,6 +191,49 @@ def _open(report: OwnersReport, lang: Language) -> ReportTable:
     return ReportTable("open", word(lang, "open"), tuple(word(lang, c) for c in columns), rows)
 
 
+def days(seconds: float) -> str:
+    return f"{seconds / 86_400:.1f}"
+
+
+def _plans(report: OwnersReport, lang: Language) -> ReportTable:
+    columns = ("plan", "every_d", "devices", "done_in_period", "plan.done", "plan.due",
+               "plan.overdue")  # fmt: skip
+    rows = tuple(
+        (
+            (p.title_zh or p.title) if lang == "zh" else p.title,
+            f"{p.every_s / 86_400:g}",
+            str(p.devices),
+            str(p.done_in_period),
+            str(p.done),
+            str(p.due),
+            str(p.overdue),
+        )
+        for p in report.maintenance.plans
+    )
+    return ReportTable(
+        "maintenance", word(lang, "maintenance"), tuple(word(lang, c) for c in columns), rows
+    )
+
+
+def _overdue_plans(report: OwnersReport, lang: Language) -> ReportTable:
+    columns = ("building", "device", "device_name", "plan", "due_since", "overdue_d")
+    as_of = report.maintenance.as_of_ms
+    rows = tuple(
+        (
+            o.building_id,
+            o.device_id,
+            o.device_name,
+            (o.title_zh or o.title) if lang == "zh" else o.title,
+            local_time(o.due_ms, report.timezone),
+            days((as_of - o.due_ms) / 1000),
+        )
+        for o in report.maintenance.overdue
+    )
+    return ReportTable(
+        "overdue_plans", word(lang, "overdue_plans"), tuple(word(lang, c) for c in columns), rows
+    )
+
+
 SECTIONS: Final[tuple[Callable[[OwnersReport, Language], ReportTable], ...]] = (
     _summary,
     _buildings,
@@ -198,9 +242,10 @@ SECTIONS: Final[tuple[Callable[[OwnersReport, Language], ReportTable], ...]] = (
     _sla,
     _reports,
     _open,
+    _plans,
+    _overdue_plans,
 )
-"""The report's sections in order. Maintenance-plan compliance will be one more, once plans
-exist: a function from the report to its table."""
+"""The report's sections in order: each a function from the report to its table."""
 
 
 def report_tables(report: OwnersReport, lang: Language) -> list[ReportTable]:
@@ -215,4 +260,5 @@ def heading_lines(report: OwnersReport, lang: Language) -> list[tuple[str, str]]
         (word(lang, "time_zone"), report.timezone),
         (word(lang, "buildings_in"), ", ".join(b.figures.building_id for b in report.buildings)),
         (word(lang, "generated"), local_time(report.generated_ms, report.timezone)),
+        (word(lang, "plans_as_of"), local_time(report.maintenance.as_of_ms, report.timezone)),
     ]

@@ -1,6 +1,6 @@
 """The `facility report` command: the owners' meeting report of the site over a period, as PDF
-and/or CSV files (parse the period, read the orders, write the files; the figures and the
-rendering are `alerts.owners_*`)."""
+and/or CSV files (parse the period, read the orders and the maintenance plans, write the files;
+the figures and the rendering are `alerts.owners_*`)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import re
 from datetime import date
 from pathlib import Path
 
+from alerts.maintenance.plans import load_plans
+from alerts.maintenance.settings import MaintenanceSettings
 from alerts.owners_files import FORMATS, Format, file_name, render
 from alerts.owners_report import day_range_ms, month_range_ms, owners_report, previous_month_ms
 from alerts.store import WorkOrderStore
@@ -93,13 +95,18 @@ def _targets(
 
 def cmd_report(args: argparse.Namespace, settings: Resolved) -> int:
     site = load_site(settings.get(SiteSettings).file)
+    maintenance = settings.get(MaintenanceSettings)
+    plans = load_plans(maintenance.plans)  # the logbook's plans: the API's, from the same flags
     now = now_ms()
     start, end = period_ms(args, site, now)
     formats: tuple[Format, ...] = FORMATS if args.formats == "both" else (args.formats,)
     store = WorkOrderStore(make_engine(settings.get(DatabaseSettings).url))
     try:
         store.migrate()
-        report = owners_report(site, store, start_ms=start, end_ms=end, now_ms=now)
+        report = owners_report(
+            site, store, start_ms=start, end_ms=end, now_ms=now,
+            plans=plans, lead_ms=round(maintenance.lead_s * 1000),
+        )  # fmt: skip
     finally:
         store.engine.dispose()
     names = {f: file_name(report, args.lang, f) for f in formats}

@@ -7,6 +7,8 @@ from typing import Any
 
 from sqlalchemy import insert
 
+from alerts.maintenance.plans import PlanSet
+from alerts.orderstore.scheduled import TelemetryPass
 from alerts.store import WorkOrderStore
 from db.schema import work_orders
 from facility.site import Site
@@ -116,3 +118,66 @@ def add_month_of_orders(store: WorkOrderStore, site: Site) -> dict[str, int]:
             start=P0 + PERIOD + HOUR,
         ),
     }  # fmt: skip
+
+
+# -- maintenance plans ---------------------------------------------------------------------------
+
+TRACKED_SINCE = P0 - 400 * DAY
+"""Tracking of every plan began long ago: a plan never done is overdue by the period."""
+LEAD_MS = 2 * DAY
+ALARM_PASSES = {  # the EN 81-28 self-test (every 72 h): when each car reported a pass
+    "b03-u1-el1": (P0 + DAY, P0 + 9 * DAY),  # done
+    "b03-u1-el2": (P0 + 2 * DAY, P0 + 15 * DAY),  # overdue since P0 + 5 d (the 2nd is after)
+    "b03-u2-el1": (P0 + 9 * DAY,),  # done
+    "b03-u2-el2": (P0 + 8 * DAY,),  # due at P0 + 11 d: within the lead time at the end
+    "b05-u1-el1": (P0 - DAY,),  # overdue since P0 + 2 d, nothing in the period
+    "b05-u1-el2": (P0 + 9 * DAY,),
+    "b05-u2-el1": (P0 + 9 * DAY,),
+    "b05-u2-el2": (P0 + 9 * DAY,),
+}
+RECORDS = [  # technicians' records: (plan, device, resolved at, resolution code)
+    *(
+        ("elevator.maintenance", car, P0 + 3 * DAY, "maintenance_done")
+        for car in ("b03-u1-el2", "b03-u2-el1", "b05-u1-el1", "b05-u1-el2", "b05-u2-el1")
+    ),
+    ("elevator.maintenance", "b03-u1-el1", P0 - 10 * DAY, "maintenance_done"),  # overdue P0+5d
+    ("elevator.maintenance", "b03-u2-el2", P0 - 4 * DAY, "maintenance_done"),  # due P0 + 11 d
+    ("elevator.maintenance", "b05-u2-el2", P0 - 20 * DAY, "maintenance_done"),  # overdue P0-5d
+    ("elevator.maintenance", "b05-u2-el2", P0 + 2 * DAY, "no_fault_found"),  # not a done code
+    ("lighting.emergency_function", "b03-u1-emerg", P0 + 5 * DAY, "maintenance_done"),
+]
+
+
+def add_record(
+    store: WorkOrderStore, site: Site, plan_id: str, device_id: str, done: int, code: str
+) -> int:
+    """A scheduled order of the plan, resolved at `done` with `code` by `lift-tech`."""
+    device = site.by_id[device_id]
+    values: dict[str, Any] = {
+        "site_id": site.id, "building_id": device.building_id, "unit_id": device.unit_id,
+        "device_id": device_id, "kind": device.kind, "rule_id": plan_id, "severity": "minor",
+        "category": "maintenance", "title": f"Plan {plan_id}", "status": "resolved",
+        "created_ms": done - HOUR, "updated_ms": done, "source": "scheduled", "priority": 3,
+        "resolve_by_ms": done, "resolved_ms": done, "resolution_code": code,
+        "assignee": "lift-tech",
+    }  # fmt: skip
+    with store.engine.begin() as conn:
+        return int(
+            conn.execute(
+                insert(work_orders).values(**values).returning(work_orders.c.id)
+            ).scalar_one()
+        )
+
+
+def add_maintenance(store: WorkOrderStore, site: Site, plans: PlanSet) -> None:
+    """b03's and b05's plans tracked since long ago, the passes and the records above."""
+    devices = [d for b in ("b03", "b05") for d in site.building_by_id[b].devices]
+    store.start_tracking([(p.id, d.id) for p, d in plans.pairs(site, devices)], TRACKED_SINCE)
+    alarm = plans.by_id("elevator.alarm_test")
+    assert alarm is not None
+    passes = [
+        TelemetryPass(alarm.id, car, t, 1.0) for car, times in ALARM_PASSES.items() for t in times
+    ]
+    store.record_passes(passes, {alarm.id: alarm.every_ms})
+    for plan_id, device_id, done, code in RECORDS:
+        add_record(store, site, plan_id, device_id, done, code)

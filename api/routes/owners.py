@@ -55,8 +55,9 @@ def owners_report_file(
         raise unprocessable(("query", "end_ms"), f"the period may be at most {days} days")
     buildings = [b for b in site.buildings if principal.can_see(b.id)]
     report = owners_report(
-        site, context.store, start_ms=start, end_ms=end, now_ms=now, buildings=buildings
-    )
+        site, context.store, start_ms=start, end_ms=end, now_ms=now, buildings=buildings,
+        plans=context.plans, lead_ms=round(context.maintenance.lead_s * 1000),
+    )  # fmt: skip
     name = file_name(report, lang, fmt)
     return Response(
         render(report, lang, fmt),

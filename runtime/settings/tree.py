@@ -292,7 +292,7 @@ COMMAND_SECTIONS: Mapping[str, tuple[str, ...]] = {
     "devices": ("log", "site"),  # MQTT credentials and certificates of the site's devices
     "mqtt": ("log", "mqtt", "gateway"),  # the broker's sessions (forget-session)
     "qr": ("log", "site", "api"),  # the units' and buildings' QR codes, as the server makes them
-    "report": ("log", "site", "db"),  # the owners' meeting report (`facility report`)
+    "report": ("log", "site", "db", "maintenance"),  # the owners' meeting report (its plans)
 }  # fmt: skip
 """Which sections each command reads (and so which flags it takes)."""
 

@@ -1,5 +1,6 @@
 """The owners' report: figures of hand-built orders with known times (on SQLite and
-PostgreSQL), the PDF read back with pypdf in both languages, the CSV, and the periods."""
+PostgreSQL), maintenance-plan compliance from hand-built passes and technicians' records, the
+PDF read back with pypdf in both languages, the CSV, and the periods."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from collections.abc import Iterator
 import pytest
 from pypdf import PdfReader
 
+from alerts.maintenance.plans import load_plans
 from alerts.owners_csv import render_csv
+from alerts.owners_maintenance import OverduePlan, PlanCompliance
 from alerts.owners_pdf import render_pdf
 from alerts.owners_report import (
     OwnersReport,
@@ -25,7 +28,17 @@ from alerts.store import WorkOrderStore
 from facility.site import Site
 from tests.api_support import new_store
 from tests.fakes import FakeClock
-from tests.owners_support import DAY, HOUR, MINUTE, NOW, P0, PERIOD, add_month_of_orders
+from tests.owners_support import (
+    DAY,
+    HOUR,
+    LEAD_MS,
+    MINUTE,
+    NOW,
+    P0,
+    PERIOD,
+    add_maintenance,
+    add_month_of_orders,
+)
 
 H = 3600.0
 
@@ -44,8 +57,9 @@ def report(store: WorkOrderStore, demo_site: Site) -> OwnersReport:
     add_month_of_orders(store, demo_site)
     chosen = [demo_site.building_by_id["b03"], demo_site.building_by_id["b05"]]
     return owners_report(
-        demo_site, store, start_ms=P0, end_ms=P0 + PERIOD, now_ms=NOW, buildings=chosen
-    )
+        demo_site, store, start_ms=P0, end_ms=P0 + PERIOD, now_ms=NOW, buildings=chosen,
+        plans=load_plans(), lead_ms=LEAD_MS,
+    )  # fmt: skip
 
 
 def test_figures_per_building_from_known_orders(report: OwnersReport) -> None:
@@ -112,7 +126,10 @@ def test_a_report_of_the_whole_site_counts_every_building(
     store: WorkOrderStore, demo_site: Site
 ) -> None:
     add_month_of_orders(store, demo_site)
-    whole = owners_report(demo_site, store, start_ms=P0, end_ms=P0 + PERIOD, now_ms=NOW)
+    whole = owners_report(
+        demo_site, store, start_ms=P0, end_ms=P0 + PERIOD, now_ms=NOW,
+        plans=load_plans(), lead_ms=LEAD_MS,
+    )  # fmt: skip
     assert len(whole.buildings) == len(demo_site.buildings)
     assert whole.estate.work_orders == 7
     elevators = sum(d.kind == "elevator" for d in demo_site.devices)
@@ -123,14 +140,20 @@ def test_a_report_of_the_whole_site_counts_every_building(
 def test_an_empty_period_has_no_averages_and_full_availability(
     store: WorkOrderStore, demo_site: Site
 ) -> None:
-    report = owners_report(demo_site, store, start_ms=P0, end_ms=P0 + DAY, now_ms=NOW)
+    report = owners_report(
+        demo_site, store, start_ms=P0, end_ms=P0 + DAY, now_ms=NOW,
+        plans=load_plans(), lead_ms=LEAD_MS,
+    )  # fmt: skip
     assert report.estate.work_orders == 0
     assert report.estate.mean_time_to_acknowledge_s is None
     assert report.estate.sla.compliance is None
     assert report.estate.elevator_availability == 1.0
     assert report.open_issues == ()
     with pytest.raises(ValueError, match="must end after it starts"):
-        owners_report(demo_site, store, start_ms=P0, end_ms=P0, now_ms=NOW)
+        owners_report(
+            demo_site, store, start_ms=P0, end_ms=P0, now_ms=NOW,
+            plans=load_plans(), lead_ms=LEAD_MS,
+        )  # fmt: skip
 
 
 def _pdf_text(data: bytes) -> str:
@@ -194,7 +217,7 @@ def test_the_csv_has_the_same_numbers(report: OwnersReport) -> None:
     period = next(r for r in by_section["report"] if r[0] == "Period")
     assert period[1].count("-") == 4  # two dates
     headers = [r for r in rows if r and r[0] == "section"]
-    assert len(headers) == 8  # the heading block and seven sections
+    assert len(headers) == 10  # the heading block and nine sections
 
 
 def _numbers(rows: list[list[str]]) -> list[list[str]]:
@@ -233,3 +256,126 @@ def test_periods_in_the_sites_time_zone() -> None:
         day_range_ms(last, first, "UTC")
     with pytest.raises(ValueError, match="at most 366 days"):
         day_range_ms(first, dt.date(2027, 3, 2), "UTC")
+
+
+# -- maintenance-plan compliance ---------------------------------------------------------------
+
+
+def _with_plans(store: WorkOrderStore, site: Site, *, now_ms: int = NOW) -> OwnersReport:
+    plans = load_plans()
+    add_maintenance(store, site, plans)
+    chosen = [site.building_by_id["b03"], site.building_by_id["b05"]]
+    return owners_report(
+        site, store, start_ms=P0, end_ms=P0 + PERIOD, now_ms=now_ms, buildings=chosen,
+        plans=plans, lead_ms=LEAD_MS,
+    )  # fmt: skip
+
+
+ALARM = "EN 81-28 alarm system self-test"
+ALARM_ZH = "EN 81-28 紧急报警装置自检"
+
+
+def test_compliance_per_plan_at_the_end_of_the_period(
+    store: WorkOrderStore, demo_site: Site
+) -> None:
+    figures = _with_plans(store, demo_site).maintenance
+    assert figures.as_of_ms == P0 + PERIOD - 1
+    assert figures.lead_s == 2 * 86_400
+    by_plan = {p.plan_id: p for p in figures.plans}
+    assert list(by_plan) == [  # plan-file order; no pump in b03 or b05
+        "elevator.maintenance",
+        "elevator.alarm_test",
+        "lighting.emergency_function",
+        "lighting.emergency_duration",
+    ]
+    assert by_plan["elevator.alarm_test"] == PlanCompliance(
+        plan_id="elevator.alarm_test", title=ALARM, title_zh=ALARM_ZH, every_s=72 * H,
+        devices=8, done_in_period=7, done=5, due=1, overdue=2,
+    )  # fmt: skip
+    counts = {
+        p.plan_id: (p.devices, p.done_in_period, p.done, p.due, p.overdue) for p in figures.plans
+    }
+    assert counts == {
+        "elevator.maintenance": (8, 5, 5, 1, 2),  # a no_fault_found visit does not count
+        "elevator.alarm_test": (8, 7, 5, 1, 2),
+        "lighting.emergency_function": (4, 1, 1, 0, 3),
+        "lighting.emergency_duration": (4, 0, 0, 0, 4),
+    }
+
+
+def test_the_overdue_list_is_longest_overdue_first(store: WorkOrderStore, demo_site: Site) -> None:
+    overdue = _with_plans(store, demo_site).maintenance.overdue
+    assert len(overdue) == 11
+    assert sorted(o.due_ms for o in overdue) == [o.due_ms for o in overdue]
+    assert list(overdue[-4:]) == [
+        OverduePlan("b05", "b05-u2-el2", "Elevator 2", "elevator.maintenance",
+                    "Elevator maintenance (every 15 days)", "电梯维保（每 15 天）", P0 - 5 * DAY),
+        OverduePlan("b05", "b05-u1-el1", "Elevator 1", "elevator.alarm_test", ALARM, ALARM_ZH,
+                    P0 + 2 * DAY),
+        OverduePlan("b03", "b03-u1-el1", "Elevator 1", "elevator.maintenance",
+                    "Elevator maintenance (every 15 days)", "电梯维保（每 15 天）", P0 + 5 * DAY),
+        OverduePlan("b03", "b03-u1-el2", "Elevator 2", "elevator.alarm_test", ALARM, ALARM_ZH,
+                    P0 + 5 * DAY),  # its pass after the period does not count
+    ]  # fmt: skip
+    never = {(o.plan_id, o.device_id) for o in overdue[:-4]}
+    assert never == {
+        ("lighting.emergency_function", "b03-u2-emerg"),
+        ("lighting.emergency_function", "b05-u1-emerg"),
+        ("lighting.emergency_function", "b05-u2-emerg"),
+        *(("lighting.emergency_duration", f"{b}-u{u}-emerg") for b in ("b03", "b05") for u in "12"),
+    }
+
+
+def test_a_period_not_over_yet_counts_as_of_now(store: WorkOrderStore, demo_site: Site) -> None:
+    figures = _with_plans(store, demo_site, now_ms=P0 + 4 * DAY).maintenance
+    assert figures.as_of_ms == P0 + 4 * DAY
+    alarm = next(p for p in figures.plans if p.plan_id == "elevator.alarm_test")
+    # Passes so far: b03-u1-el1 at 1 d and b03-u1-el2 at 2 d (both due within the lead time);
+    # b05-u1-el1's pass before the period fell due at 2 d; the other five have none yet.
+    assert (alarm.done_in_period, alarm.done, alarm.due, alarm.overdue) == (2, 0, 2, 6)
+
+
+def test_compliance_in_the_pdf_in_both_languages(store: WorkOrderStore, demo_site: Site) -> None:
+    report = _with_plans(store, demo_site)
+    en = _pdf_text(render_pdf(report, "en"))
+    for expected in (
+        "Maintenance plan compliance", "Maintenance overdue at the end of the period",
+        "Maintenance status as of: 2026-",
+        f"{ALARM} 3 8 7 5 1 2",  # every (days), devices, done in the period, done, due, overdue
+        "Elevator maintenance (every 15 days) 15 8 5 5 1 2",
+        "Emergency lighting: annual duration test 365 4 0 0 0 4",
+        # b03-u1-el2's alarm test, overdue since P0 + 5 d (08:00 in Shanghai), 5 days before
+        # the end of the period.
+        f"b03 b03-u1-el2 Elevator 2 {ALARM} {_local(P0 + 5 * DAY)} 5.0",
+        f"b05 b05-u1-el1 Elevator 1 {ALARM} {_local(P0 + 2 * DAY)} 8.0",
+    ):  # fmt: skip
+        assert expected in en, expected
+    zh = _pdf_text(render_pdf(report, "zh"))
+    for expected in (
+        "维保计划执行情况", "期末逾期的维保", f"{ALARM_ZH} 3 8 7 5 1 2",
+        "电梯维保（每 15 天） 15 8 5 5 1 2", f"b03 b03-u1-el2 Elevator 2 {ALARM_ZH}",
+    ):  # fmt: skip
+        assert expected in zh, expected
+
+
+def _local(ms: int) -> str:
+    moment = dt.datetime.fromtimestamp(ms / 1000, dt.UTC) + dt.timedelta(hours=8)
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def test_compliance_in_the_csv_in_both_languages(store: WorkOrderStore, demo_site: Site) -> None:
+    report = _with_plans(store, demo_site)
+    for lang, alarm in (("en", ALARM), ("zh", ALARM_ZH)):
+        rows = _csv_rows(render_csv(report, lang))
+        plans = [r[1:] for r in rows if r[:1] == ["maintenance"]]
+        assert [alarm, "3", "8", "7", "5", "1", "2"] in plans
+        assert len(plans) == 4
+        overdue = [r[1:] for r in rows if r[:1] == ["overdue_plans"]]
+        assert len(overdue) == 11
+        assert overdue[-1] == [
+            "b03", "b03-u1-el2", "Elevator 2", alarm, _local(P0 + 5 * DAY), "5.0"
+        ]  # fmt: skip
+        summary = [r[1:] for r in rows if r[:1] == ["summary"]]
+        assert [WORDS[lang]["overdue_plans_count"], "11"] in summary
+    header = next(r for r in _csv_rows(render_csv(report, "zh")) if "计划" in r)
+    assert header == ["部分", "计划", "周期（天）", "设备数", "期内完成", "已完成", "待办", "逾期"]
