@@ -210,6 +210,10 @@ def owners_report(
         )
         for s in Severity
     )
+    maintenance = maintenance_figures(
+        store, site, plans, chosen,
+        start_ms=start_ms, end_ms=end_ms, now_ms=now_ms, lead_ms=lead_ms,
+    )  # fmt: skip
     filed = [o for o in everything if start_ms <= o.created_ms < end_ms]
     reports = [o for o in filed if o.source == Source.REPORT]
     outcomes = Counter(_report_outcome(o, end_ms) for o in reports)
@@ -242,10 +246,7 @@ def owners_report(
             )
             for o in open_orders
         ),
-        maintenance=maintenance_figures(
-            store, site, plans, chosen,
-            start_ms=start_ms, end_ms=end_ms, now_ms=now_ms, lead_ms=lead_ms,
-        ),  # fmt: skip
+        maintenance=maintenance,
     )
 
 

@@ -44,8 +44,8 @@ MIN_EVERY_S: Final = 3600.0
 MAX_EVERY_S: Final = 5 * 366 * 86_400.0
 _ID = re.compile(r"^[a-z0-9_.-]{1,128}$")
 _KEYS: Final = frozenset(
-    {"id", "kind", "devices", "title", "title_zh", "every", "evidence", "field", "passed", "done_codes",
-     "severity", "enabled", "description"}
+    {"id", "kind", "devices", "title", "title_zh", "every", "evidence", "field", "passed",
+     "done_codes", "severity", "enabled", "description"}
 )  # fmt: skip
 _REQUIRED: Final = ("id", "kind", "title", "every", "evidence")
 

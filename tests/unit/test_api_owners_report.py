@@ -1,5 +1,6 @@
 """GET /api/v1/reports/owners on SQLite and PostgreSQL: the PDF and the CSV hold the figures
-the service-figures route gives for the same period; who may have it; bad parameters."""
+the service-figures route gives for the same period, and the compliance the logbook route
+gives; who may have it; bad parameters."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pypdf import PdfReader
 
 from alerts.owners_tables import minutes, percent
 from tests.api_support import Api
-from tests.owners_support import NOW, P0, PERIOD, add_month_of_orders
+from tests.owners_support import NOW, P0, PERIOD, add_maintenance, add_month_of_orders
 
 ROUTE = "/api/v1/reports/owners"
 PERIOD_PARAMS = {"start_ms": P0, "end_ms": P0 + PERIOD}
@@ -87,6 +88,41 @@ def test_a_steward_gets_the_report_of_their_buildings_only(month: Api) -> None:
     assert [r[0] for r in sections["buildings"]] == ["b03", "b05"]
     assert {r[0] for r in sections["cars"]} == {"b03", "b05"}
     assert ["Buildings", "b03, b05"] in sections["report"]
+
+
+def test_the_compliance_section_holds_the_logbooks_counts(month: Api) -> None:
+    add_maintenance(month.store, month.site, month.context.plans)
+    response = month.get(ROUTE, "steward", params={**PERIOD_PARAMS, "format": "csv"})
+    assert response.status_code == 200, response.text
+    sections = _csv_sections(response.content)
+    plans = {r[0]: r[1:] for r in sections["maintenance"]}
+    # every (days), devices, done in the period, done, due, overdue (b03 and b05)
+    assert plans["EN 81-28 alarm system self-test"] == ["3", "8", "7", "5", "1", "2"]
+    assert plans["Elevator maintenance (every 15 days)"] == ["15", "8", "5", "5", "1", "2"]
+    assert len(sections["overdue_plans"]) == 11
+    assert ["b03", "b03-u1-el2", "Elevator 2", "EN 81-28 alarm system self-test"] in [
+        r[:4] for r in sections["overdue_plans"]
+    ]
+    # The same statuses as the buildings' logbooks at the period's last moment.
+    logbook = {"done": 0, "due": 0, "overdue": 0}
+    for building in ("b03", "b05"):
+        params = {"start_ms": P0, "end_ms": P0 + PERIOD - 1}
+        got = month.get(f"/api/v1/buildings/{building}/compliance", "steward", params=params)
+        assert got.status_code == 200, got.text
+        for status, n in got.json()["counts"].items():
+            logbook[status] += n
+    assert [sum(int(r[i]) for r in plans.values()) for i in (3, 4, 5)] == [
+        logbook["done"],
+        logbook["due"],
+        logbook["overdue"],
+    ]
+
+    zh = month.get(ROUTE, "steward", params={**PERIOD_PARAMS, "format": "pdf", "lang": "zh"})
+    assert zh.status_code == 200, zh.text
+    pages = PdfReader(io.BytesIO(zh.content)).pages
+    text = " ".join(" ".join(p.extract_text() for p in pages).split())
+    assert "维保计划执行情况" in text
+    assert "EN 81-28 紧急报警装置自检 3 8 7 5 1 2" in text
 
 
 def test_who_may_have_it(month: Api) -> None:

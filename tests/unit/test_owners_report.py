@@ -23,7 +23,7 @@ from alerts.owners_report import (
     owners_report,
     previous_month_ms,
 )
-from alerts.owners_words import WORDS
+from alerts.owners_words import WORDS, Language
 from alerts.store import WorkOrderStore
 from facility.site import Site
 from tests.api_support import new_store
@@ -365,7 +365,8 @@ def _local(ms: int) -> str:
 
 def test_compliance_in_the_csv_in_both_languages(store: WorkOrderStore, demo_site: Site) -> None:
     report = _with_plans(store, demo_site)
-    for lang, alarm in (("en", ALARM), ("zh", ALARM_ZH)):
+    languages: tuple[tuple[Language, str], ...] = (("en", ALARM), ("zh", ALARM_ZH))
+    for lang, alarm in languages:
         rows = _csv_rows(render_csv(report, lang))
         plans = [r[1:] for r in rows if r[:1] == ["maintenance"]]
         assert [alarm, "3", "8", "7", "5", "1", "2"] in plans
