@@ -123,7 +123,9 @@ def service_figures(
     now_ms: int,
 ) -> ServiceFigures:
     """Figures for [start_ms, end_ms); `orders` are the building's orders alive in it
-    (`WorkOrderStore.orders_for_period`)."""
+    (`WorkOrderStore.orders_for_period`). A plan's routine visit is not a call to answer nor
+    an elevator out of service: scheduled orders count in the compliance figures instead."""
+    orders = [o for o in orders if o.source != Source.SCHEDULED]
     created = [o for o in orders if start_ms <= o.created_ms < end_ms]
     to_ack = [o.responded_ms - _start(o) for o in created if o.responded_ms is not None]
     to_resolve = [o.resolved_ms - _start(o) for o in created if o.resolved_ms is not None]
