@@ -113,7 +113,8 @@ class OwnersReport:
     severities: tuple[SeverityFigures, ...]
     reports: ReportOutcomes
     open_issues: tuple[OpenIssue, ...]
-    """Orders not finished at the end of the period, most severe and oldest first."""
+    """Orders not finished at the end of the period, most severe and oldest first; routine
+    visits are not issues (the maintenance section counts them)."""
     maintenance: MaintenanceFigures
     """Maintenance-plan compliance over the period."""
 
@@ -218,7 +219,7 @@ def owners_report(
     reports = [o for o in filed if o.source == Source.REPORT]
     outcomes = Counter(_report_outcome(o, end_ms) for o in reports)
     open_orders = sorted(
-        (o for o in everything if _open_at(o, end_ms)),
+        (o for o in everything if _open_at(o, end_ms) and o.source != Source.SCHEDULED),
         key=lambda o: (_SEVERITY_RANK.get(o.severity, 99), _started(o), o.id),
     )
     return OwnersReport(

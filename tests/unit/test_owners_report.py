@@ -38,6 +38,7 @@ from tests.owners_support import (
     PERIOD,
     add_maintenance,
     add_month_of_orders,
+    add_order,
 )
 
 H = 3600.0
@@ -120,6 +121,30 @@ def test_estate_cars_severities_reports_and_open_issues(report: OwnersReport) ->
     issues = [(o.severity, o.age_s) for o in report.open_issues]
     assert issues == [("major", 238 * H), ("minor", 231 * H), ("warning", 40 * H)]
     assert report.open_issues[0].title_zh == "平层误差超过 20 mm：Elevator 2"
+
+
+def test_a_routine_visit_is_neither_a_call_nor_an_open_issue(
+    store: WorkOrderStore, demo_site: Site
+) -> None:
+    add_month_of_orders(store, demo_site)
+    chosen = [demo_site.building_by_id["b03"], demo_site.building_by_id["b05"]]
+
+    def build() -> OwnersReport:
+        return owners_report(
+            demo_site, store, start_ms=P0, end_ms=P0 + PERIOD, now_ms=NOW, buildings=chosen,
+            plans=load_plans(), lead_ms=LEAD_MS,
+        )  # fmt: skip
+
+    before = build()
+    add_order(
+        store, demo_site, building_id="b03", device_id="b03-u1-el1", severity="major",
+        start=P0 + DAY, source="scheduled",
+    )  # fmt: skip
+    after = build()
+
+    assert (after.estate, after.cars, after.open_issues) == (
+        before.estate, before.cars, before.open_issues,
+    )  # fmt: skip
 
 
 def test_a_report_of_the_whole_site_counts_every_building(
