@@ -112,12 +112,14 @@ class Decoder:
                     continue
             ordinal = self._decode_message(message, number, ordinal, rows, rejections, doc)
         kinds: dict[str, KindBatch] = {}
+        starts: list[int] = []
         for name, collected in rows.items():
             rows_table = table(collected, messages, rejections)
-            kb = self._validate(collected.spec, rows_table, messages, rejections, now_ms)
+            kb, started = self._validate(collected.spec, rows_table, messages, rejections, now_ms)
             if len(kb):
                 kinds[name] = kb
-        return DecodeResult(Batch(self.site.id, kinds), rejections)
+                starts.append(started)
+        return DecodeResult(Batch(self.site.id, kinds, max(starts, default=None)), rejections)
 
     def _kind_rows(self, rows: dict[str, KindRows], spec: KindSpec) -> KindRows:
         collected = rows.get(spec.name)
@@ -213,10 +215,12 @@ class Decoder:
         messages: Sequence[RawMessage],
         rejections: list[Rejection],
         now_ms: int,
-    ) -> KindBatch:
+    ) -> tuple[KindBatch, int]:
+        """The kind's valid readings, and the latest time at which one message's valid
+        readings begin (`Batch.message_start_ms`; any value when there are none)."""
         table = rows.table
         if not len(table):
-            return KindBatch.empty(spec)
+            return KindBatch.empty(spec), 0
         bad_seq = (table[:, 1] < 0) | (table[:, 1] >= MAX_EXACT_INT)
         bad_ts = np.abs(table[:, 0]) >= MAX_EXACT_INT
         ts = np.where(bad_ts, 0, table[:, 0]).astype(np.int64)
@@ -247,11 +251,13 @@ class Decoder:
                 )
             bad |= mask
         if not bad.any():
-            return KindBatch(spec, rows.device, ts, seq, np.asfortranarray(values))
+            kb = KindBatch(spec, rows.device, ts, seq, np.asfortranarray(values))
+            return kb, _latest_message_start(rows.message, ts)
         good = ~bad
-        return KindBatch(
+        kb = KindBatch(
             spec, rows.device[good], ts[good], seq[good], np.asfortranarray(values[good])
         )
+        return kb, _latest_message_start(rows.message[good], ts[good])
 
     def _row_rejection(
         self,
@@ -280,3 +286,12 @@ class Decoder:
         else:
             detail = f"'ts' {reading.get('ts')} is not a plausible time in ms"
         return Rejection(reason, topic, detail, excerpt(orjson.dumps(reading)))
+
+
+def _latest_message_start(message: npt.NDArray[np.intp], ts: npt.NDArray[np.int64]) -> int:
+    """The latest of the messages' oldest readings; rows are in receive order, so each
+    message's rows are contiguous."""
+    if not len(ts):
+        return 0
+    edges = np.flatnonzero(message[1:] != message[:-1]) + 1
+    return int(np.minimum.reduceat(ts, np.concatenate(([0], edges))).max())
