@@ -5,7 +5,7 @@ things tell how far the stream has got (docs/rules.md, "Catching up", "A stalled
 
 - the **arrival lag**: readings handed over far older than their arrival (a backlog being
   drained) put the stream at the newest reading's time plus the wall time since it arrived;
-  while draining, at the latest time where a device's readings in a batch *begin* instead: a
+  while draining, at the latest time where one of a batch's messages *begins* instead: a
   message of many readings is published once its newest is taken, so the other devices'
   messages for the same span may still be queued behind it (100-s messages, devices
   interleaved: judged by the newest reading, every device not yet read looks 100 s silent);
@@ -55,9 +55,10 @@ class SilenceClock:
 
     def arrived(self, newest_ms: int, arrived_ms: int, started_ms: int | None = None) -> None:
         """A batch whose newest reading is `newest_ms` reached the rules at `arrived_ms`;
-        `started_ms`: the latest time at which one device's readings in it begin (None: as
-        `newest_ms`). Live, the newest reading says how far the stream got; draining a backlog,
-        only `started_ms` does (devices' messages of the same span may still be queued)."""
+        `started_ms`: the latest time at which one of its messages begins (its oldest reading;
+        None: as `newest_ms`). Live, the newest reading says how far the stream got; draining
+        a backlog, only `started_ms` does (devices' messages of the same span may still be
+        queued)."""
         self._stream_ms = max(self._stream_ms, newest_ms)
         self.arrival_lag_ms = max(arrived_ms - self._stream_ms, 0)
         draining = self.arrival_lag_ms > self.backlog_after_ms and started_ms is not None
