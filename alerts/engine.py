@@ -178,7 +178,8 @@ class RuleEngine:
         """Evaluate a batch; `arrived_ms` (the wall clock when it arrived) lets the timer tell
         a backlog being drained from a silent site (`arrival_lag_ms`)."""
         if arrived_ms is not None and len(batch):
-            self.silence.arrived(max(int(kb.ts_ms.max()) for kb in batch if len(kb)), arrived_ms)
+            newest = max(int(kb.ts_ms.max()) for kb in batch if len(kb))
+            self.silence.arrived(newest, arrived_ms, batch.message_start_ms)
         opened: list[FaultOpened] = []
         cleared: list[FaultCleared] = []
         before = self._assets.snapshot(self._reported) if self._assets else {}

@@ -45,13 +45,20 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.ingest_report import CpuMeter, Row, Targets, table, write_section  # noqa: E402
+from bench.thread_profile import show  # noqa: E402
 from facility.catalog import KINDS  # noqa: E402
 from facility.clock import now_ms  # noqa: E402
 from facility.site import load_site  # noqa: E402
 from gateway.decoder import Decoder, Message  # noqa: E402
 from gateway.mqtt import MqttConsumer, MqttSettings  # noqa: E402
 from ingest import line_protocol  # noqa: E402
-from tests.integration.load import Publisher, stream, synthetic_site, synthetic_site_text  # noqa: E402
+from tests.integration.load import (  # noqa: E402
+    Publisher,
+    Stream,
+    stream,
+    synthetic_site,
+    synthetic_site_text,
+)
 from tests.services import free_port, influxql, start_influxd, start_mosquitto  # noqa: E402
 
 DEVICES_PER_KIND = 250
@@ -100,10 +107,16 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 def run_gateway(work: Path, site_file: Path, mqtt_port: int, influx_port: int, database: str,
                 messages: list[tuple[str, bytes]], readings: int, name: str,
-                services: tuple[int, int], *extra: str) -> Row:  # fmt: skip
+                services: tuple[int, int], *extra: str, profile: Path | None = None,
+                ) -> Row:  # fmt: skip
     metrics_port = free_port()
+    # Under bench/thread_profile.py the gateway writes each thread's CPU profile at exit.
+    launcher = ["-m", "runtime.cli"] if profile is None else [str(ROOT / "bench/thread_profile.py")]
+    env = dict(os.environ)
+    if profile is not None:
+        env["FACILITY_PROFILE_DIR"] = str(profile / database)
     argv = [
-        sys.executable, "-m", "runtime.cli", "--log-level", "WARNING", "gateway",
+        sys.executable, *launcher, "--log-level", "WARNING", "gateway",
         "--site", str(site_file), "--mqtt-port", str(mqtt_port),
         "--mqtt-client-id", f"bench-{database}", "--store", "influx-v1",
         "--influx-url", f"http://127.0.0.1:{influx_port}", "--influx-db", database,
@@ -116,7 +129,7 @@ def run_gateway(work: Path, site_file: Path, mqtt_port: int, influx_port: int, d
     log = (work / f"{database}.log").open("wb")
 
     def start() -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
         wait(lambda: metric(metrics_port, "facility_messages_received_total") >= 0, 30)
         return process
 
@@ -274,6 +287,18 @@ def naive_baseline(mqtt_port: int, influx_port: int, messages: list[tuple[str, b
     return Row("naive: paho callback + HTTP write per message", count, count, elapsed)
 
 
+def profile_gateway(directory: Path, work: Path, site_file: Path, mqtt_port: int,
+                    influx_port: int, batched: Stream, single: Stream,
+                    services: tuple[int, int]) -> None:  # fmt: skip
+    """The two gateway rows with every thread of the gateway profiled on its own CPU clock."""
+    for database, data, name in (("batched", batched, "gateway, 100-reading messages"),
+                                 ("single", single, "gateway, 1-reading messages")):  # fmt: skip
+        row = run_gateway(work, site_file, mqtt_port, influx_port, database, data.messages,
+                          data.readings, name, services, profile=directory)  # fmt: skip
+        print(f"{name}: {row.readings:,} readings in {row.seconds:.2f} s; {row.note}")
+        show(directory / database, 30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -283,6 +308,11 @@ def main() -> None:
     parser.add_argument("--naive", type=int, default=5_000, help="messages for the naive baseline")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--workdir", type=Path, help="keep services' data and logs here")
+    parser.add_argument(
+        "--profile", type=Path, metavar="DIR",
+        help="only the two gateway rows, each thread profiled (bench/thread_profile.py) into "
+        "DIR/<row>; prints the profiles, writes no table",
+    )  # fmt: skip
     args = parser.parse_args()
 
     site = synthetic_site(DEVICES_PER_KIND)
@@ -302,6 +332,10 @@ def main() -> None:
         influxd = start_influxd(work / "influxd")
         try:
             services = (mosquitto.pid, influxd.pid)
+            if args.profile is not None:
+                profile_gateway(args.profile, work, site_file, mosquitto.port, influxd.port,
+                                batched, single, services)  # fmt: skip
+                return
             load_before = os.getloadavg()
             rows = [
                 run_gateway(work, site_file, mosquitto.port, influxd.port, "batched",

@@ -100,6 +100,11 @@ class Batch:
 
     site_id: str
     kinds: Mapping[str, KindBatch]
+    message_start_ms: int | None = None
+    """The latest time at which one message's readings begin (its oldest reading), set by the
+    decoder; None when unknown. A message of many readings is published once its newest is
+    taken: while a backlog drains, this, not the newest reading, says how far every device's
+    messages have surely been read (`alerts.silence_clock`)."""
 
     def __len__(self) -> int:
         return sum(len(k) for k in self.kinds.values())

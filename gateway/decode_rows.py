@@ -21,6 +21,7 @@ import orjson
 from facility.catalog import KindSpec
 from facility.wire import RESERVED_KEYS
 from gateway.rejections import RawMessage, Rejection, RejectReason, excerpt
+from gateway.typed_readings import TypedKind
 
 
 class Part:
@@ -29,7 +30,8 @@ class Part:
     __slots__ = ("device", "message", "order", "readings", "rows")
 
     def __init__(self) -> None:
-        self.readings: list[dict[str, Any]] = []
+        self.readings: list[Any] = []
+        """Dicts (orjson), or structs in a kind's `typed` part (`gateway.typed_readings`)."""
         self.device: list[int] = []
         self.message: list[int] = []
         self.order: list[int] = []
@@ -52,14 +54,16 @@ class Part:
 
 
 class KindRows:
-    """One kind's readings: `whole` from structurally clean messages, converted in bulk at the
-    end; `checked` already through the per-reading checks, as row lists."""
+    """One kind's readings: `typed` from the usual messages, as structs; `whole` from other
+    structurally clean messages, converted in bulk at the end; `checked` already through the
+    per-reading checks, as row lists."""
 
-    __slots__ = ("checked", "layout", "spec", "whole")
+    __slots__ = ("checked", "layout", "spec", "typed", "whole")
 
     def __init__(self, spec: KindSpec, layout: Layout) -> None:
         self.spec = spec
         self.layout = layout
+        self.typed = Part()
         self.whole = Part()
         self.checked = Part()
 
@@ -101,7 +105,8 @@ class Table:
     """[ts, seq, field...] per reading; NaN = not reported."""
     device: npt.NDArray[np.int32]
     message: npt.NDArray[np.intp]
-    readings: list[dict[str, Any]]
+    readings: list[Any]
+    """Each row's reading: a dict, or a struct of the typed path (`original_reading`)."""
 
 
 def check_readings(
@@ -160,6 +165,7 @@ def table(
     collected: KindRows,
     messages: Sequence[RawMessage],
     rejections: list[Rejection],
+    typed: TypedKind | None = None,
 ) -> Table:
     """The kind's readings as one float64 table, whole readings converted in bulk.
 
@@ -195,6 +201,8 @@ def table(
     width = len(layout.columns)
     checked = collected.checked
     parts: list[tuple[npt.NDArray[np.float64], Part]] = []
+    if typed is not None and collected.typed.readings:
+        parts.append((typed.table(collected.typed.readings), collected.typed))
     if bulk is not None:
         parts.append((bulk, whole))
     if checked.rows:

@@ -33,6 +33,7 @@ from gateway.rejections import (
     RejectReason,
     excerpt,
 )
+from gateway.typed_readings import TypedKind, original_reading
 
 __all__ = [
     "EXCERPT_BYTES",
@@ -57,6 +58,7 @@ class Decoder:
         self.limits = limits or DecoderLimits()
         self._routes: dict[str, tuple[KindSpec, int]] = {}
         self._layouts = {name: Layout.of(spec) for name, spec in KINDS.items()}
+        self._typed = {name: TypedKind(spec) for name, spec in KINDS.items()}
 
     def _route(self, topic: str) -> tuple[KindSpec, int] | tuple[RejectReason, str]:
         cached = self._routes.get(topic)
@@ -85,39 +87,39 @@ class Decoder:
         rejections: list[Rejection] = []
         ordinal = 0
         routes, limit = self._routes, self.limits.max_payload_bytes
+        typed = self._typed
         for number, message in enumerate(messages):
             payload = message.payload
             route = routes.get(message.topic)
-            doc: object = _UNPARSED
             if route is not None and len(payload) <= limit:
-                # The usual one-reading message, inline: a known topic and plain values only
-                # (what `_decode_message` would do too, without its per-message calls).
-                try:
-                    doc = orjson.loads(payload)
-                except orjson.JSONDecodeError:
-                    doc = _UNPARSED  # parsed again below, for the error's text
-                if (
-                    type(doc) is dict
-                    and READINGS_KEY not in doc
-                    and payload.count(b'"') == 2 * len(doc)
-                    and payload.count(b"{") == 1
-                    and b"[" not in payload
-                ):
-                    whole = self._kind_rows(rows, route[0]).whole
-                    whole.readings.append(doc)
-                    whole.device.append(route[1])
-                    whole.message.append(number)
-                    whole.order.append(ordinal)
-                    ordinal += 1
+                # The usual message, inline: a known topic, every field a plain value, decoded
+                # typed (`gateway.typed_readings`); anything else takes `_decode_message`.
+                got = typed[route[0].name].readings(payload)
+                if got is not None:
+                    part = self._kind_rows(rows, route[0]).typed
+                    count = len(got)
+                    if count == 1:
+                        part.readings.append(got[0])
+                        part.device.append(route[1])
+                        part.message.append(number)
+                        part.order.append(ordinal)
+                    else:
+                        part.readings.extend(got)
+                        part.device.extend(repeat(route[1], count))
+                        part.message.extend(repeat(number, count))
+                        part.order.extend(range(ordinal, ordinal + count))
+                    ordinal += count
                     continue
-            ordinal = self._decode_message(message, number, ordinal, rows, rejections, doc)
+            ordinal = self._decode_message(message, number, ordinal, rows, rejections)
         kinds: dict[str, KindBatch] = {}
+        starts: list[int] = []
         for name, collected in rows.items():
-            rows_table = table(collected, messages, rejections)
-            kb = self._validate(collected.spec, rows_table, messages, rejections, now_ms)
+            rows_table = table(collected, messages, rejections, typed[name])
+            kb, started = self._validate(collected.spec, rows_table, messages, rejections, now_ms)
             if len(kb):
                 kinds[name] = kb
-        return DecodeResult(Batch(self.site.id, kinds), rejections)
+                starts.append(started)
+        return DecodeResult(Batch(self.site.id, kinds, max(starts, default=None)), rejections)
 
     def _kind_rows(self, rows: dict[str, KindRows], spec: KindSpec) -> KindRows:
         collected = rows.get(spec.name)
@@ -213,10 +215,12 @@ class Decoder:
         messages: Sequence[RawMessage],
         rejections: list[Rejection],
         now_ms: int,
-    ) -> KindBatch:
+    ) -> tuple[KindBatch, int]:
+        """The kind's valid readings, and the latest time at which one message's valid
+        readings begin (`Batch.message_start_ms`; any value when there are none)."""
         table = rows.table
         if not len(table):
-            return KindBatch.empty(spec)
+            return KindBatch.empty(spec), 0
         bad_seq = (table[:, 1] < 0) | (table[:, 1] >= MAX_EXACT_INT)
         bad_ts = np.abs(table[:, 0]) >= MAX_EXACT_INT
         ts = np.where(bad_ts, 0, table[:, 0]).astype(np.int64)
@@ -241,17 +245,22 @@ class Decoder:
         for mask, reason in reasons:
             fresh = mask & ~bad
             for row in np.flatnonzero(fresh):  # only rejected rows: rare, never the bulk
-                topic = messages[int(rows.message[row])].topic
+                message = messages[int(rows.message[row])]
+                reading = rows.readings[row]
+                if not isinstance(reading, dict):  # a struct of the typed path
+                    reading = original_reading(message.payload, reading)
                 rejections.append(
-                    self._row_rejection(spec, topic, rows.readings[row], reason, values[row])
+                    self._row_rejection(spec, message.topic, reading, reason, values[row])
                 )
             bad |= mask
         if not bad.any():
-            return KindBatch(spec, rows.device, ts, seq, np.asfortranarray(values))
+            kb = KindBatch(spec, rows.device, ts, seq, np.asfortranarray(values))
+            return kb, _latest_message_start(rows.message, ts)
         good = ~bad
-        return KindBatch(
+        kb = KindBatch(
             spec, rows.device[good], ts[good], seq[good], np.asfortranarray(values[good])
         )
+        return kb, _latest_message_start(rows.message[good], ts[good])
 
     def _row_rejection(
         self,
@@ -280,3 +289,15 @@ class Decoder:
         else:
             detail = f"'ts' {reading.get('ts')} is not a plausible time in ms"
         return Rejection(reason, topic, detail, excerpt(orjson.dumps(reading)))
+
+
+def _latest_message_start(message: npt.NDArray[np.intp], ts: npt.NDArray[np.int64]) -> int:
+    """The latest of the messages' oldest readings (rows are usually in receive order, each
+    message's rows together; the exact path may put them otherwise)."""
+    if not len(ts):
+        return 0
+    if len(message) > 1 and bool((message[1:] < message[:-1]).any()):
+        order = np.argsort(message, kind="stable")
+        message, ts = message[order], ts[order]
+    edges = np.flatnonzero(message[1:] != message[:-1]) + 1
+    return int(np.minimum.reduceat(ts, np.concatenate(([0], edges))).max())

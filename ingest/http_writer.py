@@ -11,7 +11,6 @@ answer. Every httpx error is mapped to ours here, with its cause.
 
 from __future__ import annotations
 
-import gzip
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -22,7 +21,7 @@ import httpx
 from facility.batch import Batch
 from facility.catalog import KINDS
 from facility.site import Site
-from ingest import line_protocol
+from ingest import gzip_body, line_protocol
 from ingest.errors import PayloadTooLargeError, StoreRejectedError, StoreUnavailableError
 from ingest.interface import RejectedPoints, WriteResult
 
@@ -126,7 +125,7 @@ class LineProtocolHttpWriter:
         lines = self.lines(batch)
         if not lines:
             return WriteResult(0)
-        body = gzip.compress(b"\n".join(lines), compresslevel=self._gzip_level)
+        body = gzip_body.compress(b"\n".join(lines), self._gzip_level)
         response = self.request(
             "POST",
             self._write_path,

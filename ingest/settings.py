@@ -60,8 +60,9 @@ class StoreSettings:
     """How long one history query (a chart, a backtest chunk) may take."""
     influx_gzip_level: int = 1
     """gzip level of line-protocol writes (1 fastest ... 9 smallest). 1 is the measured
-    trade-off: level 6 costs the gateway 2.5x the CPU for a quarter fewer bytes, and the store's
-    CPU to inflate either is the same (docs/benchmarks.md); raise it for a slow link."""
+    trade-off, made by ISA-L (about a fifth of zlib's CPU; 2-9 are zlib's): level 6 costs the
+    gateway 2.5x zlib 1's CPU for a quarter fewer bytes, and the store's CPU to inflate either
+    is the same (docs/benchmarks.md); raise it for a slow link."""
     write_connections: int | None = None
     """Store connections the gateway writes through at once, a device always through the same
     one (its order kept); none = the store's default: 2 for influx-v1/influx-v2 (InfluxDB
