@@ -118,7 +118,7 @@ export class ReportView {
     const button = (format) => el("button", {
       type: "button", class: `download download-${format}`, "data-format": format,
       onclick: (event) => download(format, event.currentTarget),
-    }, t(`report.${format}`));
+    }, t(`owners.${format}`));
     const scope = user.role === "steward" ? el("p", { class: "muted" }, t("owners.scope_steward", { buildings: user.buildings.join(", ") })) : null;
     return el("section", { class: "report-page" },
       el("div", { class: "page-head" }, el("h2", {}, t("owners.title"))),
