@@ -4,6 +4,7 @@ records script errors, and the sign-in form. Each test keeps what it expects aft
 
 from __future__ import annotations
 
+import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect
 
 from tests.browser.dashboard import Login, csp_violations
@@ -14,6 +15,15 @@ DESKTOP: ViewportSize = {"width": 1280, "height": 860}
 PHONE: ViewportSize = {"width": 390, "height": 844}
 TIMEZONE = "Asia/Shanghai"
 """The demo site's zone: times on the page read as a steward there sees them."""
+ON_DESKTOP_AND_PHONE = pytest.mark.parametrize(
+    ("viewport", "language"), [(DESKTOP, "en"), (PHONE, "zh")], ids=["desktop-en", "phone-zh"]
+)
+"""A walk run twice: on a desktop in English and on a phone in 中文."""
+
+
+def shot_name(walk: str, viewport: ViewportSize, language: str) -> str:
+    """The screenshots' prefix of one run of an ON_DESKTOP_AND_PHONE walk."""
+    return f"{walk}-{'desktop' if viewport is DESKTOP else 'phone'}-{language}"
 
 
 def new_context(

@@ -18,7 +18,14 @@ from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 from api.auth.users import User
 from tests.browser.dashboard import DashboardServer, Login
-from tests.browser.pages import DESKTOP, PHONE, WAIT_MS, new_page, show_in, submit_login
+from tests.browser.pages import (
+    ON_DESKTOP_AND_PHONE,
+    WAIT_MS,
+    new_page,
+    shot_name,
+    show_in,
+    submit_login,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -51,9 +58,7 @@ def _user(dashboard: DashboardServer) -> User:
     return user
 
 
-@pytest.mark.parametrize(
-    ("viewport", "language"), [(DESKTOP, "en"), (PHONE, "zh")], ids=["desktop-en", "phone-zh"]
-)
+@ON_DESKTOP_AND_PHONE
 def test_an_admin_manages_users_and_teams(
     dashboard: DashboardServer,
     browser: Browser,
@@ -61,7 +66,7 @@ def test_an_admin_manages_users_and_teams(
     viewport: ViewportSize,
     language: str,
 ) -> None:
-    name = f"users-{'desktop' if viewport is DESKTOP else 'phone'}-{language}"
+    name = shot_name("users", viewport, language)
     words = WORDS[language]
     admin = dashboard.add_user("boss", "admin")
     dispatcher = dashboard.add_user("dispatch", "dispatcher")

@@ -16,7 +16,14 @@ import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 from tests.browser.dashboard import DashboardServer, Login
-from tests.browser.pages import DESKTOP, PHONE, WAIT_MS, new_page, show_in, submit_login
+from tests.browser.pages import (
+    ON_DESKTOP_AND_PHONE,
+    WAIT_MS,
+    new_page,
+    shot_name,
+    show_in,
+    submit_login,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -43,9 +50,7 @@ def _column(page: Page, status: str, order_id: int) -> None:
     expect(page.locator(f'[data-column="{status}"] [data-work-order="{order_id}"]')).to_be_visible()
 
 
-@pytest.mark.parametrize(
-    ("viewport", "language"), [(DESKTOP, "en"), (PHONE, "zh")], ids=["desktop-en", "phone-zh"]
-)
+@ON_DESKTOP_AND_PHONE
 def test_a_fault_through_the_board_to_the_devices_history(
     dashboard: DashboardServer,
     browser: Browser,
@@ -53,7 +58,7 @@ def test_a_fault_through_the_board_to_the_devices_history(
     viewport: ViewportSize,
     language: str,
 ) -> None:
-    name = f"workboard-{'desktop' if viewport is DESKTOP else 'phone'}-{language}"
+    name = shot_name("workboard", viewport, language)
     words = WORDS[language]
     team = dashboard.store.policy.team_for("elevator", "b03")
     dispatcher = dashboard.add_user("dispatch", "dispatcher")
