@@ -11,14 +11,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Route, expect
+from playwright.sync_api import Browser, Route, ViewportSize, expect
 
 from facility.site import Site
-from tests.browser.dashboard import DashboardServer, csp_violations
+from tests.browser.dashboard import DashboardServer
+from tests.browser.pages import WAIT_MS, new_context, watched_page
 
 pytestmark = pytest.mark.integration
 
-WAIT_MS = 20_000
+TALL: ViewportSize = {"width": 1280, "height": 900}
+"""The window this page has been checked in: a little taller than DESKTOP."""
 
 
 @pytest.fixture
@@ -36,8 +38,7 @@ def api_server(demo_site: Site, tmp_path: Path) -> Iterator[DashboardServer]:
 def test_docs_lists_the_operations_offline(
     browser: Browser, api_server: DashboardServer, artifacts: Path
 ) -> None:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
-    context.set_default_timeout(WAIT_MS)
+    context = new_context(browser, viewport=TALL, timezone_id=None)
     outside: list[str] = []
 
     def local_only(route: Route) -> None:
@@ -50,9 +51,7 @@ def test_docs_lists_the_operations_offline(
 
     context.route("**/*", local_only)
     errors: list[str] = []
-    page = context.new_page()
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda message: errors.extend(csp_violations([message.text])))
+    page = watched_page(context, errors)
     try:
         page.goto(f"{api_server.url}/docs")
         login = page.locator(".opblock-summary-path", has_text="/api/v1/auth/login")

@@ -11,39 +11,22 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect
+from playwright.sync_api import Browser, expect
 
-from tests.browser.dashboard import DashboardServer, Login, csp_violations
+from tests.browser.dashboard import DashboardServer, Login
+from tests.browser.pages import (
+    PHONE,
+    WAIT_MS,
+    new_context,
+    new_page,
+    submit_login,
+    watched_page,
+)
 
 pytestmark = pytest.mark.integration
 
-WAIT_MS = 20_000
-"""Longest wait for a change to show: the monitor's 1 s tick, or 5 s polling, plus slack."""
 ALARM_RED = "rgb(198, 40, 40)"
-PHONE: ViewportSize = {"width": 390, "height": 844}
 expect.set_options(timeout=WAIT_MS)
-DESKTOP: ViewportSize = {"width": 1280, "height": 860}
-
-
-def _context(browser: Browser, viewport: ViewportSize = DESKTOP) -> BrowserContext:
-    context = browser.new_context(viewport=viewport, locale="en-US", timezone_id="Asia/Shanghai")
-    context.set_default_timeout(WAIT_MS)
-    return context
-
-
-def _page(context: BrowserContext, errors: list[str]) -> Page:
-    """A page whose script errors and Content-Security-Policy violations land in `errors`."""
-    page = context.new_page()
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda message: errors.extend(csp_violations([message.text])))
-    return page
-
-
-def _sign_in(page: Page, base_url: str, login: Login) -> None:
-    page.goto(f"{base_url}/")
-    page.fill("form.login input[name=username]", login.username)
-    page.fill("form.login input[name=password]", login.password)
-    page.click("form.login button[type=submit]")
 
 
 def _steward_and_technician(dashboard: DashboardServer) -> tuple[Login, Login]:
@@ -60,9 +43,8 @@ def test_steward_sees_a_fault_turn_their_building_red_and_a_technician_resolves_
     errors: list[str] = []
 
     # The steward sees their two buildings, and only those, all in order.
-    context = _context(browser)
-    page = _page(context, errors)
-    _sign_in(page, dashboard.url, steward)
+    context, page = new_page(browser, errors)
+    submit_login(page, dashboard.url, steward)
     cards = page.locator(".building-card")
     expect(cards).to_have_count(2)
     assert cards.evaluate_all("cards => cards.map(c => c.dataset.building)") == ["b03", "b05"]
@@ -108,9 +90,8 @@ def test_steward_sees_a_fault_turn_their_building_red_and_a_technician_resolves_
     context.close()
 
     # The technician's board: the order is open; they acknowledge it, then resolve it.
-    context = _context(browser)
-    page = _page(context, errors)
-    _sign_in(page, dashboard.url, technician)
+    context, page = new_page(browser, errors)
+    submit_login(page, dashboard.url, technician)
     card = page.locator(".order-card", has_text="Passenger trapped")
     expect(card).to_have_attribute("data-status", "open")
     expect(page.locator('[data-column="open"] .order-card')).to_have_count(1)
@@ -163,10 +144,10 @@ def test_live_updates_fall_back_to_polling_when_the_stream_is_down(
 ) -> None:
     steward, _ = _steward_and_technician(dashboard)
     errors: list[str] = []
-    context = _context(browser, PHONE)
+    context = new_context(browser, viewport=PHONE)
     context.route("**/api/v1/events*", lambda route: route.fulfill(status=503, body="down"))
-    page = _page(context, errors)
-    _sign_in(page, dashboard.url, steward)
+    page = watched_page(context, errors)
+    submit_login(page, dashboard.url, steward)
     b03 = page.locator('.building-card[data-building="b03"]')
     expect(b03).to_have_attribute("data-status", "ok")
     expect(page.locator("#live")).to_have_attribute("data-mode", "polling")
@@ -184,9 +165,8 @@ def test_wrong_password_and_foreign_buildings_show_nothing(
 ) -> None:
     steward, _ = _steward_and_technician(dashboard)
     errors: list[str] = []
-    context = _context(browser)
-    page = _page(context, errors)
-    _sign_in(page, dashboard.url, Login(steward.username, "not-the-password"))
+    context, page = new_page(browser, errors)
+    submit_login(page, dashboard.url, Login(steward.username, "not-the-password"))
     expect(page.locator("form.login .notice")).to_have_text("Wrong user name or password.")
     expect(page.locator(".building-card")).to_have_count(0)
     page.click("#lang")
@@ -195,7 +175,7 @@ def test_wrong_password_and_foreign_buildings_show_nothing(
     page.click("#lang")
 
     # A building of someone else, asked for by its URL, is not there for this steward.
-    _sign_in(page, dashboard.url, steward)
+    submit_login(page, dashboard.url, steward)
     expect(page.locator(".building-card")).to_have_count(2)
     page.goto(f"{dashboard.url}/#/buildings/b01")
     expect(page.locator("main .error")).to_contain_text("Could not load")
@@ -211,9 +191,8 @@ def test_a_technician_of_another_team_gets_no_buttons_and_filters_the_board(
     other = dashboard.add_user("painter", "technician", team=f"not-{team}")
     dashboard.feed.run_until(dashboard.fault_at_s + 15)
     errors: list[str] = []
-    context = _context(browser)
-    page = _page(context, errors)
-    _sign_in(page, dashboard.url, other)
+    context, page = new_page(browser, errors)
+    submit_login(page, dashboard.url, other)
     card = page.locator(".order-card", has_text="Passenger trapped")
     expect(card).to_have_attribute("data-status", "open")
     expect(card.locator("button")).to_have_count(0)
@@ -234,9 +213,8 @@ def test_the_session_outlives_its_first_token_and_ends_when_the_user_is_disabled
 ) -> None:
     steward, _ = _steward_and_technician(dashboard)
     errors: list[str] = []
-    context = _context(browser)
-    page = _page(context, errors)
-    _sign_in(page, dashboard.url, steward)
+    context, page = new_page(browser, errors)
+    submit_login(page, dashboard.url, steward)
     expect(page.locator(".building-card")).to_have_count(2)
     first_token = page.evaluate("JSON.parse(sessionStorage.getItem('facility.session')).token")
 
@@ -272,10 +250,9 @@ def test_live_updates_use_the_cookie_and_a_building_change_ends_the_session(
     the open page's session at the next event; signing out ends the token on the server."""
     steward, _ = _steward_and_technician(dashboard)
     errors: list[str] = []
-    context = _context(browser)
-    page = _page(context, errors)
+    context, page = new_page(browser, errors)
     with page.expect_request(lambda r: "/api/v1/events" in r.url) as stream:
-        _sign_in(page, dashboard.url, steward)
+        submit_login(page, dashboard.url, steward)
     assert "access_token" not in stream.value.url
     expect(page.locator("#live")).to_have_attribute("data-mode", "sse")
 
@@ -285,7 +262,7 @@ def test_live_updates_use_the_cookie_and_a_building_change_ends_the_session(
         "Your session ended; please sign in again."
     )
 
-    _sign_in(page, dashboard.url, steward)
+    submit_login(page, dashboard.url, steward)
     expect(page.locator(".building-card")).to_have_count(1)
     token = page.evaluate("JSON.parse(sessionStorage.getItem('facility.session')).token")
     page.click("#logout")

@@ -13,12 +13,12 @@ from playwright.sync_api import Browser, expect
 
 from alerts.maintenance.scheduler import MaintenanceScheduler
 from alerts.orderstore.scheduled import TelemetryPass
-from tests.browser.dashboard import DashboardServer, csp_violations
+from tests.browser.dashboard import DashboardServer
+from tests.browser.pages import WAIT_MS, new_page, submit_login
 from tests.readings import Reading, batch
 
 pytestmark = pytest.mark.integration
 
-WAIT_MS = 20_000
 DAY_MS = 86_400_000
 FAILING = "b03-u1-el1"
 PASSING = "b03-u1-el2"
@@ -50,18 +50,9 @@ def test_a_steward_finds_an_overdue_alarm_test_in_the_logbook(
     _fail_the_self_test(dashboard)
     steward = dashboard.add_user("stew", "steward", buildings=["b03"])
     errors: list[str] = []
-    context = browser.new_context(
-        viewport={"width": 1280, "height": 860}, locale="en-US", timezone_id="Asia/Shanghai"
-    )
-    context.set_default_timeout(WAIT_MS)
-    page = context.new_page()
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda message: errors.extend(csp_violations([message.text])))
+    context, page = new_page(browser, errors)
     try:
-        page.goto(f"{dashboard.url}/")
-        page.fill("form.login input[name=username]", steward.username)
-        page.fill("form.login input[name=password]", steward.password)
-        page.click("form.login button[type=submit]")
+        submit_login(page, dashboard.url, steward)
         page.click('a.building-card[data-building="b03"]')
         page.click("a.logbook-link")
 

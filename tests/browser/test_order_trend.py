@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.dashboard import DashboardServer, csp_violations
+from tests.browser.dashboard import DashboardServer
+from tests.browser.pages import WAIT_MS, new_page, submit_login
 
 pytestmark = pytest.mark.integration
 
-WAIT_MS = 20_000
 HOUR_MS = 3_600_000
 FAULT_MS = 1_750_000_000_000
 SPANS_H = [24, 1]
@@ -23,15 +23,8 @@ SPANS_H = [24, 1]
 
 def _open_order(browser: Browser, dashboard: DashboardServer, errors: list[str]) -> Page:
     login = dashboard.add_user("dispatch", "dispatcher")
-    context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="en-US")
-    context.set_default_timeout(WAIT_MS)
-    page = context.new_page()
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda message: errors.extend(csp_violations([message.text])))
-    page.goto(f"{dashboard.url}/")
-    page.fill("form.login input[name=username]", login.username)
-    page.fill("form.login input[name=password]", login.password)
-    page.click("form.login button[type=submit]")
+    _, page = new_page(browser, errors, timezone_id=None)
+    submit_login(page, dashboard.url, login)
     expect(page.locator(".board-page")).to_be_visible(timeout=WAIT_MS)
     return page
 

@@ -20,30 +20,22 @@ from pypdf import PdfReader
 from alerts.owners_report import day_range_ms, previous_month_ms
 from alerts.owners_tables import local_date, percent
 from alerts.service import service_figures
-from tests.browser.dashboard import DashboardServer, Login, csp_violations
+from tests.browser.dashboard import DashboardServer, Login
+from tests.browser.pages import WAIT_MS, new_page, submit_login
 
 pytestmark = pytest.mark.integration
 
-WAIT_MS = 20_000
 expect.set_options(timeout=WAIT_MS)
 
 
 def _page(browser: Browser, errors: list[str]) -> Page:
-    context = browser.new_context(
-        viewport={"width": 1280, "height": 860}, locale="en-US", timezone_id="Europe/London"
-    )
-    context.set_default_timeout(WAIT_MS)
-    page = context.new_page()
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda message: errors.extend(csp_violations([message.text])))
+    """In London: the report's dates follow the site's zone, not the browser's."""
+    _, page = new_page(browser, errors, timezone_id="Europe/London")
     return page
 
 
 def _sign_in(page: Page, base_url: str, login: Login) -> None:
-    page.goto(f"{base_url}/")
-    page.fill("form.login input[name=username]", login.username)
-    page.fill("form.login input[name=password]", login.password)
-    page.click("form.login button[type=submit]")
+    submit_login(page, base_url, login)
     expect(page.locator("#nav")).to_be_visible()
 
 

@@ -10,23 +10,14 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import (
-    Browser,
-    BrowserContext,
-    FilePayload,
-    Page,
-    ViewportSize,
-    expect,
-)
+from playwright.sync_api import Browser, FilePayload, expect
 
 from alerts.workorders import Source
-from tests.browser.dashboard import DashboardServer, Login, csp_violations
+from tests.browser.dashboard import DashboardServer
+from tests.browser.pages import DESKTOP, PHONE, WAIT_MS, new_page, submit_login, watched_page
 
 pytestmark = pytest.mark.integration
 
-WAIT_MS = 20_000
-PHONE: ViewportSize = {"width": 390, "height": 844}
-DESKTOP: ViewportSize = {"width": 1280, "height": 860}
 expect.set_options(timeout=WAIT_MS)
 PNG = (
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
@@ -37,26 +28,6 @@ PNG = (
 GIF = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;"
 RESIDENT_TEXT = "The lift stops between floors 3 and 4 and shakes"
 CONTACT = "room 1203, 13800000000"
-
-
-def _context(browser: Browser, viewport: ViewportSize, locale: str = "en-US") -> BrowserContext:
-    context = browser.new_context(viewport=viewport, locale=locale, timezone_id="Asia/Shanghai")
-    context.set_default_timeout(WAIT_MS)
-    return context
-
-
-def _page(context: BrowserContext, errors: list[str]) -> Page:
-    page = context.new_page()
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda message: errors.extend(csp_violations([message.text])))
-    return page
-
-
-def _sign_in(page: Page, base_url: str, login: Login) -> None:
-    page.goto(f"{base_url}/")
-    page.fill("form.login input[name=username]", login.username)
-    page.fill("form.login input[name=password]", login.password)
-    page.click("form.login button[type=submit]")
 
 
 def _trapped_order(dashboard: DashboardServer) -> int:
@@ -73,9 +44,8 @@ def test_the_steward_sees_the_reason_on_the_tile_then_green(
 ) -> None:
     steward = dashboard.add_user("steward", "steward", buildings=["b03", "b05"])
     errors: list[str] = []
-    desktop = _context(browser, DESKTOP)
-    page = _page(desktop, errors)
-    _sign_in(page, dashboard.url, steward)
+    desktop, page = new_page(browser, errors)
+    submit_login(page, dashboard.url, steward)
     b03 = page.locator('.building-card[data-building="b03"]')
     expect(b03).to_have_attribute("data-status", "ok")
     expect(b03.locator(".problem")).to_have_count(0)
@@ -93,9 +63,8 @@ def test_the_steward_sees_the_reason_on_the_tile_then_green(
     page.screenshot(path=artifacts / "residents-steward-tile-reason-zh.png")
 
     # On a phone, in Chinese (remembered), the building page names it too.
-    phone = _context(browser, PHONE, "zh-CN")
-    phone_page = _page(phone, errors)
-    _sign_in(phone_page, dashboard.url, steward)
+    phone, phone_page = new_page(browser, errors, viewport=PHONE, locale="zh-CN")
+    submit_login(phone_page, dashboard.url, steward)
     phone_b03 = phone_page.locator('.building-card[data-building="b03"]')
     expect(phone_b03.locator(".problem").first).to_have_text("2号电梯：困人")
     phone_page.screenshot(path=artifacts / "residents-steward-tile-reason-zh-phone.png")
@@ -135,8 +104,7 @@ def test_a_resident_reports_the_steward_reads_it_and_the_status_page_says_what_i
     errors: list[str] = []
 
     # A resident scans the stairwell's code: the form, on a phone, in Chinese.
-    resident = _context(browser, PHONE, "zh-CN")
-    form_page = _page(resident, errors)
+    resident, form_page = new_page(browser, errors, viewport=PHONE, locale="zh-CN")
     form_page.goto(f"{dashboard.url}/r/{report_code}")
     expect(form_page.locator("h1")).to_have_text("报修")
     expect(form_page.locator("html")).to_have_attribute("lang", "zh-CN")
@@ -172,9 +140,8 @@ def test_a_resident_reports_the_steward_reads_it_and_the_status_page_says_what_i
     )  # fmt: skip
 
     # The steward: building 3 is not green, the report counts, and its page lists it.
-    desktop = _context(browser, DESKTOP)
-    page = _page(desktop, errors)
-    _sign_in(page, dashboard.url, steward)
+    desktop, page = new_page(browser, errors)
+    submit_login(page, dashboard.url, steward)
     b03 = page.locator('.building-card[data-building="b03"]')
     expect(b03).to_have_attribute("data-status", "warning")
     expect(b03.locator(".card-reports")).to_have_text("Resident reports: 1")
@@ -205,7 +172,7 @@ def test_a_resident_reports_the_steward_reads_it_and_the_status_page_says_what_i
     dashboard.feed.run_until(dashboard.fault_at_s + 15)
     order_id = _trapped_order(dashboard)
     dashboard.store.transition(order_id, "acknowledged", actor="dispatcher", note="Li Wei, 10 min")
-    status_page = _page(resident, errors)
+    status_page = watched_page(resident, errors)
     status_page.goto(f"{dashboard.url}/s/{status_code}")
     outage = status_page.locator("#outages .outage")
     expect(outage).to_have_count(1)
@@ -223,7 +190,7 @@ def test_a_resident_reports_the_steward_reads_it_and_the_status_page_says_what_i
                     "dispatcher", "steward", f"#{order_id}", f"#{report_id}", "3 cm"):  # fmt: skip
         assert private not in shown, private
     # On a desktop too, and green again once the order is done.
-    desktop_status = _page(desktop, errors)
+    desktop_status = watched_page(desktop, errors)
     desktop_status.set_viewport_size(DESKTOP)
     desktop_status.goto(f"{dashboard.url}/s/{status_code}")
     expect(desktop_status.locator("#outages .outage")).to_have_count(1)
@@ -237,7 +204,7 @@ def test_a_resident_reports_the_steward_reads_it_and_the_status_page_says_what_i
     desktop_status.screenshot(path=artifacts / "residents-status-ok-desktop.png")
 
     # An unknown code is a plain 404 page in both languages.
-    unknown = _page(resident, errors)
+    unknown = watched_page(resident, errors)
     answer = unknown.goto(f"{dashboard.url}/s/not-a-code")
     assert answer is not None
     assert answer.status == 404
@@ -252,9 +219,8 @@ def test_a_steward_prints_the_qr_codes_of_their_building(
 ) -> None:
     steward = dashboard.add_user("steward", "steward", buildings=["b03", "b05"])
     errors: list[str] = []
-    context = _context(browser, DESKTOP)
-    page = _page(context, errors)
-    _sign_in(page, dashboard.url, steward)
+    context, page = new_page(browser, errors)
+    submit_login(page, dashboard.url, steward)
     page.locator('.building-card[data-building="b03"]').click()
     page.locator(".qr-link").click()
     cards = page.locator(".qr-card")

@@ -15,12 +15,12 @@ from playwright.sync_api import Browser, expect
 
 from facility.site import Site
 from ingest.settings import StoreKind, StoreSettings
-from tests.browser.dashboard import DashboardServer, csp_violations
+from tests.browser.dashboard import DashboardServer
+from tests.browser.pages import WAIT_MS, new_page, submit_login
 from tests.services import ServiceProcess, start_influxd, start_victoria_metrics
 
 pytestmark = pytest.mark.integration
 
-WAIT_MS = 20_000
 FED_S = 590
 """Simulated seconds of telemetry in the store before the page opens (the feed's clock ends
 about now; the fault it was given, at 600 s, never comes)."""
@@ -57,15 +57,8 @@ def test_device_charts_come_from_the_configured_store(
     dashboard, service = served
     login = dashboard.add_user("steward", "steward", buildings=["b03"])
     errors: list[str] = []
-    context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="en-US")
-    context.set_default_timeout(WAIT_MS)
-    page = context.new_page()
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda message: errors.extend(csp_violations([message.text])))
-    page.goto(f"{dashboard.url}/")
-    page.fill("form.login input[name=username]", login.username)
-    page.fill("form.login input[name=password]", login.password)
-    page.click("form.login button[type=submit]")
+    context, page = new_page(browser, errors, timezone_id=None)
+    submit_login(page, dashboard.url, login)
     expect(page.locator(".building-card")).to_have_count(1)
     store = service.name
 

@@ -14,16 +14,21 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect
+from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 from api.auth.users import User
-from tests.browser.dashboard import DashboardServer, Login, csp_violations
+from tests.browser.dashboard import DashboardServer, Login
+from tests.browser.pages import (
+    ON_DESKTOP_AND_PHONE,
+    WAIT_MS,
+    new_page,
+    shot_name,
+    show_in,
+    submit_login,
+)
 
 pytestmark = pytest.mark.integration
 
-WAIT_MS = 20_000
-DESKTOP: ViewportSize = {"width": 1280, "height": 860}
-PHONE: ViewportSize = {"width": 390, "height": 844}
 NEW_USER = "ann.lee"
 NEW_TEAM = "night-shift"
 PASSWORD = "ann-password-123"
@@ -40,27 +45,11 @@ WORDS = {
 }  # fmt: skip
 
 
-def _page(
-    browser: Browser, viewport: ViewportSize, errors: list[str]
-) -> tuple[BrowserContext, Page]:
-    context = browser.new_context(viewport=viewport, locale="en-US", timezone_id="Asia/Shanghai")
-    context.set_default_timeout(WAIT_MS)
-    page = context.new_page()
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda message: errors.extend(csp_violations([message.text])))
-    return context, page
-
-
 def _sign_in(page: Page, base_url: str, login: Login, language: str) -> None:
-    page.goto(f"{base_url}/")
-    page.fill("form.login input[name=username]", login.username)
-    page.fill("form.login input[name=password]", login.password)
-    page.click("form.login button[type=submit]")
+    submit_login(page, base_url, login)
     expect(page.locator("#who")).to_contain_text(login.username)
     expect(page.locator(".board-page")).to_be_visible()  # the role's home, before going on
-    if language == "zh":
-        page.click("#lang")
-        expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    show_in(page, language)
 
 
 def _user(dashboard: DashboardServer) -> User:
@@ -69,9 +58,7 @@ def _user(dashboard: DashboardServer) -> User:
     return user
 
 
-@pytest.mark.parametrize(
-    ("viewport", "language"), [(DESKTOP, "en"), (PHONE, "zh")], ids=["desktop-en", "phone-zh"]
-)
+@ON_DESKTOP_AND_PHONE
 def test_an_admin_manages_users_and_teams(
     dashboard: DashboardServer,
     browser: Browser,
@@ -79,20 +66,20 @@ def test_an_admin_manages_users_and_teams(
     viewport: ViewportSize,
     language: str,
 ) -> None:
-    name = f"users-{'desktop' if viewport is DESKTOP else 'phone'}-{language}"
+    name = shot_name("users", viewport, language)
     words = WORDS[language]
     admin = dashboard.add_user("boss", "admin")
     dispatcher = dashboard.add_user("dispatch", "dispatcher")
     errors: list[str] = []
 
     # Only admins get the link.
-    other_context, other = _page(browser, viewport, errors)
+    other_context, other = new_page(browser, errors, viewport=viewport)
     _sign_in(other, dashboard.url, dispatcher, language)
     expect(other.locator("#nav-board")).to_be_visible()
     expect(other.locator("#nav-users")).to_be_hidden()
     other_context.close()
 
-    context, page = _page(browser, viewport, errors)
+    context, page = new_page(browser, errors, viewport=viewport)
     _sign_in(page, dashboard.url, admin, language)
     page.click("#nav-users")
     users = page.locator(".users-page")

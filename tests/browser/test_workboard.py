@@ -13,15 +13,20 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect
+from playwright.sync_api import Browser, Page, ViewportSize, expect
 
-from tests.browser.dashboard import DashboardServer, Login, csp_violations
+from tests.browser.dashboard import DashboardServer, Login
+from tests.browser.pages import (
+    ON_DESKTOP_AND_PHONE,
+    WAIT_MS,
+    new_page,
+    shot_name,
+    show_in,
+    submit_login,
+)
 
 pytestmark = pytest.mark.integration
 
-WAIT_MS = 20_000
-DESKTOP: ViewportSize = {"width": 1280, "height": 860}
-PHONE: ViewportSize = {"width": 390, "height": 844}
 DEVICE = "b03-u1-el2"
 REASON = "waiting for the lift contractor's landing-door key"
 expect.set_options(timeout=WAIT_MS)
@@ -35,35 +40,17 @@ WORDS = {
 }  # fmt: skip
 
 
-def _page(
-    browser: Browser, viewport: ViewportSize, errors: list[str]
-) -> tuple[BrowserContext, Page]:
-    context = browser.new_context(viewport=viewport, locale="en-US", timezone_id="Asia/Shanghai")
-    context.set_default_timeout(WAIT_MS)
-    page = context.new_page()
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda message: errors.extend(csp_violations([message.text])))
-    return context, page
-
-
 def _sign_in(page: Page, base_url: str, login: Login, language: str) -> None:
-    page.goto(f"{base_url}/")
-    page.fill("form.login input[name=username]", login.username)
-    page.fill("form.login input[name=password]", login.password)
-    page.click("form.login button[type=submit]")
+    submit_login(page, base_url, login)
     expect(page.locator(".board-page")).to_be_visible()
-    if language == "zh":
-        page.click("#lang")
-        expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    show_in(page, language)
 
 
 def _column(page: Page, status: str, order_id: int) -> None:
     expect(page.locator(f'[data-column="{status}"] [data-work-order="{order_id}"]')).to_be_visible()
 
 
-@pytest.mark.parametrize(
-    ("viewport", "language"), [(DESKTOP, "en"), (PHONE, "zh")], ids=["desktop-en", "phone-zh"]
-)
+@ON_DESKTOP_AND_PHONE
 def test_a_fault_through_the_board_to_the_devices_history(
     dashboard: DashboardServer,
     browser: Browser,
@@ -71,16 +58,16 @@ def test_a_fault_through_the_board_to_the_devices_history(
     viewport: ViewportSize,
     language: str,
 ) -> None:
-    name = f"workboard-{'desktop' if viewport is DESKTOP else 'phone'}-{language}"
+    name = shot_name("workboard", viewport, language)
     words = WORDS[language]
     team = dashboard.store.policy.team_for("elevator", "b03")
     dispatcher = dashboard.add_user("dispatch", "dispatcher")
     technician = dashboard.add_user("tech", "technician", team=team)
     errors: list[str] = []
 
-    desk_context, desk = _page(browser, viewport, errors)
+    desk_context, desk = new_page(browser, errors, viewport=viewport)
     _sign_in(desk, dashboard.url, dispatcher, language)
-    tech_context, tech = _page(browser, viewport, errors)
+    tech_context, tech = new_page(browser, errors, viewport=viewport)
     _sign_in(tech, dashboard.url, technician, language)
     expect(desk.locator("#live")).to_have_attribute("data-mode", "sse")
     expect(desk).not_to_have_title(re.compile(r"^\("))
