@@ -63,12 +63,16 @@ export class ReportView {
       class: state.error ? "report-status error" : "report-status", role: "status", "aria-live": "polite",
       "data-file": state.file,
     }, state.status);
+    // A download outlives the draw that started it (a reconnect or poll redraws the page):
+    // what it says goes to the status line on the page now, not to the one it began with.
+    this.status = status;
     const show = (text, { error = false, file = null } = {}) => {
       Object.assign(state, { status: text, error, file });
-      status.className = error ? "report-status error" : "report-status";
-      if (file) status.dataset.file = file;
-      else delete status.dataset.file;
-      status.textContent = text;
+      const line = this.status;
+      line.className = error ? "report-status error" : "report-status";
+      if (file) line.dataset.file = file;
+      else delete line.dataset.file;
+      line.textContent = text;
     };
     const month = el("input", { type: "month", name: "month", value: state.month, required: true, oninput: remember });
     const from = el("input", { type: "date", name: "from", value: state.from, oninput: remember });
