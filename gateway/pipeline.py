@@ -195,6 +195,7 @@ class Gateway:
         ]
         for worker in workers:
             worker.start()
+        rules_worker, commit_worker = workers
         s = self.settings
         try:
             while not stop.is_set() and all(w.is_alive() for w in workers):
@@ -206,11 +207,11 @@ class Gateway:
                             to_rules.put_nowait(_Pending([], None, caught_up_ms=current))
                     continue
                 item = _Pending(messages, self.decode(messages), caught_up_ms=current)
-                if not (_put(to_rules, item, workers) and _put(to_store, item, workers)):
+                if not (_put(to_rules, item, rules_worker) and _put(to_store, item, commit_worker)):
                     break
         finally:
-            for pipe in (to_rules, to_store):
-                _put(pipe, None, workers)
+            _put(to_rules, None, rules_worker)
+            _put(to_store, None, commit_worker)
             for worker in workers:
                 worker.join()
 
@@ -265,10 +266,12 @@ class _Pending:
 
 
 def _put(
-    pipe: queue.Queue[_Pending | None], item: _Pending | None, workers: list[threading.Thread]
+    pipe: queue.Queue[_Pending | None], item: _Pending | None, stage: threading.Thread
 ) -> bool:
-    """Put without hanging on a stage that has stopped; False if every worker is gone."""
-    while any(w.is_alive() for w in workers):
+    """Put without hanging on a stage that has stopped; False once the stage taking from
+    `pipe` is gone. (Waiting while any stage lived hung a stop during a store outage: the
+    commit stage had given up, its queue stayed full, and the rules stage waited for more.)"""
+    while stage.is_alive():
         try:
             pipe.put(item, timeout=0.2)
             return True

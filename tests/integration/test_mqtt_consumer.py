@@ -188,6 +188,7 @@ def test_the_gateway_acks_nothing_before_the_batch_is_durable(
     assert down.tried.wait(60)
     stop.set()  # the gateway goes away while the store is still down
     thread.join(30)
+    assert not thread.is_alive(), "the gateway did not stop while its store was down"
     consumer.stop()
     assert not down.kept
 
