@@ -121,16 +121,10 @@ def summary(bs: BuildingStatus, open_orders: Sequence[WorkOrder], site: Site) ->
     }
 
 
-def names(site: Site) -> dict[str, str]:
-    """Device and asset ids -> their names (an asset's fault is filed on the asset)."""
-    return {**{a.id: a.name for a in site.assets}, **{d.id: d.name for d in site.devices}}
-
-
 def problems_out(open_orders: Sequence[WorkOrder], site: Site) -> list[ProblemOut]:
-    named = names(site)
     out = []
     for order in worst_problems(open_orders, limit=PROBLEMS_PER_BUILDING):
-        name = named.get(order.device_id or "")
+        name = site.name_by_id.get(order.device_id or "")
         since = order.fault_started_ms if order.fault_started_ms is not None else order.created_ms
         out.append(
             ProblemOut(

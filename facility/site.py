@@ -81,6 +81,8 @@ class Site:
     """Devices of each kind, in kind_index order (every catalog kind present, maybe empty)."""
     by_id: Mapping[str, Device] = field(init=False)
     building_by_id: Mapping[str, Building] = field(init=False)
+    name_by_id: Mapping[str, str] = field(init=False)
+    """Device and asset ids -> their names (an asset's fault is filed on the asset)."""
 
     def __post_init__(self) -> None:
         devices = tuple(d for b in self.buildings for d in b.devices)
@@ -94,6 +96,8 @@ class Site:
         object.__setattr__(
             self, "building_by_id", MappingProxyType({b.id: b for b in self.buildings})
         )
+        names = {**{a.id: a.name for a in self.assets}, **{d.id: d.name for d in devices}}
+        object.__setattr__(self, "name_by_id", MappingProxyType(names))
 
     def device_ids(self, kind: str) -> tuple[str, ...]:
         return tuple(d.id for d in self.by_kind[kind])

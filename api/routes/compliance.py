@@ -11,7 +11,8 @@ from fastapi import APIRouter, Query
 
 from alerts.compliance import ComplianceRow, DoneEvidence, compliance_for
 from api.auth.users import Role
-from api.deps import AppContext, BuildingDep, Context, CurrentUser, unprocessable
+from api.deps import AppContext, BuildingDep, Context, CurrentUser
+from api.period import check_period
 from api.schemas import MAX_MS, ComplianceEvidenceOut, ComplianceOut, ComplianceRowOut
 
 router = APIRouter(prefix="/api/v1", tags=["maintenance"])
@@ -51,11 +52,7 @@ def building_compliance(
 def _range(context: AppContext, start_ms: int | None, end_ms: int | None) -> tuple[int, int]:
     end = end_ms if end_ms is not None else context.clock_ms()
     start = start_ms if start_ms is not None else max(end - DEFAULT_PERIOD_MS, 0)
-    if end <= start:
-        raise unprocessable(("query", "end_ms"), "end_ms must be after start_ms")
-    if end - start > context.settings.service_max_range_s * 1000:
-        days = context.settings.service_max_range_s // 86_400
-        raise unprocessable(("query", "start_ms"), f"the range may be at most {days} days")
+    check_period(context, start, end, too_long="start_ms")
     return start, end
 
 

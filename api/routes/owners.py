@@ -11,6 +11,7 @@ from alerts.owners_files import MEDIA_TYPES, file_name, render
 from alerts.owners_report import owners_report, previous_month_ms
 from api.auth.users import Role
 from api.deps import Context, CurrentUser, unprocessable
+from api.period import check_period
 from api.schemas import MAX_MS
 
 router = APIRouter(prefix="/api/v1/reports", tags=["owners' report"])
@@ -48,11 +49,7 @@ def owners_report_file(
         if start_ms is not None and end_ms is not None
         else previous_month_ms(now, site.timezone)
     )
-    if end <= start:
-        raise unprocessable(("query", "end_ms"), "end_ms must be after start_ms")
-    if end - start > context.settings.service_max_range_s * 1000:
-        days = context.settings.service_max_range_s // 86_400
-        raise unprocessable(("query", "end_ms"), f"the period may be at most {days} days")
+    check_period(context, start, end)
     buildings = [b for b in site.buildings if principal.can_see(b.id)]
     report = owners_report(
         site, context.store, start_ms=start, end_ms=end, now_ms=now, buildings=buildings,
