@@ -127,39 +127,28 @@ def _kinds(report: OwnersReport, lang: Language) -> ReportTable:
     )
 
 
+def _sla_row(label: str, f: ServiceFigures) -> tuple[str, ...]:
+    return (
+        label,
+        str(f.work_orders),
+        minutes(f.mean_time_to_acknowledge_s),
+        minutes(f.mean_time_to_resolve_s),
+        str(f.sla.respond_met),
+        str(f.sla.respond_missed),
+        str(f.sla.resolve_met),
+        str(f.sla.resolve_missed),
+        percent(f.sla.compliance),
+    )
+
+
 def _sla(report: OwnersReport, lang: Language) -> ReportTable:
     columns = ("severity", "work_orders", "mean_response_min", "mean_repair_min", "respond_met",
                "respond_missed", "resolve_met", "resolve_missed", "compliance_pct")  # fmt: skip
-    rows = []
-    for s in report.severities:
-        f = s.figures
-        rows.append(
-            (
-                word(lang, f"severity.{s.severity}", s.severity),
-                str(f.work_orders),
-                minutes(f.mean_time_to_acknowledge_s),
-                minutes(f.mean_time_to_resolve_s),
-                str(f.sla.respond_met),
-                str(f.sla.respond_missed),
-                str(f.sla.resolve_met),
-                str(f.sla.resolve_missed),
-                percent(f.sla.compliance),
-            )
-        )
-    e = report.estate
-    rows.append(
-        (
-            word(lang, "total"),
-            str(e.work_orders),
-            minutes(e.mean_time_to_acknowledge_s),
-            minutes(e.mean_time_to_resolve_s),
-            str(e.sla.respond_met),
-            str(e.sla.respond_missed),
-            str(e.sla.resolve_met),
-            str(e.sla.resolve_missed),
-            percent(e.sla.compliance),
-        )
-    )
+    rows = [
+        _sla_row(word(lang, f"severity.{s.severity}", s.severity), s.figures)
+        for s in report.severities
+    ]
+    rows.append(_sla_row(word(lang, "total"), report.estate))
     return ReportTable("sla", word(lang, "sla"), tuple(word(lang, c) for c in columns), tuple(rows))
 
 

@@ -11,9 +11,10 @@ from fastapi import APIRouter, Query
 
 from alerts.compliance import ComplianceRow, DoneEvidence, compliance_for
 from api.auth.users import Role
+from api.compliance_schemas import ComplianceEvidenceOut, ComplianceOut, ComplianceRowOut
 from api.deps import AppContext, BuildingDep, Context, CurrentUser
 from api.period import check_period
-from api.schemas import MAX_MS, ComplianceEvidenceOut, ComplianceOut, ComplianceRowOut
+from api.schemas import MAX_MS
 
 router = APIRouter(prefix="/api/v1", tags=["maintenance"])
 DEFAULT_PERIOD_MS = 90 * 86_400_000
