@@ -22,6 +22,25 @@ from facility.toml_file import TomlLines, parse_toml, read_text
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 """Ids appear in MQTT topics and line-protocol tags: no '/', '+', '#', spaces or commas."""
 
+SCOPE_SEPARATOR = ":"
+"""Between a site id and an id of that site in a portfolio's scoped ids (`riverside:b03`); no
+site file id contains it."""
+
+
+def scoped_id(site_id: str, local: str) -> str:
+    return f"{site_id}{SCOPE_SEPARATOR}{local}"
+
+
+def local_id(ident: str) -> str:
+    """The id as the site file (and the device's topic) has it: `riverside:b03` -> `b03`."""
+    return ident.rpartition(SCOPE_SEPARATOR)[2]
+
+
+def site_of_id(ident: str) -> str | None:
+    """The site a scoped id names (`riverside:b03` -> `riverside`), None for a plain id."""
+    site, sep, _ = ident.rpartition(SCOPE_SEPARATOR)
+    return site if sep else None
+
 
 @dataclass(frozen=True, slots=True)
 class Device:
@@ -34,6 +53,8 @@ class Device:
     """Row of this device in the per-kind arrays."""
     params: Mapping[str, float] = field(default_factory=dict)
     """Rule parameters set for this device or inherited from its unit, building and site."""
+    site_id: str = ""
+    """The site the device belongs to ("" = the site that holds it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +84,8 @@ class Building:
     id: str
     name: str
     units: tuple[Unit, ...]
+    site_id: str = ""
+    """The site the building belongs to ("" = the site that holds it)."""
 
     @property
     def devices(self) -> tuple[Device, ...]:
@@ -76,6 +99,8 @@ class Site:
     timezone: str
     buildings: tuple[Building, ...]
     assets: tuple[Asset, ...] = ()
+    parts: tuple[Site, ...] = ()
+    """The sites a portfolio merges (`facility.portfolio`); empty for one site file."""
     devices: tuple[Device, ...] = field(init=False)
     by_kind: Mapping[str, tuple[Device, ...]] = field(init=False)
     """Devices of each kind, in kind_index order (every catalog kind present, maybe empty)."""
@@ -83,6 +108,9 @@ class Site:
     building_by_id: Mapping[str, Building] = field(init=False)
     name_by_id: Mapping[str, str] = field(init=False)
     """Device and asset ids -> their names (an asset's fault is filed on the asset)."""
+    by_topic: Mapping[tuple[str, str], Device] = field(init=False)
+    """(site id, device id as in the topic) -> the device: a portfolio's device ids are scoped
+    by site (`site:device`), its topics carry the site's own ids."""
 
     def __post_init__(self) -> None:
         devices = tuple(d for b in self.buildings for d in b.devices)
@@ -98,6 +126,25 @@ class Site:
         )
         names = {**{a.id: a.name for a in self.assets}, **{d.id: d.name for d in devices}}
         object.__setattr__(self, "name_by_id", MappingProxyType(names))
+        topics = {(d.site_id or self.id, local_id(d.id)): d for d in devices}
+        object.__setattr__(self, "by_topic", MappingProxyType(topics))
+
+    @property
+    def sites(self) -> tuple[Site, ...]:
+        """The sites this one stands for: the parts of a portfolio, or itself."""
+        return self.parts or (self,)
+
+    @property
+    def scoped(self) -> bool:
+        """Whether ids are scoped by site (`site:b03`): a portfolio's are."""
+        return bool(self.parts)
+
+    def site_of(self, building_id: str) -> Site | None:
+        """The site a building of this one belongs to."""
+        building = self.building_by_id.get(building_id)
+        if building is None:
+            return None
+        return next((s for s in self.sites if s.id == (building.site_id or self.id)), self)
 
     def device_ids(self, kind: str) -> tuple[str, ...]:
         return tuple(d.id for d in self.by_kind[kind])
@@ -144,6 +191,7 @@ class _Parser:
         self.id_occurrences: Counter[str] = Counter()
         self.kind_counts: dict[str, int] = dict.fromkeys(KIND_NAMES, 0)
         self.site_params: dict[str, float] = {}
+        self.site_id = ""
 
     def fail(self, line: int | None, message: str) -> SiteFileError:
         return SiteFileError(self.path, line, message)
@@ -221,6 +269,7 @@ class _Parser:
         site_line = self.loc.value_line("id", site.get("id"))
         self.known_keys(site, _SITE_KEYS, "[site]", site_line)
         site_id, site_line = self.ident(site, "[site]", site_line)
+        self.site_id = site_id
         name = self.text(site, "name", "[site]", site_line, default=site_id)
         timezone = self.text(site, "timezone", "[site]", site_line, default="UTC")
         self.site_params = self.params(site, {}, "[site]", site_line)
@@ -288,7 +337,10 @@ class _Parser:
         inherited = self.params(table, self.site_params, what, line)
         units = tuple(self.unit(ident, u, line, inherited) for u in raw_units)
         return Building(
-            id=ident, name=self.text(table, "name", what, line, default=ident), units=units
+            id=ident,
+            name=self.text(table, "name", what, line, default=ident),
+            units=units,
+            site_id=self.site_id,
         )
 
     def unit(
@@ -340,6 +392,7 @@ class _Parser:
             unit_id=unit_id,
             kind_index=index,
             params=MappingProxyType(self.params(table, inherited, what, line)),
+            site_id=self.site_id,
         )
 
 

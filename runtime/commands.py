@@ -15,6 +15,7 @@ import orjson
 from alerts.maintenance.settings import MaintenanceSettings
 from api.settings import ApiSettings
 from db.engine import make_engine
+from facility.portfolio import load_sites
 from facility.site import Site, load_site
 from gateway.decoder import DecoderLimits
 from gateway.pipeline import PipelineSettings
@@ -42,7 +43,7 @@ def _listen(settings: Resolved, name: str, host: str, port: int, what: str) -> L
 
 
 def _site(settings: Resolved) -> Site:
-    return load_site(settings.get(SiteSettings).file)
+    return load_sites(settings.get(SiteSettings).file)
 
 
 def _api_settings(settings: Resolved, *, warn: bool = True) -> ApiSettings:
@@ -171,7 +172,7 @@ def cmd_up(_args: argparse.Namespace, settings: Resolved) -> int:
 
 
 def cmd_site_check(args: argparse.Namespace, _settings: Resolved) -> int:
-    site = load_site(args.file)
+    site = load_sites(args.file)
     counts = ", ".join(f"{len(v)} {k}" for k, v in site.by_kind.items())
     units = sum(len(b.units) for b in site.buildings)
     print(

@@ -13,13 +13,13 @@ from api.auth.public_codes import StatusCodes
 from api.auth.tokens import ReportCodes
 from api.qr import qr_svg
 from api.settings import ApiSettings
-from facility.site import load_site
+from facility.portfolio import load_sites
 from runtime.settings.resolve import Resolved
 from runtime.settings.tree import SiteSettings
 
 
 def cmd_qr(args: argparse.Namespace, settings: Resolved) -> int:
-    site = load_site(settings.get(SiteSettings).file)
+    site = load_sites(settings.get(SiteSettings).file)
     api = settings.get(ApiSettings)
     problems = []
     if api.public_url is None:

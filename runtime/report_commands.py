@@ -17,7 +17,8 @@ from alerts.store import WorkOrderStore
 from db.engine import make_engine
 from facility.clock import now_ms
 from facility.errors import FacilityError
-from facility.site import Site, load_site
+from facility.portfolio import load_sites
+from facility.site import Site
 from runtime.settings.resolve import Resolved
 from runtime.settings.tree import DatabaseSettings, SiteSettings
 
@@ -94,7 +95,7 @@ def _targets(
 
 
 def cmd_report(args: argparse.Namespace, settings: Resolved) -> int:
-    site = load_site(settings.get(SiteSettings).file)
+    site = load_sites(settings.get(SiteSettings).file)
     maintenance = settings.get(MaintenanceSettings)
     plans = load_plans(maintenance.plans)  # the logbook's plans: the API's, from the same flags
     now = now_ms()

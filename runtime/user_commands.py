@@ -14,7 +14,7 @@ from api.auth.users import UserStore
 from api.errors import UserError
 from api.users_cli import open_user_store
 from facility.errors import SettingsError
-from facility.site import load_site
+from facility.portfolio import load_sites
 from runtime.settings.resolve import Resolved
 from runtime.settings.tree import DatabaseSettings, SiteSettings
 
@@ -31,7 +31,7 @@ def _users(settings: Resolved) -> Iterator[UserStore]:
 def _known_buildings(settings: Resolved) -> list[str] | None:
     """The site's buildings, to check names against (None: no site file to check with)."""
     site_file = settings.get(SiteSettings).file
-    return list(load_site(site_file).building_by_id) if site_file.exists() else None
+    return list(load_sites(site_file).building_by_id) if site_file.exists() else None
 
 
 def _read_password(from_stdin: bool) -> str:
