@@ -23,7 +23,9 @@ one fault per shared asset (`alerts.assets`).
 
 `tick(now_ms)` is the timer: it evaluates rules that read `age()` (offline) with no data
 arriving, and raises ONE site incident instead of one fault per device when the whole site
-goes silent. `save` / `load` checkpoint every state array (npz, written atomically), so a
+goes silent. A portfolio (`facility.portfolio`) is judged estate by estate: each estate that
+goes silent is one incident on that estate, and a rule's schedule is read in the time zone of
+each device's own estate (`alerts.rule_schedule.KindZones`). `save` / `load` checkpoint every state array (npz, written atomically), so a
 restart in the middle of a `for` keeps its timer, windows and counters (`alerts.rule_checkpoint`).
 """
 
@@ -41,7 +43,13 @@ from alerts.assets import AssetFaults
 from alerts.faults import FaultCleared, FaultOpened
 from alerts.interface import Condition, Rule
 from alerts.quarantine import Quarantine
-from alerts.rule_checkpoint import read_checkpoint, restore_states, state_arrays, write_checkpoint
+from alerts.rule_checkpoint import (
+    read_checkpoint,
+    restore_sites,
+    restore_states,
+    state_arrays,
+    write_checkpoint,
+)
 from alerts.rule_compiler import Expression
 from alerts.rule_context import RuleContext
 from alerts.rule_episodes import Episodes
@@ -49,6 +57,7 @@ from alerts.rule_faults import SITE_RULE_ID, rule_fault, site_fault
 from alerts.rule_file import RuleSet
 from alerts.rule_language import NEVER, truth
 from alerts.rule_rows import DeviceGroups, SortedRows, time_order, true_rows
+from alerts.rule_schedule import KindZones
 from alerts.rule_state import KindState, RuleState
 from alerts.rule_windows import commit_windows
 from alerts.silence_clock import SilenceClock
@@ -91,6 +100,16 @@ class RuleEngine:
         self.site = site
         self.rules = tuple(rules)
         self.zone = ZoneInfo(site.timezone)
+        self.parts = site.sites
+        """The estates judged one by one (site silence, time zones): a portfolio's parts."""
+        part_index = {s.id: i for i, s in enumerate(self.parts)}
+        self._part_of = {
+            kind: np.array([part_index[d.site_id or site.id] for d in devices], np.intp)
+            for kind, devices in site.by_kind.items()
+        }
+        """Per kind, each device's estate (an index into `parts`)."""
+        zones = tuple(ZoneInfo(s.timezone) for s in self.parts)
+        self._zones = {kind: KindZones(zones, part) for kind, part in self._part_of.items()}
         defaults = dict(params or {})
         overridden = {name for d in site.devices for name in d.params}
         unknown = sorted(overridden - set(defaults))
@@ -113,6 +132,21 @@ class RuleEngine:
         present = [KINDS[k].heartbeat_s for k, devices in site.by_kind.items() if devices]
         self.site_silent_ms = round(
             1000 * (site_silent_s if site_silent_s is not None else min(present or [60.0]) / 2)
+        )
+        self._part_silent_ms = np.array(
+            [
+                round(1000 * site_silent_s)
+                if site_silent_s is not None
+                else round(1000 * min([KINDS[d.kind].heartbeat_s for d in p.devices] or [60.0]) / 2)
+                for p in self.parts
+            ],
+            np.int64,
+        )
+        """How long each estate must be silent to be a site incident (half its devices'
+        shortest heartbeat, or `site_silent_s`)."""
+        self._part_devices = np.bincount(
+            np.concatenate([np.zeros(0, np.intp), *self._part_of.values()]),
+            minlength=len(self.parts),
         )
         self.state = {
             kind: KindState(
@@ -139,8 +173,9 @@ class RuleEngine:
         }
         """Kinds whose rules read age(field): only they keep when each field last reported
         up to date (a pass over the whole value matrix per batch)."""
-        self.site_active = False
-        self.site_started_ms = NEVER
+        self.site_active = np.zeros(len(self.parts), np.bool_)
+        """Per estate, whether its site incident is open."""
+        self.site_started_ms = np.full(len(self.parts), NEVER, np.int64)
         self._watching = False
         self._assets = AssetFaults(site, self.rules)
         self.silence = SilenceClock(
@@ -183,10 +218,8 @@ class RuleEngine:
         opened: list[FaultOpened] = []
         cleared: list[FaultCleared] = []
         before = self._assets.snapshot(self._reported) if self._assets else {}
-        if self.site_active and len(batch):
-            back = min(int(kb.ts_ms.min()) for kb in batch if len(kb))
-            if back > self.site_started_ms:
-                self._site_back(back, cleared)
+        if self.site_active.any() and len(batch):
+            self._sites_back(batch, cleared)
         for kb in batch:
             self._evaluate_kind(kb, self._by_kind.get(kb.kind.name, []), opened, cleared)
         return self._grouped(before, opened, cleared)
@@ -232,12 +265,22 @@ class RuleEngine:
             return None
         return dataclasses.replace(clear, family_rules=members)
 
-    def _site_back(self, at_ms: int, cleared: list[FaultCleared]) -> None:
-        cleared.append(FaultCleared(SITE_RULE_ID, self.site.id, at_ms))
-        self.site_active = False
-        self.site_started_ms = NEVER
-        for state in self.state.values():  # stragglers get a whole heartbeat to come back
-            np.maximum(state.watch_from, at_ms, out=state.watch_from)
+    def _sites_back(self, batch: Batch, cleared: list[FaultCleared]) -> None:
+        """Close the incident of each silent estate the batch has readings of."""
+        back = np.full(len(self.parts), np.iinfo(np.int64).max, np.int64)
+        for kb in batch:
+            if len(kb):
+                np.minimum.at(back, self._part_of[kb.kind.name][kb.device], kb.ts_ms)
+        returned = self.site_active & (back > self.site_started_ms)
+        returned &= back < np.iinfo(np.int64).max  # no reading of the estate in the batch
+        for part in np.flatnonzero(returned).tolist():
+            at_ms = int(back[part])
+            cleared.append(FaultCleared(SITE_RULE_ID, self.parts[part].id, at_ms))
+            self.site_active[part] = False
+            self.site_started_ms[part] = NEVER
+            for kind, state in self.state.items():  # stragglers get a heartbeat to come back
+                mine = self._part_of[kind] == part
+                state.watch_from[mine] = np.maximum(state.watch_from[mine], at_ms)
 
     def _evaluate_kind(
         self,
@@ -390,7 +433,8 @@ class RuleEngine:
         values (every row). The state is committed once the faults are made."""
         dev = rows.device if sub is None else rows.device[sub]
         ts = rows.ts_ms if sub is None else rows.ts_ms[sub]
-        episodes = Episodes.of(rule, rs, dev, ts, g, eff, clear, extended, tick_start, self.zone)
+        zone = self._zones[rule.kind] if len(self.parts) > 1 else self.zone
+        episodes = Episodes.of(rule, rs, dev, ts, g, eff, clear, extended, tick_start, zone)
         devices = self.site.by_kind[rule.kind]
         opens = episodes.opens
         if len(opens):
@@ -442,16 +486,8 @@ class RuleEngine:
             for state in self.state.values():
                 state.watch_from[state.watch_from == NEVER] = now_ms
             self._watching = True
-        seen = [s.seen_ms() for s in self.state.values() if len(s.last_ts)]
-        site_seen = max((int(s.max()) for s in seen), default=now_ms)
-        silent = (
-            now_ms - site_seen > self.site_silent_ms and len(self.site.devices) >= MIN_SITE_DEVICES
-        )
-        if silent:
-            if not self.site_active:
-                self.site_active = True
-                self.site_started_ms = site_seen
-                opened.append(site_fault(self.site, site_seen, now_ms))
+        silent = self._silent_sites(now_ms, opened)
+        if silent.all():
             return Evaluation(opened, cleared)
         for kind, rules in self._by_kind.items():
             timed = [r for r in rules if r.timed]
@@ -459,11 +495,20 @@ class RuleEngine:
             count = len(state.last_ts)
             if not timed or not count:
                 continue
+            listening = ~silent[self._part_of[kind]]  # a silent estate is one incident
+            if not listening.any():
+                continue
+            last_values, last_ts = state.last_values, state.last_ts
+            if listening.all():
+                devices = np.arange(count, dtype=np.int32)
+            else:
+                devices = np.flatnonzero(listening).astype(np.int32)
+                last_values, last_ts = last_values[devices], last_ts[devices]
             rows = SortedRows(
                 KINDS[kind],
-                np.arange(count, dtype=np.int32),
-                np.full(count, now_ms, np.int64),
-                state.last_values.copy(),
+                devices,
+                np.full(len(devices), now_ms, np.int64),
+                last_values.copy(),
                 None,
             )
             g = DeviceGroups.of(rows.device)
@@ -474,8 +519,8 @@ class RuleEngine:
                 context = RuleContext(
                     rows,
                     state.params,
-                    state.last_values,
-                    state.last_ts,
+                    last_values,
+                    last_ts,
                     windows=rs.windows,
                     last_present_ts=state.last_present_ts,
                     now_ms=now_ms,
@@ -486,12 +531,33 @@ class RuleEngine:
                 self._apply(rule, rs, context, g, seen_ms, opened, cleared)
         return self._grouped(before, opened, cleared)
 
+    def _silent_sites(self, now_ms: int, opened: list[FaultOpened]) -> BoolArray:
+        """Per estate, whether none of its devices reports; opens the incident of each that
+        just went silent (one per estate, not one per device)."""
+        seen = np.full(len(self.parts), NEVER, np.int64)
+        for kind, state in self.state.items():
+            if len(state.last_ts):
+                np.maximum.at(seen, self._part_of[kind], state.seen_ms())
+        silent: BoolArray = (now_ms - seen > self._part_silent_ms) & (
+            self._part_devices >= MIN_SITE_DEVICES
+        )
+        for part in np.flatnonzero(silent & ~self.site_active).tolist():
+            self.site_active[part] = True
+            self.site_started_ms[part] = seen[part]
+            opened.append(site_fault(self.parts[part], int(seen[part]), now_ms))
+        return silent
+
     # -- checkpoints ----------------------------------------------------------------------
 
     def checkpoint_arrays(self) -> dict[str, Array]:
         """Every state array under its checkpoint name (`alerts.rule_checkpoint`)."""
         return state_arrays(
-            self.site, self.state, self._windows, self.site_active, self.site_started_ms
+            self.site,
+            self.state,
+            self._windows,
+            tuple(p.id for p in self.parts),
+            self.site_active,
+            self.site_started_ms,
         )
 
     def save(self, path: Path | str) -> None:
@@ -510,8 +576,9 @@ class RuleEngine:
         """Restore checkpointed arrays. Devices, fields and rules are matched by id and name,
         so a changed site or rule file keeps what still applies; silence is counted afresh
         from the first tick after loading."""
-        self.site_active = bool(saved["site.active"])
-        self.site_started_ms = int(saved["site.started_ms"])
+        self.site_active, self.site_started_ms = restore_sites(
+            saved, tuple(p.id for p in self.parts)
+        )
         restore_states(saved, self.site, self.state, self._windows)
         self._watching = False
         for state in self.state.values():

@@ -31,6 +31,8 @@ class FaultOpened:
     back, not a recurrence (root-cause orders and `repeat` do not count it)."""
     title_zh: str | None = None
     """The title in 中文, when the rule has one."""
+    site_id: str = ""
+    """The site the fault is on: in a portfolio the device's own site ("" = the filer's)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ import numpy as np
 from alerts.rule_language import NEVER
 from alerts.rule_state import KindState
 from alerts.rule_windows import WindowSpec, ring_current
-from facility.batch import Array
+from facility.batch import Array, BoolArray, Int64Array
 from facility.catalog import KINDS
 from facility.errors import FacilityError
 from facility.site import Site
@@ -38,14 +38,17 @@ def state_arrays(
     site: Site,
     states: Mapping[str, KindState],
     windows: WindowSpecs,
-    site_active: bool,
-    site_started_ms: int,
+    site_ids: tuple[str, ...],
+    site_active: BoolArray,
+    site_started_ms: Int64Array,
 ) -> dict[str, Array]:
-    """Every state array under its name in the checkpoint (`kind.`, `kind.rule.id.`, ...)."""
+    """Every state array under its name in the checkpoint (`kind.`, `kind.rule.id.`, ...);
+    `site.*`: each estate's site incident (one estate unless a portfolio)."""
     out: dict[str, Array] = {
         "version": np.array(CHECKPOINT_VERSION),
-        "site.active": np.array(site_active),
-        "site.started_ms": np.array(site_started_ms, np.int64),
+        "site.ids": np.array(site_ids, dtype=str),
+        "site.active": np.asarray(site_active, np.bool_),
+        "site.started_ms": np.asarray(site_started_ms, np.int64),
     }
     for kind, state in states.items():
         p = f"{kind}."
@@ -115,6 +118,27 @@ def read_checkpoint(path: Path | bytes, what: str | None = None) -> dict[str, Ar
     if int(saved.get("version", -1)) != CHECKPOINT_VERSION:
         raise CheckpointError(f"rules checkpoint {what}: not a version {CHECKPOINT_VERSION} file")
     return saved
+
+
+def restore_sites(
+    saved: Mapping[str, Array], site_ids: tuple[str, ...]
+) -> tuple[BoolArray, Int64Array]:
+    """Each estate's site incident (open, since), matched by site id; a checkpoint of one
+    site from before portfolios holds one value for the whole site."""
+    active = np.zeros(len(site_ids), np.bool_)
+    started = np.full(len(site_ids), NEVER, np.int64)
+    saved_active = np.asarray(saved["site.active"], np.bool_)
+    saved_started = np.asarray(saved["site.started_ms"], np.int64)
+    if "site.ids" not in saved or saved_active.ndim == 0:
+        active[:] = saved_active.reshape(-1)[:1].any()
+        started[:] = saved_started.reshape(-1)[0] if saved_started.size else NEVER
+        return active, started
+    index = {str(s): i for i, s in enumerate(saved["site.ids"].tolist())}
+    for row, site_id in enumerate(site_ids):
+        if site_id in index:
+            active[row] = saved_active[index[site_id]]
+            started[row] = saved_started[index[site_id]]
+    return active, started
 
 
 def restore_states(

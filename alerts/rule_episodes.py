@@ -25,7 +25,7 @@ import numpy as np
 from alerts.interface import Rule
 from alerts.rule_language import NEVER
 from alerts.rule_rows import DeviceGroups, true_rows
-from alerts.rule_schedule import in_schedule
+from alerts.rule_schedule import KindZones, in_schedule
 from alerts.rule_state import RuleState
 from facility.batch import Array, BoolArray, Int32Array, Int64Array, IntpArray
 
@@ -114,7 +114,7 @@ class Episodes:
         clear: BoolArray,
         extended: BoolArray | None,
         tick_start: Int64Array | None,
-        zone: ZoneInfo,
+        zone: ZoneInfo | KindZones,
     ) -> Episodes:
         """Timers, open / clear, cool-down and repeat given the rule's state before the rows
         (only a repeat rule's past episodes are updated here). `extended` (rules with `hold`):
@@ -132,7 +132,7 @@ class Episodes:
         held = eff & (ts - run_start >= round(rule.for_s * 1000))
         if not rule.schedule.always:
             inside = true_rows(held)
-            held[inside] = in_schedule(rule.schedule, ts[inside], zone)
+            held[inside] = in_schedule(rule.schedule, ts[inside], zone, dev[inside])
         clear_start: Int64Array | None = None
         if rule.clear_for_s > 0:
             clear_start = _run_start(clear, g, rs.clear_since_ms[dev], ts)

@@ -54,6 +54,7 @@ def rule_fault(
         detected_ms=at_ms,
         family_rules=family_rules,
         flap=flap,
+        site_id=device.site_id,
     )
 
 
@@ -65,7 +66,8 @@ def _fill(template: str, fields: Mapping[str, object]) -> str:
 
 
 def site_fault(site: Site, started_ms: int, now_ms: int) -> FaultOpened:
-    """The site incident: no device of the site reports (one fault, not one per device)."""
+    """The site incident: no device of the site reports (one fault, not one per device); in a
+    portfolio, `site` is the estate that went silent (one of its parts)."""
     return FaultOpened(
         rule_id=SITE_RULE_ID,
         kind="site",
@@ -78,4 +80,5 @@ def site_fault(site: Site, started_ms: int, now_ms: int) -> FaultOpened:
         title_zh=f"全小区失联：{site.name} 没有任何设备上报（停电、网络或网关故障）",
         started_ms=started_ms,
         detected_ms=now_ms,
+        site_id=site.id,
     )

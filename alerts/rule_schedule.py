@@ -1,27 +1,50 @@
 """When a rule may open a fault: its schedule (weekdays, minutes of the day) in the site's
-local time, evaluated per reading.
+local time, evaluated per reading. A portfolio's estates may lie in different time zones: then
+each reading is judged in its device's own (`KindZones`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from alerts.interface import Schedule
-from facility.batch import BoolArray, Int64Array
+from facility.batch import BoolArray, Int32Array, Int64Array, IntpArray
 
 
-def local_time(ts_ms: Int64Array, zone: ZoneInfo) -> tuple[Int64Array, Int64Array]:
-    """(minute of the local day, weekday 0 = Monday) of each timestamp; offsets are looked up
-    once per distinct hour, so daylight-saving changes are honoured."""
+@dataclass(frozen=True, slots=True)
+class KindZones:
+    """The time zone of each device of a kind: `zones[of_device[row]]`."""
+
+    zones: tuple[ZoneInfo, ...]
+    of_device: IntpArray
+
+
+def local_time(
+    ts_ms: Int64Array, zone: ZoneInfo | KindZones, device: Int32Array | None = None
+) -> tuple[Int64Array, Int64Array]:
+    """(minute of the local day, weekday 0 = Monday) of each timestamp, in `zone` or in the
+    zone of each reading's `device`; offsets are looked up once per distinct (hour, zone), so
+    daylight-saving changes are honoured."""
     hours = ts_ms // 3_600_000
-    unique, inverse = np.unique(hours, return_inverse=True)
+    if isinstance(zone, KindZones) and len(zone.zones) > 1 and device is not None:
+        zones, count = zone.zones, len(zone.zones)
+        keys = hours * count + zone.of_device[device]
+    else:
+        zones, count = ((zone,) if isinstance(zone, ZoneInfo) else zone.zones[:1]), 1
+        keys = hours
+    unique, inverse = np.unique(keys, return_inverse=True)
     offsets = np.array(
         [
-            int(zone.utcoffset(datetime.fromtimestamp(int(h) * 3600, UTC)).total_seconds())  # type: ignore[union-attr]
-            for h in unique
+            int(
+                zones[k % count]
+                .utcoffset(datetime.fromtimestamp(k // count * 3600, UTC))  # type: ignore[union-attr]
+                .total_seconds()
+            )
+            for k in unique.tolist()
         ],
         np.int64,
     )
@@ -31,11 +54,17 @@ def local_time(ts_ms: Int64Array, zone: ZoneInfo) -> tuple[Int64Array, Int64Arra
     return minutes, weekday
 
 
-def in_schedule(schedule: Schedule, ts_ms: Int64Array, zone: ZoneInfo) -> BoolArray:
-    """Per timestamp, whether it lies inside the schedule (a window past midnight wraps)."""
+def in_schedule(
+    schedule: Schedule,
+    ts_ms: Int64Array,
+    zone: ZoneInfo | KindZones,
+    device: Int32Array | None = None,
+) -> BoolArray:
+    """Per timestamp, whether it lies inside the schedule (a window past midnight wraps);
+    `device`: each timestamp's device row, for `KindZones`."""
     if schedule.always:
         return np.ones(len(ts_ms), np.bool_)
-    minutes, weekday = local_time(ts_ms, zone)
+    minutes, weekday = local_time(ts_ms, zone, device)
     ok = np.isin(weekday, list(schedule.weekdays))
     if schedule.minutes:
         inside = np.zeros(len(ts_ms), np.bool_)

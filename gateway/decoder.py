@@ -20,7 +20,7 @@ import orjson
 
 from facility.batch import Batch, KindBatch
 from facility.catalog import KINDS, KindSpec
-from facility.site import Site
+from facility.site import Site, local_id
 from facility.wire import READINGS_KEY, parse_topic
 from gateway.decode_rows import MAX_EXACT_INT, KindRows, Layout, Table, check_readings, table
 from gateway.rejections import (
@@ -57,6 +57,8 @@ class Decoder:
         self.site = site
         self.limits = limits or DecoderLimits()
         self._routes: dict[str, tuple[KindSpec, int]] = {}
+        self._site_ids = tuple(s.id for s in site.sites)
+        """The sites whose telemetry this decoder takes: a portfolio's parts, or the site."""
         self._layouts = {name: Layout.of(spec) for name, spec in KINDS.items()}
         self._typed = {name: TypedKind(spec) for name, spec in KINDS.items()}
 
@@ -70,13 +72,19 @@ class Decoder:
                 RejectReason.BAD_TOPIC,
                 "not facility/v1/{site}/{building}/{kind}/{device}/telemetry",
             )
-        if parsed.site != self.site.id:
-            return RejectReason.UNKNOWN_SITE, f"site {parsed.site!r} is not {self.site.id!r}"
-        device = self.site.by_id.get(parsed.device)
-        if device is None or device.kind != parsed.kind or device.building_id != parsed.building:
+        if parsed.site not in self._site_ids:
+            known = ", ".join(map(repr, self._site_ids))
+            return RejectReason.UNKNOWN_SITE, f"site {parsed.site!r} is not one of {known}"
+        device = self.site.by_topic.get((parsed.site, parsed.device))
+        if (
+            device is None
+            or device.kind != parsed.kind
+            or local_id(device.building_id) != parsed.building
+        ):
             return (
                 RejectReason.UNKNOWN_DEVICE,
-                f"no {parsed.kind} {parsed.device!r} in building {parsed.building!r}",
+                f"no {parsed.kind} {parsed.device!r} in building {parsed.building!r} "
+                f"of site {parsed.site!r}",
             )
         route = (KINDS[device.kind], device.kind_index)
         self._routes[topic] = route

@@ -18,10 +18,22 @@ import numpy.typing as npt
 
 from facility.batch import Batch
 from facility.catalog import KINDS
+from facility.site import Site
 from ingest.errors import IngestError
 
 MAX_RAW_POINTS = 10_000
 MAX_BUCKETS = 2_000
+
+
+def site_tag(site: Site, device_id: str) -> str:
+    """The `site` tag a device's series carry: its own site (a portfolio's estate)."""
+    device = site.by_id.get(device_id)
+    return device.site_id if device is not None and device.site_id else site.id
+
+
+def site_tags(site: Site) -> tuple[str, ...]:
+    """Every `site` tag the site's series carry (a portfolio: one per estate)."""
+    return tuple(s.id for s in site.sites)
 
 
 class HistoryQueryError(IngestError):

@@ -1,6 +1,7 @@
 """History queries over InfluxDB 1.x, in InfluxQL: what the gateway wrote there (`influx_v1`).
 
-Every query is scoped to the site's `site` tag. InfluxQL cannot take mean/min/max of a boolean
+Every query is scoped to the `site` tag (a device's own site; a portfolio's batch: any of its
+estates). InfluxQL cannot take mean/min/max of a boolean
 field, so a boolean's buckets come from two counts per interval (all values, true values),
 still aggregated by InfluxDB. A missing database is an unavailable store (the gateway creates
 it), not a bad query.
@@ -26,6 +27,8 @@ from ingest.history import (
     check_buckets,
     check_limit,
     check_range,
+    site_tag,
+    site_tags,
 )
 from ingest.http_query import QueryClient, error_text
 from ingest.influx_v1 import InfluxV1Settings
@@ -72,6 +75,7 @@ class InfluxV1History:
         self._rows = {
             kind: {d.id: d.kind_index for d in devices} for kind, devices in site.by_kind.items()
         }
+        self._sites = " OR ".join(f"{identifier('site')} = {literal(s)}" for s in site_tags(site))
 
     # -- talking to InfluxDB ------------------------------------------------------------------
 
@@ -110,7 +114,7 @@ class InfluxV1History:
 
     def _where(self, query: SeriesQuery, *extra: str) -> str:
         return " AND ".join([
-            f"WHERE {identifier('site')} = {literal(self.site.id)}",
+            f"WHERE {identifier('site')} = {literal(site_tag(self.site, query.device_id))}",
             f"{identifier('device')} = {literal(query.device_id)}",
             f"time >= {query.start_ms}ms AND time < {query.end_ms}ms",
             *extra,
@@ -184,8 +188,7 @@ class InfluxV1History:
             fields = ", ".join(identifier(f.name) for f in spec.fields)
             rows = self._streamed(
                 f"SELECT {identifier('device')}, {fields} FROM {identifier(kind)} "
-                f"WHERE {identifier('site')} = {literal(self.site.id)} "
-                f"AND time >= {start_ms}ms AND time < {end_ms}ms"
+                f"WHERE ({self._sites}) AND time >= {start_ms}ms AND time < {end_ms}ms"
             )
             if not rows:
                 continue

@@ -29,9 +29,10 @@ def escape_measurement(value: str) -> str:
 
 
 def series_keys(site: Site, kind: KindSpec) -> StrArray:
-    """The measurement + tag set of each device of a kind, indexed by `kind_index`."""
+    """The measurement + tag set of each device of a kind, indexed by `kind_index`. `site` is
+    the device's own site (a portfolio's estate), the other tags its (scoped) ids."""
     keys = [
-        f"{escape_measurement(kind.name)},site={escape_tag(site.id)},"
+        f"{escape_measurement(kind.name)},site={escape_tag(d.site_id or site.id)},"
         f"building={escape_tag(d.building_id)},unit={escape_tag(d.unit_id)},device={escape_tag(d.id)}"
         for d in site.by_kind[kind.name]
     ]

@@ -34,6 +34,8 @@ from ingest.history import (
     check_buckets,
     check_limit,
     check_range,
+    site_tag,
+    site_tags,
 )
 from ingest.http_query import QueryClient, error_text
 
@@ -102,15 +104,19 @@ class VictoriaMetricsHistory:
             raise StoreUnavailableError(f"VictoriaMetrics answered no JSON lines: {exc}") from exc
         return [line for line in lines if isinstance(line, dict)]
 
-    def _selector(self, name: str, **labels: str) -> str:
-        matchers = [f"__name__={label_value(name)}", f"site={label_value(self.site.id)}"]
+    def _selector(self, name: str, site: str, **labels: str) -> str:
+        matchers = [f"__name__={label_value(name)}", f"site={label_value(site)}"]
         matchers += [f"{key}={label_value(value)}" for key, value in labels.items()]
         return "{" + ",".join(matchers) + "}"
 
     def _samples(self, query: SeriesQuery, start_ms: int, end_ms: int) -> Samples:
         """One device's field in [start_ms, end_ms), time-ordered, duplicates read once."""
         lines = self._export(
-            self._selector(metric_name(query.kind, query.field), device=query.device_id),
+            self._selector(
+                metric_name(query.kind, query.field),
+                site_tag(self.site, query.device_id),
+                device=query.device_id,
+            ),
             start_ms,
             end_ms,
         )
@@ -166,7 +172,7 @@ class VictoriaMetricsHistory:
             names = "|".join(re.escape(f.name) for f in spec.fields)
             selector = (
                 f"{{__name__=~{label_value(f'{re.escape(kind)}_({names})')},"
-                f"site={label_value(self.site.id)}}}"
+                f"site=~{label_value('|'.join(map(re.escape, site_tags(self.site))))}}}"
             )
             devices, stamps, cols, values = [], [], [], []
             for line in self._export(selector, start_ms, end_ms):

@@ -37,7 +37,7 @@ class DeviceStates(StoreCore):
             index = ordered.device[newest]
             rows += zip(
                 devices.ids[index].tolist(),
-                repeat(site.id),
+                devices.sites[index].tolist(),
                 repeat(kb.kind.name),
                 devices.buildings[index].tolist(),
                 ordered.ts_ms[newest].tolist(),
@@ -66,6 +66,7 @@ class DeviceStates(StoreCore):
         columns = DeviceColumns(
             np.array([d.id for d in devices], dtype=object),
             np.array([d.building_id for d in devices], dtype=object),
+            np.array([d.site_id or site.id for d in devices], dtype=object),
         )
         self._columns[kind] = (site, columns)
         return columns

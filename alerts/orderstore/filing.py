@@ -32,7 +32,8 @@ class FaultFiling(StoreCore):
     """Filing fault episodes (idempotent, race-free: see `alerts.store`)."""
 
     def open_for_faults(self, site_id: str, faults: Sequence[FaultOpened]) -> int:
-        """File each new fault episode; returns how many new work orders that made.
+        """File each new fault episode; returns how many new work orders that made. An order
+        is on the fault's own site (`FaultOpened.site_id`: a portfolio's estate), else `site_id`.
 
         An episode seen before does nothing. A new episode annotates the open order of its
         device and rule, or reopens the last one if it was resolved within the cool-down, or
@@ -227,7 +228,7 @@ class FaultFiling(StoreCore):
         order_id = conn.execute(
             self._upsert(work_orders)
             .values(
-                site_id=site_id,
+                site_id=fault.site_id or site_id,
                 building_id=fault.building_id,
                 unit_id=fault.unit_id,
                 device_id=fault.device_id,

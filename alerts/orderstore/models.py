@@ -94,10 +94,12 @@ event_from_row: Final = row_reader(
 
 @dataclass(frozen=True, slots=True)
 class DeviceColumns:
-    """A kind's device ids and buildings by kind_index, for building rows in bulk."""
+    """A kind's device ids, buildings and sites by kind_index, for building rows in bulk."""
 
     ids: npt.NDArray[np.object_]
     buildings: npt.NDArray[np.object_]
+    sites: npt.NDArray[np.object_]
+    """Each device's own site (a portfolio's estate, else the site)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,6 +94,7 @@ def dry_run_opened(
         started_ms=ms(started_s),
         detected_ms=ms(detected_s),
         flap=flap,
+        site_id="s1",
     )
 
 
@@ -358,6 +359,7 @@ def test_for_s_zero_fires_on_the_first_reading() -> None:
             title="Leak at Booster 2 (p2)",
             started_ms=ms(1),
             detected_ms=ms(1),
+            site_id="s1",
         )
     ]
     assert cleared == []
