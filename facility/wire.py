@@ -13,6 +13,8 @@ from typing import Final
 
 import orjson
 
+from facility.site import Device, local_id
+
 TOPIC_PREFIX: Final = "facility/v1"
 TOPIC_SUFFIX: Final = "telemetry"
 TOPIC_LEVELS: Final = 7
@@ -36,6 +38,14 @@ class TelemetryTopic:
 
 def telemetry_topic(site: str, building: str, kind: str, device: str) -> str:
     return f"{TOPIC_PREFIX}/{site}/{building}/{kind}/{device}/{TOPIC_SUFFIX}"
+
+
+def device_topic(device: Device, site_id: str) -> str:
+    """The topic `device` publishes on: its own site's (a portfolio's estate, else `site_id`),
+    with the site file's own ids (`b03`, not the portfolio's `riverside:b03`)."""
+    return telemetry_topic(
+        device.site_id or site_id, local_id(device.building_id), device.kind, local_id(device.id)
+    )
 
 
 def subscription(site: str = "+") -> str:

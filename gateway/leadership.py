@@ -40,7 +40,10 @@ class ShardSettings:
     """The shard this gateway serves (default: `site-<site id>`); one lock and one MQTT
     session per shard."""
     topics: tuple[str, ...] = ()
-    """The shard's MQTT topic filters (default: every telemetry topic of the site)."""
+    """The shard's MQTT topic filters (default: every telemetry topic of its sites)."""
+    sites: tuple[str, ...] = ()
+    """The sites of a portfolio this shard serves (default: all); the gateway knows, and judges
+    silent, only their devices (`gateway.shard_site`)."""
     standby: bool = False
     """Hot standby: take the shard's leader lock in the work-order database (PostgreSQL
     only) before connecting to MQTT, so several gateways may run for one shard."""
@@ -60,6 +63,11 @@ class ShardSettings:
         for name in ("lock_poll_s", "lock_check_s", "replay_margin_s", "replay_max_s"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"shard-{name.replace('_', '-')}", "must be more than 0")
+        for site in self.sites:
+            if not site.strip():
+                raise SettingsError("shard-sites", "a site id must not be empty")
+        if len(set(self.sites)) != len(self.sites):
+            raise SettingsError("shard-sites", "names a site twice")
         for topic in self.topics:
             if not topic or topic.startswith("$share/"):
                 raise SettingsError(

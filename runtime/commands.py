@@ -171,13 +171,19 @@ def cmd_up(_args: argparse.Namespace, settings: Resolved) -> int:
 # -- one-shot commands -----------------------------------------------------------------------
 
 
-def cmd_site_check(args: argparse.Namespace, _settings: Resolved) -> int:
-    site = load_sites(args.file)
+def _site_summary(site: Site) -> str:
     counts = ", ".join(f"{len(v)} {k}" for k, v in site.by_kind.items())
     units = sum(len(b.units) for b in site.buildings)
-    print(
-        f"{args.file}: site {site.id!r}: {len(site.buildings)} buildings, {units} units, {counts}"
-    )
+    return f"{len(site.buildings)} buildings, {units} units, {counts}"
+
+
+def cmd_site_check(args: argparse.Namespace, _settings: Resolved) -> int:
+    """One line per site; a directory (a portfolio): one per site file, and the total."""
+    site = load_sites(args.file)
+    for part in site.sites:
+        print(f"{args.file}: site {part.id!r}: {_site_summary(part)}")
+    if site.scoped:
+        print(f"{args.file}: {len(site.sites)} sites: {_site_summary(site)}")
     return 0
 
 
@@ -187,7 +193,7 @@ def cmd_rules_check(args: argparse.Namespace, _settings: Resolved) -> int:
 
     rule_set = load_rule_file(args.file)
     if args.site is not None:
-        RuleEngine.from_rule_set(load_site(args.site), rule_set)  # site parameters must be known
+        RuleEngine.from_rule_set(load_sites(args.site), rule_set)  # site parameters must be known
     kinds = sorted({r.kind for r in rule_set.rules})
     print(
         f"{args.file}: {len(rule_set.rules)} rules for {', '.join(kinds)}; "

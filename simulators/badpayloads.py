@@ -15,8 +15,8 @@ from typing import Final
 import orjson
 
 from facility.catalog import KINDS, FieldType
-from facility.site import Device, Site
-from facility.wire import telemetry_topic
+from facility.site import Device, Site, local_id
+from facility.wire import device_topic, telemetry_topic
 
 YEAR_MS = 365 * 86_400_000
 FUTURE_MS = 2 * 86_400_000
@@ -37,8 +37,7 @@ class BadContext:
 
     @property
     def topic(self) -> str:
-        d = self.device
-        return telemetry_topic(self.site.id, d.building_id, d.kind, d.id)
+        return device_topic(self.device, self.site.id)
 
     def field(self) -> str:
         """The device kind's first analog field."""
@@ -96,7 +95,8 @@ def _oversized(c: BadContext) -> tuple[str, bytes]:
 
 def _unknown_device(c: BadContext) -> tuple[str, bytes]:
     ghost = f"ghost-{c.number}"
-    topic = telemetry_topic(c.site.id, c.device.building_id, c.device.kind, ghost)
+    d = c.device
+    topic = telemetry_topic(d.site_id or c.site.id, local_id(d.building_id), d.kind, ghost)
     return topic, orjson.dumps(_reading(c, **{c.field(): 1.0}))
 
 

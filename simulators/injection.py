@@ -120,7 +120,11 @@ def _resolve_targets(
                 raise InjectionError(f"{fault.name} needs a {fault.what}; {target!r} is not one")
             chosen.add(device.id)
         else:
-            group = [d for d in candidates if target in (d.building_id, d.unit_id)]
+            group = [
+                d
+                for d in candidates
+                if target in (d.building_id, d.unit_id) or (site.scoped and d.site_id == target)
+            ]  # a building, a unit, or one estate of a portfolio
             if not group:
                 raise InjectionError(
                     f"{fault.name} needs a {fault.what}; {target!r} is not one "

@@ -27,7 +27,7 @@ import orjson
 
 from facility.catalog import KINDS, FieldType, KindSpec
 from facility.site import Site
-from facility.wire import telemetry_topic
+from facility.wire import device_topic
 from simulators.badpayloads import BAD_PAYLOADS, EXPECTED_REASON, BadContext
 from simulators.clock import Tick, make_tick
 from simulators.faults import FaultContext
@@ -185,7 +185,7 @@ class FleetSimulator:
         }
         self.encoders = {k: _KindEncoder(KINDS[k]) for k in self.kinds}
         self.topics = {
-            k: [telemetry_topic(site.id, d.building_id, k, d.id) for d in site.by_kind[k]]
+            k: [device_topic(d, site.id) for d in site.by_kind[k]]
             for k in self.kinds
         }
         self.seq = {k: np.zeros(len(site.by_kind[k]), np.int64) for k in self.kinds}

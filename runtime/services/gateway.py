@@ -30,10 +30,10 @@ from facility.errors import SettingsError
 from facility.periodic import PeriodicWorker
 from facility.prometheus import Metric
 from facility.site import Site
-from facility.wire import subscription
 from gateway.dead_letters import DeadLetter, JsonlDeadLetters
 from gateway.decoder import Decoder, DecoderLimits
 from gateway.leadership import FencedSource, Leadership, ShardSettings, StandbyLoop
+from gateway.shard_site import shard_name, shard_site, shard_topics
 from gateway.mqtt import MqttConsumer
 from gateway.mqtt import MqttSettings as ConsumerSettings
 from gateway.pipeline import Gateway, PipelineSettings
@@ -76,10 +76,6 @@ def consumer_settings(config: GatewayConfig) -> ConsumerSettings:
     )
 
 
-def shard_name(shard: ShardSettings, site: Site) -> str:
-    return shard.name or f"site-{site.id}"
-
-
 def check_standby(config: GatewayConfig, dialect: str) -> None:
     """Hot standby needs the shard's lock in PostgreSQL and one reader per session."""
     if not config.shard.standby:
@@ -97,9 +93,10 @@ def check_standby(config: GatewayConfig, dialect: str) -> None:
 class GatewayService:
     def __init__(self, config: GatewayConfig, site: Site) -> None:
         self.config = config
+        self.shard = shard_name(config.shard, site)
+        site = shard_site(config.shard, site)  # a portfolio's estates this shard serves
         self.site = site
         files = config.gateway
-        self.shard = shard_name(config.shard, site)
         db_engine = make_engine(config.db_url)
         check_standby(config, db_engine.dialect.name)
         self._lock = PostgresLeaderLock(config.db_url, self.shard) if config.shard.standby else None
@@ -156,7 +153,7 @@ class GatewayService:
         )
         self.consumer = MqttConsumer(
             consumer_settings(config),
-            config.shard.topics or (subscription(site.id),),
+            shard_topics(config.shard, site),
             may_reconnect=None if self.leadership is None else self.leadership.check,
         )
         self.broker_stats = (
@@ -288,7 +285,8 @@ class GatewayService:
             stack.callback(self._lock.dispose)
         stack.start_all(self.workers)
         log.info(
-            "gateway for shard %s (site %s) started%s; writing to %s", self.shard, self.site.id,
+            "gateway for shard %s (site %s) started%s; writing to %s", self.shard,
+            "+".join(s.id for s in self.site.sites),
             " as a standby" if self.leadership else "", self.writer.name,
         )  # fmt: skip
 
