@@ -99,6 +99,8 @@ class Batch:
     """Readings of one site, grouped by kind; kinds without readings are absent."""
 
     site_id: str
+    """The gateway's site (a portfolio: `portfolio`, its estates' readings together); nothing
+    is filed by it: each device's own estate is its `Device.site_id`."""
     kinds: Mapping[str, KindBatch]
     message_start_ms: int | None = None
     """The latest time at which one message's readings begin (its oldest reading), set by the

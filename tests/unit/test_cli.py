@@ -9,6 +9,7 @@ import pytest
 from alerts.rules import DEFAULT_RULE_FILE
 from runtime.cli import main
 from tests.conftest import DEMO_SITE
+from tests.portfolio_sites import ESTATES, write_estates
 
 
 def test_site_check_summarises_a_good_file(capsys: pytest.CaptureFixture[str]) -> None:
@@ -93,3 +94,44 @@ def test_teams_are_managed_from_the_shell(
     ]  # fmt: skip
     assert main(["teams", "remove", "nope", "--db-url", url]) == 2
     assert "no team 'nope'" in capsys.readouterr().err
+
+
+def test_site_check_of_a_directory_prints_each_site_and_the_total(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sites = write_estates(tmp_path / "sites")
+    assert main(["site", "check", str(sites)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    one = "1 buildings, 1 units, 2 elevator, 0 lighting, 0 gate, 1 pump"
+    assert lines == [
+        *(f"{sites}: site {s!r}: {one}" for s in ESTATES),
+        f"{sites}: 3 sites: 3 buildings, 3 units, 6 elevator, 0 lighting, 0 gate, 3 pump",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("mistake", "message"),
+    [
+        ("bad-kind", "beta.toml:"),  # a mistake in one file names that file and line
+        ("same-id", "site id 'alpha' is already used by alpha.toml"),
+        ("empty", "the directory holds no site files"),
+    ],
+)
+def test_site_check_of_a_bad_directory_names_the_mistake(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], mistake: str, message: str
+) -> None:
+    sites = tmp_path / "sites"
+    if mistake == "empty":
+        sites.mkdir()
+    else:
+        write_estates(sites)
+    beta = sites / "beta.toml"
+    if mistake == "bad-kind":
+        beta.write_text(beta.read_text().replace('kind = "pump"', 'kind = "escalator"'))
+    elif mistake == "same-id":
+        beta.write_text(beta.read_text().replace('id = "beta"', 'id = "alpha"'))
+    assert main(["site", "check", str(sites)]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err
+    assert "Traceback" not in captured.err + captured.out
+    assert captured.out == ""
