@@ -25,8 +25,9 @@ one fault per shared asset (`alerts.assets`).
 arriving, and raises ONE site incident instead of one fault per device when the whole site
 goes silent. A portfolio (`facility.portfolio`) is judged estate by estate: each estate that
 goes silent is one incident on that estate, and a rule's schedule is read in the time zone of
-each device's own estate (`alerts.rule_schedule.KindZones`). `save` / `load` checkpoint every state array (npz, written atomically), so a
-restart in the middle of a `for` keeps its timer, windows and counters (`alerts.rule_checkpoint`).
+each device's own estate (`alerts.rule_schedule.KindZones`). `save` / `load` checkpoint every
+state array (npz, written atomically), so a restart in the middle of a `for` keeps its timer,
+windows and counters (`alerts.rule_checkpoint`).
 """
 
 from __future__ import annotations

@@ -38,20 +38,17 @@ def local_time(
         keys = hours
     unique, inverse = np.unique(keys, return_inverse=True)
     offsets = np.array(
-        [
-            int(
-                zones[k % count]
-                .utcoffset(datetime.fromtimestamp(k // count * 3600, UTC))  # type: ignore[union-attr]
-                .total_seconds()
-            )
-            for k in unique.tolist()
-        ],
-        np.int64,
+        [_offset_s(zones[k % count], k // count * 3600) for k in unique.tolist()], np.int64
     )
     local_ms = ts_ms + offsets[inverse] * 1000
     minutes = (local_ms // 60_000) % 1440
     weekday = (local_ms // 86_400_000 + 3) % 7  # 1970-01-01 was a Thursday
     return minutes, weekday
+
+
+def _offset_s(zone: ZoneInfo, at_s: int) -> int:
+    offset = zone.utcoffset(datetime.fromtimestamp(at_s, UTC))
+    return int(offset.total_seconds()) if offset is not None else 0
 
 
 def in_schedule(

@@ -90,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     top = parser.add_subparsers(dest="command", required=True)
 
     site = top.add_parser("site", help="site files").add_subparsers(dest="sub", required=True)
-    check = _command(site, "check", commands.cmd_site_check, None, help="validate a site file or a directory of them")
+    check = _command(
+        site, "check", commands.cmd_site_check, None, help="validate a site file or a directory"
+    )
     check.add_argument("file", type=Path)
 
     rules = top.add_parser("rules", help="rule files").add_subparsers(dest="sub", required=True)

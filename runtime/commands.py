@@ -16,7 +16,7 @@ from alerts.maintenance.settings import MaintenanceSettings
 from api.settings import ApiSettings
 from db.engine import make_engine
 from facility.portfolio import load_sites
-from facility.site import Site, load_site
+from facility.site import Site
 from gateway.decoder import DecoderLimits
 from gateway.pipeline import PipelineSettings
 from ingest.delivery import DeliverySettings

@@ -184,10 +184,7 @@ class FleetSimulator:
             k: MODELS[k](site.by_kind[k], settings.seed, start) for k in self.kinds
         }
         self.encoders = {k: _KindEncoder(KINDS[k]) for k in self.kinds}
-        self.topics = {
-            k: [device_topic(d, site.id) for d in site.by_kind[k]]
-            for k in self.kinds
-        }
+        self.topics = {k: [device_topic(d, site.id) for d in site.by_kind[k]] for k in self.kinds}
         self.seq = {k: np.zeros(len(site.by_kind[k]), np.int64) for k in self.kinds}
         self.powered_off = {k: np.zeros(len(site.by_kind[k]), np.bool_) for k in self.kinds}
         self.pending: dict[str, list[list[bytes]]] = {

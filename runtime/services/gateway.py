@@ -33,10 +33,10 @@ from facility.site import Site
 from gateway.dead_letters import DeadLetter, JsonlDeadLetters
 from gateway.decoder import Decoder, DecoderLimits
 from gateway.leadership import FencedSource, Leadership, ShardSettings, StandbyLoop
-from gateway.shard_site import shard_name, shard_site, shard_topics
 from gateway.mqtt import MqttConsumer
 from gateway.mqtt import MqttSettings as ConsumerSettings
 from gateway.pipeline import Gateway, PipelineSettings
+from gateway.shard_site import shard_name, shard_site, shard_topics
 from gateway.status_server import StatusServer
 from ingest.delivery import Delivery, DeliverySettings
 from ingest.interface import RejectedPoints, TimeSeriesWriter
