@@ -37,8 +37,8 @@ Role = Literal["leader", "standby"]
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ShardSettings:
     name: str | None = None
-    """The shard this gateway serves (default: `site-<site id>`); one lock and one MQTT
-    session per shard."""
+    """The shard this gateway serves (default: `site-<site id>`, `site-portfolio`, or with
+    `sites` `sites-<id>+<id>`); one lock and one MQTT session per shard."""
     topics: tuple[str, ...] = ()
     """The shard's MQTT topic filters (default: every telemetry topic of its sites)."""
     sites: tuple[str, ...] = ()
