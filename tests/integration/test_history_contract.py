@@ -16,11 +16,13 @@ import pytest
 
 from facility.batch import Batch, KindBatch
 from facility.catalog import PUMP
+from facility.portfolio import load_portfolio
 from facility.site import Site, parse_site
 from ingest.errors import StoreUnavailableError
 from ingest.history import HistoryQueryError, HistoryReader, SeriesQuery
 from ingest.registry import open_history, open_writer
 from ingest.settings import StoreKind, StoreSettings
+from tests.portfolio_sites import ESTATES, write_estates
 from tests.services import ServiceProcess, free_port, start_influxd, start_victoria_metrics
 
 T0 = 1_789_999_980_000  # a multiple of 60 s, so buckets start at T0
@@ -290,3 +292,44 @@ def test_an_unreachable_or_empty_store_is_a_clear_error(
                 history.batch(T0, T0 + 1000)
         finally:
             history.close()
+
+
+def test_a_portfolios_colliding_ids_are_read_back_each_on_its_estate(
+    backend: Backend, tmp_path: Path
+) -> None:
+    """Three estates' `b03-pump`, written as the gateway writes a portfolio (`site` tag = the
+    estate, scoped ids): each is read back by its scoped id, and the backtest's batch puts
+    each reading on its own estate's row."""
+    portfolio = load_portfolio(write_estates(tmp_path / "sites"))
+    start = T0 + 10 * N * 1000  # after `pump_history`, which the store also holds
+    rows = np.array([d.kind_index for d in portfolio.by_kind["pump"]], np.int32)
+    values = np.full((len(rows), len(PUMP.fields)), np.nan)
+    values[:, PUMP.col("suction_bar")] = [1.0, 2.0, 3.0]
+    kb = KindBatch(
+        PUMP, rows, np.full(len(rows), start, np.int64), np.ones(len(rows), np.int64), values
+    )
+    writer = open_writer(portfolio, backend.settings)
+    assert writer.write(Batch(portfolio.id, {"pump": kb})).written == len(rows)
+    writer.close()
+    if backend.service is not None and backend.kind == "influx-v2":
+        url = f"http://127.0.0.1:{backend.service.port}"
+        httpx.get(f"{url}/internal/force_flush", timeout=10).raise_for_status()
+    history = open_history(portfolio, backend.settings)
+    try:
+        read = {
+            s: [
+                p.value
+                for p in history.raw(q(start=start, end=start + 1000, device=f"{s}:b03-pump"))
+            ]
+            for s in ESTATES
+        }
+        batch = history.batch(start, start + 1000)
+    finally:
+        history.close()
+    assert read == {"alpha": [1.0], "beta": [2.0], "gamma": [3.0]}
+    pumps = batch.kinds["pump"]
+    got = {
+        portfolio.by_kind["pump"][int(d)].id: float(v)
+        for d, v in zip(pumps.device, pumps.column("suction_bar"), strict=True)
+    }
+    assert got == {"alpha:b03-pump": 1.0, "beta:b03-pump": 2.0, "gamma:b03-pump": 3.0}
