@@ -59,6 +59,7 @@ class Decoder:
         self._routes: dict[str, tuple[KindSpec, int]] = {}
         self._site_ids = tuple(s.id for s in site.sites)
         """The sites whose telemetry this decoder takes: a portfolio's parts, or the site."""
+        self._known_sites = frozenset(self._site_ids)
         self._layouts = {name: Layout.of(spec) for name, spec in KINDS.items()}
         self._typed = {name: TypedKind(spec) for name, spec in KINDS.items()}
 
@@ -72,9 +73,10 @@ class Decoder:
                 RejectReason.BAD_TOPIC,
                 "not facility/v1/{site}/{building}/{kind}/{device}/telemetry",
             )
-        if parsed.site not in self._site_ids:
+        if parsed.site not in self._known_sites:
             known = ", ".join(map(repr, self._site_ids))
-            return RejectReason.UNKNOWN_SITE, f"site {parsed.site!r} is not one of {known}"
+            expected = f"one of {known}" if len(self._site_ids) > 1 else known
+            return RejectReason.UNKNOWN_SITE, f"site {parsed.site!r} is not {expected}"
         device = self.site.by_topic.get((parsed.site, parsed.device))
         if (
             device is None
