@@ -537,7 +537,11 @@ class RuleEngine:
         just went silent (one per estate, not one per device)."""
         seen = np.full(len(self.parts), NEVER, np.int64)
         for kind, state in self.state.items():
-            if len(state.last_ts):
+            if not len(state.last_ts):
+                continue
+            if len(seen) == 1:
+                seen[0] = max(seen[0], state.seen_ms().max())
+            else:
                 np.maximum.at(seen, self._part_of[kind], state.seen_ms())
         silent: BoolArray = (now_ms - seen > self._part_silent_ms) & (
             self._part_devices >= MIN_SITE_DEVICES
