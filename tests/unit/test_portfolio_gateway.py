@@ -259,6 +259,37 @@ def test_orders_and_device_state_are_filed_on_each_devices_estate(portfolio: Sit
     assert sorted(rows) == [(f"{s}:b03-pump", s) for s in ESTATES]
 
 
+def test_root_cause_and_site_incident_orders_are_filed_on_their_estate(portfolio: Site) -> None:
+    store = WorkOrderStore(make_engine("sqlite://"))
+    store.migrate()
+    rules = parse_rule_file(OFFICE_HOURS + OFFLINE)
+    engine = RuleEngine(portfolio, rules.rules, params=rules.params)
+    day_s = (datetime(2026, 1, 6, 12, tzinfo=UTC).timestamp() * 1000 - NOW) / 1000
+    on, off = {"running": 1.0}, {"running": 0.0}
+    for episode in range(3):  # beta's pump runs in office hours three times: a root cause
+        t = day_s + 3600 * episode  # an hour apart: not a flap (the default gap is 30 min)
+        for values in (on, off):
+            batch = _batch(PUMP, [(1, t, values)])
+            store.open_for_faults(
+                portfolio.id, engine.evaluate(Batch(portfolio.id, {"pump": batch})).opened
+            )
+            t += 60
+    engine.tick(NOW + round(day_s * 1000))
+    store.open_for_faults(
+        portfolio.id, engine.tick(NOW + round(day_s * 1000) + 4 * 3_600_000).opened
+    )
+    orders = sorted(
+        (o.source, o.site_id, o.building_id, o.device_id) for o in store.list_work_orders()
+    )
+    assert orders == [
+        ("fault", "alpha", "alpha", "alpha"),  # every estate silent: one incident each
+        ("fault", "beta", "beta", "beta"),
+        ("fault", "beta", "beta:b03", "beta:b03-pump"),
+        ("fault", "gamma", "gamma", "gamma"),
+        ("root_cause", "beta", "beta:b03", "beta:b03-pump"),
+    ]
+
+
 # -- shards ----------------------------------------------------------------------------------
 
 
