@@ -177,13 +177,13 @@ def run_command(
     read from `store`; an unreachable store raises `StoreUnavailableError`."""
     from alerts.rule_file import load_rule_file  # noqa: PLC0415
     from alerts.rules import default_rule_set  # noqa: PLC0415
-    from facility.site import load_site  # noqa: PLC0415
+    from facility.portfolio import load_sites  # noqa: PLC0415
     from ingest.registry import open_history  # noqa: PLC0415
 
     start_ms, end_ms = parse_time_ms(start, "--from"), parse_time_ms(end, "--to")
     if end_ms <= start_ms:
         raise BacktestError(f"--from {start} must be before --to {end}")
-    site = load_site(site_path)
+    site = load_sites(site_path)  # a directory: a portfolio, judged estate by estate
     rules = load_rule_file(rules_path) if rules_path is not None else default_rule_set()
     source = open_history(site, store)
     try:
