@@ -6,6 +6,9 @@ readings of one kind go into one float64 table by `itemgetter` + `np.fromiter` a
 call (`gateway.decode_rows`). Everything after that (ranges, integrality, timestamp skew) is
 checked on arrays. A bad message or reading never raises: it becomes a `Rejection` with its
 reason and a truncated excerpt (`gateway.rejections`), and the rest of the batch goes on.
+
+A topic is routed by (site, device id as in the topic) through `Site.by_topic`, once per topic:
+a portfolio's decoder takes every estate's telemetry, each device on its own row.
 """
 
 from __future__ import annotations
