@@ -5,6 +5,7 @@ estate's fault is filed on that estate, and every series is tagged with its own 
 from __future__ import annotations
 
 import functools
+import subprocess
 import time
 from pathlib import Path
 
@@ -48,53 +49,16 @@ def test_one_estates_fault_is_filed_on_that_estate(
     sites = write_estates(tmp_path / "sites")
     portfolio = load_portfolio(sites)
     db_url = f"sqlite:///{tmp_path / 'facility.sqlite3'}"
-    gateway = start_facility(
-        [
-            "gateway",
-            "--site", str(sites),
-            "--mqtt-port", str(mosquitto.port),
-            "--store", "influx-v1",
-            "--influx-url", f"http://127.0.0.1:{influxd.port}",
-            "--influx-db", DATABASE,
-            "--db-url", db_url,
-            "--dead-letters", str(tmp_path / "dead-letters.jsonl"),
-            "--spool-dir", str(tmp_path / "spool"),
-            "--rules-state", str(tmp_path / "rules-state.npz"),
-            "--metrics-port", str(free_port()),
-        ],
-        tmp_path / "gateway.log",
-    )  # fmt: skip
+    gateway = _gateway(tmp_path / "gateway", sites, mosquitto, influxd, db_url)
     try:
         log = wait_for(
-            (tmp_path / "gateway.log").read_text,
-            lambda text: "subscribed to" in text,
+            (tmp_path / "gateway" / "gateway.log").read_text,
+            lambda text: "subscribed to" in text and "gateway for shard" in text,
             timeout_s=30,
             what="the gateway to subscribe",
         )
         assert "shard site-portfolio (site alpha+beta+gamma)" in log
-        summary = run_simulation(
-            [
-                "--site", str(sites),
-                "--mqtt-port", str(mosquitto.port),
-                "--duration", str(DURATION_S),
-                "--speed", "0",
-                "--batch", "5",
-                "--seed", "7",
-                "--inject", "pump-dry-run:beta:b03-pump@20+90",
-            ]
-        )  # fmt: skip
-        assert summary["readings_by_kind"] == {
-            "elevator": DURATION_S * 2 * len(ESTATES),
-            "pump": DURATION_S * len(ESTATES),
-        }
-        per_estate = DURATION_S * DEVICES_PER_ESTATE
-        counts = wait_for(
-            functools.partial(_counts_by_estate, influxd),
-            lambda c: c == dict.fromkeys(ESTATES, per_estate),
-            timeout_s=30,
-            what="every estate's readings in InfluxDB under its own site tag",
-        )
-        assert counts == dict.fromkeys(ESTATES, per_estate)
+        _simulate_with_beta_pump_dry(sites, mosquitto, influxd)
         assert gateway.poll() is None, "the gateway stopped"
 
         store = WorkOrderStore(make_engine(db_url))
@@ -131,4 +95,106 @@ def test_one_estates_fault_is_filed_on_that_estate(
         assert dry["beta"] < 0.2 < min(dry["alpha"], dry["gamma"])
     finally:
         code = stop_process(gateway)
-    assert code == 0, (tmp_path / "gateway.log").read_text()[-3000:]
+    assert code == 0, (tmp_path / "gateway" / "gateway.log").read_text()[-3000:]
+
+
+def test_a_gateway_per_group_of_estates_files_only_its_own(
+    tmp_path: Path, mosquitto: ServiceProcess, influxd: ServiceProcess
+) -> None:
+    """Two shards, alpha+gamma and beta, each with its own work-order database: beta's fault
+    is in beta's, and the alpha+gamma gateway neither takes beta's telemetry nor files it."""
+    sites = write_estates(tmp_path / "sites")
+    shards = {"ag": ("alpha", "gamma"), "b": ("beta",)}
+    urls = {name: f"sqlite:///{tmp_path / f'{name}.sqlite3'}" for name in shards}
+    gateways = {
+        name: _gateway(tmp_path / name, sites, mosquitto, influxd, urls[name], estates)
+        for name, estates in shards.items()
+    }
+    try:
+        for name, estates in shards.items():
+            log = wait_for(
+                (tmp_path / name / "gateway.log").read_text,
+                lambda text: "subscribed to" in text and "gateway for shard" in text,
+                timeout_s=30,
+                what=f"gateway {name} to subscribe",
+            )
+            topics = [f"facility/v1/{s}/+/+/+/telemetry" for s in estates]
+            assert f"subscribed to {', '.join(topics)}" in log
+            assert f"shard sites-{'+'.join(estates)}" in log
+        _simulate_with_beta_pump_dry(sites, mosquitto, influxd)
+
+        def faults(name: str) -> list[tuple[str, str | None, str | None]]:
+            orders = WorkOrderStore(make_engine(urls[name])).list_work_orders()
+            return [
+                (o.site_id, o.device_id, o.rule_id) for o in orders if o.rule_id != SITE_RULE_ID
+            ]
+
+        wait_for(functools.partial(faults, "b"), bool, timeout_s=15, what="beta's order")
+        filed = {name: faults(name) for name in shards}  # beta's order is filed: ag had its chance
+        assert filed == {"ag": [], "b": [("beta", "beta:b03-pump", "pump.dry_run")]}
+        letters = (tmp_path / "ag" / "dead-letters.jsonl").read_text()
+        assert "unknown_site" not in letters  # beta's topics never reached it
+    finally:
+        codes = {name: stop_process(g) for name, g in gateways.items()}
+    assert codes == {"ag": 0, "b": 0}
+
+
+def _gateway(
+    workdir: Path,
+    sites: Path,
+    mosquitto: ServiceProcess,
+    influxd: ServiceProcess,
+    db_url: str,
+    estates: tuple[str, ...] = (),
+) -> subprocess.Popen[bytes]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "dead-letters.jsonl").touch()
+    shard = [arg for site in estates for arg in ("--shard-sites", site)]
+    return start_facility(
+        [
+            "gateway",
+            "--site", str(sites),
+            "--mqtt-port", str(mosquitto.port),
+            "--mqtt-client-id", f"gateway-{workdir.name}",
+            "--store", "influx-v1",
+            "--influx-url", f"http://127.0.0.1:{influxd.port}",
+            "--influx-db", DATABASE,
+            "--db-url", db_url,
+            "--dead-letters", str(workdir / "dead-letters.jsonl"),
+            "--spool-dir", str(workdir / "spool"),
+            "--rules-state", str(workdir / "rules-state.npz"),
+            "--metrics-port", str(free_port()),
+            *shard,
+        ],
+        workdir / "gateway.log",
+    )  # fmt: skip
+
+
+def _simulate_with_beta_pump_dry(
+    sites: Path, mosquitto: ServiceProcess, influxd: ServiceProcess
+) -> None:
+    """Every estate for DURATION_S, beta's `b03-pump` dry from 20 s; waits until InfluxDB holds
+    every reading under its own estate's `site` tag."""
+    summary = run_simulation(
+        [
+            "--site", str(sites),
+            "--mqtt-port", str(mosquitto.port),
+            "--duration", str(DURATION_S),
+            "--speed", "0",
+            "--batch", "5",
+            "--seed", "7",
+            "--inject", "pump-dry-run:beta:b03-pump@20+90",
+        ]
+    )  # fmt: skip
+    assert summary["readings_by_kind"] == {
+        "elevator": DURATION_S * 2 * len(ESTATES),
+        "pump": DURATION_S * len(ESTATES),
+    }
+    per_estate = DURATION_S * DEVICES_PER_ESTATE
+    counts = wait_for(
+        functools.partial(_counts_by_estate, influxd),
+        lambda c: c == dict.fromkeys(ESTATES, per_estate),
+        timeout_s=30,
+        what="every estate's readings in InfluxDB under its own site tag",
+    )
+    assert counts == dict.fromkeys(ESTATES, per_estate)
