@@ -34,6 +34,8 @@ class NoticeMaker:
         self.site = site
         self.public_url = public_url
         self._units = {u.id: u.name for b in site.buildings for u in b.units}
+        self._sites = {s.id: s for s in site.sites}
+        """A portfolio's estates: an order's times in its estate's zone, an incident's name."""
 
     def __call__(self, row: OutboxRow, order: WorkOrder) -> Notice:
         building = self.site.building_by_id.get(order.building_id)
@@ -44,12 +46,21 @@ class NoticeMaker:
             at_ms=row.at_ms,
             note=row.note,
             order=order,
-            building_name=building.name if building else order.building_id,
+            building_name=building.name if building else self._site_name(order.building_id),
             unit_name=self._units.get(order.unit_id) if order.unit_id else None,
             device_name=device.name if device else order.device_id,
             url=order_link(self.public_url, order.id),
-            time_zone=self.site.timezone,
+            time_zone=self._zone(order.site_id),
         )
+
+    def _site_name(self, building_id: str) -> str:
+        """A site incident's "building" is its site: named after it."""
+        site = self._sites.get(building_id)
+        return site.name if site is not None else building_id
+
+    def _zone(self, site_id: str) -> str:
+        site = self._sites.get(site_id)
+        return site.timezone if site is not None else self.site.timezone
 
 
 class Notifications:

@@ -94,6 +94,7 @@ class GatewayService:
     def __init__(self, config: GatewayConfig, site: Site) -> None:
         self.config = config
         self.shard = shard_name(config.shard, site)
+        whole = site  # notices name any order of the database, not only this shard's
         site = shard_site(config.shard, site)  # a portfolio's estates this shard serves
         self.site = site
         files = config.gateway
@@ -110,7 +111,7 @@ class GatewayService:
         self.store.migrate()
         self.escalation = EscalationLoop(self.store, alert_settings.escalation_interval_s)
         self.notifications = Notifications(
-            alert_settings, site, self.store.engine, relay_settings=config.notify
+            alert_settings, whole, self.store.engine, relay_settings=config.notify
         )
         self.writers: list[TimeSeriesWriter] = open_writers(site, config.store)
         self.writer = self.writers[0]

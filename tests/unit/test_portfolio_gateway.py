@@ -14,9 +14,12 @@ from sqlalchemy import select
 
 from alerts.engine import RuleEngine
 from alerts.faults import FaultCleared, FaultOpened
-from alerts.rule_faults import SITE_RULE_ID
+from alerts.notify.outbox import OutboxRow
+from alerts.notify.service import NoticeMaker
+from alerts.rule_faults import SITE_RULE_ID, site_fault
 from alerts.rule_file import parse_rule_file
 from alerts.store import WorkOrderStore
+from alerts.workorders import EventKind
 from db.engine import make_engine
 from db.schema import device_state
 from facility.batch import Batch, KindBatch
@@ -371,3 +374,24 @@ def test_an_injection_takes_a_scoped_device_building_or_estate(portfolio: Site) 
     assert [d.id for d in estate.devices] == ["alpha:b03-u1-el1", "alpha:b03-u1-el2"]
     with pytest.raises(InjectionError, match="'b03-pump' is not one"):
         parse_injection("pump-dry-run:b03-pump@20", portfolio)  # which estate's?
+
+
+def test_a_notice_names_the_estate_and_reads_its_time_zone(portfolio: Site) -> None:
+    store = WorkOrderStore(make_engine("sqlite://"))
+    store.migrate()
+    incident = site_fault(portfolio.sites[0], NOW, NOW + 60_000)
+    rules = parse_rule_file(OFFICE_HOURS)
+    engine = RuleEngine(portfolio, rules.rules, params=rules.params)
+    at_s = (datetime(2026, 1, 6, 12, tzinfo=UTC).timestamp() * 1000 - NOW) / 1000
+    batch = _batch(PUMP, [(1, at_s, {"running": 1.0})])
+    faults = [incident, *engine.evaluate(Batch(portfolio.id, {"pump": batch})).opened]
+    store.open_for_faults(portfolio.id, faults)
+    make = NoticeMaker(portfolio, None)
+    notices = {
+        o.device_id: make(OutboxRow(o.id, EventKind.CREATED, NOW, None, o), o)
+        for o in store.list_work_orders()
+    }
+    assert {d: (n.building_name, n.time_zone) for d, n in notices.items()} == {
+        "alpha": ("Estate Alpha", "Asia/Shanghai"),
+        "beta:b03-pump": ("Building 3", "Europe/London"),
+    }
