@@ -15,6 +15,8 @@ export const usersApi = {
   /** {role, team?, buildings?} */
   setRole: (name, body) => request("PUT", `${user(name)}/role`, { body }),
   setBuildings: (name, buildings) => request("PUT", `${user(name)}/buildings`, { body: { buildings } }),
+  /** The whole sites a user is limited to (a steward's beside their buildings); [] = none. */
+  setSites: (name, sites) => request("PUT", `${user(name)}/sites`, { body: { sites } }),
   teams: () => request("GET", "/teams"),
   addTeam: (name) => request("POST", "/teams", { body: { name } }),
   removeTeam: (name) => request("DELETE", `/teams/${encodeURIComponent(name)}`),
