@@ -45,7 +45,7 @@ export function localId(id) {
 
 /** The id of the site a building (a BuildingSummaryOut, or any object with an id) is in. */
 export function buildingSite(building) {
-  return building.site_id ?? siteOfId(building.id);
+  return building.site_id || siteOfId(building.id);
 }
 
 /** The name of the site `id` (a site's, or a scoped building's or device's id) is in. */

@@ -126,8 +126,8 @@ export class BoardView {
       const [buildings, sites] = await Promise.all([api.buildings(), visibleSites().catch(() => [])]);
       this.sites = several(sites) ? sites : [];
       this.buildings = buildings.map((b) => ({
-        id: b.id, site: b.site_id ?? null,
-        name: this.sites.length ? `${b.site_name ?? siteNameOf(this.sites, b.id)} · ${b.name}` : b.name,
+        id: b.id, site: b.site_id || null,
+        name: this.sites.length ? `${b.site_name || siteNameOf(this.sites, b.id)} · ${b.name}` : b.name,
       }));
       this.names = new Map(this.buildings.map((b) => [b.id, b.name]));
       // An address naming a site this user does not see (or with one site) shows every order.

@@ -56,7 +56,7 @@ export class BuildingView {
       api.buildingMaintenance(this.buildingId).catch((error) => ({ error })),
       api.buildingReports(this.buildingId, { state: this.reportState }).catch((error) => ({ error })),
     ]);
-    this.siteName = several(this.sites) ? (this.building.site_name ?? siteNameOf(this.sites, this.buildingId)) : null;
+    this.siteName = several(this.sites) ? (this.building.site_name || siteNameOf(this.sites, this.buildingId)) : null;
   }
 
   draw(ctx) {

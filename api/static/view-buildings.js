@@ -93,7 +93,7 @@ export class BuildingsView {
     }
     // A building of a site the list does not name (it changed meanwhile) still shows.
     const sites = [...bySite.keys()].filter((id) => bySite.get(id).length)
-      .map((id) => this.sites.find((s) => s.id === id) ?? { id, name: this.buildings.find((b) => buildingSite(b) === id).site_name ?? id });
+      .map((id) => this.sites.find((s) => s.id === id) ?? { id, name: this.buildings.find((b) => buildingSite(b) === id).site_name || id });
     const worst = (site) => worstStatus(bySite.get(site.id).map((b) => b.status));
     // Worst site first (then as the server lists them: by name).
     const ordered = [...sites].sort((a, b) => statusRank(worst(b)) - statusRank(worst(a)));

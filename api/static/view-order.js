@@ -107,7 +107,7 @@ export class OrderView {
       o.fault_active ? el("p", { class: "fault-active" }, t("order.fault_active")) : null,
       ctx.mayChange(o) ? actionButtons(o, ctx) : null,
       el("dl", { class: "facts" },
-        several(this.sites) ? row(t("order.site"), o.site_name ?? siteNameOf(this.sites, o.building_id)) : null,
+        several(this.sites) ? row(t("order.site"), o.site_name || siteNameOf(this.sites, o.building_id)) : null,
         row(t("order.building"), el("a", { href: `#/buildings/${encodeURIComponent(this.building.id)}`, class: "order-building" }, this.building.name)),
         row(t("order.device"), this.where()),
         row(t("order.category"), tOr(`order.category.${o.category}`, o.category)),

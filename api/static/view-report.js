@@ -5,7 +5,7 @@
 import { api } from "./api.js";
 import { el } from "./dom.js";
 import { language, t } from "./i18n.js";
-import { several, visibleSites } from "./sites.js";
+import { localId, several, siteNameOf, visibleSites } from "./sites.js";
 
 export const REPORT_ROLES = new Set(["admin", "dispatcher", "steward"]);
 
@@ -50,8 +50,12 @@ export class ReportView {
   state = { month: null, from: "", to: "", lang: null, status: "", error: false, file: null, site: null };
 
   /** With several sites the report is one estate's (its owners meet): the form asks which. */
-  async load() {
+  async load(ctx) {
     this.sites = [...(await visibleSites())].sort((a, b) => a.name.localeCompare(b.name));
+    // A steward of several sites reads their buildings by site and name (each site may have a b03).
+    if (ctx.user()?.role === "steward" && several(this.sites)) {
+      this.names ??= new Map((await api.buildings()).map((b) => [b.id, `${siteNameOf(this.sites, b.id)} · ${b.name}`]));
+    }
     if (!this.sites.some((s) => s.id === this.state.site)) this.state.site = this.sites[0]?.id ?? null;
   }
 
@@ -135,13 +139,15 @@ export class ReportView {
       type: "button", class: `download download-${format}`, "data-format": format,
       onclick: (event) => download(format, event.currentTarget),
     }, t(`owners.${format}`));
-    const scope = user.role === "steward" ? el("p", { class: "muted" }, t("owners.scope_steward", { buildings: user.buildings.join(", ") })) : null;
+    const scope = user.role === "steward" ? el("p", { class: "muted" }, t("owners.scope_steward", {
+      buildings: [...user.buildings.map((id) => this.names?.get(id) ?? localId(id)), ...(user.sites ?? []).map((id) => siteNameOf(this.sites, id))].join(", "),
+    })) : null;
     return el("section", { class: "report-page" },
       el("div", { class: "page-head" }, el("h2", {}, t("owners.title"))),
       el("p", {}, t("owners.intro")),
       scope,
       el("form", { class: "report-form", onsubmit: (event) => event.preventDefault() },
-        site ? el("label", {}, t("board.filter.site"), " ", site) : null,
+        site ? el("label", { class: "report-site" }, t("board.filter.site"), " ", site) : null,
         el("label", {}, t("owners.month"), " ", month),
         el("fieldset", {}, el("legend", {}, t("owners.or_days")),
           el("label", {}, t("owners.from"), " ", from), " ", el("label", {}, t("owners.to"), " ", to)),

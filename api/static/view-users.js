@@ -67,7 +67,8 @@ function scopeFields(view, { role, team, buildings, sites }) {
   return [field(t("users.role"), roleSelect), teamField, siteBoxes, boxes];
 }
 
-/** {role, team, buildings, sites} as the form says, with only what the role takes. */
+/** {role, team, buildings, sites} as the form says, with only what the role takes (no site
+ * boxes with one site: none). */
 function scopeOf(form) {
   const data = new FormData(form);
   const role = data.get("role");
@@ -136,10 +137,10 @@ export class UsersView {
       const data = new FormData(form);
       const { sites, ...scope } = scopeOf(form);
       const body = { username: data.get("username").trim(), password: data.get("password"), ...scope };
+      if (sites.length) body.sites = sites;
       if (data.get("display_name").trim()) body.display_name = data.get("display_name").trim();
       this.run(ctx, t("users.submit_add"), async () => {
         await usersApi.add(body);
-        if (sites.length) await usersApi.setSites(body.username, sites);
         return t("users.added", { name: body.username });
       });
     } },
@@ -157,16 +158,19 @@ export class UsersView {
   editForm(ctx, user) {
     const form = el("form", { class: "users-edit-form", onsubmit: (event) => {
       event.preventDefault();
-      const scope = scopeOf(form);
-      const sitesChanged = this.sites.length > 0 && !sameSet(scope.sites, user.sites ?? []);
-      const onlySites = sitesChanged && scope.role === user.role && scope.team === user.team && sameSet(scope.buildings, user.buildings);
+      const { sites, ...scope } = scopeOf(form);
+      const multi = this.sites.length > 0;
+      const sitesChanged = multi && !sameSet(sites, user.sites ?? []);
+      const sameRole = scope.role === user.role && scope.team === user.team;
       this.run(ctx, t("users.save"), async () => {
-        if (!onlySites) {
-          // A steward staying one changes only buildings; anything else is a role change.
-          if (scope.role === "steward" && user.role === "steward") await usersApi.setBuildings(user.username, scope.buildings);
-          else await usersApi.setRole(user.username, scope.role === "steward" ? { role: scope.role, buildings: scope.buildings } : { role: scope.role, team: scope.team });
+        // Only the sites changed; a steward staying one changes only buildings; anything else is
+        // a role change (with the sites, when there are several).
+        if (sitesChanged && sameRole && sameSet(scope.buildings, user.buildings)) await usersApi.setSites(user.username, sites);
+        else if (!sitesChanged && scope.role === "steward" && user.role === "steward") await usersApi.setBuildings(user.username, scope.buildings);
+        else {
+          const body = scope.role === "steward" ? { role: scope.role, buildings: scope.buildings } : { role: scope.role, team: scope.team };
+          await usersApi.setRole(user.username, multi ? { ...body, sites } : body);
         }
-        if (sitesChanged) await usersApi.setSites(user.username, scope.sites);
         return t("users.saved", { name: user.username });
       });
     } },
