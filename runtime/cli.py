@@ -180,6 +180,9 @@ def _users_commands(top: Any) -> None:
     add.add_argument("--team", default=None, help="a technician's team (e.g. lift-contractor)")
     add.add_argument("--building", action="append", default=[],
                      help="a building a steward looks after (repeatable)")  # fmt: skip
+    add.add_argument("--site", action="append", default=[],
+                     help="a whole site of a portfolio: a steward sees it, a dispatcher or "
+                          "technician is limited to it (repeatable)")  # fmt: skip
     add.add_argument("--display-name", default=None)
     add.add_argument("--password-stdin", action="store_true",
                      help="read the password from standard input")  # fmt: skip
@@ -209,6 +212,13 @@ def _users_commands(top: Any) -> None:
     role.add_argument("--team", default=None, help="the team, for a technician")
     role.add_argument("--building", action="append", default=[],
                       help="a building, for a steward (repeatable)")  # fmt: skip
+    role.add_argument("--site", action="append", default=[],
+                      help="a site the user is limited to (repeatable; default: kept)")  # fmt: skip
+    sites = _command(sub, "set-sites", user_commands.cmd_users_set_sites, "users",
+                     help="the sites a user sees or is kept to (ends their sessions)")  # fmt: skip
+    sites.add_argument("username")
+    sites.add_argument("--site", action="append", default=[],
+                       help="a site (repeatable); none: no limit by site")  # fmt: skip
 
 
 def _devices_commands(top: Any) -> None:
