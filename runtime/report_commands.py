@@ -56,7 +56,7 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the report's language (default en)")  # fmt: skip
     parser.add_argument("--format", dest="formats", choices=(*FORMATS, "both"), default="both",
                         help="pdf, csv or both (default both)")  # fmt: skip
-    parser.add_argument("--site", dest="site_id", default=None,
+    parser.add_argument("--site-id", dest="site_id", default=None,
                         help="the estate to report on: needed for a portfolio of several "
                              "sites (its months and dates are in its own time zone)")  # fmt: skip
     parser.add_argument("--output", type=Path, default=None,
@@ -98,16 +98,16 @@ def _targets(
 
 
 def estate(site: Site, site_id: str | None) -> Site:
-    """The site a report is of: the one `--site` names, or the deployment's only one."""
+    """The site a report is of: the one `--site-id` names, or the deployment's only one."""
     if site_id is not None:
         found = next((s for s in site.sites if s.id == site_id), None)
         if found is None:
             known = ", ".join(s.id for s in site.sites)
-            raise ReportArgumentError(f"--site {site_id}: no such site (the sites: {known})")
+            raise ReportArgumentError(f"--site-id {site_id}: no such site (the sites: {known})")
         return found
     if len(site.sites) > 1:
         known = ", ".join(s.id for s in site.sites)
-        raise ReportArgumentError(f"a report is of one site: give --site (one of {known})")
+        raise ReportArgumentError(f"a report is of one site: give --site-id (one of {known})")
     return site.sites[0]
 
 

@@ -62,7 +62,7 @@ def cmd_users_add(args: argparse.Namespace, settings: Resolved) -> int:
             team=args.team,
             buildings=args.building,
             known_buildings=known,
-            sites=args.site,
+            sites=args.sites,
             known_sites=_known_sites(settings),
         )
     extra = f", team {user.team}" if user.team else ""
@@ -132,7 +132,7 @@ def cmd_users_set_role(args: argparse.Namespace, settings: Resolved) -> int:
     with _users(settings) as users:
         user = users.set_role(
             args.username, args.role, team=args.team, buildings=args.building or None, known=known,
-            sites=args.site or None, known_sites=_known_sites(settings),
+            sites=args.sites, known_sites=_known_sites(settings),
         )  # fmt: skip
     print(f"user {user.username!r} is now a {user.role}; their sessions ended")
     return 0
@@ -141,7 +141,7 @@ def cmd_users_set_role(args: argparse.Namespace, settings: Resolved) -> int:
 def cmd_users_set_sites(args: argparse.Namespace, settings: Resolved) -> int:
     known = _known_sites(settings)
     with _users(settings) as users:
-        user = users.set_sites(args.username, args.site, known)
+        user = users.set_sites(args.username, args.sites, known)
     seen = ", ".join(sorted(user.sites)) or "no limit by site"
     print(f"user {user.username!r} sites: {seen}; their sessions ended")
     return 0
