@@ -124,3 +124,12 @@ def load_sites(path: Path | str) -> Site:
     """What `site.file` names: one site file (plain ids) or a directory of them (a portfolio)."""
     path = Path(path)
     return load_portfolio(path) if path.is_dir() else load_site(path)
+
+
+def site_for(site: Site, ident: str) -> Site | None:
+    """The site (a portfolio's part, or the one site itself) that a building id belongs to or
+    that a site id names (orders of a whole site are filed on its id); None for neither."""
+    part = site.site_of(ident)
+    if part is not None:
+        return part
+    return next((s for s in site.sites if s.id == ident), None)

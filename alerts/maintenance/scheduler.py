@@ -126,7 +126,7 @@ class MaintenanceScheduler:
                 continue
             order_id = self.store.create_scheduled_order(
                 NewScheduledOrder(
-                    site_id=self.site.id,
+                    site_id=device.site_id or self.site.id,  # its estate, in a portfolio
                     plan_id=plan.id,
                     device_id=device.id,
                     building_id=device.building_id,

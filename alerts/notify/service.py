@@ -16,6 +16,7 @@ from alerts.notify.relay import Relay, RelaySettings, merge_metrics
 from alerts.settings import AlertSettings
 from alerts.store import WorkOrder
 from facility.clock import Clock, now_ms
+from facility.portfolio import site_for
 from facility.prometheus import Metric
 from facility.site import Site
 
@@ -28,7 +29,8 @@ def order_link(public_url: str | None, order_id: int) -> str | None:
 
 
 class NoticeMaker:
-    """Adds the site's names and the dashboard link to an outbox row."""
+    """Adds the site's names and the dashboard link to an outbox row; times are told in the
+    time zone of the order's own site (a portfolio's estates may be in several)."""
 
     def __init__(self, site: Site, public_url: str | None) -> None:
         self.site = site
@@ -48,7 +50,7 @@ class NoticeMaker:
             unit_name=self._units.get(order.unit_id) if order.unit_id else None,
             device_name=device.name if device else order.device_id,
             url=order_link(self.public_url, order.id),
-            time_zone=self.site.timezone,
+            time_zone=(site_for(self.site, order.building_id) or self.site).timezone,
         )
 
 

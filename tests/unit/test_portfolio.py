@@ -88,7 +88,9 @@ def test_time_zone_of_mixed_sites_is_per_site(tmp_path: Path) -> None:
     _estate(tmp_path, "hilltop", "Europe/Berlin")
     portfolio = load_portfolio(tmp_path)
     assert portfolio.timezone == "UTC"
-    assert portfolio.site_of("hilltop:b03").timezone == "Europe/Berlin"
+    hilltop = portfolio.site_of("hilltop:b03")
+    assert hilltop is not None
+    assert hilltop.timezone == "Europe/Berlin"
 
 
 def test_bad_directories_are_reported(tmp_path: Path) -> None:
