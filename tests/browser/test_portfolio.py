@@ -183,7 +183,7 @@ def test_the_dispatch_desk_sees_sites_worst_first_and_opens_the_right_b03(
     expect(board.locator(".order-card")).to_have_count(2)
     site_filter = board.locator(".filters select[name=site]")
     expect(site_filter.locator("option")).to_have_count(4)
-    expect(board.locator(".filters label", has=site_filter)).to_contain_text(words["site"])
+    expect(board.locator(".filters label:has(select[name=site])")).to_contain_text(words["site"])
     site_filter.select_option("riverside")
     expect(board.locator(".order-card")).to_have_count(1)
     card = board.locator(".order-card")
@@ -208,6 +208,7 @@ def test_the_dispatch_desk_sees_sites_worst_first_and_opens_the_right_b03(
 
     # The order's page names its site and links its building and device.
     site_filter.select_option("riverside")
+    expect(board.locator(".order-card")).to_have_count(1)
     board.locator(".order-card .order-title").click()
     order = page.locator(".order-detail")
     expect(order.locator(".facts")).to_contain_text("Riverside Gardens")
