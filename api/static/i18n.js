@@ -368,6 +368,7 @@ const en = {
   "users.sites.steward": "Whole sites the steward looks after (every building in them)",
   "users.sites.staff": "Only these sites (none ticked: every site)",
   "users.sites_scope": "Sites: {sites}",
+  "users.change_sites": "Change role, team, sites or buildings",
 };
 
 const zh = {
@@ -734,6 +735,7 @@ const zh = {
   "users.sites.steward": "管家负责的整个小区（其中所有楼栋）",
   "users.sites.staff": "仅限这些小区（不勾选：全部小区）",
   "users.sites_scope": "小区：{sites}",
+  "users.change_sites": "修改角色、班组、小区或楼栋",
 };
 
 export const TABLES = { en, "zh-CN": zh };

@@ -31,6 +31,13 @@ export function several(sites) {
   return (sites?.length ?? 0) > 1;
 }
 
+/** The name of the site of a scoped id when the user sees several sites; else null (the page
+ * looks as a one-site deployment's). */
+export async function siteLabel(id) {
+  const sites = await visibleSites().catch(() => []);
+  return several(sites) ? siteNameOf(sites, id) : null;
+}
+
 /** The site part of a scoped id (`riverside` of `riverside:b03`); null for a plain id. */
 export function siteOfId(id) {
   const at = String(id ?? "").lastIndexOf(SCOPE_SEPARATOR);

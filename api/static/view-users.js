@@ -86,8 +86,11 @@ export class UsersView {
   constructor() {
     this.message = null;
     // The forms outlive a redraw (a live-updates reconnect or poll redraws the page): what an
-    // admin is typing stays. They are made anew after a change succeeds.
+    // admin is typing stays. They are made anew after a change succeeds, from data read after
+    // it: a reload already under way when the change was made still has the old teams.
     this.forms = new Map();
+    this.changes = 0;
+    this.formsOf = 0;
   }
 
   keep(key, make) {
@@ -101,11 +104,16 @@ export class UsersView {
   wants = () => false;
 
   async load() {
+    const changes = this.changes;
     let sites;
     [this.users, this.teams, this.buildings, sites] = await Promise.all([
       usersApi.list(), usersApi.teams(), api.buildings(), visibleSites().catch(() => []),
     ]);
     this.sites = several(sites) ? sites : [];
+    if (changes !== this.formsOf) {
+      this.forms.clear();
+      this.formsOf = changes;
+    }
   }
 
   /** Say how it went: in place for a failure (the form keeps what was typed), after a reload
@@ -114,7 +122,7 @@ export class UsersView {
     try {
       const done = await work();
       this.message = { text: done, error: false };
-      this.forms.clear();
+      this.changes += 1;
       await ctx.refresh();
     } catch (error) {
       this.show({ text: t("users.error", { action, error: error.message }), error: true });
@@ -176,7 +184,7 @@ export class UsersView {
     } },
     el("div", { class: "users-grid" }, scopeFields(this, user)),
     el("button", { type: "submit" }, t("users.save")));
-    return el("details", { class: "users-edit" }, el("summary", {}, t("users.change")), form);
+    return el("details", { class: "users-edit" }, el("summary", {}, t(this.sites.length ? "users.change_sites" : "users.change")), form);
   }
 
   /** What the user is limited to, in words: a team, buildings, whole sites. */

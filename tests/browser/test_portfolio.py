@@ -6,7 +6,8 @@ A passenger is trapped in Riverside's b03 (a fault: red) and Lakeview's b07 door
 buildings worst first, opens Hillcrest's b03 (not Riverside's), and narrows the board to one
 site (the address keeps it). A steward of Riverside's b03 sees that building only, as a
 one-site deployment looks. The admin limits a dispatcher to one site on the users screen;
-that dispatcher then sees that site only.
+that dispatcher then sees that site only, and a steward added for a whole site sees its
+buildings. The owners' report is of the estate chosen, in that estate's time zone.
 
 Waits are Playwright's `expect` with bounded timeouts; screenshots go to test-artifacts/browser/.
 """
@@ -34,12 +35,14 @@ from tests.browser.pages import (
 pytestmark = pytest.mark.integration
 expect.set_options(timeout=WAIT_MS)
 
+SHANGHAI = "Asia/Shanghai"
 SITES = {
-    "hillcrest": ("Hillcrest Court", [("b02", "Building 2"), ("b03", "Building 3")]),
-    "lakeview": ("Lakeview Towers", [("b03", "Tower 3"), ("b07", "Tower 7")]),
-    "riverside": ("Riverside Gardens", [("b01", "Building 1"), ("b03", "Building 3")]),
+    "hillcrest": ("Hillcrest Court", SHANGHAI, [("b02", "Building 2"), ("b03", "Building 3")]),
+    "lakeview": ("Lakeview Towers", "Asia/Hong_Kong", [("b03", "Tower 3"), ("b07", "Tower 7")]),
+    "riverside": ("Riverside Gardens", SHANGHAI, [("b01", "Building 1"), ("b03", "Building 3")]),
 }
-"""Named so that alphabetical order is not the worst-first order the page must show."""
+"""Named so that alphabetical order is not the worst-first order the page must show; one
+estate keeps another time zone (the owners' report's days are its own)."""
 TRAPPED = "elevator-entrapment:riverside:b03-u1-el2"
 HELD_OPEN = "gate-held-open:lakeview:b07-u1-door@500+900"
 FAULT_AT_S = 600
@@ -53,9 +56,9 @@ WORDS = {
 }
 
 
-def _site_file(site_id: str, name: str, buildings: list[tuple[str, str]]) -> str:
+def _site_file(site_id: str, name: str, timezone: str, buildings: list[tuple[str, str]]) -> str:
     """A small estate: each building one unit with two elevators and a door."""
-    parts = [f'[site]\nid = "{site_id}"\nname = "{name}"\ntimezone = "Asia/Shanghai"\n']
+    parts = [f'[site]\nid = "{site_id}"\nname = "{name}"\ntimezone = "{timezone}"\n']
     for building, title in buildings:
         unit = f"{building}-u1"
         parts.append(
@@ -74,8 +77,8 @@ def portfolio(tmp_path: Path) -> Iterator[DashboardServer]:
     """The app on a portfolio of SITES, fed until both faults have filed their orders."""
     directory = tmp_path / "sites"
     directory.mkdir()
-    for site_id, (name, buildings) in SITES.items():
-        (directory / f"{site_id}.toml").write_text(_site_file(site_id, name, buildings))
+    for site_id, (name, timezone, buildings) in SITES.items():
+        (directory / f"{site_id}.toml").write_text(_site_file(site_id, name, timezone, buildings))
     server = DashboardServer(
         load_portfolio(directory),
         tmp_path,
@@ -173,9 +176,11 @@ def test_the_dispatch_desk_sees_sites_worst_first_and_opens_the_right_b03(
     expect(detail).to_have_attribute("data-status", "alarm")
     detail.locator(".logbook-link").click()
     expect(page.locator(".logbook")).to_have_attribute("data-building", "riverside:b03")
+    expect(page.locator(".logbook h2")).to_contain_text("Building 3 · Riverside Gardens")
     page.go_back()
     detail.locator(".qr-link").click()
     expect(page.locator(".qr-sheet")).to_have_attribute("data-building", "riverside:b03")
+    expect(page.locator(".qr-sheet h2")).to_contain_text("Building 3 · Riverside Gardens")
 
     # The board: both orders; the site filter narrows it to one site, and the address keeps it.
     page.click("#nav-board")
@@ -255,7 +260,7 @@ def test_a_steward_of_one_b03_sees_that_building_only(
     assert errors == []
 
 
-def test_the_admin_limits_a_dispatcher_to_one_site(
+def test_the_admin_limits_users_to_sites(
     portfolio: DashboardServer, browser: Browser, artifacts: Path
 ) -> None:
     admin = portfolio.add_user("boss", "admin")
@@ -278,14 +283,21 @@ def test_the_admin_limits_a_dispatcher_to_one_site(
     assert user is not None
     assert list(user.sites) == ["lakeview"]
 
-    # A steward's buildings are picked under their site's name (every site has a b03).
-    boss = page.locator('.user-row[data-user="boss"]')
-    boss.locator(".users-edit summary").click()
-    boss.locator("select[name=role]").select_option("steward")
-    groups = boss.locator(".users-site-buildings")
+    # A new steward of the whole of Hillcrest; buildings are picked under their site's name
+    # (every site has a b03), and none is needed with a site.
+    add = page.locator("form[data-form=add-user]")
+    add.locator("input[name=username]").fill("hill")
+    add.locator("input[name=password]").fill("hill-password-123")
+    add.locator("select[name=role]").select_option("steward")
+    groups = add.locator(".users-site-buildings")
     expect(groups).to_have_count(3)
     expect(groups.locator('input[name=building][value="lakeview:b03"]')).to_have_count(1)
+    expect(add.locator(".users-sites legend")).to_contain_text("Whole sites")
+    add.locator('.users-sites input[value="hillcrest"]').check()
     page.screenshot(path=artifacts / "portfolio-users.png", full_page=True)
+    add.locator("button[type=submit]").click()
+    hill = page.locator('.user-row[data-user="hill"]')
+    expect(hill.locator(".user-scope")).to_have_text("Sites: Hillcrest Court")
     context.close()
 
     # The dispatcher limited to Lakeview sees Lakeview's order only, and no site level.
@@ -299,5 +311,43 @@ def test_the_admin_limits_a_dispatcher_to_one_site(
     expect(page.locator(".building-card")).to_have_count(2)
     expect(page.locator(".site-group")).to_have_count(0)
     expect(page.locator(".topbar .site")).to_have_text("Lakeview Towers")
+    context.close()
+
+    # The steward of Hillcrest sees its two buildings as a one-site deployment shows them.
+    context, page = new_page(browser, errors, viewport=DESKTOP)
+    _sign_in(page, portfolio.url, Login("hill", "hill-password-123"), "en")
+    expect(page.locator(".building-card")).to_have_count(2)
+    assert _data(page, ".building-card", "building") == ["hillcrest:b02", "hillcrest:b03"]
+    expect(page.locator(".site-group")).to_have_count(0)
+    context.close()
+    assert errors == []
+
+
+def test_the_owners_report_is_of_the_chosen_estate(
+    portfolio: DashboardServer, browser: Browser, artifacts: Path
+) -> None:
+    errors: list[str] = []
+    context, page = new_page(browser, errors, viewport=DESKTOP)
+    _sign_in(page, portfolio.url, portfolio.add_user("desk", "dispatcher"), "en")
+    page.click("#nav-report")
+    report = page.locator(".report-page")
+    choice = report.locator("select[name=site]")
+    expect(choice.locator("option")).to_have_count(3)
+    options = choice.locator("option").evaluate_all("nodes => nodes.map(n => n.value)")
+    assert options == ["hillcrest", "lakeview", "riverside"]  # by name
+    expect(report).to_contain_text("(Asia/Shanghai)")
+    choice.select_option("lakeview")
+    expect(report).to_contain_text("(Asia/Hong_Kong)")  # the days are Lakeview's
+    with page.expect_download() as info:
+        page.click("button.download-csv")
+    csv_file = info.value
+    assert csv_file.suggested_filename.startswith("owners-report-lakeview-")
+    body = Path(csv_file.path()).read_bytes().decode("utf-8-sig")
+    assert "Lakeview Towers" in body
+    assert "Riverside" not in body
+    expect(page.locator(".report-status")).to_have_attribute(
+        "data-file", csv_file.suggested_filename
+    )
+    page.screenshot(path=artifacts / "portfolio-owners-report.png", full_page=True)
     context.close()
     assert errors == []
