@@ -87,10 +87,12 @@ export class UsersView {
     this.message = null;
     // The forms outlive a redraw (a live-updates reconnect or poll redraws the page): what an
     // admin is typing stays. They are made anew after a change succeeds, from data read after
-    // it: a reload already under way when the change was made still has the old teams.
+    // it, and only then is the success said: a reload already under way when the change was
+    // made still has the old teams and users.
     this.forms = new Map();
     this.changes = 0;
     this.formsOf = 0;
+    this.done = null;
   }
 
   keep(key, make) {
@@ -113,6 +115,7 @@ export class UsersView {
     if (changes !== this.formsOf) {
       this.forms.clear();
       this.formsOf = changes;
+      if (this.done) [this.message, this.done] = [this.done, null];
     }
   }
 
@@ -121,7 +124,7 @@ export class UsersView {
   async run(ctx, action, work) {
     try {
       const done = await work();
-      this.message = { text: done, error: false };
+      this.done = { text: done, error: false };
       this.changes += 1;
       await ctx.refresh();
     } catch (error) {
