@@ -153,6 +153,13 @@ def test_the_dispatch_desk_sees_sites_worst_first_and_opens_the_right_b03(
     expect(page.locator('.site-group[data-site="hillcrest"] .site-orders')).to_contain_text("0")
     page.screenshot(path=artifacts / f"{name}-sites.png", full_page=True)
 
+    # A site's open orders lead to the board narrowed to that site.
+    riverside.locator("a.site-orders").click()
+    expect(page.locator(".filters select[name=site]")).to_have_value("riverside")
+    expect(page.locator(".board-page .order-card")).to_have_count(1)
+    page.go_back()
+    expect(groups).to_have_count(3)
+
     # Hillcrest's b03 opens Hillcrest's b03 (all fine), not Riverside's (trapped passenger).
     page.locator('.building-card[data-building="hillcrest:b03"]').click()
     detail = page.locator(".building-detail")
@@ -217,6 +224,7 @@ def test_the_dispatch_desk_sees_sites_worst_first_and_opens_the_right_b03(
     board.locator(".order-card .order-title").click()
     order = page.locator(".order-detail")
     expect(order.locator(".facts")).to_contain_text("Riverside Gardens")
+    page.screenshot(path=artifacts / f"{name}-order.png", full_page=True)
     order.locator(".order-building").click()
     expect(detail).to_have_attribute("data-building", "riverside:b03")
     context.close()
