@@ -38,13 +38,13 @@ from tests.portfolio_support import file_report, write_estates
 
 
 def _checkpoint(device_ids: list[str]) -> bytes:
+    arrays = {
+        "version": np.array(1),
+        "elevator.devices": np.array(device_ids, dtype=str),
+        "elevator.last_ts": np.zeros(len(device_ids), np.int64),
+    }
     out = io.BytesIO()
-    np.savez(
-        out,
-        version=np.array(1),
-        **{"elevator.devices": np.array(device_ids, dtype=str)},
-        **{"elevator.last_ts": np.zeros(len(device_ids), np.int64)},
-    )
+    np.savez(out, **arrays)  # type: ignore[arg-type]
     return out.getvalue()
 
 
@@ -165,11 +165,11 @@ def test_a_single_site_database_moves_to_the_portfolio_and_keeps_everything(
         everything = api.get("/api/v1/work-orders", "dispatcher", params={"site": "bravo"}).json()
         assert everything["total"] == len(old) + 1  # and the estate's own order
         # the sticker printed before the move still files into the same unit
-        again = api.client.post(
+        refiled = api.client.post(
             "/api/v1/reports", json={"code": before["code"], "description": "Still stuck"}
         )
-        assert again.status_code == 201
-        assert again.json()["unit_id"] == "bravo:b03-u1"
+        assert refiled.status_code == 201
+        assert refiled.json()["unit_id"] == "bravo:b03-u1"
 
 
 def test_scope_ids_refuses_a_bad_site_id(
