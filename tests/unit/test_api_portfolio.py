@@ -19,6 +19,7 @@ from alerts.rule_faults import site_fault
 from alerts.status import STATUS_RANK, Status
 from api.auth.tokens import ReportCodes
 from facility.site import Site
+from runtime import cli
 from tests.api_support import SECRET, T0, Api, new_store, open_order, running_api, seen
 from tests.fakes import FakeClock
 from tests.portfolio_support import add_portfolio_users, file_report, portfolio
@@ -431,3 +432,36 @@ def test_a_single_site_deployment_lists_itself_as_its_one_site(
         assert len(b03) == len(demo_site.buildings)
         assert {b["site_name"] for b in b03} == {demo_site.name}
         assert api.get("/api/v1/buildings", "dispatcher", params={"site": "x"}).status_code == 404
+
+
+def test_an_order_goes_only_to_a_technician_who_sees_its_estate(
+    papi: Api, orders: dict[str, dict[str, int]]
+) -> None:
+    alpha_order = orders["alpha:b03"]["fault"]
+    refused = papi.post(f"/api/v1/work-orders/{alpha_order}/assign", "dispatcher",
+                        {"assignee": "charlie-tech"})  # fmt: skip
+    assert refused.status_code == 422
+    assert "limited to site(s) charlie" in refused.json()["detail"][0]["msg"]
+    taken = papi.post(f"/api/v1/work-orders/{orders['charlie:b03']['fault']}/assign",
+                      "dispatcher", {"assignee": "charlie-tech"})  # fmt: skip
+    assert (taken.status_code, taken.json()["assignee"]) == (200, "charlie-tech")
+    anyone = papi.post(f"/api/v1/work-orders/{alpha_order}/assign", "dispatcher",
+                       {"assignee": "tech"})  # fmt: skip
+    assert anyone.status_code == 200
+
+
+def test_qr_codes_of_a_portfolio_go_in_one_folder_per_estate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sites = portfolio(tmp_path / "sites")
+    out = tmp_path / "codes"
+    args = ["qr", "--site", str(tmp_path / "sites"), "--building", "bravo:b03",
+            "--building", "alpha:b03", "--out", str(out), "--api-secret", SECRET,
+            "--api-public-url", "https://estates.example.com"]  # fmt: skip
+    assert cli.main(args) == 0
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*.svg"))
+    assert written == ["alpha/b03-status.svg", "alpha/b03-u1.svg",
+                       "bravo/b03-status.svg", "bravo/b03-u1.svg"]  # fmt: skip
+    code = ReportCodes(SECRET, sites.id, ["bravo:b03-u1"]).code_for("bravo:b03-u1")
+    assert code == ReportCodes(SECRET, "bravo", ["b03-u1"]).code_for("b03-u1")
+    assert f"https://estates.example.com/r/{code}" in capsys.readouterr().out
