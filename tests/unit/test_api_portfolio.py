@@ -7,6 +7,7 @@ a dispatcher sees every estate and narrows with `site=`; a regional desk sees it
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,12 +18,13 @@ import pytest
 
 from alerts.rule_faults import site_fault
 from alerts.status import STATUS_RANK, Status
+from api.auth.passwords import FAST_FOR_TESTS, Passwords
 from api.auth.tokens import ReportCodes
 from facility.site import Site
 from runtime import cli
 from tests.api_support import SECRET, T0, Api, new_store, open_order, running_api, seen
 from tests.fakes import FakeClock
-from tests.portfolio_support import add_portfolio_users, file_report, portfolio
+from tests.portfolio_support import add_portfolio_users, file_report, portfolio, write_estates
 from tests.unit.test_api_events import Server, read_events
 
 ALL_BUILDINGS = {"alpha:b03", "bravo:b01", "bravo:b03", "charlie:b03"}
@@ -465,3 +467,51 @@ def test_qr_codes_of_a_portfolio_go_in_one_folder_per_estate(
     code = ReportCodes(SECRET, sites.id, ["bravo:b03-u1"]).code_for("bravo:b03-u1")
     assert code == ReportCodes(SECRET, "bravo", ["b03-u1"]).code_for("b03-u1")
     assert f"https://estates.example.com/r/{code}" in capsys.readouterr().out
+
+
+def test_the_users_commands_take_sites_checked_against_the_portfolio(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sites = str(write_estates(tmp_path / "sites"))
+    url = f"sqlite:///{tmp_path / 'wo.sqlite3'}"
+    monkeypatch.setattr("api.users_cli.Passwords", lambda: Passwords(FAST_FOR_TESTS))
+    monkeypatch.setattr("sys.stdin", io.StringIO("long-enough\nlong-enough\n"))
+    common = ["--site", sites, "--db-url", url]
+    capsys.readouterr()
+    assert cli.main(["users", "add", "desk", "--role", "dispatcher", "--sites", "alpha,delta",
+                     "--password-stdin", *common]) == 2  # fmt: skip
+    assert "no site(s) 'delta'" in capsys.readouterr().err
+    assert cli.main(["users", "add", "desk", "--role", "dispatcher", "--sites", "charlie,alpha",
+                     "--password-stdin", *common]) == 0  # fmt: skip
+    assert "sites alpha, charlie" in capsys.readouterr().out
+    assert cli.main(["users", "set-sites", "desk", "--sites", "bravo", *common]) == 0
+    assert cli.main(["users", "list", *common]) == 0
+    assert "(sites bravo)" in capsys.readouterr().out
+    assert cli.main(["users", "set-sites", "desk", "--sites", "", *common]) == 0
+    assert "no limit by site" in capsys.readouterr().out
+    assert cli.main(["users", "set-role", "desk", "admin", "--sites", "bravo", *common]) == 2
+    assert "admins see every site" in capsys.readouterr().err
+
+
+def test_the_report_command_reports_on_one_estate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sites = str(write_estates(tmp_path / "sites"))
+    url = f"sqlite:///{tmp_path / 'wo.sqlite3'}"
+    out = tmp_path / "out"
+    out.mkdir()
+    base = ["report", "--site", sites, "--db-url", url, "--month", "2026-11", "--format", "csv",
+            "--output", str(out)]  # fmt: skip
+    capsys.readouterr()
+    assert cli.main(base) == 2
+    assert "give --site-id (one of alpha, bravo, charlie)" in capsys.readouterr().err
+    assert cli.main([*base, "--site-id", "delta"]) == 2
+    assert "--site-id delta: no such site" in capsys.readouterr().err
+    assert cli.main([*base, "--site-id", "charlie"]) == 0
+    (written,) = out.iterdir()
+    # November in New York: from 2026-11-01 04:00 UTC (EDT) to 2026-12-01 05:00 UTC (EST)
+    assert written.name == "owners-report-charlie-2026-11-01-2026-11-30-en.csv"
+    text = written.read_text(encoding="utf-8-sig")
+    assert "Charlie Towers" in text
+    assert "America/New_York" in text
+    assert "bravo" not in text
