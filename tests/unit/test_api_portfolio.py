@@ -16,8 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
+from alerts.notify.outbox import OutboxRow
+from alerts.notify.service import NoticeMaker
 from alerts.rule_faults import site_fault
 from alerts.status import STATUS_RANK, Status
+from alerts.workorders import EventKind
 from api.auth.passwords import FAST_FOR_TESTS, Passwords
 from api.auth.tokens import ReportCodes
 from facility.site import Site
@@ -26,6 +29,7 @@ from tests.api_support import SECRET, T0, Api, new_store, open_order, running_ap
 from tests.fakes import FakeClock
 from tests.portfolio_support import add_portfolio_users, file_report, portfolio, write_estates
 from tests.unit.test_api_events import Server, read_events
+from tests.work_orders import order
 
 ALL_BUILDINGS = {"alpha:b03", "bravo:b01", "bravo:b03", "charlie:b03"}
 SCOPES: dict[str, set[str]] = {
@@ -515,3 +519,20 @@ def test_the_report_command_reports_on_one_estate(
     assert "Charlie Towers" in text
     assert "America/New_York" in text
     assert "bravo" not in text
+
+
+def test_notices_tell_times_in_the_orders_estates_zone(tmp_path: Path) -> None:
+    sites = portfolio(tmp_path / "sites")
+    maker = NoticeMaker(sites, None)
+    zones = {}
+    for building_id in ("alpha:b03", "bravo:b01", "charlie:b03", "bravo"):
+        unit = f"{building_id}-u1" if ":" in building_id else None
+        row = OutboxRow(1, EventKind.CREATED, T0, None, None)
+        notice = maker(row, order(building_id=building_id, unit_id=unit, device_id=None))
+        zones[building_id] = (notice.time_zone, notice.building_name)
+    assert zones == {
+        "alpha:b03": ("Asia/Shanghai", "Building 3"),
+        "bravo:b01": ("Europe/Berlin", "Building 1"),
+        "charlie:b03": ("America/New_York", "Building 3"),
+        "bravo": ("Europe/Berlin", "bravo"),  # the estate's own order
+    }
