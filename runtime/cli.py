@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     scope = _command(db_commands, "scope-ids", commands.cmd_db_scope_ids, "db",
                      help="move a single-site database to a portfolio's scoped ids "
                           "(site:id), once, before serving the portfolio")  # fmt: skip
-    scope.add_argument("--site", dest="scope_site", required=True,
+    scope.add_argument("--site", dest="scope_site", required=True, metavar="SITE_ID",
                        help="the site the database's plain ids are of")  # fmt: skip
 
     _users_commands(top)

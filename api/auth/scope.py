@@ -39,6 +39,17 @@ DISPATCHER_STEPS = frozenset({"cancelled", "closed", "open"})
 """Transitions only a dispatcher or admin makes: dropping, signing off or reopening a job."""
 
 
+def user_sees(user: User, sites: SiteMap, building_id: str | None) -> bool:
+    """Whether `user` sees the building (or a site's own orders, by its id)."""
+    if user.role is not Role.STEWARD and not user.sites:
+        return True
+    if building_id is None:
+        return False
+    if building_id in user.buildings and user.role is Role.STEWARD:
+        return True
+    return sites.get(building_id) in user.sites
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     """The user behind a request, and what their role allows."""
@@ -69,13 +80,7 @@ class Principal:
         return self.user.role is not Role.STEWARD and not self.user.sites
 
     def can_see(self, building_id: str | None) -> bool:
-        if self.sees_all:
-            return True
-        if building_id is None:
-            return False
-        if building_id in self.user.buildings and self.user.role is Role.STEWARD:
-            return True
-        return self.sites.get(building_id) in self.user.sites
+        return user_sees(self.user, self.sites, building_id)
 
     def can_see_site(self, site_id: str) -> bool:
         """Whether any building of the site is visible (a site of none does not exist)."""

@@ -107,7 +107,10 @@ def check_role(
         if unknown:
             raise UserError(f"no building(s) {', '.join(map(repr, unknown))} in the site")
     if sites and checked not in SITE_ROLES:
-        raise UserError(f"a {checked} sees every site: only other roles are limited to sites")
+        raise UserError(
+            f"{checked}s see every site: only stewards, dispatchers and technicians are "
+            "limited to sites"
+        )
     if known_sites is not None:
         unknown = sorted(set(sites) - set(known_sites))
         if unknown:

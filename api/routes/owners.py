@@ -17,6 +17,7 @@ from alerts.owners_report import owners_report, previous_month_ms
 from api.auth.scope import Principal
 from api.auth.users import Role
 from api.deps import AppContext, Context, CurrentUser, not_found, site_or_404, unprocessable
+from api.http.openapi import errors
 from api.period import check_period
 from api.schemas import MAX_MS, Id
 from facility.site import Site
@@ -34,6 +35,7 @@ REPORT_ROLES = (Role.ADMIN, Role.DISPATCHER, Role.STEWARD)
             "description": "the report as a file (Content-Disposition names it)",
         },
         403: {"description": "technicians do not get the report"},
+        **errors(404),
     },
 )
 def owners_report_file(

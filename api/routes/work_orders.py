@@ -9,6 +9,7 @@ from pydantic import StringConstraints
 
 from alerts import interface, workorders
 from alerts.store import WorkOrder, WorkOrderFilter
+from api.auth.scope import user_sees
 from api.auth.users import Role
 from api.deps import (
     AppContext,
@@ -152,6 +153,12 @@ def assign(
         if user is None or user.disabled or user.role is Role.STEWARD:
             raise unprocessable(
                 ("body", "assignee"), f"{body.assignee!r} is not a user who can take work orders"
+            )
+        if not user_sees(user, context.site_map, order.building_id):
+            raise unprocessable(
+                ("body", "assignee"),
+                f"{body.assignee!r} is limited to site(s) {', '.join(sorted(user.sites))}: "
+                "they would not see this work order",
             )
     changed = context.store.assign(
         order.id, actor=principal.username, assignee=body.assignee, team=body.team, note=body.note
