@@ -49,7 +49,12 @@ export class OrderView {
     this.order = await api.workOrder(this.orderId);
     this.photos = this.order.source === "report" ? await api.orderPhotos(this.orderId).catch(() => []) : [];
     // Names for the ids, asked for once: they do not change while the page is open.
-    this.building ??= await api.building(this.order.building_id);
+    // An order of a whole site (no device reports: "site silent") is filed on the site's id,
+    // which is no building: the page then names the site only.
+    this.building ??= await api.building(this.order.building_id).catch((error) => {
+      if (error.status === 404) return { id: null, name: null, units: [] };
+      throw error;
+    });
     this.sites ??= await visibleSites().catch(() => []);
     this.trend = this.order.trend && { ...this.order.trend, series: movingSeries(this.order.trend, this.order.kind) };
     this.windowH ??= defaultSpanH(this.order.trend, this.order.fault_started_ms, TREND_WINDOWS_H);
@@ -107,8 +112,10 @@ export class OrderView {
       o.fault_active ? el("p", { class: "fault-active" }, t("order.fault_active")) : null,
       ctx.mayChange(o) ? actionButtons(o, ctx) : null,
       el("dl", { class: "facts" },
-        several(this.sites) ? row(t("order.site"), o.site_name || siteNameOf(this.sites, o.building_id)) : null,
-        row(t("order.building"), el("a", { href: `#/buildings/${encodeURIComponent(this.building.id)}`, class: "order-building" }, this.building.name)),
+        several(this.sites) || !this.building.id ? row(t("order.site"), o.site_name || siteNameOf(this.sites, o.building_id)) : null,
+        this.building.id
+          ? row(t("order.building"), el("a", { href: `#/buildings/${encodeURIComponent(this.building.id)}`, class: "order-building" }, this.building.name))
+          : null,
         row(t("order.device"), this.where()),
         row(t("order.category"), tOr(`order.category.${o.category}`, o.category)),
         row(t("order.fault_started"), time(o.fault_started_ms)),
