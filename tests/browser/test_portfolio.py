@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, expect
 
+from alerts.rule_faults import site_fault
 from facility.portfolio import load_portfolio
 from tests.browser.dashboard import DashboardServer, Login
 from tests.browser.pages import (
@@ -357,5 +358,27 @@ def test_the_owners_report_is_of_the_chosen_estate(
         "data-file", csv_file.suggested_filename
     )
     page.screenshot(path=artifacts / "portfolio-owners-report.png", full_page=True)
+    context.close()
+    assert errors == []
+
+
+def test_an_order_of_a_whole_estate_names_the_estate(
+    portfolio: DashboardServer, browser: Browser
+) -> None:
+    """A site incident is filed on the estate's id, which is no building: the board and the
+    order's page name the estate (the page does not fail on the building it has not)."""
+    hillcrest = next(s for s in portfolio.site.sites if s.id == "hillcrest")
+    now = portfolio.clock.now
+    portfolio.store.open_for_faults("hillcrest", [site_fault(hillcrest, now - 60_000, now)])
+    order = next(o for o in portfolio.store.open_work_orders() if o.building_id == "hillcrest")
+    errors: list[str] = []
+    context, page = new_page(browser, errors, viewport=DESKTOP)
+    _sign_in(page, portfolio.url, portfolio.add_user("desk", "dispatcher"), "en")
+    card = page.locator(f'.order-card[data-work-order="{order.id}"]')
+    expect(card).to_contain_text("Hillcrest Court")
+    card.locator(".order-title").click()
+    detail = page.locator(f'.order-detail[data-work-order="{order.id}"]')
+    expect(detail.locator(".facts")).to_contain_text("Hillcrest Court")
+    expect(detail.locator(".order-building")).to_have_count(0)
     context.close()
     assert errors == []
