@@ -17,7 +17,7 @@ import { LogbookView } from "./view-logbook.js";
 import { OrderView } from "./view-order.js";
 import { QrView } from "./view-qr.js";
 import { REPORT_ROLES, ReportView } from "./view-report.js";
-import { forgetSites, several, visibleSites } from "./sites.js";
+import { forgetSites, several, siteNameOf, visibleSites } from "./sites.js";
 import { UsersView } from "./view-users.js";
 
 const MAINTENANCE_ROLES = new Set(["technician", "dispatcher", "admin"]);
@@ -48,7 +48,11 @@ class App {
     this.timer = null;
     this.live = new Live({ onChange: (event) => this.changed(event), onMode: (mode) => this.showMode(mode) });
     this.unseen = 0;
-    this.announcer = new Announcer({ onCount: (n) => this.announced(n) });
+    this.announcer = new Announcer({
+      onCount: (n) => this.announced(n),
+      // With several sites a new critical order says which estate it is in.
+      where: (buildingId) => (several(this.sites) && buildingId ? siteNameOf(this.sites, buildingId) : null),
+    });
     this.showSound = announceControls(this.announcer);
     this.ctx = {
       nowMs: () => Date.now(),

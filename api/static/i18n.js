@@ -369,6 +369,7 @@ const en = {
   "users.sites.staff": "Only these sites (none ticked: every site)",
   "users.sites_scope": "Sites: {sites}",
   "users.change_sites": "Change role, team, sites or buildings",
+  "announce.new_critical_at": "New critical work order #{id} at {site}: {title}",
 };
 
 const zh = {
@@ -736,6 +737,7 @@ const zh = {
   "users.sites.staff": "仅限这些小区（不勾选：全部小区）",
   "users.sites_scope": "小区：{sites}",
   "users.change_sites": "修改角色、班组、小区或楼栋",
+  "announce.new_critical_at": "{site} 新的紧急工单 #{id}：{title}",
 };
 
 export const TABLES = { en, "zh-CN": zh };

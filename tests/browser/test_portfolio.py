@@ -4,7 +4,8 @@ own building `b03` (scoped `riverside:b03`, `hillcrest:b03`, `lakeview:b03`).
 A passenger is trapped in Riverside's b03 (a fault: red) and Lakeview's b07 door is held open
 (a warning); Hillcrest is fine. The dispatch desk sees the sites worst first and each site's
 buildings worst first, opens Hillcrest's b03 (not Riverside's), and narrows the board to one
-site (the address keeps it). A steward of Riverside's b03 sees that building only, as a
+site (the address keeps it); when a passenger is trapped in Hillcrest too, the open page puts
+Hillcrest first. A steward of Riverside's b03 sees that building only, as a
 one-site deployment looks. The admin limits a dispatcher to one site on the users screen;
 that dispatcher then sees that site only, and a steward added for a whole site sees its
 buildings. The owners' report is of the estate chosen, in that estate's time zone.
@@ -47,6 +48,10 @@ estate keeps another time zone (the owners' report's days are its own)."""
 TRAPPED = "elevator-entrapment:riverside:b03-u1-el2"
 HELD_OPEN = "gate-held-open:lakeview:b07-u1-door@500+900"
 FAULT_AT_S = 600
+LATER = 18
+"""Seconds after FAULT_AT_S a passenger is trapped in Hillcrest's b02 too (only tests that feed
+past the fixture's feed see it)."""
+TRAPPED_LATER = f"elevator-entrapment:hillcrest:b02-u1-el1@{FAULT_AT_S + LATER}+600"
 HELD_OPEN_S = 20
 """The doors' held-open limit in these site files: the warning comes within the test's feed."""
 WORST_FIRST = ["riverside", "lakeview", "hillcrest"]
@@ -85,7 +90,7 @@ def portfolio(tmp_path: Path) -> Iterator[DashboardServer]:
         tmp_path,
         fault=TRAPPED,
         fault_at_s=FAULT_AT_S,
-        more_faults=[HELD_OPEN],
+        more_faults=[HELD_OPEN, TRAPPED_LATER],
     )
     server.feed.run_until(FAULT_AT_S + 15)
     server.start()
@@ -228,6 +233,23 @@ def test_the_dispatch_desk_sees_sites_worst_first_and_opens_the_right_b03(
     page.screenshot(path=artifacts / f"{name}-order.png", full_page=True)
     order.locator(".order-building").click()
     expect(detail).to_have_attribute("data-building", "riverside:b03")
+
+    # A passenger trapped in Hillcrest's b02 too: the open page puts Hillcrest first (two sites
+    # at fault: by name), its b02 first, without a reload.
+    page.click("#nav-buildings")
+    expect(groups).to_have_count(3)
+    page.evaluate("window.__sameDocument = true")
+    portfolio.feed.run_until(FAULT_AT_S + LATER + 10)
+    hillcrest = page.locator('.site-group[data-site="hillcrest"]')
+    expect(hillcrest).to_have_attribute("data-status", "alarm")
+    expect(groups.first).to_have_attribute("data-site", "hillcrest")
+    assert _data(page, ".site-group", "site") == ["hillcrest", "riverside", "lakeview"]
+    expect(hillcrest.locator(".building-card").first).to_have_attribute(
+        "data-building", "hillcrest:b02"
+    )
+    assert page.evaluate("window.__sameDocument === true"), "the page was reloaded"
+    expect(page.locator("#announce")).to_contain_text("Hillcrest Court")  # where it is
+    page.screenshot(path=artifacts / f"{name}-sites-live.png", full_page=True)
     context.close()
     assert errors == []
 
