@@ -8,6 +8,7 @@ import { el } from "./dom.js";
 import { t } from "./i18n.js";
 import { STATUS_ORDER, statusBadge, statusClass } from "./format.js";
 import { problemList } from "./problems.js";
+import { boardHash } from "./view-board.js";
 import { buildingSite, several, statusRank, visibleSites, worstFirst, worstStatus } from "./sites.js";
 
 const KIND_ORDER = ["elevator", "pump", "gate", "lighting"];
@@ -65,7 +66,7 @@ function siteSection(site, buildings, ctx) {
       el("span", { class: "muted" }, t("portfolio.buildings", { count: buildings.length })),
       statusCounts(buildings),
       open > 0 && ctx.isMaintenance()
-        ? el("a", { class: "site-orders", href: `#/orders?site=${encodeURIComponent(site.id)}` }, openText)
+        ? el("a", { class: "site-orders", href: boardHash(site.id) }, openText)
         : el("span", { class: open > 0 ? "site-orders" : "site-orders muted" }, openText)),
     el("div", { class: "building-grid" }, worstFirst(buildings).map((b) => buildingCard(b, site.name))));
 }
