@@ -29,6 +29,7 @@ from api.auth.backoff import BackoffPolicy
 from api.auth.passwords import Passwords
 from api.auth.public_codes import StatusCodes
 from api.auth.ratelimit import SqlRateLimiter
+from api.auth.scope import site_map
 from api.auth.sessions import Sessions
 from api.auth.tokens import ReportCodes, TokenSigner
 from api.auth.users import UserStore
@@ -161,6 +162,7 @@ def create_app(
         ),
         plans=plans if plans is not None else load_plans(maintenance_settings.plans),
         maintenance=maintenance_settings,
+        site_map=site_map(site),
     )
     change_monitor = ChangeMonitor(
         site, store, hub, clock_ms=clock_ms, interval_s=settings.status_interval_s, feed=feed

@@ -26,7 +26,7 @@ from alerts.store import WorkOrder, WorkOrderStore
 from alerts.workorders import WorkOrderNotFoundError
 from api.auth.public_codes import StatusCodes
 from api.auth.ratelimit import SqlRateLimiter
-from api.auth.scope import Principal
+from api.auth.scope import Principal, SiteMap
 from api.auth.sessions import Sessions
 from api.auth.tokens import ReportCodes, TokenSigner
 from api.auth.users import Role, User, UserStore
@@ -72,6 +72,8 @@ class AppContext:
     plans: PlanSet = field(default_factory=lambda: PlanSet(()))
     """The maintenance plans (the compliance logbook)."""
     maintenance: MaintenanceSettings = field(default_factory=MaintenanceSettings)
+    site_map: SiteMap = field(default_factory=dict)
+    """Building id (and site id) -> its site's id (`api.auth.scope.site_map`)."""
 
     async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """A bounded database read: on the event loop (`inline_reads`) or a worker thread."""
@@ -132,7 +134,7 @@ async def get_principal(
     token = token_from(request, credentials, query_allowed=context.settings.token_in_query)
     claims = context.tokens.decode(token)
     user = await context.read(context.sessions.user, claims)
-    return Principal(user, claims)
+    return Principal(user, claims, context.site_map)
 
 
 CurrentUser = Annotated[Principal, Depends(get_principal)]
@@ -155,6 +157,15 @@ def visible_or_404(principal: Principal, building_id: str | None, detail: str) -
     (`building_id` None: the object was not found at all)."""
     if building_id is None or not principal.can_see(building_id):
         raise not_found(detail)
+
+
+def site_or_404(context: AppContext, principal: Principal, site_id: str) -> Site:
+    """A site of the deployment the user sees (a building of it): else 404, the same for an
+    unknown site and an invisible one."""
+    found = next((s for s in context.site.sites if s.id == site_id), None)
+    if found is None or not principal.can_see_site(site_id):
+        raise not_found(f"no site {site_id!r}")
+    return found
 
 
 def unprocessable(loc: tuple[str, ...], msg: str) -> HTTPException:
@@ -240,4 +251,5 @@ def user_out(user: User) -> dict[str, Any]:
         "role": str(user.role),
         "team": user.team,
         "buildings": sorted(user.buildings),
+        "sites": sorted(user.sites),
     }

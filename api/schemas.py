@@ -60,6 +60,8 @@ class UserOut(BaseModel):
     role: RoleName
     team: str | None
     buildings: list[str]
+    sites: list[str] = []
+    """Whole sites the user is limited to (a steward: sees too); [] = none."""
 
 
 class UserAdminOut(UserOut):
@@ -77,10 +79,18 @@ class UserIn(_In):
     display_name: Annotated[str, StringConstraints(pattern=LINE, max_length=128)] | None = None
     team: Name | None = None
     buildings: Annotated[list[Id], Field(max_length=1000)] = []
+    sites: Annotated[list[Id], Field(max_length=1000)] = []
+    """Whole sites: a steward sees every building of them; a dispatcher or technician is
+    limited to them (a regional desk)."""
 
 
 class BuildingsIn(_In):
     buildings: Annotated[list[Id], Field(min_length=1, max_length=1000)]
+
+
+class SitesIn(_In):
+    sites: Annotated[list[Id], Field(max_length=1000)]
+    """[]: no limit by site (a steward then needs buildings)."""
 
 
 class RoleIn(_In):
@@ -89,6 +99,8 @@ class RoleIn(_In):
     """A technician's team (kept when a technician stays one and none is given)."""
     buildings: Annotated[list[Id], Field(max_length=1000)] | None = None
     """A steward's buildings (kept when a steward stays one and none are given)."""
+    sites: Annotated[list[Id], Field(max_length=1000)] | None = None
+    """The sites the user is limited to (kept unless given; an admin has none)."""
 
 
 class UnlockOut(BaseModel):
@@ -160,6 +172,11 @@ class SiteSummaryOut(BaseModel):
     name: str
     timezone: str
     buildings: int
+    """How many of its buildings the user sees."""
+    status: StatusName = "ok"
+    """The worst status of those buildings."""
+    open_work_orders: int = 0
+    """Open orders of those buildings (and of the site as a whole)."""
 
 
 class SiteOut(BaseModel):
@@ -207,6 +224,8 @@ class ProblemOut(BaseModel):
 class BuildingSummaryOut(BaseModel):
     id: str
     name: str
+    site_id: str = ""
+    site_name: str = ""
     status: StatusName
     counts: dict[str, dict[str, int]]
     open_work_orders: int
@@ -236,6 +255,8 @@ class WorkOrderOut(BaseModel):
 
     id: int
     site_id: str
+    """The site of the order's building (a portfolio's estate)."""
+    site_name: str = ""
     building_id: str
     unit_id: str | None
     device_id: str | None

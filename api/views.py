@@ -33,6 +33,7 @@ from api.schemas import (
 )
 from api.words import problem_words
 from facility.catalog import KINDS, FieldType
+from facility.portfolio import site_for
 from facility.site import Building, Device, Site, Unit
 from ingest.errors import StoreUnavailableError
 from ingest.history import HistoryStore, SeriesQuery
@@ -46,14 +47,21 @@ TREND_MAX_FIELDS = 8
 PROBLEMS_PER_BUILDING = 3
 """How many problems a building's tile names (its worst)."""
 
-DERIVED = frozenset({"overdue", "fault_active", "time_to_respond_s", "time_to_repair_s"})
+DERIVED = frozenset(
+    {"overdue", "fault_active", "time_to_respond_s", "time_to_repair_s", "site_id", "site_name"}
+)
 """Fields of `WorkOrderOut` worked out from the order rather than read off it."""
 
 
-def work_order_fields(order: WorkOrder, now_ms: int) -> dict[str, Any]:
+def work_order_fields(order: WorkOrder, now_ms: int, site: Site | None = None) -> dict[str, Any]:
+    """The order's fields; its site (id and name) is the one its building belongs to in
+    `site` (a portfolio's estate), else the stored `site_id`."""
     respond_s, repair_s = response_times(order)
+    part = None if site is None else site_for(site, order.building_id)
     return {
         **{name: getattr(order, name) for name in WorkOrderOut.model_fields if name not in DERIVED},
+        "site_id": order.site_id if part is None else part.id,
+        "site_name": "" if part is None else part.name,
         "overdue": is_overdue(order, now_ms),
         "fault_active": fault_active(order),
         "time_to_respond_s": respond_s,
@@ -61,12 +69,18 @@ def work_order_fields(order: WorkOrder, now_ms: int) -> dict[str, Any]:
     }
 
 
-def work_order_out(order: WorkOrder, now_ms: int) -> WorkOrderOut:
-    return WorkOrderOut.model_validate(work_order_fields(order, now_ms))
+def work_order_out(order: WorkOrder, now_ms: int, site: Site | None = None) -> WorkOrderOut:
+    return WorkOrderOut.model_validate(work_order_fields(order, now_ms, site))
 
 
 def maintenance_out(
-    history: MaintenanceHistory, start_ms: int, end_ms: int, limit: int, offset: int, now_ms: int
+    history: MaintenanceHistory,
+    start_ms: int,
+    end_ms: int,
+    limit: int,
+    offset: int,
+    now_ms: int,
+    site: Site | None = None,
 ) -> MaintenanceOut:
     return MaintenanceOut(
         start_ms=start_ms,
@@ -77,7 +91,7 @@ def maintenance_out(
         mean_time_to_repair_s=history.mean_time_to_repair_s,
         items=[
             MaintenanceOrderOut.model_validate(
-                {**work_order_fields(r.order, now_ms), "actions": events_out(r.actions)}
+                {**work_order_fields(r.order, now_ms, site), "actions": events_out(r.actions)}
             )
             for r in history.records
         ],
@@ -110,9 +124,12 @@ def unit_out(unit: Unit) -> UnitOut:
 
 
 def summary(bs: BuildingStatus, open_orders: Sequence[WorkOrder], site: Site) -> dict[str, Any]:
+    part = site.site_of(bs.building.id) or site
     return {
         "id": bs.building.id,
         "name": bs.building.name,
+        "site_id": part.id,
+        "site_name": part.name,
         "status": str(bs.status),
         "counts": bs.counts,
         "open_work_orders": len(open_orders),

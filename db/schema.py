@@ -203,6 +203,16 @@ user_buildings = Table(
 )
 """The buildings a steward looks after (the only ones they see)."""
 
+user_sites = Table(
+    "user_sites",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("site_id", String(64), primary_key=True),
+)
+"""The whole sites of a portfolio a user is limited to (revision 0013): a steward sees every
+building of them (beside `user_buildings`); a dispatcher or technician with any sees only
+those sites (a regional desk); none: no limit by site."""
+
 # -- sessions and login back-off (revision 0006) --
 
 revoked_sessions = Table(

@@ -116,11 +116,40 @@ def load_portfolio(directory: Path | str) -> Site:
                 path, None, f"site id {site.id!r} is already used by {seen[site.id].name}"
             )
         seen[site.id] = path
-        sites.append(scope_site(site))
+        scoped = scope_site(site)
+        _check_lengths(scoped, path)
+        sites.append(scoped)
     return merge_sites(sites)
+
+
+MAX_SCOPED_ID = 64
+"""The longest id the database and the API take (their id columns and paths)."""
+
+
+def _check_lengths(site: Site, path: Path) -> None:
+    """A scoped id (`site:id`) must still fit where ids are stored: shorten the site id or the
+    id rather than find out at the first insert."""
+    ids = [*site.building_by_id, *(u.id for b in site.buildings for u in b.units), *site.by_id]
+    ids += [a.id for a in site.assets]
+    too_long = [i for i in ids if len(i) > MAX_SCOPED_ID]
+    if too_long:
+        raise SiteFileError(
+            path, None, f"scoped id {too_long[0]!r} is {len(too_long[0])} characters; in a "
+            f"portfolio (site:id) ids may have at most {MAX_SCOPED_ID}: shorten the site id or "
+            f"that id ({len(too_long)} too long)",
+        )  # fmt: skip
 
 
 def load_sites(path: Path | str) -> Site:
     """What `site.file` names: one site file (plain ids) or a directory of them (a portfolio)."""
     path = Path(path)
     return load_portfolio(path) if path.is_dir() else load_site(path)
+
+
+def site_for(site: Site, ident: str) -> Site | None:
+    """The site (a portfolio's part, or the one site itself) that a building id belongs to or
+    that a site id names (orders of a whole site are filed on its id); None for neither."""
+    part = site.site_of(ident)
+    if part is not None:
+        return part
+    return next((s for s in site.sites if s.id == ident), None)

@@ -121,6 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade = _command(db_commands, "upgrade", commands.cmd_db_upgrade, "db",
                        help="run the schema migrations (Alembic)")  # fmt: skip
     upgrade.add_argument("--revision", default="head", help="target revision (default head)")
+    scope = _command(db_commands, "scope-ids", commands.cmd_db_scope_ids, "db",
+                     help="move a single-site database to a portfolio's scoped ids "
+                          "(site:id), once, before serving the portfolio")  # fmt: skip
+    scope.add_argument("--site", dest="scope_site", required=True, metavar="SITE_ID",
+                       help="the site the database's plain ids are of")  # fmt: skip
 
     _users_commands(top)
     teams = top.add_parser("teams", help="the teams work orders and technicians belong to")
@@ -173,6 +178,11 @@ def _print_reference(_args: argparse.Namespace, _settings: Resolved) -> int:
 ROLES = ("admin", "dispatcher", "technician", "steward")
 
 
+def site_list(text: str) -> list[str]:
+    """An argparse type: site ids as a,b ('' for none)."""
+    return [s.strip() for s in text.split(",") if s.strip()]
+
+
 def _users_commands(top: Any) -> None:
     users = top.add_parser("users", help="people who log in to the API and dashboard")
     sub = users.add_subparsers(dest="users_command", required=True)
@@ -182,6 +192,9 @@ def _users_commands(top: Any) -> None:
     add.add_argument("--team", default=None, help="a technician's team (e.g. lift-contractor)")
     add.add_argument("--building", action="append", default=[],
                      help="a building a steward looks after (repeatable)")  # fmt: skip
+    add.add_argument("--sites", type=site_list, default=[],
+                     help="whole sites of a portfolio, a,b: a steward sees them, a dispatcher "
+                          "or technician is limited to them")  # fmt: skip
     add.add_argument("--display-name", default=None)
     add.add_argument("--password-stdin", action="store_true",
                      help="read the password from standard input")  # fmt: skip
@@ -211,6 +224,13 @@ def _users_commands(top: Any) -> None:
     role.add_argument("--team", default=None, help="the team, for a technician")
     role.add_argument("--building", action="append", default=[],
                       help="a building, for a steward (repeatable)")  # fmt: skip
+    role.add_argument("--sites", type=site_list, default=None,
+                      help="the sites the user is limited to, a,b (default: kept)")  # fmt: skip
+    sites = _command(sub, "set-sites", user_commands.cmd_users_set_sites, "users",
+                     help="the sites a user sees or is kept to (ends their sessions)")  # fmt: skip
+    sites.add_argument("username")
+    sites.add_argument("--sites", type=site_list, required=True,
+                       help="the sites, a,b ('' for no limit by site)")  # fmt: skip
 
 
 def _devices_commands(top: Any) -> None:

@@ -229,6 +229,25 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Resolved) -> int:
     return 0
 
 
+def cmd_db_scope_ids(args: argparse.Namespace, settings: Resolved) -> int:
+    from db.id_scope import scope_ids
+    from db.migrate import migrate
+
+    engine = make_engine(settings.get(DatabaseSettings).url)
+    try:
+        migrate(engine)
+        result = scope_ids(engine, args.scope_site)
+    finally:
+        engine.dispose()
+    for name, rows in result.rows.items():
+        print(f"{name}: {rows}")
+    print(
+        f"{engine.url.render_as_string()}: {result.total} stored ids of site "
+        f"{result.site_id!r} scoped ({result.site_id}:id); already scoped ones left alone"
+    )
+    return 0
+
+
 def cmd_devices_credentials(args: argparse.Namespace, settings: Resolved) -> int:
     from mqtt.identity.accounts import ACL_FILE, PASSWORD_FILE, SECRETS_FILE, issue_credentials
 

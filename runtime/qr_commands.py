@@ -14,6 +14,7 @@ from api.auth.tokens import ReportCodes
 from api.qr import qr_svg
 from api.settings import ApiSettings
 from facility.portfolio import load_sites
+from facility.site import local_id, site_of_id
 from runtime.settings.resolve import Resolved
 from runtime.settings.tree import SiteSettings
 
@@ -56,6 +57,15 @@ def cmd_qr(args: argparse.Namespace, settings: Resolved) -> int:
              building.name)
         )  # fmt: skip
         for name, url, title in files:
-            (out / name).write_text(qr_svg(url, title=title), encoding="utf-8")
-            print(f"{out / name}\t{title}\t{url}")
+            path = _file_for(out, name)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(qr_svg(url, title=title), encoding="utf-8")
+            print(f"{path}\t{title}\t{url}")
     return 0
+
+
+def _file_for(out: Path, name: str) -> Path:
+    """A portfolio's scoped name (`riverside:b03-u1.svg`) goes in its estate's folder
+    (`riverside/b03-u1.svg`): no ':' in file names, one folder per estate to print."""
+    site = site_of_id(name)
+    return out / name if site is None else out / site / local_id(name)

@@ -56,6 +56,9 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the report's language (default en)")  # fmt: skip
     parser.add_argument("--format", dest="formats", choices=(*FORMATS, "both"), default="both",
                         help="pdf, csv or both (default both)")  # fmt: skip
+    parser.add_argument("--site-id", dest="site_id", default=None,
+                        help="the estate to report on: needed for a portfolio of several "
+                             "sites (its months and dates are in its own time zone)")  # fmt: skip
     parser.add_argument("--output", type=Path, default=None,
                         help="the file to write (one format), or a directory (default: the "
                              "current directory; files named after site and period)")  # fmt: skip
@@ -94,8 +97,22 @@ def _targets(
     return {formats[0]: output}
 
 
+def estate(site: Site, site_id: str | None) -> Site:
+    """The site a report is of: the one `--site-id` names, or the deployment's only one."""
+    if site_id is not None:
+        found = next((s for s in site.sites if s.id == site_id), None)
+        if found is None:
+            known = ", ".join(s.id for s in site.sites)
+            raise ReportArgumentError(f"--site-id {site_id}: no such site (the sites: {known})")
+        return found
+    if len(site.sites) > 1:
+        known = ", ".join(s.id for s in site.sites)
+        raise ReportArgumentError(f"a report is of one site: give --site-id (one of {known})")
+    return site.sites[0]
+
+
 def cmd_report(args: argparse.Namespace, settings: Resolved) -> int:
-    site = load_sites(settings.get(SiteSettings).file)
+    site = estate(load_sites(settings.get(SiteSettings).file), getattr(args, "site_id", None))
     maintenance = settings.get(MaintenanceSettings)
     plans = load_plans(maintenance.plans)  # the logbook's plans: the API's, from the same flags
     now = now_ms()

@@ -34,6 +34,12 @@ def _known_buildings(settings: Resolved) -> list[str] | None:
     return list(load_sites(site_file).building_by_id) if site_file.exists() else None
 
 
+def _known_sites(settings: Resolved) -> list[str] | None:
+    """The deployment's sites (a portfolio's estates), to check names against."""
+    site_file = settings.get(SiteSettings).file
+    return [s.id for s in load_sites(site_file).sites] if site_file.exists() else None
+
+
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
@@ -56,10 +62,14 @@ def cmd_users_add(args: argparse.Namespace, settings: Resolved) -> int:
             team=args.team,
             buildings=args.building,
             known_buildings=known,
+            sites=args.sites,
+            known_sites=_known_sites(settings),
         )
     extra = f", team {user.team}" if user.team else ""
     if user.buildings:
         extra += f", buildings {', '.join(sorted(user.buildings))}"
+    if user.sites:
+        extra += f", sites {', '.join(sorted(user.sites))}"
     print(f"user {user.username!r} added: {user.role}{extra}")
     return 0
 
@@ -72,6 +82,8 @@ def cmd_users_list(_args: argparse.Namespace, settings: Resolved) -> int:
             if u.username in held:
                 flags += f" (failed logins: {held[u.username][0]} client(s) waiting)"
             where = u.team or ", ".join(sorted(u.buildings)) or "-"
+            if u.sites:
+                where += f" (sites {', '.join(sorted(u.sites))})"
             print(f"{u.username:<20} {u.role:<11} {where}{flags}")
     return 0
 
@@ -119,9 +131,19 @@ def cmd_users_set_role(args: argparse.Namespace, settings: Resolved) -> int:
     known = _known_buildings(settings)
     with _users(settings) as users:
         user = users.set_role(
-            args.username, args.role, team=args.team, buildings=args.building or None, known=known
-        )
+            args.username, args.role, team=args.team, buildings=args.building or None, known=known,
+            sites=args.sites, known_sites=_known_sites(settings),
+        )  # fmt: skip
     print(f"user {user.username!r} is now a {user.role}; their sessions ended")
+    return 0
+
+
+def cmd_users_set_sites(args: argparse.Namespace, settings: Resolved) -> int:
+    known = _known_sites(settings)
+    with _users(settings) as users:
+        user = users.set_sites(args.username, args.sites, known)
+    seen = ", ".join(sorted(user.sites)) or "no limit by site"
+    print(f"user {user.username!r} sites: {seen}; their sessions ended")
     return 0
 
 

@@ -1,13 +1,17 @@
 """Who sees what and who may change what: the one place the API's access rules live.
 
-A steward sees only the buildings they are assigned; everything of another building is
-"not found" to them. Technicians change only work orders assigned to them or to their team.
+A steward sees only the buildings they are assigned, and every building of the whole sites
+they are assigned (a portfolio's estates); everything of another building is "not found" to
+them. A dispatcher or technician limited to sites (a regional desk) sees only those sites'
+buildings; admins, and the other roles without sites, see everything. Technicians change only
+work orders assigned to them or to their team.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from api.auth.tokens import Claims
@@ -16,10 +20,34 @@ from api.errors import PermissionDeniedError
 
 if TYPE_CHECKING:
     from alerts.store import WorkOrder
+    from facility.site import Site
+
+SiteMap = Mapping[str, str]
+"""Building id -> the id of the site it belongs to; each site's own id -> itself (orders of a
+whole site, e.g. "site silent", are filed on the site's id)."""
+
+
+def site_map(site: Site) -> SiteMap:
+    """The deployment's `SiteMap` (one site: every building -> that site)."""
+    out = {s.id: s.id for s in site.sites}
+    out.update({b.id: b.site_id or site.id for b in site.buildings})
+    return MappingProxyType(out)
+
 
 STAFF_WHO_ASSIGN = frozenset({Role.ADMIN, Role.DISPATCHER})
 DISPATCHER_STEPS = frozenset({"cancelled", "closed", "open"})
 """Transitions only a dispatcher or admin makes: dropping, signing off or reopening a job."""
+
+
+def user_sees(user: User, sites: SiteMap, building_id: str | None) -> bool:
+    """Whether `user` sees the building (or a site's own orders, by its id)."""
+    if user.role is not Role.STEWARD and not user.sites:
+        return True
+    if building_id is None:
+        return False
+    if building_id in user.buildings and user.role is Role.STEWARD:
+        return True
+    return sites.get(building_id) in user.sites
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +57,8 @@ class Principal:
     user: User
     claims: Claims
     """The token's: its session (refresh, logout) and when it expires (live streams)."""
+    sites: SiteMap = field(default_factory=dict)
+    """Which site each building is of: needed only for a user limited to sites."""
 
     @property
     def token_expires_ms(self) -> int:
@@ -46,19 +76,37 @@ class Principal:
 
     @property
     def sees_all(self) -> bool:
-        return self.user.role is not Role.STEWARD
+        """No limit at all: not a steward, and not limited to sites."""
+        return self.user.role is not Role.STEWARD and not self.user.sites
 
     def can_see(self, building_id: str | None) -> bool:
-        return self.sees_all or (building_id is not None and building_id in self.user.buildings)
+        return user_sees(self.user, self.sites, building_id)
+
+    def can_see_site(self, site_id: str) -> bool:
+        """Whether any building of the site is visible (a site of none does not exist)."""
+        if self.sees_all or site_id in self.user.sites:
+            return True
+        return self.user.role is Role.STEWARD and any(
+            self.sites.get(b) == site_id for b in self.user.buildings
+        )
+
+    def visible_ids(self) -> frozenset[str]:
+        """Every building (and site-wide) id a limited user sees; for one who sees all, every
+        id the site map knows."""
+        if self.sees_all:
+            return frozenset(self.sites)
+        own = self.user.buildings if self.user.role is Role.STEWARD else frozenset()
+        return own | {b for b, s in self.sites.items() if s in self.user.sites}
 
     def building_filter(self, asked: Iterable[str] | None = None) -> list[str] | None:
         """The buildings a query may cover: what was asked for, cut to what this user sees
-        (None: no restriction)."""
+        (None: no restriction). A site scope becomes its buildings' ids (and the site's own,
+        for its site-wide orders): queries filter by building id."""
         if self.sees_all:
             return None if asked is None else list(asked)
         if asked is None:
-            return sorted(self.user.buildings)
-        return [b for b in asked if b in self.user.buildings]
+            return sorted(self.visible_ids())
+        return [b for b in asked if self.can_see(b)]
 
     # -- changing --------------------------------------------------------------------------
 

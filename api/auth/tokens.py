@@ -12,6 +12,7 @@ import jwt
 
 from api.errors import AuthenticationError
 from facility.clock import Clock
+from facility.site import local_id, site_of_id
 
 ISSUER = "facility-monitor"
 _ALGORITHM = "HS256"
@@ -118,12 +119,23 @@ class TokenSigner:
         return claims
 
 
+def signed_subject(site_id: str, ident: str) -> bytes:
+    """What a unit's or building's public code signs: `site/id`, the id's own site for a
+    scoped id (`riverside:b03` -> `riverside/b03`), else `site_id`."""
+    return f"{site_of_id(ident) or site_id}/{local_id(ident)}".encode()
+
+
 class ReportCodes:
     """A code per unit for residents' reports (behind a QR code): an HMAC of site and unit.
 
     Codes are opaque (the unit is found by looking the code up) and stable while their secret
     stays the same: `report_secret` when set, else the API secret (so rotating the API secret
     keeps printed codes only once `report_secret` holds the old value).
+
+    A portfolio's scoped unit id (`riverside:b03-u1`) is signed as its own site and the id in
+    that site (`riverside/b03-u1`): the very code the site had as a single-site deployment, so
+    stickers printed before a move to a portfolio keep working, and one estate's `b03-u1`
+    never has another's code.
     """
 
     def __init__(self, secret: str, site_id: str, unit_ids: list[str]) -> None:
@@ -132,7 +144,7 @@ class ReportCodes:
         self._units = {self.code_for(u): u for u in unit_ids}
 
     def code_for(self, unit_id: str) -> str:
-        mac = hmac.new(self._key, f"{self._site_id}/{unit_id}".encode(), hashlib.sha256)
+        mac = hmac.new(self._key, signed_subject(self._site_id, unit_id), hashlib.sha256)
         return base64.b32encode(mac.digest()[:10]).decode().lower()
 
     def unit_for(self, code: str) -> str | None:

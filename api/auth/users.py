@@ -1,6 +1,7 @@
-"""Users of the API in the work-order database (tables `users`, `user_buildings`).
+"""Users of the API in the work-order database (tables `users`, `user_buildings`,
+`user_sites`).
 
-Every change that should end a user's sessions — password, role, team, buildings, disabled,
+Every change that should end a user's sessions — password, role, team, buildings, sites, disabled,
 "log out everywhere" — bumps the user's `token_version` in the same transaction; tokens carry
 the version they were issued under and the API compares it with the database on every
 request. Failed logins slow down per (account, client) (`api.auth.backoff`); the password is
@@ -22,7 +23,7 @@ from api.auth.backoff import BackoffPolicy, LoginBackoff
 from api.auth.passwords import Passwords
 from api.errors import LoginFailedError, UserError, UserNotFoundError
 from db.engine import begin_write
-from db.schema import login_failures, revoked_sessions, user_buildings, users
+from db.schema import login_failures, revoked_sessions, user_buildings, user_sites, users
 from facility.clock import Clock, now_ms
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
@@ -51,6 +52,13 @@ class User:
     disabled: bool
     token_version: int
     """Tokens issued under an older version are refused."""
+    sites: frozenset[str] = frozenset()
+    """Whole sites of a portfolio: a steward sees every building of them too; a dispatcher or
+    technician with any sees only them (a regional desk). Empty: no limit by site."""
+
+
+SITE_ROLES = frozenset({Role.STEWARD, Role.DISPATCHER, Role.TECHNICIAN})
+"""The roles a user may be limited to sites in (an admin manages everything)."""
 
 
 def check_new_user(
@@ -60,6 +68,8 @@ def check_new_user(
     team: str | None,
     buildings: Collection[str],
     known_buildings: Collection[str] | None,
+    sites: Collection[str] = (),
+    known_sites: Collection[str] | None = None,
 ) -> Role:
     """The role, if a user like this may be made; else `UserError` saying what is wrong."""
     if not USERNAME.match(username):
@@ -68,13 +78,18 @@ def check_new_user(
             "(starting with a letter or digit)"
         )
     check_password(password)
-    return check_role(role, team, buildings, known_buildings)
+    return check_role(role, team, buildings, known_buildings, sites, known_sites)
 
 
 def check_role(
-    role: str, team: str | None, buildings: Collection[str], known: Collection[str] | None
+    role: str,
+    team: str | None,
+    buildings: Collection[str],
+    known: Collection[str] | None,
+    sites: Collection[str] = (),
+    known_sites: Collection[str] | None = None,
 ) -> Role:
-    """The role, if it goes with this team and these buildings; else `UserError`."""
+    """The role, if it goes with this team, these buildings and sites; else `UserError`."""
     try:
         checked = Role(role)
     except ValueError:
@@ -83,14 +98,26 @@ def check_role(
         ) from None
     if checked is Role.TECHNICIAN and not (team and team.strip()):
         raise UserError("a technician needs a team")
-    if checked is Role.STEWARD and not buildings:
-        raise UserError("a steward needs at least one building")
+    if checked is Role.STEWARD and not (buildings or sites):
+        raise UserError("a steward needs at least one building or site")
     if checked is not Role.STEWARD and buildings:
         raise UserError("only stewards are assigned buildings (the other roles see them all)")
     if known is not None:
         unknown = sorted(set(buildings) - set(known))
         if unknown:
             raise UserError(f"no building(s) {', '.join(map(repr, unknown))} in the site")
+    if sites and checked not in SITE_ROLES:
+        raise UserError(
+            f"{checked}s see every site: only stewards, dispatchers and technicians are "
+            "limited to sites"
+        )
+    if known_sites is not None:
+        unknown = sorted(set(sites) - set(known_sites))
+        if unknown:
+            raise UserError(
+                f"no site(s) {', '.join(map(repr, unknown))} in the deployment "
+                f"(its sites: {', '.join(sorted(known_sites))})"
+            )
     return checked
 
 
@@ -125,9 +152,14 @@ class UserStore:
         team: str | None = None,
         buildings: Iterable[str] = (),
         known_buildings: Collection[str] | None = None,
+        sites: Iterable[str] = (),
+        known_sites: Collection[str] | None = None,
     ) -> User:
         buildings = sorted(set(buildings))
-        checked = check_new_user(username, password, role, team, buildings, known_buildings)
+        chosen_sites = sorted(set(sites))
+        checked = check_new_user(
+            username, password, role, team, buildings, known_buildings, chosen_sites, known_sites
+        )
         now = self.clock_ms()
         password_hash = self.passwords.hash(password)
         try:
@@ -146,6 +178,7 @@ class UserStore:
                     .returning(users.c.id)
                 ).scalar_one()
                 _set_buildings(conn, user_id, buildings)
+                _set_sites(conn, user_id, chosen_sites)
         except IntegrityError as exc:
             raise UserError(f"user {username!r} exists already") from exc
         return self._found(username)
@@ -165,9 +198,24 @@ class UserStore:
         chosen = sorted(set(buildings))
         with begin_write(self.engine) as conn:
             row = self._row(conn, username)
-            check_role(row.role, row.team, chosen, known)
+            sites = _sites(conn, row.id).get(row.id, frozenset())
+            check_role(row.role, row.team, chosen, known, sites)
             self._change(conn, username)
             _set_buildings(conn, row.id, chosen)
+        return self._found(username)
+
+    def set_sites(
+        self, username: str, sites: Iterable[str], known: Collection[str] | None = None
+    ) -> User:
+        """The whole sites a user sees (none: no limit by site, or a steward's buildings only);
+        ends their sessions like a change of buildings: the next token has the new scope."""
+        chosen = sorted(set(sites))
+        with begin_write(self.engine) as conn:
+            row = self._row(conn, username)
+            buildings = _buildings(conn, row.id).get(row.id, frozenset())
+            check_role(row.role, row.team, buildings, None, chosen, known)
+            self._change(conn, username)
+            _set_sites(conn, row.id, chosen)
         return self._found(username)
 
     def set_role(
@@ -178,9 +226,12 @@ class UserStore:
         team: str | None = None,
         buildings: Iterable[str] | None = None,
         known: Collection[str] | None = None,
+        sites: Iterable[str] | None = None,
+        known_sites: Collection[str] | None = None,
     ) -> User:
-        """A new role; a technician keeps their team and a steward their buildings unless
-        new ones are given. Refused when it would leave no enabled admin."""
+        """A new role; a technician keeps their team, a steward their buildings and a user
+        limited to sites those sites (an admin none) unless new ones are given. Refused when
+        it would leave no enabled admin."""
         with begin_write(self.engine) as conn:
             row = self._row(conn, username)
             current = _buildings(conn, row.id).get(row.id, frozenset())
@@ -188,12 +239,18 @@ class UserStore:
                 chosen = sorted(set(buildings))
             else:
                 chosen = sorted(current) if role == Role.STEWARD else []
+            if sites is not None:
+                chosen_sites = sorted(set(sites))
+            else:
+                kept = _sites(conn, row.id).get(row.id, frozenset())
+                chosen_sites = sorted(kept) if role in SITE_ROLES else []
             new_team = team if team is not None else (row.team if role == Role.TECHNICIAN else None)
-            checked = check_role(role, new_team, chosen, known)
+            checked = check_role(role, new_team, chosen, known, chosen_sites, known_sites)
             if checked is not Role.ADMIN:
                 _keep_an_admin(conn, row, f"making {username!r} a {checked}")
             self._change(conn, username, role=str(checked), team=new_team or None)
             _set_buildings(conn, row.id, chosen)
+            _set_sites(conn, row.id, chosen_sites)
         return self._found(username)
 
     def set_disabled(self, username: str, disabled: bool) -> User:
@@ -209,6 +266,7 @@ class UserStore:
             row = self._row(conn, username)
             _keep_an_admin(conn, row, f"deleting {username!r}")
             conn.execute(delete(user_buildings).where(user_buildings.c.user_id == row.id))
+            conn.execute(delete(user_sites).where(user_sites.c.user_id == row.id))
             conn.execute(delete(revoked_sessions).where(revoked_sessions.c.user_id == row.id))
             conn.execute(delete(login_failures).where(login_failures.c.username == username))
             conn.execute(delete(users).where(users.c.id == row.id))
@@ -258,14 +316,22 @@ class UserStore:
         with self.engine.connect() as conn:
             rows = conn.execute(select(users).order_by(users.c.username)).all()
             assigned = _buildings(conn, None)
-        return [_user(row, assigned.get(row.id, frozenset())) for row in rows]
+            sites = _sites(conn, None)
+        return [
+            _user(row, assigned.get(row.id, frozenset()), sites.get(row.id, frozenset()))
+            for row in rows
+        ]
 
     def _one(self, where: Any) -> User | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(users).where(where)).first()
             if row is None:
                 return None
-            return _user(row, _buildings(conn, row.id).get(row.id, frozenset()))
+            return _user(
+                row,
+                _buildings(conn, row.id).get(row.id, frozenset()),
+                _sites(conn, row.id).get(row.id, frozenset()),
+            )
 
     # -- logging in ------------------------------------------------------------------------
 
@@ -339,7 +405,24 @@ def _buildings(conn: Any, user_id: int | None) -> dict[int, frozenset[str]]:
     return {uid: frozenset(b) for uid, b in out.items()}
 
 
-def _user(row: Any, buildings: frozenset[str]) -> User:
+def _set_sites(conn: Connection, user_id: int, sites: Iterable[str]) -> None:
+    conn.execute(delete(user_sites).where(user_sites.c.user_id == user_id))
+    rows = [{"user_id": user_id, "site_id": s} for s in sorted(set(sites))]
+    if rows:
+        conn.execute(insert(user_sites), rows)
+
+
+def _sites(conn: Any, user_id: int | None) -> dict[int, frozenset[str]]:
+    query = select(user_sites.c.user_id, user_sites.c.site_id)
+    if user_id is not None:
+        query = query.where(user_sites.c.user_id == user_id)
+    out: dict[int, set[str]] = {}
+    for row in conn.execute(query):
+        out.setdefault(row.user_id, set()).add(row.site_id)
+    return {uid: frozenset(s) for uid, s in out.items()}
+
+
+def _user(row: Any, buildings: frozenset[str], sites: frozenset[str] = frozenset()) -> User:
     return User(
         id=row.id,
         username=row.username,
@@ -349,4 +432,5 @@ def _user(row: Any, buildings: frozenset[str]) -> User:
         buildings=buildings,
         disabled=bool(row.disabled),
         token_version=int(row.token_version),
+        sites=sites,
     )

@@ -8,12 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from alerts.service import service_figures
-from api.deps import BuildingDep, Context, CurrentUser
+from api.deps import BuildingDep, Context, CurrentUser, site_or_404
+from api.http.openapi import errors
 from api.period import period
 from api.schemas import (
     BuildingOut,
     BuildingStatusOut,
     BuildingSummaryOut,
+    Id,
     ServiceFiguresOut,
 )
 from api.views import building_statuses, device_status_dict, summary, unit_out
@@ -23,9 +25,21 @@ MAX_MS = 2**53
 DEFAULT_PERIOD_MS = 30 * 86_400_000
 
 
-@router.get("", response_model=list[BuildingSummaryOut])
-def list_buildings(context: Context, principal: CurrentUser) -> list[BuildingSummaryOut]:
-    visible = [b for b in context.site.buildings if principal.can_see(b.id)]
+@router.get("", response_model=list[BuildingSummaryOut], responses=errors(404))
+def list_buildings(
+    context: Context,
+    principal: CurrentUser,
+    site_id: Annotated[
+        Id | None, Query(alias="site", description="only this site's buildings (a portfolio)")
+    ] = None,
+) -> list[BuildingSummaryOut]:
+    if site_id is not None:
+        site_or_404(context, principal, site_id)
+    visible = [
+        b
+        for b in context.site.buildings
+        if principal.can_see(b.id) and (site_id is None or context.site_map.get(b.id) == site_id)
+    ]
     return [
         BuildingSummaryOut.model_validate(summary(bs, orders, context.site))
         for bs, orders in building_statuses(context, visible)

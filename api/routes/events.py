@@ -11,9 +11,11 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from api.auth.scope import Principal
-from api.deps import AppContext, Context, CurrentUser
+from api.deps import AppContext, Context, CurrentUser, site_or_404
 from api.errors import AuthenticationError
 from api.events import Event, EventHub
+from api.http.openapi import errors
+from api.schemas import Id
 from facility.clock import Clock
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
@@ -49,6 +51,7 @@ async def event_stream(
     last_event_id: int | None = None,
     replay: Replay | None = None,
     check: SessionCheck | None = None,
+    within: frozenset[str] | None = None,
 ) -> AsyncIterator[bytes]:
     """`ready`; after a reconnect with `last_event_id`, the events missed since (or `reset` when
     they are no longer all kept: reload); then the events of the user's buildings, a keep-alive
@@ -58,9 +61,13 @@ async def event_stream(
 
     `check` runs before every event and every keep-alive: when the session has ended (the user
     disabled, their buildings or role changed, logged out) the stream sends `session_ended`
-    instead and ends, so nothing more reaches a user who lost the right to see it."""
+    instead and ends, so nothing more reaches a user who lost the right to see it.
+
+    `within`: only events of these buildings (a site's, and the site's own id: `?site=`)."""
 
     def accept(event: Event) -> bool:
+        if within is not None and event.building_id not in within:
+            return False
         return principal.can_see(event.building_id)
 
     subscription = hub.subscribe(accept)
@@ -106,7 +113,10 @@ async def event_stream(
 @router.get(
     "/events",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "an event stream"}},
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "an event stream"},
+        **errors(404),
+    },
 )
 async def events(
     request: Request,
@@ -130,7 +140,14 @@ async def events(
             "it reconnects (to any replica: ids are the database's)",
         ),
     ] = None,
+    site_id: Annotated[
+        Id | None, Query(alias="site", description="only this site's events (a portfolio)")
+    ] = None,
 ) -> StreamingResponse:
+    within = None
+    if site_id is not None:
+        part = site_or_404(context, principal, site_id)
+        within = frozenset({part.id, *(b.id for b in part.buildings)})
     stream = event_stream(
         context.hub,
         principal,
@@ -140,6 +157,7 @@ async def events(
         last_event_id=last_event_id,
         replay=functools.partial(context.read, context.feed.replay),
         check=session_check(context, principal),
+        within=within,
     )
     return StreamingResponse(
         stream,

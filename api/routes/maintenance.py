@@ -35,7 +35,9 @@ def device_maintenance(
         device_id=device.id, created_from_ms=span.start_ms, created_to_ms=span.until_ms
     )
     history = context.store.maintenance_history(where, [device.id], limit=limit, offset=offset)
-    return maintenance_out(history, span.start_ms, span.end_ms, limit, offset, context.clock_ms())
+    return maintenance_out(
+        history, span.start_ms, span.end_ms, limit, offset, context.clock_ms(), context.site
+    )
 
 
 @router.get("/buildings/{building_id}/maintenance", response_model=MaintenanceOut)
@@ -53,4 +55,6 @@ def building_maintenance(
     )
     devices = [d.id for d in building.devices]
     history = context.store.maintenance_history(where, devices, limit=limit, offset=offset)
-    return maintenance_out(history, span.start_ms, span.end_ms, limit, offset, context.clock_ms())
+    return maintenance_out(
+        history, span.start_ms, span.end_ms, limit, offset, context.clock_ms(), context.site
+    )

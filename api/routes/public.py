@@ -1,6 +1,7 @@
 """Pages residents open without logging in: a unit's report form (`/r/{code}`, behind the
 QR code in its stairwell) and a building's status page (`/s/{code}`), and the one read the
-status page makes. An unknown code is a 404 page saying so in both languages."""
+status page makes. An unknown code is a 404 page saying so in both languages. In a portfolio a
+page names the unit's or building's own estate, and tells times in its time zone."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def report_form(code: Code, request: Request, context: Context) -> HTMLResponse:
         request,
         "report.html",
         {
-            "site": context.site,
+            "site": context.site.site_of(unit.building_id) or context.site,
             "unit": unit,
             "code": context.report_codes.code_for(unit.id),
             "devices": devices,
@@ -57,7 +58,7 @@ def status_page(code: Code, request: Request, context: Context) -> HTMLResponse:
         request,
         "status.html",
         {
-            "site": context.site,
+            "site": context.site.site_of(building.id) or context.site,
             "code": context.status_codes.code_for(building.id),
             "name": device_name(building.name),
         },
@@ -71,6 +72,7 @@ async def get_public_status(code: Code, context: Context) -> PublicStatusOut:
     building = context.site.building_by_id.get(context.status_codes.building_for(code) or "")
     if building is None:
         raise not_found("unknown status code")
+    timezone = (context.site.site_of(building.id) or context.site).timezone  # its estate's
     return await context.read(
-        public_status, context.store, building, ZoneInfo(context.site.timezone), context.clock_ms()
+        public_status, context.store, building, ZoneInfo(timezone), context.clock_ms()
     )

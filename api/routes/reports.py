@@ -57,7 +57,7 @@ def file_report(
             raise unprocessable(("body", "device_id"), "no such device in this unit")
         kind = device.kind
     order = context.store.create_report(
-        site_id=context.site.id,
+        site_id=context.site_map.get(unit.building_id, context.site.id),  # the unit's estate
         building_id=unit.building_id,
         unit_id=unit.id,
         device_id=body.device_id,

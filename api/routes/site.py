@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query
 
-from alerts.status import device_status
+from alerts.status import STATUS_RANK, Status, device_status
 from alerts.workorders import Source
 from api.auth.users import Role
 from api.deps import (
@@ -14,7 +15,7 @@ from api.deps import (
     CurrentUser,
     DeviceDep,
     UnitDep,
-    not_found,
+    site_or_404,
     unprocessable,
     visible_or_404,
 )
@@ -34,7 +35,7 @@ from api.schemas import (
     SiteSummaryOut,
     UnitOut,
 )
-from api.views import device_out, read_series, unit_out, work_order_out
+from api.views import building_statuses, device_out, read_series, unit_out, work_order_out
 from facility.catalog import KINDS
 from ingest.history import MAX_BUCKETS
 
@@ -45,22 +46,46 @@ MAX_HISTORY_FIELDS = 8
 
 @router.get("/sites", response_model=list[SiteSummaryOut])
 def list_sites(context: Context, principal: CurrentUser) -> list[SiteSummaryOut]:
-    site = context.site
-    visible = sum(principal.can_see(b.id) for b in site.buildings)
-    return [SiteSummaryOut(id=site.id, name=site.name, timezone=site.timezone, buildings=visible)]
+    """The sites the user sees (one of a single site file; a portfolio's estates): each with
+    its visible buildings' count, worst status and open orders; worst first, then by name."""
+    site, site_map = context.site, context.site_map
+    visible = [b for b in site.buildings if principal.can_see(b.id)]
+    statuses = building_statuses(context, visible)
+    whole = [s.id for s in site.sites if principal.can_see(s.id)]
+    site_wide = Counter(o.building_id for o in context.store.open_work_orders(whole))
+    worst: dict[str, Status] = {}
+    counts: Counter[str] = Counter()
+    orders: Counter[str] = Counter()
+    for bs, open_orders in statuses:
+        sid = site_map.get(bs.building.id, site.id)
+        counts[sid] += 1
+        orders[sid] += len(open_orders)
+        if sid not in worst or STATUS_RANK[bs.status] > STATUS_RANK[worst[sid]]:
+            worst[sid] = bs.status
+    out = [
+        SiteSummaryOut(
+            id=s.id,
+            name=s.name,
+            timezone=s.timezone,
+            buildings=counts[s.id],
+            status=str(worst[s.id]),  # type: ignore[arg-type]
+            open_work_orders=orders[s.id] + site_wide[s.id],
+        )
+        for s in site.sites
+        if counts[s.id]
+    ]
+    return sorted(out, key=lambda s: (-STATUS_RANK[Status(s.status)], s.name, s.id))
 
 
 @router.get("/sites/{site_id}", response_model=SiteOut)
 def get_site(
     site_id: Annotated[str, Path(max_length=64)], context: Context, principal: CurrentUser
 ) -> SiteOut:
-    site = context.site
-    if site_id != site.id:
-        raise not_found(f"no site {site_id!r}")
+    part = site_or_404(context, principal, site_id)
     buildings = [
-        BuildingRef(id=b.id, name=b.name) for b in site.buildings if principal.can_see(b.id)
+        BuildingRef(id=b.id, name=b.name) for b in part.buildings if principal.can_see(b.id)
     ]
-    return SiteOut(id=site.id, name=site.name, timezone=site.timezone, buildings=buildings)
+    return SiteOut(id=part.id, name=part.name, timezone=part.timezone, buildings=buildings)
 
 
 @router.get("/units/{unit_id}", response_model=UnitOut)
@@ -166,7 +191,7 @@ def get_device_status(device: DeviceDep, context: Context) -> DeviceStatusDetail
             for o in orders
             if o.source == Source.FAULT and o.cleared_ms is None
         ],
-        open_work_orders=[work_order_out(o, now) for o in orders],
+        open_work_orders=[work_order_out(o, now, context.site) for o in orders],
     )
 
 

@@ -1,6 +1,6 @@
 """The users admins manage, and a user's own "log out everywhere".
 
-Every change here that alters what a user may do (disable, role, buildings) ends their
+Every change here that alters what a user may do (disable, role, buildings, sites) ends their
 sessions: their tokens carry the old version and are refused from the next request on, live
 streams included. Changes that would leave no enabled admin are refused (422).
 """
@@ -14,7 +14,7 @@ from fastapi import APIRouter, Path, Response, status
 from api.auth.users import User
 from api.deps import Admin, AppContext, Context, CurrentUser, unprocessable, user_out
 from api.routes.auth import clear_cookie
-from api.schemas import BuildingsIn, RoleIn, UnlockOut, UserAdminOut, UserIn
+from api.schemas import BuildingsIn, RoleIn, SitesIn, UnlockOut, UserAdminOut, UserIn
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"])
 
@@ -67,8 +67,15 @@ def create_user(body: UserIn, _admin: Admin, context: Context) -> UserAdminOut:
         team=body.team,
         buildings=body.buildings,
         known_buildings=list(context.site.building_by_id),
+        sites=body.sites,
+        known_sites=_known_sites(context),
     )
     return _admin_out(context, user)
+
+
+def _known_sites(context: AppContext) -> list[str]:
+    """The deployment's sites (a portfolio's estates, or the one site)."""
+    return [s.id for s in context.site.sites]
 
 
 def _known_team(context: AppContext, team: str | None) -> None:
@@ -126,7 +133,18 @@ def set_role(username: Username, body: RoleIn, _admin: Admin, context: Context) 
         team=body.team,
         buildings=body.buildings,
         known=list(context.site.building_by_id),
+        sites=body.sites,
+        known_sites=_known_sites(context),
     )
+    return _admin_out(context, user)
+
+
+@router.put("/{username}/sites", response_model=UserAdminOut, responses=_CHANGE)
+def set_sites(username: Username, body: SitesIn, _admin: Admin, context: Context) -> UserAdminOut:
+    """The whole sites a user sees: a steward every building of them (beside their
+    buildings); a dispatcher or technician only them (a regional desk); [] lifts the limit.
+    Their sessions end (the next login has the new scope)."""
+    user = context.users.set_sites(username, body.sites, known=_known_sites(context))
     return _admin_out(context, user)
 
 

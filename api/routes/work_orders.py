@@ -9,12 +9,14 @@ from pydantic import StringConstraints
 
 from alerts import interface, workorders
 from alerts.store import WorkOrder, WorkOrderFilter
+from api.auth.scope import user_sees
 from api.auth.users import Role
 from api.deps import (
     AppContext,
     Context,
     CurrentUser,
     WorkOrderDep,
+    site_or_404,
     unprocessable,
     visible_or_404,
 )
@@ -50,6 +52,9 @@ async def list_work_orders(
     status: Annotated[list[WorkOrderStatus] | None, Query()] = None,
     severity: Annotated[list[Severity] | None, Query()] = None,
     building: Annotated[list[Id] | None, Query()] = None,
+    site_id: Annotated[
+        Id | None, Query(alias="site", description="only this site's orders (a portfolio)")
+    ] = None,
     kind: Annotated[list[Kind] | None, Query()] = None,
     device: Annotated[Id | None, Query()] = None,
     assignee: Annotated[Assignee | None, Query()] = None,
@@ -74,11 +79,16 @@ async def list_work_orders(
     if device is not None:
         found = site.by_id.get(device)
         visible_or_404(principal, found.building_id if found else None, f"no device {device!r}")
+    asked = building
+    if site_id is not None:
+        part = site_or_404(context, principal, site_id)
+        ids = {part.id, *(b.id for b in part.buildings)}  # its buildings' and its own orders
+        asked = sorted(ids) if asked is None else [b for b in asked if b in ids]
     now = context.clock_ms()
     where = WorkOrderFilter(
         statuses=None if status is None else [workorders.WorkOrderStatus(s) for s in status],
         severities=None if severity is None else [interface.Severity(s) for s in severity],
-        building_ids=principal.building_filter(building),
+        building_ids=principal.building_filter(asked),
         kinds=kind,
         device_id=device,
         assignee=assignee,
@@ -91,7 +101,10 @@ async def list_work_orders(
     )
     orders, total = await context.read(_page, context, where, limit, offset)
     return WorkOrderPage(
-        items=[work_order_out(o, now) for o in orders], total=total, limit=limit, offset=offset
+        items=[work_order_out(o, now, site) for o in orders],
+        total=total,
+        limit=limit,
+        offset=offset,
     )
 
 
@@ -106,7 +119,7 @@ def _page(
 def get_work_order(order: WorkOrderDep, context: Context) -> WorkOrderDetailOut:
     history = events_out(context.store.history(order.id))
     return WorkOrderDetailOut(
-        **work_order_out(order, context.clock_ms()).model_dump(),
+        **work_order_out(order, context.clock_ms(), context.site).model_dump(),
         history=history,
         comments=[e for e in history if e.event == "comment"],
         trend=trend(context, order),
@@ -125,7 +138,7 @@ def transition(
         hold_until_ms=body.hold_until_ms, resolution_code=body.resolution_code,
         confirm_active=body.confirm_active,
     )  # fmt: skip
-    return work_order_out(changed, context.clock_ms())
+    return work_order_out(changed, context.clock_ms(), context.site)
 
 
 @router.post(
@@ -141,10 +154,16 @@ def assign(
             raise unprocessable(
                 ("body", "assignee"), f"{body.assignee!r} is not a user who can take work orders"
             )
+        if not user_sees(user, context.site_map, order.building_id):
+            raise unprocessable(
+                ("body", "assignee"),
+                f"{body.assignee!r} is limited to site(s) {', '.join(sorted(user.sites))}: "
+                "they would not see this work order",
+            )
     changed = context.store.assign(
         order.id, actor=principal.username, assignee=body.assignee, team=body.team, note=body.note
     )
-    return work_order_out(changed, context.clock_ms())
+    return work_order_out(changed, context.clock_ms(), context.site)
 
 
 @router.post(

@@ -13,8 +13,10 @@ const TONES = [[880, 0], [660, 0.22]];
 const TONE_S = 0.18;
 
 export class Announcer {
-  constructor({ onCount }) {
+  /** `where(buildingId)`: the site to name with a new order (several sites), else null. */
+  constructor({ onCount, where = () => null }) {
     this.onCount = onCount;
+    this.where = where;
     this.known = new Set();
     this.baseline = false;
     this.unseen = 0;
@@ -64,7 +66,9 @@ export class Announcer {
       for (const o of critical) this.known.add(o.id);
       return;
     }
-    for (const o of critical) this.announce({ work_order_id: o.id, title: o.title, title_zh: o.title_zh });
+    for (const o of critical) {
+      this.announce({ work_order_id: o.id, title: o.title, title_zh: o.title_zh, building_id: o.building_id });
+    }
   }
 
   /** A live `work_order` event: a critical order just created. */
@@ -77,7 +81,8 @@ export class Announcer {
     this.known.add(order.work_order_id);
     this.unseen += 1;
     this.onCount(this.unseen);
-    const text = t("announce.new_critical", { id: order.work_order_id, title: orderTitle(order) ?? "" });
+    const words = { id: order.work_order_id, title: orderTitle(order) ?? "", site: this.where(order.building_id) };
+    const text = t(words.site ? "announce.new_critical_at" : "announce.new_critical", words);
     document.getElementById("announce")?.replaceChildren(el("span", { "data-work-order": order.work_order_id }, text));
     if (this.soundOn) this.beep();
     if ("Notification" in window && Notification.permission === "granted") {

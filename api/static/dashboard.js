@@ -17,6 +17,7 @@ import { LogbookView } from "./view-logbook.js";
 import { OrderView } from "./view-order.js";
 import { QrView } from "./view-qr.js";
 import { REPORT_ROLES, ReportView } from "./view-report.js";
+import { forgetSites, several, siteNameOf, visibleSites } from "./sites.js";
 import { UsersView } from "./view-users.js";
 
 const MAINTENANCE_ROLES = new Set(["technician", "dispatcher", "admin"]);
@@ -29,7 +30,7 @@ const ROUTES = [
   [/^#\/buildings\/([^/]+)\/logbook$/, (m) => new LogbookView({ buildingId: decodeURIComponent(m[1]) })],
   [/^#\/buildings\/([^/]+)\/qr$/, (m) => new QrView({ buildingId: decodeURIComponent(m[1]) })],
   [/^#\/devices\/([^/]+)$/, (m) => new DeviceView({ deviceId: decodeURIComponent(m[1]) })],
-  [/^#\/orders$/, () => new BoardView()],
+  [/^#\/orders(?:\?(.*))?$/, (m) => new BoardView({ query: new URLSearchParams(m[1] ?? "") })],
   [/^#\/orders\/(\d+)$/, (m) => new OrderView({ orderId: Number(m[1]) })],
   [/^#\/users$/, () => new UsersView()],
   [/^#\/report$/, () => new ReportView()],
@@ -47,7 +48,11 @@ class App {
     this.timer = null;
     this.live = new Live({ onChange: (event) => this.changed(event), onMode: (mode) => this.showMode(mode) });
     this.unseen = 0;
-    this.announcer = new Announcer({ onCount: (n) => this.announced(n) });
+    this.announcer = new Announcer({
+      onCount: (n) => this.announced(n),
+      // With several sites a new critical order says which estate it is in.
+      where: (buildingId) => (several(this.sites) && buildingId ? siteNameOf(this.sites, buildingId) : null),
+    });
     this.showSound = announceControls(this.announcer);
     this.ctx = {
       nowMs: () => Date.now(),
@@ -122,6 +127,8 @@ class App {
   }
 
   signedIn() {
+    forgetSites();
+    this.sites = null;
     this.live.start();
     // A link followed before signing in (e.g. to one work order) is kept; else the role's home.
     this.route();
@@ -129,6 +136,9 @@ class App {
 
   signedOut(noticeKey) {
     this.live.stop();
+    forgetSites();
+    this.sites = null;
+    this.showSites();
     this.show(new LoginView({ noticeKey }));
   }
 
@@ -137,6 +147,7 @@ class App {
       this.show(new LoginView());
       return;
     }
+    if (!this.sites) this.loadSites();
     const hash = location.hash;
     for (const [pattern, make] of ROUTES) {
       const match = pattern.exec(hash);
@@ -290,6 +301,28 @@ class App {
     }
   }
 
+  /** The header names the user's site, or how many they see (a portfolio's own name is no
+   * estate's); the server's name until they are known. */
+  async loadSites() {
+    const user = this.user;
+    let sites;
+    try {
+      sites = await visibleSites();
+    } catch {
+      return; // asked again on the next route
+    }
+    if (this.user !== user) return; // signed out (or in as another) meanwhile
+    this.sites = sites;
+    this.showSites();
+  }
+
+  showSites() {
+    const node = document.querySelector(".topbar .site");
+    node.dataset.server ??= node.textContent;
+    if (!this.user || !this.sites?.length) node.textContent = node.dataset.server;
+    else node.textContent = several(this.sites) ? t("portfolio.header", { count: this.sites.length }) : this.sites[0].name;
+  }
+
   showUpdated() {
     document.getElementById("updated").textContent = this.updatedMs ? t("updated", { time: clockTime(this.updatedMs) }) : "";
   }
@@ -297,6 +330,7 @@ class App {
   translate() {
     translatePage();
     this.showUpdated();
+    this.showSites();
     document.documentElement.lang = language();
     if (this.live.mode) this.showMode(this.live.mode);
     this.chrome();

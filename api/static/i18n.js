@@ -359,6 +359,17 @@ const en = {
   "owners.not_allowed": "The owners' report is for administrators, dispatchers and stewards.",
   "owners.scope_steward": "Your buildings only: {buildings}",
   "owners.timezone": "Days are those of the estate's time zone ({zone}).",
+  "portfolio.title": "Sites",
+  "portfolio.header": "{count} sites",
+  "portfolio.count": "{sites} sites · {buildings} buildings",
+  "portfolio.buildings": "{count} buildings",
+  "board.filter.site": "Site",
+  "order.site": "Site",
+  "users.sites.steward": "Whole sites the steward looks after (every building in them)",
+  "users.sites.staff": "Only these sites (none ticked: every site)",
+  "users.sites_scope": "Sites: {sites}",
+  "users.change_sites": "Change role, team, sites or buildings",
+  "announce.new_critical_at": "New critical work order #{id} at {site}: {title}",
 };
 
 const zh = {
@@ -716,6 +727,17 @@ const zh = {
   "owners.not_allowed": "业主大会报告仅供管理员、调度员和楼栋管家使用。",
   "owners.scope_steward": "仅限您负责的楼栋：{buildings}",
   "owners.timezone": "日期按小区所在时区（{zone}）计算。",
+  "portfolio.title": "小区",
+  "portfolio.header": "{count} 个小区",
+  "portfolio.count": "{sites} 个小区 · {buildings} 栋楼",
+  "portfolio.buildings": "{count} 栋楼",
+  "board.filter.site": "小区",
+  "order.site": "小区",
+  "users.sites.steward": "管家负责的整个小区（其中所有楼栋）",
+  "users.sites.staff": "仅限这些小区（不勾选：全部小区）",
+  "users.sites_scope": "小区：{sites}",
+  "users.change_sites": "修改角色、班组、小区或楼栋",
+  "announce.new_critical_at": "{site} 新的紧急工单 #{id}：{title}",
 };
 
 export const TABLES = { en, "zh-CN": zh };

@@ -3,6 +3,7 @@
 "use strict";
 
 import { api } from "./api.js";
+import { localId, several, siteNameOf, siteOfId, visibleSites } from "./sites.js";
 import { orderTitle } from "./titles.js";
 import { el } from "./dom.js";
 import { dateTime, duration, t, tOr } from "./i18n.js";
@@ -71,7 +72,8 @@ function card(order, now, ctx, names) {
       FINISHED_STATUSES.includes(order.status) ? el("span", { class: "badge order-status" }, tOr(`order.status.${order.status}`, order.status)) : null,
       el("span", { class: sla.overdue ? "sla overdue" : "sla" }, sla.text)),
     el("a", { href: `#/orders/${order.id}`, class: "order-title" }, `#${order.id} ${orderTitle(order)}`),
-    el("div", { class: "muted" }, [names.get(order.building_id) ?? order.building_id, order.device_id].filter(Boolean).join(" · "),
+    el("div", { class: "muted" }, [names.get(order.building_id) ?? (order.site_name || order.building_id),
+      order.device_id === order.building_id ? null : localId(order.device_id)].filter(Boolean).join(" · "),
       ` · ${t("order.since", { time: duration(now - startedMs(order)) })}`),
     el("div", { class: "muted assignee" }, `${t("order.assignee")}: ${order.assignee ?? t("order.unassigned")}`,
       order.team ? ` · ${tOr(`team.${order.team}`, order.team)}` : null),
@@ -84,9 +86,23 @@ function dayStartMs(value) {
   return value ? new Date(`${value}T00:00`).getTime() : undefined;
 }
 
+/** The board's address: `#/orders`, or `#/orders?site=riverside` narrowed to one site. */
+export function boardHash(site) {
+  return site ? `#/orders?${new URLSearchParams({ site })}` : "#/orders";
+}
+
+/** The board's address says the site filter (no hashchange: the page stays as it is), while
+ * the board is what the address shows. */
+function keepInAddress(site) {
+  if (/^#\/orders(\?|$)/.test(location.hash)) history.replaceState(null, "", boardHash(site));
+}
+
 export class BoardView {
-  constructor() {
-    this.filter = { q: "", status: "active", severity: "", building: "", kind: "", assignee: "", from: "", to: "" };
+  /** `query`: the address's (`#/orders?site=…`), for the filters a link or a reload keeps. */
+  constructor({ query = new URLSearchParams() } = {}) {
+    this.filter = {
+      q: "", status: "active", severity: "", building: "", kind: "", assignee: "", from: "", to: "", site: query.get("site") ?? "",
+    };
     this.sort = "sla";
     this.offset = 0;
   }
@@ -101,12 +117,26 @@ export class BoardView {
 
   get plain() {
     const f = this.filter;
-    return this.columns && !f.q && !f.severity && !f.building && !f.kind && !f.assignee && !f.from && !f.to;
+    return this.columns && !f.q && !f.severity && !f.building && !f.kind && !f.assignee && !f.from && !f.to && !f.site;
   }
 
   async load(ctx) {
-    // Names for the cards and the filters; they do not change while the page is open.
-    this.names ??= new Map((await api.buildings()).map((b) => [b.id, b.name]));
+    // Names for the cards and the filters; they do not change while the page is open. With
+    // several sites a building's name says its site's too (every site has a "Building 3").
+    if (!this.names) {
+      const [buildings, sites] = await Promise.all([api.buildings(), visibleSites().catch(() => [])]);
+      this.sites = several(sites) ? sites : [];
+      this.buildings = buildings.map((b) => ({
+        id: b.id, site: b.site_id || null,
+        name: this.sites.length ? `${b.site_name || siteNameOf(this.sites, b.id)} · ${b.name}` : b.name,
+      }));
+      this.names = new Map(this.buildings.map((b) => [b.id, b.name]));
+      // An address naming a site this user does not see (or with one site) shows every order.
+      if (this.filter.site && !this.sites.some((s) => s.id === this.filter.site)) {
+        this.filter.site = "";
+        keepInAddress("");
+      }
+    }
     this.people ??= await api.assignees().catch(() => []);
     const f = this.filter;
     const to = dayStartMs(f.to);
@@ -117,6 +147,7 @@ export class BoardView {
       building: f.building || undefined,
       kind: f.kind || undefined,
       assignee: f.assignee || undefined,
+      site: f.site || undefined,
       start_ms: dayStartMs(f.from),
       end_ms: to === undefined ? undefined : to + DAY_MS,
       limit: this.columns ? PAGE : LIST_PAGE,
@@ -130,8 +161,18 @@ export class BoardView {
 
   set(ctx, name, value) {
     this.filter[name] = value;
+    if (name === "site") {
+      // A building of another site would leave the board empty; the address keeps the site.
+      if (value && this.filter.building && !this.inSite(this.filter.building, value)) this.filter.building = "";
+      keepInAddress(value);
+    }
     this.offset = 0;
     ctx.refresh();
+  }
+
+  inSite(buildingId, site) {
+    const building = this.buildings.find((b) => b.id === buildingId);
+    return (building?.site ?? siteOfId(buildingId)) === site;
   }
 
   controls(ctx) {
@@ -146,7 +187,9 @@ export class BoardView {
       el("input", { type: "date", name, value: f[name], onchange: (e) => this.set(ctx, name, e.target.value) }));
     return el("div", { class: "filters" },
       select("severity", t("board.filter.severity"), [all, ...SEVERITY_ORDER.map((s) => [s, t(`severity.${s}`)])]),
-      select("building", t("board.filter.building"), [all, ...this.names]),
+      this.sites.length ? select("site", t("board.filter.site"), [all, ...this.sites.map((s) => [s.id, s.name])]) : null,
+      select("building", t("board.filter.building"), [all,
+        ...this.buildings.filter((b) => !f.site || this.inSite(b.id, f.site)).map((b) => [b.id, b.name])]),
       select("kind", t("board.filter.kind"), [all, ...KINDS.map((k) => [k, t(`kind.${k}`)])]),
       select("status", t("board.filter.status"), [
         ...Object.keys(STATUS_CHOICES).map((s) => [s, t(`board.status.${s}`)]),

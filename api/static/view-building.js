@@ -8,6 +8,7 @@ import { ago, fieldLabel, formatValue, statusBadge, statusClass } from "./format
 import { maintenanceSection } from "./maintenance.js";
 import { problemList } from "./problems.js";
 import { reportsSection } from "./reports.js";
+import { several, siteNameOf, visibleSites } from "./sites.js";
 
 const PRINTERS = new Set(["steward", "dispatcher", "admin"]);
 
@@ -41,18 +42,21 @@ export class BuildingView {
     this.reportState = "open";
   }
 
-  title = () => this.building?.name ?? "";
+  title = () => [this.building?.name, this.siteName].filter(Boolean).join(" · ");
 
   wants = (event) => event.building_id === this.buildingId;
 
   async load() {
     // Units and their names do not change while the page is open: asked for once.
     this.layout ??= await api.building(this.buildingId);
+    // With several sites the page says which estate this is (each may have a "Building 3").
+    this.sites ??= await visibleSites().catch(() => []);
     [this.building, this.maintenance, this.reports] = await Promise.all([
       api.buildingStatus(this.buildingId),
       api.buildingMaintenance(this.buildingId).catch((error) => ({ error })),
       api.buildingReports(this.buildingId, { state: this.reportState }).catch((error) => ({ error })),
     ]);
+    this.siteName = several(this.sites) ? (this.building.site_name || siteNameOf(this.sites, this.buildingId)) : null;
   }
 
   draw(ctx) {
@@ -61,7 +65,8 @@ export class BuildingView {
     const now = ctx.nowMs();
     return el("div", { class: "building-detail", "data-building": b.id, "data-status": b.status },
       el("p", {}, el("a", { href: "#/buildings", class: "back" }, `← ${t("building.back")}`)),
-      el("div", { class: "page-head" }, el("h2", {}, b.name), statusBadge(b.status),
+      el("div", { class: "page-head" }, el("h2", {}, b.name,
+        this.siteName ? el("small", { class: "page-site" }, ` · ${this.siteName}`) : null), statusBadge(b.status),
         ctx.user()?.role === "technician" ? null
           : el("a", { href: `#/buildings/${encodeURIComponent(b.id)}/logbook`, class: "logbook-link" }, t("logbook.link")),
         PRINTERS.has(ctx.user()?.role) ? el("a", { class: "qr-link", href: `#/buildings/${encodeURIComponent(b.id)}/qr` }, t("qr.link")) : null),

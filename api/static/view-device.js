@@ -7,6 +7,7 @@ import { el } from "./dom.js";
 import { dateTime, t, tOr } from "./i18n.js";
 import { ago, fieldLabel, formatValue, severityBadge, statusBadge, unitLabel } from "./format.js";
 import { maintenanceSection } from "./maintenance.js";
+import { several, siteNameOf, visibleSites } from "./sites.js";
 import { orderTitle } from "./titles.js";
 
 /** The fields charted per kind: the signals the default rules watch. */
@@ -47,7 +48,11 @@ export class DeviceView {
   async load(ctx) {
     // What the device is and where it stands do not change while the page is open.
     this.info ??= await api.device(this.deviceId);
-    this.buildingName ??= (await api.building(this.info.building_id)).name;
+    if (this.buildingName === undefined) {
+      const [building, sites] = await Promise.all([api.building(this.info.building_id), visibleSites().catch(() => [])]);
+      // "Building 3 · Riverside Gardens" when there are several sites (each may have one).
+      this.buildingName = several(sites) ? `${building.name} · ${siteNameOf(sites, building.id)}` : building.name;
+    }
     const endMs = ctx.nowMs();
     const startMs = endMs - this.rangeH * 3_600_000;
     const intervalS = Math.max(1, Math.round((endMs - startMs) / 1000 / BUCKETS_PER_CHART));

@@ -7,6 +7,7 @@ import { api } from "./api.js";
 import { el } from "./dom.js";
 import { dateTime, duration, t, tOr } from "./i18n.js";
 import { fieldLabel, formatValue } from "./format.js";
+import { siteLabel } from "./sites.js";
 
 const STATUS_CLASS = { done: "ok", due: "warning", overdue: "alarm" };
 const STATUS_RANK = { overdue: 0, due: 1, done: 2 };
@@ -57,12 +58,18 @@ export class LogbookView {
     this.buildingId = buildingId;
   }
 
-  title = () => (this.building ? t("logbook.title", { building: this.building.name }) : "");
+  title = () => (this.building ? t("logbook.title", { building: this.name() }) : "");
+
+  /** "Building 3", or "Building 3 · Riverside Gardens" when there are several sites. */
+  name() {
+    return [this.building.name, this.siteName].filter(Boolean).join(" · ");
+  }
 
   wants = (event) => event.building_id === this.buildingId;
 
   async load() {
     this.building ??= await api.building(this.buildingId);
+    this.siteName ??= await siteLabel(this.buildingId);
     this.logbook = await api.buildingCompliance(this.buildingId);
   }
 
@@ -72,7 +79,7 @@ export class LogbookView {
     const rows = [...book.rows].sort((a, b) => STATUS_RANK[a.status] - STATUS_RANK[b.status] || a.next_due_ms - b.next_due_ms);
     return el("div", { class: "logbook", "data-building": this.buildingId },
       el("p", {}, el("a", { href: `#/buildings/${encodeURIComponent(this.buildingId)}`, class: "back" }, `← ${t("logbook.back")}`)),
-      el("div", { class: "page-head" }, el("h2", {}, t("logbook.title", { building: this.building.name }))),
+      el("div", { class: "page-head" }, el("h2", {}, t("logbook.title", { building: this.name() }))),
       el("p", { class: "muted logbook-summary" }, t("logbook.summary", book.counts)),
       rows.length
         ? el("div", { class: "table-wrap" }, el("table", { class: "logbook-table" },

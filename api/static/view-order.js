@@ -10,6 +10,7 @@ import { defaultSpanH } from "./trend-span.js";
 import { actionButtons, orderState } from "./view-board.js";
 import { CHART_FIELDS, historyCharts } from "./view-device.js";
 import { photoSection } from "./photos.js";
+import { several, siteNameOf, visibleSites } from "./sites.js";
 import { orderTitle } from "./titles.js";
 
 /** The trend's series worth a look: those that moved, the kind's usual signals first. */
@@ -48,7 +49,13 @@ export class OrderView {
     this.order = await api.workOrder(this.orderId);
     this.photos = this.order.source === "report" ? await api.orderPhotos(this.orderId).catch(() => []) : [];
     // Names for the ids, asked for once: they do not change while the page is open.
-    this.building ??= await api.building(this.order.building_id);
+    // An order of a whole site (no device reports: "site silent") is filed on the site's id,
+    // which is no building: the page then names the site only.
+    this.building ??= await api.building(this.order.building_id).catch((error) => {
+      if (error.status === 404) return { id: null, name: null, units: [] };
+      throw error;
+    });
+    this.sites ??= await visibleSites().catch(() => []);
     this.trend = this.order.trend && { ...this.order.trend, series: movingSeries(this.order.trend, this.order.kind) };
     this.windowH ??= defaultSpanH(this.order.trend, this.order.fault_started_ms, TREND_WINDOWS_H);
     if (this.trend && this.windowH !== TREND_WINDOWS_H[0]) this.trend = await this.closeUp(this.trend);
@@ -77,12 +84,15 @@ export class OrderView {
       body);
   }
 
-  /** "Building 3 Unit 1 · Elevator 2" for the order's device (or its unit). */
+  /** "Building 3 Unit 1 · Elevator 2" for the order's device (or its unit), the device's page
+   * linked. */
   where() {
     const o = this.order;
     const unit = this.building.units.find((u) => u.id === o.unit_id);
     const device = unit?.devices.find((d) => d.id === o.device_id);
-    return [unit?.name, device?.name].filter(Boolean).join(" · ") || null;
+    const text = [unit?.name, device?.name].filter(Boolean).join(" · ");
+    if (!text) return null;
+    return device ? el("a", { href: `#/devices/${encodeURIComponent(device.id)}`, class: "order-device" }, text) : text;
   }
 
   draw(ctx) {
@@ -102,7 +112,10 @@ export class OrderView {
       o.fault_active ? el("p", { class: "fault-active" }, t("order.fault_active")) : null,
       ctx.mayChange(o) ? actionButtons(o, ctx) : null,
       el("dl", { class: "facts" },
-        row(t("order.building"), this.building.name),
+        several(this.sites) || !this.building.id ? row(t("order.site"), o.site_name || siteNameOf(this.sites, o.building_id)) : null,
+        this.building.id
+          ? row(t("order.building"), el("a", { href: `#/buildings/${encodeURIComponent(this.building.id)}`, class: "order-building" }, this.building.name))
+          : null,
         row(t("order.device"), this.where()),
         row(t("order.category"), tOr(`order.category.${o.category}`, o.category)),
         row(t("order.fault_started"), time(o.fault_started_ms)),

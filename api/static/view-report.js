@@ -5,6 +5,7 @@
 import { api } from "./api.js";
 import { el } from "./dom.js";
 import { language, t } from "./i18n.js";
+import { localId, several, siteNameOf, visibleSites } from "./sites.js";
 
 export const REPORT_ROLES = new Set(["admin", "dispatcher", "steward"]);
 
@@ -46,10 +47,20 @@ export class ReportView {
   wants = () => false;
 
   /** What the form holds and what the last download said, kept across redraws. */
-  state = { month: null, from: "", to: "", lang: null, status: "", error: false, file: null };
+  state = { month: null, from: "", to: "", lang: null, status: "", error: false, file: null, site: null };
 
-  async load() {
-    this.site = (await api.sites())[0];
+  /** With several sites the report is one estate's (its owners meet): the form asks which. */
+  async load(ctx) {
+    this.sites = [...(await visibleSites())].sort((a, b) => a.name.localeCompare(b.name));
+    // A steward of several sites reads their buildings by site and name (each site may have a b03).
+    if (ctx.user()?.role === "steward" && several(this.sites)) {
+      this.names ??= new Map((await api.buildings()).map((b) => [b.id, `${siteNameOf(this.sites, b.id)} · ${b.name}`]));
+    }
+    if (!this.sites.some((s) => s.id === this.state.site)) this.state.site = this.sites[0]?.id ?? null;
+  }
+
+  get site() {
+    return this.sites.find((s) => s.id === this.state.site);
   }
 
   draw(ctx) {
@@ -59,6 +70,10 @@ export class ReportView {
     const state = this.state;
     state.month ??= previousMonth(ctx.nowMs(), zone);
     const remember = (event) => { state[event.currentTarget.name] = event.currentTarget.value; };
+    const multi = several(this.sites);
+    // Another site may keep another time zone: the periods are redrawn in it.
+    const site = multi ? el("select", { name: "site", onchange: (event) => { remember(event); ctx.redraw(); } },
+      this.sites.map((s) => el("option", { value: s.id, selected: s.id === state.site }, s.name))) : null;
     const status = el("p", {
       class: state.error ? "report-status error" : "report-status", role: "status", "aria-live": "polite",
       "data-file": state.file,
@@ -99,6 +114,7 @@ export class ReportView {
       let query;
       try {
         query = { ...period(), lang: lang.value, format };
+        if (multi) query.site = state.site;
       } catch (error) {
         show(error.message, { error: true });
         return;
@@ -123,12 +139,15 @@ export class ReportView {
       type: "button", class: `download download-${format}`, "data-format": format,
       onclick: (event) => download(format, event.currentTarget),
     }, t(`owners.${format}`));
-    const scope = user.role === "steward" ? el("p", { class: "muted" }, t("owners.scope_steward", { buildings: user.buildings.join(", ") })) : null;
+    const scope = user.role === "steward" ? el("p", { class: "muted" }, t("owners.scope_steward", {
+      buildings: [...user.buildings.map((id) => this.names?.get(id) ?? localId(id)), ...(user.sites ?? []).map((id) => siteNameOf(this.sites, id))].join(", "),
+    })) : null;
     return el("section", { class: "report-page" },
       el("div", { class: "page-head" }, el("h2", {}, t("owners.title"))),
       el("p", {}, t("owners.intro")),
       scope,
       el("form", { class: "report-form", onsubmit: (event) => event.preventDefault() },
+        site ? el("label", { class: "report-site" }, t("board.filter.site"), " ", site) : null,
         el("label", {}, t("owners.month"), " ", month),
         el("fieldset", {}, el("legend", {}, t("owners.or_days")),
           el("label", {}, t("owners.from"), " ", from), " ", el("label", {}, t("owners.to"), " ", to)),

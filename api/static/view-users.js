@@ -1,11 +1,13 @@
-// The admins' users screen: add a user, disable or enable one, change a role, team or buildings,
-// unlock an account held back by failed logins, and keep the managed list of teams.
+// The admins' users screen: add a user, disable or enable one, change a role, team or buildings
+// (and, with several sites, the whole sites a user is limited to), unlock an account held back
+// by failed logins, and keep the managed list of teams.
 // Every rule (names, passwords, the last admin) is the server's; its answer is shown in words.
 "use strict";
 
 import { api } from "./api.js";
 import { el } from "./dom.js";
 import { dateTime, t, tOr } from "./i18n.js";
+import { buildingSite, several, siteNameOf, visibleSites } from "./sites.js";
 import { usersApi } from "./users-api.js";
 
 export const ROLES = ["admin", "dispatcher", "technician", "steward"];
@@ -22,29 +24,51 @@ function field(label, control, hint = null) {
     hint ? el("small", { class: "muted" }, hint) : null);
 }
 
-/** The role, team and buildings controls; team shows for technicians, buildings for stewards. */
-function scopeFields(view, { role, team, buildings }) {
+/** Roles a set of whole sites scopes: a steward's (beside their buildings), a regional desk's. */
+const SITE_ROLES = new Set(["steward", "dispatcher", "technician"]);
+
+function checkbox(name, value, label, checked) {
+  return el("label", { class: "users-building" },
+    el("input", { type: "checkbox", name, value, checked }), ` ${label}`);
+}
+
+/** The role, team, sites and buildings controls; team shows for technicians, buildings for
+ * stewards, sites (when there are several) for the roles they limit. */
+function scopeFields(view, { role, team, buildings, sites }) {
   const teamSelect = el("select", { name: "team" },
     el("option", { value: "" }, t("users.no_team")),
     view.teams.map((name) => el("option", { value: name, selected: name === team }, teamName(name))));
   const chosen = new Set(buildings ?? []);
+  const box = (b) => checkbox("building", b.id, b.name, chosen.has(b.id));
+  // With several sites, each has its "Building 3": the buildings go under their site's name.
   const boxes = el("fieldset", { class: "users-buildings" },
     el("legend", {}, t("users.buildings")),
-    view.buildings.map((b) => el("label", { class: "users-building" },
-      el("input", { type: "checkbox", name: "building", value: b.id, checked: chosen.has(b.id) }), ` ${b.name}`)));
+    view.sites.length
+      ? view.sites.map((site) => el("div", { class: "users-site-buildings", "data-site": site.id },
+        el("b", {}, site.name), view.buildings.filter((b) => buildingSite(b) === site.id).map(box)))
+      : view.buildings.map(box));
+  const chosenSites = new Set(sites ?? []);
+  const siteLegend = el("legend", {});
+  const siteBoxes = view.sites.length ? el("fieldset", { class: "users-buildings users-sites" }, siteLegend,
+    view.sites.map((site) => checkbox("site", site.id, site.name, chosenSites.has(site.id)))) : null;
   const teamField = field(t("users.team"), teamSelect);
   const roleSelect = el("select", { name: "role", required: true },
     ROLES.map((r) => el("option", { value: r, selected: r === role }, t(`role.${r}`))));
   const show = () => {
     teamField.hidden = roleSelect.value !== "technician";
     boxes.hidden = roleSelect.value !== "steward";
+    if (siteBoxes) {
+      siteBoxes.hidden = !SITE_ROLES.has(roleSelect.value);
+      siteLegend.textContent = t(roleSelect.value === "steward" ? "users.sites.steward" : "users.sites.staff");
+    }
   };
   roleSelect.addEventListener("change", show);
   show();
-  return [field(t("users.role"), roleSelect), teamField, boxes];
+  return [field(t("users.role"), roleSelect), teamField, siteBoxes, boxes];
 }
 
-/** {role, team, buildings} as the form says, with only what the role takes. */
+/** {role, team, buildings, sites} as the form says, with only what the role takes (no site
+ * boxes with one site: none). */
 function scopeOf(form) {
   const data = new FormData(form);
   const role = data.get("role");
@@ -52,15 +76,23 @@ function scopeOf(form) {
     role,
     team: role === "technician" ? data.get("team") || null : null,
     buildings: role === "steward" ? data.getAll("building") : [],
+    sites: SITE_ROLES.has(role) ? data.getAll("site") : [],
   };
 }
+
+const sameSet = (a, b) => a.length === b.length && a.every((x) => b.includes(x));
 
 export class UsersView {
   constructor() {
     this.message = null;
     // The forms outlive a redraw (a live-updates reconnect or poll redraws the page): what an
-    // admin is typing stays. They are made anew after a change succeeds.
+    // admin is typing stays. They are made anew after a change succeeds, from data read after
+    // it, and only then is the success said: a reload already under way when the change was
+    // made still has the old teams and users.
     this.forms = new Map();
+    this.changes = 0;
+    this.formsOf = 0;
+    this.done = null;
   }
 
   keep(key, make) {
@@ -74,7 +106,17 @@ export class UsersView {
   wants = () => false;
 
   async load() {
-    [this.users, this.teams, this.buildings] = await Promise.all([usersApi.list(), usersApi.teams(), api.buildings()]);
+    const changes = this.changes;
+    let sites;
+    [this.users, this.teams, this.buildings, sites] = await Promise.all([
+      usersApi.list(), usersApi.teams(), api.buildings(), visibleSites().catch(() => []),
+    ]);
+    this.sites = several(sites) ? sites : [];
+    if (changes !== this.formsOf) {
+      this.forms.clear();
+      this.formsOf = changes;
+      if (this.done) [this.message, this.done] = [this.done, null];
+    }
   }
 
   /** Say how it went: in place for a failure (the form keeps what was typed), after a reload
@@ -82,8 +124,8 @@ export class UsersView {
   async run(ctx, action, work) {
     try {
       const done = await work();
-      this.message = { text: done, error: false };
-      this.forms.clear();
+      this.done = { text: done, error: false };
+      this.changes += 1;
       await ctx.refresh();
     } catch (error) {
       this.show({ text: t("users.error", { action, error: error.message }), error: true });
@@ -104,7 +146,9 @@ export class UsersView {
     const form = el("form", { class: "users-add", "data-form": "add-user", onsubmit: (event) => {
       event.preventDefault();
       const data = new FormData(form);
-      const body = { username: data.get("username").trim(), password: data.get("password"), ...scopeOf(form) };
+      const { sites, ...scope } = scopeOf(form);
+      const body = { username: data.get("username").trim(), password: data.get("password"), ...scope };
+      if (sites.length) body.sites = sites;
       if (data.get("display_name").trim()) body.display_name = data.get("display_name").trim();
       this.run(ctx, t("users.submit_add"), async () => {
         await usersApi.add(body);
@@ -117,7 +161,7 @@ export class UsersView {
       field(t("users.display_name"), el("input", { name: "display_name", maxlength: 128, autocomplete: "off" })),
       field(t("users.password"), el("input", { name: "password", type: "password", required: true, minlength: MIN_PASSWORD, maxlength: MAX_PASSWORD, autocomplete: "new-password" }),
         t("users.password_hint", { min: MIN_PASSWORD, max: MAX_PASSWORD })),
-      scopeFields(this, { role: "technician", team: null, buildings: [] })),
+      scopeFields(this, { role: "technician", team: null, buildings: [], sites: [] })),
     el("button", { type: "submit" }, t("users.submit_add")));
     return form;
   }
@@ -125,23 +169,44 @@ export class UsersView {
   editForm(ctx, user) {
     const form = el("form", { class: "users-edit-form", onsubmit: (event) => {
       event.preventDefault();
-      const scope = scopeOf(form);
+      const { sites, ...scope } = scopeOf(form);
+      const multi = this.sites.length > 0;
+      const sitesChanged = multi && !sameSet(sites, user.sites ?? []);
+      const sameRole = scope.role === user.role && scope.team === user.team;
       this.run(ctx, t("users.save"), async () => {
-        // A steward staying one changes only buildings; anything else is a role change.
-        if (scope.role === "steward" && user.role === "steward") await usersApi.setBuildings(user.username, scope.buildings);
-        else await usersApi.setRole(user.username, scope.role === "steward" ? { role: scope.role, buildings: scope.buildings } : { role: scope.role, team: scope.team });
+        // Only the sites changed; a steward staying one changes only buildings; anything else is
+        // a role change (with the sites, when there are several).
+        if (sitesChanged && sameRole && sameSet(scope.buildings, user.buildings)) await usersApi.setSites(user.username, sites);
+        else if (!sitesChanged && scope.role === "steward" && user.role === "steward") await usersApi.setBuildings(user.username, scope.buildings);
+        else {
+          const body = scope.role === "steward" ? { role: scope.role, buildings: scope.buildings } : { role: scope.role, team: scope.team };
+          await usersApi.setRole(user.username, multi ? { ...body, sites } : body);
+        }
         return t("users.saved", { name: user.username });
       });
     } },
     el("div", { class: "users-grid" }, scopeFields(this, user)),
     el("button", { type: "submit" }, t("users.save")));
-    return el("details", { class: "users-edit" }, el("summary", {}, t("users.change")), form);
+    return el("details", { class: "users-edit" }, el("summary", {}, t(this.sites.length ? "users.change_sites" : "users.change")), form);
+  }
+
+  /** What the user is limited to, in words: a team, buildings, whole sites. */
+  scopeText(user) {
+    const multi = this.sites.length > 0;
+    const building = (id) => {
+      const name = this.buildings.find((b) => b.id === id)?.name ?? id;
+      return multi ? `${siteNameOf(this.sites, id)} · ${name}` : name;
+    };
+    const parts = [];
+    if (user.role === "technician") parts.push(user.team ? teamName(user.team) : t("users.no_team"));
+    if (user.role === "steward" && user.buildings.length) parts.push(user.buildings.map(building).join(", "));
+    if (multi && user.sites?.length) parts.push(t("users.sites_scope", { sites: user.sites.map((id) => siteNameOf(this.sites, id)).join(", ") }));
+    return parts.join(" · ") || null;
   }
 
   userRow(ctx, user) {
     const me = ctx.user()?.username === user.username;
-    const scope = user.role === "technician" ? (user.team ? teamName(user.team) : t("users.no_team"))
-      : user.role === "steward" ? user.buildings.map((id) => this.buildings.find((b) => b.id === id)?.name ?? id).join(", ") : null;
+    const scope = this.scopeText(user);
     const toggle = user.disabled
       ? el("button", { type: "button", "data-action": "enable", onclick: () => this.run(ctx, t("users.enable"), async () => {
         await usersApi.enable(user.username);
@@ -168,7 +233,7 @@ export class UsersView {
         ? el("p", { class: "user-locked" }, t("users.locked", { count: user.backoff_clients, time: dateTime(user.backoff_until_ms) }))
         : null,
       el("div", { class: "user-actions" }, toggle, unlock),
-      this.keep(`edit:${user.username}:${user.role}:${user.team}:${user.buildings}`, () => this.editForm(ctx, user)));
+      this.keep(`edit:${user.username}:${user.role}:${user.team}:${user.buildings}:${user.sites}`, () => this.editForm(ctx, user)));
   }
 
   teamsSection(ctx) {

@@ -15,6 +15,7 @@ from alerts.store import WorkOrderStore
 from api.app import create_app
 from api.settings import ApiSettings
 from db.engine import make_engine
+from db.id_scope import check_id_scope
 from facility.periodic import PeriodicWorker
 from facility.site import Site
 from ingest.history import HistoryStore
@@ -41,6 +42,9 @@ class ApiService:
         self.history = history
         maintenance = maintenance or MaintenanceSettings()
         plans = load_plans(maintenance.plans)  # a bad plan file stops the start here
+        # A portfolio on a single-site database (or the reverse) would show nothing: refuse,
+        # naming the command that moves the database (`facility db scope-ids`).
+        check_id_scope(store.engine, site)
         app = create_app(
             site=site,
             store=store,

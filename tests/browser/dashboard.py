@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,10 +108,12 @@ class DashboardServer:
         *,
         fault: str,
         fault_at_s: int,
+        more_faults: Sequence[str] = (),
         token_ttl_s: int = 900,
         time_series: StoreSettings | None = None,
     ) -> None:
-        """`time_series`: the store the telemetry is written to and the charts read from
+        """`more_faults`: other injections, each with its own start (`NAME:TARGET@START+DURATION`).
+        `time_series`: the store the telemetry is written to and the charts read from
         (through `ingest.registry`); by default a SQLite file in `workdir`."""
         self.site = site
         self.fault_at_s = fault_at_s
@@ -129,7 +131,7 @@ class DashboardServer:
             self.series,
             self.clock,
             start_ms=start_ms,
-            inject=[f"{fault}@{fault_at_s}+600"],
+            inject=[f"{fault}@{fault_at_s}+600", *more_faults],
         )
         self.app = create_app(
             site=site,

@@ -40,6 +40,7 @@ def test_login_gives_a_bearer_token_and_a_cookie(api: Api) -> None:
         "role": "steward",
         "team": None,
         "buildings": ["b03", "b05"],
+        "sites": [],
     }
     cookie = response.headers["set-cookie"]
     assert cookie.startswith("facility_token=")

@@ -51,7 +51,7 @@ def api(demo_site: Site, tmp_path: Path) -> Iterator[Api]:
 def test_sites_units_and_devices(api: Api) -> None:
     assert api.get("/api/v1/sites", "admin").json() == [
         {"id": "shangri-la", "name": "Shangri-La Residences", "timezone": "Asia/Shanghai",
-         "buildings": 13},
+         "buildings": 13, "status": "unknown", "open_work_orders": 0},
     ]  # fmt: skip
     building = api.get("/api/v1/buildings/b03", "steward").json()
     assert [u["id"] for u in building["units"]] == ["b03-u1", "b03-u2"]

@@ -124,7 +124,7 @@ def test_the_last_enabled_admin_cannot_be_disabled_deleted_or_demoted(api: Api) 
         ("tech/buildings", {"buildings": ["b03"]}, "only stewards are assigned buildings"),
         ("steward/buildings", {"buildings": ["b99"]}, "no building(s) 'b99'"),
         ("dispatcher/role", {"role": "technician"}, "a technician needs a team"),
-        ("dispatcher/role", {"role": "steward"}, "a steward needs at least one building"),
+        ("dispatcher/role", {"role": "steward"}, "a steward needs at least one building or site"),
     ],
 )
 def test_bad_changes_are_422_saying_why(
@@ -158,7 +158,7 @@ def test_role_changes_keep_or_take_team_and_buildings(api: Api) -> None:
     [
         (["disable", "nobody"], "no user 'nobody'"),
         (["delete", "admin"], "deleting 'admin' would leave no enabled admin"),
-        (["set-role", "tech", "steward"], "a steward needs at least one building"),
+        (["set-role", "tech", "steward"], "a steward needs at least one building or site"),
         (["set-buildings", "steward", "--building", "b99"], "no building(s) 'b99' in the site"),
         (
             ["set-buildings", "tech", "--building", "b03"],

@@ -110,3 +110,10 @@ def test_bad_directories_are_reported(tmp_path: Path) -> None:
     (tmp_path / "broken.toml").write_text("[site]\nid = 'Bad Id'\n", encoding="utf-8")
     with pytest.raises(SiteFileError, match=r"broken\.toml"):
         load_portfolio(tmp_path)
+
+
+def test_a_scoped_id_too_long_to_store_is_refused(tmp_path: Path) -> None:
+    long_site = "s" * 60
+    _estate(tmp_path, long_site)  # `sss...:b03-u1-el1` is over 64 characters
+    with pytest.raises(SiteFileError, match="at most 64: shorten the site id"):
+        load_portfolio(tmp_path)
