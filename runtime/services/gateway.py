@@ -24,6 +24,7 @@ from alerts.sink import AlertsSink
 from alerts.store import WorkOrderStore
 from alerts.takeover import take_over
 from db.engine import make_engine
+from db.id_scope import check_id_scope
 from db.leader_lock import PostgresLeaderLock
 from facility.clock import now_ms
 from facility.errors import SettingsError
@@ -109,6 +110,9 @@ class GatewayService:
             alert_settings = load_alert_settings(files.alerts_config)
         self.store = WorkOrderStore(db_engine, policy=alert_settings.policy)
         self.store.migrate()
+        # Plain ids under a portfolio (or the reverse) would file orders nobody's scope sees
+        # and judge checkpoints of other devices: refuse, naming `facility db scope-ids`.
+        check_id_scope(self.store.engine, whole)
         self.escalation = EscalationLoop(self.store, alert_settings.escalation_interval_s)
         self.notifications = Notifications(
             alert_settings, whole, self.store.engine, relay_settings=config.notify

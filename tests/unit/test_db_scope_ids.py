@@ -195,3 +195,22 @@ def test_an_empty_database_suits_either_deployment(tmp_path: Path) -> None:
         check_id_scope(store.engine, load_portfolio(sites))
     finally:
         store.engine.dispose()
+
+
+def test_a_gateway_refuses_a_database_of_the_other_kind(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A portfolio gateway on a single-site database would file orders under ids no scope
+    sees: it stops before it connects, naming the command that moves the database."""
+    sites = write_estates(tmp_path / "sites")
+    single = load_site(sites / "alpha.toml")
+    url = f"sqlite:///{tmp_path / 'wo.sqlite3'}"
+    store = new_store(url, FakeClock(T0))
+    try:
+        open_order(store, single, "b03-u1-el1")
+    finally:
+        store.engine.dispose()
+    capsys.readouterr()
+    argv = ["gateway", "--site", str(sites), "--db-url", url, "--metrics-port", "0"]
+    assert cli.main(argv) == 2
+    assert "facility db scope-ids --site" in capsys.readouterr().err
