@@ -100,10 +100,15 @@ class UpService:
             stack.close()
             raise
 
+    def _sites_words(self) -> str:
+        if not self.site.scoped:
+            return f"site {self.site.id!r}"
+        return f"{len(self.site.sites)} sites ({', '.join(s.id for s in self.site.sites)})"
+
     def announce(self) -> None:
         url = f"http://{self.http.host}:{self.http.port}"
         print(
-            f"Facility Monitor is up: site {self.site.id!r}, {len(self.site.devices)} simulated "
+            f"Facility Monitor is up: {self._sites_words()}, {len(self.site.devices)} simulated "
             f"devices\n  dashboard  {url}/\n  API        {url}/docs\n"
             f"  MQTT       127.0.0.1:{self.demo.broker_port} (embedded broker: loopback only, "
             "anonymous, for the demo)\n"
