@@ -16,6 +16,7 @@ from alerts.notify.relay import Relay, RelaySettings, merge_metrics
 from alerts.settings import AlertSettings
 from alerts.store import WorkOrder
 from facility.clock import Clock, now_ms
+from facility.portfolio import site_for
 from facility.prometheus import Metric
 from facility.site import Site
 
@@ -50,7 +51,7 @@ class NoticeMaker:
             unit_name=self._units.get(order.unit_id) if order.unit_id else None,
             device_name=device.name if device else order.device_id,
             url=order_link(self.public_url, order.id),
-            time_zone=self._zone(order.site_id),
+            time_zone=self._zone(order),
         )
 
     def _site_name(self, building_id: str) -> str:
@@ -58,9 +59,11 @@ class NoticeMaker:
         site = self._sites.get(building_id)
         return site.name if site is not None else building_id
 
-    def _zone(self, site_id: str) -> str:
-        site = self._sites.get(site_id)
-        return site.timezone if site is not None else self.site.timezone
+    def _zone(self, order: WorkOrder) -> str:
+        """The zone of the order's building's estate (or of the estate it was filed on: an
+        order of a whole estate, or one filed before its gateway knew estates)."""
+        site = site_for(self.site, order.building_id) or self._sites.get(order.site_id)
+        return (site or self.site).timezone
 
 
 class Notifications:

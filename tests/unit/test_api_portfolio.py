@@ -534,5 +534,5 @@ def test_notices_tell_times_in_the_orders_estates_zone(tmp_path: Path) -> None:
         "alpha:b03": ("Asia/Shanghai", "Building 3"),
         "bravo:b01": ("Europe/Berlin", "Building 1"),
         "charlie:b03": ("America/New_York", "Building 3"),
-        "bravo": ("Europe/Berlin", "bravo"),  # the estate's own order
+        "bravo": ("Europe/Berlin", "Bravo Gardens"),  # the estate's own order, by its name
     }
