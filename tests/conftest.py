@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import secrets
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from db.engine import make_engine
+from db.migrate import migrate
 from facility.site import Site, load_site
 from tests.services import (
     PostgresServer,
@@ -80,21 +83,86 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 @pytest.fixture
 def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
-    """A throwaway database `facility_test_<random>`, dropped by name afterwards."""
-    name = f"facility_test_{secrets.token_hex(6)}"
-    postgres_server.admin(f"CREATE DATABASE {name}")
+    """A throwaway empty database `facility_test_<random>`, dropped by name afterwards."""
+    yield from _throwaway_database(postgres_server)
+
+
+def _throwaway_database(
+    server: PostgresServer, template: str | None = None, prefix: str = "facility_test"
+) -> Iterator[str]:
+    """A new database (a copy of `template`, else empty), dropped by name afterwards."""
+    name = f"{prefix}_{secrets.token_hex(6)}"
+    server.admin(f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else ""))
     try:
-        yield postgres_server.url(name)
+        yield server.url(name)
     finally:
-        postgres_server.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        server.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _migrated(url: str) -> None:
+    engine = make_engine(url)
+    try:
+        migrate(engine)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server: PostgresServer) -> Iterator[str]:
+    """A database migrated to the head once per session; `db_url` copies it (CREATE DATABASE
+    ... TEMPLATE), which takes a tenth of the time of migrating every test's database."""
+    database = _throwaway_database(postgres_server, prefix="facility_template")
+    url = next(database)
+    _migrated(url)
+    yield url.rsplit("/", 1)[1]
+    next(database, None)  # drops it
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to the head once per session; `db_url` copies it."""
+    path = tmp_path_factory.mktemp("db-template") / "work-orders.sqlite3"
+    _migrated(f"sqlite:///{path}")
+    return path
+
+
+def _copy_sqlite(source: Path, target: Path) -> None:
+    """A consistent copy through SQLite's backup API (WAL contents included)."""
+    src, dst = sqlite3.connect(source), sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
 
 
 @pytest.fixture(
     params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)],
 )
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """One work-order database per test, on each backend: the store's contract suites use it."""
-    if request.param == "sqlite":
+def db_backend(request: pytest.FixtureRequest) -> str:
+    """The work-order database's backend: every test that takes a database runs on both."""
+    backend: str = request.param
+    return backend
+
+
+@pytest.fixture
+def db_url(db_backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """One work-order database per test, on each backend, already at the head schema (a copy
+    of a database the session migrated once): the store's contract suites use it. Migrating
+    it again is a no-op. Tests of the migrations themselves take `empty_db_url`."""
+    if db_backend == "sqlite":
+        path = tmp_path / "work-orders.sqlite3"
+        _copy_sqlite(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    yield from _throwaway_database(server, request.getfixturevalue("postgres_template"))
+
+
+@pytest.fixture
+def empty_db_url(db_backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """One empty database per test, on each backend: for tests of the migrations."""
+    if db_backend == "sqlite":
         return f"sqlite:///{tmp_path / 'work-orders.sqlite3'}"
     url: str = request.getfixturevalue("postgres_url")
     return url
