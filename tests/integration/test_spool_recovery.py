@@ -136,10 +136,10 @@ def test_a_hung_store_is_degraded_while_it_is_stopped(
     load_site: Site,
 ) -> None:  # fmt: skip
     gateway = start_gateway()
-    data = stream(load_site, 300, 10, start_ms_for(300))
+    data = stream(load_site, 150, 10, start_ms_for(150))
     publisher = Publisher(mosquitto.port)
     try:
-        publisher.start(data.messages, per_second=150)
+        publisher.start(data.messages, per_second=150)  # ~10 s: the hang comes at ~2 s
         wait_for(lambda: publisher.published, lambda n: n >= 300, timeout_s=30, what="publishing")
         os.kill(influxd.pid, signal.SIGSTOP)  # the influxd this test's fixture started
         try:
