@@ -85,11 +85,11 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 class DatabaseDropper:
     """Drops the tests' throwaway databases on a background thread: DROP DATABASE waits for a
-    checkpoint (0.1-1 s), which the next test need not wait for. At most `backlog` databases
+    checkpoint (0.1-1 s), which the next tests need not wait for. At most `backlog` databases
     wait to be dropped (a teardown waits for room), so the disk holds a few at a time; a drop
     that failed fails the session's teardown."""
 
-    def __init__(self, server: PostgresServer, backlog: int = 4) -> None:
+    def __init__(self, server: PostgresServer, backlog: int = 16) -> None:
         self.server = server
         self.errors: list[str] = []
         self._names: queue.Queue[str | None] = queue.Queue(backlog)
