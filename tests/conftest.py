@@ -151,7 +151,7 @@ def _migrated(url: str) -> None:
 @pytest.fixture(scope="session")
 def postgres_template(database_dropper: DatabaseDropper) -> Iterator[str]:
     """A database migrated to the head once per session; `db_url` copies it (CREATE DATABASE
-    ... TEMPLATE), which takes a tenth of the time of migrating every test's database."""
+    ... TEMPLATE): ~0.13 s against ~0.45 s for an empty one migrated (quiet machine)."""
     database = _throwaway_database(database_dropper, prefix="facility_template")
     url = next(database)
     _migrated(url)
