@@ -168,22 +168,30 @@ def test_influxd_down_for_30s_mid_stream_loses_nothing(
 
 
 def test_gateway_sigkilled_mid_stream_and_restarted_misses_nothing(
-    gateway: GatewayProcess, mosquitto: ServiceProcess, influxd: ServiceProcess, load_site: Site
+    gateway_per_path: dict[str, GatewayProcess],
+    mosquitto: ServiceProcess,
+    influxd: ServiceProcess,
+    load_site: Site,
 ) -> None:
+    """On both packet paths from one stream (two gateways side by side, both killed at the
+    same point and restarted together)."""
+    gateways = gateway_per_path
     data = stream(load_site, 600, 10, start_ms_for(600))
     publisher = Publisher(mosquitto.port)
     try:
         publisher.start(data.messages, per_second=600)  # about 10 s of stream
         wait_for(lambda: publisher.published, lambda n: n >= 1500, timeout_s=30, what="publishing")
-        gateway.kill()
+        for gateway in gateways.values():
+            gateway.kill()
         wait_for(lambda: publisher.published, lambda n: n >= 3000, timeout_s=30,
-                 what="more publishing while the gateway is dead")  # fmt: skip
-        gateway.start()
+                 what="more publishing while the gateways are dead")  # fmt: skip
+        start_together(list(gateways.values()))
         publisher.join()
     finally:
         publisher.close()
-    wait_for_points(influxd, data.readings_by_kind)
-    assert gateway.running
+    for path, gateway in gateways.items():
+        wait_for_points(influxd, data.readings_by_kind, database=f"{DATABASE}_{path}")
+        assert gateway.running
 
 
 BAD_PER_KIND = 1000
