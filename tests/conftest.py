@@ -140,6 +140,54 @@ def _throwaway_database(
         dropper.drop(name)
 
 
+class TemplateCopies:
+    """Copies of the template database made ahead on a background thread: a test takes a
+    ready one instead of waiting for CREATE DATABASE (~0.13 s). At most `ahead` wait; a copy
+    that could not be made fails the test that would have taken it."""
+
+    def __init__(self, dropper: DatabaseDropper, template: str, ahead: int = 2) -> None:
+        self.dropper = dropper
+        self.template = template
+        self._ready: queue.Queue[str | Exception] = queue.Queue(ahead)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="template-copies", daemon=True)
+        self._thread.start()
+
+    def take(self) -> str:
+        """The name of a new database at the head schema (the caller drops it)."""
+        made = self._ready.get(timeout=120)
+        if isinstance(made, Exception):
+            raise made
+        return made
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            made: str | Exception = f"facility_test_{secrets.token_hex(6)}"
+            try:
+                self.dropper.server.admin(f"CREATE DATABASE {made} TEMPLATE {self.template}")
+            except Exception as exc:  # raised by take(), in the test that needed it
+                made = exc
+            while True:
+                try:
+                    self._ready.put(made, timeout=0.2)
+                    break
+                except queue.Full:
+                    if self._stop.is_set():
+                        self._discard(made)
+                        return
+
+    def _discard(self, made: str | Exception) -> None:
+        if isinstance(made, str):
+            self.dropper.drop(made)
+
+    def close(self) -> None:
+        """Stop making copies and drop those nobody took."""
+        self._stop.set()
+        self._thread.join()
+        while not self._ready.empty():
+            self._discard(self._ready.get_nowait())
+
+
 def _migrated(url: str) -> None:
     engine = make_engine(url)
     try:
@@ -157,6 +205,17 @@ def postgres_template(database_dropper: DatabaseDropper) -> Iterator[str]:
     _migrated(url)
     yield url.rsplit("/", 1)[1]
     next(database, None)  # drops it
+
+
+@pytest.fixture(scope="session")
+def template_copies(
+    database_dropper: DatabaseDropper, postgres_template: str
+) -> Iterator[TemplateCopies]:
+    copies = TemplateCopies(database_dropper, postgres_template)
+    try:
+        yield copies
+    finally:
+        copies.close()
 
 
 @pytest.fixture(scope="session")
@@ -196,8 +255,12 @@ def db_url(db_backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> I
         _copy_sqlite(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite:///{path}"
         return
-    dropper: DatabaseDropper = request.getfixturevalue("database_dropper")
-    yield from _throwaway_database(dropper, request.getfixturevalue("postgres_template"))
+    copies: TemplateCopies = request.getfixturevalue("template_copies")
+    name = copies.take()
+    try:
+        yield copies.dropper.server.url(name)
+    finally:
+        copies.dropper.drop(name)
 
 
 @pytest.fixture
