@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -22,8 +23,10 @@ class GatewayProcess:
         database: str,
         *extra_args: str,
         store_args: tuple[str, ...] | None = None,
+        start: bool = True,
     ) -> None:
-        """`store_args`: the store's flags (default: InfluxDB 1.x on `influx_port`)."""
+        """`store_args`: the store's flags (default: InfluxDB 1.x on `influx_port`);
+        `start=False`: not started yet (see `start_together`)."""
         self.tmp_path = tmp_path
         self.metrics_port = free_port()
         self.dead_letters = tmp_path / "dead-letters.jsonl"
@@ -47,10 +50,17 @@ class GatewayProcess:
             *extra_args,
         ]  # fmt: skip
         self.process: subprocess.Popen[bytes] | None = None
-        self.start()
+        if start:
+            self.start()
 
     def start(self) -> None:
+        self.spawn()
+        self.wait_started()
+
+    def spawn(self) -> None:
         self.process = start_facility(self.args, self.log)
+
+    def wait_started(self) -> None:
         wait_for(self.health, lambda h: h is not None and h.get("mqtt_connected") is True,
                  timeout_s=30, what="the gateway to connect")  # fmt: skip
 
@@ -92,3 +102,18 @@ class GatewayProcess:
 
     def log_tail(self) -> str:
         return self.log.read_text(errors="replace")[-3000:]
+
+
+def start_together(gateways: Sequence[GatewayProcess]) -> None:
+    """Spawn every gateway, then wait for each: their start-ups (seconds of imports before
+    /health answers) overlap instead of adding up. On a failure, stops what it spawned."""
+    try:
+        for gateway in gateways:
+            gateway.spawn()
+        for gateway in gateways:
+            gateway.wait_started()
+    except BaseException:
+        for gateway in gateways:
+            if gateway.running:
+                gateway.stop()
+        raise

@@ -12,8 +12,8 @@ from sqlalchemy import create_engine, text
 
 from facility.site import Site
 from facility.wire import encode_readings
-from tests.integration.gateway_process import GatewayProcess
-from tests.integration.helpers import start_facility, wait_for
+from tests.integration.gateway_process import GatewayProcess, start_together
+from tests.integration.helpers import wait_for
 from tests.integration.load import Message
 
 SHARD = "test-shard"
@@ -33,8 +33,7 @@ title = "Leak: {{device}}"
 class ShardGateway(GatewayProcess):
     """A gateway of the shard: started as a standby, it may or may not become the leader."""
 
-    def start(self) -> None:
-        self.process = start_facility(self.args, self.log)
+    def wait_started(self) -> None:
         wait_for(self.role, lambda r: r is not None, timeout_s=30,
                  what=f"gateway {self.tmp_path.name} to serve /health")  # fmt: skip
 
@@ -58,7 +57,8 @@ def shard_gateways(
     poll_s: float = 0.2,
     checkpoint_s: float = 1.0,
 ) -> list[ShardGateway]:
-    """`count` gateways for one shard; the first is started first, so it leads."""
+    """`count` gateways for one shard, started together (whichever takes the shard's lock
+    first leads; `leader_of` finds it); returned once one of them leads."""
     rules = tmp_path / "rules.toml"
     rules.write_text(RULES)
     gateways: list[ShardGateway] = []
@@ -71,12 +71,16 @@ def shard_gateways(
                 "--standby", "--shard", SHARD, "--mqtt-client-id", CLIENT_ID,
                 "--db-url", db_url, "--rules", str(rules),
                 "--rules-checkpoint-s", str(checkpoint_s), "--shard-lock-poll-s", str(poll_s),
-                *extra,
+                *extra, start=False,
             )
         )  # fmt: skip
-        if number == 1:
-            wait_for(gateways[0].role, lambda r: r == "leader", timeout_s=30,
-                     what="the first gateway to lead")  # fmt: skip
+    start_together(gateways)
+    try:
+        leader_of(gateways)
+    except BaseException:
+        for gateway in gateways:
+            gateway.stop()
+        raise
     return gateways
 
 

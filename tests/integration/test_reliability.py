@@ -18,7 +18,7 @@ import pytest
 
 from facility.clock import now_ms
 from facility.site import Site
-from tests.integration.gateway_process import GatewayProcess
+from tests.integration.gateway_process import GatewayProcess, start_together
 from tests.integration.helpers import wait_for
 from tests.integration.load import Message, Publisher, Stream, stream
 from tests.services import ServiceProcess, influxql
@@ -29,7 +29,10 @@ DATABASE = "reliability"
 ALWAYS = {"elevator": "running", "lighting": "commanded_on", "gate": "door_open", "pump": "running"}
 
 
-@pytest.fixture(params=["fast", "plain"])
+PACKET_PATHS = ("fast", "plain")
+
+
+@pytest.fixture(params=PACKET_PATHS)
 def gateway(
     request: pytest.FixtureRequest,
     tmp_path: Path,
@@ -50,20 +53,23 @@ def gateway(
             process.stop()
 
 
-def counts(influxd: ServiceProcess) -> Counter[str]:
+def counts(influxd: ServiceProcess, database: str = DATABASE) -> Counter[str]:
     found: Counter[str] = Counter()
     for kind, field in ALWAYS.items():
-        rows = influxql(influxd.port, DATABASE, f'SELECT count("{field}") FROM "{kind}"')
+        rows = influxql(influxd.port, database, f'SELECT count("{field}") FROM "{kind}"')
         if rows:
             found[kind] = int(rows[0][1])  # type: ignore[call-overload]
     return found
 
 
 def wait_for_points(
-    influxd: ServiceProcess, expected: Counter[str], timeout_s: float = 120
+    influxd: ServiceProcess,
+    expected: Counter[str],
+    timeout_s: float = 120,
+    database: str = DATABASE,
 ) -> None:
-    wait_for(lambda: counts(influxd), lambda c: c == expected, timeout_s=timeout_s,
-             what=f"{sum(expected.values())} points in InfluxDB")  # fmt: skip
+    wait_for(lambda: counts(influxd, database), lambda c: c == expected, timeout_s=timeout_s,
+             what=f"{sum(expected.values())} points in InfluxDB {database}")  # fmt: skip
 
 
 def start_ms_for(readings_per_device: int) -> int:
@@ -97,52 +103,95 @@ def test_100k_readings_at_qos1_are_exactly_100k_points(
     assert gateway.running
 
 
+@pytest.fixture
+def gateway_per_path(
+    tmp_path: Path, site_file: Path, mosquitto: ServiceProcess, influxd: ServiceProcess
+) -> Iterator[dict[str, GatewayProcess]]:
+    """A gateway on each MQTT packet path at once, each with its own client id (so each takes
+    the whole stream), spool and InfluxDB database (`reliability_<path>`): one store outage
+    is lived through on both paths."""
+    started: dict[str, GatewayProcess] = {}
+    for path in PACKET_PATHS:
+        work = tmp_path / path
+        work.mkdir()
+        started[path] = GatewayProcess(
+            work, site_file, mosquitto.port, influxd.port, f"{DATABASE}_{path}",
+            "--mqtt-packet-path", path, "--mqtt-client-id", f"reliability-{path}", start=False,
+        )  # fmt: skip
+    start_together(list(started.values()))
+    try:
+        for path, process in started.items():
+            assert f"takes the {path} packet path" in process.log.read_text()
+        yield started
+    finally:
+        for process in started.values():
+            if process.running:
+                process.stop()
+
+
 def test_influxd_down_for_30s_mid_stream_loses_nothing(
-    gateway: GatewayProcess, mosquitto: ServiceProcess, influxd: ServiceProcess, load_site: Site
+    gateway_per_path: dict[str, GatewayProcess],
+    mosquitto: ServiceProcess,
+    influxd: ServiceProcess,
+    load_site: Site,
 ) -> None:
+    """On both packet paths in one outage (two gateways side by side, the same stream)."""
+    gateways = gateway_per_path
     data = stream(load_site, 600, 10, start_ms_for(600))  # 60,000 readings, 6,000 messages
     publisher = Publisher(mosquitto.port)
     try:
         publisher.start(data.messages, per_second=150)  # about 40 s of stream
         wait_for(lambda: publisher.published, lambda n: n >= 600, timeout_s=30, what="publishing")
         influxd.kill()
-        degraded = wait_for(gateway.health, lambda h: h is not None and h["status"] == "degraded",
-                            timeout_s=10, what="/health to report the store down")  # fmt: skip
-        assert degraded is not None
-        time.sleep(30)  # the outage: the stream goes on into the spool
-        assert len(list(gateway.spool.glob("*.seg"))) > 0
+        for gateway in gateways.values():
+            degraded = wait_for(gateway.health,
+                                lambda h: h is not None and h["status"] == "degraded",
+                                timeout_s=10, what="/health to report the store down")  # fmt: skip
+            assert degraded is not None
+        time.sleep(30)  # the outage: the stream goes on into the spools
+        for gateway in gateways.values():
+            assert len(list(gateway.spool.glob("*.seg"))) > 0
         influxd.restart()
         publisher.join()
     finally:
         publisher.close()
-    wait_for_points(influxd, data.readings_by_kind)
-    wait_for(gateway.health, lambda h: h is not None and h["status"] == "ok", timeout_s=30,
-             what="the store to be healthy again")  # fmt: skip
-    wait_for(lambda: list(gateway.spool.glob("*.seg")), lambda left: left == [], timeout_s=30,
-             what="the spool to drain")  # fmt: skip
-    metrics = gateway.metrics()
-    assert metrics["facility_readings_spooled_total"] > 0
-    assert metrics["facility_readings_dropped_total"] == 0
-    assert gateway.running
+    for path, gateway in gateways.items():
+        wait_for_points(influxd, data.readings_by_kind, database=f"{DATABASE}_{path}")
+        wait_for(gateway.health, lambda h: h is not None and h["status"] == "ok", timeout_s=30,
+                 what="the store to be healthy again")  # fmt: skip
+        wait_for(lambda: list(gateway.spool.glob("*.seg")), lambda left: left == [],  # noqa: B023
+                 timeout_s=30, what="the spool to drain")  # fmt: skip
+        metrics = gateway.metrics()
+        assert metrics["facility_readings_spooled_total"] > 0
+        assert metrics["facility_readings_dropped_total"] == 0
+        assert gateway.running
 
 
 def test_gateway_sigkilled_mid_stream_and_restarted_misses_nothing(
-    gateway: GatewayProcess, mosquitto: ServiceProcess, influxd: ServiceProcess, load_site: Site
+    gateway_per_path: dict[str, GatewayProcess],
+    mosquitto: ServiceProcess,
+    influxd: ServiceProcess,
+    load_site: Site,
 ) -> None:
+    """On both packet paths from one stream (two gateways side by side, both killed at the
+    same point and restarted together)."""
+    gateways = gateway_per_path
     data = stream(load_site, 600, 10, start_ms_for(600))
     publisher = Publisher(mosquitto.port)
     try:
         publisher.start(data.messages, per_second=600)  # about 10 s of stream
         wait_for(lambda: publisher.published, lambda n: n >= 1500, timeout_s=30, what="publishing")
-        gateway.kill()
+        for gateway in gateways.values():
+            gateway.kill()
         wait_for(lambda: publisher.published, lambda n: n >= 3000, timeout_s=30,
-                 what="more publishing while the gateway is dead")  # fmt: skip
-        gateway.start()
+                 what="more publishing while the gateways are dead")  # fmt: skip
+        start_together(list(gateways.values()))
         publisher.join()
     finally:
         publisher.close()
-    wait_for_points(influxd, data.readings_by_kind)
-    assert gateway.running
+    for path, gateway in gateways.items():
+        wait_for_points(influxd, data.readings_by_kind, database=f"{DATABASE}_{path}")
+        assert gateway.running
 
 
 BAD_PER_KIND = 1000
@@ -272,14 +321,16 @@ def test_two_gateways_on_a_shared_subscription_split_the_stream(
     load_site: Site,
 ) -> None:  # fmt: skip
     gateways = []
+    for number in (1, 2):
+        work = tmp_path / f"gateway-{number}"
+        work.mkdir()
+        gateways.append(
+            GatewayProcess(work, site_file, mosquitto.port, influxd.port, DATABASE,
+                           "--shared-group", "ingest", "--mqtt-client-id", f"shared-{number}",
+                           start=False)
+        )  # fmt: skip
+    start_together(gateways)
     try:
-        for number in (1, 2):
-            work = tmp_path / f"gateway-{number}"
-            work.mkdir()
-            gateways.append(
-                GatewayProcess(work, site_file, mosquitto.port, influxd.port, DATABASE,
-                               "--shared-group", "ingest", "--mqtt-client-id", f"shared-{number}")
-            )  # fmt: skip
         data = stream(load_site, 100, 5, start_ms_for(100))
         publisher = Publisher(mosquitto.port)
         try:

@@ -86,9 +86,9 @@ def test_leader_sigkilled_five_times_loses_nothing_and_files_each_fault_once(
     postgres_url: str,
     load_site: Site,
 ) -> None:
-    per_device = 1150
+    per_device = 650
     start = start_ms_for(per_device)
-    kill_at = [200 * (n + 1) for n in range(5)]  # reading numbers: 200, 400, ... 1000
+    kill_at = [100 * (n + 1) for n in range(5)]  # reading numbers: 100, 200, ... 500
     leaks = leak_episodes(load_site, kill_at)
     data = stream(load_site, per_device, PER_MESSAGE, start)
     messages = with_leaks(load_site, data.messages, leaks)
@@ -96,7 +96,7 @@ def test_leader_sigkilled_five_times_loses_nothing_and_files_each_fault_once(
     holds = [messages_before(reading) for reading in kill_at]
     killed_at: list[int] = []
     try:
-        # 2,000 readings a second, ~58 s; publishing waits at each kill point until the leader
+        # 2,000 readings a second, ~33 s; publishing waits at each kill point until the leader
         # is killed, so each kill falls inside its leak's `for` timer however slow the machine
         publisher.start(messages, per_second=200, hold_at=holds)
         for reading in kill_at:
@@ -173,9 +173,9 @@ def test_leader_whose_lock_connection_is_terminated_fences_itself_and_hands_over
 ) -> None:
     """The first leader's lock connection is cut; later the second's, so the shard comes back
     to the first process: a second term in one process, on the same MQTT client."""
-    per_device = 500
+    per_device = 300
     start = start_ms_for(per_device)
-    cuts = [200, 350]
+    cuts = [100, 200]
     leaks = leak_episodes(load_site, cuts)
     data = stream(load_site, per_device, PER_MESSAGE, start)
     messages = with_leaks(load_site, data.messages, leaks)

@@ -27,8 +27,8 @@ HEAD = head_revision()
 
 
 @pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
+def engine(empty_db_url: str) -> Iterator[Engine]:
+    engine = make_engine(empty_db_url)
     try:
         yield engine
     finally:

@@ -37,8 +37,8 @@ T0 = 1_790_000_000_000
 
 
 @pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
+def engine(empty_db_url: str) -> Iterator[Engine]:
+    engine = make_engine(empty_db_url)
     try:
         yield engine
     finally:
@@ -130,9 +130,9 @@ def test_every_revision_goes_up_and_down_one_step_at_a_time(engine: Engine) -> N
     assert tables(engine) == set()
 
 
-def test_two_migrators_at_once_both_finish(db_url: str) -> None:
+def test_two_migrators_at_once_both_finish(empty_db_url: str) -> None:
     """One transaction and one migrator at a time: processes starting together are safe."""
-    engines = [make_engine(db_url) for _ in range(2)]
+    engines = [make_engine(empty_db_url) for _ in range(2)]
     errors: list[BaseException] = []
 
     def run(engine: Engine) -> None:
@@ -187,9 +187,9 @@ def test_a_database_newer_than_the_code_is_a_migration_error(engine: Engine) -> 
         migrate(engine)
 
 
-def test_facility_db_upgrade(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["db", "upgrade", "--db-url", db_url, "--revision", revisions()[0]]) == 0
-    assert main(["db", "upgrade", "--db-url", db_url]) == 0
+def test_facility_db_upgrade(empty_db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["db", "upgrade", "--db-url", empty_db_url, "--revision", revisions()[0]]) == 0
+    assert main(["db", "upgrade", "--db-url", empty_db_url]) == 0
 
     out = capsys.readouterr().out.splitlines()
     assert out[0].endswith(f": empty -> {revisions()[0]}")
