@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Final, Literal
 
 from alerts.owners_csv import render_csv
-from alerts.owners_pdf import render_pdf
 from alerts.owners_report import OwnersReport
 from alerts.owners_tables import local_date
 from alerts.owners_words import Language
@@ -15,8 +14,18 @@ from alerts.owners_words import Language
 Format = Literal["pdf", "csv"]
 FORMATS: Final[tuple[Format, ...]] = ("pdf", "csv")
 MEDIA_TYPES: Final[dict[Format, str]] = {"pdf": "application/pdf", "csv": "text/csv; charset=utf-8"}
+
+
+def _render_pdf(report: OwnersReport, lang: Language) -> bytes:
+    # reportlab loads on the first PDF: every `facility` process imports this module through
+    # the CLI, and a gateway or simulator never draws one.
+    from alerts.owners_pdf import render_pdf  # noqa: PLC0415
+
+    return render_pdf(report, lang)
+
+
 _RENDERERS: Final[dict[Format, Callable[[OwnersReport, Language], bytes]]] = {
-    "pdf": render_pdf,
+    "pdf": _render_pdf,
     "csv": render_csv,
 }
 
