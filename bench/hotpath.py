@@ -52,7 +52,10 @@ def main() -> None:
         batches[-1].append(message)
         size += len(message.payload)
     decoder = Decoder(site)
-    keys = {name: line_protocol.series_keys(site, spec) for name, spec in KINDS.items()}
+    keys = {
+        name: line_protocol.key_bytes(line_protocol.series_keys(site, spec))
+        for name, spec in KINDS.items()
+    }
     now = now_ms()
 
     def run() -> dict[str, float]:

@@ -14,7 +14,8 @@ on the same services in one run:
 - our MQTT consumer alone: the same backlog through `gateway.mqtt` (paho, manual acks), with
   nothing decoded: the Python MQTT client's own ceiling;
 - InfluxDB write ceiling: prepared line protocol in 5,000-point requests from one writer, once
-  with one field per point and once with the gateway's own points (every field of a reading);
+  with one field per point and once with the gateway's own points (every field of a reading),
+  then the gateway's points from two writers at once (the gateway's two store connections);
 - naive baseline: a paho callback per message that decodes it and POSTs it to /write at once
   (what a Node-RED flow does), over a bounded number of messages.
 
@@ -33,6 +34,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -194,19 +196,26 @@ def broker_ceiling(mqtt_port: int, mqtt_pid: int, messages: list[tuple[str, byte
 
 
 def influx_ceiling(influx_port: int, influx_pid: int, lines: list[bytes], name: str,
-                   database: str) -> Row:  # fmt: skip
+                   database: str, writers: int = 1) -> Row:  # fmt: skip
+    """InfluxDB taking prepared 5,000-point requests from `writers` clients at once, each
+    sending its share (every `writers`-th request) one by one."""
     url = f"http://127.0.0.1:{influx_port}"
     httpx.post(f"{url}/query", params={"q": f'CREATE DATABASE "{database}"'})
     bodies = [b"\n".join(lines[i : i + 5000]) for i in range(0, len(lines), 5000)]
-    with httpx.Client(base_url=url, timeout=60) as client:
-        meter = CpuMeter(None, None, influx_pid)
-        started = time.monotonic()
-        for body in bodies:
-            response = client.post(
-                "/write", params={"db": database, "precision": "ms"}, content=body
-            )
-            response.raise_for_status()
-        elapsed = time.monotonic() - started
+
+    def send(share: list[bytes]) -> None:
+        with httpx.Client(base_url=url, timeout=60) as client:
+            for body in share:
+                response = client.post(
+                    "/write", params={"db": database, "precision": "ms"}, content=body
+                )
+                response.raise_for_status()
+
+    meter = CpuMeter(None, None, influx_pid)
+    started = time.monotonic()
+    with ThreadPoolExecutor(writers) as pool:
+        list(pool.map(send, [bodies[i::writers] for i in range(writers)]))
+    elapsed = time.monotonic() - started
     used = meter.used()
     return Row(name, len(lines), len(bodies), elapsed, CpuMeter.note_of(used), used)
 
@@ -215,7 +224,10 @@ def gateway_lines(site_file: Path, messages: list[tuple[str, bytes]]) -> list[by
     """The line protocol our gateway writes for these messages (all fields of every reading)."""
     site = load_site(site_file)
     batch = Decoder(site).decode([Message(t, p) for t, p in messages], now_ms=now_ms()).batch
-    keys = {name: line_protocol.series_keys(site, spec) for name, spec in KINDS.items()}
+    keys = {
+        name: line_protocol.key_bytes(line_protocol.series_keys(site, spec))
+        for name, spec in KINDS.items()
+    }
     return [line for kb in batch for line in line_protocol.encode(keys[kb.kind.name], kb)]
 
 
@@ -336,6 +348,7 @@ def main() -> None:
                 profile_gateway(args.profile, work, site_file, mosquitto.port, influxd.port,
                                 batched, single, services)  # fmt: skip
                 return
+            gateway_points = gateway_lines(site_file, batched.messages)
             load_before = os.getloadavg()
             rows = [
                 run_gateway(work, site_file, mosquitto.port, influxd.port, "batched",
@@ -354,9 +367,12 @@ def main() -> None:
                     f"{kind},device=d{i % 1000} value={i * 0.5} {start + i}".encode()
                     for i, kind in enumerate(["pump", "gate"] * (batched.readings // 2))
                 ], "InfluxDB write ceiling (5,000-point requests, 1 field per point)", "ceiling"),
-                influx_ceiling(influxd.port, influxd.pid, gateway_lines(site_file,
-                    batched.messages), "InfluxDB write ceiling (5,000-point requests, the "
-                    "gateway's points: all fields)", "ceiling_fields"),
+                influx_ceiling(influxd.port, influxd.pid, gateway_points, "InfluxDB write "
+                    "ceiling (5,000-point requests, the gateway's points: all fields)",
+                    "ceiling_fields"),
+                influx_ceiling(influxd.port, influxd.pid, gateway_points, "InfluxDB write "
+                    "ceiling, two writers at once (the same requests; the gateway writes "
+                    "through two connections)", "ceiling_two", writers=2),
                 naive_baseline(mosquitto.port, influxd.port, single.messages[: args.naive]),
             ]  # fmt: skip
         finally:
@@ -365,7 +381,7 @@ def main() -> None:
 
     cpu = psutil.cpu_count()
     load_after = os.getloadavg()
-    targets = Targets(rows[0], rows[1], rows[3], rows[6])
+    targets = Targets(rows[0], rows[1], rows[3], rows[6], rows[7])
     text = table(rows, rows[-1]) + "\n\n" + targets.summary()
     block = (
         f"Run on {time.strftime('%Y-%m-%d')}, {cpu} cores, Mosquitto and InfluxDB started by the "

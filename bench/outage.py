@@ -12,9 +12,10 @@ starts it again, and measures:
   still arriving; the drain rate is spooled readings / drain time;
 - InfluxDB's own ceiling for the same kind of points in the same run: the gateway's line
   protocol of the same simulated site, prepared and gzipped in requests of the drainer's size
-  (50,000 points), written by one client into a fresh database, once under the live load
-  (during the warm-up: simulator and gateway running, as during the drain) and once with
-  nothing else running (at the end);
+  (50,000 points), written into a fresh database by as many concurrent clients as the gateway
+  has store connections (`--write-connections`, the drainer writes through all of them), once
+  under the live load (during the warm-up: simulator and gateway running, as during the drain)
+  and once with nothing else running (at the end), and by one client at the end for reference;
 - the demo site's spool per hour of outage, from 10 minutes of its simulated telemetry encoded
   as spool records in batches of one tick (no services).
 
@@ -29,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -83,7 +85,10 @@ def ceiling_bodies(site: Site, points: int, per_message: int) -> tuple[list[byte
     seconds = max(points // len(site.devices), 10)
     decoder = Decoder(site)
     batch = decoder.decode(simulated(site, seconds, per_message), now_ms=now_ms()).batch
-    keys = {name: line_protocol.series_keys(site, spec) for name, spec in KINDS.items()}
+    keys = {
+        name: line_protocol.key_bytes(line_protocol.series_keys(site, spec))
+        for name, spec in KINDS.items()
+    }
     lines = [line for kb in batch for line in line_protocol.encode(keys[kb.kind.name], kb)]
     bodies = [
         gzip.compress(b"\n".join(lines[i : i + WRITE_POINTS]), compresslevel=1)
@@ -92,18 +97,26 @@ def ceiling_bodies(site: Site, points: int, per_message: int) -> tuple[list[byte
     return bodies, len(lines)
 
 
-def influx_ceiling(port: int, database: str, bodies: list[bytes], points: int) -> float:
-    """Points/s InfluxDB takes from one client sending the prepared requests one by one."""
+def influx_ceiling(
+    port: int, database: str, bodies: list[bytes], points: int, writers: int = 1
+) -> float:
+    """Points/s InfluxDB takes from `writers` clients at once, each sending its share of the
+    prepared requests (every `writers`-th) one by one."""
     url = f"http://127.0.0.1:{port}"
     httpx.post(f"{url}/query", params={"q": f'CREATE DATABASE "{database}"'}, timeout=30)
-    with httpx.Client(base_url=url, timeout=120) as client:
-        started = time.monotonic()
-        for body in bodies:
-            client.post(
-                "/write", params={"db": database, "precision": "ms"}, content=body,
-                headers={"Content-Encoding": "gzip"},
-            ).raise_for_status()  # fmt: skip
-        return points / (time.monotonic() - started)
+
+    def send(share: list[bytes]) -> None:
+        with httpx.Client(base_url=url, timeout=120) as client:
+            for body in share:
+                client.post(
+                    "/write", params={"db": database, "precision": "ms"}, content=body,
+                    headers={"Content-Encoding": "gzip"},
+                ).raise_for_status()  # fmt: skip
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(writers) as pool:
+        list(pool.map(send, [bodies[i::writers] for i in range(writers)]))
+    return points / (time.monotonic() - started)
 
 
 def demo_site_bytes_per_reading() -> float:
@@ -137,8 +150,13 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=5000, help="readings/s (devices at 1 Hz)")
     parser.add_argument("--batch", type=int, default=10, help="readings per message")
     parser.add_argument("--warmup-s", type=float, default=20.0)
+    parser.add_argument(
+        "--write-connections", type=int, default=2,
+        help="the gateway's store connections (InfluxDB's default), and the ceiling's writers",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    writers = args.write_connections
     tail_s = 60 + args.outage_s * 0.3
     seconds = int(args.warmup_s + args.outage_s + tail_s)
     with tempfile.TemporaryDirectory(prefix="facility-outage-") as tmp:
@@ -164,6 +182,7 @@ def main() -> int:
                 "--db-url", f"sqlite:///{work / 'wo.sqlite3'}",
                 "--dead-letters", str(work / "dead.jsonl"), "--spool-dir", str(work / "spool"),
                 "--rules-state", str(work / "rules.npz"), "--metrics-port", str(port),
+                "--write-connections", str(writers),
             ),
             cwd=ROOT, stdout=(work / "gateway.log").open("wb"), stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -178,7 +197,7 @@ def main() -> int:
                 cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             )  # fmt: skip
             time.sleep(args.warmup_s / 2)
-            loaded = influx_ceiling(influxd.port, "ceiling_loaded", bodies, ceiling_points)
+            loaded = influx_ceiling(influxd.port, "ceiling_loaded", bodies, ceiling_points, writers)
             time.sleep(args.warmup_s / 2)
             influxd.kill()
             time.sleep(args.outage_s)
@@ -187,13 +206,20 @@ def main() -> int:
             spool_readings = at_end["facility_spool_readings"]
             influxd.restart()
             ready = time.monotonic()
+            first_commit = None  # when the first drained write was committed
             while True:
                 now = metrics(port)
                 spooled = now.get("facility_readings_spooled_total", 0)
-                if spooled and now.get("facility_readings_drained_total") == spooled:
+                drained = now.get("facility_readings_drained_total", 0)
+                if first_commit is None and drained:
+                    first_commit = (time.monotonic(), drained)
+                if spooled and drained == spooled:
                     break
                 time.sleep(0.1)
             drain_s = time.monotonic() - ready
+            assert first_commit is not None
+            to_first_s = first_commit[0] - ready
+            steady = (spooled - first_commit[1]) / max(drain_s - to_first_s, 1e-3)
             assert simulate.stdout is not None
             out, _ = simulate.communicate(timeout=seconds * 3 + 300)
             summary = orjson.loads(out.strip().splitlines()[-1])
@@ -204,7 +230,8 @@ def main() -> int:
                     raise TimeoutError("the gateway did not write every reading")
                 time.sleep(0.5)
             final = metrics(port)
-            ceiling = influx_ceiling(influxd.port, "ceiling", bodies, ceiling_points)
+            ceiling = influx_ceiling(influxd.port, "ceiling", bodies, ceiling_points, writers)
+            single = influx_ceiling(influxd.port, "ceiling_single", bodies, ceiling_points)
         finally:
             if simulate is not None and simulate.poll() is None:
                 stop_process(simulate)
@@ -224,10 +251,14 @@ def main() -> int:
          f"{bpr:.1f} bytes/reading"),
         ("drain time (InfluxDB answering → spool empty, live stream flowing)", f"{drain_s:.1f} s"),
         ("drain rate", f"{drain_rate:,.0f} readings/s (plus {args.rate:,}/s live)"),
+        ("of which: InfluxDB answering → first backlog write committed; the rate after it",
+         f"{to_first_s:.1f} s; {steady:,.0f} readings/s"),
         (f"InfluxDB ceiling: the same kind of points, {WRITE_POINTS:,}-point gzipped requests "
-         "from one client, nothing else running", f"{ceiling:,.0f} points/s"),
+         f"from {writers} clients at once (the gateway's store connections), nothing else "
+         "running", f"{ceiling:,.0f} points/s"),
         (f"the same, under the live load (before the outage: simulator, gateway, "
          f"{args.rate:,}/s live)", f"{loaded:,.0f} points/s"),
+        ("for reference: one client, nothing else running", f"{single:,.0f} points/s"),
         ("drain rate / ceiling (idle; under load)",
          f"{drain_rate / ceiling:.0%}; {drain_rate / loaded:.0%}"),
         (f"spool per hour of outage at {args.rate:,} readings/s",

@@ -53,7 +53,10 @@ def main() -> None:
     decoder = Decoder(site)
     batch: Batch = decoder.decode(sink.messages, now_ms=now).batch
     readings = len(batch)
-    keys = {name: line_protocol.series_keys(site, spec) for name, spec in KINDS.items()}
+    keys = {
+        name: line_protocol.key_bytes(line_protocol.series_keys(site, spec))
+        for name, spec in KINDS.items()
+    }
 
     def encode() -> None:
         for kb in batch:

@@ -14,7 +14,8 @@ fsynced spool — and the gateway may ack the messages.
   retry), the written parts are written again: the same points, which no store minds (below).
 - The drainer writes the backlog behind it, on its own thread, merging spooled records into
   writes of `max_points_per_write` points per connection, through the same connections (a
-  connection takes live work before the drainer's), as fast as the store takes them.
+  connection takes live work before the drainer's), as fast as the store takes them: the next
+  lease is read, decoded and queued while the store takes the current one.
 - Order: a device's spooled readings may reach the store after its newer live ones. No store
   minds: InfluxDB 1.x/2.x/3.x and VictoriaMetrics key a point by series + timestamp and take
   out-of-order writes, and SQLite upserts on (device, ts_ms). Nothing is overwritten except by
@@ -40,7 +41,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import wait
+from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from functools import partial
 
@@ -59,7 +60,7 @@ from ingest.errors import (
 )
 from ingest.interface import RejectedPoints, TimeSeriesWriter
 from ingest.lanes import Lane, lanes_for, split
-from ingest.spool import Spool
+from ingest.spool import Lease, Spool
 
 log = logging.getLogger(__name__)
 
@@ -311,7 +312,7 @@ class Delivery:
             if not self._up.wait(self.settings.drain_poll_s):
                 continue  # the probe says when to try again
             try:
-                if not self.drain_once():
+                if not self.drain_backlog():
                     continue
             except StoreUnavailableError as exc:
                 self._mark_down(exc)
@@ -334,17 +335,56 @@ class Delivery:
         writes of `max_points_per_write`, one per connection at once) and commit them; False if
         the spool is empty. Raises what a part raised once every part has ended; the records
         then stay and are taken again (the parts written meanwhile are written twice)."""
-        s = self.settings
-        lease = self.spool.take(s.max_points_per_write * len(self.lanes), s.drain_poll_s)
+        lease = self.spool.take(self._lease_readings, self.settings.drain_poll_s)
         if lease is None:
             return False
-        futures = [
+        return self._settle(lease, self._submit(lease))
+
+    def drain_backlog(self) -> bool:
+        """`drain_once` until the spool is empty, with the next lease read from disk, decoded
+        and queued on the connections while the store works on the current one: the store
+        never waits for the spool. Each connection writes its parts in the order queued, so a
+        device's readings keep their order; leases are committed in the order taken. False if
+        the spool was empty; raises as `drain_once` (every lease not committed stays). Once
+        stopping, it ends with the lease in hand."""
+        lease = self.spool.take(self._lease_readings, self.settings.drain_poll_s)
+        if lease is None:
+            return False
+        futures = self._submit(lease)
+        while True:
+            following = (
+                None if self._stop.is_set() else self.spool.take(self._lease_readings, after=lease)
+            )
+            queued = self._submit(following) if following is not None else []
+            try:
+                settled = self._settle(lease, futures)
+            except BaseException:
+                for future in queued:  # not sent yet: sent again with the failed lease's retry
+                    future.cancel()
+                wait(queued)  # the others end before their records are taken again
+                raise
+            if not settled or following is None:
+                wait(queued)
+                return settled
+            self._mark_up()
+            lease, futures = following, queued
+
+    @property
+    def _lease_readings(self) -> int:
+        return self.settings.max_points_per_write * len(self.lanes)
+
+    def _submit(self, lease: Lease) -> list[Future[None]]:
+        return [
             self.lanes[lane].submit(partial(self.write_with, part), live=False)
             for lane, part in split(lease.batch, len(self.lanes))
         ]
+
+    def _settle(self, lease: Lease, futures: list[Future[None]]) -> bool:
+        """Wait for a lease's writes; commit it when every part is written. False if they were
+        cancelled (stopping: the records stay); raises what a part raised."""
         wait(futures)
         if any(f.cancelled() for f in futures):
-            return False  # stopping: the records stay in the spool
+            return False
         failures = [exc for f in futures if (exc := f.exception()) is not None]
         if failures:
             self.metrics.add(write_failures=len(failures))

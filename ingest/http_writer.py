@@ -113,7 +113,10 @@ class LineProtocolHttpWriter:
             headers=dict(headers or {}),
             transport=transport,
         )
-        self._keys = {name: line_protocol.series_keys(site, spec) for name, spec in KINDS.items()}
+        self._keys = {
+            name: line_protocol.key_bytes(line_protocol.series_keys(site, spec))
+            for name, spec in KINDS.items()
+        }
 
     def lines(self, batch: Batch) -> list[bytes]:
         out: list[bytes] = []

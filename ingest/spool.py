@@ -218,17 +218,34 @@ class Spool:
         with self._changed:
             self._changed.notify_all()
 
-    def take(self, max_readings: int, timeout_s: float = 0.0) -> Lease | None:
+    def take(
+        self, max_readings: int, timeout_s: float = 0.0, *, after: Lease | None = None
+    ) -> Lease | None:
         """The oldest records not yet committed, merged into one batch of about `max_readings`
-        (at least one record), waiting up to `timeout_s` for one."""
+        (at least one record), waiting up to `timeout_s` for one.
+
+        `after`: a lease taken and not yet committed; the records that follow it instead (the
+        drainer reads the next write while the store takes the current one). Commit leases in
+        the order they were taken; a lease left uncommitted is taken again, with those after
+        it."""
+        ends = dict(after.upto) if after is not None else {}
+        last = max(ends, default=-1)
+
+        def begin(segment: _Segment) -> int:
+            """The first record to take: after `after`'s end (whole segments before it)."""
+            if segment.number < last and segment.number not in ends:
+                return len(segment.records)
+            return max(segment.consumed, ends.get(segment.number, 0))
+
         with self._changed:
-            if not any(s.consumed < len(s.records) for s in self._segments):
+            if not any(begin(s) < len(s.records) for s in self._segments):
                 self._changed.wait(timeout_s)
             chunks: list[tuple[bytes, list[RecordRef]]] = []
             upto: list[tuple[int, int]] = []
             readings = 0
             for segment in self._segments:
-                records = segment.records[segment.consumed :]
+                first = begin(segment)
+                records = segment.records[first:]
                 taken: list[RecordRef] = []
                 for record in records:
                     if readings and readings + record.readings > max_readings:
@@ -237,7 +254,7 @@ class Spool:
                     readings += record.readings
                 if taken:
                     chunks.append((self._read(segment, taken), taken))
-                    upto.append((segment.number, segment.consumed + len(taken)))
+                    upto.append((segment.number, first + len(taken)))
                 if len(taken) < len(records):
                     break  # the write is full
         if not upto:

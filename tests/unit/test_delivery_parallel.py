@@ -20,7 +20,7 @@ from ingest.delivery import Delivery
 from ingest.errors import StoreRejectedError, StoreUnavailableError
 from ingest.interface import RejectedPoints, WriteResult
 from ingest.lanes import lane_of, split
-from ingest.spool import Spool
+from ingest.spool import Lease, Spool
 from ingest.spool_codec import encode_record
 from tests.unit.test_ingest_delivery import FAST, eventually, started
 
@@ -268,3 +268,86 @@ def test_a_batch_handled_while_stopping_is_spooled(spool: Spool) -> None:
     delivery.handle(fleet_batch(0))
     assert spool.readings == len(fleet_batch(0))
     assert store.readings() == []
+
+
+class TakesSpool(Spool):
+    """The spool, recording the first reading's timestamp of every lease the drainer takes."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory, max_bytes=10 << 20)
+        self.taken: list[int] = []
+
+    def take(self, max_readings: int, timeout_s: float = 0.0, *, after: Lease | None = None
+             ) -> Lease | None:  # fmt: skip
+        lease = super().take(max_readings, timeout_s, after=after)
+        if lease is not None:
+            self.taken.append(min(int(kb.ts_ms.min()) for kb in lease.batch))
+        return lease
+
+
+class GatedConnection(Connection):
+    """Writes wait for `gate`; the store answers its probe meanwhile (it is busy, not down)."""
+
+    def __init__(self, store: Store, index: int, gate: threading.Event) -> None:
+        super().__init__(store, index)
+        self.gate = gate
+
+    def write(self, batch: Batch) -> WriteResult:
+        with self.store.lock:
+            self.store.active += 1
+        try:
+            assert self.gate.wait(10)
+        finally:
+            with self.store.lock:
+                self.store.active -= 1
+        return super().write(batch)
+
+
+def test_the_drainer_reads_the_next_write_while_the_store_takes_one(tmp_path: Path) -> None:
+    spool = TakesSpool(tmp_path / "spool")
+    batches = [fleet_batch(tick, devices=100, per_device=5) for tick in range(6)]  # 1000 each
+    for batch in batches:
+        spool.append(batch)
+    store, gate = Store(1), threading.Event()
+    connection = GatedConnection(store, 0, gate)
+    delivery = Delivery([connection], spool, on_rejected=lambda r: None, settings=FAST)
+    started(delivery)
+    try:
+        eventually(lambda: store.active == 1, "the first backlog write to reach the store")
+        # the store holds the first write, and the next one is already read and queued
+        eventually(lambda: len(spool.taken) == 2, "the next lease to be taken")
+        assert spool.taken == [0, 10_000]
+        assert store.readings() == []
+        gate.set()
+        eventually(lambda: len(spool) == 0, "the spool to drain")
+    finally:
+        gate.set()
+        delivery.stop()
+    assert store.readings() == every_reading(batches)  # each once, in the spool's order
+    assert spool.taken == [tick * 10_000 for tick in range(6)]
+    assert delivery.metrics.readings_drained == 6 * 1000
+    spool.close()
+
+
+def test_a_failed_write_in_the_drain_loses_nothing_and_keeps_leases_in_order(
+    spool: Spool,
+) -> None:
+    batches = [fleet_batch(tick, devices=100, per_device=5) for tick in range(8)]
+    for batch in batches:
+        spool.append(batch)
+    store = Store(2)
+    # the second write of each connection fails: the drain backs off and takes it again
+    store.script[0] = [WriteResult(0), StoreUnavailableError("reset")]
+    store.script[1] = [WriteResult(0), StoreUnavailableError("reset")]
+    delivery = Delivery(store.connections, spool, on_rejected=lambda r: None, settings=FAST)
+    started(delivery)
+    try:
+        eventually(lambda: len(spool) == 0, "the spool to drain")
+    finally:
+        delivery.stop()
+    written = store.readings()
+    assert set(written) == set(every_reading(batches))  # nothing lost (some written twice)
+    assert delivery.metrics.readings_drained == len(every_reading(batches))
+    assert delivery.metrics.write_failures >= 1
+    for writes in store.by_device().values():  # each device through one connection
+        assert len({c for c, _ in writes}) == 1

@@ -10,7 +10,13 @@ import pytest
 from facility.batch import KindBatch
 from facility.catalog import ELEVATOR, GATE, LIGHTING, PUMP, KindSpec
 from facility.site import parse_site
-from ingest.line_protocol import encode, escape_measurement, escape_tag, series_keys
+from ingest.line_protocol import (
+    encode,
+    escape_measurement,
+    escape_tag,
+    key_bytes,
+    series_keys,
+)
 
 SITE = parse_site(
     """
@@ -138,6 +144,18 @@ def test_a_field_missing_in_one_row_is_left_out_of_that_row_only() -> None:
 
 def test_rows_without_fields_are_dropped() -> None:
     assert _lines(PUMP, [(0, 10, {}), (1, 20, {})]) == []
+
+
+def test_keys_encoded_once_give_the_same_lines() -> None:
+    """A writer encodes its series keys once (`key_bytes`); the lines are the same."""
+    batch = _batch(PUMP, [(1, 10, {"suction_bar": 2.0}), (0, 20, {"flow_m3h": 5.5})])
+    keys = series_keys(SITE, PUMP)
+
+    assert key_bytes(keys).tolist() == [k.encode() for k in keys.tolist()]
+    assert encode(key_bytes(keys), batch) == encode(keys, batch)
+    assert encode(key_bytes(keys), batch)[1].startswith(
+        b"pump,site=s1,building=b1,unit=u1,device=p1 "
+    )
 
 
 def test_empty_batch_gives_no_lines() -> None:

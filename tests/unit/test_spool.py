@@ -273,3 +273,60 @@ def test_sigkill_mid_append_keeps_every_acked_batch(tmp_path: Path) -> None:
     assert [first_ts(b) for b in batches] == [i * 1_000_000 for i in range(len(batches))]
     assert spool.torn_records in (0, 1)
     spool.close()
+
+
+def test_a_lease_taken_after_another_holds_the_records_that_follow(tmp_path: Path) -> None:
+    """The drainer reads the next write while the store takes the current one."""
+    spool = Spool(tmp_path / "spool", max_bytes=10 << 20, segment_bytes=4096)
+    for i in range(30):
+        spool.append(pump_batch(100, first_ts=i * 1_000_000))
+    first = spool.take(1000)
+    assert first is not None
+    second = spool.take(1000, after=first)
+    third = spool.take(1000, after=second)
+    assert second is not None
+    assert third is not None
+    assert [first_ts(lease.batch) for lease in (first, second, third)] == [
+        0, 10_000_000, 20_000_000,
+    ]  # fmt: skip
+    assert spool.take(1000, after=third) is None  # nothing follows the last
+    spool.commit(first)
+    spool.commit(second)
+    assert len(spool) == 10
+    spool.commit(third)
+    assert len(spool) == 0
+    assert spool.segments == 0
+    spool.close()
+
+
+def test_leases_after_an_uncommitted_one_are_taken_again(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool", max_bytes=10 << 20)
+    for i in range(3):
+        spool.append(pump_batch(10, first_ts=i * 1_000_000))
+    first = spool.take(10)
+    assert first is not None
+    following = spool.take(10, after=first)
+    assert following is not None
+    assert first_ts(following.batch) == 1_000_000
+    # the first write failed, so neither is committed: the drainer starts again from the oldest
+    again = spool.take(10)
+    assert again is not None
+    assert first_ts(again.batch) == 0
+    assert [first_ts(b) for b in drain_all(spool, 10)] == [0, 1_000_000, 2_000_000]
+    spool.close()
+
+
+def test_records_appended_while_a_lease_is_out_follow_it(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool", max_bytes=10 << 20)
+    spool.append(pump_batch(10, first_ts=0))
+    first = spool.take(100)
+    assert first is not None
+    assert spool.take(100, after=first) is None
+    spool.append(pump_batch(10, first_ts=1_000_000))  # into the same (active) segment
+    following = spool.take(100, after=first)
+    assert following is not None
+    assert first_ts(following.batch) == 1_000_000
+    spool.commit(first)
+    spool.commit(following)
+    assert len(spool) == 0
+    spool.close()
