@@ -71,13 +71,19 @@ class TypedKind:
     def table(self, readings: Sequence[Any]) -> npt.NDArray[np.float64]:
         """[ts, seq, field...] per reading; a null (not reported) is NaN."""
         count = len(readings)
-        rows = list(map(self._columns, readings))
-        try:
-            flat = np.fromiter(chain.from_iterable(rows), np.float64, count=count * self.width)
+        try:  # the values straight from the structs: no list of rows in between
+            flat = np.fromiter(
+                chain.from_iterable(map(self._columns, readings)),
+                np.float64,
+                count=count * self.width,
+            )
         except TypeError:  # a null somewhere: the slower conversion
             nan = float("nan")
             flat = np.fromiter(
-                (nan if v is None else v for v in chain.from_iterable(rows)),
+                (
+                    nan if v is None else v
+                    for v in chain.from_iterable(map(self._columns, readings))
+                ),
                 np.float64,
                 count=count * self.width,
             )

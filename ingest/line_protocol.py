@@ -70,6 +70,13 @@ def encode(keys: StrArray | KeyBytes, kb: KindBatch) -> list[bytes]:
         return []
     encoded = keys if keys.dtype == np.object_ else key_bytes(keys.astype(np.str_, copy=False))
     ts_texts = json_texts(kb.ts_ms)
+    if not np.isnan(kb.values).any():  # the usual batch: every reading reports every field
+        fields = kb.kind.fields
+        texts = [field_texts(fields[c].type, kb.values[:, c]) for c in range(len(fields))]
+        fmt = _line_format(kb.kind, np.arange(len(fields)))
+        return list(
+            map(fmt.__mod__, zip(encoded[kb.device].tolist(), *texts, ts_texts, strict=True))
+        )
     out = np.empty(n, dtype=object)
     keep = np.zeros(n, np.bool_)
     for rows, columns in presence_groups(kb.values):

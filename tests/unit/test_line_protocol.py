@@ -142,6 +142,25 @@ def test_a_field_missing_in_one_row_is_left_out_of_that_row_only() -> None:
     assert [line.split(" ")[1] for line in lines] == ["suction_bar=2.0", "flow_m3h=5.5"]
 
 
+def test_readings_reporting_every_field_are_written_whole_in_catalog_order() -> None:
+    """The usual batch (no field missing anywhere) takes a shortcut; its lines are those of the
+    general path (the same rows beside one with a field missing)."""
+    full = {
+        f.name: float(i % 2 if f.type.name == "BOOL" else i + 0.5)
+        for i, f in enumerate(GATE.fields)
+    }
+    rows = [(0, 1000, full), (0, 2000, {**full, "granted": 7.0})]
+    lines = _lines(GATE, rows)
+    general = _lines(GATE, [*rows, (0, 3000, {"denied": 1.0})])
+
+    assert lines == general[:2]
+    assert len(lines) == 2
+    fields = lines[1].split(" ")[1].split(",")
+    assert [f.split("=")[0] for f in fields] == [f.name for f in GATE.fields]
+    assert "granted=7i" in fields
+    assert lines[1].endswith(" 2000")
+
+
 def test_rows_without_fields_are_dropped() -> None:
     assert _lines(PUMP, [(0, 10, {}), (1, 20, {})]) == []
 
