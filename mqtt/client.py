@@ -71,6 +71,9 @@ class MqttClient:
         self._stopping = False
         self._paused = False
         self._connected = threading.Event()
+        """Connected and subscribed (the broker confirmed every SUBSCRIBE)."""
+        self._linked = threading.Event()
+        """Connected (CONNACK taken), subscribed or not: messages received can be acked."""
         self._disconnected = threading.Event()
         self._unconfirmed: set[int] = set()
         """Packet ids of this connection's SUBSCRIBEs the broker has not confirmed yet."""
@@ -156,7 +159,7 @@ class MqttClient:
         with self._state:
             self._stopping = True
             self._state.notify_all()
-        connected = self._connected.is_set()
+        connected = self._linked.is_set()
         if connected:
             self._ack_barrier(timeout_s)
         self._paho.disconnect()
@@ -164,6 +167,7 @@ class MqttClient:
             self._disconnected.wait(timeout_s)
         self._paho.loop_stop()
         self._connected.clear()
+        self._linked.clear()
 
     def _ack_barrier(self, timeout_s: float) -> None:
         """Wait until the broker has read everything sent so far (the last acks): it answers an
@@ -184,7 +188,7 @@ class MqttClient:
         if isinstance(sock, socket.socket):  # TLS sockets too; paho's websockets are not used
             with contextlib.suppress(OSError):  # already gone
                 sock.shutdown(socket.SHUT_RDWR)
-        if self._connected.is_set():
+        if self._linked.is_set():
             self._disconnected.wait(timeout_s)  # paho's thread has seen it: nothing more goes out
 
     def resume(self) -> None:
@@ -233,6 +237,7 @@ class MqttClient:
         with self._state:
             self._failures = 0
         self.generation += 1
+        self._linked.set()
         with self._state:
             self._unconfirmed = set()
             for topic_filter in self.subscriptions:
@@ -288,6 +293,7 @@ class MqttClient:
         reason_code: ReasonCode,
         properties: Properties | None,
     ) -> None:
+        self._linked.clear()
         self._connected.clear()
         self._disconnected.set()
         self._barrier_passed.set()  # a stop waiting for the broker to read its acks: it never will
@@ -302,8 +308,12 @@ class MqttClient:
 
     def ack_many(self, mids: Sequence[int], generation: int, qos: int = 1) -> None:
         """Acknowledge, in this order, messages received on connection `generation`; on any
-        other connection they are not acked (the broker sends them again)."""
-        if not mids or generation != self.generation or not self._connected.is_set():
+        other connection they are not acked (the broker sends them again).
+
+        The connection counts from its CONNACK, not from the SUBACK: a persistent session's
+        queue arrives ahead of the SUBACK, and its messages' acks must go out (dropped, they
+        held the broker's in-flight window full and the stream stopped)."""
+        if not mids or generation != self.generation or not self._linked.is_set():
             return
         if qos == 1:
             self._paho.ack_many(mids)

@@ -35,14 +35,26 @@ def publish(
 
 
 class ScriptedBroker:
-    """Accepts connections one at a time; each gets CONNACK, SUBACK, then its script."""
+    """Accepts connections one at a time; each gets CONNACK, SUBACK, then its script.
 
-    def __init__(self, scripts: Sequence[Sequence[bytes]]) -> None:
+    `before_suback`: what a persistent session's queue sends right after CONNACK, ahead of the
+    SUBACK of the client's subscription (as Mosquitto does), which then waits `suback_delay_s`.
+    """
+
+    def __init__(
+        self,
+        scripts: Sequence[Sequence[bytes]],
+        *,
+        before_suback: bytes = b"",
+        suback_delay_s: float = 0.0,
+    ) -> None:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
         self._scripts = list(scripts)
         self.received: list[bytes] = []
         self.connections = 0
+        self._before_suback = before_suback
+        self._suback_delay_s = suback_delay_s
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
@@ -71,6 +83,9 @@ class ScriptedBroker:
                 v5 = connect[6] == 5  # protocol level after the "MQTT" name
                 conn.sendall(b"\x20\x03\x00\x00\x00" if v5 else b"\x20\x02\x00\x00")
                 _, subscribe = self._read_packet(conn)
+                if self._before_suback:
+                    conn.sendall(self._before_suback)
+                    time.sleep(self._suback_delay_s)
                 granted = b"\x00\x01" if v5 else b"\x01"  # v5: empty properties, then QoS 1
                 conn.sendall(bytes([0x90, 2 + len(granted)]) + subscribe[:2] + granted)
                 for piece in script:
@@ -159,6 +174,25 @@ def test_packets_cut_anywhere_arrive_whole_in_order_and_are_acked_in_order(
     assert got[3001].payload == b'{"n":"split"}'
     consumers[0].stop()
     assert broker.pubacks() == list(range(1, 3003))
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_a_session_s_messages_that_come_before_the_suback_are_acked(
+    consumers: list[MqttConsumer], protocol: MqttProtocol, packet_path: PacketPath
+) -> None:
+    """A persistent session's queue comes right after CONNACK, ahead of the SUBACK of the
+    consumer's subscription; the consumer takes those messages at once, and their acks must
+    reach the broker (dropped, they held the broker's in-flight window full: once it had sent
+    its limit of messages, the stream stopped for good)."""
+    v5 = protocol == "5"
+    backlog = b"".join(publish(TOPIC, b'{"n":%d}' % i, i + 1, v5=v5) for i in range(50))
+    broker = ScriptedBroker([[]], before_suback=backlog, suback_delay_s=1.0)
+
+    got = consume(consumers, broker, protocol, 50, packet_path)
+
+    assert [m.mid for m in got] == list(range(1, 51))
+    consumers[0].stop()
+    assert broker.pubacks() == list(range(1, 51))
 
 
 def test_mqtt5_properties_are_skipped_not_read_as_payload(
