@@ -51,6 +51,14 @@ def drain_all(spool: Spool, max_readings: int = 1_000_000) -> list[Batch]:
     return out
 
 
+def filled(path: Path, batches: int, readings: int, segment_bytes: int = 4 << 20) -> Spool:
+    """A spool holding `batches` pump batches of `readings`, the i-th from ts i * 1,000 s."""
+    spool = Spool(path, max_bytes=10 << 20, segment_bytes=segment_bytes)
+    for i in range(batches):
+        spool.append(pump_batch(readings, first_ts=i * 1_000_000))
+    return spool
+
+
 def test_a_record_round_trips_every_kind_column_and_nan() -> None:
     gate = KindBatch(
         GATE,
@@ -78,9 +86,7 @@ def test_records_are_several_times_smaller_than_the_old_files() -> None:
 
 
 def test_appends_fill_segments_and_the_drainer_merges_records(tmp_path: Path) -> None:
-    spool = Spool(tmp_path / "spool", max_bytes=10 << 20, segment_bytes=4096)
-    for i in range(30):
-        spool.append(pump_batch(100, first_ts=i * 1_000_000))
+    spool = filled(tmp_path / "spool", 30, 100, segment_bytes=4096)
     assert spool.segments >= 3
     assert len(spool) == 30
     lease = spool.take(1000)
@@ -277,9 +283,7 @@ def test_sigkill_mid_append_keeps_every_acked_batch(tmp_path: Path) -> None:
 
 def test_a_lease_taken_after_another_holds_the_records_that_follow(tmp_path: Path) -> None:
     """The drainer reads the next write while the store takes the current one."""
-    spool = Spool(tmp_path / "spool", max_bytes=10 << 20, segment_bytes=4096)
-    for i in range(30):
-        spool.append(pump_batch(100, first_ts=i * 1_000_000))
+    spool = filled(tmp_path / "spool", 30, 100, segment_bytes=4096)
     first = spool.take(1000)
     assert first is not None
     second = spool.take(1000, after=first)
@@ -300,9 +304,7 @@ def test_a_lease_taken_after_another_holds_the_records_that_follow(tmp_path: Pat
 
 
 def test_leases_after_an_uncommitted_one_are_taken_again(tmp_path: Path) -> None:
-    spool = Spool(tmp_path / "spool", max_bytes=10 << 20)
-    for i in range(3):
-        spool.append(pump_batch(10, first_ts=i * 1_000_000))
+    spool = filled(tmp_path / "spool", 3, 10)
     first = spool.take(10)
     assert first is not None
     following = spool.take(10, after=first)
