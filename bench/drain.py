@@ -33,8 +33,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.outage import WRITE_POINTS, influx_ceiling, simulated  # noqa: E402
 from facility.batch import Batch  # noqa: E402
-from facility.catalog import KINDS  # noqa: E402
 from facility.clock import now_ms  # noqa: E402
+from facility.site import Site  # noqa: E402
 from gateway.decoder import Decoder  # noqa: E402
 from ingest import gzip_body, line_protocol  # noqa: E402
 from ingest.delivery import Delivery, DeliverySettings  # noqa: E402
@@ -47,16 +47,12 @@ RECORD_READINGS = 2_500
 CONNECTIONS = 2
 
 
-def spooled_batches(devices: int, seconds: int) -> tuple[list[Batch], list[bytes], int]:
+def spooled_batches(site: Site, seconds: int) -> tuple[list[Batch], list[bytes], int]:
     """The gateway's batches of the simulated site, and the same points as the ceiling's
     prepared requests."""
-    site = generate_site(devices)
     batch = Decoder(site).decode(simulated(site, seconds, 10), now_ms=now_ms()).batch
     batches = batch.chunks(RECORD_READINGS)
-    keys = {
-        name: line_protocol.key_bytes(line_protocol.series_keys(site, spec))
-        for name, spec in KINDS.items()
-    }
+    keys = line_protocol.kind_keys(site)
     lines = [line for kb in batch for line in line_protocol.encode(keys[kb.kind.name], kb)]
     bodies = [
         gzip_body.compress(b"\n".join(lines[i : i + WRITE_POINTS]), 1)
@@ -66,12 +62,11 @@ def spooled_batches(devices: int, seconds: int) -> tuple[list[Batch], list[bytes
 
 
 def drain(
-    filled: Path, work: Path, port: int, database: str, devices: int, queued: bool
+    filled: Path, work: Path, port: int, database: str, site: Site, queued: bool
 ) -> tuple[float, int]:
     """Readings/s of one drain of a copy of the filled spool, and the readings drained."""
     directory = work / database
     shutil.copytree(filled, directory)
-    site = generate_site(devices)
     settings = InfluxV1Settings(url=f"http://127.0.0.1:{port}", database=database, timeout_s=120)
     writers = [InfluxV1Writer(site, settings) for _ in range(CONNECTIONS)]
     writers[0].ensure_database()
@@ -94,7 +89,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=120)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
-    batches, bodies, points = spooled_batches(args.devices, args.seconds)
+    site = generate_site(args.devices)
+    batches, bodies, points = spooled_batches(site, args.seconds)
     with tempfile.TemporaryDirectory(prefix="facility-drain-") as tmp:
         work = Path(tmp)
         filled = work / "filled"
@@ -106,9 +102,9 @@ def main() -> int:
         rows: list[tuple[str, float]] = []
         try:
             for r in range(args.rounds):
-                rate, readings = drain(filled, work, influxd.port, f"queued{r}", args.devices, True)
+                rate, readings = drain(filled, work, influxd.port, f"queued{r}", site, True)
                 rows.append(("drainer, next round queued (drain_backlog)", rate))
-                rate, _ = drain(filled, work, influxd.port, f"once{r}", args.devices, False)
+                rate, _ = drain(filled, work, influxd.port, f"once{r}", site, False)
                 rows.append(("drainer, one round at a time (drain_once)", rate))
                 two = influx_ceiling(influxd.port, f"two{r}", bodies, points, CONNECTIONS)
                 rows.append((f"InfluxDB ceiling, {CONNECTIONS} clients at once", two))

@@ -22,7 +22,6 @@ sys.path.insert(0, str(ROOT))
 
 from alerts.engine import RuleEngine  # noqa: E402
 from alerts.rules import default_rule_set  # noqa: E402
-from facility.catalog import KINDS  # noqa: E402
 from facility.clock import now_ms  # noqa: E402
 from gateway.decoder import Decoder, Message  # noqa: E402
 from gateway.sequence import SequenceTracker  # noqa: E402
@@ -52,10 +51,7 @@ def main() -> None:
         batches[-1].append(message)
         size += len(message.payload)
     decoder = Decoder(site)
-    keys = {
-        name: line_protocol.key_bytes(line_protocol.series_keys(site, spec))
-        for name, spec in KINDS.items()
-    }
+    keys = line_protocol.kind_keys(site)
     now = now_ms()
 
     def run() -> dict[str, float]:

@@ -34,7 +34,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -46,9 +45,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.influx_writes import post_bodies  # noqa: E402
 from bench.ingest_report import CpuMeter, Row, Targets, table, write_section  # noqa: E402
 from bench.thread_profile import show  # noqa: E402
-from facility.catalog import KINDS  # noqa: E402
 from facility.clock import now_ms  # noqa: E402
 from facility.site import load_site  # noqa: E402
 from gateway.decoder import Decoder, Message  # noqa: E402
@@ -203,18 +202,9 @@ def influx_ceiling(influx_port: int, influx_pid: int, lines: list[bytes], name: 
     httpx.post(f"{url}/query", params={"q": f'CREATE DATABASE "{database}"'})
     bodies = [b"\n".join(lines[i : i + 5000]) for i in range(0, len(lines), 5000)]
 
-    def send(share: list[bytes]) -> None:
-        with httpx.Client(base_url=url, timeout=60) as client:
-            for body in share:
-                response = client.post(
-                    "/write", params={"db": database, "precision": "ms"}, content=body
-                )
-                response.raise_for_status()
-
     meter = CpuMeter(None, None, influx_pid)
     started = time.monotonic()
-    with ThreadPoolExecutor(writers) as pool:
-        list(pool.map(send, [bodies[i::writers] for i in range(writers)]))
+    post_bodies(url, database, bodies, writers, gzipped=False, timeout_s=60)
     elapsed = time.monotonic() - started
     used = meter.used()
     return Row(name, len(lines), len(bodies), elapsed, CpuMeter.note_of(used), used)
@@ -224,10 +214,7 @@ def gateway_lines(site_file: Path, messages: list[tuple[str, bytes]]) -> list[by
     """The line protocol our gateway writes for these messages (all fields of every reading)."""
     site = load_site(site_file)
     batch = Decoder(site).decode([Message(t, p) for t, p in messages], now_ms=now_ms()).batch
-    keys = {
-        name: line_protocol.key_bytes(line_protocol.series_keys(site, spec))
-        for name, spec in KINDS.items()
-    }
+    keys = line_protocol.kind_keys(site)
     return [line for kb in batch for line in line_protocol.encode(keys[kb.kind.name], kb)]
 
 

@@ -18,7 +18,6 @@ from pathlib import Path
 from alerts.engine import RuleEngine
 from alerts.rules import default_rule_set
 from facility.batch import Batch
-from facility.catalog import KINDS
 from facility.site import load_site
 from gateway.decoder import Decoder
 from ingest import line_protocol
@@ -53,10 +52,7 @@ def main() -> None:
     decoder = Decoder(site)
     batch: Batch = decoder.decode(sink.messages, now_ms=now).batch
     readings = len(batch)
-    keys = {
-        name: line_protocol.key_bytes(line_protocol.series_keys(site, spec))
-        for name, spec in KINDS.items()
-    }
+    keys = line_protocol.kind_keys(site)
 
     def encode() -> None:
         for kb in batch:

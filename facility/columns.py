@@ -36,8 +36,13 @@ def field_texts(spec_type: FieldType, column: npt.NDArray[np.float64]) -> list[b
 
 def presence_groups(values: npt.NDArray[np.float64]) -> Iterator[tuple[IntpArray, IntpArray]]:
     """(rows, present columns) for each set of reported fields (NaN = not reported); rows
-    reporting nothing are left out. Usually there is one group per batch and kind."""
+    reporting nothing are left out. Usually there is one group per batch and kind: when no
+    value is missing, all rows and columns at once, without grouping."""
     present = ~np.isnan(values)
+    if present.all():
+        if len(values):
+            yield np.arange(len(values)), np.arange(values.shape[1])
+        return
     weights = np.left_shift(1, np.arange(present.shape[1], dtype=np.int64))
     patterns = present.astype(np.int64) @ weights
     for pattern in np.unique(patterns[present.any(axis=1)]).tolist():

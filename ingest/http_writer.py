@@ -19,7 +19,6 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from facility.batch import Batch
-from facility.catalog import KINDS
 from facility.site import Site
 from ingest import gzip_body, line_protocol
 from ingest.errors import PayloadTooLargeError, StoreRejectedError, StoreUnavailableError
@@ -113,10 +112,7 @@ class LineProtocolHttpWriter:
             headers=dict(headers or {}),
             transport=transport,
         )
-        self._keys = {
-            name: line_protocol.key_bytes(line_protocol.series_keys(site, spec))
-            for name, spec in KINDS.items()
-        }
+        self._keys = line_protocol.kind_keys(site)
 
     def lines(self, batch: Batch) -> list[bytes]:
         out: list[bytes] = []

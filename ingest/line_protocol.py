@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from facility.batch import KindBatch
-from facility.catalog import FieldType, KindSpec
+from facility.catalog import KINDS, FieldType, KindSpec
 from facility.columns import field_texts, json_texts, presence_groups
 from facility.site import Site
 
@@ -48,6 +48,11 @@ def key_bytes(keys: StrArray) -> KeyBytes:
     return encoded
 
 
+def kind_keys(site: Site) -> dict[str, KeyBytes]:
+    """Every kind's series keys, encoded (`key_bytes`), by kind name: what a writer keeps."""
+    return {name: key_bytes(series_keys(site, spec)) for name, spec in KINDS.items()}
+
+
 def _line_format(kind: KindSpec, columns: npt.NDArray[np.intp]) -> bytes:
     """`%s <field>=%s,<int field>=%si,... %s` for one set of present fields."""
     fields = b",".join(
@@ -70,21 +75,21 @@ def encode(keys: StrArray | KeyBytes, kb: KindBatch) -> list[bytes]:
         return []
     encoded = keys if keys.dtype == np.object_ else key_bytes(keys.astype(np.str_, copy=False))
     ts_texts = json_texts(kb.ts_ms)
-    if not np.isnan(kb.values).any():  # the usual batch: every reading reports every field
-        fields = kb.kind.fields
-        texts = [field_texts(fields[c].type, kb.values[:, c]) for c in range(len(fields))]
-        fmt = _line_format(kb.kind, np.arange(len(fields)))
-        return list(
-            map(fmt.__mod__, zip(encoded[kb.device].tolist(), *texts, ts_texts, strict=True))
-        )
     out = np.empty(n, dtype=object)
     keep = np.zeros(n, np.bool_)
     for rows, columns in presence_groups(kb.values):
-        texts = [field_texts(kb.kind.fields[c].type, kb.values[rows, c]) for c in columns.tolist()]
-        group_keys = encoded[kb.device[rows]].tolist()
-        group_ts = [ts_texts[r] for r in rows.tolist()] if len(rows) < n else ts_texts
+        whole = len(rows) == n  # the usual batch: one group, every row
+        texts = [
+            field_texts(kb.kind.fields[c].type, kb.values[:, c] if whole else kb.values[rows, c])
+            for c in columns.tolist()
+        ]
+        group_keys = encoded[kb.device if whole else kb.device[rows]].tolist()
+        group_ts = ts_texts if whole else [ts_texts[r] for r in rows.tolist()]
         fmt = _line_format(kb.kind, columns)
-        out[rows] = list(map(fmt.__mod__, zip(group_keys, *texts, group_ts, strict=True)))
+        lines = list(map(fmt.__mod__, zip(group_keys, *texts, group_ts, strict=True)))
+        if whole:
+            return lines
+        out[rows] = lines
         keep[rows] = True
-    lines: list[bytes] = out[keep].tolist()
-    return lines
+    kept: list[bytes] = out[keep].tolist()
+    return kept
