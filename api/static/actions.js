@@ -113,14 +113,20 @@ export async function askAssign(order) {
   return body;
 }
 
-/** A comment box for the order's page; `send(text)` posts it. */
-export function commentForm(send) {
-  const text = el("textarea", { name: "text", rows: 2, maxlength: 4000, required: true, "aria-label": t("order.comment_add") });
+/** A comment box; `send(text, sent)` posts it and calls `sent()` once stored. What is typed
+ * survives live redraws (`key` names the box) and a failed send; a stored comment empties it. */
+export function commentForm(send, key) {
+  const text = el("textarea", {
+    name: "text", rows: 2, maxlength: 4000, required: true, "aria-label": t("order.comment_add"), "data-keep": `comment-${key}`,
+  });
   return el("form", { class: "comment-form", onsubmit: async (event) => {
     event.preventDefault();
     if (!text.value.trim()) return;
     const button = event.currentTarget.querySelector("button");
     button.disabled = true;
-    await send(text.value.trim());
+    await send(text.value.trim(), () => {
+      text.value = "";
+      text.closest("details")?.removeAttribute("open");
+    });
   } }, text, el("button", { type: "submit" }, t("order.comment_add")));
 }

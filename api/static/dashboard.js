@@ -4,7 +4,7 @@
 import { askAssign, askStep, confirmActive } from "./actions.js";
 import { Announcer, announceControls } from "./announce.js";
 import { api, keepAlive, logout, session } from "./api.js";
-import { el } from "./dom.js";
+import { el, keptState, restoreKept } from "./dom.js";
 import { DISPATCHER_STEPS } from "./format.js";
 import { clockTime, language, setLanguage, t, translatePage } from "./i18n.js";
 import { Live, POLL_MS } from "./live.js";
@@ -67,7 +67,7 @@ class App {
       mayAssign: (order) => this.mayChange(order) && (this.dispatches() || order.assignee !== this.user?.username),
       transition: (order, to) => this.transition(order, to),
       assign: (order) => this.assign(order),
-      comment: (order, text) => this.comment(order, text),
+      comment: (order, text, sent) => this.comment(order, text, sent),
       announcer: this.announcer,
       signedIn: (user) => this.signedIn(user),
     };
@@ -220,7 +220,9 @@ class App {
   draw() {
     if (this.loadedView !== this.view) return;
     const scroll = window.scrollY;
+    const kept = keptState(this.main);
     this.main.replaceChildren(this.view.draw(this.ctx));
+    restoreKept(this.main, kept);
     window.scrollTo(0, scroll);
     this.setTitle();
   }
@@ -254,9 +256,11 @@ class App {
     });
   }
 
-  async comment(order, text) {
+  /** `sent()` runs once the comment is stored, before the page is drawn again. */
+  async comment(order, text, sent) {
     await this.change(t("order.comment_add"), async () => {
       await api.comment(order.id, text);
+      sent();
       return true;
     });
   }

@@ -19,3 +19,35 @@ export function clear(node) {
   node.replaceChildren();
   return node;
 }
+
+/** What the user is in the middle of on elements marked `data-keep="<key>"`: a <details> they
+ * opened, text they typed and not yet sent, where the caret was. A live redraw rebuilds the
+ * page from data; without this a steward typing a note would lose it to the next reading. */
+export function keptState(root) {
+  const kept = new Map();
+  for (const node of root.querySelectorAll("[data-keep]")) {
+    const state = { focused: node === document.activeElement };
+    if (node instanceof HTMLDetailsElement) state.open = node.open;
+    // Only text the user changed from what was drawn: a value the data sets is drawn anew.
+    const typed = node instanceof HTMLTextAreaElement
+      || (node instanceof HTMLInputElement && ["text", "search"].includes(node.type));
+    if (typed && node.value !== node.defaultValue) {
+      state.value = node.value;
+      state.selection = [node.selectionStart, node.selectionEnd, node.selectionDirection];
+    }
+    kept.set(node.dataset.keep, state);
+  }
+  return kept;
+}
+
+/** Put back what `keptState` took, on the new elements with the same keys. */
+export function restoreKept(root, kept) {
+  for (const node of root.querySelectorAll("[data-keep]")) {
+    const state = kept.get(node.dataset.keep);
+    if (!state) continue;
+    if (state.open !== undefined) node.open = state.open;
+    if (state.value !== undefined) node.value = state.value;
+    if (state.focused) node.focus({ preventScroll: true });
+    if (state.focused && state.selection) node.setSelectionRange(...state.selection);
+  }
+}

@@ -24,9 +24,9 @@ function reportItem(report, ctx) {
       ? el("ul", { class: "comments report-notes" }, report.notes.map((n) => el("li", {},
         el("time", {}, dateTime(n.at_ms)), " ", el("b", {}, n.actor), `: ${n.note ?? ""}`)))
       : null,
-    ctx.mayComment(order) ? el("details", { class: "report-note" },
+    ctx.mayComment(order) ? el("details", { class: "report-note", "data-keep": `report-note-${order.id}` },
       el("summary", {}, t("reports.note_add")),
-      commentForm((text) => ctx.comment(order, text))) : null);
+      commentForm((text, sent) => ctx.comment(order, text, sent), `report-${order.id}`)) : null);
 }
 
 /** The section, from a `/reports` answer (or `{error}`); `toggle()` switches open / all. */

@@ -182,7 +182,7 @@ export class BoardView {
       el("select", { name, onchange: (e) => this.set(ctx, name, e.target.value) },
         options.map(([v, text]) => el("option", { value: v, selected: v === f[name] }, text))));
     const all = ["", t("board.filter.all")];
-    const search = el("input", { type: "search", name: "q", value: f.q, maxlength: 200, placeholder: t("board.search"), "aria-label": t("board.search") });
+    const search = el("input", { type: "search", name: "q", value: f.q, "data-keep": "board-search", maxlength: 200, placeholder: t("board.search"), "aria-label": t("board.search") });
     const date = (name, label) => el("label", {}, `${label} `,
       el("input", { type: "date", name, value: f[name], onchange: (e) => this.set(ctx, name, e.target.value) }));
     return el("div", { class: "filters" },

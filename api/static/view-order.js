@@ -140,6 +140,6 @@ export class OrderView {
           ? el("ul", { class: "comments" }, o.comments.map((c) => el("li", {},
             el("time", {}, dateTime(c.at_ms)), " ", el("b", {}, c.actor), `: ${c.note ?? ""}`)))
           : el("p", { class: "muted" }, t("order.no_comments")),
-        ctx.mayComment(o) ? commentForm((text) => ctx.comment(o, text)) : null));
+        ctx.mayComment(o) ? commentForm((text, sent) => ctx.comment(o, text, sent), `order-${o.id}`) : null));
   }
 }

@@ -160,9 +160,20 @@ def test_a_resident_reports_the_steward_reads_it_and_the_status_page_says_what_i
     )
     # What the steward learned on the spot, as a note on the report.
     item.locator(".report-note summary").click()
-    item.locator(".report-note textarea").fill("Checked: car 2 stops 3 cm low at floor 4")
+    note = item.locator(".report-note textarea")
+    note.fill("Checked: car 2 stops 3 cm low at floor 4")
+    # The dispatcher takes the report meanwhile: the page redraws live, and what the steward
+    # opened and typed is still there (it used to fold away, text and all).
+    dashboard.store.transition(report_id, "acknowledged", actor="dispatcher")
+    expect(item).to_have_attribute("data-status", "acknowledged")
+    expect(item.locator(".report-note")).to_have_attribute("open", "")
+    expect(note).to_have_value("Checked: car 2 stops 3 cm low at floor 4")
+    expect(note).to_be_focused()
     item.locator(".report-note button[type=submit]").click()
     expect(item.locator(".report-notes li")).to_contain_text("3 cm low at floor 4")
+    # Stored: the box is folded and empty for the next note.
+    expect(item.locator(".report-note")).not_to_have_attribute("open", "")
+    expect(note).to_have_value("")
     page.screenshot(path=artifacts / "residents-steward-reports.png", full_page=True)
     page.click("#lang")
     expect(page.locator(".reports h3")).to_have_text("住户报修")

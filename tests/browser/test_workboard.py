@@ -29,6 +29,8 @@ pytestmark = pytest.mark.integration
 
 DEVICE = "b03-u1-el2"
 REASON = "waiting for the lift contractor's landing-door key"
+TECH_NOTE = "landing door 4 relevelled, watch it for a week"
+DESK_NOTE = "owner asks for a call when done"
 expect.set_options(timeout=WAIT_MS)
 
 # What each language shows for the few words the walk checks.
@@ -126,6 +128,19 @@ def test_a_fault_through_the_board_to_the_devices_history(
     expect(detail).to_have_attribute("data-status", "resolved")
     expect(detail.locator(".sla")).to_contain_text(words["repaired"])
     expect(detail.locator('.history li[data-event="transition"]')).to_have_count(4)
+    # Half-way through a comment, the dispatcher's lands first: the page shows it live and
+    # keeps the technician's draft (with the caret in it); sent, the box is empty again.
+    draft = detail.locator(".comment-form textarea")
+    draft.fill(TECH_NOTE)
+    dashboard.store.comment(order_id, actor="dispatch", text=DESK_NOTE)
+    comments = detail.locator('.history li[data-event="comment"]')
+    expect(comments).to_have_count(1)
+    expect(draft).to_have_value(TECH_NOTE)
+    expect(draft).to_be_focused()
+    detail.locator(".comment-form button[type=submit]").click()
+    expect(comments).to_have_count(2)
+    expect(comments.nth(1)).to_contain_text(TECH_NOTE)
+    expect(draft).to_have_value("")
     order = dashboard.store.get(order_id)
     assert (order.status, order.assignee, order.resolution_code) == (
         "resolved",
@@ -150,7 +165,14 @@ def test_a_fault_through_the_board_to_the_devices_history(
 
     # Finished, it is off the board but found by a search over finished orders.
     desk.locator(".filters select[name=status]").select_option("finished")
-    desk.fill(".filters input[name=q]", "contractor's landing-door")
+    search = desk.locator(".filters input[name=q]")
+    search.fill("contractor's landing-door")
+    # A live change redraws the board while the search is typed: the text and focus stay.
+    drawn = search.element_handle()
+    dashboard.store.comment(order_id, actor="dispatch", text="invoice to the contractor")
+    desk.wait_for_function("node => !node.isConnected", arg=drawn)
+    expect(search).to_have_value("contractor's landing-door")
+    expect(search).to_be_focused()
     desk.locator(".filters .search button").click()
     expect(desk.locator(f'.order-list [data-work-order="{order_id}"]')).to_be_visible()
     expect(desk.locator(".order-list .order-card")).to_have_count(1)
