@@ -54,15 +54,16 @@ class Part:
 
 
 class KindRows:
-    """One kind's readings: `typed` from the usual messages, as structs; `whole` from other
-    structurally clean messages, converted in bulk at the end; `checked` already through the
-    per-reading checks, as row lists."""
+    """One kind's readings: `singles` from the usual one-reading messages and `typed` from the
+    usual batched ones, as structs; `whole` from other structurally clean messages, converted
+    in bulk at the end; `checked` already through the per-reading checks, as row lists."""
 
-    __slots__ = ("checked", "layout", "spec", "typed", "whole")
+    __slots__ = ("checked", "layout", "singles", "spec", "typed", "whole")
 
     def __init__(self, spec: KindSpec, layout: Layout) -> None:
         self.spec = spec
         self.layout = layout
+        self.singles = Part()
         self.typed = Part()
         self.whole = Part()
         self.checked = Part()
@@ -201,8 +202,10 @@ def table(
     width = len(layout.columns)
     checked = collected.checked
     parts: list[tuple[npt.NDArray[np.float64], Part]] = []
-    if typed is not None and collected.typed.readings:
-        parts.append((typed.table(collected.typed.readings), collected.typed))
+    if typed is not None:
+        parts += [
+            (typed.table(p.readings), p) for p in (collected.singles, collected.typed) if p.readings
+        ]
     if bulk is not None:
         parts.append((bulk, whole))
     if checked.rows:

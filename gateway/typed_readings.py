@@ -24,13 +24,13 @@ import orjson
 from facility.catalog import KindSpec
 from facility.wire import READINGS_KEY
 
-_BATCHED_PREFIX = b'{"' + READINGS_KEY.encode() + b'":['
+BATCHED_PREFIX = b'{"' + READINGS_KEY.encode() + b'":['
 
 
 class TypedKind:
     """One kind's typed decoders: a one-reading message and a batched one, full readings."""
 
-    __slots__ = ("_batched", "_columns", "_single", "width")
+    __slots__ = ("_batched", "_columns", "_many", "_single", "width")
 
     def __init__(self, spec: KindSpec) -> None:
         fields: list[tuple[str, Any]] = [("ts", int), ("seq", int)]
@@ -43,6 +43,7 @@ class TypedKind:
             forbid_unknown_fields=True, gc=False,
         )  # fmt: skip
         self._single = msgspec.json.Decoder(reading)
+        self._many = msgspec.json.Decoder(list[reading])  # type: ignore[valid-type]
         self._batched = msgspec.json.Decoder(message)
         self.width = len(fields)
         self._columns = attrgetter(*(name for name, _ in fields))
@@ -52,7 +53,7 @@ class TypedKind:
 
         Besides the types, the payload must hold exactly two quotes per key and only
         structural brackets (as the general path's clean check): no duplicate keys."""
-        if payload.startswith(_BATCHED_PREFIX):
+        if payload.startswith(BATCHED_PREFIX):
             count = payload.count(b"{") - 1
             if payload.count(b'"') != 2 * (count * self.width + 1) or payload.count(b"[") != 1:
                 return None
@@ -67,6 +68,25 @@ class TypedKind:
             return [self._single.decode(payload)]
         except msgspec.MsgspecError:
             return None
+
+    def singles(self, payloads: Sequence[bytes]) -> list[Any] | None:
+        """One-reading payloads decoded together, as one JSON array: one call, not one per
+        message; None unless every one is the usual message (then each goes on its own).
+
+        As in `readings`, the quotes are counted (a duplicate key would decode, the last one
+        winning): each payload that decodes into a reading has at least two per key, so a
+        total of exactly that many means none has more. Nesting and strings fail the types;
+        a payload of two objects shows in the count of readings, and one that is not a whole
+        value (`}]`, a trailing comma, nothing) breaks the array."""
+        count = len(payloads)
+        joined = b"[" + b",".join(payloads) + b"]"
+        if joined.count(b'"') != 2 * self.width * count:
+            return None
+        try:
+            readings: list[Any] = self._many.decode(joined)
+        except msgspec.MsgspecError:
+            return None
+        return readings if len(readings) == count else None
 
     def table(self, readings: Sequence[Any]) -> npt.NDArray[np.float64]:
         """[ts, seq, field...] per reading; a null (not reported) is NaN."""

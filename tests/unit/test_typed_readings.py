@@ -130,3 +130,63 @@ def test_a_rejected_typed_reading_is_quoted_as_the_message_wrote_it() -> None:
     assert rejection.excerpt == excerpt(orjson.dumps(bad))
     assert rejection.detail.startswith("suction_bar=-99 outside")
     assert result.batch.kinds["pump"].seq.tolist() == [1, 4]
+
+
+JOINED_BREAKERS = {
+    "two readings in one payload": orjson.dumps(full(7)) + b"," + orjson.dumps(full(8)),
+    "an array closed early": orjson.dumps(full(7)) + b"]",
+    "an array opened": b"[" + orjson.dumps(full(7)),
+    "a trailing comma": orjson.dumps(full(7)) + b",",
+    "nothing": b"",
+    "whitespace": b" \n",
+    "a reading and a number": orjson.dumps(full(7)) + b",3",
+    "a reading with a duplicate key for one short a key": (
+        orjson.dumps(full(7))[:-1] + b',"leak":true}'
+    ),
+}
+"""Payloads that could pass for one-reading messages only when joined to their neighbours."""
+
+
+def _pumps(count: int) -> list[str]:
+    return [f"facility/v1/shangri-la/estate/pump/pump-{1 + i % 3}/telemetry" for i in range(count)]
+
+
+@pytest.mark.parametrize(
+    "bad", [*NOT_USUAL.values(), *JOINED_BREAKERS.values(), HUGE_SEQ],
+    ids=[*NOT_USUAL.keys(), *JOINED_BREAKERS.keys(), "a huge seq"],
+)  # fmt: skip
+def test_one_reading_messages_decoded_together_end_as_each_alone(bad: bytes) -> None:
+    """A gateway batch decodes a kind's one-reading messages in one call: a bad one among
+    150 (and a batched message beside them) comes out as it would alone, and so does
+    every good one, in receive order."""
+    payloads = [orjson.dumps(full(t)) for t in range(150)]
+    payloads[70] = bad
+    payloads[71] = batched(full(200), full(201))
+    payloads[149] = bad  # in the last chunk as well
+    messages = [Message(t, p) for t, p in zip(_pumps(150), payloads, strict=True)]
+    together = Decoder(SITE).decode(messages, now_ms=NOW)
+    decoder = Decoder(SITE)
+    alone = [decoder.decode([m], now_ms=NOW) for m in messages]
+    assert together.rejections == [r for result in alone for r in result.rejections]
+    rows = [result.batch.kinds["pump"] for result in alone if "pump" in result.batch.kinds]
+    kb = together.batch.kinds["pump"]
+    assert kb.seq.tolist() == [s for r in rows for s in r.seq.tolist()]
+    assert kb.device.tolist() == [d for r in rows for d in r.device.tolist()]
+    assert np.array_equal(kb.values, np.concatenate([r.values for r in rows]), equal_nan=True)
+
+
+def test_one_reading_and_batched_messages_of_a_device_keep_receive_order() -> None:
+    """Each path's readings (one-reading messages decoded together, batched ones typed, the
+    general path's, some of them checked one by one) merge back into receive order."""
+    topic = _pumps(1)[0]
+    partial = {k: v for k, v in full(6).items() if k != "leak"}
+    payloads = [orjson.dumps(full(0)), batched(full(1), full(2)), orjson.dumps(full(3))]
+    payloads += [b"not json", batched(full(4), full(5, colour=1), partial, full(7))]
+    payloads += [orjson.dumps(full(t)) for t in range(8, 100)]
+    decoder = Decoder(SITE)
+    decoder.decode([Message(topic, payloads[0])], now_ms=NOW)  # the topic is known
+    result = decoder.decode([Message(topic, p) for p in payloads], now_ms=NOW)
+    assert [r.reason for r in result.rejections] == [
+        RejectReason.MALFORMED_JSON, RejectReason.UNKNOWN_FIELD,
+    ]  # fmt: skip
+    assert result.batch.kinds["pump"].seq.tolist() == [s for s in range(100) if s != 5]
