@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Playwright, sync_playwright
+from playwright.sync_api import Browser, Error, Playwright, sync_playwright
 
 from facility.site import Site
 from tests.browser.dashboard import DashboardServer
@@ -18,6 +18,35 @@ ARTIFACTS = ROOT / "test-artifacts" / "browser"
 CHROMIUM = "/usr/bin/chromium"
 """Debian's chromium package (scripts/ensure-services.sh installs it): Playwright never
 downloads a browser of its own here."""
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, None]:
+    """A failed browser test reports what each of its open pages showed at that moment (its
+    address and text, and a screenshot in test-artifacts/browser/): a failure that happens only
+    under CI's load can then be read from CI's log. Taken before teardown stops the server."""
+    outcome = yield
+    report = outcome.get_result()
+    browser = getattr(item, "funcargs", {}).get("browser")
+    if report.when != "call" or not report.failed or not isinstance(browser, Browser):
+        return
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    pages = [page for context in browser.contexts for page in context.pages]
+    for number, page in enumerate(pages, 1):
+        shot = ARTIFACTS / f"FAILED-{item.name}-{number}.png"
+        try:
+            page.screenshot(path=shot, full_page=True)
+            text = page.locator("body").inner_text(timeout=5000)
+        except Error as exc:
+            text = f"(could not be read: {exc.message})"
+        report.sections.append(
+            (
+                f"page {number} of {len(pages)} at the failure: {page.url}",
+                f"{text[:3000]}\n[{shot}]",
+            )
+        )
 
 
 @pytest.fixture(scope="module")
