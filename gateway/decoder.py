@@ -26,15 +26,7 @@ from facility.batch import Batch, KindBatch
 from facility.catalog import KINDS, KindSpec
 from facility.site import Site, local_id
 from facility.wire import READINGS_KEY, parse_topic
-from gateway.decode_rows import (
-    MAX_EXACT_INT,
-    KindRows,
-    Layout,
-    Part,
-    Table,
-    check_readings,
-    table,
-)
+from gateway.decode_rows import MAX_EXACT_INT, KindRows, Layout, Table, check_readings, table
 from gateway.rejections import (
     EXCERPT_BYTES,
     DecodeResult,
@@ -78,6 +70,10 @@ class Decoder:
         self._route_codes: dict[str, int] = {}
         """The known topics again, as kind code << _KIND_SHIFT | device row, for `map`."""
         self._kind_names = list(KINDS)
+        self._ordinal_shift = self.limits.max_payload_bytes.bit_length()
+        """A reading's ordinal (its place in receive order across a kind's parts) is its
+        message's number shifted by this, plus its place in the message: a reading takes
+        more than a byte, so a message holds fewer readings than 2 ** shift."""
         self._site_ids = tuple(s.id for s in site.sites)
         """The sites whose telemetry this decoder takes: a portfolio's parts, or the site."""
         self._known_sites = frozenset(self._site_ids)
@@ -120,38 +116,25 @@ class Decoder:
         rejections: list[Rejection] = []
         routes, limit = self._routes, self.limits.max_payload_bytes
         typed = self._typed
-        # A reading's ordinal (its place in receive order, across a kind's parts) is its
-        # message's number plus the readings of the earlier messages beyond their first:
-        # small ints, and a one-reading message's ordinal is known from its number alone.
-        extra = 0
-        marks: list[int] = []
-        """Messages (by number) after which `extra` grew, and its value after each."""
-        extras: list[int] = []
+        shift = self._ordinal_shift
         for number in self._take_singles(messages, rows):
             message = messages[number]
-            ordinal = number + extra
+            ordinal = number << shift
             payload = message.payload
             route = routes.get(message.topic)
-            # The usual message, inline: a known topic, every field a plain value, decoded
-            # typed (`gateway.typed_readings`); anything else takes `_decode_message`.
-            got = None
             if route is not None and len(payload) <= limit:
+                # The usual message, inline: a known topic, every field a plain value, decoded
+                # typed (`gateway.typed_readings`); anything else takes `_decode_message`.
                 got = typed[route[0].name].readings(payload)
-            if route is not None and got is not None:
-                part = self._kind_rows(rows, route[0]).typed
-                used = len(got)
-                part.readings.extend(got)
-                part.device.extend(repeat(route[1], used))
-                part.message.extend(repeat(number, used))
-                part.order.extend(range(ordinal, ordinal + used))
-            else:
-                used = self._decode_message(message, number, ordinal, rows, rejections) - ordinal
-            if used > 1:
-                extra += used - 1
-                marks.append(number)
-                extras.append(extra)
-        for collected in rows.values():
-            _order_singles(collected.singles, marks, extras)
+                if got is not None:
+                    part = self._kind_rows(rows, route[0]).typed
+                    count = len(got)
+                    part.readings.extend(got)
+                    part.device.extend(repeat(route[1], count))
+                    part.message.extend(repeat(number, count))
+                    part.order.extend(range(ordinal, ordinal + count))
+                    continue
+            self._decode_message(message, number, ordinal, rows, rejections)
         kinds: dict[str, KindBatch] = {}
         starts: list[int] = []
         for name, collected in rows.items():
@@ -199,7 +182,8 @@ class Decoder:
                     continue
                 part.readings.extend(readings)
                 part.device.extend((routed[taken] & _INDEX_MASK).tolist())
-                part.message.extend(taken.tolist())  # their ordinals come at the end
+                part.message.extend(taken.tolist())
+                part.order.extend((taken << self._ordinal_shift).tolist())
         rest: list[int] = np.flatnonzero(~usual).tolist()
         return rest
 
@@ -371,20 +355,6 @@ class Decoder:
         else:
             detail = f"'ts' {reading.get('ts')} is not a plausible time in ms"
         return Rejection(reason, topic, detail, excerpt(orjson.dumps(reading)))
-
-
-def _order_singles(part: Part, marks: list[int], extras: list[int]) -> None:
-    """The ordinals of the one-reading messages decoded together (see `Decoder.decode`): the
-    message's number plus the extra readings of the batched messages before it."""
-    if not part.message or part.order:
-        return
-    numbers = np.array(part.message, dtype=np.intp)
-    if not marks:
-        part.order = part.message
-        return
-    before = np.searchsorted(np.array(marks, dtype=np.intp), numbers) - 1
-    extra = np.where(before >= 0, np.array(extras, dtype=np.intp)[before], 0)
-    part.order = (numbers + extra).tolist()
 
 
 def _latest_message_start(message: npt.NDArray[np.intp], ts: npt.NDArray[np.int64]) -> int:
