@@ -31,12 +31,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.outage import WRITE_POINTS, influx_ceiling, simulated  # noqa: E402
+from bench.outage import influx_ceiling, prepared_requests, simulated  # noqa: E402
 from facility.batch import Batch  # noqa: E402
 from facility.clock import now_ms  # noqa: E402
 from facility.site import Site  # noqa: E402
 from gateway.decoder import Decoder  # noqa: E402
-from ingest import gzip_body, line_protocol  # noqa: E402
 from ingest.delivery import Delivery, DeliverySettings  # noqa: E402
 from ingest.influx_v1 import InfluxV1Settings, InfluxV1Writer  # noqa: E402
 from ingest.spool import Spool  # noqa: E402
@@ -51,14 +50,8 @@ def spooled_batches(site: Site, seconds: int) -> tuple[list[Batch], list[bytes],
     """The gateway's batches of the simulated site, and the same points as the ceiling's
     prepared requests."""
     batch = Decoder(site).decode(simulated(site, seconds, 10), now_ms=now_ms()).batch
-    batches = batch.chunks(RECORD_READINGS)
-    keys = line_protocol.kind_keys(site)
-    lines = [line for kb in batch for line in line_protocol.encode(keys[kb.kind.name], kb)]
-    bodies = [
-        gzip_body.compress(b"\n".join(lines[i : i + WRITE_POINTS]), 1)
-        for i in range(0, len(lines), WRITE_POINTS)
-    ]
-    return batches, bodies, len(lines)
+    bodies, points = prepared_requests(site, batch)
+    return batch.chunks(RECORD_READINGS), bodies, points
 
 
 def drain(

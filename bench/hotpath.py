@@ -64,7 +64,7 @@ def main() -> None:
             t1 = time.process_time()
             sequences.observe(batch)
             t2 = time.process_time()
-            lines = [ln for kb in batch for ln in line_protocol.encode(keys[kb.kind.name], kb)]
+            lines = line_protocol.encode_batch(keys, batch)
             body = b"\n".join(lines)
             t3 = time.process_time()
             gzip_body.compress(body, args.gzip_level)

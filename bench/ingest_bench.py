@@ -215,7 +215,7 @@ def gateway_lines(site_file: Path, messages: list[tuple[str, bytes]]) -> list[by
     site = load_site(site_file)
     batch = Decoder(site).decode([Message(t, p) for t, p in messages], now_ms=now_ms()).batch
     keys = line_protocol.kind_keys(site)
-    return [line for kb in batch for line in line_protocol.encode(keys[kb.kind.name], kb)]
+    return line_protocol.encode_batch(keys, batch)
 
 
 def paho_ceiling(mqtt_port: int, messages: list[tuple[str, bytes]]) -> Row:

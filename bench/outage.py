@@ -25,7 +25,6 @@ Prints the figures and writes them into `--out` between its own markers.
 from __future__ import annotations
 
 import argparse
-import gzip
 import subprocess
 import sys
 import tempfile
@@ -39,10 +38,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.influx_writes import post_bodies  # noqa: E402
+from facility.batch import Batch  # noqa: E402
 from facility.clock import now_ms  # noqa: E402
 from facility.site import Site, load_site  # noqa: E402
 from gateway.decoder import Decoder  # noqa: E402
-from ingest import line_protocol  # noqa: E402
+from ingest import gzip_body, line_protocol  # noqa: E402
 from ingest.spool_codec import encode_record  # noqa: E402
 from simulators.publisher import MemoryPublisher, Published  # noqa: E402
 from simulators.runner import FleetSimulator, SimulationSettings  # noqa: E402
@@ -84,10 +84,15 @@ def ceiling_bodies(site: Site, points: int, per_message: int) -> tuple[list[byte
     seconds = max(points // len(site.devices), 10)
     decoder = Decoder(site)
     batch = decoder.decode(simulated(site, seconds, per_message), now_ms=now_ms()).batch
-    keys = line_protocol.kind_keys(site)
-    lines = [line for kb in batch for line in line_protocol.encode(keys[kb.kind.name], kb)]
+    return prepared_requests(site, batch)
+
+
+def prepared_requests(site: Site, batch: Batch) -> tuple[list[bytes], int]:
+    """The batch as the gateway's line protocol in gzipped drainer-sized requests, and the
+    number of points."""
+    lines = line_protocol.encode_batch(line_protocol.kind_keys(site), batch)
     bodies = [
-        gzip.compress(b"\n".join(lines[i : i + WRITE_POINTS]), compresslevel=1)
+        gzip_body.compress(b"\n".join(lines[i : i + WRITE_POINTS]), 1)
         for i in range(0, len(lines), WRITE_POINTS)
     ]
     return bodies, len(lines)

@@ -55,10 +55,9 @@ def main() -> None:
     keys = line_protocol.kind_keys(site)
 
     def encode() -> None:
-        for kb in batch:
-            line_protocol.encode(keys[kb.kind.name], kb)
+        line_protocol.encode_batch(keys, batch)
 
-    body = b"\n".join(line for kb in batch for line in line_protocol.encode(keys[kb.kind.name], kb))
+    body = b"\n".join(line_protocol.encode_batch(keys, batch))
     stages = {
         "decode + validate (JSON -> Batch)": lambda: decoder.decode(sink.messages, now_ms=now),
         "line protocol (Batch -> text)": encode,

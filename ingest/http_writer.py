@@ -115,10 +115,7 @@ class LineProtocolHttpWriter:
         self._keys = line_protocol.kind_keys(site)
 
     def lines(self, batch: Batch) -> list[bytes]:
-        out: list[bytes] = []
-        for kb in batch:
-            out.extend(line_protocol.encode(self._keys[kb.kind.name], kb))
-        return out
+        return line_protocol.encode_batch(self._keys, batch)
 
     def write(self, batch: Batch) -> WriteResult:
         lines = self.lines(batch)

@@ -8,10 +8,12 @@ true/false, so each field keeps one type per series.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import numpy.typing as npt
 
-from facility.batch import KindBatch
+from facility.batch import Batch, KindBatch
 from facility.catalog import KINDS, FieldType, KindSpec
 from facility.columns import field_texts, json_texts, presence_groups
 from facility.site import Site
@@ -51,6 +53,14 @@ def key_bytes(keys: StrArray) -> KeyBytes:
 def kind_keys(site: Site) -> dict[str, KeyBytes]:
     """Every kind's series keys, encoded (`key_bytes`), by kind name: what a writer keeps."""
     return {name: key_bytes(series_keys(site, spec)) for name, spec in KINDS.items()}
+
+
+def encode_batch(keys: Mapping[str, KeyBytes], batch: Batch) -> list[bytes]:
+    """Every kind's lines (`encode`), kind after kind: a writer's body, with `kind_keys`."""
+    lines: list[bytes] = []
+    for kb in batch:
+        lines.extend(encode(keys[kb.kind.name], kb))
+    return lines
 
 
 def _line_format(kind: KindSpec, columns: npt.NDArray[np.intp]) -> bytes:
