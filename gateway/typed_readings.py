@@ -51,18 +51,20 @@ class TypedKind:
     def readings(self, payload: bytes) -> list[Any] | None:
         """The payload's readings as structs, or None when it is not the usual message.
 
-        Besides the types, the payload must hold exactly two quotes per key and only
-        structural brackets (as the general path's clean check): no duplicate keys."""
+        Besides the types, the payload must hold exactly two quotes per key (a duplicate key
+        would decode, the last one winning). One count is enough: the types admit no nested
+        object, array or string value, and a key outside the struct fails, so each `{`, `[`
+        or quote the decoder accepted is a reading's, the readings array's or a known key's."""
         if payload.startswith(BATCHED_PREFIX):
-            count = payload.count(b"{") - 1
-            if payload.count(b'"') != 2 * (count * self.width + 1) or payload.count(b"[") != 1:
-                return None
             try:
                 readings: list[Any] = getattr(self._batched.decode(payload), READINGS_KEY)
             except msgspec.MsgspecError:
                 return None
-            return readings if len(readings) == count and count else None
-        if payload.count(b'"') != 2 * self.width or payload.count(b"{") != 1 or b"[" in payload:
+            count = len(readings)
+            if not count or payload.count(b'"') != 2 * (count * self.width + 1):
+                return None
+            return readings
+        if payload.count(b'"') != 2 * self.width:
             return None
         try:
             return [self._single.decode(payload)]

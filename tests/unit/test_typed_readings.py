@@ -77,6 +77,11 @@ NOT_USUAL = {
     "a JSON array": b"[1, 2]",
     "NaN": orjson.dumps(full())[:-1].replace(b'"vfd_hz":42.0', b'"vfd_hz":NaN') + b"}",
     "a number past float64": orjson.dumps(full()).replace(b'"vfd_hz":42.0', b'"vfd_hz":1e400'),
+    "an array value": orjson.dumps(full(vfd_hz=[42])),
+    "a batched reading with a duplicate key": (
+        batched(full(1))[:-2] + b"," + orjson.dumps(full(2))[:-1] + b',"leak":true}]}'
+    ),
+    "readings twice": (batched(full(1))[:-1] + b',"readings":[' + orjson.dumps(full(2)) + b"]}"),
 }
 HUGE_SEQ = orjson.dumps(full())[:-1].replace(b'"seq":0', b'"seq":99999999999999999999999') + b"}"
 """Typed too (msgspec reads any integer); the table's checks reject it as before."""
