@@ -142,12 +142,16 @@ class Batch:
 
     @staticmethod
     def concat(site_id: str, batches: Iterable[Batch]) -> Batch:
+        """The batches' readings, kind by kind in their order; the latest `message_start_ms`."""
         groups: dict[str, list[KindBatch]] = {}
+        starts: list[int] = []
         for batch in batches:
             for name, part in batch.kinds.items():
                 groups.setdefault(name, []).append(part)
+            if batch.message_start_ms is not None:
+                starts.append(batch.message_start_ms)
         kinds = {name: KindBatch.concat(KINDS[name], parts) for name, parts in groups.items()}
-        return Batch(site_id, {k: v for k, v in kinds.items() if len(v)})
+        return Batch(site_id, {k: v for k, v in kinds.items() if len(v)}, max(starts, default=None))
 
 
 class BatchSink(Protocol):

@@ -18,6 +18,7 @@ class GatewayMetrics:
     batches_handled: int = 0
     sink_failures: int = 0
     backpressure_retries: int = 0
+    rules_evaluations: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record_batch(
@@ -33,6 +34,10 @@ class GatewayMetrics:
     def record_sink_failure(self) -> None:
         with self._lock:
             self.sink_failures += 1
+
+    def record_rules_evaluation(self) -> None:
+        with self._lock:
+            self.rules_evaluations += 1
 
     def record_backpressure(self) -> None:
         with self._lock:
@@ -69,6 +74,12 @@ class GatewayMetrics:
                     self.sink_failures,
                 ),
                 Metric.single(
+                    "facility_rules_evaluations_total", "counter",
+                    "Evaluations of decoded batches by the rules; fewer than batches when the "
+                    "rules stage caught up by taking the batches queued for it at once.",
+                    self.rules_evaluations,
+                ),
+                Metric.single(
                     "facility_backpressure_retries_total", "counter",
                     "Times a batch was held unacked because the durable sink was full.",
                     self.backpressure_retries,
@@ -86,4 +97,5 @@ class GatewayMetrics:
                 "batches_handled": self.batches_handled,
                 "sink_failures": self.sink_failures,
                 "backpressure_retries": self.backpressure_retries,
+                "rules_evaluations": self.rules_evaluations,
             }

@@ -29,20 +29,37 @@ class MessageList:
     """The gateway's message source (the MQTT seam) over prepared messages: records the acks,
     and sets `stop` once every message is acked, so a pipelined gateway runs to the end."""
 
-    def __init__(self, messages: Sequence[InboundMessage], stop: threading.Event) -> None:
+    def __init__(
+        self, messages: Sequence[InboundMessage], stop: threading.Event, *, one_batch: bool = False
+    ) -> None:
         self.pending = list(messages)
         self.total = len(self.pending)
         self.acked: list[int] = []
         self.stop = stop
+        self.one_batch = one_batch
+        """Hand out a batch only once the one before it is acked (a broker whose in-flight
+        window is one batch): every batch reaches the rules on its own, never together with
+        the next (`Gateway._evaluate`), for tests of what one batch does."""
+        self._taken = 0
+        self._acked = threading.Condition()
 
     def take(self, max_messages: int, timeout_s: float, max_bytes: int = 0) -> list[InboundMessage]:
+        if self.one_batch:
+            with self._acked:
+                if not self._acked.wait_for(
+                    lambda: len(self.acked) >= self._taken, max(timeout_s, 0.01)
+                ):
+                    return []
         taken, self.pending = self.pending[:max_messages], self.pending[max_messages:]
+        self._taken += len(taken)
         if not taken:
             self.stop.wait(max(timeout_s, 0.01))  # no busy loop while the last acks come
         return taken
 
     def ack(self, messages: Sequence[InboundMessage]) -> None:
-        self.acked.extend(m.mid for m in messages)
+        with self._acked:
+            self.acked.extend(m.mid for m in messages)
+            self._acked.notify_all()
         if len(self.acked) >= self.total:
             self.stop.set()
 

@@ -115,7 +115,7 @@ def test_a_rule_that_raises_mid_stream_is_quarantined_and_everything_else_goes_o
         clock_ms=lambda: T0 + 30_000,
     )
     stop = threading.Event()
-    source = MessageList(STREAM, stop)
+    source = MessageList(STREAM, stop, one_batch=True)  # the bug strikes its second batch
     guard = threading.Timer(60, stop.set)  # only ends a hung run; the asserts say what failed
     guard.start()
     with caplog.at_level(logging.ERROR, logger="alerts.quarantine"):
@@ -162,7 +162,7 @@ def test_metrics_and_health_show_the_quarantine_while_the_gateway_serves(
         assert (healthy.status_code, healthy.json()["status"]) == (200, "ok")
         assert "facility_rules_quarantined 0" in httpx.get(f"{base}/metrics", timeout=5).text
 
-        gateway.run(MessageList(STREAM, stop := threading.Event()), stop)
+        gateway.run(MessageList(STREAM, stop := threading.Event(), one_batch=True), stop)
 
         health = httpx.get(f"{base}/health", timeout=5)
         metrics = httpx.get(f"{base}/metrics", timeout=5).text
