@@ -40,14 +40,13 @@ from alerts.sink import AlertsSink  # noqa: E402
 from alerts.store import WorkOrderStore  # noqa: E402
 from db.engine import make_engine  # noqa: E402
 from facility.batch import Batch  # noqa: E402
-from facility.clock import now_ms  # noqa: E402
 from facility.site import Site  # noqa: E402
 from gateway import pipeline  # noqa: E402
 from gateway.dead_letters import MemoryDeadLetters  # noqa: E402
 from gateway.decoder import Decoder  # noqa: E402
 from gateway.mqtt import InboundMessage  # noqa: E402
 from ingest import gzip_body, line_protocol  # noqa: E402
-from tests.integration.load import stream, synthetic_site  # noqa: E402
+from tests.integration.load import hotpath_stream  # noqa: E402
 
 
 class Backlog:
@@ -118,8 +117,7 @@ def main() -> None:
     parser.add_argument("--readings-per-device", type=int, default=100)
     parser.add_argument("--runs", type=int, default=4)
     args = parser.parse_args()
-    site = synthetic_site(250)
-    data = stream(site, args.readings_per_device, args.per_message, now_ms() - 4_000_000)
+    site, data = hotpath_stream(args.readings_per_device, args.per_message)
     messages = [InboundMessage(t, p, i + 1, 1, 1) for i, (t, p) in enumerate(data.messages)]
     merged_waiting = pipeline._waiting
 

@@ -26,7 +26,7 @@ from facility.clock import now_ms  # noqa: E402
 from gateway.decoder import Decoder, Message  # noqa: E402
 from gateway.sequence import SequenceTracker  # noqa: E402
 from ingest import gzip_body, line_protocol  # noqa: E402
-from tests.integration.load import stream, synthetic_site  # noqa: E402
+from tests.integration.load import hotpath_stream  # noqa: E402
 
 STAGES = ("decode", "sequences", "line protocol", "gzip", "rules")
 
@@ -39,8 +39,7 @@ def main() -> None:
     parser.add_argument("--readings-per-device", type=int, default=300)
     parser.add_argument("--gzip-level", type=int, default=1)
     args = parser.parse_args()
-    site = synthetic_site(250)
-    data = stream(site, args.readings_per_device, args.per_message, now_ms() - 4_000_000)
+    site, data = hotpath_stream(args.readings_per_device, args.per_message)
     messages = [Message(topic, payload) for topic, payload in data.messages]
     batches: list[list[Message]] = [[]]
     size = 0

@@ -118,8 +118,9 @@ def check_readings(
     topic: str,
     collected: KindRows,
     rejections: list[Rejection],
-) -> int:
-    """The exact path: each reading checked on its own, a bad one named by its reason."""
+) -> None:
+    """The exact path: each reading checked on its own, a bad one named by its reason; the
+    ones kept take the ordinals from `ordinal` on, in order."""
     index = collected.spec.index
     layout = collected.layout
     checked = collected.checked
@@ -132,7 +133,6 @@ def check_readings(
         checked.add(reading, device, number, ordinal)
         checked.rows.append(list(map(reading.get, layout.columns, layout.defaults)))
         ordinal += 1
-    return ordinal
 
 
 def check_reading(reading: object, index: Mapping[str, int]) -> tuple[RejectReason, str] | None:

@@ -201,14 +201,13 @@ class Decoder:
         rows: dict[str, KindRows],
         rejections: list[Rejection],
         doc: object = _UNPARSED,
-    ) -> int:
-        """Collect one message's readings; returns the next reading ordinal. `doc` is the
-        payload already parsed, or `_UNPARSED`."""
+    ) -> None:
+        """Collect one message's readings, the first at `ordinal`. `doc` is the payload
+        already parsed, or `_UNPARSED`."""
         topic, payload = message.topic, message.payload
 
-        def reject(reason: RejectReason, detail: str) -> int:
+        def reject(reason: RejectReason, detail: str) -> None:
             rejections.append(Rejection(reason, topic, detail, excerpt(payload)))
-            return ordinal
 
         if len(payload) > self.limits.max_payload_bytes:
             return reject(
@@ -240,7 +239,7 @@ class Decoder:
                 and b"[" not in payload
             ):
                 collected.whole.add(doc, device, number, ordinal)
-                return ordinal + 1
+                return None
             return check_readings([doc], device, number, ordinal, topic, collected, rejections)
         readings = doc[READINGS_KEY]
         if type(readings) is not list or len(doc) != 1:
@@ -258,7 +257,7 @@ class Decoder:
         whole.device.extend(repeat(device, count))
         whole.message.extend(repeat(number, count))
         whole.order.extend(range(ordinal, ordinal + count))
-        return ordinal + count
+        return None
 
     @staticmethod
     def _clean(payload: bytes, readings: list[Any]) -> bool:

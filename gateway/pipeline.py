@@ -143,9 +143,11 @@ class Gateway:
         stop: threading.Event | None = None,
         sinks: Sequence[BatchSink] | None = None,
     ) -> bool:
-        """Hand the batch to every sink, retrying until it succeeds; False if stopped first."""
+        """Hand the batch to every sink, retrying until it succeeds; False if stopped first.
+        A batch handed to the gateway's own sinks (the rules) counts as an evaluation."""
         if not len(result.batch):
             return True
+        evaluation = sinks is None
         sinks = self.sinks if sinks is None else sinks
         delay = self.settings.retry_min_s
         done = 0  # sinks that already have the batch are not given it again
@@ -168,6 +170,8 @@ class Gateway:
                     time.sleep(wait)
                 delay = min(delay * 2, self.settings.retry_max_s)
             else:
+                if evaluation:
+                    self.metrics.record_rules_evaluation()
                 return True
 
     def run(self, source: MessageSource, stop: threading.Event) -> None:
@@ -227,15 +231,12 @@ class Gateway:
             items, last = _waiting(item, pending)
             taken = [i for i in items if i.result is not None]
             if taken:
-                merged = _merged([i.result for i in taken if i.result is not None])
-                done = self.deliver(merged, stop)
+                done = self.deliver(_merged(taken), stop)
                 for batch in taken:
                     batch.rules_done = done  # False only when stopping
                     batch.evaluated.set()
                 if not done:
                     return
-                if len(merged.batch):
-                    self.metrics.record_rules_evaluation()
             for done_item in items:
                 self.report_progress(done_item.caught_up_ms)
             if last:
@@ -266,8 +267,6 @@ class Gateway:
                 continue
             result = self.decode(messages)
             if self.deliver(result, stop):
-                if len(result.batch):
-                    self.metrics.record_rules_evaluation()
                 self.report_progress(current)
                 source.ack(messages)
 
@@ -286,8 +285,9 @@ def _waiting(first: _Pending, pending: queue.Queue[_Pending | None]) -> tuple[li
         items.append(item)
 
 
-def _merged(results: Sequence[DecodeResult]) -> DecodeResult:
-    """One batch of several, in the order taken (the rejections stay with their own)."""
+def _merged(items: Sequence[_Pending]) -> DecodeResult:
+    """The items' batches as one, in the order taken (the rejections stay with their own)."""
+    results = [i.result for i in items if i.result is not None]
     if len(results) == 1:
         return results[0]
     first = results[0].batch

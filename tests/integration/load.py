@@ -12,6 +12,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from facility.catalog import KINDS, FieldType
+from facility.clock import now_ms
 from facility.site import Site, parse_site
 from facility.wire import encode_reading, encode_readings, telemetry_topic
 
@@ -66,6 +67,13 @@ class Stream:
     @property
     def readings(self) -> int:
         return sum(self.readings_by_kind.values())
+
+
+def hotpath_stream(readings_per_device: int, per_message: int) -> tuple[Site, Stream]:
+    """The one-process benchmarks' stream (`bench/hotpath.py`, `bench/backlog.py`): the
+    ingest benchmark's 1,000 devices, readings 1 s apart starting about an hour ago."""
+    site = synthetic_site(250)
+    return site, stream(site, readings_per_device, per_message, now_ms() - 4_000_000)
 
 
 def stream(

@@ -16,6 +16,7 @@ from gateway.decoder import Decoder
 from gateway.mqtt import InboundMessage
 from gateway.pipeline import Gateway, PipelineSettings
 from ingest.memory import MemoryWriter
+from tests.fakes import MessageList
 
 NOW_MS = 1_790_000_000_000
 PUMP_TOPIC = "facility/v1/shangri-la/estate/pump/pump-1/telemetry"
@@ -69,8 +70,22 @@ def _pump(mid: int, seq: int, suction_bar: float = 1.5) -> InboundMessage:
     return _message(mid, PUMP_TOPIC, payload)
 
 
-def _gateway(site: Site, sinks: Sequence[BatchSink], letters: MemoryDeadLetters) -> Gateway:
-    return Gateway(Decoder(site), sinks, letters, settings=NO_WAIT, clock_ms=lambda: NOW_MS)
+def _gateway(
+    site: Site,
+    sinks: Sequence[BatchSink],
+    letters: MemoryDeadLetters | None = None,
+    *,
+    durable: BatchSink | None = None,
+) -> Gateway:
+    """A gateway without waits; pipelined (store and rules on their threads) with `durable`."""
+    return Gateway(
+        Decoder(site),
+        sinks,
+        letters or MemoryDeadLetters(),
+        durable=durable,
+        settings=NO_WAIT,
+        clock_ms=lambda: NOW_MS,
+    )
 
 
 def test_bad_messages_are_dead_lettered_and_the_loop_goes_on(demo_site: Site) -> None:
@@ -179,14 +194,8 @@ def test_pipelined_acks_follow_durability_in_receive_order(demo_site: Site) -> N
     stop = threading.Event()
     messages = [_pump(mid, mid) for mid in range(1, 10)]
     source = AckLog(messages, log)
-    gateway = Gateway(
-        Decoder(demo_site),
-        [RecordingSink(log, "rules", each=True)],  # batches queued for it come together
-        MemoryDeadLetters(),
-        durable=RecordingSink(log, "store"),
-        settings=NO_WAIT,
-        clock_ms=lambda: NOW_MS,
-    )
+    rules = RecordingSink(log, "rules", each=True)  # batches queued for it come together
+    gateway = _gateway(demo_site, [rules], durable=RecordingSink(log, "store"))
     finished = threading.Event()
 
     def stop_when_drained() -> None:
@@ -224,7 +233,7 @@ class HeldRules:
         self.progress.append(as_of_ms)
 
 
-class CountingSource(FakeSource):
+class CountingSource(MessageList):
     """Sets `queued` at the take after its last batch: by then the batches the rules stage
     has not taken wait in its queue (the store stage holds the first, unacked)."""
 
@@ -243,26 +252,12 @@ def test_batches_queued_for_a_busy_rules_stage_are_evaluated_together(demo_site:
     """Three batches: the rules hold their first evaluation until the other batches wait for
     them, then take what waits in one evaluation, readings in receive order; every message
     is acked once, in order, and the evaluations are counted."""
-    queued, stop = threading.Event(), threading.Event()
+    queued = threading.Event()
     rules = HeldRules(queued)
     source = CountingSource([_pump(mid, mid) for mid in range(1, 10)], queued)
     store = MemoryWriter()
-    gateway = Gateway(
-        Decoder(demo_site),
-        [rules],
-        MemoryDeadLetters(),
-        durable=store,
-        settings=NO_WAIT,
-        clock_ms=lambda: NOW_MS,
-    )
-
-    def stop_when_acked() -> None:
-        while len(source.acked) < 9:
-            stop.wait(0.01)
-        stop.set()
-
-    threading.Thread(target=stop_when_acked, daemon=True).start()
-    gateway.run(source, stop)
+    gateway = _gateway(demo_site, [rules], durable=store)
+    gateway.run(source, source.stop)  # the source stops it once every message is acked
 
     # Where the first evaluation ends depends on whether batch 2 was queued before the stage
     # took batch 1; what was still queued behind it is then taken at once.
@@ -279,14 +274,7 @@ def test_pipelined_nothing_is_acked_while_the_store_fails(demo_site: Site) -> No
     stop = threading.Event()
     source = FakeSource([_pump(1, 1), _pump(2, 2)], threading.Event())
     rules = MemoryWriter()
-    gateway = Gateway(
-        Decoder(demo_site),
-        [rules],
-        MemoryDeadLetters(),
-        durable=FlakySink(failures=1_000_000),
-        settings=NO_WAIT,
-        clock_ms=lambda: NOW_MS,
-    )
+    gateway = _gateway(demo_site, [rules], durable=FlakySink(failures=1_000_000))
     timer = threading.Timer(0.3, stop.set)
     timer.start()
     gateway.run(source, stop)
@@ -299,14 +287,7 @@ def test_pipelined_nothing_is_acked_while_the_rules_fail(demo_site: Site) -> Non
     stop = threading.Event()
     source = FakeSource([_pump(1, 1), _pump(2, 2)], threading.Event())
     store = MemoryWriter()
-    gateway = Gateway(
-        Decoder(demo_site),
-        [FlakySink(failures=1_000_000)],
-        MemoryDeadLetters(),
-        durable=store,
-        settings=NO_WAIT,
-        clock_ms=lambda: NOW_MS,
-    )
+    gateway = _gateway(demo_site, [FlakySink(failures=1_000_000)], durable=store)
     timer = threading.Timer(0.3, stop.set)
     timer.start()
     gateway.run(source, stop)
