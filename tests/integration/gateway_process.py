@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
 
-from tests.integration.helpers import start_facility, stop_process, wait_for
+from tests.integration.helpers import start_facility, stop_process
 from tests.services import free_port
+
+PORT_IN_USE = "the port is in use"
+PORT_RETRIES = 3
+START_TIMEOUT_S = 30.0
 
 
 class GatewayProcess:
@@ -61,8 +66,32 @@ class GatewayProcess:
         self.process = start_facility(self.args, self.log)
 
     def wait_started(self) -> None:
-        wait_for(self.health, lambda h: h is not None and h.get("mqtt_connected") is True,
-                 timeout_s=30, what="the gateway to connect")  # fmt: skip
+        """Wait for /health to say connected; on a failure, say why with the gateway's log.
+        A gateway that exits fails at once; one that lost its metrics port to another process
+        between `free_port` and its own bind (a race on a busy machine) starts again on a new
+        port."""
+        for _ in range(PORT_RETRIES):
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while self.running and time.monotonic() < deadline:
+                health = self.health()
+                if health is not None and health.get("mqtt_connected") is True:
+                    return
+                time.sleep(0.25)
+            if self.running:
+                raise AssertionError(
+                    f"the gateway did not connect within {START_TIMEOUT_S:g} s; "
+                    f"its log ends:\n{self.log_tail()}"
+                )
+            if PORT_IN_USE not in self.log_tail():
+                break
+            self.metrics_port = free_port()
+            self.args[self.args.index("--metrics-port") + 1] = str(self.metrics_port)
+            self.spawn()
+        assert self.process is not None
+        raise AssertionError(
+            f"the gateway exited with {self.process.returncode} before connecting; "
+            f"its log ends:\n{self.log_tail()}"
+        )
 
     @property
     def running(self) -> bool:

@@ -17,7 +17,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import orjson
 import pytest
 
@@ -25,9 +24,10 @@ from facility.wire import encode_readings, telemetry_topic
 from gateway.mqtt import MqttConsumer, MqttSettings
 from mqtt.identity import GATEWAY_USER, SIMULATOR_USER
 from runtime.cli import main
-from tests.integration.helpers import start_facility, stop_process, wait_for
+from tests.integration.gateway_process import GatewayProcess
+from tests.integration.helpers import wait_for
 from tests.integration.mqtt_probe import WAIT_S, Client
-from tests.services import ServiceProcess, find_binary, free_port, start_mosquitto
+from tests.services import ServiceProcess, find_binary, start_mosquitto
 
 pytestmark = pytest.mark.integration
 
@@ -233,36 +233,18 @@ def test_a_rotated_secret_stops_working_when_the_broker_reloads(
 # -- end to end: a real gateway with its read-only account -----------------------------------
 
 
-class Gateway:
+class Gateway(GatewayProcess):
     """`facility gateway` on SQLite stores, logged in as the gateway account."""
 
     def __init__(self, tmp_path: Path, site_file: Path, port: int, password: str) -> None:
         self.telemetry = tmp_path / "telemetry.sqlite3"
         self.orders = tmp_path / "facility.sqlite3"
-        self.metrics_port = free_port()
-        self.log = tmp_path / "gateway.log"
-        self.process = start_facility(
-            [
-                "gateway", "--site", str(site_file),
-                "--mqtt-port", str(port), "--mqtt-username", GATEWAY_USER,
-                "--mqtt-password", password, "--mqtt-client-id", "identity-gateway",
-                "--store", "sqlite", "--sqlite-path", str(self.telemetry),
-                "--db-url", f"sqlite:///{self.orders}",
-                "--dead-letters", str(tmp_path / "dead-letters.jsonl"),
-                "--spool-dir", str(tmp_path / "spool"),
-                "--rules-state", str(tmp_path / "rules-state.npz"),
-                "--metrics-port", str(self.metrics_port),
-            ],
-            self.log,
+        super().__init__(
+            tmp_path, site_file, port, 0, "",
+            "--mqtt-username", GATEWAY_USER, "--mqtt-password", password,
+            "--mqtt-client-id", "identity-gateway",
+            store_args=("--store", "sqlite", "--sqlite-path", str(self.telemetry)),
         )  # fmt: skip
-        wait_for(self.connected, bool, timeout_s=30, what="the gateway to connect")
-
-    def connected(self) -> bool:
-        try:
-            health = httpx.get(f"http://127.0.0.1:{self.metrics_port}/health", timeout=2).json()
-        except httpx.HTTPError:
-            return False
-        return health.get("mqtt_connected") is True
 
     def readings(self, device: str) -> int:
         try:
@@ -278,9 +260,6 @@ class Gateway:
         with sqlite3.connect(self.orders) as db:
             rows = db.execute("SELECT device_id, rule_id FROM work_orders").fetchall()
         return [(str(device), str(rule)) for device, rule in rows]
-
-    def stop(self) -> int:
-        return stop_process(self.process)
 
 
 def test_a_forgery_on_another_devices_topic_stores_nothing_and_opens_no_order(
