@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from facility.batch import Batch
 from facility.catalog import KINDS
-from facility.site import Site
+from facility.site import Site, local_id, scoped_id, site_of_id
 from ingest.errors import IngestError
 
 MAX_RAW_POINTS = 10_000
@@ -34,6 +34,23 @@ def site_tag(site: Site, device_id: str) -> str:
 def site_tags(site: Site) -> tuple[str, ...]:
     """Every `site` tag the site's series carry (a portfolio: one per estate)."""
     return tuple(s.id for s in site.sites)
+
+
+def stored_ids(device_id: str) -> tuple[str, ...]:
+    """The `device` tags a device's series carry within its `site` tag: its id, and for a
+    portfolio's scoped id also the plain id it was written under before its estate joined the
+    portfolio (`facility db scope-ids` moves the database's ids, not the telemetry's; the
+    `site` tag keeps one estate's plain `b03-pump` apart from another's)."""
+    local = local_id(device_id)
+    return (device_id,) if local == device_id else (device_id, local)
+
+
+def read_id(site: Site, tag: str, stored: str) -> str:
+    """The id a series stored as `stored` under `site` tag `tag` is read as: a plain id under
+    a portfolio's estate is that estate's scoped id (see `stored_ids`)."""
+    if site.scoped and site_of_id(stored) is None:
+        return scoped_id(tag, stored)
+    return stored
 
 
 class HistoryQueryError(IngestError):

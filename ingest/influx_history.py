@@ -27,8 +27,10 @@ from ingest.history import (
     check_buckets,
     check_limit,
     check_range,
+    read_id,
     site_tag,
     site_tags,
+    stored_ids,
 )
 from ingest.http_query import QueryClient, error_text
 from ingest.influx_v1 import InfluxV1Settings
@@ -40,6 +42,12 @@ def identifier(name: str) -> str:
 
 def literal(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _any_of(tag: str, values: tuple[str, ...]) -> str:
+    """`tag` is one of `values` (parenthesised when there are several)."""
+    matches = " OR ".join(f"{identifier(tag)} = {literal(v)}" for v in values)
+    return matches if len(values) == 1 else f"({matches})"
 
 
 def _as_float(value: Any) -> float:
@@ -115,7 +123,7 @@ class InfluxV1History:
     def _where(self, query: SeriesQuery, *extra: str) -> str:
         return " AND ".join([
             f"WHERE {identifier('site')} = {literal(site_tag(self.site, query.device_id))}",
-            f"{identifier('device')} = {literal(query.device_id)}",
+            _any_of("device", stored_ids(query.device_id)),
             f"time >= {query.start_ms}ms AND time < {query.end_ms}ms",
             *extra,
         ])  # fmt: skip
@@ -169,9 +177,9 @@ class InfluxV1History:
                     continue
                 for result in self._results(orjson.loads(line)):
                     for series in result.get("series", []):
-                        if series["columns"][:2] != ["time", "device"]:
+                        if series["columns"][:3] != ["time", "device", "site"]:
                             raise StoreUnavailableError(
-                                f"InfluxDB 1.x: unexpected columns {series['columns'][:2]}"
+                                f"InfluxDB 1.x: unexpected columns {series['columns'][:3]}"
                             )
                         rows += series.get("values", [])
         return rows
@@ -187,13 +195,19 @@ class InfluxV1History:
                 continue
             fields = ", ".join(identifier(f.name) for f in spec.fields)
             rows = self._streamed(
-                f"SELECT {identifier('device')}, {fields} FROM {identifier(kind)} "
+                f"SELECT {identifier('device')}, {identifier('site')}, {fields} "
+                f"FROM {identifier(kind)} "
                 f"WHERE ({self._sites}) AND time >= {start_ms}ms AND time < {end_ms}ms"
             )
             if not rows:
                 continue
             block = np.array(rows, dtype=object)
-            device = np.array([index.get(name, -1) for name in block[:, 1].tolist()], np.int32)
+            series = list(zip(block[:, 1].tolist(), block[:, 2].tolist(), strict=True))
+            rows_of = {
+                (name, tag): index.get(read_id(self.site, str(tag), str(name)), -1)
+                for name, tag in set(series)
+            }
+            device = np.array([rows_of[key] for key in series], np.int32)
             known = device >= 0  # devices no longer in the site are left out
             if not known.any():
                 continue
@@ -203,7 +217,7 @@ class InfluxV1History:
                 device[known],
                 block[:, 0].astype(np.int64),
                 np.zeros(len(block), np.int64),
-                np.ascontiguousarray(block[:, 2:].astype(np.float64)),  # None -> NaN
+                np.ascontiguousarray(block[:, 3:].astype(np.float64)),  # None -> NaN
             )
         return Batch(self.site.id, kinds)
 

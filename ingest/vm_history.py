@@ -34,8 +34,10 @@ from ingest.history import (
     check_buckets,
     check_limit,
     check_range,
+    read_id,
     site_tag,
     site_tags,
+    stored_ids,
 )
 from ingest.http_query import QueryClient, error_text
 
@@ -104,9 +106,11 @@ class VictoriaMetricsHistory:
             raise StoreUnavailableError(f"VictoriaMetrics answered no JSON lines: {exc}") from exc
         return [line for line in lines if isinstance(line, dict)]
 
-    def _selector(self, name: str, site: str, **labels: str) -> str:
-        matchers = [f"__name__={label_value(name)}", f"site={label_value(site)}"]
-        matchers += [f"{key}={label_value(value)}" for key, value in labels.items()]
+    def _selector(self, name: str, site: str, device_id: str) -> str:
+        ids = stored_ids(device_id)
+        device = (f"device={label_value(device_id)}" if len(ids) == 1
+                  else f"device=~{label_value('|'.join(map(re.escape, ids)))}")  # fmt: skip
+        matchers = [f"__name__={label_value(name)}", f"site={label_value(site)}", device]
         return "{" + ",".join(matchers) + "}"
 
     def _samples(self, query: SeriesQuery, start_ms: int, end_ms: int) -> Samples:
@@ -115,7 +119,7 @@ class VictoriaMetricsHistory:
             self._selector(
                 metric_name(query.kind, query.field),
                 site_tag(self.site, query.device_id),
-                device=query.device_id,
+                query.device_id,
             ),
             start_ms,
             end_ms,
@@ -177,7 +181,8 @@ class VictoriaMetricsHistory:
             devices, stamps, cols, values = [], [], [], []
             for line in self._export(selector, start_ms, end_ms):
                 labels = line.get("metric") or {}
-                device = index.get(str(labels.get("device")), -1)
+                name = read_id(self.site, str(labels.get("site")), str(labels.get("device")))
+                device = index.get(name, -1)
                 column = columns.get(str(labels.get("__name__")), -1)
                 if device < 0 or column < 0:  # devices no longer in the site
                     continue

@@ -333,3 +333,76 @@ def test_a_portfolios_colliding_ids_are_read_back_each_on_its_estate(
         for d, v in zip(pumps.device, pumps.column("suction_bar"), strict=True)
     }
     assert got == {"alpha:b03-pump": 1.0, "beta:b03-pump": 2.0, "gamma:b03-pump": 3.0}
+
+
+TAGGED = [  # the stores whose series carry the `site` tag (SQLite's table has no site column)
+    pytest.param("influx-v1", marks=pytest.mark.integration),
+    pytest.param("influx-v2", marks=pytest.mark.integration),
+]
+
+
+@pytest.mark.parametrize("backend", TAGGED, indirect=True)
+def test_an_estates_history_from_before_the_portfolio_is_read_by_its_scoped_id(
+    backend: Backend, tmp_path: Path
+) -> None:
+    """Each estate ran alone first (plain `b03-pump`, `site` tag = the estate), then joined
+    a portfolio (`facility db scope-ids`; the gateway now writes `alpha:b03-pump`). The
+    charts of `alpha:b03-pump` show both eras and no other estate's pump; the backtest's batch
+    puts every reading, old or new, on its own estate's row."""
+    directory = write_estates(tmp_path / "sites")
+    portfolio = load_portfolio(directory)
+    start = T0 + 20 * N * 1000  # after what the other tests wrote
+    before = {s: float(i + 1) for i, s in enumerate(ESTATES)}  # alpha 1, beta 2, gamma 3
+    for estate, value in before.items():
+        alone = parse_site((directory / f"{estate}.toml").read_text(encoding="utf-8"))
+        values = np.full((1, len(PUMP.fields)), np.nan)
+        values[:, PUMP.col("suction_bar")] = value
+        kb = KindBatch(
+            PUMP,
+            np.array([alone.by_id["b03-pump"].kind_index], np.int32),
+            np.array([start], np.int64),
+            np.ones(1, np.int64),
+            values,
+        )
+        writer = open_writer(alone, backend.settings)
+        assert writer.write(Batch(alone.id, {"pump": kb})).written == 1
+        writer.close()
+    rows = np.array([d.kind_index for d in portfolio.by_kind["pump"]], np.int32)
+    values = np.full((len(rows), len(PUMP.fields)), np.nan)
+    values[:, PUMP.col("suction_bar")] = [v + 10 for v in before.values()]  # 11, 12, 13
+    kb = KindBatch(
+        PUMP, rows, np.full(len(rows), start + 1000, np.int64), np.ones(len(rows), np.int64),
+        values,
+    )  # fmt: skip
+    writer = open_writer(portfolio, backend.settings)
+    assert writer.write(Batch(portfolio.id, {"pump": kb})).written == len(rows)
+    writer.close()
+    if backend.service is not None and backend.kind == "influx-v2":
+        url = f"http://127.0.0.1:{backend.service.port}"
+        httpx.get(f"{url}/internal/force_flush", timeout=10).raise_for_status()
+    history = open_history(portfolio, backend.settings)
+    try:
+        raw = {
+            s: [p.value for p in history.raw(q(start=start, end=start + 2000,
+                                               device=f"{s}:b03-pump"))]
+            for s in ESTATES
+        }  # fmt: skip
+        buckets = history.downsampled(
+            q(start=start // 60_000 * 60_000, end=start // 60_000 * 60_000 + 120_000,
+              device="beta:b03-pump"),
+            interval_ms=60_000,
+        )  # fmt: skip
+        batch = history.batch(start, start + 2000)
+    finally:
+        history.close()
+    assert raw == {"alpha": [1.0, 11.0], "beta": [2.0, 12.0], "gamma": [3.0, 13.0]}
+    assert [(b.min, b.max, b.count) for b in buckets] == [(2.0, 12.0, 2)]
+    pumps = batch.kinds["pump"]
+    got = sorted(
+        (portfolio.by_kind["pump"][int(d)].id, int(ts), float(v))
+        for d, ts, v in zip(pumps.device, pumps.ts_ms, pumps.column("suction_bar"), strict=True)
+    )
+    assert got == sorted(
+        [(f"{s}:b03-pump", start, v) for s, v in before.items()]
+        + [(f"{s}:b03-pump", start + 1000, v + 10) for s, v in before.items()]
+    )
