@@ -14,7 +14,8 @@ from db.schema import report_photos
 
 @dataclass(frozen=True, slots=True)
 class Photo:
-    """An image as received: its type as the bytes show it (the caller checked them)."""
+    """An image as it is stored: its type and bytes (the API decoded it and dropped its
+    metadata: `api.uploads.clean_photo`)."""
 
     media_type: str
     data: bytes

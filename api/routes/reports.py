@@ -22,7 +22,7 @@ from api.deps import AppContext, Context, client_key, not_found, unprocessable
 from api.errors import RateLimitedError
 from api.schemas import ReportIn, ReportOut
 from api.settings import ApiSettings
-from api.uploads import image_type, not_an_image, too_large
+from api.uploads import clean_photo, too_large
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 FORM_PATH: Final = "/api/v1/reports/form"
@@ -124,10 +124,7 @@ async def create_report_form(
         data = await photo.read(limit + 1)
         if len(data) > limit:
             raise too_large(limit)
-        media_type = image_type(data)
-        if media_type is None:
-            raise not_an_image()
-        stored = Photo(media_type, data)
+        stored = Photo(*await to_thread.run_sync(clean_photo, data))
     return await to_thread.run_sync(
         functools.partial(file_report, context, client_key(request), body, stored)
     )

@@ -13,11 +13,12 @@ from alerts.interface import Severity
 from api.settings import ApiSettings
 from facility.errors import SettingsError
 from tests.api_support import SECRET, Api, open_order
+from tests import images
 from tests.fakes import FakeClock
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
-WEBP = b"RIFF\x00\x00\x00\x00WEBPVP8 " + b"\x00" * 64
+PNG = images.png()
+JPEG = images.jpeg()
+WEBP = images.webp()
 GIF = b"GIF89a" + b"\x00" * 64
 
 
@@ -117,7 +118,9 @@ def test_a_steward_reads_their_buildings_reports_and_adds_a_note(api: Api) -> No
         ("steward", "Saw it: stuck at floor 4")
     ]
     (photo,) = item["photos"]
-    assert (photo["media_type"], photo["size_bytes"]) == ("image/png", len(PNG))
+    stored = api.get(photo["url"], "steward").content
+    assert (photo["media_type"], photo["size_bytes"]) == ("image/png", len(stored))
+    assert images.pixels(stored) == images.pixels(PNG)  # the picture, losslessly
     every = api.get("/api/v1/buildings/b03/reports", "steward", params={"state": "all"}).json()
     assert [(i["work_order_id"], i["status"]) for i in every["items"]] == [
         (second, "cancelled"), (first, "open"),
@@ -140,7 +143,9 @@ def test_staff_see_a_reports_photo_by_its_id(api: Api) -> None:
     assert listed["url"] == f"/api/v1/work-orders/{order_id}/photos/{listed['id']}"
     answer = api.get(listed["url"], "steward")
     assert answer.status_code == 200
-    assert answer.content == JPEG
+    assert images.pixels(answer.content)[:2] == ((4, 2), "JPEG")
+    assert images.SECRET_PLACE.encode() in JPEG
+    assert images.SECRET_PLACE.encode() not in answer.content  # nor the phone's GPS, camera
     assert answer.headers["content-type"] == "image/jpeg"
     assert answer.headers["x-content-type-options"] == "nosniff"
     assert "IMG" not in answer.headers["content-disposition"]
@@ -184,6 +189,8 @@ def test_the_form_without_a_photo_and_with_an_empty_file_field(api: Api) -> None
         (("cat.gif", GIF, "image/jpeg"), 415, "JPEG, PNG or WebP"),  # lies about its type
         (("a.jpg", b"<script>alert(1)</script>", "image/jpeg"), 415, "JPEG, PNG or WebP"),
         (("tiny.jpg", b"\xff\xd8", "image/jpeg"), 415, "JPEG, PNG or WebP"),
+        (("cut.jpg", JPEG[:300], "image/jpeg"), 415, "JPEG, PNG or WebP"),  # starts like one
+        (("bomb.png", images.png_claiming(20_000, 20_000), "image/png"), 413, "megapixels"),
         (("big.png", PNG + b"\x00" * 2048, "image/png"), 413, "larger than"),
     ],
 )
