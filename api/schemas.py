@@ -74,7 +74,7 @@ class UserAdminOut(UserOut):
 
 class UserIn(_In):
     username: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{2,63}$")]
-    password: Annotated[str, StringConstraints(pattern=LINE, min_length=8, max_length=256)]
+    password: NewPassword
     role: RoleName
     display_name: Annotated[str, StringConstraints(pattern=LINE, max_length=128)] | None = None
     team: Name | None = None
@@ -91,6 +91,22 @@ class BuildingsIn(_In):
 class SitesIn(_In):
     sites: Annotated[list[Id], Field(max_length=1000)]
     """[]: no limit by site (a steward then needs buildings)."""
+
+
+NewPassword = Annotated[str, StringConstraints(pattern=LINE, min_length=8, max_length=256)]
+
+
+class PasswordIn(_In):
+    """A password an admin sets for a user (one who forgot theirs)."""
+
+    password: NewPassword
+
+
+class PasswordChangeIn(_In):
+    """A user's own new password, with the current one as proof."""
+
+    current_password: Annotated[str, StringConstraints(pattern=LINE, min_length=1, max_length=256)]
+    new_password: NewPassword
 
 
 class RoleIn(_In):

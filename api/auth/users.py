@@ -181,7 +181,7 @@ class UserStore:
                 _set_sites(conn, user_id, chosen_sites)
         except IntegrityError as exc:
             raise UserError(f"user {username!r} exists already") from exc
-        return self._found(username)
+        return self.found(username)
 
     def set_password(self, username: str, password: str) -> None:
         """A new password: ends the user's sessions and forgets their failed logins."""
@@ -202,7 +202,7 @@ class UserStore:
             check_role(row.role, row.team, chosen, known, sites)
             self._change(conn, username)
             _set_buildings(conn, row.id, chosen)
-        return self._found(username)
+        return self.found(username)
 
     def set_sites(
         self, username: str, sites: Iterable[str], known: Collection[str] | None = None
@@ -216,7 +216,7 @@ class UserStore:
             check_role(row.role, row.team, buildings, None, chosen, known)
             self._change(conn, username)
             _set_sites(conn, row.id, chosen)
-        return self._found(username)
+        return self.found(username)
 
     def set_role(
         self,
@@ -251,7 +251,7 @@ class UserStore:
             self._change(conn, username, role=str(checked), team=new_team or None)
             _set_buildings(conn, row.id, chosen)
             _set_sites(conn, row.id, chosen_sites)
-        return self._found(username)
+        return self.found(username)
 
     def set_disabled(self, username: str, disabled: bool) -> User:
         with begin_write(self.engine) as conn:
@@ -259,7 +259,7 @@ class UserStore:
             if disabled:
                 _keep_an_admin(conn, row, f"disabling {username!r}")
             self._change(conn, username, disabled=disabled)
-        return self._found(username)
+        return self.found(username)
 
     def delete(self, username: str) -> None:
         with begin_write(self.engine) as conn:
@@ -279,7 +279,7 @@ class UserStore:
     def unlock(self, username: str) -> int:
         """Forget the account's failed logins from every client (no password reset needed);
         how many clients were held back or counting."""
-        self._found(username)
+        self.found(username)
         return self.backoff.clear(username)
 
     def _row(self, conn: Connection, username: str) -> Any:
@@ -306,7 +306,8 @@ class UserStore:
     def by_username(self, username: str) -> User | None:
         return self._one(users.c.username == username)
 
-    def _found(self, username: str) -> User:
+    def found(self, username: str) -> User:
+        """The user of that name; `UserNotFoundError` (404) if there is none."""
         user = self.by_username(username)
         if user is None:
             raise UserNotFoundError(username)

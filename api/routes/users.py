@@ -1,20 +1,31 @@
-"""The users admins manage, and a user's own "log out everywhere".
+"""The users admins manage, and a user's own password and "log out everywhere".
 
-Every change here that alters what a user may do (disable, role, buildings, sites) ends their
-sessions: their tokens carry the old version and are refused from the next request on, live
-streams included. Changes that would leave no enabled admin are refused (422).
+Every change here that alters what a user may do (disable, role, buildings, sites) or their
+password ends their sessions: their tokens carry the old version and are refused from the next
+request on, live streams included. Changes that would leave no enabled admin are refused (422).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Path, Request, Response, status
 
 from api.auth.users import User
-from api.deps import Admin, AppContext, Context, CurrentUser, unprocessable, user_out
-from api.routes.auth import clear_cookie
-from api.schemas import BuildingsIn, RoleIn, SitesIn, UnlockOut, UserAdminOut, UserIn
+from api.deps import Admin, AppContext, Context, CurrentUser, client_key, unprocessable, user_out
+from api.errors import LoginFailedError, PermissionDeniedError, RateLimitedError
+from api.routes.auth import clear_cookie, issue_token
+from api.schemas import (
+    BuildingsIn,
+    PasswordChangeIn,
+    PasswordIn,
+    RoleIn,
+    SitesIn,
+    TokenOut,
+    UnlockOut,
+    UserAdminOut,
+    UserIn,
+)
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"])
 
@@ -93,6 +104,54 @@ def logout_everywhere(principal: CurrentUser, response: Response, context: Conte
     """Ends every session of the calling user, on every device (any role)."""
     context.users.end_sessions(principal.username)
     clear_cookie(response)
+
+
+@router.put(
+    "/me/password",
+    response_model=TokenOut,
+    responses={
+        403: {"description": "the current password is wrong"},
+        422: {"description": "the new password is too short or long, or the current one"},
+        429: {"description": "too many attempts: as for logging in (Retry-After)"},
+    },
+)
+def change_own_password(
+    body: PasswordChangeIn,
+    principal: CurrentUser,
+    request: Request,
+    response: Response,
+    context: Context,
+) -> TokenOut:
+    """The calling user's own password (any role), given the current one. Every session of
+    the user ends, on every device (a password is changed because it may be known); this one
+    goes on as a new session: the answer is its token, and its cookie is set.
+
+    The current password is checked as a login is: a wrong one counts towards the same
+    limits and back-off (429 + Retry-After), so a session left open is no way to guess it."""
+    if body.new_password == body.current_password:
+        raise unprocessable(("body", "new_password"), "the new password is the current one")
+    client = client_key(request)
+    retry_after = context.login_limiter.hit(client)
+    if retry_after is not None:
+        context.metrics.count("rate_limited")
+        raise RateLimitedError("too many login attempts from this client", retry_after)
+    try:
+        context.users.authenticate(principal.username, body.current_password, client)
+    except LoginFailedError:
+        context.metrics.count("login_failures")
+        raise PermissionDeniedError("the current password is wrong") from None
+    context.users.set_password(principal.username, body.new_password)
+    return issue_token(context, context.users.found(principal.username), request, response)
+
+
+@router.put("/{username}/password", response_model=UserAdminOut, responses=_FOUND)
+def set_password(
+    username: Username, body: PasswordIn, _admin: Admin, context: Context
+) -> UserAdminOut:
+    """A new password for a user who forgot theirs (tell it to them another way): their
+    sessions end and their failed logins are forgotten."""
+    context.users.set_password(username, body.password)
+    return _admin_out(context, context.users.found(username))
 
 
 @router.post("/{username}/disable", response_model=UserAdminOut, responses=_CHANGE)

@@ -115,6 +115,23 @@ export async function logout() {
   await fetch(`${API}/auth/logout`, { method: "POST", headers });
 }
 
+/** A new password for the signed-in user: every other session ends; this tab goes on with the
+ * new session's token the answer carries. */
+export async function changePassword(current, fresh) {
+  const token = await request("PUT", "/users/me/password", {
+    body: { current_password: current, new_password: fresh },
+  });
+  saveToken(token);
+  return token.user;
+}
+
+/** Ends every session of the signed-in user, on every device, this one too. */
+export async function logoutEverywhere() {
+  await request("POST", "/users/me/logout-all");
+  clearTimeout(renewTimer);
+  session.clear();
+}
+
 export const api = {
   buildings: () => request("GET", "/buildings"),
   building: (id) => request("GET", `/buildings/${encodeURIComponent(id)}`),

@@ -8,6 +8,7 @@ import { el, keptState, restoreKept } from "./dom.js";
 import { DISPATCHER_STEPS } from "./format.js";
 import { clockTime, language, setLanguage, t, translatePage } from "./i18n.js";
 import { Live, POLL_MS } from "./live.js";
+import { AccountView } from "./view-account.js";
 import { BoardView } from "./view-board.js";
 import { BuildingView } from "./view-building.js";
 import { BuildingsView } from "./view-buildings.js";
@@ -34,6 +35,7 @@ const ROUTES = [
   [/^#\/orders\/(\d+)$/, (m) => new OrderView({ orderId: Number(m[1]) })],
   [/^#\/users$/, () => new UsersView()],
   [/^#\/report$/, () => new ReportView()],
+  [/^#\/account$/, () => new AccountView()],
 ];
 
 class App {
@@ -70,6 +72,7 @@ class App {
       comment: (order, text, sent) => this.comment(order, text, sent),
       announcer: this.announcer,
       signedIn: (user) => this.signedIn(user),
+      signedOutEverywhere: () => this.signedOut("session.everywhere"),
     };
   }
 

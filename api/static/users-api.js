@@ -12,6 +12,8 @@ export const usersApi = {
   disable: (name) => request("POST", `${user(name)}/disable`),
   enable: (name) => request("POST", `${user(name)}/enable`),
   unlock: (name) => request("POST", `${user(name)}/unlock`),
+  /** A new password for a user who forgot theirs (their sessions end). */
+  setPassword: (name, password) => request("PUT", `${user(name)}/password`, { body: { password } }),
   /** {role, team?, buildings?, sites?} */
   setRole: (name, body) => request("PUT", `${user(name)}/role`, { body }),
   setBuildings: (name, buildings) => request("PUT", `${user(name)}/buildings`, { body: { buildings } }),

@@ -1,6 +1,6 @@
-// The admins' users screen: add a user, disable or enable one, change a role, team or buildings
-// (and, with several sites, the whole sites a user is limited to), unlock an account held back
-// by failed logins, and keep the managed list of teams.
+// The admins' users screen: add a user, disable or enable one, set a forgotten password, change a
+// role, team or buildings (and, with several sites, the whole sites a user is limited to), unlock
+// an account held back by failed logins, and keep the managed list of teams.
 // Every rule (names, passwords, the last admin) is the server's; its answer is shown in words.
 "use strict";
 
@@ -190,6 +190,20 @@ export class UsersView {
     return el("details", { class: "users-edit" }, el("summary", {}, t(this.sites.length ? "users.change_sites" : "users.change")), form);
   }
 
+  passwordForm(ctx, user) {
+    const password = el("input", { name: "password", type: "password", required: true, minlength: MIN_PASSWORD, maxlength: MAX_PASSWORD, autocomplete: "new-password" });
+    const form = el("form", { class: "users-password-form", "data-form": "set-password", onsubmit: (event) => {
+      event.preventDefault();
+      this.run(ctx, t("users.set_password"), async () => {
+        await usersApi.setPassword(user.username, password.value);
+        return t("users.password_set", { name: user.username });
+      });
+    } },
+    field(t("users.password"), password, t("users.set_password_hint")),
+    el("button", { type: "submit" }, t("users.set_password")));
+    return el("details", { class: "users-password" }, el("summary", {}, t("users.set_password")), form);
+  }
+
   /** What the user is limited to, in words: a team, buildings, whole sites. */
   scopeText(user) {
     const multi = this.sites.length > 0;
@@ -233,7 +247,9 @@ export class UsersView {
         ? el("p", { class: "user-locked" }, t("users.locked", { count: user.backoff_clients, time: dateTime(user.backoff_until_ms) }))
         : null,
       el("div", { class: "user-actions" }, toggle, unlock),
-      this.keep(`edit:${user.username}:${user.role}:${user.team}:${user.buildings}:${user.sites}`, () => this.editForm(ctx, user)));
+      this.keep(`edit:${user.username}:${user.role}:${user.team}:${user.buildings}:${user.sites}`, () => this.editForm(ctx, user)),
+      // An admin's own password is changed on their account page, with the current one.
+      me ? null : this.keep(`password:${user.username}`, () => this.passwordForm(ctx, user)));
   }
 
   teamsSection(ctx) {

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import uvicorn
@@ -110,6 +110,7 @@ class DashboardServer:
         fault_at_s: int,
         more_faults: Sequence[str] = (),
         token_ttl_s: int = 900,
+        login_attempts_per_client: int | None = None,
         time_series: StoreSettings | None = None,
     ) -> None:
         """`more_faults`: other injections, each with its own start (`NAME:TARGET@START+DURATION`).
@@ -133,6 +134,9 @@ class DashboardServer:
             start_ms=start_ms,
             inject=[f"{fault}@{fault_at_s}+600", *more_faults],
         )
+        settings = ApiSettings(token_ttl_s=token_ttl_s, user_cache_s=0)
+        if login_attempts_per_client is not None:
+            settings = replace(settings, login_attempts_per_client=login_attempts_per_client)
         self.app = create_app(
             site=site,
             store=self.store,
@@ -140,7 +144,7 @@ class DashboardServer:
             history=self.history,
             passwords=Passwords(FAST_FOR_TESTS),
             # Users re-read on every request: a disabled user is refused at once.
-            settings=ApiSettings(token_ttl_s=token_ttl_s, user_cache_s=0),
+            settings=settings,
         )
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"

@@ -93,6 +93,95 @@ def test_logout_everywhere_ends_every_session_of_the_user(api: Api) -> None:
     assert me(api, login(api, "dispatcher")).status_code == 200  # a new login works
 
 
+def change_own(api: Api, headers: dict[str, str], current: str, new: str) -> Any:
+    return api.client.put(
+        "/api/v1/users/me/password",
+        headers=headers,
+        json={"current_password": current, "new_password": new},
+    )
+
+
+@pytest.mark.parametrize("username", ["tech", "steward", "dispatcher", "admin"])
+def test_a_user_changes_their_own_password_and_only_this_session_goes_on(
+    api: Api, username: str
+) -> None:
+    phone, desk = login(api, username), login(api, username)
+    changed = change_own(api, desk, PASSWORD, "correct horse battery")
+    assert changed.status_code == 200, changed.text
+    body = changed.json()
+    assert body["user"]["username"] == username
+    assert "facility_token=" in changed.headers["set-cookie"]
+    assert changed.headers["cache-control"] == "no-store"
+    for headers in (phone, desk):  # every session before the change ends, this one too ...
+        assert me(api, headers).status_code == 401
+    goes_on = {"Authorization": f"Bearer {body['access_token']}"}
+    assert me(api, goes_on).status_code == 200  # ... and goes on as the new one
+    refused = api.client.post(
+        "/api/v1/auth/login", json={"username": username, "password": PASSWORD}
+    )
+    assert refused.status_code == 401
+    assert me(api, login(api, username, "correct horse battery")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("current", "new", "status", "says"),
+    [
+        ("not-the-password", "correct horse battery", 403, "current password is wrong"),
+        (PASSWORD, "short", 422, "at least 8 characters"),
+        (PASSWORD, "x" * 257, 422, "at most 256 characters"),
+        (PASSWORD, "two\nlines-password", 422, "pattern"),
+        (PASSWORD, PASSWORD, 422, "the new password is the current one"),
+        ("", "correct horse battery", 422, "at least 1 character"),
+    ],
+)
+def test_a_bad_own_password_change_changes_nothing(
+    api: Api, current: str, new: str, status: int, says: str
+) -> None:
+    headers = login(api, "tech")
+    refused = change_own(api, headers, current, new)
+    assert refused.status_code == status, refused.text
+    assert says in refused.text
+    assert me(api, headers).status_code == 200  # the session goes on
+    assert me(api, login(api, "tech")).status_code == 200  # the old password still works
+
+
+def test_own_password_changes_need_a_login_and_the_current_password_is_not_guessable(
+    api: Api,
+) -> None:
+    assert change_own(api, {}, PASSWORD, "correct horse battery").status_code == 401
+    headers = login(api, "tech")  # a session left open on a shared screen
+    answers = [
+        change_own(api, headers, f"guess-{i}", "correct horse battery").status_code
+        for i in range(12)
+    ]
+    assert answers[0] == 403
+    assert answers[-1] == 429  # the login back-off holds guesses through this route too
+    assert api.post("/api/v1/users/tech/unlock", "admin").status_code == 200
+    assert me(api, login(api, "tech")).status_code == 200  # nothing changed
+
+
+def test_an_admin_sets_a_forgotten_password_and_the_users_sessions_end(api: Api) -> None:
+    old_session = login(api, "tech")
+    admin = login(api, "admin")
+    done = api.client.put(
+        "/api/v1/users/tech/password", headers=admin, json={"password": "given-by-phone"}
+    )
+    assert done.status_code == 200, done.text
+    assert done.json()["username"] == "tech"
+    assert me(api, old_session).status_code == 401
+    assert me(api, login(api, "tech", "given-by-phone")).status_code == 200
+    assert me(api, admin).status_code == 200  # the admin's own session is untouched
+    for who, path, body, status in [
+        ("admin", "/api/v1/users/nobody/password", {"password": "given-by-phone"}, 404),
+        ("admin", "/api/v1/users/tech/password", {"password": "short"}, 422),
+        ("admin", "/api/v1/users/tech/password", {"password": "ok-length", "x": 1}, 422),
+        ("dispatcher", "/api/v1/users/tech/password", {"password": "given-by-phone"}, 403),
+    ]:
+        headers = admin if who == "admin" else login(api, who)
+        assert api.client.put(path, headers=headers, json=body).status_code == status, path
+    assert me(api, login(api, "tech", "given-by-phone")).status_code == 200
+
+
 def test_a_password_change_from_the_cli_ends_sessions_at_the_next_request(
     api: Api, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

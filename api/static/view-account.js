@@ -1,0 +1,103 @@
+// A user's own account (every role): change the password, sign out on every device.
+// The rules (length, the current password, back-off) are the server's; its answer is shown in words.
+"use strict";
+
+import { changePassword, logoutEverywhere } from "./api.js";
+import { el } from "./dom.js";
+import { t } from "./i18n.js";
+
+/** What the API accepts (api/schemas.py PasswordChangeIn); the server checks again. */
+const MIN_PASSWORD = 8;
+const MAX_PASSWORD = 256;
+
+export class AccountView {
+  constructor() {
+    this.message = null;
+    this.form = null;
+  }
+
+  title = () => t("account.title");
+
+  /** Nothing on the live stream is about the account. */
+  wants = () => false;
+
+  async load() {}
+
+  say(text, error) {
+    this.message = { text, error };
+    if (!this.messageNode) return;
+    this.messageNode.replaceChildren(text);
+    this.messageNode.className = error ? "users-message error" : "users-message ok";
+    this.messageNode.setAttribute("role", error ? "alert" : "status");
+    this.messageNode.hidden = false;
+  }
+
+  failure(error) {
+    if (error.status === 403) return t("account.wrong_current");
+    if (error.status === 429) return t("login.locked", { minutes: Math.max(1, Math.ceil((error.retryAfterS ?? 60) / 60)) });
+    return t("account.error", { error: error.message });
+  }
+
+  passwordForm() {
+    const input = (name, autocomplete, extra = {}) =>
+      el("input", { name, type: "password", required: true, autocomplete, maxlength: MAX_PASSWORD, ...extra });
+    const current = input("current_password", "current-password");
+    const fresh = input("new_password", "new-password", { minlength: MIN_PASSWORD });
+    const again = input("repeat_password", "new-password", { minlength: MIN_PASSWORD });
+    const submit = el("button", { type: "submit" }, t("account.change"));
+    const form = el("form", { class: "account-password", "data-form": "change-password" },
+      el("h3", {}, t("account.password")),
+      el("div", { class: "users-grid" },
+        el("label", { class: "users-field" }, el("span", {}, t("account.current")), current),
+        el("label", { class: "users-field" }, el("span", {}, t("account.new")), fresh,
+          el("small", { class: "muted" }, t("users.password_hint", { min: MIN_PASSWORD, max: MAX_PASSWORD }))),
+        el("label", { class: "users-field" }, el("span", {}, t("account.repeat")), again)),
+      el("p", { class: "muted" }, t("account.ends_sessions")),
+      submit);
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (fresh.value !== again.value) {
+        this.say(t("account.mismatch"), true);
+        again.focus();
+        return;
+      }
+      submit.disabled = true;
+      try {
+        await changePassword(current.value, fresh.value);
+        form.reset();
+        this.say(t("account.changed"), false);
+      } catch (error) {
+        this.say(this.failure(error), true);
+      } finally {
+        submit.disabled = false;
+      }
+    });
+    return form;
+  }
+
+  draw(ctx) {
+    const user = ctx.user();
+    this.messageNode = el("p", { class: "users-message", hidden: true });
+    this.form ??= this.passwordForm();  // kept over redraws: what is typed stays
+    const everywhere = el("button", { type: "button", "data-action": "logout-all", onclick: async () => {
+      try {
+        await logoutEverywhere();
+        ctx.signedOutEverywhere();
+      } catch (error) {
+        this.say(t("account.error", { error: error.message }), true);
+      }
+    } }, t("account.logout_all"));
+    const page = el("div", { class: "users-page account-page" },
+      el("div", { class: "page-head" }, el("h2", {}, t("account.title"))),
+      el("p", { class: "account-who" }, [user.display_name, user.username, t(`role.${user.role}`)]
+        .filter((part, i, all) => part && all.indexOf(part) === i).join(" · ")),
+      this.messageNode,
+      this.form,
+      el("section", { class: "account-sessions" },
+        el("h3", {}, t("account.sessions")),
+        el("p", { class: "muted" }, t("account.logout_all_hint")),
+        everywhere));
+    if (this.message) this.say(this.message.text, this.message.error);
+    return page;
+  }
+}
