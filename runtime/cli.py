@@ -260,6 +260,14 @@ def _devices_commands(top: Any) -> None:
     certs.add_argument("--server-name", action="append", default=[],
                        help="another DNS name or IP address of the broker (repeatable; "
                             "127.0.0.1 and localhost are always in)")  # fmt: skip
+    revoke = _command(
+        sub, "revoke", commands.cmd_devices_revoke, None,
+        help="revoke one account's client certificate: the broker refuses it once it reloads "
+             "the revocation list (crl.pem)",
+    )  # fmt: skip
+    revoke.add_argument("username", help="a device id, or facility.gateway")
+    revoke.add_argument("--out", type=Path, required=True,
+                        help="the directory `devices certs` wrote")  # fmt: skip
 
 
 def load_settings(args: argparse.Namespace, env: dict[str, str]) -> Resolved:

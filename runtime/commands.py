@@ -291,7 +291,22 @@ def cmd_devices_certs(args: argparse.Namespace, settings: Resolved) -> int:
     print(
         f"{report.out}: {issued} certificates issued, {report.kept} kept; CA {report.out}/ca.crt, "
         f"broker {report.out}/server.crt, clients in {report.out}/clients/, acl_file "
-        f"{report.out}/acl"
+        f"{report.out}/acl, crlfile {report.out}/crl.pem"
+    )
+    return 0
+
+
+def cmd_devices_revoke(args: argparse.Namespace, _settings: Resolved) -> int:
+    from mqtt.identity.revocation import revoke
+
+    done = revoke(args.out, args.username)
+    print(
+        f"{done.name}: certificate {done.serial} revoked (kept as {done.kept_as}, its key "
+        f"deleted); {done.crl} lists {done.listed} revoked certificate(s)\n"
+        "reload the broker to refuse it (Mosquitto: kill -HUP <pid>, with crlfile "
+        f"{done.crl}); a connection it has open stays until it closes: restart the broker to "
+        "end it now\n"
+        f"`facility devices certs` issues {done.name} a new certificate while it is in the site"
     )
     return 0
 

@@ -9,7 +9,9 @@ needs to let only those devices speak, each only on its own telemetry topic:
 - `accounts.py`: the generated directory: password file, ACL and the secrets file (0600), kept
   across runs, one account's secret rotated at a time;
 - `certs.py`: the mutual-TLS alternative: a CA, the broker's certificate and one client
-  certificate per account whose CN is the account name (`use_identity_as_username`).
+  certificate per account whose CN is the account name (`use_identity_as_username`);
+- `revocation.py`: one account's certificate revoked on the list the broker checks (`crlfile`);
+- `openssl.py`: the `openssl` command and the certificate directory's layout.
 
 docs/security.md tells how to deploy them.
 """

@@ -7,6 +7,7 @@ DIR/ca.crt, DIR/ca.key          the CA (its key 0600: keep it off the broker in 
 DIR/server.crt, DIR/server.key  the broker's (SAN 127.0.0.1 and localhost, plus --server-name)
 DIR/clients/NAME.crt, NAME.key  one per account; the certificate's CN is the account name
 DIR/acl                         the same acl_file `facility devices credentials` writes
+DIR/crl.pem                     the revocation list (`crlfile`): empty until `revoke`
 ```
 
 A broker listener with `require_certificate true` and `use_identity_as_username true` takes
@@ -21,7 +22,6 @@ import ipaddress
 import re
 import secrets
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,15 +37,22 @@ from mqtt.identity.files import (
     prepare_dir,
     write_atomic,
 )
+from mqtt.identity.openssl import (
+    CA_CERT,
+    CA_KEY,
+    CLIENTS_DIR,
+    CRL_FILE,
+    check_name,
+    openssl_binary,
+    run_openssl,
+)
+from mqtt.identity.revocation import write_crl
 
-CA_CERT, CA_KEY = "ca.crt", "ca.key"
 SERVER_CERT, SERVER_KEY = "server.crt", "server.key"
-CLIENTS_DIR = "clients"
 ACL_FILE = "acl"
 DEFAULT_DAYS = 825
 DEFAULT_SERVER_NAMES = ("127.0.0.1", "localhost")
 ORGANISATION = "Facility Monitor"
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
 _OPENSSL_CONFIG = """\
 [req]
@@ -95,12 +102,11 @@ def issue_certs(
         raise IdentityError(f"--days must be at least 1, not {days}")
     if not server_names:
         raise IdentityError("the broker's certificate needs at least one --server-name")
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        raise IdentityError("no openssl command (Debian: apt-get install openssl)")
+    openssl = openssl_binary()
     accounts = site_accounts(site, simulator=simulator)
     for account in accounts:
-        _check_name(account.username)
+        check_name(account.username)
+    out = out.absolute()  # openssl runs in the staging directory: a relative path would miss
     prepare_dir(out)
     clients = out / CLIENTS_DIR
     prepare_dir(clients)
@@ -130,15 +136,12 @@ def issue_certs(
             else:
                 tool.make_leaf("client", account.username, ca, cert, key)
                 issued.append(account.username)
+        if not (out / CRL_FILE).exists():
+            write_crl(openssl, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     write_atomic(out / ACL_FILE, render_acl(site.id, accounts), BROKER_MODE)
     return CertReport(out, tuple(issued), kept)
-
-
-def _check_name(name: str) -> None:
-    if not _SAFE_NAME.match(name):
-        raise IdentityError(f"{name!r} cannot be a certificate's common name")
 
 
 def _pair_exists(cert: Path, key: Path) -> bool:
@@ -206,12 +209,7 @@ class _OpenSsl:
                 "-keyout", str(path))  # fmt: skip
 
     def _run(self, *args: str) -> None:
-        done = subprocess.run(
-            [self.binary, *args], cwd=self.staging, capture_output=True, text=True, check=False
-        )
-        if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
-            raise IdentityError(f"openssl {args[0]} failed: {last}")
+        run_openssl(self.binary, self.staging, *args)
 
 
 def _install(source: Path, target: Path, mode: int) -> None:

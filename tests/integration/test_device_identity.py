@@ -140,7 +140,7 @@ def tls_broker(tmp_path: Path, certificates: Path) -> Iterator[ServiceProcess]:
         listener=(
             f"cafile {certificates / 'ca.crt'}\ncertfile {certificates / 'server.crt'}\n"
             f"keyfile {certificates / 'server.key'}\nrequire_certificate true\n"
-            "use_identity_as_username true\n"
+            f"use_identity_as_username true\ncrlfile {certificates / 'crl.pem'}\n"
         ),
         allow_anonymous=False,
         extra=f"acl_file {certificates / 'acl'}\n",
@@ -339,6 +339,40 @@ def test_mtls_without_a_client_certificate_nobody_connects(
         clients, Client(tls_broker.port, "el-a", "anything", tls=_tls(certificates, None))
     )
     assert with_password.connect() != "accepted"
+
+
+def test_mtls_a_revoked_certificate_is_refused_once_the_broker_reloads(
+    tls_broker: ServiceProcess, certificates: Path, site_file: Path, clients: list[Client]
+) -> None:
+    """A stolen car controller: its certificate is revoked (`facility devices revoke`); after
+    the reload its handshake fails, B's goes on, and A's new certificate connects."""
+    stolen = tuple(p.read_bytes() for p in _tls(certificates, "el-a")[1:] if p is not None)
+    assert main(["devices", "revoke", "el-a", "--out", str(certificates)]) == 0
+    thief_dir = certificates.parent / "stolen"
+    thief_dir.mkdir()
+    (thief_dir / "el-a.crt").write_bytes(stolen[0])
+    (thief_dir / "el-a.key").write_bytes(stolen[1])
+    thief = (certificates / "ca.crt", thief_dir / "el-a.crt", thief_dir / "el-a.key")
+    # Until the reload the broker holds the list it started with.
+    assert _open(clients, Client(tls_broker.port, tls=thief)).connect() == "accepted"
+
+    tls_broker.reload()  # SIGHUP to the broker this test started
+
+    wait_for(
+        lambda: _open(clients, Client(tls_broker.port, tls=thief)).connect(),
+        lambda result: result != "accepted",
+        timeout_s=WAIT_S,
+        what="the broker to refuse the revoked certificate after SIGHUP",
+    )
+    device_b = _open(clients, Client(tls_broker.port, tls=_tls(certificates, "el-b")))
+    assert device_b.connect() == "accepted"
+    # The real car gets a new certificate (the next `devices certs` run) and is back.
+    assert main(["devices", "certs", "--site", str(site_file), "--out", str(certificates)]) == 0
+    tls_broker.reload()
+    device_a = _open(clients, Client(tls_broker.port, tls=_tls(certificates, "el-a")))
+    assert device_a.connect() == "accepted"
+    reading = encode_readings([_elevator(_now_ms(), 0, trapped=False)])
+    assert not device_a.publish(TOPIC_A, reading).is_failure
 
 
 def test_mtls_the_gateways_consumer_logs_in_with_its_certificate(
