@@ -12,8 +12,8 @@ import pytest
 from alerts.interface import Severity
 from api.settings import ApiSettings
 from facility.errors import SettingsError
-from tests.api_support import SECRET, Api, open_order
 from tests import images
+from tests.api_support import SECRET, Api, open_order
 from tests.fakes import FakeClock
 
 PNG = images.png()
