@@ -25,8 +25,8 @@ from api.resident_schemas import (
     ReportState,
     UnitLinkOut,
 )
-from api.uploads import PHOTO_TYPES
 from api.views import events_out
+from facility.images import PHOTO_TYPES
 from facility.site import Building, Unit
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])

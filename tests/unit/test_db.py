@@ -28,8 +28,15 @@ from db.engine import begin_write, make_engine, upsert_for
 from db.errors import DatabaseUnavailableError, DatabaseUrlError, MigrationError
 from db.migrate import MIGRATIONS_DIR, current_revision, downgrade, head_revision, migrate
 from db.rows import row_reader
-from db.schema import metadata, notification_cursors, work_order_events, work_orders
+from db.schema import (
+    metadata,
+    notification_cursors,
+    report_photos,
+    work_order_events,
+    work_orders,
+)
 from runtime.cli import main
+from tests import images
 from tests.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,6 +118,40 @@ def test_a_database_at_the_previous_head_upgrades_in_place(engine: Engine) -> No
     assert current_revision(engine) == head_revision()
     assert order_titles(engine) == ["kept"]
     assert schema_diff(engine) == []
+
+
+def test_photos_stored_before_revision_0014_lose_their_metadata(engine: Engine) -> None:
+    """A phone's JPEG kept as it came (GPS, camera, comment, on its side) comes out of the
+    upgrade upright and bare; a stored photo that does not decode is kept as it was."""
+    migrate(engine, "0013")
+    add_order(engine, "with photos")
+    phone = images.jpeg(images.picture(4, 2), orientation=6)
+    broken = b"\xff\xd8\xff\xe0" + b"\x00" * 64  # passed the old first-bytes check
+    with begin_write(engine) as conn:
+        order_id = conn.execute(select(work_orders.c.id)).scalar_one()
+        for data in (phone, broken):
+            conn.execute(
+                report_photos.insert().values(
+                    work_order_id=order_id, media_type="image/jpeg", size_bytes=len(data),
+                    created_ms=T0, data=data,
+                )
+            )  # fmt: skip
+
+    migrate(engine)
+
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                report_photos.c.media_type, report_photos.c.size_bytes, report_photos.c.data
+            ).order_by(report_photos.c.id)
+        ).all()
+    (cleaned_type, cleaned_size, cleaned), (_, kept_size, kept) = rows
+    assert images.SECRET_PLACE.encode() in phone
+    assert images.SECRET_PLACE.encode() not in cleaned
+    assert cleaned_type == "image/jpeg"
+    assert cleaned_size == len(cleaned)
+    assert images.pixels(bytes(cleaned))[0] == (2, 4)  # turned upright
+    assert (kept_size, bytes(kept)) == (len(broken), broken)
 
 
 def test_every_revision_goes_up_and_down_one_step_at_a_time(engine: Engine) -> None:

@@ -11,7 +11,8 @@ import pytest
 from fastapi import HTTPException
 from PIL import Image
 
-from api.uploads import MAX_PIXELS, clean_photo
+from api.uploads import clean_photo
+from facility.images import MAX_PIXELS
 from tests.images import SECRET_PLACE, jpeg, picture, pixels, png, png_claiming, webp
 
 RED, BLUE = (255, 0, 0), (0, 0, 255)
