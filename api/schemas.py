@@ -72,6 +72,9 @@ class UserAdminOut(UserOut):
     """Until when the last of them waits."""
 
 
+NewPassword = Annotated[str, StringConstraints(pattern=LINE, min_length=8, max_length=256)]
+
+
 class UserIn(_In):
     username: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{2,63}$")]
     password: NewPassword
@@ -91,9 +94,6 @@ class BuildingsIn(_In):
 class SitesIn(_In):
     sites: Annotated[list[Id], Field(max_length=1000)]
     """[]: no limit by site (a steward then needs buildings)."""
-
-
-NewPassword = Annotated[str, StringConstraints(pattern=LINE, min_length=8, max_length=256)]
 
 
 class PasswordIn(_In):

@@ -3,13 +3,14 @@ rate-limited per client and per code (a code passed around cannot flood the boar
 
 Two ways in: JSON (`POST /api/v1/reports`) and the phone form's multipart post
 (`POST /api/v1/reports/form`), which may carry one photo. Both check the same things, in the
-same order, through `file_report`.
+same order (`admit_report`: the limits, the code, the device — before a photo is decoded),
+then `file_report`.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Final
 
 from anyio import to_thread
@@ -35,10 +36,18 @@ def report_form_limits(settings: ApiSettings) -> Mapping[tuple[str, str], int]:
     return {("POST", FORM_PATH): settings.report_photo_max_bytes + FORM_OVERHEAD_BYTES}
 
 
-def file_report(
-    context: AppContext, client: str, body: ReportIn, photo: Photo | None = None
-) -> ReportOut:
-    """Limits, the code, the device; then the order (and its photo, in one transaction)."""
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """A report that passed the limits and whose code and device are known."""
+
+    unit_id: str
+    building_id: str
+    kind: str | None
+
+
+def admit_report(context: AppContext, client: str, body: ReportIn) -> Admitted:
+    """Limits, the code, the device: everything checked before a photo is decoded (which costs
+    CPU and memory an unknown code or a flood must not get)."""
     retry_after = context.report_limiter.hit(client)
     if retry_after is not None:
         context.metrics.count("rate_limited")
@@ -56,12 +65,19 @@ def file_report(
         if device is None or device.unit_id != unit.id:
             raise unprocessable(("body", "device_id"), "no such device in this unit")
         kind = device.kind
+    return Admitted(unit.id, unit.building_id, kind)
+
+
+def file_report(
+    context: AppContext, admitted: Admitted, body: ReportIn, photo: Photo | None = None
+) -> ReportOut:
+    """The order (and its photo, in one transaction)."""
     order = context.store.create_report(
-        site_id=context.site_map.get(unit.building_id, context.site.id),  # the unit's estate
-        building_id=unit.building_id,
-        unit_id=unit.id,
+        site_id=context.site_map.get(admitted.building_id, context.site.id),  # the estate
+        building_id=admitted.building_id,
+        unit_id=admitted.unit_id,
         device_id=body.device_id,
-        kind=kind,
+        kind=admitted.kind,
         description=body.description,
         contact=body.contact or None,
         photo=photo,
@@ -85,7 +101,7 @@ def file_report(
     },
 )
 def create_report(body: ReportIn, request: Request, context: Context) -> ReportOut:
-    return file_report(context, client_key(request), body)
+    return file_report(context, admit_report(context, client_key(request), body), body)
 
 
 @router.post(
@@ -118,13 +134,12 @@ async def create_report_form(
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
         ) from None
-    stored = None
+    data = None
     if photo is not None and (photo.filename or photo.size):  # an empty file input: none
         limit = context.settings.report_photo_max_bytes
         data = await photo.read(limit + 1)
         if len(data) > limit:
             raise too_large(limit)
-        stored = Photo(*await to_thread.run_sync(clean_photo, data))
-    return await to_thread.run_sync(
-        functools.partial(file_report, context, client_key(request), body, stored)
-    )
+    admitted = await to_thread.run_sync(admit_report, context, client_key(request), body)
+    stored = None if data is None else Photo(*await to_thread.run_sync(clean_photo, data))
+    return await to_thread.run_sync(file_report, context, admitted, body, stored)

@@ -146,10 +146,16 @@ def change_own_password(
 
 @router.put("/{username}/password", response_model=UserAdminOut, responses=_FOUND)
 def set_password(
-    username: Username, body: PasswordIn, _admin: Admin, context: Context
+    username: Username, body: PasswordIn, admin: Admin, context: Context
 ) -> UserAdminOut:
     """A new password for a user who forgot theirs (tell it to them another way): their
-    sessions end and their failed logins are forgotten."""
+    sessions end and their failed logins are forgotten. Not the admin's own: that takes the
+    current password (`PUT /api/v1/users/me/password`)."""
+    if username == admin.user.username:
+        raise unprocessable(
+            ("path", "username"), "your own password: PUT /api/v1/users/me/password, with the "
+            "current one",
+        )  # fmt: skip
     context.users.set_password(username, body.password)
     return _admin_out(context, context.users.found(username))
 

@@ -4,7 +4,7 @@
 
 import { changePassword, logoutEverywhere } from "./api.js";
 import { el } from "./dom.js";
-import { t } from "./i18n.js";
+import { language, t } from "./i18n.js";
 
 /** What the API accepts (api/schemas.py PasswordChangeIn); the server checks again. */
 const MIN_PASSWORD = 8;
@@ -14,6 +14,7 @@ export class AccountView {
   constructor() {
     this.message = null;
     this.form = null;
+    this.formLanguage = null;
   }
 
   title = () => t("account.title");
@@ -78,7 +79,11 @@ export class AccountView {
   draw(ctx) {
     const user = ctx.user();
     this.messageNode = el("p", { class: "users-message", hidden: true });
-    this.form ??= this.passwordForm();  // kept over redraws: what is typed stays
+    // Kept over redraws (what is typed stays); made anew in the other language.
+    if (!this.form || this.formLanguage !== language()) {
+      this.form = this.passwordForm();
+      this.formLanguage = language();
+    }
     const everywhere = el("button", { type: "button", "data-action": "logout-all", onclick: async () => {
       try {
         await logoutEverywhere();

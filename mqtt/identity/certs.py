@@ -40,6 +40,7 @@ from mqtt.identity.files import (
 from mqtt.identity.openssl import (
     CA_CERT,
     CA_KEY,
+    CA_STATE_DIR,
     CLIENTS_DIR,
     CRL_FILE,
     check_name,
@@ -136,7 +137,9 @@ def issue_certs(
             else:
                 tool.make_leaf("client", account.username, ca, cert, key)
                 issued.append(account.username)
-        if not (out / CRL_FILE).exists():
+        if "ca" in issued:  # a new CA: the old one's revocations and list mean nothing now
+            shutil.rmtree(out / CA_STATE_DIR, ignore_errors=True)
+        if "ca" in issued or not (out / CRL_FILE).exists():
             write_crl(openssl, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -72,10 +72,11 @@ def revoke(out: Path, name: str) -> Revoked:
     state = _ca_state(out)
     serial = run_openssl(openssl, out, "x509", "-in", str(cert), "-noout", "-serial")
     serial = serial.strip().removeprefix("serial=")
-    run_openssl(
-        openssl, out, "ca", "-config", str(state / "ca.cnf"), "-revoke", str(cert),
-        "-keyfile", str(out / CA_KEY), "-cert", str(out / CA_CERT),
-    )  # fmt: skip
+    if serial not in _revoked_serials(state):  # else a run that failed after it: go on
+        run_openssl(
+            openssl, out, "ca", "-config", str(state / "ca.cnf"), "-revoke", str(cert),
+            "-keyfile", str(out / CA_KEY), "-cert", str(out / CA_CERT),
+        )  # fmt: skip
     listed = write_crl(openssl, out)
     revoked = out / REVOKED_DIR
     prepare_dir(revoked)
@@ -113,8 +114,13 @@ def write_crl(openssl: str, out: Path) -> int:
         raise IdentityError(f"{out / CRL_FILE}: cannot write: {exc.strerror}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    return len(_revoked_serials(state))
+
+
+def _revoked_serials(state: Path) -> set[str]:
+    """The serials openssl's index marks revoked (`R`, expiry, revocation time, serial, ...)."""
     index = (state / "index.txt").read_text(encoding="utf-8")
-    return sum(1 for line in index.splitlines() if line.startswith("R\t"))
+    return {line.split("\t")[3] for line in index.splitlines() if line.startswith("R\t")}
 
 
 def _need_ca(out: Path) -> None:

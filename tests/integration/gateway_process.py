@@ -13,7 +13,8 @@ import httpx
 from tests.integration.helpers import start_facility, stop_process
 from tests.services import free_port
 
-PORT_IN_USE = "the port is in use"
+PORT_IN_USE = ("the port is in use", "Address already in use")
+"""What the gateway's log says when its metrics port was taken (checked at start, or at bind)."""
 PORT_RETRIES = 3
 START_TIMEOUT_S = 30.0
 
@@ -82,7 +83,7 @@ class GatewayProcess:
                     f"the gateway did not connect within {START_TIMEOUT_S:g} s; "
                     f"its log ends:\n{self.log_tail()}"
                 )
-            if PORT_IN_USE not in self.log_tail():
+            if not any(words in self.log_tail() for words in PORT_IN_USE):
                 break
             self.metrics_port = free_port()
             self.args[self.args.index("--metrics-port") + 1] = str(self.metrics_port)
@@ -110,9 +111,9 @@ class GatewayProcess:
     def health(self) -> dict[str, object] | None:
         try:
             response = httpx.get(f"http://127.0.0.1:{self.metrics_port}/health", timeout=2)
-        except httpx.HTTPError:
+            body: dict[str, object] = response.json()
+        except (httpx.HTTPError, ValueError):  # not up yet, or another process on the port
             return None
-        body: dict[str, object] = response.json()
         return body
 
     def metrics(self) -> dict[str, float]:

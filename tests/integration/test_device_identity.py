@@ -368,9 +368,14 @@ def test_mtls_a_revoked_certificate_is_refused_once_the_broker_reloads(
     assert device_b.connect() == "accepted"
     # The real car gets a new certificate (the next `devices certs` run) and is back.
     assert main(["devices", "certs", "--site", str(site_file), "--out", str(certificates)]) == 0
-    tls_broker.reload()
-    device_a = _open(clients, Client(tls_broker.port, tls=_tls(certificates, "el-a")))
-    assert device_a.connect() == "accepted"
+    tls_broker.reload()  # (not needed for a new certificate; as an operator would)
+
+    def fresh_a() -> tuple[Client, str]:
+        client = _open(clients, Client(tls_broker.port, tls=_tls(certificates, "el-a")))
+        return client, client.connect()
+
+    device_a, _ = wait_for(fresh_a, lambda tried: tried[1] == "accepted", timeout_s=WAIT_S,
+                           what="A's new certificate to connect")  # fmt: skip
     reading = encode_readings([_elevator(_now_ms(), 0, trapped=False)])
     assert not device_a.publish(TOPIC_A, reading).is_failure
 

@@ -213,6 +213,21 @@ def test_bad_photos_are_refused_and_file_nothing(
         assert store.list_work_orders() == []
 
 
+def test_a_photo_is_decoded_only_for_a_known_code_within_the_limits(api: Api) -> None:
+    """Decoding costs CPU and memory: an unknown code or a client over its limit is answered
+    before the photo is looked at (its bytes would say 415)."""
+    garbage = ("x.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "image/png")
+    unknown = post_form(api, {"code": "not-a-code-at-all", "description": "Look here"}, garbage)
+    assert unknown.status_code == 404, unknown.text
+    code = code_of(api, "b03-u1")
+    answers = [
+        post_form(api, {"code": code, "description": f"Look here {i}"}, garbage).status_code
+        for i in range(6)
+    ]
+    # Five tries per client (the unknown code's was one): then 429, whatever the photo.
+    assert answers == [415] * 4 + [429] * 2
+
+
 def test_a_body_far_over_the_photo_limit_is_refused_before_it_is_read(
     demo_site: Any, db_url: str, clock: FakeClock
 ) -> None:

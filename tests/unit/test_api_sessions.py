@@ -176,10 +176,15 @@ def test_an_admin_sets_a_forgotten_password_and_the_users_sessions_end(api: Api)
         ("admin", "/api/v1/users/tech/password", {"password": "short"}, 422),
         ("admin", "/api/v1/users/tech/password", {"password": "ok-length", "x": 1}, 422),
         ("dispatcher", "/api/v1/users/tech/password", {"password": "given-by-phone"}, 403),
+        # An admin's own password takes the current one: not this route.
+        ("admin", "/api/v1/users/admin/password", {"password": "given-by-phone"}, 422),
+        ("admin", "/api/v1/users/me/password", {"password": "given-by-phone"}, 422),
     ]:
         headers = admin if who == "admin" else login(api, who)
         assert api.client.put(path, headers=headers, json=body).status_code == status, path
     assert me(api, login(api, "tech", "given-by-phone")).status_code == 200
+    assert me(api, admin).status_code == 200  # the refused changes ended nothing
+    assert me(api, login(api, "admin")).status_code == 200
 
 
 def test_a_password_change_from_the_cli_ends_sessions_at_the_next_request(

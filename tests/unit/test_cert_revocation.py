@@ -132,3 +132,33 @@ def test_bad_input_is_one_line_and_exit_2(
         main(["devices", "revoke", "p1"])
     assert usage.value.code == 2
     assert "--out" in capsys.readouterr().err
+
+
+def test_a_revoke_that_stopped_half_way_is_finished_by_running_it_again(certs: Path) -> None:
+    """openssl recorded the revocation, then the run died before the list and the move."""
+    cert = certs / "clients" / "p1.crt"
+    serial = _serial(cert)
+    state = certs / "ca-state"
+    _openssl("ca", "-config", str(state / "ca.cnf"), "-revoke", str(cert),
+             "-keyfile", str(certs / "ca.key"), "-cert", str(certs / "ca.crt"))  # fmt: skip
+    assert _listed(certs / "crl.pem", certs / "ca.crt") == []  # not on the list yet
+
+    assert main(["devices", "revoke", "p1", "--out", "certs"]) == 0
+
+    assert _listed(certs / "crl.pem", certs / "ca.crt") == [serial]
+    assert not cert.exists()
+
+
+def test_a_new_ca_starts_a_new_empty_list_it_signs(certs: Path) -> None:
+    """The old CA's list names no certificate of the new one and is not signed by it: a broker
+    given both would refuse every client."""
+    assert main(["devices", "revoke", "p1", "--out", "certs"]) == 0
+    for name in ("ca.crt", "ca.key", "server.crt", "server.key"):
+        (certs / name).unlink()
+    shutil.rmtree(certs / "clients")
+
+    assert main(["devices", "certs", "--site", "site.toml", "--out", "certs"]) == 0
+
+    assert _listed(certs / "crl.pem", certs / "ca.crt") == []  # signed by the new CA
+    assert _verifies(certs, certs / "clients" / "p1.crt")
+    assert _verifies(certs, certs / "clients" / "p2.crt")

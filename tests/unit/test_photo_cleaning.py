@@ -78,3 +78,22 @@ def test_what_does_not_decode_or_is_too_large_is_refused(
 def test_the_pixel_limit_is_a_photo_of_any_phone() -> None:
     assert MAX_PIXELS >= 48_000_000  # a 48 MP phone photo at full size is taken
     assert clean_photo(png(picture(8, 6)))[0] == "image/png"
+
+
+def test_a_pngs_transparency_is_part_of_the_picture_and_kept() -> None:
+    palette = Image.new("P", (4, 2))
+    palette.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)
+    palette.putpixel((3, 1), 1)
+    out = io.BytesIO()
+    palette.save(out, "PNG", transparency=0)  # index 0 (red) is see-through
+    rgba = Image.new("RGBA", (2, 2), (255, 0, 0, 0))
+    out_rgba = io.BytesIO()
+    rgba.save(out_rgba, "PNG")
+    for sent, clear, solid in (
+        (out.getvalue(), (0, 0), (3, 1)),
+        (out_rgba.getvalue(), (0, 0), None),
+    ):
+        stored = Image.open(io.BytesIO(clean_photo(sent)[1])).convert("RGBA")
+        assert stored.getpixel(clear)[3] == 0  # type: ignore[index]
+        if solid is not None:
+            assert stored.getpixel(solid) == (0, 0, 255, 255)
