@@ -77,20 +77,26 @@ def clear_cookie(response: Response) -> None:
     },
 )
 def login(body: LoginIn, request: Request, response: Response, context: Context) -> TokenOut:
+    user = check_password(context, request, body.username, body.password)
+    return issue_token(context, user, request, response)
+
+
+def check_password(context: Context, request: Request, username: str, password: str) -> User:
+    """A login's check, wherever a password is tried (a login, a password change): the
+    client's attempt limit, then the account's back-off and the password, all counted."""
     client = client_key(request)
     retry_after = context.login_limiter.hit(client)
     if retry_after is not None:
         context.metrics.count("rate_limited")
         raise RateLimitedError("too many login attempts from this client", retry_after)
     try:
-        user = context.users.authenticate(body.username, body.password, client)
+        return context.users.authenticate(username, password, client)
     except LoginBackoffError:
         context.metrics.count("login_backoffs")
         raise
     except LoginFailedError:
         context.metrics.count("login_failures")
         raise
-    return issue_token(context, user, request, response)
 
 
 @router.post(

@@ -12,9 +12,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request, Response, status
 
 from api.auth.users import User
-from api.deps import Admin, AppContext, Context, CurrentUser, client_key, unprocessable, user_out
-from api.errors import LoginFailedError, PermissionDeniedError, RateLimitedError
-from api.routes.auth import clear_cookie, issue_token
+from api.deps import Admin, AppContext, Context, CurrentUser, unprocessable, user_out
+from api.errors import LoginFailedError, PermissionDeniedError
+from api.routes.auth import check_password, clear_cookie, issue_token
 from api.schemas import (
     BuildingsIn,
     PasswordChangeIn,
@@ -130,15 +130,9 @@ def change_own_password(
     limits and back-off (429 + Retry-After), so a session left open is no way to guess it."""
     if body.new_password == body.current_password:
         raise unprocessable(("body", "new_password"), "the new password is the current one")
-    client = client_key(request)
-    retry_after = context.login_limiter.hit(client)
-    if retry_after is not None:
-        context.metrics.count("rate_limited")
-        raise RateLimitedError("too many login attempts from this client", retry_after)
     try:
-        context.users.authenticate(principal.username, body.current_password, client)
+        check_password(context, request, principal.username, body.current_password)
     except LoginFailedError:
-        context.metrics.count("login_failures")
         raise PermissionDeniedError("the current password is wrong") from None
     context.users.set_password(principal.username, body.new_password)
     return issue_token(context, context.users.found(principal.username), request, response)

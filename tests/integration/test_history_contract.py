@@ -294,6 +294,16 @@ def test_an_unreachable_or_empty_store_is_a_clear_error(
             history.close()
 
 
+def write(backend: Backend, site: Site, pumps: KindBatch) -> None:
+    """Pump readings written as the gateway of `site` writes them, searchable at once."""
+    writer = open_writer(site, backend.settings)
+    assert writer.write(Batch(site.id, {"pump": pumps})).written == len(pumps)
+    writer.close()
+    if backend.service is not None and backend.kind == "influx-v2":
+        url = f"http://127.0.0.1:{backend.service.port}"
+        httpx.get(f"{url}/internal/force_flush", timeout=10).raise_for_status()
+
+
 def test_a_portfolios_colliding_ids_are_read_back_each_on_its_estate(
     backend: Backend, tmp_path: Path
 ) -> None:
@@ -308,12 +318,7 @@ def test_a_portfolios_colliding_ids_are_read_back_each_on_its_estate(
     kb = KindBatch(
         PUMP, rows, np.full(len(rows), start, np.int64), np.ones(len(rows), np.int64), values
     )
-    writer = open_writer(portfolio, backend.settings)
-    assert writer.write(Batch(portfolio.id, {"pump": kb})).written == len(rows)
-    writer.close()
-    if backend.service is not None and backend.kind == "influx-v2":
-        url = f"http://127.0.0.1:{backend.service.port}"
-        httpx.get(f"{url}/internal/force_flush", timeout=10).raise_for_status()
+    write(backend, portfolio, kb)
     history = open_history(portfolio, backend.settings)
     try:
         read = {
@@ -364,9 +369,7 @@ def test_an_estates_history_from_before_the_portfolio_is_read_by_its_scoped_id(
             np.ones(1, np.int64),
             values,
         )
-        writer = open_writer(alone, backend.settings)
-        assert writer.write(Batch(alone.id, {"pump": kb})).written == 1
-        writer.close()
+        write(backend, alone, kb)
     rows = np.array([d.kind_index for d in portfolio.by_kind["pump"]], np.int32)
     values = np.full((len(rows), len(PUMP.fields)), np.nan)
     values[:, PUMP.col("suction_bar")] = [v + 10 for v in before.values()]  # 11, 12, 13
@@ -374,12 +377,7 @@ def test_an_estates_history_from_before_the_portfolio_is_read_by_its_scoped_id(
         PUMP, rows, np.full(len(rows), start + 1000, np.int64), np.ones(len(rows), np.int64),
         values,
     )  # fmt: skip
-    writer = open_writer(portfolio, backend.settings)
-    assert writer.write(Batch(portfolio.id, {"pump": kb})).written == len(rows)
-    writer.close()
-    if backend.service is not None and backend.kind == "influx-v2":
-        url = f"http://127.0.0.1:{backend.service.port}"
-        httpx.get(f"{url}/internal/force_flush", timeout=10).raise_for_status()
+    write(backend, portfolio, kb)
     history = open_history(portfolio, backend.settings)
     try:
         raw = {

@@ -14,20 +14,9 @@ from pathlib import Path
 import pytest
 
 from runtime.cli import main
+from tests.unit.test_device_credentials import small_site_file
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl command")
-
-SITE = """\
-[site]
-id = "s1"
-
-[[buildings]]
-id = "b1"
-
-[[buildings.units]]
-id = "b1-u1"
-devices = [{ id = "p1", kind = "pump" }, { id = "p2", kind = "pump" }]
-"""
 
 
 def _openssl(*args: str) -> str:
@@ -58,8 +47,7 @@ def _verifies(out: Path, cert: Path) -> bool:
 
 @pytest.fixture
 def certs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    site = tmp_path / "site.toml"
-    site.write_text(SITE, encoding="utf-8")
+    small_site_file(tmp_path, "p1", "p2")  # site.toml
     monkeypatch.chdir(tmp_path)  # a relative --out, as an operator types it
     assert main(["devices", "certs", "--site", "site.toml", "--out", "certs"]) == 0
     return tmp_path / "certs"

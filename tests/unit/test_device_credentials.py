@@ -54,7 +54,8 @@ devices = [
 """
 
 
-def _site_file(tmp_path: Path, *device_ids: str) -> Path:
+def small_site_file(tmp_path: Path, *device_ids: str) -> Path:
+    """Site s1: building b1, unit b1-u1, these pumps (also the revocation tests' site)."""
     path = tmp_path / "site.toml"
     rows = ",\n".join(f'  {{ id = "{d}", kind = "pump" }}' for d in device_ids)
     path.write_text(SMALL_SITE.format(devices=rows), encoding="utf-8")
@@ -136,7 +137,7 @@ def test_the_simulator_account_is_there_only_when_asked_for(demo_site: Site) -> 
 
 
 def test_credentials_cover_every_account_with_private_secrets(tmp_path: Path) -> None:
-    site = load_site(_site_file(tmp_path, "p1", "p2"))
+    site = load_site(small_site_file(tmp_path, "p1", "p2"))
     out = tmp_path / "out"
     report = issue_credentials(site, out)
     assert report.added == (GATEWAY_USER, "p1", "p2")
@@ -161,15 +162,15 @@ def test_running_again_keeps_secrets_adds_new_devices_and_drops_removed_ones(
     tmp_path: Path,
 ) -> None:
     out = tmp_path / "out"
-    issue_credentials(load_site(_site_file(tmp_path, "p1", "p2")), out)
+    issue_credentials(load_site(small_site_file(tmp_path, "p1", "p2")), out)
     before = {name: (out / name).read_bytes() for name in ("credentials.csv", "passwd", "acl")}
     secrets = _secrets(out)
 
-    again = issue_credentials(load_site(_site_file(tmp_path, "p1", "p2")), out)
+    again = issue_credentials(load_site(small_site_file(tmp_path, "p1", "p2")), out)
     assert (again.added, again.removed) == ((), ())
     assert {n: (out / n).read_bytes() for n in before} == before  # byte for byte
 
-    grown = issue_credentials(load_site(_site_file(tmp_path, "p1", "p3")), out)
+    grown = issue_credentials(load_site(small_site_file(tmp_path, "p1", "p3")), out)
     assert (grown.added, grown.removed) == (("p3",), ("p2",))
     now = _secrets(out)
     assert now.keys() == {GATEWAY_USER, "p1", "p3"}
@@ -182,7 +183,7 @@ def test_running_again_keeps_secrets_adds_new_devices_and_drops_removed_ones(
 
 def test_rotation_replaces_one_secret_and_its_password_line(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    issue_credentials(load_site(_site_file(tmp_path, "p1", "p2")), out)
+    issue_credentials(load_site(small_site_file(tmp_path, "p1", "p2")), out)
     secrets, hashes = _secrets(out), _passwd(out)
 
     rotated = rotate_credential(out, "p1")
@@ -201,7 +202,7 @@ def test_rotating_an_unknown_account_is_refused(tmp_path: Path) -> None:
     out = tmp_path / "out"
     with pytest.raises(IdentityError, match="no such file"):
         rotate_credential(out, "p1")
-    issue_credentials(load_site(_site_file(tmp_path, "p1")), out)
+    issue_credentials(load_site(small_site_file(tmp_path, "p1")), out)
     with pytest.raises(IdentityError, match="no account 'p9'"):
         rotate_credential(out, "p9")
 
@@ -221,7 +222,7 @@ def _fails(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) ->
 def test_bad_input_is_one_line_and_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    site = str(_site_file(tmp_path, "p1"))
+    site = str(small_site_file(tmp_path, "p1"))
     out = tmp_path / "out"
     _fails(capsys, ["devices", "credentials", "--site", str(tmp_path / "none.toml"),
                     "--out", str(out)], "none.toml: no such file")  # fmt: skip
@@ -271,7 +272,7 @@ def test_certificates_name_each_account_and_are_kept_on_a_rerun(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "certs"
-    argv = ["devices", "certs", "--site", str(_site_file(tmp_path, "p1")), "--out", str(out)]
+    argv = ["devices", "certs", "--site", str(small_site_file(tmp_path, "p1")), "--out", str(out)]
     assert main(argv) == 0
     assert "4 certificates issued, 0 kept" in capsys.readouterr().out  # CA, server, gw, p1
     assert _subject(out / "clients" / "p1.crt") == "CN=p1,O=Facility Monitor"
