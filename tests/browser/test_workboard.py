@@ -160,7 +160,7 @@ def test_a_fault_through_the_board_to_the_devices_history(
     expect(item.locator('li[data-event="transition"]')).to_have_count(4)
     expect(actions.filter(has_text=REASON)).to_have_count(1)
     expect(actions.filter(has_text="door operator board replaced")).to_have_count(1)
-    item.scroll_into_view_if_needed()
+    # (The page redraws on its own timer, so no action on one element of it: a full-page shot.)
     tech.screenshot(path=artifacts / f"{name}-device-history.png", full_page=True)
 
     # Finished, it is off the board but found by a search over finished orders.
