@@ -34,9 +34,15 @@ export const session = {
   },
 };
 
-export async function request(method, path, { body, query, anonymous = false } = {}) {
+/** A password change in flight: it ends every session of the user, this one's token included,
+ * and its answer carries the new session's token. A 401 (or a `session_ended` on the stream)
+ * that comes before that answer waits for it instead of signing the tab out. */
+let sessionChange = null;
+
+export async function request(method, path, { body, query, anonymous = false, changesSession = false } = {}) {
   const headers = { Accept: "application/json" };
-  if (session.current?.token && !anonymous) headers.Authorization = `Bearer ${session.current.token}`;
+  const token = anonymous ? null : session.current?.token;
+  if (token) headers.Authorization = `Bearer ${token}`;
   let payload;
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
@@ -47,6 +53,12 @@ export async function request(method, path, { body, query, anonymous = false } =
     for (const item of [value].flat()) if (item !== undefined && item !== null && item !== "") url.searchParams.append(key, item);
   }
   const response = await fetch(url, { method, headers, body: payload });
+  if (response.status === 401 && sessionChange && !changesSession && !anonymous) {
+    await sessionChange;
+    if (session.current?.token && session.current.token !== token) {
+      return request(method, path, { body, query });  // once, with the new session's token
+    }
+  }
   if (response.status === 401 && session.current && !anonymous) {
     session.clear();
     window.dispatchEvent(new CustomEvent("session-expired"));
@@ -101,6 +113,7 @@ export async function login(username, password) {
 
 /** A fresh token (and cookie) for this session; false when the session is already gone. */
 export async function refresh() {
+  if (sessionChange) await sessionChange;  // the new session's token is on its way: use it
   if (!session.current) return false;
   saveToken(await request("POST", "/auth/refresh"));
   return true;
@@ -118,11 +131,19 @@ export async function logout() {
 /** A new password for the signed-in user: every other session ends; this tab goes on with the
  * new session's token the answer carries. */
 export async function changePassword(current, fresh) {
-  const token = await request("PUT", "/users/me/password", {
+  const answer = request("PUT", "/users/me/password", {
     body: { current_password: current, new_password: fresh },
+    changesSession: true,
+  }).then((token) => {
+    saveToken(token);
+    return token;
   });
-  saveToken(token);
-  return token.user;
+  sessionChange = answer.catch(() => null);
+  try {
+    return (await answer).user;
+  } finally {
+    sessionChange = null;
+  }
 }
 
 /** Ends every session of the signed-in user, on every device, this one too. */

@@ -14,7 +14,15 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Locator, Page, ViewportSize, expect
+from playwright.sync_api import (
+    APIResponse,
+    Browser,
+    Locator,
+    Page,
+    Route,
+    ViewportSize,
+    expect,
+)
 
 from tests.browser.dashboard import DashboardServer, Login
 from tests.browser.pages import DESKTOP, PHONE, WAIT_MS, new_page, show_in, submit_login
@@ -141,4 +149,46 @@ def test_sign_out_everywhere_and_a_forgotten_password_on_a_phone(
     assert _logs_in(dashboard, "lift-tech", NEW_PASSWORD)
     for page in (desk, phone, still_open, admin):
         page.context.close()
+    assert errors == []
+
+
+def test_a_request_refused_while_the_change_is_answered_waits_for_the_new_session(
+    dashboard: DashboardServer, browser: Browser
+) -> None:
+    """The server has ended every session (this one's token too) before its answer, with the
+    new session's token, reaches the page. A request the page makes in between is refused:
+    it waits for that answer and goes again with the new token, instead of signing out."""
+    errors: list[str] = []
+    login = dashboard.add_user("slow-net", "steward", buildings=["b03"])
+    page = _signed_in(browser, errors, dashboard, login)
+    held: list[Route] = []
+    answers: list[APIResponse] = []
+
+    def hold(route: Route) -> None:
+        answers.append(route.fetch())  # the server changes the password now
+        held.append(route)  # ... and the page hears of it only when the test says
+
+    page.route("**/api/v1/users/me/password", hold)
+    page.click("#who")
+    form = page.locator("form[data-form=change-password]")
+    form.locator("input[name=current_password]").fill(login.password)
+    form.locator("input[name=new_password]").fill(NEW_PASSWORD)
+    form.locator("input[name=repeat_password]").fill(NEW_PASSWORD)
+    form.locator("button[type=submit]").click()
+    for _ in range(WAIT_MS // 100):  # Playwright runs the handler while the page waits
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert len(held) == 1
+    assert not _logs_in(dashboard, login.username, login.password)  # changed on the server
+
+    page.evaluate("location.hash = '#/buildings'")  # loads with the old token: 401
+    page.wait_for_timeout(1000)
+    held[0].fulfill(response=answers[0])
+
+    expect(page.locator(".building-card").first).to_be_visible()
+    expect(page.locator("#who")).to_contain_text(login.username)  # still signed in
+    page.evaluate("location.hash = '#/account'")
+    expect(page.locator(".account-page h2")).to_have_text("Your account")
+    page.context.close()
     assert errors == []
