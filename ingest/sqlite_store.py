@@ -16,7 +16,7 @@ import numpy as np
 
 from facility.batch import Batch, KindBatch
 from facility.catalog import KINDS, KindSpec
-from facility.site import Site
+from facility.site import SCOPE_SEPARATOR, Site
 from ingest.errors import StoreUnavailableError
 from ingest.interface import WriteResult
 
@@ -143,3 +143,41 @@ class SQLiteTimeSeries:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def scope_device_ids(path: Path, site_id: str) -> dict[str, int]:
+    """Rewrite a single site's plain device ids in the file as `site_id:id`, per kind's table:
+    rows changed (`facility db scope-ids --sqlite-path`).
+
+    InfluxDB and VictoriaMetrics keep each series' `site` tag, so a portfolio's readers find an
+    estate's plain ids there (`ingest.history.stored_ids`); this table has no site column, so
+    its readings are found under the portfolio's scoped ids only once rewritten. One
+    transaction; scoped ids are left alone, so running it again changes nothing. A reading the
+    portfolio's gateway already wrote under the scoped id at the same time is the same reading
+    (a replay): it is kept once."""
+    if not path.is_file():
+        raise StoreUnavailableError(f"SQLite store {path}: no such file")
+    prefix = f"{site_id}{SCOPE_SEPARATOR}"
+    db = sqlite3.connect(path, isolation_level=None, timeout=30)
+    try:
+        tables = {
+            str(row[0]) for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        changed: dict[str, int] = {}
+        db.execute("BEGIN IMMEDIATE")
+        for kind in KINDS:
+            if table_name(kind) in tables:
+                cursor = db.execute(
+                    f"UPDATE OR REPLACE {table_name(kind)} SET device = ? || device "
+                    "WHERE instr(device, ?) = 0",
+                    (prefix, SCOPE_SEPARATOR),
+                )
+                changed[table_name(kind)] = cursor.rowcount
+        db.execute("COMMIT")
+    except sqlite3.Error as exc:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise StoreUnavailableError(f"SQLite store {path}: {exc}") from exc
+    finally:
+        db.close()
+    return changed

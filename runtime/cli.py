@@ -126,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "(site:id), once, before serving the portfolio")  # fmt: skip
     scope.add_argument("--site", dest="scope_site", required=True, metavar="SITE_ID",
                        help="the site the database's plain ids are of")  # fmt: skip
+    scope.add_argument("--sqlite-path", dest="scope_sqlite", type=Path, metavar="FILE",
+                       help="also the embedded SQLite telemetry file of that site (it keeps no "
+                            "site tag: its readings are found under the scoped ids only once "
+                            "rewritten)")  # fmt: skip
 
     _users_commands(top)
     teams = top.add_parser("teams", help="the teams work orders and technicians belong to")

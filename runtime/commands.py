@@ -245,6 +245,13 @@ def cmd_db_scope_ids(args: argparse.Namespace, settings: Resolved) -> int:
         f"{engine.url.render_as_string()}: {result.total} stored ids of site "
         f"{result.site_id!r} scoped ({result.site_id}:id); already scoped ones left alone"
     )
+    if args.scope_sqlite is not None:
+        from ingest.sqlite_store import scope_device_ids
+
+        changed = scope_device_ids(args.scope_sqlite, result.site_id)
+        for table, rows in changed.items():
+            print(f"{table}: {rows}")
+        print(f"{args.scope_sqlite}: {sum(changed.values())} readings' device ids scoped")
     return 0
 
 

@@ -27,8 +27,13 @@ from db.schema import (
     user_buildings,
     work_orders,
 )
+from facility.batch import Batch, KindBatch
+from facility.catalog import ELEVATOR
 from facility.portfolio import load_portfolio
 from facility.site import Site, load_site
+from ingest.history import SeriesQuery
+from ingest.sqlite_history import SQLiteHistory
+from ingest.sqlite_store import SQLiteTimeSeries
 from runtime import cli
 from runtime.services.api import ApiService
 from runtime.settings.tree import HttpSettings
@@ -170,6 +175,63 @@ def test_a_single_site_database_moves_to_the_portfolio_and_keeps_everything(
         )
         assert refiled.status_code == 201
         assert refiled.json()["unit_id"] == "bravo:b03-u1"
+
+
+def _lift_readings(site: Site, value: float, ts_ms: int) -> Batch:
+    """Every elevator of `site` at `ts_ms`, its motor at `value` C."""
+    lifts = site.by_kind["elevator"]
+    values = np.full((len(lifts), len(ELEVATOR.fields)), np.nan)
+    values[:, ELEVATOR.col("motor_temp_c")] = value
+    rows = np.array([d.kind_index for d in lifts], np.int32)
+    kb = KindBatch(ELEVATOR, rows, np.full(len(rows), ts_ms, np.int64),
+                   np.ones(len(rows), np.int64), values)  # fmt: skip
+    return Batch(site.id, {"elevator": kb})
+
+
+def test_the_embedded_telemetry_file_moves_with_the_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Estate bravo ran alone on the embedded SQLite stores, then joins the portfolio: with
+    `--sqlite-path` its readings are charted under the scoped ids, beside the portfolio's."""
+    sites = write_estates(tmp_path / "sites")
+    single, estates = load_site(sites / "bravo.toml"), load_portfolio(sites)
+    telemetry = tmp_path / "telemetry.sqlite3"
+    url = f"sqlite:///{tmp_path / 'wo.sqlite3'}"
+    alone = SQLiteTimeSeries(single, telemetry)
+    lifts = len(single.by_kind["elevator"])
+    assert alone.write(_lift_readings(single, 31.0, T0)).written == lifts
+    alone.close()
+    args = ["db", "scope-ids", "--site", "bravo", "--db-url", url, "--sqlite-path", str(telemetry)]
+    capsys.readouterr()
+
+    assert cli.main(args) == 0
+
+    printed = capsys.readouterr().out
+    assert f"ts_elevator: {lifts}" in printed
+    assert f"{lifts} readings' device ids scoped" in printed
+    joined = SQLiteTimeSeries(estates, telemetry)  # the portfolio's gateway goes on writing
+    everyone = len(estates.by_kind["elevator"])
+    assert joined.write(_lift_readings(estates, 32.0, T0 + 1000)).written == everyone
+    joined.close()
+    history = SQLiteHistory(telemetry, estates)
+    try:
+
+        def temps(device: str) -> list[tuple[int, float]]:
+            query = SeriesQuery("elevator", device, "motor_temp_c", T0, T0 + 2000)
+            return [(p.ts_ms, p.value) for p in history.raw(query)]
+
+        assert temps("bravo:b03-u1-el1") == [(T0, 31.0), (T0 + 1000, 32.0)]
+        assert temps("alpha:b03-u1-el1") == [(T0 + 1000, 32.0)]  # alpha's own only
+    finally:
+        history.close()
+    assert cli.main(args) == 0  # again: nothing left to scope
+    assert "0 readings' device ids scoped" in capsys.readouterr().out
+
+    missing = [*args[:-1], str(tmp_path / "none.sqlite3")]
+    assert cli.main(missing) == 2
+    err = capsys.readouterr().err
+    assert "none.sqlite3: no such file" in err
+    assert err.count("\n") == 1
 
 
 def test_scope_ids_refuses_a_bad_site_id(
