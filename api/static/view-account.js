@@ -24,10 +24,11 @@ export class AccountView {
 
   async load() {}
 
-  say(text, error) {
-    this.message = { text, error };
+  /** `words()` makes the text: said again in the other language after a switch. */
+  say(words, error) {
+    this.message = { words, error };
     if (!this.messageNode) return;
-    this.messageNode.replaceChildren(text);
+    this.messageNode.replaceChildren(words());
     this.messageNode.className = error ? "users-message error" : "users-message ok";
     this.messageNode.setAttribute("role", error ? "alert" : "status");
     this.messageNode.hidden = false;
@@ -58,7 +59,7 @@ export class AccountView {
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       if (fresh.value !== again.value) {
-        this.say(t("account.mismatch"), true);
+        this.say(() => t("account.mismatch"), true);
         again.focus();
         return;
       }
@@ -66,9 +67,9 @@ export class AccountView {
       try {
         await changePassword(current.value, fresh.value);
         form.reset();
-        this.say(t("account.changed"), false);
+        this.say(() => t("account.changed"), false);
       } catch (error) {
-        this.say(this.failure(error), true);
+        this.say(() => this.failure(error), true);
       } finally {
         submit.disabled = false;
       }
@@ -89,7 +90,7 @@ export class AccountView {
         await logoutEverywhere();
         ctx.signedOutEverywhere();
       } catch (error) {
-        this.say(t("account.error", { error: error.message }), true);
+        this.say(() => t("account.error", { error: error.message }), true);
       }
     } }, t("account.logout_all"));
     const page = el("div", { class: "users-page account-page" },
@@ -102,7 +103,7 @@ export class AccountView {
         el("h3", {}, t("account.sessions")),
         el("p", { class: "muted" }, t("account.logout_all_hint")),
         everywhere));
-    if (this.message) this.say(this.message.text, this.message.error);
+    if (this.message) this.say(this.message.words, this.message.error);
     return page;
   }
 }

@@ -98,6 +98,10 @@ def test_every_role_changes_their_own_password(
         expect(message).to_have_text("Password changed. Your other devices are signed out.")
         if role == "steward":
             page.screenshot(path=artifacts / "account-desktop-en.png", full_page=True)
+            page.click("#lang")  # what was said is said again in the other language
+            expect(message).to_have_text("密码已修改，其他设备已退出登录。")
+            expect(form.locator("button[type=submit]")).to_have_text("修改密码")
+            page.click("#lang")
         # The other device is signed out at its next request; this one goes on after a reload.
         _signed_out(other_device)
         page.reload()
