@@ -87,13 +87,11 @@ def clean_image(data: bytes) -> tuple[str, bytes]:
         picture = picture.convert("RGB")
     picture.info = {}  # what the encoders would write back: comment, EXIF, XMP, text chunks
     options: dict[str, object] = {"icc_profile": profile} if profile else {}
-    out = io.BytesIO()
     if media_type == "image/png":
         if transparency is not None:
             options["transparency"] = transparency
-        picture.save(out, "PNG", **options)
-    elif media_type == "image/webp":
-        picture.save(out, "WEBP", quality=JPEG_QUALITY, **options)
     else:
-        picture.save(out, "JPEG", quality=JPEG_QUALITY, **options)
+        options["quality"] = JPEG_QUALITY  # JPEG and WebP: lossy
+    out = io.BytesIO()
+    picture.save(out, PIL_FORMATS[media_type], **options)
     return media_type, out.getvalue()

@@ -83,7 +83,7 @@ class InfluxV1History:
         self._rows = {
             kind: {d.id: d.kind_index for d in devices} for kind, devices in site.by_kind.items()
         }
-        self._sites = " OR ".join(f"{identifier('site')} = {literal(s)}" for s in site_tags(site))
+        self._sites = _any_of("site", site_tags(site))
 
     # -- talking to InfluxDB ------------------------------------------------------------------
 
@@ -197,7 +197,7 @@ class InfluxV1History:
             rows = self._streamed(
                 f"SELECT {identifier('device')}, {identifier('site')}, {fields} "
                 f"FROM {identifier(kind)} "
-                f"WHERE ({self._sites}) AND time >= {start_ms}ms AND time < {end_ms}ms"
+                f"WHERE {self._sites} AND time >= {start_ms}ms AND time < {end_ms}ms"
             )
             if not rows:
                 continue

@@ -16,7 +16,7 @@ import numpy as np
 
 from facility.batch import Batch, KindBatch
 from facility.catalog import KINDS, KindSpec
-from facility.site import SCOPE_SEPARATOR, Site
+from facility.site import SCOPE_SEPARATOR, Site, scoped_id
 from ingest.errors import StoreUnavailableError
 from ingest.interface import WriteResult
 
@@ -157,7 +157,7 @@ def scope_device_ids(path: Path, site_id: str) -> dict[str, int]:
     (a replay): it is kept once."""
     if not path.is_file():
         raise StoreUnavailableError(f"SQLite store {path}: no such file")
-    prefix = f"{site_id}{SCOPE_SEPARATOR}"
+    prefix = scoped_id(site_id, "")
     db = sqlite3.connect(path, isolation_level=None, timeout=30)
     try:
         tables = {

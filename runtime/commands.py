@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Mapping
 
 import orjson
 
@@ -229,6 +230,11 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Resolved) -> int:
     return 0
 
 
+def _print_counts(counts: Mapping[str, int]) -> None:
+    for name, rows in counts.items():
+        print(f"{name}: {rows}")
+
+
 def cmd_db_scope_ids(args: argparse.Namespace, settings: Resolved) -> int:
     from db.id_scope import scope_ids
     from db.migrate import migrate
@@ -239,8 +245,7 @@ def cmd_db_scope_ids(args: argparse.Namespace, settings: Resolved) -> int:
         result = scope_ids(engine, args.scope_site)
     finally:
         engine.dispose()
-    for name, rows in result.rows.items():
-        print(f"{name}: {rows}")
+    _print_counts(result.rows)
     print(
         f"{engine.url.render_as_string()}: {result.total} stored ids of site "
         f"{result.site_id!r} scoped ({result.site_id}:id); already scoped ones left alone"
@@ -249,8 +254,7 @@ def cmd_db_scope_ids(args: argparse.Namespace, settings: Resolved) -> int:
         from ingest.sqlite_store import scope_device_ids
 
         changed = scope_device_ids(args.scope_sqlite, result.site_id)
-        for table, rows in changed.items():
-            print(f"{table}: {rows}")
+        _print_counts(changed)
         print(f"{args.scope_sqlite}: {sum(changed.values())} readings' device ids scoped")
     return 0
 

@@ -10,7 +10,6 @@ then `file_report`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Annotated, Final
 
 from anyio import to_thread
@@ -24,6 +23,7 @@ from api.errors import RateLimitedError
 from api.schemas import ReportIn, ReportOut
 from api.settings import ApiSettings
 from api.uploads import clean_photo, too_large
+from facility.site import Unit
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 FORM_PATH: Final = "/api/v1/reports/form"
@@ -36,18 +36,9 @@ def report_form_limits(settings: ApiSettings) -> Mapping[tuple[str, str], int]:
     return {("POST", FORM_PATH): settings.report_photo_max_bytes + FORM_OVERHEAD_BYTES}
 
 
-@dataclass(frozen=True, slots=True)
-class Admitted:
-    """A report that passed the limits and whose code and device are known."""
-
-    unit_id: str
-    building_id: str
-    kind: str | None
-
-
-def admit_report(context: AppContext, client: str, body: ReportIn) -> Admitted:
+def admit_report(context: AppContext, client: str, body: ReportIn) -> tuple[Unit, str | None]:
     """Limits, the code, the device: everything checked before a photo is decoded (which costs
-    CPU and memory an unknown code or a flood must not get)."""
+    CPU and memory an unknown code or a flood must not get). The unit and the device's kind."""
     retry_after = context.report_limiter.hit(client)
     if retry_after is not None:
         context.metrics.count("rate_limited")
@@ -65,19 +56,23 @@ def admit_report(context: AppContext, client: str, body: ReportIn) -> Admitted:
         if device is None or device.unit_id != unit.id:
             raise unprocessable(("body", "device_id"), "no such device in this unit")
         kind = device.kind
-    return Admitted(unit.id, unit.building_id, kind)
+    return unit, kind
 
 
 def file_report(
-    context: AppContext, admitted: Admitted, body: ReportIn, photo: Photo | None = None
+    context: AppContext,
+    admitted: tuple[Unit, str | None],
+    body: ReportIn,
+    photo: Photo | None = None,
 ) -> ReportOut:
-    """The order (and its photo, in one transaction)."""
+    """The order (and its photo, in one transaction), for what `admit_report` let in."""
+    unit, kind = admitted
     order = context.store.create_report(
-        site_id=context.site_map.get(admitted.building_id, context.site.id),  # the estate
-        building_id=admitted.building_id,
-        unit_id=admitted.unit_id,
+        site_id=context.site_map.get(unit.building_id, context.site.id),  # the unit's estate
+        building_id=unit.building_id,
+        unit_id=unit.id,
         device_id=body.device_id,
-        kind=admitted.kind,
+        kind=kind,
         description=body.description,
         contact=body.contact or None,
         photo=photo,

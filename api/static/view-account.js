@@ -5,10 +5,8 @@
 import { changePassword, logoutEverywhere } from "./api.js";
 import { el } from "./dom.js";
 import { language, t } from "./i18n.js";
-
-/** What the API accepts (api/schemas.py PasswordChangeIn); the server checks again. */
-const MIN_PASSWORD = 8;
-const MAX_PASSWORD = 256;
+import { lockedText } from "./view-login.js";
+import { MAX_PASSWORD, MIN_PASSWORD, field } from "./view-users.js";
 
 export class AccountView {
   constructor() {
@@ -36,7 +34,7 @@ export class AccountView {
 
   failure(error) {
     if (error.status === 403) return t("account.wrong_current");
-    if (error.status === 429) return t("login.locked", { minutes: Math.max(1, Math.ceil((error.retryAfterS ?? 60) / 60)) });
+    if (error.status === 429) return lockedText(error);
     return t("account.error", { error: error.message });
   }
 
@@ -50,10 +48,9 @@ export class AccountView {
     const form = el("form", { class: "account-password", "data-form": "change-password" },
       el("h3", {}, t("account.password")),
       el("div", { class: "users-grid" },
-        el("label", { class: "users-field" }, el("span", {}, t("account.current")), current),
-        el("label", { class: "users-field" }, el("span", {}, t("account.new")), fresh,
-          el("small", { class: "muted" }, t("users.password_hint", { min: MIN_PASSWORD, max: MAX_PASSWORD }))),
-        el("label", { class: "users-field" }, el("span", {}, t("account.repeat")), again)),
+        field(t("account.current"), current),
+        field(t("account.new"), fresh, t("users.password_hint", { min: MIN_PASSWORD, max: MAX_PASSWORD })),
+        field(t("account.repeat"), again)),
       el("p", { class: "muted" }, t("account.ends_sessions")),
       submit);
     form.addEventListener("submit", async (event) => {

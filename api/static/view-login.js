@@ -5,6 +5,12 @@ import { login } from "./api.js";
 import { el } from "./dom.js";
 import { t } from "./i18n.js";
 
+/** A 429's wait in words (the account's back-off or the client's limit), for any form that
+ * tries a password. */
+export function lockedText(error) {
+  return t("login.locked", { minutes: Math.max(1, Math.ceil((error.retryAfterS ?? 60) / 60)) });
+}
+
 export class LoginView {
   constructor({ noticeKey = null } = {}) {
     this.noticeKey = noticeKey;
@@ -18,7 +24,7 @@ export class LoginView {
 
   failure(error) {
     if (error.status === 401) return t("login.failed");
-    if (error.status === 429) return t("login.locked", { minutes: Math.max(1, Math.ceil((error.retryAfterS ?? 60) / 60)) });
+    if (error.status === 429) return lockedText(error);
     return t("login.error", { error: error.message });
   }
 

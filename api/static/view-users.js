@@ -14,12 +14,12 @@ export const ROLES = ["admin", "dispatcher", "technician", "steward"];
 /** What the API accepts (api/schemas.py UserIn, TeamIn); the server checks again. */
 const USERNAME_PATTERN = "[a-z0-9][a-z0-9._\\-]{2,63}";
 const TEAM_PATTERN = "[a-z0-9][a-z0-9._\\-]{0,63}";
-const MIN_PASSWORD = 8;
-const MAX_PASSWORD = 256;
+export const MIN_PASSWORD = 8;
+export const MAX_PASSWORD = 256;
 
 const teamName = (team) => tOr(`team.${team}`, team);
 
-function field(label, control, hint = null) {
+export function field(label, control, hint = null) {
   return el("label", { class: "users-field" }, el("span", {}, label), control,
     hint ? el("small", { class: "muted" }, hint) : null);
 }

@@ -77,7 +77,7 @@ def revoke(out: Path, name: str) -> Revoked:
             openssl, out, "ca", "-config", str(state / "ca.cnf"), "-revoke", str(cert),
             "-keyfile", str(out / CA_KEY), "-cert", str(out / CA_CERT),
         )  # fmt: skip
-    listed = write_crl(openssl, out)
+    listed = _write_crl(openssl, out, state)
     revoked = out / REVOKED_DIR
     prepare_dir(revoked)
     kept_as = revoked / f"{name}-{serial}.crt"
@@ -92,7 +92,10 @@ def revoke(out: Path, name: str) -> Revoked:
 def write_crl(openssl: str, out: Path) -> int:
     """Write `out/crl.pem` from the directory's CA state, valid until the CA expires; the
     number of certificates it lists."""
-    state = _ca_state(out)
+    return _write_crl(openssl, out, _ca_state(out))
+
+
+def _write_crl(openssl: str, out: Path, state: Path) -> int:
     until = run_openssl(openssl, out, "x509", "-in", str(out / CA_CERT), "-noout", "-enddate")
     expires = datetime.strptime(until.strip().removeprefix("notAfter="), "%b %d %H:%M:%S %Y %Z")
     left_s = (expires.replace(tzinfo=UTC) - datetime.now(UTC)).total_seconds()
