@@ -13,7 +13,7 @@ import numpy as np
 
 from alerts.rule_language import SLOPE_MIN_READINGS
 from alerts.rule_rows import true_rows
-from facility.batch import BoolArray, FloatArray, IntpArray
+from facility.batch import BoolArray, FloatArray, Int64Array, IntpArray
 
 EMPTY_VALUE: Final = {
     "count": 0.0, "changes": 0.0, "mean": np.nan, "median": np.nan, "stuck": 0.0, "slope": np.nan,
@@ -21,55 +21,43 @@ EMPTY_VALUE: Final = {
 """A window function's value over an empty window."""
 
 
-def slope(seconds: FloatArray, values: FloatArray) -> FloatArray:
-    """Per row, the least-squares slope (change per second) of values over time, NaN padding
-    empty slots; NaN with fewer than SLOPE_MIN_READINGS readings or all at one time."""
-    return _fit(seconds, values, ~np.isnan(values))
-
-
-def _fit(seconds: FloatArray, values: FloatArray, ok: BoolArray) -> FloatArray:
-    """`slope` of the slots where `ok`; the others are ignored whatever they hold."""
-    n = ok.sum(axis=1)
-    size = np.maximum(n, 1)
-    mean_s = np.where(ok, seconds, 0.0).sum(axis=1) / size
-    mean_v = np.where(ok, values, 0.0).sum(axis=1) / size
-    ds = np.where(ok, seconds - mean_s[:, None], 0.0)
-    dv = np.where(ok, values - mean_v[:, None], 0.0)
-    sxx = (ds * ds).sum(axis=1)
-    sxy = (ds * dv).sum(axis=1)
-    fit = (n >= SLOPE_MIN_READINGS) & (sxx > 0)
-    result: FloatArray = np.where(fit, sxy / np.where(fit, sxx, 1.0), np.nan)
-    return result
-
-
-SLOPE_CHUNK_SLOTS: Final = 1 << 16
-"""Window slots laid out at once (rows x width, 512 KiB per float temporary): slope's ~20
-temporaries then stay in the cache instead of streaming through memory, which halved the
-trend rules' time against laying out a whole 10k batch (best of 2**12 .. 2**18 measured). The
-sums are per row, so chunking changes no result."""
-
-
 def window_slopes(
-    flat_s: FloatArray, flat_val: FloatArray, start: IntpArray, end: IntpArray
+    flat_ms: Int64Array,
+    flat_val: FloatArray,
+    used: BoolArray,
+    origin: IntpArray,
+    start: IntpArray,
+    end: IntpArray,
 ) -> FloatArray:
-    """`slope` over each span [start, end) of the flat entries, side by side as wide as the
-    longest span. Only spans with SLOPE_MIN_READINGS entries or more can have a slope, so only
-    their rows are laid out (a trend's `only=` keeps most windows short); every row keeps the
-    width of the longest span, so each slope is summed exactly as if all rows were laid out."""
-    result: FloatArray = np.full(len(start), np.nan)
-    width = max(int((end - start).max()) if len(start) else 0, 1)
-    fits = true_rows(end - start >= SLOPE_MIN_READINGS)
-    if not len(fits):
-        return result
-    offsets = np.arange(width)[None, :]
-    step = max(SLOPE_CHUNK_SLOTS // width, 1)
-    for at in range(0, len(fits), step):  # a few chunks: each one's temporaries stay in cache
-        rows = fits[at : at + step]
-        index = start[rows, None] + offsets
-        take = np.minimum(index, len(flat_val) - 1)
-        values = flat_val[take]
-        ok = (index < end[rows, None]) & ~np.isnan(values)
-        result[rows] = _fit(flat_s[take], values, ok)
+    """The least-squares slope (change per second) over each span [start, end) of the flat
+    entries (every slot of a span an entry); NaN with fewer than SLOPE_MIN_READINGS entries or
+    all at one time.
+
+    From prefix sums of time, value, time², and time times value: a few passes over the slots
+    whatever the spans' width, where fitting each span on its own costs its width (a 15-minute
+    trend window holds up to 256 entries at every reading). Times and values are measured from
+    `origin` (per slot, a slot of its own device group: a span never leaves its group, so the
+    origin cancels) to keep the sums small (tests hold them to 1e-8 of a two-pass fit);
+    slots not `used` (empty ring slots, never inside a span) count as zero. Whether a span has
+    any spread in time is decided on the integer times, not on a rounded sum."""
+    x = np.where(used, (flat_ms - flat_ms[origin]) / 1000.0, 0.0)
+    y = np.where(used, flat_val - flat_val[origin], 0.0)
+    sums = np.zeros((4, len(x) + 1))
+    sums[0, 1:] = x
+    sums[1, 1:] = y
+    np.multiply(x, x, out=sums[2, 1:])
+    np.multiply(x, y, out=sums[3, 1:])
+    np.cumsum(sums, axis=1, out=sums)
+    sx, sy, sxx, sxy = sums[:, end] - sums[:, start]
+    count = end - start
+    size = np.maximum(count, 1)
+    centred_xx = sxx - sx * sx / size
+    centred_xy = sxy - sx * sy / size
+    fit = count >= SLOPE_MIN_READINGS
+    spans = true_rows(fit)
+    fit[spans] = flat_ms[end[spans] - 1] > flat_ms[start[spans]]
+    fit &= centred_xx > 0
+    result: FloatArray = np.where(fit, centred_xy / np.where(fit, centred_xx, 1.0), np.nan)
     return result
 
 

@@ -254,10 +254,13 @@ def _time_window(
     if spec.function in ("count", "changes"):
         result = counted(spec.function, flat_val, start, end)
     elif spec.function == "slope":
-        flat_s = np.empty(len(flat_val))
-        flat_s[hist_pos] = np.where(hist_ok, (hist_ts - base) / 1000.0, 0.0)
-        flat_s[new_pos] = (ts[entry_rows] - base) / 1000.0
-        result = window_slopes(flat_s, flat_val, start, end)
+        flat_ms = np.empty(len(flat_val), np.int64)
+        flat_ms[hist_pos] = hist_ts
+        flat_ms[new_pos] = ts[entry_rows]
+        used = np.ones(len(flat_val), np.bool_)
+        used[hist_pos] = hist_ok
+        origin = np.repeat(np.minimum(valid_start, len(flat_val) - 1), slots + new_count)
+        result = window_slopes(flat_ms, flat_val, used, origin, start, end)
     else:  # each window's values side by side, NaN padding the shorter ones
         width = max(int((end - start).max()) if len(start) else 0, 1)
         index = start[:, None] + np.arange(width)[None, :]

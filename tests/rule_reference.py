@@ -125,11 +125,11 @@ class _Stuck:
         self.count = 0
 
 
-def _slope(points: list[tuple[int, float]]) -> float:
+def least_squares_slope(points: list[tuple[int, float]]) -> float:
     """Least-squares change per second of (ms, value) points; NaN below 3 points."""
     if len(points) < SLOPE_MIN_READINGS:
         return NAN
-    seconds = [t / 1000 for t, _ in points]
+    seconds = [(t - points[0][0]) / 1000 for t, _ in points]  # exact differences of ms
     mean_s = sum(seconds) / len(points)
     mean_v = sum(v for _, v in points) / len(points)
     sxx = sum((s - mean_s) ** 2 for s in seconds)
@@ -325,7 +325,7 @@ class _Compiler:
                 assert window_ms is not None
                 floor = r.ts_ms - window_ms
                 if name == "slope":
-                    return _slope([(t, v) for t, v in entries if t > floor])
+                    return least_squares_slope([(t, v) for t, v in entries if t > floor])
                 chosen = [v for t, v in entries if t > floor]
             return _reduce(name, chosen)
 

@@ -16,6 +16,7 @@ from alerts.rule_language import NEVER, RuleSyntaxError
 from alerts.rule_windows import WindowState, commit_windows, ring_current
 from facility.batch import KindBatch
 from facility.catalog import PUMP
+from tests.rule_reference import least_squares_slope
 
 NAN = math.nan
 T0 = 1_790_000_000_000
@@ -315,24 +316,73 @@ def test_bad_window_calls_are_refused(text: str, message: str) -> None:
         compile_expression(text, PUMP)
 
 
-def test_window_slopes_in_chunks_equal_the_whole_layout(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Short spans are skipped and rows are laid out a chunk at a time: bit for bit the slope
-    of every span laid out at once, as wide as the longest."""
-    monkeypatch.setattr(rule_reducers, "SLOPE_CHUNK_SLOTS", 64)
-    rng = np.random.default_rng(7)
-    for _ in range(50):
-        n = int(rng.integers(1, 400))
-        values = rng.normal(size=n) * 10
-        values[rng.random(n) < 0.1] = np.nan
-        seconds = np.sort(rng.random(n) * 1000)
-        start = rng.integers(0, n, 60)
-        end = np.minimum(start + rng.integers(0, 40, 60), n)
-        width = max(int((end - start).max()), 1)
-        index = start[:, None] + np.arange(width)[None, :]
-        inside = index < end[:, None]
-        take = np.minimum(index, n - 1)
-        whole = rule_reducers.slope(
-            np.where(inside, seconds[take], np.nan), np.where(inside, values[take], np.nan)
-        )
-        chunked = rule_reducers.window_slopes(seconds, values, start, end)
-        assert np.array_equal(whole, chunked, equal_nan=True)
+def _slope_layout(
+    rng: np.random.Generator, offset: float, trend: float, noise: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[tuple[int, int]]]:
+    """Device groups laid out as `_time_window` lays them out: each group's unused ring slots
+    (NEVER, value 0) first, then its entries in time order (a timestamp may repeat); and
+    random spans inside each group's entries."""
+    ms: list[int] = []
+    values: list[float] = []
+    used: list[bool] = []
+    origin: list[int] = []
+    spans: list[tuple[int, int]] = []
+    for _ in range(int(rng.integers(1, 8))):
+        empty, count = int(rng.integers(0, 5)), int(rng.integers(0, 60))
+        base = len(ms)
+        first = base + empty if count else base
+        times = T0 + np.sort(rng.integers(0, 900_000, count) // 1000 * 1000)
+        ms += [NEVER] * empty + times.tolist()
+        values += [0.0] * empty + (
+            offset + trend * (times - T0) / 1000 + rng.normal(size=count) * noise
+        ).tolist()
+        used += [False] * empty + [True] * count
+        origin += [min(first, base + empty + count - 1)] * (empty + count)
+        for _ in range(10):
+            a = int(rng.integers(base + empty, base + empty + count + 1))
+            spans.append((a, int(rng.integers(a, base + empty + count + 1))))
+    return np.array(ms), np.array(values), np.array(used), np.array(origin), spans
+
+
+@pytest.mark.parametrize(
+    ("offset", "trend", "noise"),
+    [(0.0, 0.0, 1.0), (40.0, -0.01, 0.05), (2.5e6, 3.0, 0.0), (-7.0, 1e-6, 1e-4)],
+)
+def test_window_slopes_are_the_least_squares_fit_of_each_span(
+    offset: float, trend: float, noise: float
+) -> None:
+    """The prefix-sum slopes against the reference loop's plain two-pass fit of each span
+    (tests/rule_reference.py): large offsets, tiny trends, noiseless lines, repeated times,
+    empty ring slots before a group's entries; NaN below three entries or with no spread."""
+    rng = np.random.default_rng(11)
+    for _ in range(40):
+        ms, values, used, origin, spans = _slope_layout(rng, offset, trend, noise)
+        if not spans:
+            continue
+        start = np.array([a for a, _ in spans], np.intp)
+        end = np.array([b for _, b in spans], np.intp)
+        got = rule_reducers.window_slopes(ms, values, used, origin, start, end)
+        for (a, b), slope in zip(spans, got.tolist(), strict=True):
+            expected = least_squares_slope(
+                list(zip(ms[a:b].tolist(), values[a:b].tolist(), strict=True))
+            )
+            if math.isnan(expected):
+                assert math.isnan(slope), (a, b)
+            else:
+                assert slope == pytest.approx(expected, rel=1e-8, abs=1e-12), (a, b)
+
+
+def test_a_slope_needs_three_entries_at_more_than_one_time() -> None:
+    ms = np.array([T0, T0, T0, T0 + 1, T0 + 1, T0 + 2])
+    values = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    used = np.ones(6, np.bool_)
+    origin = np.zeros(6, np.intp)
+    start = np.array([0, 0, 3, 2, 0], np.intp)
+    end = np.array([3, 2, 5, 5, 6], np.intp)
+    got = rule_reducers.window_slopes(ms, values, used, origin, start, end)
+    assert math.isnan(got[0])  # three entries at one time
+    assert math.isnan(got[1])  # two entries
+    assert math.isnan(got[2])  # two entries
+    assert got[3] == pytest.approx(1500.0)  # 1 ms apart: 4 and 5 against 3, per second
+    fitted = np.polyfit((ms - T0) / 1000, values, 1)[0]
+    assert got[4] == pytest.approx(fitted)
