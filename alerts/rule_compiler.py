@@ -90,7 +90,13 @@ class Expression:
 
 
 class _Compiler:
-    def __init__(self, kind: KindSpec, params: frozenset[str], prefix: str) -> None:
+    def __init__(
+        self,
+        kind: KindSpec,
+        params: frozenset[str],
+        prefix: str,
+        window_texts: dict[str, WindowSpec] | None = None,
+    ) -> None:
         self.kind = kind
         self.known_params = params
         self.prefix = prefix
@@ -100,7 +106,8 @@ class _Compiler:
         self.uses_age = False
         self.reads_field_age = False
         self.windows: list[WindowSpec] = []
-        self.window_texts: dict[str, WindowSpec] = {}
+        self.window_texts = {} if window_texts is None else window_texts
+        """Windows by text: this expression's, and those of the rule's other expressions."""
 
     def fail(self, node: ast.AST, message: str) -> RuleSyntaxError:
         return RuleSyntaxError(message, getattr(node, "col_offset", 0) + 1)
@@ -376,8 +383,8 @@ class _Compiler:
             value_node = self.compile(node.args[0])
         text = f"{ast.unparse(node)}/{capacity}"
         twin = self.window_texts.get(text)
-        # the same window twice in one expression: one state, computed once per batch (the
-        # twin still takes its number, so later windows keep their checkpointed keys)
+        # the same window twice in a rule's expressions: one state, computed once per batch
+        # (the twin still takes its number, so later windows keep their checkpointed keys)
         written = ast.Call(node.func, node.args, [k for k in node.keywords if k.arg != "capacity"])
         spec = twin or WindowSpec(  # a last-n window keeps just its n readings
             f"{self.prefix}w{len(self.windows)}",
@@ -409,10 +416,18 @@ class _Compiler:
 
 
 def compile_expression(
-    text: str, kind: KindSpec, params: frozenset[str] = frozenset(), *, prefix: str = ""
+    text: str,
+    kind: KindSpec,
+    params: frozenset[str] = frozenset(),
+    *,
+    prefix: str = "",
+    windows: dict[str, WindowSpec] | None = None,
 ) -> Expression:
     """Compile `text` for `kind`; parameters are the names in `params`; window state keys
-    start with `prefix` (so a rule's `when` and `clear` keep theirs apart)."""
+    start with `prefix` (so a rule's `when` and `clear` keep theirs apart). `windows`: the
+    windows of the rule's expressions compiled before, by text; a window written the same way
+    again is the same window (one state, computed once per batch: a title value that shows
+    the `when`'s trend does not keep a second copy of it), and this one's new windows go in."""
     if not text.strip():
         raise RuleSyntaxError("the expression is empty", 1)
     try:
@@ -421,7 +436,7 @@ def compile_expression(
         # Python reports "unexpected end" as offset 0 (or a later line): point past the end.
         column = exc.offset if exc.offset and (exc.lineno or 1) == 1 else len(text) + 1
         raise RuleSyntaxError(f"not a valid expression: {exc.msg}", column) from exc
-    compiler = _Compiler(kind, params, prefix)
+    compiler = _Compiler(kind, params, prefix, windows)
     node = compiler.compile(tree)
     if compiler.uses_age and (compiler.windows or compiler.temporal):
         raise RuleSyntaxError(

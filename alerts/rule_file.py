@@ -41,6 +41,7 @@ from typing import Any
 from alerts.interface import DEFAULT_GAP_S, Category, Repeat, Rule, Schedule, Severity
 from alerts.rule_compiler import Expression, compile_expression
 from alerts.rule_language import RuleSyntaxError, parse_duration_s
+from alerts.rule_windows import WindowSpec
 from facility.catalog import KIND_NAMES, KINDS, KindSpec
 from facility.errors import FileError
 from facility.toml_file import TomlLines, parse_toml, read_text
@@ -295,9 +296,11 @@ def _rule(
     if problem:
         raise fail("title_zh", problem.replace("title", "title_zh", 1))
 
-    def compile_at(key: str, spec: KindSpec) -> Expression:
+    def compile_at(key: str, spec: KindSpec, windows: dict[str, WindowSpec]) -> Expression:
         try:
-            return compile_expression(raw[key], spec, frozenset(params), prefix=f"{key}.")
+            return compile_expression(
+                raw[key], spec, frozenset(params), prefix=f"{key}.", windows=windows
+            )
         except RuleSyntaxError as exc:
             line, value_column = source.key_line(header, key)
             quote = (
@@ -312,14 +315,20 @@ def _rule(
 
     rules = []
     for spec in kinds:
-        when = compile_at("when", spec)
-        clear = compile_at("clear", spec) if "clear" in raw else None
-        hold = compile_at("hold", spec) if "hold" in raw else None
+        windows: dict[str, WindowSpec] = {}  # the rule's windows, shared by its expressions
+        when = compile_at("when", spec, windows)
+        clear = compile_at("clear", spec, windows) if "clear" in raw else None
+        hold = compile_at("hold", spec, windows) if "hold" in raw else None
         values: list[tuple[str, Expression]] = []
         for name, text in title_values.items():
             try:
                 values.append(
-                    (name, compile_expression(text, spec, frozenset(params), prefix=f"t.{name}."))
+                    (
+                        name,
+                        compile_expression(
+                            text, spec, frozenset(params), prefix=f"t.{name}.", windows=windows
+                        ),
+                    )
                 )
             except RuleSyntaxError as exc:
                 raise fail("title_values", f"title value {name!r}: {exc.message}") from exc
@@ -350,7 +359,7 @@ def _rule(
                 schedule=schedule,
                 auto_resolve=auto_resolve,
                 cooldown_s=durations["cooldown"],
-                windows=tuple(w for p in parts for w in p.windows),
+                windows=tuple(dict.fromkeys(w for p in parts for w in p.windows)),
                 timed=any(p.uses_age for p in parts),
                 hold=hold,
                 clear_for_s=durations["clear_for"],

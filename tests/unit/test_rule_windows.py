@@ -12,6 +12,7 @@ import pytest
 from alerts import rule_reducers
 from alerts.rule_compiler import compile_expression
 from alerts.rule_context import RuleContext
+from alerts.rule_file import parse_rule_file
 from alerts.rule_language import NEVER, RuleSyntaxError
 from alerts.rule_windows import WindowState, commit_windows, ring_current
 from facility.batch import KindBatch
@@ -386,3 +387,20 @@ def test_a_slope_needs_three_entries_at_more_than_one_time() -> None:
     assert got[3] == pytest.approx(1500.0)  # 1 ms apart: 4 and 5 against 3, per second
     fitted = np.polyfit((ms - T0) / 1000, values, 1)[0]
     assert got[4] == pytest.approx(fitted)
+
+
+def test_a_window_written_again_in_a_rules_other_expressions_is_one_window() -> None:
+    """A title value or clear that repeats the `when`'s window reads the same state, computed
+    once per batch; another `only=` is another window."""
+    text = """
+[[rules]]
+id = "r"
+kind = "pump"
+when = 'mean(discharge_bar, "10m") > 5'
+clear = 'mean(discharge_bar, "10m") < 4 and count(running, "10m") > 1'
+severity = "major"
+title = "{device}: {m} {n}"
+title_values = { m = 'mean(discharge_bar, "10m")', n = 'mean(discharge_bar, "10m", only=running)' }
+"""
+    (rule,) = parse_rule_file(text, "r.toml").rules
+    assert [w.key for w in rule.windows] == ["when.w0", "clear.w1", "t.n.w0"]
