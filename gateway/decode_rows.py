@@ -53,16 +53,29 @@ class Part:
         self.order.append(order)
 
 
+@dataclass(frozen=True, slots=True)
+class CompiledPart:
+    """Rows the C parser made (`gateway.json_rows`), as arrays: each row's device, message,
+    ordinal and place in its message (what a rejection's excerpt is found by)."""
+
+    device: npt.NDArray[np.int64]
+    message: npt.NDArray[np.int64]
+    order: npt.NDArray[np.int64]
+    readings: npt.NDArray[np.int64]
+
+
 class KindRows:
     """One kind's readings: `singles` from the usual one-reading messages and `typed` from the
     usual batched ones, as structs; `whole` from other structurally clean messages, converted
     in bulk at the end; `checked` already through the per-reading checks, as row lists."""
 
-    __slots__ = ("checked", "layout", "singles", "spec", "typed", "whole")
+    __slots__ = ("checked", "compiled", "layout", "singles", "spec", "typed", "whole")
 
     def __init__(self, spec: KindSpec, layout: Layout) -> None:
         self.spec = spec
         self.layout = layout
+        self.compiled: list[tuple[npt.NDArray[np.float64], CompiledPart]] = []
+        """Rows the C parser made, per call."""
         self.singles = Part()
         self.typed = Part()
         self.whole = Part()
@@ -106,8 +119,9 @@ class Table:
     """[ts, seq, field...] per reading; NaN = not reported."""
     device: npt.NDArray[np.int32]
     message: npt.NDArray[np.intp]
-    readings: list[Any]
-    """Each row's reading: a dict, or a struct of the typed path (`original_reading`)."""
+    readings: Sequence[Any] | npt.NDArray[np.int64]
+    """Each row's reading: a dict, a struct of the typed path, or its place in its message
+    when the C parser made the row (`original_reading`)."""
 
 
 def check_readings(
@@ -201,7 +215,7 @@ def table(
         )
     width = len(layout.columns)
     checked = collected.checked
-    parts: list[tuple[npt.NDArray[np.float64], Part]] = []
+    parts: list[tuple[npt.NDArray[np.float64], Part | CompiledPart]] = list(collected.compiled)
     if typed is not None:
         parts += [
             (typed.table(p.readings), p) for p in (collected.singles, collected.typed) if p.readings
@@ -235,12 +249,12 @@ def table(
 def _bulk(layout: Layout, readings: list[dict[str, Any]]) -> npt.NDArray[np.float64] | None:
     """Readings that each have as many keys as there are columns, or None if any does not
     have exactly the columns' keys or has a `ts` or `seq` that is not an integer."""
-    if frozenset(map(type, map(_TS, readings))) != _INT_ONLY:
-        return None  # also a missing key: KeyError is caught below
-    if frozenset(map(type, map(_SEQ, readings))) != _INT_ONLY:
-        return None
     count = len(readings) * len(layout.columns)
-    try:
+    try:  # a missing key (an unknown one in its place) raises KeyError
+        if frozenset(map(type, map(_TS, readings))) != _INT_ONLY:
+            return None
+        if frozenset(map(type, map(_SEQ, readings))) != _INT_ONLY:
+            return None
         flat = np.fromiter(
             chain.from_iterable(map(layout.every_column, readings)), np.float64, count=count
         )

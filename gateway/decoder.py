@@ -22,11 +22,20 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from facility.batch import Batch, KindBatch
+from facility.batch import Batch, BoolArray, KindBatch
 from facility.catalog import KINDS, KindSpec
 from facility.site import Site, local_id
 from facility.wire import READINGS_KEY, parse_topic
-from gateway.decode_rows import MAX_EXACT_INT, KindRows, Layout, Table, check_readings, table
+from gateway import json_rows
+from gateway.decode_rows import (
+    MAX_EXACT_INT,
+    CompiledPart,
+    KindRows,
+    Layout,
+    Table,
+    check_readings,
+    table,
+)
 from gateway.rejections import (
     EXCERPT_BYTES,
     DecodeResult,
@@ -63,9 +72,16 @@ at a time, so one bad message costs its chunk the per-message path, not the whol
 
 
 class Decoder:
-    def __init__(self, site: Site, limits: DecoderLimits | None = None) -> None:
+    def __init__(
+        self, site: Site, limits: DecoderLimits | None = None, *, compiled: bool | None = None
+    ) -> None:
+        """`compiled`: parse the usual message in C (`gateway.json_rows`); default: when it
+        is built."""
         self.site = site
         self.limits = limits or DecoderLimits()
+        if compiled and not json_rows.AVAILABLE:
+            raise RuntimeError("gateway._json_rows is not built (no C compiler at install)")
+        self.compiled = json_rows.AVAILABLE if compiled is None else compiled
         self._routes: dict[str, tuple[KindSpec, int]] = {}
         self._route_codes: dict[str, int] = {}
         """The known topics again, as kind code << _KIND_SHIFT | device row, for `map`."""
@@ -79,6 +95,9 @@ class Decoder:
         self._known_sites = frozenset(self._site_ids)
         self._layouts = {name: Layout.of(spec) for name, spec in KINDS.items()}
         self._typed = {name: TypedKind(spec) for name, spec in KINDS.items()}
+        self._columns = {
+            name: json_rows.column_names(layout.columns) for name, layout in self._layouts.items()
+        }
 
     def _route(self, topic: str) -> tuple[KindSpec, int] | tuple[RejectReason, str]:
         cached = self._routes.get(topic)
@@ -117,7 +136,8 @@ class Decoder:
         routes, limit = self._routes, self.limits.max_payload_bytes
         typed = self._typed
         shift = self._ordinal_shift
-        for number in self._take_singles(messages, rows):
+        take = self._take_usual if self.compiled else self._take_singles
+        for number in take(messages, rows):
             message = messages[number]
             ordinal = number << shift
             payload = message.payload
@@ -145,6 +165,52 @@ class Decoder:
                 starts.append(started)
         return DecodeResult(Batch(self.site.id, kinds, max(starts, default=None)), rejections)
 
+    def _usual(self, messages: Sequence[RawMessage]) -> tuple[npt.NDArray[np.int64], BoolArray]:
+        """Per message its route code (kind << _KIND_SHIFT | device row; -1: not a known
+        topic), and whether it may be the usual message (a known topic, not oversized)."""
+        count = len(messages)
+        routed = np.fromiter(
+            map(self._route_codes.get, [m.topic for m in messages], repeat(-1, count)),
+            np.int64,
+            count,
+        )
+        usual = routed >= 0
+        sizes = np.fromiter(map(len, [m.payload for m in messages]), np.intp, count)
+        usual &= sizes <= self.limits.max_payload_bytes
+        return routed, usual
+
+    def _take_usual(self, messages: Sequence[RawMessage], rows: dict[str, KindRows]) -> list[int]:
+        """Parse the usual messages, one-reading and batched alike, a kind at a time in one
+        call in C (`gateway.json_rows`) into each kind's `compiled` rows; the numbers of the
+        other messages, in order, for the per-message loop."""
+        count = len(messages)
+        if not self._route_codes or not count:
+            return list(range(count))
+        routed, usual = self._usual(messages)
+        kinds = routed >> _KIND_SHIFT
+        for code in np.flatnonzero(np.bincount(kinds[usual], minlength=1)).tolist():
+            name = self._kind_names[code]
+            numbers = np.flatnonzero(usual & (kinds == code))
+            payloads = [messages[i].payload for i in numbers.tolist()]
+            table, counts = json_rows.usual_rows(payloads, self._columns[name])
+            taken = counts >= 0
+            usual[numbers[~taken]] = False
+            per_message = counts[taken]
+            if not len(per_message):
+                continue
+            message = np.repeat(numbers[taken], per_message)
+            first = np.cumsum(per_message) - per_message
+            position = np.arange(len(message)) - np.repeat(first, per_message)
+            part = CompiledPart(
+                np.repeat(routed[numbers[taken]] & _INDEX_MASK, per_message),
+                message,
+                (message << self._ordinal_shift) + position,
+                position,
+            )
+            self._kind_rows(rows, KINDS[name]).compiled.append((table, part))
+        rest: list[int] = np.flatnonzero(~usual).tolist()
+        return rest
+
     def _take_singles(self, messages: Sequence[RawMessage], rows: dict[str, KindRows]) -> list[int]:
         """Decode the usual one-reading messages (a known topic, one reading of plain values)
         a kind at a time in one call (`TypedKind.singles`) into each kind's `singles`; the
@@ -157,13 +223,7 @@ class Decoder:
         if not self._route_codes or not count:
             return list(range(count))
         payloads = [m.payload for m in messages]
-        routed = np.fromiter(
-            map(self._route_codes.get, [m.topic for m in messages], repeat(-1, count)),
-            np.int64,
-            count,
-        )
-        usual = routed >= 0
-        usual &= np.fromiter(map(len, payloads), np.intp, count) <= self.limits.max_payload_bytes
+        routed, usual = self._usual(messages)
         usual &= ~np.fromiter(map(_BATCHED, payloads), np.bool_, count)
         kinds = routed >> _KIND_SHIFT
         for code in np.flatnonzero(np.bincount(kinds[usual], minlength=1)).tolist():
@@ -309,10 +369,10 @@ class Decoder:
         bad = np.zeros(len(ts), dtype=np.bool_)
         for mask, reason in reasons:
             fresh = mask & ~bad
-            for row in np.flatnonzero(fresh):  # only rejected rows: rare, never the bulk
+            for row in np.flatnonzero(fresh).tolist():  # only rejected rows: rare
                 message = messages[int(rows.message[row])]
                 reading = rows.readings[row]
-                if not isinstance(reading, dict):  # a struct of the typed path
+                if not isinstance(reading, dict):  # a struct, or a place in the message
                     reading = original_reading(message.payload, reading)
                 rejections.append(
                     self._row_rejection(spec, message.topic, reading, reason, values[row])

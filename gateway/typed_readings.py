@@ -114,9 +114,13 @@ class TypedKind:
 
 def original_reading(payload: bytes, reading: Any) -> dict[str, Any]:
     """The reading as the message wrote it (its keys in their order), for a rejection's
-    excerpt: rejections are rare, so the payload is parsed again to find it."""
+    excerpt: rejections are rare, so the payload is parsed again to find it. `reading`: a
+    struct of the typed path, or the reading's place in its message (the C parser's rows)."""
     doc = orjson.loads(payload)
-    wanted = msgspec.structs.asdict(reading)
     if READINGS_KEY not in doc:
         return dict(doc)
+    if isinstance(reading, (int, np.integer)):
+        found: dict[str, Any] = doc[READINGS_KEY][int(reading)]
+        return found
+    wanted = msgspec.structs.asdict(reading)
     return next((r for r in doc[READINGS_KEY] if r == wanted), wanted)

@@ -127,6 +127,22 @@ def test_readings_the_general_path_accepts_are_kept() -> None:
     assert result.batch.message_start_ms == NOW - 57_000
 
 
+@pytest.mark.parametrize(
+    ("key", "reason"), [("ts", RejectReason.BAD_TIMESTAMP), ("seq", RejectReason.BAD_SEQ)]
+)
+def test_a_reading_with_another_key_in_place_of_ts_or_seq_is_rejected_not_a_crash(
+    key: str, reason: RejectReason
+) -> None:
+    """As many keys as a full reading, one of them unknown in place of ts or seq: the bulk
+    conversion used to raise KeyError out of the decoder (found by tests/unit/test_json_rows)."""
+    renamed = full(2)
+    renamed["x" + key] = renamed.pop(key)
+    result = decode(batched(full(1), renamed, full(3)))
+    assert [r.reason for r in result.rejections] == [reason]
+    assert result.rejections[0].detail.endswith("got None")
+    assert result.batch.kinds["pump"].seq.tolist() == [1, 3]
+
+
 def test_a_rejected_typed_reading_is_quoted_as_the_message_wrote_it() -> None:
     bad = dict(reversed(list(full(3, suction_bar=-99.0).items())))  # keys in another order
     result = decode(batched(full(1), bad, full(4)))
