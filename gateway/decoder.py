@@ -25,7 +25,7 @@ import orjson
 from facility.batch import Batch, BoolArray, KindBatch
 from facility.catalog import KINDS, KindSpec
 from facility.site import Site, local_id
-from facility.wire import READINGS_KEY, parse_topic
+from facility.wire import READINGS_KEY, device_topic, parse_topic
 from gateway import json_rows
 from gateway.decode_rows import (
     MAX_EXACT_INT,
@@ -98,6 +98,8 @@ class Decoder:
         self._columns = {
             name: json_rows.column_names(layout.columns) for name, layout in self._layouts.items()
         }
+        for device in site.devices:  # every device's own topic is known from the start
+            self._route(device_topic(device, site.id))
 
     def _route(self, topic: str) -> tuple[KindSpec, int] | tuple[RejectReason, str]:
         cached = self._routes.get(topic)
