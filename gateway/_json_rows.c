@@ -21,6 +21,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -153,7 +154,7 @@ static int to_double(const char *p, const char *q, double *out) {
             }
             mantissa = mantissa * 10 + (uint64_t)(*s - '0');
             scale--;
-            if (digits > 15) {
+            if (digits > 15 || scale < -400) {
                 fast = 0;
                 break;
             }
@@ -178,6 +179,9 @@ static int to_double(const char *p, const char *q, double *out) {
         }
         scale += sign * exponent;
     }
+#if FLT_EVAL_METHOD != 0
+    fast = 0; /* extended-precision intermediates (x87) could round twice */
+#endif
     if (fast && s == q && scale >= -22 && scale <= 22) {
         double value = (double)mantissa;
         value = scale < 0 ? value / POWERS[-scale] : value * POWERS[scale];
@@ -223,7 +227,7 @@ static const char *parse_integer(const char *p, const char *end, double *out) {
     if (value > EXACT_INT) {
         return NULL;
     }
-    *out = negative ? -(double)value : (double)value;
+    *out = (double)(negative ? -value : value); /* "-0" is the integer 0 */
     return q;
 }
 

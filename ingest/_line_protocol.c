@@ -11,13 +11,14 @@
  *         with the `i` suffix), 2 boolean (true above 0.5)
  *
  * A float is written as the shortest decimal that reads back as the same double, in the
- * notation orjson uses for it (what the Python encoder wrote before): fixed with a ".0" when
- * whole and under 1e16, fixed from 1e-5 up when at most 15 significant digits do; anything
- * else in CPython's shortest repr ("1e-07", "1.2345678901234568e+18"), which InfluxDB reads
- * as well.
+ * notation orjson uses for it (what the Python encoder wrote before): fixed from 1e-5 up to
+ * 1e16 (with a ".0" when whole); below and above, CPython's shortest repr ("1e-07",
+ * "1.2345678901234568e+18"), which InfluxDB reads as well. Up to 15 significant digits are
+ * found here; more come from CPython's repr, laid out fixed below 1e-4 where repr is not.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -89,6 +90,9 @@ static const double POWERS[] = {
  * correctly rounded division a reader does); the first k that works has the fewest digits,
  * and with under 16 digits no other string of that length reads back as the same double. */
 static int fixed_text(double value, char *out) {
+#if FLT_EVAL_METHOD != 0
+    return -1; /* extended-precision intermediates (x87) could round twice: repr only */
+#endif
     double magnitude = fabs(value);
     /* whole numbers and rounding by a cast (one instruction; nearbyint is a libm call on the
      * baseline x86-64): every |x| here is under 1e16, inside long long */
@@ -149,7 +153,28 @@ static int float_text(Text *text, double value) {
     if (repr == NULL) {
         return -1;
     }
-    int result = append(text, repr, (Py_ssize_t)strlen(repr));
+    int result;
+    double magnitude = fabs(value);
+    if (magnitude >= 1e-5 && magnitude < 1e-4) {
+        /* repr writes these with an exponent ("6.881506350319426e-05"), orjson in fixed
+         * notation: the same shortest digits after "0.0000" */
+        const char *d = repr[0] == '-' ? repr + 1 : repr;
+        char fixed[64];
+        int at = 0;
+        if (value < 0) {
+            fixed[at++] = '-';
+        }
+        memcpy(fixed + at, "0.0000", 6);
+        at += 6;
+        for (; *d && *d != 'e' && at < 60; d++) {
+            if (*d != '.') {
+                fixed[at++] = *d;
+            }
+        }
+        result = strcmp(d, "e-05") == 0 ? append(text, fixed, at) : append(text, repr, (Py_ssize_t)strlen(repr));
+    } else {
+        result = append(text, repr, (Py_ssize_t)strlen(repr));
+    }
     PyMem_Free(repr);
     return result;
 }
@@ -179,7 +204,7 @@ static PyObject *encode_lines(PyObject *module, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "fields: 1 to 64");
         goto done;
     }
-    if (device.len != n * (Py_ssize_t)sizeof(int32_t) ||
+    if (ts.len % (Py_ssize_t)sizeof(int64_t) != 0 || device.len != n * (Py_ssize_t)sizeof(int32_t) ||
         values.len != n * fields.count * (Py_ssize_t)sizeof(double)) {
         PyErr_SetString(PyExc_ValueError, "device, ts and values differ in length");
         goto done;
@@ -193,7 +218,14 @@ static PyObject *encode_lines(PyObject *module, PyObject *args) {
         }
         fields.prefix[i] = PyBytes_AS_STRING(PyTuple_GET_ITEM(field, 0));
         fields.size[i] = PyBytes_GET_SIZE(PyTuple_GET_ITEM(field, 0));
-        fields.type[i] = (int)PyLong_AsLong(PyTuple_GET_ITEM(field, 1));
+        long type = PyLong_AsLong(PyTuple_GET_ITEM(field, 1));
+        if (type < 0 || type > 2) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_ValueError, "a field's type is 0 float, 1 integer or 2 boolean");
+            }
+            goto done;
+        }
+        fields.type[i] = (int)type;
     }
     Py_ssize_t key_count = PyList_GET_SIZE(keys);
     for (Py_ssize_t i = 0; i < key_count; i++) {

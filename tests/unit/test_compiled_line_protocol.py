@@ -66,6 +66,8 @@ def _values(kind: KindSpec, n: int, rng: random.Random, number: object) -> np.nd
 def test_the_lines_are_the_python_encoders_byte_for_byte(kind: KindSpec) -> None:
     rng = random.Random(kind.name)
     specials = [0.0, -0.0, 1.0, -1.0, 0.1, 1e-5, 2.5e-5, 9.999e15, 1e15, 123456.789, 0.3]
+    specials += [0.1 + 0.2, 6.881506350319426e-05, -1 / 30000, 9.999999999999999e-05]
+    specials += [rng.uniform(1e-5, 1e-4) for _ in range(10)]  # 16-17 digits: repr's, laid out
     for _ in range(20):
         values = _values(kind, 50, rng, _decimal)
         float_columns = [c for c, f in enumerate(kind.fields) if f.type is FieldType.FLOAT]
@@ -74,8 +76,9 @@ def test_the_lines_are_the_python_encoders_byte_for_byte(kind: KindSpec) -> None
         values[7] = math.nan  # a reading that reports nothing: no line
         kb = _batch(kind, values, rng)
         compiled = encode(KEYS, kb)
-        assert compiled == encode(KEYS, kb, compiled=False)
-        assert len(compiled) == 49
+        python = encode(KEYS, kb, compiled=False)
+        assert compiled == python
+        assert len(python) == 50 - int(np.isnan(values).all(axis=1).sum())
 
 
 def _field_values(line: bytes) -> dict[str, str]:
@@ -139,6 +142,10 @@ def test_bad_arguments_raise() -> None:
         lines(*args[:4], (("x=", 0),) * len(fields))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="fields"):
         lines(*args[:4], ())
+    with pytest.raises(ValueError, match="a field's type"):
+        lines(*args[:4], ((b"x=", 7),) * len(fields))
+    with pytest.raises(ValueError, match="differ in length"):
+        lines(args[0], args[1], np.zeros(len(kb) * 8 + 3, np.uint8), *args[3:])
     huge = np.ascontiguousarray(kb.values)
     huge[0, 0] = 1e19
     with pytest.raises(ValueError, match="outside int64"):

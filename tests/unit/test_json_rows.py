@@ -88,7 +88,8 @@ C_ONLY = {
     "nul": orjson.dumps(full()).replace(b'"leak":false', b'"leak":nul'),
     "an escaped key": orjson.dumps(full()).replace(b'"leak"', b'"le\\u0061k"'),
     "a control character in a key": orjson.dumps(full()).replace(b'"leak"', b'"le\x01ak"'),
-    "an exponent in ts": orjson.dumps(full()).replace(b'"ts":', b'"ts":1e3,"x":'),
+    "an exponent in ts": orjson.dumps(full()).replace(str(full()["ts"]).encode(), b"1.78999994e12"),
+    "a vertical tab for whitespace": orjson.dumps(full()).replace(b',"seq"', b',\x0b"seq"'),
     "a fraction in seq": orjson.dumps(full(seq=1.0)),
     "a null seq": orjson.dumps(full(seq=None)),
     "a ts past 2**53": orjson.dumps(full(ts=2**53 + 1)),
@@ -114,6 +115,15 @@ def test_anything_else_is_left_to_the_other_paths(payload: bytes) -> None:
     table, counts = rows(orjson.dumps(full(1)), payload, orjson.dumps(full(2)))
     assert counts == [1, -1, 1]
     assert table[:, 1].tolist() == [1.0, 2.0]
+
+
+def test_a_minus_zero_ts_or_seq_is_the_integer_zero() -> None:
+    payload = orjson.dumps(full()).replace(b'"seq":0', b'"seq":-0')
+    payload = payload.replace(str(full()["ts"]).encode(), b"-0")
+    table, counts = rows(payload)
+    assert counts == [1]
+    assert table[0, :2].tolist() == [0.0, 0.0]
+    assert not np.signbit(table[0, :2]).any()
 
 
 def test_every_cut_of_a_message_is_left_to_the_other_paths() -> None:
