@@ -1,0 +1,27 @@
+"""The two optional C extensions; everything else about the package is in pyproject.toml.
+
+Kept here rather than in pyproject's `[tool.setuptools.ext-modules]`, which setuptools still
+calls experimental. Both are optional: without a C compiler the package installs without them
+and the same messages take the pure-library paths (gateway/json_rows.py,
+ingest/line_protocol.py), which accept, reject and write the same.
+"""
+
+from setuptools import Extension, setup
+
+FLAGS = ["-O2", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"]
+
+setup(
+    ext_modules=[
+        # the usual telemetry message parsed straight into the decoder's float64 table
+        Extension(
+            "gateway._json_rows", ["gateway/_json_rows.c"], optional=True, extra_compile_args=FLAGS
+        ),
+        # a kind's line protocol, written without a Python call per line
+        Extension(
+            "ingest._line_protocol",
+            ["ingest/_line_protocol.c"],
+            optional=True,
+            extra_compile_args=FLAGS,
+        ),
+    ]
+)
