@@ -14,11 +14,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
-$(VENV)/.installed: pyproject.toml setup.py gateway/_json_rows.c ingest/_line_protocol.c | $(BIN)/python
+$(VENV)/.installed: pyproject.toml setup.py gateway/_json_rows.c ingest/_line_protocol.c mqtt/_publishes.c | $(BIN)/python
 	$(PIP) install -q -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml setup.py gateway/_json_rows.c ingest/_line_protocol.c | $(BIN)/python
+$(VENV)/.installed-dev: pyproject.toml setup.py gateway/_json_rows.c ingest/_line_protocol.c mqtt/_publishes.c | $(BIN)/python
 	$(PIP) install -q -e '.[dev]'
 	touch $@ $(VENV)/.installed
 

@@ -1,9 +1,9 @@
-"""The two optional C extensions; everything else about the package is in pyproject.toml.
+"""The optional C extensions; everything else about the package is in pyproject.toml.
 
 Kept here rather than in pyproject's `[tool.setuptools.ext-modules]`, which setuptools still
-calls experimental. Both are optional: without a C compiler the package installs without them
+calls experimental. All are optional: without a C compiler the package installs without them
 and the same messages take the pure-library paths (gateway/json_rows.py,
-ingest/line_protocol.py), which accept, reject and write the same.
+ingest/line_protocol.py, mqtt/fast.py), which accept, reject and write the same.
 """
 
 from setuptools import Extension, setup
@@ -15,6 +15,10 @@ setup(
         # the usual telemetry message parsed straight into the decoder's float64 table
         Extension(
             "gateway._json_rows", ["gateway/_json_rows.c"], optional=True, extra_compile_args=FLAGS
+        ),
+        # runs of whole PUBLISH packets cut from the MQTT read buffer
+        Extension(
+            "mqtt._publishes", ["mqtt/_publishes.c"], optional=True, extra_compile_args=FLAGS
         ),
         # a kind's line protocol, written without a Python call per line
         Extension(

@@ -6,7 +6,8 @@ messages, consumer alone: 8.6k/s with MQTT 5 and 12.4k/s with 3.1.1 with plain p
 for both here; Mosquitto's own `mosquitto_sub` drains 65-78k/s):
 
 - it reads each packet with three or four `recv` calls after a `select`; here the socket is read
-  in 256 KiB chunks and whole packets are cut from that buffer in one loop;
+  in 256 KiB chunks and whole packets are cut from that buffer in one loop (runs of PUBLISH
+  packets in C, `mqtt/_publishes.c`, where the package was built with a C compiler);
 - it builds an `MQTTMessage` (and for MQTT 5 a `Properties` object) per PUBLISH and matches
   the topic against its callback filters; here a PUBLISH is parsed in place and handed to one
   callable as `(topic, payload, packet id, qos)`;
@@ -26,7 +27,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -36,6 +37,13 @@ from paho.mqtt.exception import MalformedPacket
 from mqtt.errors import MqttProtocolError
 from mqtt.interface import PathClient, PathName, check_publish_args
 from mqtt.packets import PUBACK, PUBLISH, parse_publish, publish_packet, varint
+
+_Publishes = Callable[[bytes, int, bool], tuple[list[tuple[str, bytes, int, int]], int]]
+_publishes: _Publishes | None
+try:
+    from mqtt._publishes import publishes as _publishes
+except ImportError:  # built without a C compiler: every packet through the loop
+    _publishes = None
 
 READ_CHUNK = 1 << 18
 FILLS_PER_SELECT = 4
@@ -119,12 +127,23 @@ class FastClient(PathClient):
                 return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def _whole_packets(self) -> MQTTErrorCode:
-        """Deliver the complete packets at the front of the buffer; stop at a cut one."""
+        """Deliver the complete packets at the front of the buffer; stop at a cut one.
+
+        Runs of whole QoS 0/1 PUBLISH packets are cut in C where it is built
+        (`mqtt/_publishes.c`); the packet that ends a run (anything else, or a cut or
+        malformed one) goes through the loop below as before."""
         buffer = self._read_buffer
         pos, end = self._read_pos, len(buffer)
         v5 = self._protocol == MQTTProtocolVersion.MQTTv5
         rc = MQTTErrorCode.MQTT_ERR_SUCCESS
         while pos < end:
+            if _publishes is not None:
+                run, pos = _publishes(buffer, pos, v5)
+                received = self._received
+                for topic, payload, mid, qos in run:
+                    received(topic, payload, mid, qos)
+                if pos >= end:
+                    break
             header = buffer[pos]
             try:
                 length, body = varint(buffer, pos + 1, end)

@@ -1,0 +1,3 @@
+def publishes(
+    buffer: bytes, pos: int, v5: bool, /
+) -> tuple[list[tuple[str, bytes, int, int]], int]: ...
