@@ -45,6 +45,9 @@ try:
 except ImportError:  # built without a C compiler: every packet through the loop
     _publishes = None
 
+COMPILED = _publishes is not None
+"""Whether runs of PUBLISH packets are cut in C (`mqtt/_publishes.c` built at install)."""
+
 READ_CHUNK = 1 << 18
 FILLS_PER_SELECT = 4
 """Chunks read before the network loop gets a turn (keepalive, writes), at a packet boundary."""

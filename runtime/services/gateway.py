@@ -31,6 +31,7 @@ from facility.errors import SettingsError
 from facility.periodic import PeriodicWorker
 from facility.prometheus import Metric
 from facility.site import Site
+from gateway import json_rows
 from gateway.dead_letters import DeadLetter, JsonlDeadLetters
 from gateway.decoder import Decoder, DecoderLimits
 from gateway.leadership import FencedSource, Leadership, ShardSettings, StandbyLoop
@@ -39,16 +40,27 @@ from gateway.mqtt import MqttSettings as ConsumerSettings
 from gateway.pipeline import Gateway, PipelineSettings
 from gateway.shard_site import shard_name, shard_site, shard_topics
 from gateway.status_server import StatusServer
+from ingest import line_protocol
 from ingest.delivery import Delivery, DeliverySettings
 from ingest.interface import RejectedPoints, TimeSeriesWriter
 from ingest.registry import open_history, open_retention, open_writers
 from ingest.settings import StoreSettings
 from ingest.spool import Spool
+from mqtt import fast
 from mqtt.broker_stats import BrokerStats
 from runtime.lifecycle import ServiceStack
 from runtime.settings.tree import GatewaySettings, MqttSettings
 
 log = logging.getLogger(__name__)
+
+
+def compiled_parts() -> dict[str, bool]:
+    """Which of the gateway's C extensions were built at install (setup.py)."""
+    return {
+        "decoding": json_rows.AVAILABLE,
+        "line protocol": line_protocol.COMPILED,
+        "MQTT packets": fast.COMPILED,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,6 +306,13 @@ class GatewayService:
             "+".join(s.id for s in self.site.sites),
             " as a standby" if self.leadership else "", self.writer.name,
         )  # fmt: skip
+        missing = [name for name, built in compiled_parts().items() if not built]
+        if missing:
+            log.warning(
+                "built without its C extensions for %s (no C compiler at install): the same "
+                "work on the slower Python paths, about twice the CPU per reading",
+                ", ".join(missing),
+            )
 
     def _connect(self) -> None:
         self._stack.start(self.consumer)
