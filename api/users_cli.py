@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +11,7 @@ from api.auth.users import UserStore
 from api.errors import UserError
 from db.engine import make_engine
 from db.migrate import migrate
+from facility.secret_text import random_secret
 
 DEFAULT_DB_URL = "sqlite:///var/facility.sqlite3"
 DEMO_TEAM = "lift-contractor"
@@ -65,7 +65,7 @@ def ensure_demo_users(engine: Any, site: Any, password: str | None = None) -> De
         if store.by_username(username) is not None:
             kept.append(username)
             continue
-        secret = password or secrets.token_urlsafe(9)
+        secret = password or random_secret(9)
         try:
             store.add(username, secret, role, display_name=f"Demo {role}", **extra)
         except UserError:

@@ -16,6 +16,8 @@ import hmac
 import secrets
 from collections.abc import Mapping
 
+from facility.secret_text import random_secret
+
 ITERATIONS = 101
 """mosquitto_passwd's default."""
 SALT_BYTES = 12
@@ -25,8 +27,9 @@ PASSWORD_BYTES = 24
 
 
 def new_password() -> str:
-    """A random secret for an account: 32 characters of `A-Z a-z 0-9 - _`."""
-    return secrets.token_urlsafe(PASSWORD_BYTES)
+    """A random secret for an account: 32 characters of `A-Z a-z 0-9 - _`, not starting with
+    `-` (`facility.secret_text`)."""
+    return random_secret(PASSWORD_BYTES)
 
 
 def hash_password(password: str, *, salt: bytes | None = None, iterations: int = ITERATIONS) -> str:
