@@ -71,8 +71,8 @@ static const char *skip_space(const char *p, const char *end) {
 
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
 
-/* The end of a JSON number at p (or NULL when it is not one); whether it has a fraction or
- * exponent, and its count of significant digits, for the fast conversion. */
+/* The end of a JSON number at p (or NULL when it is not one), and whether it is an integer
+ * (no fraction, no exponent). */
 static const char *number_end(const char *p, const char *end, int *integral) {
     const char *q = p;
     *integral = 1;
@@ -334,7 +334,7 @@ static Py_ssize_t parse_payload(const char *p, const char *end, const Columns *c
     Py_ssize_t width = columns->count;
     Py_ssize_t start = rows->length;
     Py_ssize_t count = 0;
-    const char *q = skip_space(p + 0, end);
+    const char *q = skip_space(p, end);
     if (q < end && *q == '{') {
         const char *k = skip_space(q + 1, end);
         Py_ssize_t size = (Py_ssize_t)sizeof(READINGS) - 1;

@@ -13,7 +13,7 @@ a portfolio's decoder takes every estate's telemetry, each device on its own row
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from itertools import repeat
 from operator import methodcaller
 from typing import Any
@@ -79,9 +79,9 @@ class Decoder:
         is built."""
         self.site = site
         self.limits = limits or DecoderLimits()
-        if compiled and not json_rows.AVAILABLE:
+        if compiled and not json_rows.COMPILED:
             raise RuntimeError("gateway._json_rows is not built (no C compiler at install)")
-        self.compiled = json_rows.AVAILABLE if compiled is None else compiled
+        self.compiled = json_rows.COMPILED if compiled is None else compiled
         self._routes: dict[str, tuple[KindSpec, int]] = {}
         self._route_codes: dict[str, int] = {}
         """The known topics again, as kind code << _KIND_SHIFT | device row, for `map`."""
@@ -181,6 +181,15 @@ class Decoder:
         usual &= sizes <= self.limits.max_payload_bytes
         return routed, usual
 
+    def _by_kind(
+        self, routed: npt.NDArray[np.int64], usual: BoolArray
+    ) -> Iterator[tuple[str, npt.NDArray[np.intp]]]:
+        """Each kind with usual messages, and their numbers (taken as the loop gets to the
+        kind: the caller may unmark messages of the kinds before it)."""
+        kinds = routed >> _KIND_SHIFT
+        for code in np.flatnonzero(np.bincount(kinds[usual], minlength=1)).tolist():
+            yield self._kind_names[code], np.flatnonzero(usual & (kinds == code))
+
     def _take_usual(self, messages: Sequence[RawMessage], rows: dict[str, KindRows]) -> list[int]:
         """Parse the usual messages, one-reading and batched alike, a kind at a time in one
         call in C (`gateway.json_rows`) into each kind's `compiled` rows; the numbers of the
@@ -189,10 +198,7 @@ class Decoder:
         if not self._route_codes or not count:
             return list(range(count))
         routed, usual = self._usual(messages)
-        kinds = routed >> _KIND_SHIFT
-        for code in np.flatnonzero(np.bincount(kinds[usual], minlength=1)).tolist():
-            name = self._kind_names[code]
-            numbers = np.flatnonzero(usual & (kinds == code))
+        for name, numbers in self._by_kind(routed, usual):
             payloads = [messages[i].payload for i in numbers.tolist()]
             table, counts = json_rows.usual_rows(payloads, self._columns[name])
             taken = counts >= 0
@@ -227,11 +233,8 @@ class Decoder:
         payloads = [m.payload for m in messages]
         routed, usual = self._usual(messages)
         usual &= ~np.fromiter(map(_BATCHED, payloads), np.bool_, count)
-        kinds = routed >> _KIND_SHIFT
-        for code in np.flatnonzero(np.bincount(kinds[usual], minlength=1)).tolist():
-            name = self._kind_names[code]
+        for name, numbers in self._by_kind(routed, usual):
             typed, part = self._typed[name], self._kind_rows(rows, KINDS[name]).singles
-            numbers = np.flatnonzero(usual & (kinds == code))
             chosen = list(map(payloads.__getitem__, numbers.tolist()))
             chunks = [(slice(None), typed.singles(chosen))]
             if chunks[0][1] is None and len(chosen) > SINGLES_CHUNK:

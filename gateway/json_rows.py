@@ -9,7 +9,7 @@ plain values. It only ever accepts: a payload it does not take (anything unusual
 bad) goes to the decoder's other paths, which decide and name a rejection, so what is
 accepted or rejected, and why, does not depend on whether it was built.
 
-The extension is optional: where the package was installed without a C compiler, `AVAILABLE`
+The extension is optional: where the package was installed without a C compiler, `COMPILED`
 is False and the decoder takes msgspec's path for the same messages.
 """
 
@@ -26,7 +26,7 @@ try:
 except ImportError:  # built without a C compiler: the decoder uses msgspec
     _rows = None
 
-AVAILABLE = _rows is not None
+COMPILED = _rows is not None
 
 
 def column_names(columns: Sequence[str]) -> tuple[bytes, ...]:

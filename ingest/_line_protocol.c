@@ -5,8 +5,10 @@
  * keys:   list of each device's series key (measurement and tags, escaped), by device row
  * device: int32 buffer, a device row per reading
  * ts:     int64 buffer, ms per reading
- * values: float64 buffer, C order, a row per reading and a column per field (NaN = not
- *         reported: the field is left out; a reading with none gives no line)
+ * values: float64 buffer, field by field: each field's value per reading, then the next
+ *         field's (the batch's column-major matrix as the decoder makes it, transposed
+ *         without a copy); NaN = not reported: the field is left out, and a reading with
+ *         none gives no line
  * fields: tuple of (b"<escaped name>=", type) per column; type 0 float, 1 integer (written
  *         with the `i` suffix), 2 boolean (true above 0.5)
  *
@@ -253,9 +255,9 @@ static PyObject *encode_lines(PyObject *module, PyObject *args) {
             goto failed;
         }
         int written = 0;
-        const double *cells = value + row * fields.count;
+        const double *cells = value + row; /* column c at cells[c * n] */
         for (int c = 0; c < fields.count; c++) {
-            double v = cells[c];
+            double v = cells[c * n];
             if (isnan(v)) {
                 continue;
             }

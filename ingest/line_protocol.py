@@ -112,7 +112,7 @@ def encode(
             encoded.tolist(),
             np.ascontiguousarray(kb.device, np.int32),
             np.ascontiguousarray(kb.ts_ms, np.int64),
-            np.ascontiguousarray(kb.values, np.float64),
+            np.asfortranarray(kb.values, np.float64).T,  # field by field: the decoder's order
             _c_fields(kb.kind),
         )
     return _encode_python(encoded, kb)

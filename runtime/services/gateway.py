@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 def compiled_parts() -> dict[str, bool]:
     """Which of the gateway's C extensions were built at install (setup.py)."""
     return {
-        "decoding": json_rows.AVAILABLE,
+        "decoding": json_rows.COMPILED,
         "line protocol": line_protocol.COMPILED,
         "MQTT packets": fast.COMPILED,
     }

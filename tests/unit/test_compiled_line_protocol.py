@@ -131,7 +131,7 @@ def test_bad_arguments_raise() -> None:
     lines = line_protocol._c_lines
     assert lines is not None
     fields = line_protocol._c_fields(PUMP)
-    args = (KEYS.tolist(), kb.device, kb.ts_ms, np.ascontiguousarray(kb.values), fields)
+    args = (KEYS.tolist(), kb.device, kb.ts_ms, np.asfortranarray(kb.values).T, fields)
     with pytest.raises(IndexError, match="no series key"):
         lines(KEYS.tolist()[:1], *args[1:])
     with pytest.raises(ValueError, match="differ in length"):
@@ -146,7 +146,7 @@ def test_bad_arguments_raise() -> None:
         lines(*args[:4], ((b"x=", 7),) * len(fields))
     with pytest.raises(ValueError, match="differ in length"):
         lines(args[0], args[1], np.zeros(len(kb) * 8 + 3, np.uint8), *args[3:])
-    huge = np.ascontiguousarray(kb.values)
+    huge = np.asfortranarray(kb.values).T.copy()
     huge[0, 0] = 1e19
     with pytest.raises(ValueError, match="outside int64"):
         lines(*args[:3], huge, ((b"n=", 1),) * len(fields))

@@ -22,7 +22,7 @@ from gateway.decoder import Decoder, DecodeResult, Message
 from tests.services import require_services
 from tests.unit.test_typed_readings import JOINED_BREAKERS, NOT_USUAL, PUMP1, full
 
-if not json_rows.AVAILABLE:
+if not json_rows.COMPILED:
     message = "gateway._json_rows is not built (a C compiler at `pip install -e .`)"
     if require_services():
         pytest.fail(f"FACILITY_REQUIRE_SERVICES=1 and {message}", pytrace=False)
