@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
+# The optional C extensions (setup.py): a change to one rebuilds the install.
+EXTENSIONS := gateway/_json_rows.c ingest/_line_protocol.c mqtt/_publishes.c alerts/_windows.c \
+              alerts/_episodes.c
 
 .PHONY: demo test lint typecheck pytest services clean
 
@@ -14,11 +17,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
-$(VENV)/.installed: pyproject.toml setup.py gateway/_json_rows.c ingest/_line_protocol.c mqtt/_publishes.c | $(BIN)/python
+$(VENV)/.installed: pyproject.toml setup.py $(EXTENSIONS) | $(BIN)/python
 	$(PIP) install -q -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml setup.py gateway/_json_rows.c ingest/_line_protocol.c mqtt/_publishes.c | $(BIN)/python
+$(VENV)/.installed-dev: pyproject.toml setup.py $(EXTENSIONS) | $(BIN)/python
 	$(PIP) install -q -e '.[dev]'
 	touch $@ $(VENV)/.installed
 

@@ -3,7 +3,8 @@
 Kept here rather than in pyproject's `[tool.setuptools.ext-modules]`, which setuptools still
 calls experimental. All are optional: without a C compiler the package installs without them
 and the same messages take the pure-library paths (gateway/json_rows.py,
-ingest/line_protocol.py, mqtt/fast.py), which accept, reject and write the same.
+ingest/line_protocol.py, mqtt/fast.py), which accept, reject and write the same, and the rules
+their numpy paths (alerts/rule_windows.py, alerts/rule_episodes.py), which compute the same.
 """
 
 from setuptools import Extension, setup
@@ -19,6 +20,14 @@ setup(
         # runs of whole PUBLISH packets cut from the MQTT read buffer
         Extension(
             "mqtt._publishes", ["mqtt/_publishes.c"], optional=True, extra_compile_args=FLAGS
+        ),
+        # the rules' window functions walked device by device
+        Extension(
+            "alerts._windows", ["alerts/_windows.c"], optional=True, extra_compile_args=FLAGS
+        ),
+        # a plain rule's for timer, opens and clears walked device by device
+        Extension(
+            "alerts._episodes", ["alerts/_episodes.c"], optional=True, extra_compile_args=FLAGS
         ),
         # a kind's line protocol, written without a Python call per line
         Extension(

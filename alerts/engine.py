@@ -445,7 +445,7 @@ class RuleEngine:
                 {name: float(values[row]) for name, values in (titled or {}).items()}
                 for row in full_rows.tolist()
             ]
-            started = episodes.run_start[opens].tolist()
+            started = episodes.started.tolist()
             family = self._family_rules.get(rule.family, ()) if rule.family else ()
             for row, values, start, flap, extra in zip(
                 opens.tolist(), readings, started, episodes.flaps.tolist(), extras, strict=True

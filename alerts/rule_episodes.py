@@ -18,6 +18,7 @@ that are sequential by nature (cool-downs, repeats). `Episodes.of` reads the rul
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import ModuleType
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -28,6 +29,15 @@ from alerts.rule_rows import DeviceGroups, true_rows
 from alerts.rule_schedule import KindZones, in_schedule
 from alerts.rule_state import RuleState
 from facility.batch import Array, BoolArray, Int32Array, Int64Array, IntpArray
+
+_walked: ModuleType | None
+try:  # built from alerts/_episodes.c where the package was installed with a C compiler
+    import alerts._episodes as _walked
+except ImportError:  # pragma: no cover - `Episodes.of` computes the same with numpy
+    _walked = None
+
+COMPILED = _walked is not None
+"""Whether a plain rule's episodes are walked in C (`WalkedEpisodes`)."""
 
 
 def _shift(values: Array, first: BoolArray, fill: Array) -> Array:
@@ -103,6 +113,12 @@ class Episodes:
     clears: IntpArray
     """Rows where the reported fault clears."""
 
+    @property
+    def started(self) -> Int64Array:
+        """Per row of `opens`: since when its condition had held."""
+        started: Int64Array = self.run_start[self.opens]
+        return started
+
     @staticmethod
     def of(
         rule: Rule,
@@ -115,11 +131,18 @@ class Episodes:
         extended: BoolArray | None,
         tick_start: Int64Array | None,
         zone: ZoneInfo | KindZones,
-    ) -> Episodes:
+        *,
+        compiled: bool = COMPILED,
+    ) -> Episodes | WalkedEpisodes:
         """Timers, open / clear, cool-down and repeat given the rule's state before the rows
         (only a repeat rule's past episodes are updated here). `extended` (rules with `hold`):
         where the condition or its hold holds; an episode `eff` started goes on over it.
-        `tick_start`: in a tick, per device, since when a fresh run counts."""
+        `tick_start`: in a tick, per device, since when a fresh run counts.
+
+        A plain rule (no hold, cool-down, repeat or schedule) over a batch's readings is
+        walked in C where it is built (`compiled`): the same opens, clears and state."""
+        if compiled and extended is None and tick_start is None and _plain(rule):
+            return WalkedEpisodes.of(rule, rs, dev, ts, eff, clear)
         grows, first = g.rows, g.first
         since_before = rs.since_ms[dev]
         if extended is not None:
@@ -191,6 +214,76 @@ class Episodes:
         closes = np.where(~self.active & self.active_before, ts, NEVER)
         closed = np.maximum.reduceat(closes, true_rows(self.groups.first))
         rs.last_clear_ms[ends] = np.maximum(rs.last_clear_ms[ends], closed)
+
+
+def _plain(rule: Rule) -> bool:
+    return (
+        rule.cooldown_s <= 0 and rule.repeat is None and rule.hold is None and rule.schedule.always
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class WalkedEpisodes:
+    """A plain rule's episodes as alerts/_episodes.c walks them: where the fault opens and
+    clears, and each device's state after its last row, to commit."""
+
+    opens: IntpArray
+    started: Int64Array
+    flaps: BoolArray
+    clears: IntpArray
+    ends: IntpArray
+    since: Int64Array
+    clear_since: Int64Array | None
+    active: BoolArray
+    last_clear: Int64Array
+
+    @staticmethod
+    def of(
+        rule: Rule,
+        rs: RuleState,
+        dev: Int32Array,
+        ts: Int64Array,
+        eff: BoolArray,
+        clear: BoolArray,
+    ) -> WalkedEpisodes:
+        assert _walked is not None
+        clear_for = rule.clear_for_s > 0
+        out = _walked.episodes(
+            round(rule.for_s * 1000),
+            round(rule.clear_for_s * 1000) if clear_for else -1,
+            round(rule.gap_s * 1000),
+            np.ascontiguousarray(dev),
+            np.ascontiguousarray(ts, np.int64),
+            np.ascontiguousarray(eff, np.bool_),
+            np.ascontiguousarray(clear, np.bool_),
+            rs.since_ms,
+            rs.clear_since_ms if clear_for else rs.since_ms,  # read only with clear_for
+            rs.active,
+            rs.reported,
+            rs.last_clear_ms,
+        )
+        opens, started, flaps, clears, ends, since, clear_since, active, last_clear = out
+        return WalkedEpisodes(
+            np.frombuffer(opens, np.int64).astype(np.intp, copy=False),
+            np.frombuffer(started, np.int64),
+            np.frombuffer(flaps, np.bool_),
+            np.frombuffer(clears, np.int64).astype(np.intp, copy=False),
+            np.frombuffer(ends, np.int64).astype(np.intp, copy=False),
+            np.frombuffer(since, np.int64),
+            np.frombuffer(clear_since, np.int64) if clear_for else None,
+            np.frombuffer(active, np.bool_),
+            np.frombuffer(last_clear, np.int64),
+        )
+
+    def commit(self, rs: RuleState) -> None:
+        """Write each device's state after its last row into the rule's state."""
+        ends = self.ends
+        rs.since_ms[ends] = self.since
+        if self.clear_since is not None:
+            rs.clear_since_ms[ends] = self.clear_since
+        rs.active[ends] = self.active
+        rs.reported[ends] = self.active
+        rs.last_clear_ms[ends] = self.last_clear
 
 
 def _resolve_cooldown(

@@ -83,24 +83,14 @@ def counted(
     return total
 
 
-def reduce_rows(function: str, window: FloatArray, *, padded: bool = False) -> FloatArray:
+def reduce_rows(function: str, window: FloatArray) -> FloatArray:
     """The window function over each row of `window`, entries oldest first, NaN = empty slot
-    (the valid entries of a ring are its newest, so they sit together at the row's end).
+    (a row's valid entries sit together: a ring's newest, at its end; a time window's, before
+    its padding).
 
-    A mean is summed the same way whatever the batches, so a threshold on it never depends
-    on them: a last-n window always has the same width and place in its row, so a plain row
-    sum; windows padded to the longest (time windows) are summed in order, oldest first."""
-    if function == "mean" and not padded:
-        total = window.sum(axis=1)
-        size = np.full(len(window), window.shape[1])
-        partial = true_rows(np.isnan(total))  # an empty slot (or inf - inf): sum what is there
-        if len(partial):
-            some = window[partial]
-            present = ~np.isnan(some)
-            total[partial] = np.where(present, some, 0.0).sum(axis=1)
-            size[partial] = present.sum(axis=1)
-        full: FloatArray = np.where(size > 0, total / np.maximum(size, 1), np.nan)
-        return full
+    A mean is summed one value after another, oldest first (a running sum, not numpy's
+    pairwise row sum), so it is the same whatever the batches and the same as the C walk of
+    windows (alerts/_windows.c) gives."""
     valid = ~np.isnan(window)
     size = valid.sum(axis=1)
     if function == "count":

@@ -1,0 +1,550 @@
+/* Window functions walked device by device in C: alerts/rule_windows.py says why.
+ *
+ * Rows are a kind's readings in (device, time) order: `device` (int32 or int64), `ts` (int64)
+ * and the window's `values` (float64), with `only` (bool, or None) choosing which rows with a
+ * value are entries. The state arrays are a rule window's (`WindowState`), indexed by device:
+ * rings of `width` slots, oldest first, ts NEVER (-2**61, as alerts.rule_language) and value NaN in an empty slot.
+ * Every function writes the value at each row into `result` and returns the new state of the
+ * devices it changed as bytearrays, which the caller views as arrays; nothing is written into
+ * the state, so a rule that fails later leaves it as it was.
+ *
+ *   last_n(function, device, ts, values, only, ring_ts, ring_val, current, result)
+ *       -> (devices, ring_ts, ring_val, current)     devices with a new entry
+ *   time_window(function, window_ms, device, ts, values, only, ring_ts, ring_val, result)
+ *       -> (devices, ring_ts, ring_val)              devices with a new entry
+ *   stuck(window_ms, min_readings, device, ts, values, run_value, run_start, run_count, result)
+ *       -> (devices, run_value, run_start, run_count)  every device of the rows
+ *
+ * `function`: 0 count, 1 changes, 2 mean, 3 median. A mean is summed oldest first, one value
+ * after another, as the numpy path sums it, so both give the same bits whatever the batches.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NEVER (-(INT64_C(1) << 61)) /* alerts.rule_language.NEVER: no time */
+
+enum { COUNT = 0, CHANGES = 1, MEAN = 2, MEDIAN = 3 };
+
+/* The buffers of one call, released together. */
+typedef struct {
+    Py_buffer view[12];
+    int used;
+} Views;
+
+static void release(Views *views) {
+    for (int i = 0; i < views->used; i++) {
+        PyBuffer_Release(&views->view[i]);
+    }
+    views->used = 0;
+}
+
+/* `obj` as a C-contiguous buffer of `count` items of `itemsize` bytes (count < 0: any). */
+static void *take(Views *views, PyObject *obj, Py_ssize_t itemsize, Py_ssize_t count,
+                  int writable, const char *name) {
+    Py_buffer *view = &views->view[views->used];
+    int flags = PyBUF_C_CONTIGUOUS | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, view, flags) < 0) {
+        return NULL;
+    }
+    views->used++;
+    if (view->itemsize != itemsize || (count >= 0 && view->len != count * itemsize)) {
+        PyErr_Format(PyExc_ValueError, "%s: expected %zd items of %zd bytes", name, count,
+                     itemsize);
+        return NULL;
+    }
+    return view->buf;
+}
+
+/* The device rows as int64 (int32 or int64 given), each checked against the state's size. */
+typedef struct {
+    const void *data;
+    int wide;
+} Devices;
+
+static inline int64_t device_at(const Devices *d, Py_ssize_t i) {
+    return d->wide ? ((const int64_t *)d->data)[i] : (int64_t)((const int32_t *)d->data)[i];
+}
+
+static int take_devices(Views *views, PyObject *obj, Py_ssize_t *rows, Py_ssize_t devices,
+                        Devices *out) {
+    Py_buffer *view = &views->view[views->used];
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS) < 0) {
+        return -1;
+    }
+    views->used++;
+    if (view->itemsize != 4 && view->itemsize != 8) {
+        PyErr_SetString(PyExc_ValueError, "device: expected int32 or int64 rows");
+        return -1;
+    }
+    out->data = view->buf;
+    out->wide = view->itemsize == 8;
+    *rows = view->len / view->itemsize;
+    for (Py_ssize_t i = 0; i < *rows; i++) {
+        int64_t d = device_at(out, i);
+        if (d < 0 || d >= devices) {
+            PyErr_Format(PyExc_IndexError, "device %lld outside the state's %zd devices",
+                         (long long)d, devices);
+            return -1;
+        }
+        if (i > 0 && d < device_at(out, i - 1)) {
+            PyErr_SetString(PyExc_ValueError, "rows are not in device order");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* A window's rings: ts (int64) and values (float64), both (devices, width), width >= 1; they
+ * are the call's two newest buffers. */
+static const int64_t *take_rings(Views *views, PyObject *o_ts, PyObject *o_val,
+                                 Py_ssize_t *devices, Py_ssize_t *width) {
+    const int64_t *ring_ts = take(views, o_ts, 8, -1, 0, "ring_ts");
+    if (ring_ts == NULL || take(views, o_val, 8, -1, 0, "ring_val") == NULL) {
+        return NULL;
+    }
+    Py_buffer *t = &views->view[views->used - 2], *v = &views->view[views->used - 1];
+    if (t->ndim != 2 || v->ndim != 2 || t->shape[0] != v->shape[0] ||
+        t->shape[1] != v->shape[1] || t->shape[1] < 1) {
+        PyErr_SetString(PyExc_ValueError, "rings must be (devices, width) with width >= 1");
+        return NULL;
+    }
+    *devices = t->shape[0];
+    *width = t->shape[1];
+    return ring_ts;
+}
+
+static int take_only(Views *views, PyObject *obj, Py_ssize_t rows, const unsigned char **out) {
+    *out = NULL;
+    if (obj == Py_None) {
+        return 0;
+    }
+    *out = take(views, obj, 1, rows, 0, "only");
+    return *out == NULL ? -1 : 0;
+}
+
+/* count, changes or mean over `size` slots oldest first (NaN = an empty slot). */
+static double reduce(int function, const double *v, Py_ssize_t size) {
+    Py_ssize_t valid = 0;
+    double total = 0.0;
+    if (function == COUNT) {
+        for (Py_ssize_t i = 0; i < size; i++) {
+            total += !isnan(v[i]) && v[i] != 0.0;
+        }
+        return total;
+    }
+    if (function == CHANGES) {
+        for (Py_ssize_t i = 1; i < size; i++) {
+            total += !isnan(v[i]) && !isnan(v[i - 1]) && v[i] != v[i - 1];
+        }
+        return total;
+    }
+    for (Py_ssize_t i = 0; i < size; i++) {
+        if (!isnan(v[i])) {
+            total += v[i];
+            valid++;
+        }
+    }
+    return valid ? total / (double)valid : NAN;
+}
+
+/* A median's window, kept sorted as entries come and go (a sort per row would cost more than
+ * the rest of the walk); NaN never enters it. */
+static Py_ssize_t lower_bound(const double *v, Py_ssize_t n, double x) {
+    Py_ssize_t lo = 0, hi = n;
+    while (lo < hi) {
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        if (v[mid] < x) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+static void sorted_insert(double *v, Py_ssize_t *n, double x) {
+    if (isnan(x)) {
+        return;
+    }
+    Py_ssize_t at = lower_bound(v, *n, x);
+    memmove(v + at + 1, v + at, (size_t)(*n - at) * sizeof(double));
+    v[at] = x;
+    (*n)++;
+}
+
+static void sorted_remove(double *v, Py_ssize_t *n, double x) {
+    if (isnan(x)) {
+        return;
+    }
+    Py_ssize_t at = lower_bound(v, *n, x);
+    if (at < *n && v[at] == x) {
+        memmove(v + at, v + at + 1, (size_t)(*n - at - 1) * sizeof(double));
+        (*n)--;
+    }
+}
+
+static double sorted_median(const double *v, Py_ssize_t n) {
+    return n ? (v[(n - 1) / 2] + v[n / 2]) / 2 : NAN;
+}
+
+static int parse_function(int function) {
+    if (function < COUNT || function > MEDIAN) {
+        PyErr_SetString(PyExc_ValueError, "function must be 0..3");
+        return -1;
+    }
+    return 0;
+}
+
+/* Bytearrays for the new state of `k` devices, rings `width` wide (width 0: no rings). */
+typedef struct {
+    PyObject *devices, *ring_ts, *ring_val, *extra;
+} Out;
+
+static int new_out(Out *out, Py_ssize_t k, Py_ssize_t width, int extra) {
+    out->devices = PyByteArray_FromStringAndSize(NULL, k * 8);
+    out->ring_ts = PyByteArray_FromStringAndSize(NULL, k * width * 8);
+    out->ring_val = PyByteArray_FromStringAndSize(NULL, k * width * 8);
+    out->extra = extra ? PyByteArray_FromStringAndSize(NULL, k * 8) : NULL;
+    if (!out->devices || !out->ring_ts || !out->ring_val || (extra && !out->extra)) {
+        Py_XDECREF(out->devices);
+        Py_XDECREF(out->ring_ts);
+        Py_XDECREF(out->ring_val);
+        Py_XDECREF(out->extra);
+        return -1;
+    }
+    return 0;
+}
+
+/* How many device groups of the rows have an entry. */
+static Py_ssize_t groups_with_entries(const Devices *dev, Py_ssize_t rows, const double *values,
+                                      const unsigned char *only) {
+    Py_ssize_t k = 0;
+    int64_t counted = -1;
+    for (Py_ssize_t i = 0; i < rows; i++) {
+        int64_t d = device_at(dev, i);
+        if (d != counted && !isnan(values[i]) && (only == NULL || only[i])) {
+            counted = d;
+            k++;
+        }
+    }
+    return k;
+}
+
+static PyObject *last_n(PyObject *module, PyObject *args) {
+    (void)module;
+    int function;
+    PyObject *o_dev, *o_ts, *o_val, *o_only, *o_rts, *o_rval, *o_cur, *o_res;
+    if (!PyArg_ParseTuple(args, "iOOOOOOOO:last_n", &function, &o_dev, &o_ts, &o_val, &o_only,
+                          &o_rts, &o_rval, &o_cur, &o_res) ||
+        parse_function(function) < 0) {
+        return NULL;
+    }
+    Views views = {.used = 0};
+    Devices dev;
+    Py_ssize_t rows;
+    PyObject *result = NULL;
+    double *buf_val = NULL, *sorted = NULL;
+    int64_t *buf_ts = NULL;
+    Py_ssize_t devices, width;
+    const int64_t *ring_ts = take_rings(&views, o_rts, o_rval, &devices, &width);
+    const double *ring_val = ring_ts ? views.view[views.used - 1].buf : NULL;
+    const double *current = ring_val ? take(&views, o_cur, 8, devices, 0, "current") : NULL;
+    if (current == NULL) {
+        goto done;
+    }
+    const unsigned char *only;
+    if (take_devices(&views, o_dev, &rows, devices, &dev) < 0) {
+        goto done;
+    }
+    const int64_t *ts = take(&views, o_ts, 8, rows, 0, "ts");
+    const double *values = ts ? take(&views, o_val, 8, rows, 0, "values") : NULL;
+    double *res = values ? take(&views, o_res, 8, rows, 1, "result") : NULL;
+    if (res == NULL || take_only(&views, o_only, rows, &only) < 0) {
+        goto done;
+    }
+    Py_ssize_t k = groups_with_entries(&dev, rows, values, only);
+    Out out;
+    if (new_out(&out, k, width, 1) < 0) {
+        goto done;
+    }
+    int64_t *out_dev = (int64_t *)PyByteArray_AS_STRING(out.devices);
+    int64_t *out_ts = (int64_t *)PyByteArray_AS_STRING(out.ring_ts);
+    double *out_val = (double *)PyByteArray_AS_STRING(out.ring_val);
+    double *out_cur = (double *)PyByteArray_AS_STRING(out.extra);
+    buf_val = PyMem_Malloc((size_t)(width + rows + 1) * sizeof(double));
+    buf_ts = PyMem_Malloc((size_t)(width + rows + 1) * sizeof(int64_t));
+    sorted = PyMem_Malloc((size_t)(width + 1) * sizeof(double));
+    if (!buf_val || !buf_ts || !sorted) {
+        PyErr_NoMemory();
+        Py_DECREF(out.devices);
+        Py_DECREF(out.ring_ts);
+        Py_DECREF(out.ring_val);
+        Py_DECREF(out.extra);
+        goto done;
+    }
+    Py_ssize_t written = 0;
+    for (Py_ssize_t start = 0; start < rows;) {
+        int64_t d = device_at(&dev, start);
+        Py_ssize_t stop = start;
+        while (stop < rows && device_at(&dev, stop) == d) {
+            stop++;
+        }
+        /* the device's ring, then its entries one after another */
+        memcpy(buf_val, ring_val + d * width, (size_t)width * sizeof(double));
+        memcpy(buf_ts, ring_ts + d * width, (size_t)width * sizeof(int64_t));
+        Py_ssize_t end = width, in_order = -1;
+        double value = current[d];
+        for (Py_ssize_t i = start; i < stop; i++) {
+            if (!isnan(values[i]) && (only == NULL || only[i])) {
+                buf_val[end] = values[i];
+                buf_ts[end] = ts[i];
+                end++;
+                if (function != MEDIAN) {
+                    value = reduce(function, buf_val + end - width, width);
+                    res[i] = value;
+                    continue;
+                }
+                if (in_order < 0) { /* the ring, sorted once the device has an entry */
+                    in_order = 0;
+                    for (Py_ssize_t j = 0; j < width; j++) {
+                        sorted_insert(sorted, &in_order, buf_val[j]);
+                    }
+                }
+                sorted_remove(sorted, &in_order, buf_val[end - 1 - width]);
+                sorted_insert(sorted, &in_order, buf_val[end - 1]);
+                value = sorted_median(sorted, in_order);
+            }
+            res[i] = value;
+        }
+        if (end > width) {
+            out_dev[written] = d;
+            memcpy(out_val + written * width, buf_val + end - width,
+                   (size_t)width * sizeof(double));
+            memcpy(out_ts + written * width, buf_ts + end - width,
+                   (size_t)width * sizeof(int64_t));
+            out_cur[written] = value;
+            written++;
+        }
+        start = stop;
+    }
+    result = Py_BuildValue("(NNNN)", out.devices, out.ring_ts, out.ring_val, out.extra);
+done:
+    PyMem_Free(buf_val);
+    PyMem_Free(buf_ts);
+    PyMem_Free(sorted);
+    release(&views);
+    return result;
+}
+
+static PyObject *time_window(PyObject *module, PyObject *args) {
+    (void)module;
+    int function;
+    long long window_ms;
+    PyObject *o_dev, *o_ts, *o_val, *o_only, *o_rts, *o_rval, *o_res;
+    if (!PyArg_ParseTuple(args, "iLOOOOOOO:time_window", &function, &window_ms, &o_dev, &o_ts,
+                          &o_val, &o_only, &o_rts, &o_rval, &o_res) ||
+        parse_function(function) < 0) {
+        return NULL;
+    }
+    Views views = {.used = 0};
+    Devices dev;
+    Py_ssize_t rows;
+    PyObject *result = NULL;
+    double *buf_val = NULL, *sorted = NULL;
+    int64_t *buf_ts = NULL;
+    Py_ssize_t devices, width;
+    const int64_t *ring_ts = take_rings(&views, o_rts, o_rval, &devices, &width);
+    const double *ring_val = ring_ts ? views.view[views.used - 1].buf : NULL;
+    if (ring_val == NULL) {
+        goto done;
+    }
+    const unsigned char *only;
+    if (take_devices(&views, o_dev, &rows, devices, &dev) < 0) {
+        goto done;
+    }
+    const int64_t *ts = take(&views, o_ts, 8, rows, 0, "ts");
+    const double *values = ts ? take(&views, o_val, 8, rows, 0, "values") : NULL;
+    double *res = values ? take(&views, o_res, 8, rows, 1, "result") : NULL;
+    if (res == NULL || take_only(&views, o_only, rows, &only) < 0) {
+        goto done;
+    }
+    Py_ssize_t k = groups_with_entries(&dev, rows, values, only);
+    Out out;
+    if (new_out(&out, k, width, 0) < 0) {
+        goto done;
+    }
+    int64_t *out_dev = (int64_t *)PyByteArray_AS_STRING(out.devices);
+    int64_t *out_ts = (int64_t *)PyByteArray_AS_STRING(out.ring_ts);
+    double *out_val = (double *)PyByteArray_AS_STRING(out.ring_val);
+    buf_val = PyMem_Malloc((size_t)(width + rows + 1) * sizeof(double));
+    buf_ts = PyMem_Malloc((size_t)(width + rows + 1) * sizeof(int64_t));
+    sorted = PyMem_Malloc((size_t)(width + 1) * sizeof(double));
+    if (!buf_val || !buf_ts || !sorted) {
+        PyErr_NoMemory();
+        Py_DECREF(out.devices);
+        Py_DECREF(out.ring_ts);
+        Py_DECREF(out.ring_val);
+        goto done;
+    }
+    Py_ssize_t written = 0;
+    for (Py_ssize_t start = 0; start < rows;) {
+        int64_t d = device_at(&dev, start);
+        Py_ssize_t stop = start;
+        while (stop < rows && device_at(&dev, stop) == d) {
+            stop++;
+        }
+        /* the whole ring (empty slots first), then the new entries: a row's window is the
+         * entries up to its own, newer than its time minus the window, at most `width` */
+        memcpy(buf_val, ring_val + d * width, (size_t)width * sizeof(double));
+        memcpy(buf_ts, ring_ts + d * width, (size_t)width * sizeof(int64_t));
+        Py_ssize_t lo = 0;
+        while (lo < width && buf_ts[lo] == NEVER) {
+            lo++;
+        }
+        Py_ssize_t end = width, in_order = 0;
+        if (function == MEDIAN) {
+            for (Py_ssize_t j = lo; j < width; j++) {
+                sorted_insert(sorted, &in_order, buf_val[j]);
+            }
+        }
+        for (Py_ssize_t i = start; i < stop; i++) {
+            if (!isnan(values[i]) && (only == NULL || only[i])) {
+                buf_val[end] = values[i];
+                buf_ts[end] = ts[i];
+                end++;
+                if (function == MEDIAN) {
+                    sorted_insert(sorted, &in_order, values[i]);
+                }
+            }
+            /* entries newer than ts - window (kept from overflowing; empty slots are NEVER),
+             * at most `width` of them */
+            int64_t cutoff = ts[i] < NEVER + window_ms ? NEVER : ts[i] - window_ms;
+            while (lo < end && (lo < end - width || buf_ts[lo] <= cutoff)) {
+                if (function == MEDIAN) {
+                    sorted_remove(sorted, &in_order, buf_val[lo]);
+                }
+                lo++;
+            }
+            res[i] = function == MEDIAN ? sorted_median(sorted, in_order)
+                                        : reduce(function, buf_val + lo, end - lo);
+        }
+        if (end > width) {
+            out_dev[written] = d;
+            memcpy(out_val + written * width, buf_val + end - width,
+                   (size_t)width * sizeof(double));
+            memcpy(out_ts + written * width, buf_ts + end - width,
+                   (size_t)width * sizeof(int64_t));
+            written++;
+        }
+        start = stop;
+    }
+    result = Py_BuildValue("(NNN)", out.devices, out.ring_ts, out.ring_val);
+done:
+    PyMem_Free(buf_val);
+    PyMem_Free(buf_ts);
+    PyMem_Free(sorted);
+    release(&views);
+    return result;
+}
+
+static PyObject *stuck(PyObject *module, PyObject *args) {
+    (void)module;
+    long long window_ms, min_readings;
+    PyObject *o_dev, *o_ts, *o_val, *o_rv, *o_rs, *o_rc, *o_res;
+    if (!PyArg_ParseTuple(args, "LLOOOOOOO:stuck", &window_ms, &min_readings, &o_dev, &o_ts,
+                          &o_val, &o_rv, &o_rs, &o_rc, &o_res)) {
+        return NULL;
+    }
+    Views views = {.used = 0};
+    Devices dev;
+    Py_ssize_t rows;
+    PyObject *result = NULL;
+    const double *run_value = take(&views, o_rv, 8, -1, 0, "run_value");
+    if (run_value == NULL) {
+        goto done;
+    }
+    Py_ssize_t devices = views.view[0].len / 8;
+    const int64_t *run_start = take(&views, o_rs, 8, devices, 0, "run_start");
+    const int64_t *run_count = run_start ? take(&views, o_rc, 8, devices, 0, "run_count") : NULL;
+    if (run_count == NULL || take_devices(&views, o_dev, &rows, devices, &dev) < 0) {
+        goto done;
+    }
+    const int64_t *ts = take(&views, o_ts, 8, rows, 0, "ts");
+    const double *values = ts ? take(&views, o_val, 8, rows, 0, "values") : NULL;
+    double *res = values ? take(&views, o_res, 8, rows, 1, "result") : NULL;
+    if (res == NULL) {
+        goto done;
+    }
+    Py_ssize_t k = 0;
+    for (Py_ssize_t i = 0; i < rows; i++) {
+        k += i == 0 || device_at(&dev, i) != device_at(&dev, i - 1);
+    }
+    PyObject *o_devices = PyByteArray_FromStringAndSize(NULL, k * 8);
+    PyObject *o_value = PyByteArray_FromStringAndSize(NULL, k * 8);
+    PyObject *o_start = PyByteArray_FromStringAndSize(NULL, k * 8);
+    PyObject *o_count = PyByteArray_FromStringAndSize(NULL, k * 8);
+    if (!o_devices || !o_value || !o_start || !o_count) {
+        Py_XDECREF(o_devices);
+        Py_XDECREF(o_value);
+        Py_XDECREF(o_start);
+        Py_XDECREF(o_count);
+        goto done;
+    }
+    int64_t *out_dev = (int64_t *)PyByteArray_AS_STRING(o_devices);
+    double *out_value = (double *)PyByteArray_AS_STRING(o_value);
+    int64_t *out_start = (int64_t *)PyByteArray_AS_STRING(o_start);
+    int64_t *out_count = (int64_t *)PyByteArray_AS_STRING(o_count);
+    Py_ssize_t written = 0;
+    for (Py_ssize_t begin = 0; begin < rows;) {
+        int64_t d = device_at(&dev, begin);
+        double previous = run_value[d];
+        int64_t since = run_start[d], count = run_count[d];
+        Py_ssize_t i = begin;
+        for (; i < rows && device_at(&dev, i) == d; i++) {
+            double v = values[i];
+            if (v == previous) { /* NaN never equals: a missing value breaks the run */
+                count++;
+            } else {
+                since = ts[i];
+                count = 1;
+            }
+            previous = v;
+            res[i] = !isnan(v) && since != NEVER && ts[i] - since >= window_ms &&
+                     count >= min_readings;
+        }
+        out_dev[written] = d;
+        out_value[written] = previous;
+        out_start[written] = since;
+        out_count[written] = count;
+        written++;
+        begin = i;
+    }
+    result = Py_BuildValue("(NNNN)", o_devices, o_value, o_start, o_count);
+done:
+    release(&views);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"last_n", last_n, METH_VARARGS, "A last-n window at every row, and the new rings."},
+    {"time_window", time_window, METH_VARARGS, "A time window at every row, and the new rings."},
+    {"stuck", stuck, METH_VARARGS, "stuck() at every row, and the new flat runs."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "alerts._windows", "Window functions device by device, in C.", -1,
+    methods,
+};
+
+PyMODINIT_FUNC PyInit__windows(void) {
+    PyObject *m = PyModule_Create(&module);
+    if (m != NULL && PyModule_AddObject(m, "NEVER", PyLong_FromLongLong(NEVER)) < 0) {
+        Py_CLEAR(m);
+    }
+    return m;
+}
