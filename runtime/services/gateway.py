@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from alerts import rule_episodes, rule_windows
 from alerts.checkpoint_store import RuleCheckpointStore
 from alerts.engine import RuleEngine
 from alerts.escalation import EscalationLoop
@@ -60,6 +61,8 @@ def compiled_parts() -> dict[str, bool]:
         "decoding": json_rows.COMPILED,
         "line protocol": line_protocol.COMPILED,
         "MQTT packets": fast.COMPILED,
+        "rule windows": rule_windows.COMPILED,
+        "rule episodes": rule_episodes.COMPILED,
     }
 
 
@@ -310,7 +313,7 @@ class GatewayService:
         if missing:
             log.warning(
                 "built without its C extensions for %s (no C compiler at install): the same "
-                "work on the slower Python paths, about twice the CPU per reading",
+                "work on the slower Python and numpy paths, about twice the CPU per reading",
                 ", ".join(missing),
             )
 

@@ -12,7 +12,13 @@ from tests.services import require_services
 
 def test_every_extension_is_built_where_services_are_required() -> None:
     parts = gateway.compiled_parts()
-    assert set(parts) == {"decoding", "line protocol", "MQTT packets"}
+    assert set(parts) == {
+        "decoding",
+        "line protocol",
+        "MQTT packets",
+        "rule windows",
+        "rule episodes",
+    }
     if not require_services() and not all(parts.values()):
         pytest.skip(f"not built here: {parts}")
     assert all(parts.values()), parts
