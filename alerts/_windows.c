@@ -3,20 +3,24 @@
  * Rows are a kind's readings in (device, time) order: `device` (int32 or int64), `ts` (int64)
  * and the window's `values` (float64), with `only` (bool, or None) choosing which rows with a
  * value are entries. The state arrays are a rule window's (`WindowState`), indexed by device:
- * rings of `width` slots, oldest first, ts NEVER (-2**61, as alerts.rule_language) and value NaN in an empty slot.
+ * rings of `width` slots, oldest first, ts NEVER (-2**61, as alerts.rule_language) and value
+ * NaN in an empty slot.
  * Every function writes the value at each row into `result` and returns the new state of the
  * devices it changed as bytearrays, which the caller views as arrays; nothing is written into
  * the state, so a rule that fails later leaves it as it was.
  *
  *   last_n(function, device, ts, values, only, ring_ts, ring_val, current, result)
  *       -> (devices, ring_ts, ring_val, current)     devices with a new entry
- *   time_window(function, window_ms, device, ts, values, only, ring_ts, ring_val, result)
+ *   time_window(function, window_ms, min_readings, device, ts, values, only, ring_ts,
+ *               ring_val, result)
  *       -> (devices, ring_ts, ring_val)              devices with a new entry
  *   stuck(window_ms, min_readings, device, ts, values, run_value, run_start, run_count, result)
  *       -> (devices, run_value, run_start, run_count)  every device of the rows
  *
- * `function`: 0 count, 1 changes, 2 mean, 3 median. A mean is summed oldest first, one value
- * after another, as the numpy path sums it, so both give the same bits whatever the batches.
+ * `function`: 0 count, 1 changes, 2 mean, 3 median, 4 slope (time windows; NaN below
+ * `min_readings` entries). A mean is summed oldest first, one value after another, as the
+ * numpy path sums it, so both give the same bits whatever the batches; a slope comes from
+ * prefix sums, as there, measured from an entry of the window (closer to a two-pass fit).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -27,7 +31,7 @@
 
 #define NEVER (-(INT64_C(1) << 61)) /* alerts.rule_language.NEVER: no time */
 
-enum { COUNT = 0, CHANGES = 1, MEAN = 2, MEDIAN = 3 };
+enum { COUNT = 0, CHANGES = 1, MEAN = 2, MEDIAN = 3, SLOPE = 4 };
 
 /* The buffers of one call, released together. */
 typedef struct {
@@ -191,12 +195,74 @@ static double sorted_median(const double *v, Py_ssize_t n) {
     return n ? (v[(n - 1) / 2] + v[n / 2]) / 2 : NAN;
 }
 
-static int parse_function(int function) {
-    if (function < COUNT || function > MEDIAN) {
-        PyErr_SetString(PyExc_ValueError, "function must be 0..3");
+static int parse_function(int function, int last) {
+    if (function < COUNT || function > last) {
+        PyErr_Format(PyExc_ValueError, "function must be 0..%d", last);
         return -1;
     }
     return 0;
+}
+
+/* slope(): prefix sums of x (seconds), y, x*x and x*y from an `origin` entry inside the
+ * window, so the sums stay small and the centred sums keep their digits. */
+typedef struct {
+    double *x, *y, *xx, *xy;
+    Py_ssize_t origin, summed; /* origin < 0: not set; summed: prefix sums made so far */
+} Sums;
+
+static void extend_sums(Sums *s, const int64_t *buf_ts, const double *buf_val, Py_ssize_t end) {
+    int64_t t0 = buf_ts[s->origin];
+    double v0 = buf_val[s->origin];
+    for (Py_ssize_t j = s->summed; s->origin + j < end; j++) {
+        double x = (double)(buf_ts[s->origin + j] - t0) / 1000.0;
+        double y = buf_val[s->origin + j] - v0;
+        s->x[j + 1] = s->x[j] + x;
+        s->y[j + 1] = s->y[j] + y;
+        s->xx[j + 1] = s->xx[j] + x * x;
+        s->xy[j + 1] = s->xy[j] + x * y;
+        s->summed = j + 1;
+    }
+}
+
+/* The least-squares slope over the entries [lo, end) fitted in two passes (means first):
+ * what the prefix sums give when they would lose digits. */
+static double two_pass_slope(const int64_t *buf_ts, const double *buf_val, Py_ssize_t lo,
+                             Py_ssize_t end) {
+    double mean_x = 0.0, mean_y = 0.0, xx = 0.0, xy = 0.0;
+    Py_ssize_t count = end - lo;
+    for (Py_ssize_t j = lo; j < end; j++) {
+        mean_x += (double)(buf_ts[j] - buf_ts[lo]) / 1000.0;
+        mean_y += buf_val[j];
+    }
+    mean_x /= (double)count;
+    mean_y /= (double)count;
+    for (Py_ssize_t j = lo; j < end; j++) {
+        double dx = (double)(buf_ts[j] - buf_ts[lo]) / 1000.0 - mean_x;
+        xx += dx * dx;
+        xy += dx * (buf_val[j] - mean_y);
+    }
+    return xx > 0 ? xy / xx : NAN;
+}
+
+/* The least-squares slope per second over the entries [lo, end): NaN below `min_readings`
+ * entries or with every entry at one time. From the prefix sums; where their difference
+ * leaves the centred sum of squares fewer than ten good digits (entries a millisecond
+ * apart), in two passes instead, as alerts.rule_reducers.window_slopes does. */
+static double slope(const Sums *s, const int64_t *buf_ts, const double *buf_val, Py_ssize_t lo,
+                    Py_ssize_t end, long long min_readings) {
+    Py_ssize_t count = end - lo;
+    if (count < min_readings || count < 1 || buf_ts[end - 1] <= buf_ts[lo]) {
+        return NAN;
+    }
+    Py_ssize_t a = lo - s->origin, b = end - s->origin;
+    double sx = s->x[b] - s->x[a], sy = s->y[b] - s->y[a];
+    double sxx = s->xx[b] - s->xx[a], sxy = s->xy[b] - s->xy[a];
+    double centred_xx = sxx - sx * sx / (double)count;
+    double centred_xy = sxy - sx * sy / (double)count;
+    if (!(centred_xx > 1e-6 * s->xx[b])) {
+        return two_pass_slope(buf_ts, buf_val, lo, end);
+    }
+    return centred_xy / centred_xx;
 }
 
 /* Bytearrays for the new state of `k` devices, rings `width` wide (width 0: no rings). */
@@ -240,7 +306,7 @@ static PyObject *last_n(PyObject *module, PyObject *args) {
     PyObject *o_dev, *o_ts, *o_val, *o_only, *o_rts, *o_rval, *o_cur, *o_res;
     if (!PyArg_ParseTuple(args, "iOOOOOOOO:last_n", &function, &o_dev, &o_ts, &o_val, &o_only,
                           &o_rts, &o_rval, &o_cur, &o_res) ||
-        parse_function(function) < 0) {
+        parse_function(function, MEDIAN) < 0) {
         return NULL;
     }
     Views views = {.used = 0};
@@ -343,13 +409,14 @@ done:
 static PyObject *time_window(PyObject *module, PyObject *args) {
     (void)module;
     int function;
-    long long window_ms;
+    long long window_ms, min_readings;
     PyObject *o_dev, *o_ts, *o_val, *o_only, *o_rts, *o_rval, *o_res;
-    if (!PyArg_ParseTuple(args, "iLOOOOOOO:time_window", &function, &window_ms, &o_dev, &o_ts,
-                          &o_val, &o_only, &o_rts, &o_rval, &o_res) ||
-        parse_function(function) < 0) {
+    if (!PyArg_ParseTuple(args, "iLLOOOOOOO:time_window", &function, &window_ms, &min_readings,
+                          &o_dev, &o_ts, &o_val, &o_only, &o_rts, &o_rval, &o_res) ||
+        parse_function(function, SLOPE) < 0) {
         return NULL;
     }
+    double *prefix = NULL;
     Views views = {.used = 0};
     Devices dev;
     Py_ssize_t rows;
@@ -383,13 +450,16 @@ static PyObject *time_window(PyObject *module, PyObject *args) {
     buf_val = PyMem_Malloc((size_t)(width + rows + 1) * sizeof(double));
     buf_ts = PyMem_Malloc((size_t)(width + rows + 1) * sizeof(int64_t));
     sorted = PyMem_Malloc((size_t)(width + 1) * sizeof(double));
-    if (!buf_val || !buf_ts || !sorted) {
+    prefix = PyMem_Malloc((size_t)(width + rows + 1) * 4 * sizeof(double));
+    if (!buf_val || !buf_ts || !sorted || !prefix) {
         PyErr_NoMemory();
         Py_DECREF(out.devices);
         Py_DECREF(out.ring_ts);
         Py_DECREF(out.ring_val);
         goto done;
     }
+    Py_ssize_t stride = width + rows + 1;
+    Sums sums = {prefix, prefix + stride, prefix + 2 * stride, prefix + 3 * stride, -1, 0};
     Py_ssize_t written = 0;
     for (Py_ssize_t start = 0; start < rows;) {
         int64_t d = device_at(&dev, start);
@@ -406,6 +476,7 @@ static PyObject *time_window(PyObject *module, PyObject *args) {
             lo++;
         }
         Py_ssize_t end = width, in_order = 0;
+        sums.origin = -1;
         if (function == MEDIAN) {
             for (Py_ssize_t j = lo; j < width; j++) {
                 sorted_insert(sorted, &in_order, buf_val[j]);
@@ -429,8 +500,22 @@ static PyObject *time_window(PyObject *module, PyObject *args) {
                 }
                 lo++;
             }
-            res[i] = function == MEDIAN ? sorted_median(sorted, in_order)
-                                        : reduce(function, buf_val + lo, end - lo);
+            if (function == SLOPE) {
+                /* sums from the window's first entry, made again once it is a window behind
+                 * (each entry summed at most twice a window: x stays within two windows) */
+                if (lo < end && (sums.origin < 0 || buf_ts[lo] - buf_ts[sums.origin] > window_ms)) {
+                    sums.origin = lo;
+                    sums.summed = 0;
+                    sums.x[0] = sums.y[0] = sums.xx[0] = sums.xy[0] = 0.0;
+                }
+                if (sums.origin >= 0) {
+                    extend_sums(&sums, buf_ts, buf_val, end);
+                }
+                res[i] = lo < end ? slope(&sums, buf_ts, buf_val, lo, end, min_readings) : NAN;
+            } else {
+                res[i] = function == MEDIAN ? sorted_median(sorted, in_order)
+                                            : reduce(function, buf_val + lo, end - lo);
+            }
         }
         if (end > width) {
             out_dev[written] = d;
@@ -447,6 +532,7 @@ done:
     PyMem_Free(buf_val);
     PyMem_Free(buf_ts);
     PyMem_Free(sorted);
+    PyMem_Free(prefix);
     release(&views);
     return result;
 }

@@ -18,6 +18,7 @@ def last_n(
 def time_window(
     function: int,
     window_ms: int,
+    min_readings: int,
     device: Any,
     ts: Any,
     values: Any,

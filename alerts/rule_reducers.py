@@ -39,7 +39,8 @@ def window_slopes(
     `origin` (per slot, a slot of its own device group: a span never leaves its group, so the
     origin cancels) to keep the sums small (tests hold them to 1e-8 of a two-pass fit);
     slots not `used` (empty ring slots, never inside a span) count as zero. Whether a span has
-    any spread in time is decided on the integer times, not on a rounded sum."""
+    any spread in time is decided on the integer times, not on a rounded sum. A span whose
+    centred sums would keep too few digits is fitted in two passes instead."""
     x = np.where(used, (flat_ms - flat_ms[origin]) / 1000.0, 0.0)
     y = np.where(used, flat_val - flat_val[origin], 0.0)
     sums = np.zeros((4, len(x) + 1))
@@ -58,7 +59,31 @@ def window_slopes(
     fit[spans] = flat_ms[end[spans] - 1] > flat_ms[start[spans]]
     fit &= centred_xx > 0
     result: FloatArray = np.where(fit, centred_xy / np.where(fit, centred_xx, 1.0), np.nan)
+    # The sums run on over every group before: a span far into the layout reads them as the
+    # difference of two large numbers. Where that leaves its centred sum of squares fewer than
+    # ten good digits (entries a millisecond apart), fit it in two passes instead.
+    poor = true_rows(fit & ~(centred_xx > 1e-6 * sums[2, end]))
+    if len(poor):
+        result[poor] = _two_pass_slopes(flat_ms, flat_val, start[poor], end[poor])
     return result
+
+
+def _two_pass_slopes(
+    flat_ms: Int64Array, flat_val: FloatArray, start: IntpArray, end: IntpArray
+) -> FloatArray:
+    """The least-squares slope over each span fitted in two passes (means first), the spans
+    side by side, padded to the longest: for the few the prefix sums would get wrong."""
+    count = end - start
+    index = start[:, None] + np.arange(int(count.max()))[None, :]
+    inside = index < end[:, None]
+    index = np.minimum(index, len(flat_ms) - 1)
+    x = np.where(inside, (flat_ms[index] - flat_ms[start][:, None]) / 1000.0, 0.0)
+    y = np.where(inside, flat_val[index], 0.0)
+    dx = np.where(inside, x - (x.sum(axis=1) / count)[:, None], 0.0)
+    dy = np.where(inside, y - (y.sum(axis=1) / count)[:, None], 0.0)
+    xx = (dx * dx).sum(axis=1)
+    slopes: FloatArray = np.where(xx > 0, (dx * dy).sum(axis=1) / np.where(xx > 0, xx, 1.0), np.nan)
+    return slopes
 
 
 def counted(

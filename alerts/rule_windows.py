@@ -15,7 +15,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from alerts.rule_language import NEVER, STUCK_MIN_READINGS
+from alerts.rule_language import NEVER, SLOPE_MIN_READINGS, STUCK_MIN_READINGS
 from alerts.rule_reducers import EMPTY_VALUE, counted, reduce_rows, window_slopes
 from alerts.rule_rows import DeviceGroups, Rows, true_rows
 from facility.batch import BoolArray, FloatArray, Int32Array, Int64Array, IntpArray
@@ -28,7 +28,7 @@ except ImportError:  # pragma: no cover - the numpy paths below compute the same
 
 COMPILED: Final = _walked is not None
 """Whether the C walk of windows is built (without it, the numpy paths give the same bits)."""
-_FUNCTION_CODE: Final = {"count": 0, "changes": 1, "mean": 2, "median": 3}
+_FUNCTION_CODE: Final = {"count": 0, "changes": 1, "mean": 2, "median": 3, "slope": 4}
 
 WindowUpdate = tuple[Any, ...]
 """A window's new state for some devices, computed from a batch: ("ring", devices, ts,
@@ -91,9 +91,9 @@ def evaluate_window(
     """The window function `spec` at every row, over the device's history (`state`, None
     when the rule has none yet) and this batch; the new state goes into `updates`.
 
-    Where it is built (`compiled`), alerts/_windows.c walks every window but slope device by
-    device: the same values and states as the numpy layout below, without its fixed cost of
-    some 20-40 numpy calls per window and batch.
+    Where it is built (`compiled`), alerts/_windows.c walks every window device by device: the
+    same values and states as the numpy layout below, without its fixed cost of some 20-40
+    numpy calls per window and batch.
 
     Only devices whose window can change are laid out: for a last-n window those with a
     new entry (the others keep the value the state holds, `WindowState.current`), for a
@@ -209,8 +209,9 @@ def _walked_window(
     values: FloatArray,
     only: BoolArray | None,
 ) -> FloatArray:
-    """A last-n or time window (not slope) walked device by device in C (alerts/_windows.c):
-    the same values and rings as the numpy layout, without its per-batch fixed cost."""
+    """A last-n or time window walked device by device in C (alerts/_windows.c): the same
+    values and rings as the numpy layout (a slope nearly: its prefix sums start from an entry of
+    the window, not of the layout), without the layout's per-batch cost."""
     assert _walked is not None
     result = np.empty(len(rows))
     args = (
@@ -229,7 +230,7 @@ def _walked_window(
         current = np.frombuffer(now, np.float64)
     else:
         devices, ring_ts, ring_val = _walked.time_window(
-            code, int(spec.window_ms or 0), *args, result
+            code, int(spec.window_ms or 0), SLOPE_MIN_READINGS, *args, result
         )
     if len(devices):
         updates[spec.key] = (

@@ -1,5 +1,6 @@
 """alerts/_windows.c and alerts/_episodes.c: the rules' windows and a plain rule's episodes
-walked in C give the numpy paths' values, faults and states, bit for bit, batch after batch
+walked in C give the numpy paths' values, faults and states, bit for bit (a slope to 1e-9: its
+prefix sums start elsewhere), batch after batch
 from the same state (random rows: several readings per device, gaps, missing values, repeated
 values, `only=` masks, states carried over). Bad arguments raise instead of reading memory
 they do not own."""
@@ -22,6 +23,7 @@ from alerts.rule_rows import DeviceGroups, SortedRows
 from alerts.rule_state import RuleState
 from alerts.rule_windows import WindowSpec, WindowState, commit_windows, evaluate_window
 from facility.catalog import KINDS
+from tests.rule_reference import least_squares_slope
 from tests.services import require_services
 
 if not (rule_windows.COMPILED and rule_episodes.COMPILED):
@@ -109,6 +111,61 @@ def test_windows_walked_in_c_are_the_numpy_windows(spec: WindowSpec) -> None:
             np.testing.assert_array_equal(c_state.values, numpy_state.values)
             if spec.last_n is not None:
                 np.testing.assert_array_equal(c_state.current, numpy_state.current)
+
+
+@pytest.mark.parametrize(("window_ms", "capacity"), [(60_000, 64), (900_000, 256), (3_600_000, 8)])
+def test_slope_walked_in_c_is_each_windows_least_squares_fit(window_ms: int, capacity: int) -> None:
+    """A slope's prefix sums start elsewhere in C than in the numpy layout, so the two are
+    compared with a two-pass fit of each row's window (the last `capacity` entries newer than
+    t - W, kept here per device in plain lists): C within 1e-9, numpy within 1e-8 (its sums
+    start further back); each fits in two passes where its sums would cancel digits (entries
+    a millisecond apart). The rings the same."""
+    spec = WindowSpec("w", "slope", window_ms, None, capacity, "t")
+    for seed in range(12):
+        rng = random.Random(seed)
+        start_ms = [T0 + rng.randrange(10**6) for _ in range(DEVICES)]
+        numpy_state = WindowState.new(spec, DEVICES)
+        c_state = copy.deepcopy(numpy_state)
+        history: list[list[tuple[int, float]]] = [[] for _ in range(DEVICES)]
+        for _ in range(10):
+            rows, groups = _rows(rng, start_ms)
+            values = np.array([rng.uniform(-50, 150) for _ in range(len(rows))])
+            values[[rng.random() < 0.1 for _ in range(len(rows))]] = np.nan
+            mask = np.array([rng.random() < 0.8 for _ in range(len(rows))], np.bool_)
+            expected = []
+            for d, t, v, m in zip(rows.device, rows.ts_ms, values, mask, strict=True):
+                if m and not np.isnan(v):
+                    history[d].append((int(t), float(v)))
+                inside = [(u, x) for u, x in history[d] if u > t - window_ms][-capacity:]
+                expected.append(least_squares_slope(inside))
+            got: dict[str, tuple[object, ...]] = {}
+            want: dict[str, tuple[object, ...]] = {}
+            walked = evaluate_window(spec, rows, groups, c_state, got, values, mask)
+            plain = evaluate_window(
+                spec, rows, groups, numpy_state, want, values, mask, compiled=False
+            )
+            np.testing.assert_allclose(walked, expected, rtol=1e-9, atol=1e-9)
+            np.testing.assert_allclose(plain, expected, rtol=1e-8, atol=1e-9)
+            commit_windows({"w": c_state}, got)
+            commit_windows({"w": numpy_state}, want)
+            np.testing.assert_array_equal(c_state.ts, numpy_state.ts)
+            np.testing.assert_array_equal(c_state.values, numpy_state.values)
+
+
+def test_a_falling_tank_written_by_hand() -> None:
+    """A tank losing 0.5 % a minute, read at uneven times: slope(level, '15m') is -0.5/60 % a
+    second from the third reading on, NaN before."""
+    spec = WindowSpec("w", "slope", 900_000, None, 256, "t")
+    seconds = np.array([0, 7, 30, 31, 95, 200, 601, 1000, 1500], np.int64)
+    level = 80.0 - 0.5 * seconds / 60
+    device = np.zeros(len(seconds), np.int32)
+    rows = SortedRows(
+        PUMP, device, T0 + 1000 * seconds, np.zeros((len(seconds), len(PUMP.fields))), None
+    )
+    state = WindowState.new(spec, 1)
+    result = evaluate_window(spec, rows, DeviceGroups.of(device), state, {}, level, None)
+    assert np.isnan(result[:2]).all()
+    np.testing.assert_allclose(result[2:], -0.5 / 60, rtol=1e-12)
 
 
 def test_stuck_walked_in_c_is_the_numpy_stuck() -> None:
@@ -242,7 +299,7 @@ def test_bad_arguments_raise() -> None:
     with pytest.raises(ValueError, match="int32 or int64"):
         c_windows.last_n(2, np.array([0, 1], np.int16), *args)
     with pytest.raises(ValueError, match="rings"):
-        c_windows.time_window(0, 1000, np.array([0, 1], np.int32), ts, values, None,
+        c_windows.time_window(0, 1000, 3, np.array([0, 1], np.int32), ts, values, None,
                               state.ts[:, :0], state.values[:, :0], result)  # fmt: skip
     rs = RuleState.new(_plain_rules()[0], 2)
     with pytest.raises(ValueError, match="outside the state"):
