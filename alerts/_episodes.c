@@ -1,12 +1,13 @@
 /* A plain rule's episodes walked device by device in C: alerts/rule_episodes.py says why.
  *
- * episodes(for_ms, clear_for_ms, gap_ms, device, ts, eff, clear,
+ * episodes(for_ms, clear_for_ms, gap_ms, device, ts, eff, clear, allowed,
  *          since_ms, clear_since_ms, active, reported, last_clear_ms)
  *     -> (opens, started, flaps, clears, ends, since, clear_since, active, last_clear)
  *
- * For a rule with no hold, cool-down, repeat or schedule, over rows in (device, time) order
- * (`device` int32 or int64, `ts` int64, `eff` and `clear` bool): the `for` timer (a run of
- * `eff` rows that began before the rows starts at the state's `since_ms`), the clear's own
+ * For a rule with no hold, cool-down or repeat, over rows in (device, time) order (`device`
+ * int32 or int64, `ts` int64, `eff` and `clear` bool; `allowed` bool or None: where the
+ * rule's schedule lets it open): the `for` timer (a run of `eff` rows that began before the
+ * rows starts at the state's `since_ms`), the clear's own
  * timer when `clear_for_ms` >= 0 (`clear_since_ms`), the fault opening where the condition
  * has held `for_ms` and clearing where the clear holds (both at one row: it is open).
  * `opens` and `clears` are the rows where the fault opens and clears (int64), `started` when
@@ -23,7 +24,7 @@
 #define NEVER (-(INT64_C(1) << 61)) /* alerts.rule_language.NEVER: no time */
 
 typedef struct {
-    Py_buffer view[9];
+    Py_buffer view[10];
     int used;
 } Views;
 
@@ -83,10 +84,11 @@ static int flap(int64_t closed, int64_t run, long long gap_ms) {
 static PyObject *episodes(PyObject *module, PyObject *args) {
     (void)module;
     long long for_ms, clear_for_ms, gap_ms;
-    PyObject *o_dev, *o_ts, *o_eff, *o_clear, *o_since, *o_csince, *o_active, *o_rep, *o_lc;
-    if (!PyArg_ParseTuple(args, "LLLOOOOOOOOO:episodes", &for_ms, &clear_for_ms, &gap_ms,
-                          &o_dev, &o_ts, &o_eff, &o_clear, &o_since, &o_csince, &o_active,
-                          &o_rep, &o_lc)) {
+    PyObject *o_dev, *o_ts, *o_eff, *o_clear, *o_allowed, *o_since, *o_csince, *o_active;
+    PyObject *o_rep, *o_lc;
+    if (!PyArg_ParseTuple(args, "LLLOOOOOOOOOO:episodes", &for_ms, &clear_for_ms, &gap_ms,
+                          &o_dev, &o_ts, &o_eff, &o_clear, &o_allowed, &o_since, &o_csince,
+                          &o_active, &o_rep, &o_lc)) {
         return NULL;
     }
     Views views = {.used = 0};
@@ -116,6 +118,10 @@ static PyObject *episodes(PyObject *module, PyObject *args) {
     const uint8_t *eff = ts ? take(&views, o_eff, 1, rows, "eff") : NULL;
     const uint8_t *clear = eff ? take(&views, o_clear, 1, rows, "clear") : NULL;
     if (clear == NULL) {
+        goto done;
+    }
+    const uint8_t *allowed = NULL;
+    if (o_allowed != Py_None && (allowed = take(&views, o_allowed, 1, rows, "allowed")) == NULL) {
         goto done;
     }
     static const Py_ssize_t itemsize[COLUMNS] = {8, 8, 1, 8, 8, 8, 8, 1, 8};
@@ -164,7 +170,7 @@ static PyObject *episodes(PyObject *module, PyObject *args) {
                     clearing = 0;
                 }
             }
-            int held = holding && ts[i] - run >= for_ms;
+            int held = holding && ts[i] - run >= for_ms && (allowed == NULL || allowed[i]);
             int now = held ? 1 : cleared ? 0 : active;
             if (now && !reported) {
                 if (push(opens, i) < 0 || push(started, run) < 0 ||

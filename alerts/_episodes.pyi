@@ -13,6 +13,7 @@ def episodes(
     ts: Any,
     eff: Any,
     clear: Any,
+    allowed: Any | None,
     since_ms: Any,
     clear_since_ms: Any,
     active: Any,

@@ -300,6 +300,17 @@ static Py_ssize_t groups_with_entries(const Devices *dev, Py_ssize_t rows, const
     return k;
 }
 
+/* Whether rows [start, stop) hold an entry. */
+static int has_entry(const double *values, const unsigned char *only, Py_ssize_t start,
+                     Py_ssize_t stop) {
+    for (Py_ssize_t i = start; i < stop; i++) {
+        if (!isnan(values[i]) && (only == NULL || only[i])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static PyObject *last_n(PyObject *module, PyObject *args) {
     (void)module;
     int function;
@@ -358,6 +369,13 @@ static PyObject *last_n(PyObject *module, PyObject *args) {
         Py_ssize_t stop = start;
         while (stop < rows && device_at(&dev, stop) == d) {
             stop++;
+        }
+        if (!has_entry(values, only, start, stop)) { /* the window as the state holds it */
+            for (Py_ssize_t i = start; i < stop; i++) {
+                res[i] = current[d];
+            }
+            start = stop;
+            continue;
         }
         /* the device's ring, then its entries one after another */
         memcpy(buf_val, ring_val + d * width, (size_t)width * sizeof(double));
@@ -467,18 +485,30 @@ static PyObject *time_window(PyObject *module, PyObject *args) {
         while (stop < rows && device_at(&dev, stop) == d) {
             stop++;
         }
-        /* the whole ring (empty slots first), then the new entries: a row's window is the
-         * entries up to its own, newer than its time minus the window, at most `width` */
-        memcpy(buf_val, ring_val + d * width, (size_t)width * sizeof(double));
-        memcpy(buf_ts, ring_ts + d * width, (size_t)width * sizeof(int64_t));
-        Py_ssize_t lo = 0;
-        while (lo < width && buf_ts[lo] == NEVER) {
-            lo++;
+        /* the ring's entries young enough for the first row's window (the others are in no
+         * row's window), then the new entries: a row's window is the entries up to its own,
+         * newer than its time minus the window, at most `width` of the ring and entries */
+        const int64_t *old_ts = ring_ts + d * width;
+        const double *old_val = ring_val + d * width;
+        int64_t first_cutoff = ts[start] < NEVER + window_ms ? NEVER : ts[start] - window_ms;
+        Py_ssize_t young = width;
+        while (young > 0 && old_ts[young - 1] > first_cutoff) {
+            young--;
         }
-        Py_ssize_t end = width, in_order = 0;
+        if (young == width && !has_entry(values, only, start, stop)) { /* an empty window */
+            for (Py_ssize_t i = start; i < stop; i++) {
+                res[i] = function == COUNT || function == CHANGES ? 0.0 : NAN;
+            }
+            start = stop;
+            continue;
+        }
+        Py_ssize_t kept = width - young;
+        memcpy(buf_val, old_val + young, (size_t)kept * sizeof(double));
+        memcpy(buf_ts, old_ts + young, (size_t)kept * sizeof(int64_t));
+        Py_ssize_t lo = 0, end = kept, in_order = 0; /* positions less `young` on both */
         sums.origin = -1;
         if (function == MEDIAN) {
-            for (Py_ssize_t j = lo; j < width; j++) {
+            for (Py_ssize_t j = 0; j < kept; j++) {
                 sorted_insert(sorted, &in_order, buf_val[j]);
             }
         }
@@ -517,13 +547,15 @@ static PyObject *time_window(PyObject *module, PyObject *args) {
                                             : reduce(function, buf_val + lo, end - lo);
             }
         }
-        if (end > width) {
-            out_dev[written] = d;
-            memcpy(out_val + written * width, buf_val + end - width,
-                   (size_t)width * sizeof(double));
-            memcpy(out_ts + written * width, buf_ts + end - width,
-                   (size_t)width * sizeof(int64_t));
-            written++;
+        Py_ssize_t fresh = end - kept;
+        if (fresh > 0) { /* the new ring: the old one shifted by the new entries, them last */
+            for (Py_ssize_t j = 0; j < width; j++) {
+                Py_ssize_t at = fresh + j;
+                int old = at < width;
+                out_ts[written * width + j] = old ? old_ts[at] : buf_ts[kept + at - width];
+                out_val[written * width + j] = old ? old_val[at] : buf_val[kept + at - width];
+            }
+            out_dev[written++] = d;
         }
         start = stop;
     }

@@ -139,10 +139,10 @@ class Episodes:
         where the condition or its hold holds; an episode `eff` started goes on over it.
         `tick_start`: in a tick, per device, since when a fresh run counts.
 
-        A plain rule (no hold, cool-down, repeat or schedule) over a batch's readings is
-        walked in C where it is built (`compiled`): the same opens, clears and state."""
+        A plain rule (no hold, cool-down or repeat) over a batch's readings is walked in C
+        where it is built (`compiled`): the same opens, clears and state."""
         if compiled and extended is None and tick_start is None and _plain(rule):
-            return WalkedEpisodes.of(rule, rs, dev, ts, eff, clear)
+            return WalkedEpisodes.of(rule, rs, dev, ts, eff, clear, zone)
         grows, first = g.rows, g.first
         since_before = rs.since_ms[dev]
         if extended is not None:
@@ -217,15 +217,14 @@ class Episodes:
 
 
 def _plain(rule: Rule) -> bool:
-    return (
-        rule.cooldown_s <= 0 and rule.repeat is None and rule.hold is None and rule.schedule.always
-    )
+    return rule.cooldown_s <= 0 and rule.repeat is None and rule.hold is None
 
 
 @dataclass(frozen=True, slots=True)
 class WalkedEpisodes:
-    """A plain rule's episodes as alerts/_episodes.c walks them: where the fault opens and
-    clears, and each device's state after its last row, to commit."""
+    """A plain rule's episodes (no hold, cool-down or repeat) as alerts/_episodes.c walks
+    them: where the fault opens and clears, and each device's state after its last row, to
+    commit."""
 
     opens: IntpArray
     started: Int64Array
@@ -245,9 +244,15 @@ class WalkedEpisodes:
         ts: Int64Array,
         eff: BoolArray,
         clear: BoolArray,
+        zone: ZoneInfo | KindZones,
     ) -> WalkedEpisodes:
         assert _walked is not None
         clear_for = rule.clear_for_s > 0
+        allowed: BoolArray | None = None
+        if not rule.schedule.always:  # where the condition holds, whether it may open there
+            allowed = np.zeros(len(eff), np.bool_)
+            holds = true_rows(eff)
+            allowed[holds] = in_schedule(rule.schedule, ts[holds], zone, dev[holds])
         out = _walked.episodes(
             round(rule.for_s * 1000),
             round(rule.clear_for_s * 1000) if clear_for else -1,
@@ -256,6 +261,7 @@ class WalkedEpisodes:
             np.ascontiguousarray(ts, np.int64),
             np.ascontiguousarray(eff, np.bool_),
             np.ascontiguousarray(clear, np.bool_),
+            allowed,
             rs.since_ms,
             rs.clear_since_ms if clear_for else rs.since_ms,  # read only with clear_for
             rs.active,

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from alerts import rule_episodes, rule_windows
-from alerts.interface import Rule, Severity
+from alerts.interface import Rule, Schedule, Severity
 from alerts.rule_episodes import Episodes
 from alerts.rule_language import NEVER
 from alerts.rule_rows import DeviceGroups, SortedRows
@@ -212,15 +212,25 @@ def _plain_rules() -> list[Rule]:
         title="r",
         condition=lambda c: np.zeros(len(c.batch), np.bool_),
     )
+    schedules = (Schedule(), Schedule(minutes=((860, 875), (880, 1000)), weekdays=frozenset({0})))
     return [
-        dataclasses.replace(base, for_s=for_s, clear_for_s=clear_for_s, gap_s=gap_s)
+        dataclasses.replace(
+            base, for_s=for_s, clear_for_s=clear_for_s, gap_s=gap_s, schedule=schedule
+        )
         for for_s in (0.0, 5.0, 60.0)
         for clear_for_s in (0.0, 3.0)
         for gap_s in (0.0, 1800.0)
+        for schedule in schedules
     ]
 
 
-@pytest.mark.parametrize("rule", _plain_rules(), ids=lambda r: f"{r.for_s}-{r.clear_for_s}")
+@pytest.mark.parametrize(
+    "rule",
+    _plain_rules(),
+    ids=lambda r: (
+        f"{r.for_s}-{r.clear_for_s}-{r.gap_s}-{'always' if r.schedule.always else 'sched'}"
+    ),
+)
 def test_plain_episodes_walked_in_c_are_the_numpy_episodes(rule: Rule) -> None:
     for seed in range(25):
         rng = random.Random(seed)
@@ -305,10 +315,10 @@ def test_bad_arguments_raise() -> None:
     with pytest.raises(ValueError, match="outside the state"):
         c_episodes.episodes(
             0, -1, 0, np.array([0, 5], np.int32), ts, np.ones(2, np.bool_), np.zeros(2, np.bool_),
-            rs.since_ms, rs.since_ms, rs.active, rs.reported, rs.last_clear_ms,
+            None, rs.since_ms, rs.since_ms, rs.active, rs.reported, rs.last_clear_ms,
         )  # fmt: skip
     with pytest.raises(ValueError, match="expected"):  # a state of another size
         c_episodes.episodes(
             0, -1, 0, np.array([0, 1], np.int32), ts, np.ones(2, np.bool_), np.zeros(2, np.bool_),
-            rs.since_ms, rs.since_ms[:1], rs.active, rs.reported, rs.last_clear_ms,
+            None, rs.since_ms, rs.since_ms[:1], rs.active, rs.reported, rs.last_clear_ms,
         )  # fmt: skip
