@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 # The optional C extensions (setup.py): a change to one rebuilds the install.
 EXTENSIONS := gateway/_json_rows.c ingest/_line_protocol.c mqtt/_publishes.c alerts/_windows.c \
-              alerts/_episodes.c
+              alerts/_episodes.c alerts/_rows.h
 
 .PHONY: demo test lint typecheck pytest services clean
 

@@ -23,11 +23,19 @@ setup(
         ),
         # the rules' window functions walked device by device
         Extension(
-            "alerts._windows", ["alerts/_windows.c"], optional=True, extra_compile_args=FLAGS
+            "alerts._windows",
+            ["alerts/_windows.c"],
+            depends=["alerts/_rows.h"],
+            optional=True,
+            extra_compile_args=FLAGS,
         ),
         # a plain rule's for timer, opens and clears walked device by device
         Extension(
-            "alerts._episodes", ["alerts/_episodes.c"], optional=True, extra_compile_args=FLAGS
+            "alerts._episodes",
+            ["alerts/_episodes.c"],
+            depends=["alerts/_rows.h"],
+            optional=True,
+            extra_compile_args=FLAGS,
         ),
         # a kind's line protocol, written without a Python call per line
         Extension(

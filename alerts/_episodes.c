@@ -21,35 +21,7 @@
 #include <Python.h>
 #include <stdint.h>
 
-#define NEVER (-(INT64_C(1) << 61)) /* alerts.rule_language.NEVER: no time */
-
-typedef struct {
-    Py_buffer view[10];
-    int used;
-} Views;
-
-static void release(Views *views) {
-    for (int i = 0; i < views->used; i++) {
-        PyBuffer_Release(&views->view[i]);
-    }
-    views->used = 0;
-}
-
-/* `obj` as a C-contiguous buffer of `count` items of `itemsize` bytes (count < 0: any). */
-static void *take(Views *views, PyObject *obj, Py_ssize_t itemsize, Py_ssize_t count,
-                  const char *name) {
-    Py_buffer *view = &views->view[views->used];
-    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS) < 0) {
-        return NULL;
-    }
-    views->used++;
-    if (view->itemsize != itemsize || (count >= 0 && view->len != count * itemsize)) {
-        PyErr_Format(PyExc_ValueError, "%s: expected %zd items of %zd bytes", name, count,
-                     itemsize);
-        return NULL;
-    }
-    return view->buf;
-}
+#include "_rows.h"
 
 /* A growing bytearray of int64 or uint8 items. */
 typedef struct {
@@ -94,34 +66,31 @@ static PyObject *episodes(PyObject *module, PyObject *args) {
     Views views = {.used = 0};
     PyObject *result = NULL;
     Column out[COLUMNS] = {{0}};
-    const int64_t *since_ms = take(&views, o_since, 8, -1, "since_ms");
+    const int64_t *since_ms = take(&views, o_since, 8, -1, 0, "since_ms");
     if (since_ms == NULL) {
         goto done;
     }
     Py_ssize_t devices = views.view[0].len / 8;
-    const int64_t *clear_since_ms = take(&views, o_csince, 8, devices, "clear_since_ms");
-    const uint8_t *active0 = clear_since_ms ? take(&views, o_active, 1, devices, "active") : NULL;
-    const uint8_t *reported0 = active0 ? take(&views, o_rep, 1, devices, "reported") : NULL;
-    const int64_t *last_clear_ms = reported0 ? take(&views, o_lc, 8, devices, "last_clear_ms")
+    const int64_t *clear_since_ms = take(&views, o_csince, 8, devices, 0, "clear_since_ms");
+    const uint8_t *active0 =
+        clear_since_ms ? take(&views, o_active, 1, devices, 0, "active") : NULL;
+    const uint8_t *reported0 = active0 ? take(&views, o_rep, 1, devices, 0, "reported") : NULL;
+    const int64_t *last_clear_ms = reported0 ? take(&views, o_lc, 8, devices, 0, "last_clear_ms")
                                              : NULL;
-    if (last_clear_ms == NULL || PyObject_GetBuffer(o_dev, &views.view[views.used],
-                                                    PyBUF_C_CONTIGUOUS) < 0) {
+    Devices dev;
+    Py_ssize_t rows;
+    if (last_clear_ms == NULL || take_devices(&views, o_dev, &rows, devices, &dev) < 0) {
         goto done;
     }
-    Py_buffer *dview = &views.view[views.used++];
-    if (dview->itemsize != 4 && dview->itemsize != 8) {
-        PyErr_SetString(PyExc_ValueError, "device: expected int32 or int64 rows");
-        goto done;
-    }
-    Py_ssize_t rows = dview->len / dview->itemsize;
-    const int64_t *ts = take(&views, o_ts, 8, rows, "ts");
-    const uint8_t *eff = ts ? take(&views, o_eff, 1, rows, "eff") : NULL;
-    const uint8_t *clear = eff ? take(&views, o_clear, 1, rows, "clear") : NULL;
+    const int64_t *ts = take(&views, o_ts, 8, rows, 0, "ts");
+    const uint8_t *eff = ts ? take(&views, o_eff, 1, rows, 0, "eff") : NULL;
+    const uint8_t *clear = eff ? take(&views, o_clear, 1, rows, 0, "clear") : NULL;
     if (clear == NULL) {
         goto done;
     }
     const uint8_t *allowed = NULL;
-    if (o_allowed != Py_None && (allowed = take(&views, o_allowed, 1, rows, "allowed")) == NULL) {
+    if (o_allowed != Py_None &&
+        (allowed = take(&views, o_allowed, 1, rows, 0, "allowed")) == NULL) {
         goto done;
     }
     static const Py_ssize_t itemsize[COLUMNS] = {8, 8, 1, 8, 8, 8, 8, 1, 8};
@@ -135,21 +104,14 @@ static PyObject *episodes(PyObject *module, PyObject *args) {
     Column *opens = &out[0], *started = &out[1], *flaps = &out[2], *clears = &out[3];
     Column *ends = &out[4], *end_since = &out[5], *end_clear = &out[6], *end_active = &out[7];
     Column *end_last_clear = &out[8];
-    int wide = dview->itemsize == 8;
-#define DEVICE(i) (wide ? ((const int64_t *)dview->buf)[i] : ((const int32_t *)dview->buf)[i])
     for (Py_ssize_t begin = 0; begin < rows;) {
-        int64_t d = DEVICE(begin);
-        if (d < 0 || d >= devices || (begin > 0 && d < DEVICE(begin - 1))) {
-            PyErr_Format(PyExc_ValueError, "device %lld: outside the state or out of order",
-                         (long long)d);
-            goto done;
-        }
+        int64_t d = device_at(&dev, begin);
         int64_t run = since_ms[d], clear_run = clear_for_ms >= 0 ? clear_since_ms[d] : NEVER;
         int active = active0[d] != 0, reported = reported0[d] != 0;
         int64_t last_clear = last_clear_ms[d], closed = NEVER; /* the rows' last close */
         int holding = run != NEVER, clearing = clear_run != NEVER;
         Py_ssize_t i = begin;
-        for (; i < rows && DEVICE(i) == d; i++) {
+        for (; i < rows && device_at(&dev, i) == d; i++) {
             if (eff[i]) {
                 if (!holding) {
                     run = ts[i];
@@ -193,7 +155,6 @@ static PyObject *episodes(PyObject *module, PyObject *args) {
         }
         begin = i;
     }
-#undef DEVICE
     result = PyTuple_New(COLUMNS);
     if (result == NULL) {
         goto done;
@@ -223,10 +184,4 @@ static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "alerts._episodes", "A plain rule's episodes, in C.", -1, methods,
 };
 
-PyMODINIT_FUNC PyInit__episodes(void) {
-    PyObject *m = PyModule_Create(&module);
-    if (m != NULL && PyModule_AddObject(m, "NEVER", PyLong_FromLongLong(NEVER)) < 0) {
-        Py_CLEAR(m);
-    }
-    return m;
-}
+PyMODINIT_FUNC PyInit__episodes(void) { return with_never(PyModule_Create(&module)); }

@@ -29,78 +29,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NEVER (-(INT64_C(1) << 61)) /* alerts.rule_language.NEVER: no time */
+#include "_rows.h"
 
 enum { COUNT = 0, CHANGES = 1, MEAN = 2, MEDIAN = 3, SLOPE = 4 };
-
-/* The buffers of one call, released together. */
-typedef struct {
-    Py_buffer view[12];
-    int used;
-} Views;
-
-static void release(Views *views) {
-    for (int i = 0; i < views->used; i++) {
-        PyBuffer_Release(&views->view[i]);
-    }
-    views->used = 0;
-}
-
-/* `obj` as a C-contiguous buffer of `count` items of `itemsize` bytes (count < 0: any). */
-static void *take(Views *views, PyObject *obj, Py_ssize_t itemsize, Py_ssize_t count,
-                  int writable, const char *name) {
-    Py_buffer *view = &views->view[views->used];
-    int flags = PyBUF_C_CONTIGUOUS | (writable ? PyBUF_WRITABLE : 0);
-    if (PyObject_GetBuffer(obj, view, flags) < 0) {
-        return NULL;
-    }
-    views->used++;
-    if (view->itemsize != itemsize || (count >= 0 && view->len != count * itemsize)) {
-        PyErr_Format(PyExc_ValueError, "%s: expected %zd items of %zd bytes", name, count,
-                     itemsize);
-        return NULL;
-    }
-    return view->buf;
-}
-
-/* The device rows as int64 (int32 or int64 given), each checked against the state's size. */
-typedef struct {
-    const void *data;
-    int wide;
-} Devices;
-
-static inline int64_t device_at(const Devices *d, Py_ssize_t i) {
-    return d->wide ? ((const int64_t *)d->data)[i] : (int64_t)((const int32_t *)d->data)[i];
-}
-
-static int take_devices(Views *views, PyObject *obj, Py_ssize_t *rows, Py_ssize_t devices,
-                        Devices *out) {
-    Py_buffer *view = &views->view[views->used];
-    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS) < 0) {
-        return -1;
-    }
-    views->used++;
-    if (view->itemsize != 4 && view->itemsize != 8) {
-        PyErr_SetString(PyExc_ValueError, "device: expected int32 or int64 rows");
-        return -1;
-    }
-    out->data = view->buf;
-    out->wide = view->itemsize == 8;
-    *rows = view->len / view->itemsize;
-    for (Py_ssize_t i = 0; i < *rows; i++) {
-        int64_t d = device_at(out, i);
-        if (d < 0 || d >= devices) {
-            PyErr_Format(PyExc_IndexError, "device %lld outside the state's %zd devices",
-                         (long long)d, devices);
-            return -1;
-        }
-        if (i > 0 && d < device_at(out, i - 1)) {
-            PyErr_SetString(PyExc_ValueError, "rows are not in device order");
-            return -1;
-        }
-    }
-    return 0;
-}
 
 /* A window's rings: ts (int64) and values (float64), both (devices, width), width >= 1; they
  * are the call's two newest buffers. */
@@ -276,11 +207,7 @@ static int new_out(Out *out, Py_ssize_t k, Py_ssize_t width, int extra) {
     out->ring_val = PyByteArray_FromStringAndSize(NULL, k * width * 8);
     out->extra = extra ? PyByteArray_FromStringAndSize(NULL, k * 8) : NULL;
     if (!out->devices || !out->ring_ts || !out->ring_val || (extra && !out->extra)) {
-        Py_XDECREF(out->devices);
-        Py_XDECREF(out->ring_ts);
-        Py_XDECREF(out->ring_val);
-        Py_XDECREF(out->extra);
-        return -1;
+        return -1; /* close_walk releases what was made */
     }
     return 0;
 }
@@ -311,6 +238,94 @@ static int has_entry(const double *values, const unsigned char *only, Py_ssize_t
     return 0;
 }
 
+/* What last_n and time_window share: the rows and their window values, the window's rings,
+ * the result to write, the new rings of the devices with an entry (with each one's value over
+ * its ring for a last-n window: `extra`), and the scratch space of one device's walk. */
+typedef struct {
+    Views views;
+    Devices dev;
+    Py_ssize_t rows, devices, width, written;
+    const int64_t *ring_ts, *ts;
+    const double *ring_val, *values;
+    const unsigned char *only;
+    double *res;
+    Out out;
+    int64_t *out_dev, *out_ts;
+    double *out_val, *out_extra;
+    int64_t *buf_ts; /* a device's ring then its entries */
+    double *buf_val, *sorted;
+} Walk;
+
+/* Take a call's arrays (`o_cur`: a last-n window's current values, or NULL) and make its
+ * output and scratch space; -1 with an exception set (then `close_walk` all the same). */
+static int open_walk(Walk *w, PyObject *o_dev, PyObject *o_ts, PyObject *o_val, PyObject *o_only,
+                     PyObject *o_rts, PyObject *o_rval, PyObject *o_cur, PyObject *o_res,
+                     const double **current) {
+    w->ring_ts = take_rings(&w->views, o_rts, o_rval, &w->devices, &w->width);
+    if (w->ring_ts == NULL) {
+        return -1;
+    }
+    w->ring_val = w->views.view[w->views.used - 1].buf;
+    if (o_cur != NULL &&
+        (*current = take(&w->views, o_cur, 8, w->devices, 0, "current")) == NULL) {
+        return -1;
+    }
+    if (take_devices(&w->views, o_dev, &w->rows, w->devices, &w->dev) < 0 ||
+        (w->ts = take(&w->views, o_ts, 8, w->rows, 0, "ts")) == NULL ||
+        (w->values = take(&w->views, o_val, 8, w->rows, 0, "values")) == NULL ||
+        (w->res = take(&w->views, o_res, 8, w->rows, 1, "result")) == NULL ||
+        take_only(&w->views, o_only, w->rows, &w->only) < 0) {
+        return -1;
+    }
+    Py_ssize_t k = groups_with_entries(&w->dev, w->rows, w->values, w->only);
+    if (new_out(&w->out, k, w->width, o_cur != NULL) < 0) {
+        return -1;
+    }
+    w->out_dev = (int64_t *)PyByteArray_AS_STRING(w->out.devices);
+    w->out_ts = (int64_t *)PyByteArray_AS_STRING(w->out.ring_ts);
+    w->out_val = (double *)PyByteArray_AS_STRING(w->out.ring_val);
+    w->out_extra = o_cur != NULL ? (double *)PyByteArray_AS_STRING(w->out.extra) : NULL;
+    size_t slots = (size_t)(w->width + w->rows + 1);
+    w->buf_val = PyMem_Malloc(slots * sizeof(double));
+    w->buf_ts = PyMem_Malloc(slots * sizeof(int64_t));
+    w->sorted = PyMem_Malloc((size_t)(w->width + 1) * sizeof(double));
+    if (!w->buf_val || !w->buf_ts || !w->sorted) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+/* The rows of the device group starting at `start`: where the next one starts. */
+static Py_ssize_t group_end(const Walk *w, Py_ssize_t start) {
+    int64_t d = device_at(&w->dev, start);
+    Py_ssize_t stop = start;
+    while (stop < w->rows && device_at(&w->dev, stop) == d) {
+        stop++;
+    }
+    return stop;
+}
+
+/* The call's result, its new state as a tuple of 3 (4 with `extra`), or NULL on an error. */
+static PyObject *close_walk(Walk *w, int failed) {
+    PyObject *result = NULL;
+    if (!failed) {
+        result = w->out.extra != NULL
+                     ? PyTuple_Pack(4, w->out.devices, w->out.ring_ts, w->out.ring_val,
+                                    w->out.extra)
+                     : PyTuple_Pack(3, w->out.devices, w->out.ring_ts, w->out.ring_val);
+    }
+    Py_XDECREF(w->out.devices);
+    Py_XDECREF(w->out.ring_ts);
+    Py_XDECREF(w->out.ring_val);
+    Py_XDECREF(w->out.extra);
+    PyMem_Free(w->buf_val);
+    PyMem_Free(w->buf_ts);
+    PyMem_Free(w->sorted);
+    release(&w->views);
+    return result;
+}
+
 static PyObject *last_n(PyObject *module, PyObject *args) {
     (void)module;
     int function;
@@ -320,56 +335,20 @@ static PyObject *last_n(PyObject *module, PyObject *args) {
         parse_function(function, MEDIAN) < 0) {
         return NULL;
     }
-    Views views = {.used = 0};
-    Devices dev;
-    Py_ssize_t rows;
-    PyObject *result = NULL;
-    double *buf_val = NULL, *sorted = NULL;
-    int64_t *buf_ts = NULL;
-    Py_ssize_t devices, width;
-    const int64_t *ring_ts = take_rings(&views, o_rts, o_rval, &devices, &width);
-    const double *ring_val = ring_ts ? views.view[views.used - 1].buf : NULL;
-    const double *current = ring_val ? take(&views, o_cur, 8, devices, 0, "current") : NULL;
-    if (current == NULL) {
-        goto done;
+    Walk w = {.views = {.used = 0}};
+    const double *current = NULL;
+    if (open_walk(&w, o_dev, o_ts, o_val, o_only, o_rts, o_rval, o_cur, o_res, &current) < 0) {
+        return close_walk(&w, 1);
     }
-    const unsigned char *only;
-    if (take_devices(&views, o_dev, &rows, devices, &dev) < 0) {
-        goto done;
-    }
-    const int64_t *ts = take(&views, o_ts, 8, rows, 0, "ts");
-    const double *values = ts ? take(&views, o_val, 8, rows, 0, "values") : NULL;
-    double *res = values ? take(&views, o_res, 8, rows, 1, "result") : NULL;
-    if (res == NULL || take_only(&views, o_only, rows, &only) < 0) {
-        goto done;
-    }
-    Py_ssize_t k = groups_with_entries(&dev, rows, values, only);
-    Out out;
-    if (new_out(&out, k, width, 1) < 0) {
-        goto done;
-    }
-    int64_t *out_dev = (int64_t *)PyByteArray_AS_STRING(out.devices);
-    int64_t *out_ts = (int64_t *)PyByteArray_AS_STRING(out.ring_ts);
-    double *out_val = (double *)PyByteArray_AS_STRING(out.ring_val);
-    double *out_cur = (double *)PyByteArray_AS_STRING(out.extra);
-    buf_val = PyMem_Malloc((size_t)(width + rows + 1) * sizeof(double));
-    buf_ts = PyMem_Malloc((size_t)(width + rows + 1) * sizeof(int64_t));
-    sorted = PyMem_Malloc((size_t)(width + 1) * sizeof(double));
-    if (!buf_val || !buf_ts || !sorted) {
-        PyErr_NoMemory();
-        Py_DECREF(out.devices);
-        Py_DECREF(out.ring_ts);
-        Py_DECREF(out.ring_val);
-        Py_DECREF(out.extra);
-        goto done;
-    }
-    Py_ssize_t written = 0;
-    for (Py_ssize_t start = 0; start < rows;) {
-        int64_t d = device_at(&dev, start);
-        Py_ssize_t stop = start;
-        while (stop < rows && device_at(&dev, stop) == d) {
-            stop++;
-        }
+    const Py_ssize_t width = w.width;
+    const int64_t *ts = w.ts;
+    const double *values = w.values;
+    const unsigned char *only = w.only;
+    double *res = w.res, *buf_val = w.buf_val, *sorted = w.sorted;
+    int64_t *buf_ts = w.buf_ts;
+    for (Py_ssize_t start = 0; start < w.rows;) {
+        int64_t d = device_at(&w.dev, start);
+        Py_ssize_t stop = group_end(&w, start);
         if (!has_entry(values, only, start, stop)) { /* the window as the state holds it */
             for (Py_ssize_t i = start; i < stop; i++) {
                 res[i] = current[d];
@@ -378,8 +357,8 @@ static PyObject *last_n(PyObject *module, PyObject *args) {
             continue;
         }
         /* the device's ring, then its entries one after another */
-        memcpy(buf_val, ring_val + d * width, (size_t)width * sizeof(double));
-        memcpy(buf_ts, ring_ts + d * width, (size_t)width * sizeof(int64_t));
+        memcpy(buf_val, w.ring_val + d * width, (size_t)width * sizeof(double));
+        memcpy(buf_ts, w.ring_ts + d * width, (size_t)width * sizeof(int64_t));
         Py_ssize_t end = width, in_order = -1;
         double value = current[d];
         for (Py_ssize_t i = start; i < stop; i++) {
@@ -404,24 +383,15 @@ static PyObject *last_n(PyObject *module, PyObject *args) {
             }
             res[i] = value;
         }
-        if (end > width) {
-            out_dev[written] = d;
-            memcpy(out_val + written * width, buf_val + end - width,
-                   (size_t)width * sizeof(double));
-            memcpy(out_ts + written * width, buf_ts + end - width,
-                   (size_t)width * sizeof(int64_t));
-            out_cur[written] = value;
-            written++;
-        }
+        memcpy(w.out_val + w.written * width, buf_val + end - width,
+               (size_t)width * sizeof(double));
+        memcpy(w.out_ts + w.written * width, buf_ts + end - width,
+               (size_t)width * sizeof(int64_t));
+        w.out_extra[w.written] = value;
+        w.out_dev[w.written++] = d;
         start = stop;
     }
-    result = Py_BuildValue("(NNNN)", out.devices, out.ring_ts, out.ring_val, out.extra);
-done:
-    PyMem_Free(buf_val);
-    PyMem_Free(buf_ts);
-    PyMem_Free(sorted);
-    release(&views);
-    return result;
+    return close_walk(&w, 0);
 }
 
 static PyObject *time_window(PyObject *module, PyObject *args) {
@@ -434,62 +404,31 @@ static PyObject *time_window(PyObject *module, PyObject *args) {
         parse_function(function, SLOPE) < 0) {
         return NULL;
     }
-    double *prefix = NULL;
-    Views views = {.used = 0};
-    Devices dev;
-    Py_ssize_t rows;
-    PyObject *result = NULL;
-    double *buf_val = NULL, *sorted = NULL;
-    int64_t *buf_ts = NULL;
-    Py_ssize_t devices, width;
-    const int64_t *ring_ts = take_rings(&views, o_rts, o_rval, &devices, &width);
-    const double *ring_val = ring_ts ? views.view[views.used - 1].buf : NULL;
-    if (ring_val == NULL) {
-        goto done;
+    Walk w = {.views = {.used = 0}};
+    if (open_walk(&w, o_dev, o_ts, o_val, o_only, o_rts, o_rval, NULL, o_res, NULL) < 0) {
+        return close_walk(&w, 1);
     }
-    const unsigned char *only;
-    if (take_devices(&views, o_dev, &rows, devices, &dev) < 0) {
-        goto done;
-    }
-    const int64_t *ts = take(&views, o_ts, 8, rows, 0, "ts");
-    const double *values = ts ? take(&views, o_val, 8, rows, 0, "values") : NULL;
-    double *res = values ? take(&views, o_res, 8, rows, 1, "result") : NULL;
-    if (res == NULL || take_only(&views, o_only, rows, &only) < 0) {
-        goto done;
-    }
-    Py_ssize_t k = groups_with_entries(&dev, rows, values, only);
-    Out out;
-    if (new_out(&out, k, width, 0) < 0) {
-        goto done;
-    }
-    int64_t *out_dev = (int64_t *)PyByteArray_AS_STRING(out.devices);
-    int64_t *out_ts = (int64_t *)PyByteArray_AS_STRING(out.ring_ts);
-    double *out_val = (double *)PyByteArray_AS_STRING(out.ring_val);
-    buf_val = PyMem_Malloc((size_t)(width + rows + 1) * sizeof(double));
-    buf_ts = PyMem_Malloc((size_t)(width + rows + 1) * sizeof(int64_t));
-    sorted = PyMem_Malloc((size_t)(width + 1) * sizeof(double));
-    prefix = PyMem_Malloc((size_t)(width + rows + 1) * 4 * sizeof(double));
-    if (!buf_val || !buf_ts || !sorted || !prefix) {
+    const Py_ssize_t width = w.width;
+    const int64_t *ts = w.ts;
+    const double *values = w.values;
+    const unsigned char *only = w.only;
+    double *res = w.res, *buf_val = w.buf_val, *sorted = w.sorted;
+    int64_t *buf_ts = w.buf_ts;
+    double *prefix = PyMem_Malloc((size_t)(width + w.rows + 1) * 4 * sizeof(double));
+    if (prefix == NULL) {
         PyErr_NoMemory();
-        Py_DECREF(out.devices);
-        Py_DECREF(out.ring_ts);
-        Py_DECREF(out.ring_val);
-        goto done;
+        return close_walk(&w, 1);
     }
-    Py_ssize_t stride = width + rows + 1;
+    Py_ssize_t stride = width + w.rows + 1;
     Sums sums = {prefix, prefix + stride, prefix + 2 * stride, prefix + 3 * stride, -1, 0};
-    Py_ssize_t written = 0;
-    for (Py_ssize_t start = 0; start < rows;) {
-        int64_t d = device_at(&dev, start);
-        Py_ssize_t stop = start;
-        while (stop < rows && device_at(&dev, stop) == d) {
-            stop++;
-        }
+    for (Py_ssize_t start = 0; start < w.rows;) {
+        int64_t d = device_at(&w.dev, start);
+        Py_ssize_t stop = group_end(&w, start);
         /* the ring's entries young enough for the first row's window (the others are in no
          * row's window), then the new entries: a row's window is the entries up to its own,
          * newer than its time minus the window, at most `width` of the ring and entries */
-        const int64_t *old_ts = ring_ts + d * width;
-        const double *old_val = ring_val + d * width;
+        const int64_t *old_ts = w.ring_ts + d * width;
+        const double *old_val = w.ring_val + d * width;
         int64_t first_cutoff = ts[start] < NEVER + window_ms ? NEVER : ts[start] - window_ms;
         Py_ssize_t young = width;
         while (young > 0 && old_ts[young - 1] > first_cutoff) {
@@ -549,24 +488,20 @@ static PyObject *time_window(PyObject *module, PyObject *args) {
         }
         Py_ssize_t fresh = end - kept;
         if (fresh > 0) { /* the new ring: the old one shifted by the new entries, them last */
+            int64_t *new_ts = w.out_ts + w.written * width;
+            double *new_val = w.out_val + w.written * width;
             for (Py_ssize_t j = 0; j < width; j++) {
                 Py_ssize_t at = fresh + j;
                 int old = at < width;
-                out_ts[written * width + j] = old ? old_ts[at] : buf_ts[kept + at - width];
-                out_val[written * width + j] = old ? old_val[at] : buf_val[kept + at - width];
+                new_ts[j] = old ? old_ts[at] : buf_ts[kept + at - width];
+                new_val[j] = old ? old_val[at] : buf_val[kept + at - width];
             }
-            out_dev[written++] = d;
+            w.out_dev[w.written++] = d;
         }
         start = stop;
     }
-    result = Py_BuildValue("(NNN)", out.devices, out.ring_ts, out.ring_val);
-done:
-    PyMem_Free(buf_val);
-    PyMem_Free(buf_ts);
-    PyMem_Free(sorted);
     PyMem_Free(prefix);
-    release(&views);
-    return result;
+    return close_walk(&w, 0);
 }
 
 static PyObject *stuck(PyObject *module, PyObject *args) {
@@ -659,10 +594,4 @@ static struct PyModuleDef module = {
     methods,
 };
 
-PyMODINIT_FUNC PyInit__windows(void) {
-    PyObject *m = PyModule_Create(&module);
-    if (m != NULL && PyModule_AddObject(m, "NEVER", PyLong_FromLongLong(NEVER)) < 0) {
-        Py_CLEAR(m);
-    }
-    return m;
-}
+PyMODINIT_FUNC PyInit__windows(void) { return with_never(PyModule_Create(&module)); }

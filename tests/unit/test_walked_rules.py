@@ -312,7 +312,7 @@ def test_bad_arguments_raise() -> None:
         c_windows.time_window(0, 1000, 3, np.array([0, 1], np.int32), ts, values, None,
                               state.ts[:, :0], state.values[:, :0], result)  # fmt: skip
     rs = RuleState.new(_plain_rules()[0], 2)
-    with pytest.raises(ValueError, match="outside the state"):
+    with pytest.raises(IndexError, match="outside the state"):
         c_episodes.episodes(
             0, -1, 0, np.array([0, 5], np.int32), ts, np.ones(2, np.bool_), np.zeros(2, np.bool_),
             None, rs.since_ms, rs.since_ms, rs.active, rs.reported, rs.last_clear_ms,
