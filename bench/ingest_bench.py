@@ -3,7 +3,8 @@
     .venv/bin/python bench/ingest_bench.py [--readings N] [--single N] [--out docs/benchmarks.md]
 
 Starts its own Mosquitto and InfluxDB on free loopback ports (as the tests do) and measures,
-on the same services in one run:
+on the same services in one run, each row once they are idle again (InfluxDB compacts what
+the row before wrote for a while after it):
 
 - gateway, 100-reading messages: a backlog queued in the broker for the gateway's persistent
   session, then drained: publisher -> Mosquitto -> gateway -> InfluxDB, timed from the first
@@ -93,6 +94,25 @@ def wait(condition: Callable[[], bool], timeout_s: float, poll_s: float = 0.05) 
         time.sleep(poll_s)
 
 
+def settle(*pids: int, quiet_cpu_s: float = 0.02, window_s: float = 0.5,
+           timeout_s: float = 60.0) -> float:  # fmt: skip
+    """Wait until the services are idle (under `quiet_cpu_s` of CPU in a `window_s`): InfluxDB
+    compacts what an earlier row wrote for a while after it, which would slow the next row
+    (a ceiling measured beside a compaction moved by 30 % between runs). Seconds waited."""
+    processes = [psutil.Process(pid) for pid in pids]
+    started = time.monotonic()
+
+    def cpu() -> float:
+        return float(sum(p.cpu_times().user + p.cpu_times().system for p in processes))
+
+    while time.monotonic() - started < timeout_s:
+        before = cpu()
+        time.sleep(window_s)
+        if cpu() - before < quiet_cpu_s:
+            break
+    return time.monotonic() - started
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     try:
@@ -141,6 +161,7 @@ def run_gateway(work: Path, site_file: Path, mqtt_port: int, influx_port: int, d
     publisher = Publisher(mqtt_port, client_id=f"bench-pub-{database}")
     publisher.publish_all(messages)
     publisher.close()
+    settle(*services)
 
     launched = time.monotonic()
     process = start()
@@ -183,6 +204,7 @@ def broker_ceiling(mqtt_port: int, mqtt_pid: int, messages: list[tuple[str, byte
     publisher = Publisher(mqtt_port, client_id="bench-pub-ceiling")
     publisher.publish_all(messages)
     publisher.close()
+    settle(mqtt_pid)
     meter = CpuMeter(None, mqtt_pid, None)
     started = time.monotonic()
     subprocess.run(
@@ -201,6 +223,7 @@ def influx_ceiling(influx_port: int, influx_pid: int, lines: list[bytes], name: 
     url = f"http://127.0.0.1:{influx_port}"
     httpx.post(f"{url}/query", params={"q": f'CREATE DATABASE "{database}"'})
     bodies = [b"\n".join(lines[i : i + 5000]) for i in range(0, len(lines), 5000)]
+    settle(influx_pid)
 
     meter = CpuMeter(None, None, influx_pid)
     started = time.monotonic()
