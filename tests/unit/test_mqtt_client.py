@@ -195,6 +195,53 @@ def test_a_session_s_messages_that_come_before_the_suback_are_acked(
     assert broker.pubacks() == list(range(1, 51))
 
 
+def test_takes_smaller_than_a_run_keep_its_order_and_their_limits(
+    consumers: list[MqttConsumer], packet_path: PacketPath
+) -> None:
+    """500 messages in one read (the fast path hands them over as one run), taken 7 at a time
+    and about 20 bytes at a time: each take within its limits (the last message may reach the
+    byte cap), all in order, all acked in order."""
+    script = [b"".join(publish(TOPIC, b'{"n":%d}' % i, i + 1, v5=True) for i in range(500))]
+    broker = ScriptedBroker([script])
+    settings = MqttSettings(port=broker.port, reconnect_min_s=1, packet_path=packet_path)
+    consumer = MqttConsumer(settings, "facility/v1/#")
+    consumers.append(consumer)
+    consumer.start()
+    got: list[InboundMessage] = []
+    deadline = time.monotonic() + 20
+    while len(got) < 500 and time.monotonic() < deadline:
+        taken = consumer.take(7, 0.2, max_bytes=20)
+        assert len(taken) <= 7
+        assert sum(len(m.payload) for m in taken[:-1]) < 20
+        consumer.ack(taken)
+        got.extend(taken)
+    assert [m.mid for m in got] == list(range(1, 501))
+    assert got[499].payload == b'{"n":499}'
+    consumer.stop()
+    assert broker.pubacks() == list(range(1, 501))
+
+
+def test_what_was_received_and_not_taken_is_counted_when_dropped(
+    consumers: list[MqttConsumer], packet_path: PacketPath
+) -> None:
+    """A term that ends leaves what the consumer holds to the broker: the rest of a run a take
+    cut, and the runs behind it, every message counted once."""
+    script = [b"".join(publish(TOPIC, b'{"n":%d}' % i, i + 1, v5=True) for i in range(300))]
+    broker = ScriptedBroker([script])
+    settings = MqttSettings(port=broker.port, reconnect_min_s=1, packet_path=packet_path)
+    consumer = MqttConsumer(settings, "facility/v1/#")
+    consumers.append(consumer)
+    consumer.start()
+    assert [m.mid for m in consumer.take(1, 20)] == [1]
+    dropped = 0
+    deadline = time.monotonic() + 20
+    while dropped < 299 and time.monotonic() < deadline:
+        dropped += consumer.drop_pending()
+        time.sleep(0.02)
+    assert dropped == 299
+    assert consumer.take(10, 0.1) == []
+
+
 def test_mqtt5_properties_are_skipped_not_read_as_payload(
     consumers: list[MqttConsumer], packet_path: PacketPath
 ) -> None:
