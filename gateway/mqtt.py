@@ -94,14 +94,10 @@ class MqttConsumer:
             f"$share/{settings.shared_group}/{f}" if settings.shared_group else f for f in filters
         )
         self.topic_filter = ", ".join(self.topic_filters)
-        self._queue: queue.SimpleQueue[list[InboundMessage]] = queue.SimpleQueue()
-        """Messages in receive order, a run of them per item (one, off the plain path)."""
-        self._left: list[InboundMessage] = []
-        """The rest of a run a `take` did not have room for: the next one starts with it."""
+        self._queue: queue.SimpleQueue[InboundMessage] = queue.SimpleQueue()
         self._client = make_client(
             settings,
             deliver=self._on_publish,
-            deliver_run=self._on_run,
             subscriptions=self.topic_filters,
             session_expiry_s=settings.session_expiry_s,
             may_reconnect=may_reconnect,
@@ -141,12 +137,13 @@ class MqttConsumer:
     def drop_pending(self) -> int:
         """Forget the messages received but not taken (a term ended: the broker sends them
         to the next leader); how many."""
-        dropped, self._left = len(self._left), []
+        dropped = 0
         while True:
             try:
-                dropped += len(self._queue.get_nowait())
+                self._queue.get_nowait()
             except queue.Empty:
                 return dropped
+            dropped += 1
 
     def take(self, max_messages: int, timeout_s: float, max_bytes: int = 0) -> list[InboundMessage]:
         """Up to `max_messages` (and about `max_bytes` of payload, 0 = no cap), waiting at most
@@ -155,30 +152,18 @@ class MqttConsumer:
         size = 0
         deadline = time.monotonic() + timeout_s
         while len(out) < max_messages and not (max_bytes and size >= max_bytes):
-            if self._left:
-                run, self._left = self._left, []
-            else:
-                remaining = deadline - time.monotonic()
-                try:
-                    run = (
-                        self._queue.get(timeout=max(remaining, 0.0))
-                        if not out
-                        else self._queue.get_nowait()
-                    )
-                except queue.Empty:
-                    if out or remaining <= 0:
-                        break
-                    continue
-            fits = min(len(run), max_messages - len(out))
-            if max_bytes:  # up to and including the message that reaches max_bytes
-                for count, message in enumerate(run[:fits], 1):
-                    size += len(message.payload)
-                    if size >= max_bytes:
-                        fits = count
-                        break
-            out.extend(run if fits == len(run) else run[:fits])
-            if fits < len(run):
-                self._left = run[fits:]
+            remaining = deadline - time.monotonic()
+            try:
+                message = (
+                    self._queue.get(timeout=max(remaining, 0.0))
+                    if not out
+                    else self._queue.get_nowait()
+                )
+                out.append(message)
+                size += len(message.payload)
+            except queue.Empty:
+                if out or remaining <= 0:
+                    break
         return out
 
     def ack(self, messages: Sequence[InboundMessage]) -> None:
@@ -190,10 +175,4 @@ class MqttConsumer:
         self._client.ack_many([m.mid for m in current if m.qos == 2], generation, qos=2)
 
     def _on_publish(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
-        self._queue.put([InboundMessage(topic, payload, mid, qos, self._client.generation)])
-
-    def _on_run(self, run: list[tuple[str, bytes, int, int]]) -> None:
-        """A run of PUBLISH packets the fast path cut: one queue item, not one per message
-        (each put and get cost more than the message's whole decode)."""
-        generation, make = self._client.generation, tuple.__new__
-        self._queue.put([make(InboundMessage, (*m, generation)) for m in run])
+        self._queue.put(InboundMessage(topic, payload, mid, qos, self._client.generation))

@@ -23,7 +23,6 @@ from mqtt.interface import (
     PathClient,
     PathName,
     PublishSink,
-    RunSink,
     ignore,
 )
 from mqtt.plain import PlainClient
@@ -55,7 +54,6 @@ def make_client(
     options: ClientOptions,
     *,
     deliver: PublishSink | None = None,
-    deliver_run: RunSink | None = None,
     subscriptions: Sequence[str] = (),
     session_expiry_s: int | None = None,
     on_connected: Callable[[], None] | None = None,
@@ -65,10 +63,8 @@ def make_client(
     """A client on the packet path the options ask for (chosen and logged here).
 
     A client given `deliver` is a consumer: it gets every PUBLISH there, on paho's thread, and
-    acks QoS 1 only through `ack_many` (paho's `manual_ack`); with `deliver_run` as well, the
-    fast path hands it each run of PUBLISH packets it cut at once instead. `session_expiry_s`
-    asks for a persistent session (clean start off; MQTT 5: kept that long after a
-    disconnect).
+    acks QoS 1 only through `ack_many` (paho's `manual_ack`). `session_expiry_s` asks for a
+    persistent session (clean start off; MQTT 5: kept that long after a disconnect).
     `may_reconnect`, asked before each reconnection, keeps the client away while it says no
     (a gateway that lost its shard's lock must not take the session back).
     """
@@ -87,7 +83,6 @@ def make_client(
             protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
             manual_ack=deliver is not None,
             deliver=ignore if deliver is None else deliver,
-            deliver_run=None if deliver is None else deliver_run,
         )
         if options.username is not None:
             client.username_pw_set(options.username, options.password)

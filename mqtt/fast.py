@@ -142,13 +142,9 @@ class FastClient(PathClient):
         while pos < end:
             if _publishes is not None:
                 run, pos = _publishes(buffer, pos, v5)
-                if self.deliver_run is not None and self._manual_ack:
-                    if run:  # acked by hand later: nothing to send per message here
-                        self.deliver_run(run)
-                else:
-                    received = self._received
-                    for topic, payload, mid, qos in run:
-                        received(topic, payload, mid, qos)
+                received = self._received
+                for topic, payload, mid, qos in run:
+                    received(topic, payload, mid, qos)
                 if pos >= end:
                     break
             header = buffer[pos]

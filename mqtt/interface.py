@@ -24,8 +24,6 @@ PacketPath = Literal["auto", "fast", "plain"]
 """The setting: "auto" takes the fast path on the paho release it was written against."""
 MqttProtocol = Literal["5", "3.1.1"]
 PublishSink = Callable[[str, bytes, int, int], None]
-RunSink = Callable[[list[tuple[str, bytes, int, int]]], None]
-"""Takes a run of PUBLISH packets at once: (topic, payload, packet id, qos) each."""
 """Receives (topic, payload, packet id, qos) for each PUBLISH, on paho's network thread."""
 MAX_PACKET_IDS = 65_535
 
@@ -99,17 +97,8 @@ class PathClient(paho.Client, abc.ABC):
 
     name: ClassVar[PathName]
 
-    def __init__(
-        self,
-        *args: Any,
-        deliver: PublishSink = ignore,
-        deliver_run: RunSink | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *args: Any, deliver: PublishSink = ignore, **kwargs: Any) -> None:
         self.deliver = deliver
-        self.deliver_run = deliver_run
-        """Where a path that cuts runs of PUBLISH packets (fast) hands each run over at once,
-        for a consumer that acks by hand; None = one `deliver` call per message."""
         self.refused = 0
         """QoS 1 messages the broker acknowledged with an error reason (MQTT 5), so dropped."""
         super().__init__(*args, **kwargs)

@@ -198,9 +198,9 @@ def test_a_session_s_messages_that_come_before_the_suback_are_acked(
 def test_takes_smaller_than_a_run_keep_its_order_and_their_limits(
     consumers: list[MqttConsumer], packet_path: PacketPath
 ) -> None:
-    """500 messages in one read (the fast path hands them over as one run), taken 7 at a time
-    and about 20 bytes at a time: each take within its limits (the last message may reach the
-    byte cap), all in order, all acked in order."""
+    """500 messages in one read (the fast path cuts them as one run), taken 7 at a time and
+    about 20 bytes at a time: each take within its limits (the last message may reach the byte
+    cap), all in order, all acked in order."""
     script = [b"".join(publish(TOPIC, b'{"n":%d}' % i, i + 1, v5=True) for i in range(500))]
     broker = ScriptedBroker([script])
     settings = MqttSettings(port=broker.port, reconnect_min_s=1, packet_path=packet_path)
@@ -224,8 +224,8 @@ def test_takes_smaller_than_a_run_keep_its_order_and_their_limits(
 def test_what_was_received_and_not_taken_is_counted_when_dropped(
     consumers: list[MqttConsumer], packet_path: PacketPath
 ) -> None:
-    """A term that ends leaves what the consumer holds to the broker: the rest of a run a take
-    cut, and the runs behind it, every message counted once."""
+    """A term that ends leaves what the consumer holds to the broker: every message received
+    and not taken, counted once."""
     script = [b"".join(publish(TOPIC, b'{"n":%d}' % i, i + 1, v5=True) for i in range(300))]
     broker = ScriptedBroker([script])
     settings = MqttSettings(port=broker.port, reconnect_min_s=1, packet_path=packet_path)
