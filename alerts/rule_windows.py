@@ -9,26 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 
-from alerts.rule_language import NEVER, SLOPE_MIN_READINGS, STUCK_MIN_READINGS
+from alerts.rule_language import NEVER, STUCK_MIN_READINGS
 from alerts.rule_reducers import EMPTY_VALUE, counted, reduce_rows, window_slopes
 from alerts.rule_rows import DeviceGroups, Rows, true_rows
+from alerts.rule_windows_walked import COMPILED, WALKED_FUNCTIONS, walked_stuck, walked_window
 from facility.batch import BoolArray, FloatArray, Int32Array, Int64Array, IntpArray
-
-_walked: ModuleType | None
-try:  # built from alerts/_windows.c where the package was installed with a C compiler
-    import alerts._windows as _walked
-except ImportError:  # pragma: no cover - the numpy paths below compute the same
-    _walked = None
-
-COMPILED: Final = _walked is not None
-"""Whether the C walk of windows is built (without it, the numpy paths give the same bits)."""
-_FUNCTION_CODE: Final = {"count": 0, "changes": 1, "mean": 2, "median": 3, "slope": 4}
 
 WindowUpdate = tuple[Any, ...]
 """A window's new state for some devices, computed from a batch: ("ring", devices, ts,
@@ -107,9 +97,9 @@ def evaluate_window(
         return np.zeros(0)
     if compiled and state is not None:
         if spec.function == "stuck":
-            return _walked_stuck(spec, rows, state, updates, values)
-        if spec.function in _FUNCTION_CODE:
-            return _walked_window(spec, rows, state, updates, values, only)
+            return walked_stuck(spec, rows, state, updates, values)
+        if spec.function in WALKED_FUNCTIONS:
+            return walked_window(spec, rows, state, updates, values, only)
     if spec.function == "stuck":
         return _stuck(spec, rows, groups, state, updates, values)
     entry = ~np.isnan(values)
@@ -198,79 +188,6 @@ def _stuck(
         run_count[last],
     )
     result: FloatArray = stuck.astype(np.float64)
-    return result
-
-
-def _walked_window(
-    spec: WindowSpec,
-    rows: Rows,
-    state: WindowState,
-    updates: dict[str, WindowUpdate],
-    values: FloatArray,
-    only: BoolArray | None,
-) -> FloatArray:
-    """A last-n or time window walked device by device in C (alerts/_windows.c): the same
-    values and rings as the numpy layout (a slope nearly: its prefix sums start from an entry of
-    the window, not of the layout), without the layout's per-batch cost."""
-    assert _walked is not None
-    result = np.empty(len(rows))
-    args = (
-        np.ascontiguousarray(rows.device),
-        np.ascontiguousarray(rows.ts_ms, np.int64),
-        np.ascontiguousarray(values, np.float64),
-        None if only is None else np.ascontiguousarray(only, np.bool_),
-        state.ts,
-        state.values,
-    )
-    width = state.ts.shape[1]
-    code = _FUNCTION_CODE[spec.function]
-    current: FloatArray | None = None
-    if spec.last_n is not None:
-        devices, ring_ts, ring_val, now = _walked.last_n(code, *args, state.current, result)
-        current = np.frombuffer(now, np.float64)
-    else:
-        devices, ring_ts, ring_val = _walked.time_window(
-            code, int(spec.window_ms or 0), SLOPE_MIN_READINGS, *args, result
-        )
-    if len(devices):
-        updates[spec.key] = (
-            "ring",
-            np.frombuffer(devices, np.int64),
-            np.frombuffer(ring_ts, np.int64).reshape(-1, width),
-            np.frombuffer(ring_val, np.float64).reshape(-1, width),
-            current,
-        )
-    return result
-
-
-def _walked_stuck(
-    spec: WindowSpec,
-    rows: Rows,
-    state: WindowState,
-    updates: dict[str, WindowUpdate],
-    values: FloatArray,
-) -> FloatArray:
-    """stuck() walked device by device in C (alerts/_windows.c), as `_stuck` computes it."""
-    assert _walked is not None
-    result = np.empty(len(rows))
-    devices, run_value, run_start, run_count = _walked.stuck(
-        int(spec.window_ms or 0),
-        STUCK_MIN_READINGS,
-        np.ascontiguousarray(rows.device),
-        np.ascontiguousarray(rows.ts_ms, np.int64),
-        np.ascontiguousarray(values, np.float64),
-        state.run_value,
-        state.run_start,
-        state.run_count,
-        result,
-    )
-    updates[spec.key] = (
-        "stuck",
-        np.frombuffer(devices, np.int64),
-        np.frombuffer(run_value, np.float64),
-        np.frombuffer(run_start, np.int64),
-        np.frombuffer(run_count, np.int64),
-    )
     return result
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from alerts import rule_episodes, rule_windows
+from alerts import rule_episodes, rule_windows_walked
 from alerts.checkpoint_store import RuleCheckpointStore
 from alerts.engine import RuleEngine
 from alerts.escalation import EscalationLoop
@@ -61,7 +61,7 @@ def compiled_parts() -> dict[str, bool]:
         "decoding": json_rows.COMPILED,
         "line protocol": line_protocol.COMPILED,
         "MQTT packets": fast.COMPILED,
-        "rule windows": rule_windows.COMPILED,
+        "rule windows": rule_windows_walked.COMPILED,
         "rule episodes": rule_episodes.COMPILED,
     }
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from alerts import rule_episodes, rule_windows
+from alerts import rule_episodes, rule_windows_walked
 from alerts.interface import Rule, Schedule, Severity
 from alerts.rule_episodes import Episodes
 from alerts.rule_language import NEVER
@@ -26,7 +26,7 @@ from facility.catalog import KINDS
 from tests.rule_reference import least_squares_slope
 from tests.services import require_services
 
-if not (rule_windows.COMPILED and rule_episodes.COMPILED):
+if not (rule_windows_walked.COMPILED and rule_episodes.COMPILED):
     message = "alerts._windows / alerts._episodes are not built (a C compiler at pip install)"
     if require_services():
         pytest.fail(f"FACILITY_REQUIRE_SERVICES=1 and {message}", pytrace=False)
