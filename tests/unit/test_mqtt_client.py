@@ -129,6 +129,23 @@ def consumers() -> Iterator[list[MqttConsumer]]:
         consumer.stop()
 
 
+def started(
+    consumers: list[MqttConsumer],
+    broker: ScriptedBroker,
+    packet_path: PacketPath,
+    protocol: MqttProtocol = "5",
+) -> MqttConsumer:
+    """A consumer of everything the scripted broker sends, started (and stopped by the
+    `consumers` fixture)."""
+    settings = MqttSettings(
+        port=broker.port, protocol=protocol, reconnect_min_s=1, packet_path=packet_path
+    )
+    consumer = MqttConsumer(settings, "facility/v1/#")
+    consumers.append(consumer)
+    consumer.start()
+    return consumer
+
+
 def consume(
     consumers: list[MqttConsumer],
     broker: ScriptedBroker,
@@ -136,12 +153,7 @@ def consume(
     count: int,
     packet_path: PacketPath,
 ) -> list[InboundMessage]:
-    settings = MqttSettings(
-        port=broker.port, protocol=protocol, reconnect_min_s=1, packet_path=packet_path
-    )
-    consumer = MqttConsumer(settings, "facility/v1/#")
-    consumers.append(consumer)
-    consumer.start()
+    consumer = started(consumers, broker, packet_path, protocol)
     assert consumer.path == packet_path
     got: list[InboundMessage] = []
     deadline = time.monotonic() + 20
@@ -203,10 +215,7 @@ def test_takes_smaller_than_a_run_keep_its_order_and_their_limits(
     cap), all in order, all acked in order."""
     script = [b"".join(publish(TOPIC, b'{"n":%d}' % i, i + 1, v5=True) for i in range(500))]
     broker = ScriptedBroker([script])
-    settings = MqttSettings(port=broker.port, reconnect_min_s=1, packet_path=packet_path)
-    consumer = MqttConsumer(settings, "facility/v1/#")
-    consumers.append(consumer)
-    consumer.start()
+    consumer = started(consumers, broker, packet_path)
     got: list[InboundMessage] = []
     deadline = time.monotonic() + 20
     while len(got) < 500 and time.monotonic() < deadline:
@@ -227,11 +236,7 @@ def test_what_was_received_and_not_taken_is_counted_when_dropped(
     """A term that ends leaves what the consumer holds to the broker: every message received
     and not taken, counted once."""
     script = [b"".join(publish(TOPIC, b'{"n":%d}' % i, i + 1, v5=True) for i in range(300))]
-    broker = ScriptedBroker([script])
-    settings = MqttSettings(port=broker.port, reconnect_min_s=1, packet_path=packet_path)
-    consumer = MqttConsumer(settings, "facility/v1/#")
-    consumers.append(consumer)
-    consumer.start()
+    consumer = started(consumers, ScriptedBroker([script]), packet_path)
     assert [m.mid for m in consumer.take(1, 20)] == [1]
     dropped = 0
     deadline = time.monotonic() + 20
