@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.influx_writes import post_bodies  # noqa: E402
+from bench.scrape import metrics  # noqa: E402
 from facility.batch import Batch  # noqa: E402
 from facility.clock import now_ms  # noqa: E402
 from facility.site import Site, load_site  # noqa: E402
@@ -53,19 +54,6 @@ DEMO_SITE = ROOT / "sites" / "shangri-la.toml"
 BEGIN, END = "<!-- outage-bench: written by bench/outage.py -->", "<!-- /outage-bench -->"
 SECTION = "## Store outage and recovery (`bench/outage.py`)"
 WRITE_POINTS = 50_000
-
-
-def metrics(port: int) -> dict[str, float]:
-    try:
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
-    except httpx.HTTPError:
-        return {}
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#") and "{" not in line:
-            name, value = line.split()[:2]
-            out[name] = float(value)
-    return out
 
 
 def simulated(site: Site, seconds: int, per_message: int) -> list[Published]:
