@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from facility.batch import Batch, BatchSink
 from facility.clock import Clock, now_ms
@@ -57,6 +57,18 @@ class ProgressSink(Protocol):
     """A sink that judges silence (the rules): told how far the gateway is caught up."""
 
     def caught_up(self, as_of_ms: int) -> None: ...
+
+
+@runtime_checkable
+class BegunSink(Protocol):
+    """A durable sink whose writes can begin before the batch ahead of them is durable
+    (`ingest.delivery.Delivery`): `begin` queues the writes, `finish` waits for them."""
+
+    def handle(self, batch: Batch) -> None: ...
+
+    def begin(self, batch: Batch) -> object | None: ...
+
+    def finish(self, batch: Batch, started: Any) -> None: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,9 +154,12 @@ class Gateway:
         result: DecodeResult,
         stop: threading.Event | None = None,
         sinks: Sequence[BatchSink] | None = None,
+        begun: tuple[BegunSink, object] | None = None,
     ) -> bool:
         """Hand the batch to every sink, retrying until it succeeds; False if stopped first.
-        A batch handed to the gateway's own sinks (the rules) counts as an evaluation."""
+        A batch handed to the gateway's own sinks (the rules) counts as an evaluation.
+        `begun`: a sink that already began this batch (`BegunSink.begin`) and what it began;
+        its first try finishes that, a retry hands it the batch afresh."""
         if not len(result.batch):
             return True
         evaluation = sinks is None
@@ -154,7 +169,11 @@ class Gateway:
         while True:
             try:
                 for sink in sinks[done:]:
-                    sink.handle(result.batch)
+                    if begun is not None and sink is begun[0]:
+                        (begun_sink, started), begun = begun, None
+                        begun_sink.finish(result.batch, started)
+                    else:
+                        sink.handle(result.batch)
                     done += 1
             except SinkBusyError:
                 self.metrics.record_backpressure()  # the sink waited itself: no backoff
@@ -175,10 +194,12 @@ class Gateway:
                 return True
 
     def run(self, source: MessageSource, stop: threading.Event) -> None:
-        """Take and decode batches; evaluate and make them durable on two more threads.
+        """Take and decode batches; evaluate them, begin their store writes, and wait for them
+        to be durable and ack them on three more threads.
 
         The rules (and work orders) and the store's answer (tens of milliseconds of waiting on
-        InfluxDB) both overlap decoding the next batch and each other. At most
+        InfluxDB) both overlap decoding the next batch and each other; a batch's store writes
+        begin while the batch ahead is still being written (`BegunSink`). At most
         `in_flight_batches` wait in each stage; every stage takes batches in the order they were
         taken, and a batch is acked once it is durable and the rules saw it, so acks stay in
         receive order.
@@ -190,16 +211,20 @@ class Gateway:
         size = self.settings.in_flight_batches
         to_rules: queue.Queue[_Pending | None] = queue.Queue(size)
         to_store: queue.Queue[_Pending | None] = queue.Queue(size)
+        to_commit: queue.Queue[_Pending | None] = queue.Queue(1)
+        commit_worker = threading.Thread(
+            target=self._commit, args=(source, to_commit, stop), name="gateway-commit", daemon=True
+        )
         workers = [
-            threading.Thread(target=target, args=args, name=name, daemon=True)
-            for target, args, name in (
-                (self._evaluate, (to_rules, stop), "gateway-rules"),
-                (self._commit, (source, to_store, stop), "gateway-commit"),
-            )
-        ]
+            threading.Thread(target=self._evaluate, args=(to_rules, stop), name="gateway-rules",
+                             daemon=True),
+            threading.Thread(target=self._begin, args=(to_store, to_commit, commit_worker),
+                             name="gateway-store", daemon=True),
+            commit_worker,
+        ]  # fmt: skip
         for worker in workers:
             worker.start()
-        rules_worker, commit_worker = workers
+        rules_worker, store_worker, _ = workers
         s = self.settings
         try:
             while not stop.is_set() and all(w.is_alive() for w in workers):
@@ -211,11 +236,11 @@ class Gateway:
                             to_rules.put_nowait(_Pending([], None, caught_up_ms=current))
                     continue
                 item = _Pending(messages, self.decode(messages), caught_up_ms=current)
-                if not (_put(to_rules, item, rules_worker) and _put(to_store, item, commit_worker)):
+                if not (_put(to_rules, item, rules_worker) and _put(to_store, item, store_worker)):
                     break
         finally:
             _put(to_rules, None, rules_worker)
-            _put(to_store, None, commit_worker)
+            _put(to_store, None, store_worker)
             for worker in workers:
                 worker.join()
 
@@ -242,13 +267,36 @@ class Gateway:
             if last:
                 return
 
+    def _begin(
+        self,
+        pending: queue.Queue[_Pending | None],
+        to_commit: queue.Queue[_Pending | None],
+        commit: threading.Thread,
+    ) -> None:
+        """The store stage's first half: begin each batch's writes (`BegunSink.begin`) while
+        the commit stage still waits for the batch before it, so the store's connections
+        never wait for the gateway between batches. Batches begin in the order taken."""
+        durable = self.durable
+        while (item := pending.get()) is not None:
+            assert item.result is not None  # progress-only items go to the rules stage alone
+            if isinstance(durable, BegunSink):
+                try:
+                    item.begun = (durable, durable.begin(item.result.batch))
+                except Exception:  # the commit stage hands it the batch afresh, with retries
+                    log.exception("beginning a batch's store writes failed")
+            if not _put(to_commit, item, commit):
+                return
+        _put(to_commit, None, commit)
+
     def _commit(
         self, source: MessageSource, pending: queue.Queue[_Pending | None], stop: threading.Event
     ) -> None:
+        """The store stage's second half: wait until each batch is durable and the rules saw
+        it, then ack it; in the order taken, so acks stay in receive order."""
         assert self.durable is not None
         while (item := pending.get()) is not None:
-            assert item.result is not None  # progress-only items go to the rules stage alone
-            if not self.deliver(item.result, stop, (self.durable,)):
+            assert item.result is not None
+            if not self.deliver(item.result, stop, (self.durable,), item.begun):
                 return  # stopping: these messages stay unacked and come back
             while not item.evaluated.wait(0.2):
                 if stop.is_set():
@@ -304,6 +352,8 @@ class _Pending:
     rules_done: bool = False
     caught_up_ms: int | None = None
     """The take emptied the source's queue at this time (`Gateway.caught_up_at`)."""
+    begun: tuple[BegunSink, object] | None = None
+    """The durable sink and the writes it began for this batch (`Gateway._begin`)."""
 
 
 def _put(

@@ -1,8 +1,11 @@
 """Getting batches into the store: direct when it is up, through the spool when it is not.
 
 This is the one place with batching, spooling and retries; writers only write. The gateway
-calls `handle(batch)`; when it returns, the batch is durable — in the store (a 2xx) or in the
-fsynced spool — and the gateway may ack the messages.
+calls `handle(batch)`, or `begin(batch)` and later `finish(batch, begun)`; when that returns,
+the batch is durable — in the store (a 2xx) or in the fsynced spool — and the gateway may ack
+the messages. The gateway begins its next batch's writes while it still waits for the batch
+ahead, so a connection that finished its part goes on at once instead of idling until the
+batch's slowest part is written.
 
 - Live first. While the store is up, every live batch is written directly, also while the
   spool still holds a backlog: the spool is a fallback, never a queue live data waits in.
@@ -68,6 +71,13 @@ OnRejected = Callable[[Sequence[RejectedPoints]], None]
 LIVE_POLL_S = 0.05
 
 
+@dataclass(frozen=True, slots=True)
+class LiveWrite:
+    """A batch's parts given to the store connections (`Delivery.begin`), not waited for yet."""
+
+    parts: dict[Future[None], Batch]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeliverySettings:
     max_points_per_write: int = 50_000
@@ -129,6 +139,21 @@ class Delivery:
 
     def handle(self, batch: Batch) -> None:
         """Make the batch durable: every part written to the store, or appended to the spool."""
+        self.finish(batch, self.begin(batch))
+
+    def begin(self, batch: Batch) -> LiveWrite | None:
+        """Give the batch's parts to the connections, without waiting for them; None when the
+        store is down (the batch goes to the spool in `finish`). The gateway begins its next
+        batch while this one is still being written, so a connection that finished its part
+        goes on at once instead of waiting for the slowest part of the batch; each connection
+        still writes a device's parts in the order begun."""
+        if not len(batch) or not self._up.is_set():
+            return None
+        return LiveWrite(self._submit_live(batch))
+
+    def finish(self, batch: Batch, started: LiveWrite | None) -> None:
+        """`handle` for a batch begun with `begin`: wait for its parts, spool those not
+        written. When this returns the batch is durable."""
         if not len(batch):
             return
         waiting_since: float | None = None
@@ -136,8 +161,10 @@ class Delivery:
         """What is neither written nor spooled yet."""
         try:
             while True:
-                if self._up.is_set():
-                    unwritten = self._write_live(pending)
+                if started is not None or self._up.is_set():
+                    live = started.parts if started is not None else self._submit_live(pending)
+                    started = None
+                    unwritten = self._settle_live(pending, live)
                     if not unwritten:
                         break
                     pending = Batch.concat(batch.site_id, unwritten)
@@ -171,13 +198,16 @@ class Delivery:
         self.spool.wait(min(left, 0.1))
         return since
 
-    def _write_live(self, batch: Batch) -> list[Batch]:
-        """Write the batch's parts at once, one per connection; the parts not written because
-        the store is or went down meanwhile (a part still under way then is given up on)."""
-        futures = {
+    def _submit_live(self, batch: Batch) -> dict[Future[None], Batch]:
+        """The batch's parts queued on their connections, live work first."""
+        return {
             self.lanes[lane].submit(partial(self.write_with, part), live=True): part
             for lane, part in split(batch, len(self.lanes))
         }
+
+    def _settle_live(self, batch: Batch, futures: dict[Future[None], Batch]) -> list[Batch]:
+        """Wait for the batch's parts; the parts not written because the store is or went
+        down meanwhile (a part still under way then is given up on)."""
         unwritten: list[Batch] = []
         errors: list[BaseException] = []
         pending = set(futures)

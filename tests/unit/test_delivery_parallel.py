@@ -351,3 +351,51 @@ def test_a_failed_write_in_the_drain_loses_nothing_and_keeps_leases_in_order(
     assert delivery.metrics.write_failures >= 1
     for writes in store.by_device().values():  # each device through one connection
         assert len({c for c, _ in writes}) == 1
+
+
+def test_a_connection_goes_on_with_the_next_batch_while_the_other_still_writes(
+    spool: Spool,
+) -> None:
+    """`begin` queues a batch's parts before the batch ahead is durable: connection 1 writes
+    batch 2's part while connection 0 is still held on batch 1's; each device keeps its
+    connection and its order, and each batch is durable once `finish` returns."""
+    store = Store(2)
+    delivery = Delivery(store.connections, spool, on_rejected=lambda r: None, settings=FAST)
+    first, second = fleet_batch(0), fleet_batch(1)
+    store.hung.add(0)
+    try:
+        begun = [delivery.begin(first), delivery.begin(second)]
+        wanted = set(every_reading([dict(split(second, 2))[1]]))
+        eventually(lambda: wanted <= set(store.readings()), "batch 2's part on connection 1")
+        assert not set(every_reading([dict(split(first, 2))[0]])) & set(store.readings())
+        store.hung.clear()
+        delivery.finish(first, begun[0])
+        delivery.finish(second, begun[1])
+    finally:
+        delivery.stop()
+    assert sorted(store.readings()) == sorted(every_reading([first, second]))
+    for (kind, device), writes in store.by_device().items():
+        assert len({connection for connection, _ in writes}) == 1, (kind, device)
+        assert [ts for _, ts in writes] == sorted(ts for _, ts in writes), (kind, device)
+    assert len(spool) == 0
+
+
+def test_parts_begun_before_the_store_went_down_are_spooled_when_finished(spool: Spool) -> None:
+    """The store fails between `begin` and `finish`: what was begun and not written is
+    spooled by `finish` (nothing lost), and a batch begun while the store is known to be
+    down is spooled whole."""
+    store = Store(2)
+    delivery = Delivery(store.connections, spool, on_rejected=lambda r: None, settings=FAST)
+    first, second = fleet_batch(0), fleet_batch(1)
+    store.hung.add(0)
+    begun = delivery.begin(first)
+    assert begun is not None
+    store.up = False  # connection 1's part fails; connection 0's is held
+    delivery._probe()  # the health probe finds the store down
+    assert delivery.begin(second) is None  # down: nothing is queued on the connections
+    store.hung.clear()
+    delivery.finish(first, begun)
+    delivery.finish(second, None)
+    delivery.stop()
+    assert spool.readings == len(first) + len(second)
+    assert delivery.metrics.readings_spooled == len(first) + len(second)

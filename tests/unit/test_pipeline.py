@@ -327,3 +327,79 @@ def test_a_full_sink_holds_the_batch_unacked_and_retries_without_backoff(
     snapshot = gateway.metrics.snapshot()
     assert snapshot["backpressure_retries"] == 3
     assert snapshot["sink_failures"] == 0
+
+
+class BegunStore:
+    """A durable sink with `begin` / `finish`, like `ingest.delivery.Delivery`: logs both; the
+    first `finish` waits until the next batch has begun (or gives up after 10 s), and
+    `finish` of batch `fail_at` raises once (the gateway then hands it the batch afresh)."""
+
+    def __init__(self, log: list[str], fail_at: int | None = None) -> None:
+        self.log = log
+        self.fail_at = fail_at
+        self.begun = threading.Condition()
+
+    @staticmethod
+    def _first(batch: Batch) -> int:
+        return int(batch.kinds["pump"].seq[0])
+
+    def begin(self, batch: Batch) -> int:
+        with self.begun:
+            self.log.append(f"begin:{self._first(batch)}")
+            self.begun.notify_all()
+        return self._first(batch)
+
+    def finish(self, batch: Batch, started: int) -> None:
+        assert started == self._first(batch)
+        if started == 1:
+            with self.begun:
+                self.begun.wait_for(lambda: "begin:4" in self.log, 10)
+        if started == self.fail_at:
+            self.fail_at = None
+            self.log.append(f"failed:{started}")
+            raise ConnectionError("the store went away")
+        self.log.append(f"finish:{started}")
+
+    def handle(self, batch: Batch) -> None:
+        self.log.append(f"handle:{self._first(batch)}")
+
+
+def test_the_next_batch_s_writes_begin_before_the_batch_ahead_is_durable(
+    demo_site: Site,
+) -> None:
+    """Batch 2's store writes begin while batch 1's are still awaited; acks still follow
+    durability, in receive order."""
+    log: list[str] = []
+    source = MessageList([_pump(mid, mid) for mid in range(1, 10)], threading.Event())
+    gateway = _gateway(demo_site, [MemoryWriter()], durable=BegunStore(log))
+    gateway.run(source, source.stop)
+
+    assert source.acked == list(range(1, 10))
+    assert log.index("begin:4") < log.index("finish:1")
+    assert [entry for entry in log if entry.startswith("finish")] == [
+        "finish:1",
+        "finish:4",
+        "finish:7",
+    ]
+    assert not [entry for entry in log if entry.startswith("handle")]
+
+
+def test_a_begun_batch_that_fails_is_retried_whole_and_acked_only_then(demo_site: Site) -> None:
+    log: list[str] = []
+    stop = threading.Event()
+    source = AckLog([_pump(mid, mid) for mid in range(1, 10)], log)
+    gateway = _gateway(demo_site, [MemoryWriter()], durable=BegunStore(log, fail_at=4))
+    finished = threading.Event()
+
+    def stop_when_drained() -> None:
+        while len(source.acked) < 9:
+            finished.wait(0.01)
+        stop.set()
+
+    threading.Thread(target=stop_when_drained, daemon=True).start()
+    gateway.run(source, stop)
+
+    assert source.acked == list(range(1, 10))
+    assert log.index("failed:4") < log.index("handle:4") < log.index("ack:4")
+    assert "finish:4" not in log
+    assert gateway.metrics.snapshot()["sink_failures"] == 1
