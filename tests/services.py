@@ -23,6 +23,8 @@ import httpx
 import psutil
 import pytest
 
+from tests.local_http import LOCAL
+
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 
@@ -237,7 +239,7 @@ bind-address = "127.0.0.1:{rpc_port}"
 
 def _influx_pings(port: int) -> bool:
     try:
-        return httpx.get(f"http://127.0.0.1:{port}/ping", timeout=1.0).status_code == 204
+        return LOCAL.get(f"http://127.0.0.1:{port}/ping", timeout=1.0).status_code == 204
     except httpx.HTTPError:
         return False
 
@@ -259,7 +261,7 @@ def start_influxd(
 
 def influxql(port: int, database: str, query: str) -> list[list[object]]:
     """Run one InfluxQL query; the values of its first series (empty if none)."""
-    response = httpx.get(
+    response = LOCAL.get(
         f"http://127.0.0.1:{port}/query", params={"db": database, "q": query}, timeout=10.0
     )
     response.raise_for_status()
@@ -272,7 +274,7 @@ def influxql(port: int, database: str, query: str) -> list[list[object]]:
 
 def _vm_healthy(port: int) -> bool:
     try:
-        return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1.0).status_code == 200
+        return LOCAL.get(f"http://127.0.0.1:{port}/health", timeout=1.0).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -299,7 +301,7 @@ def start_victoria_metrics(workdir: Path, port: int | None = None) -> ServicePro
 
 def vm_sample_count(port: int, metric: str) -> int:
     """How many samples VictoriaMetrics holds for a metric name (over all series, all time)."""
-    response = httpx.get(
+    response = LOCAL.get(
         f"http://127.0.0.1:{port}/api/v1/export",
         params={"match[]": f'{{__name__="{metric}"}}', "start": "0"},
         timeout=10.0,

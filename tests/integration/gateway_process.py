@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from tests.integration.helpers import start_facility, stop_process
+from tests.local_http import LOCAL
 from tests.services import free_port
 
 PORT_IN_USE = ("the port is in use", "Address already in use")
@@ -110,7 +111,7 @@ class GatewayProcess:
 
     def health(self) -> dict[str, object] | None:
         try:
-            response = httpx.get(f"http://127.0.0.1:{self.metrics_port}/health", timeout=2)
+            response = LOCAL.get(f"http://127.0.0.1:{self.metrics_port}/health", timeout=2)
             body: dict[str, object] = response.json()
         except (httpx.HTTPError, ValueError):  # not up yet, or another process on the port
             return None
@@ -118,7 +119,7 @@ class GatewayProcess:
 
     def metrics(self) -> dict[str, float]:
         """Samples by name with labels, e.g. 'facility_rejected_total{reason="bad_seq"}'."""
-        text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
+        text = LOCAL.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
         samples = {}
         for line in text.splitlines():
             match = re.match(r"^([a-z_]+(?:\{[^}]*\})?) (\S+)$", line)
