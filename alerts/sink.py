@@ -20,6 +20,7 @@ import threading
 from pathlib import Path
 
 from alerts.checkpoint_store import RuleCheckpointStore, SavedState
+from alerts.device_state_writes import DeviceStateWrites
 from alerts.engine import Evaluation, RuleEngine
 from alerts.rule_checkpoint import checkpoint_bytes, read_checkpoint
 from alerts.store import WorkOrderStore
@@ -42,9 +43,12 @@ class AlertsSink:
         checkpoint_path: Path | None = None,
         checkpoints: RuleCheckpointStore | None = None,
         clock_ms: Clock = now_ms,
+        device_state_every_s: float = 1.0,
     ) -> None:
         """Checkpoints go to `checkpoints` (a shard's row in the database, for hot standby)
-        when given, else to the file `checkpoint_path` (loaded here), else nowhere."""
+        when given, else to the file `checkpoint_path` (loaded here), else nowhere.
+        `device_state_every_s`: while the gateway drains a backlog, the device_state rows are
+        written at most this far apart (`alerts.device_state_writes`)."""
         self.site = site
         self.engine = engine
         self.store = store
@@ -55,27 +59,37 @@ class AlertsSink:
         self._lock = threading.Lock()
         self._unfiled: list[Evaluation] = []
         """Evaluations whose faults are not in the database yet (it failed), oldest first."""
+        self.device_states = DeviceStateWrites(
+            site, store.update_device_state, every_s=device_state_every_s
+        )
         if checkpoints is None and checkpoint_path is not None and engine.load(checkpoint_path):
             log.info("rules state restored from %s", checkpoint_path)
 
     def handle(self, batch: Batch) -> None:
         with self._lock:
             self._file_after(self.engine.evaluate(batch, arrived_ms=self.clock_ms()))
-        self.store.update_device_state(self.site, batch)
+        self.device_states.add(batch)
+
+    def behind(self) -> None:
+        """The gateway is draining a backlog (its last take was full)."""
+        self.device_states.behind()
 
     def caught_up(self, as_of_ms: int) -> None:
         """The gateway had handed over everything it had received by `as_of_ms`."""
         with self._lock:
             self.engine.caught_up(as_of_ms)
+        self.device_states.caught_up()
 
     def tick(self, now_ms: int) -> Evaluation:
         """Silence on the timer: offline devices and the site incident, with no data."""
         with self._lock:
             evaluation = self.engine.tick(now_ms)
             self._file_after(evaluation)
+        self.device_states.flush()
         return evaluation
 
     def checkpoint(self) -> None:
+        self.device_states.flush()  # on the timer and at stop: nothing waits past them
         if self.checkpoint_path is None and self.checkpoints is None:
             return
         with self._lock:
@@ -105,6 +119,12 @@ class AlertsSink:
             Metric.single(
                 "facility_faults_unfiled", "gauge",
                 "Fault openings and clears waiting for the work-order database.", waiting,
+            ),
+            Metric.single(
+                "facility_device_state_waiting_batches", "gauge",
+                "Batches whose device_state rows wait to be written together (the gateway is "
+                "draining a backlog; written at least every second).",
+                self.device_states.waiting,
             ),
             Metric.single(
                 "facility_rules_arrival_lag_seconds", "gauge",

@@ -60,6 +60,16 @@ class ProgressSink(Protocol):
 
 
 @runtime_checkable
+class BacklogSink(Protocol):
+    """A sink that does less per batch while the gateway drains a backlog (the rules' device
+    states): told before a batch from a full take, and `caught_up` after a short one."""
+
+    def behind(self) -> None: ...
+
+    def caught_up(self, as_of_ms: int) -> None: ...
+
+
+@runtime_checkable
 class BegunSink(Protocol):
     """A durable sink whose writes can begin before the batch ahead of them is durable
     (`ingest.delivery.Delivery`): `begin` queues the writes, `finish` waits for them."""
@@ -109,6 +119,7 @@ class Gateway:
         self.sequences = SequenceTracker(decoder.site)
         self.clock_ms = clock_ms
         self._progress = [s for s in self.sinks if isinstance(s, ProgressSink)]
+        self._backlog = [s for s in self.sinks if isinstance(s, BacklogSink)]
 
     def caught_up_at(self, source: MessageSource, messages: Sequence[InboundMessage]) -> int | None:
         """The wall time now if this take emptied the source's queue (the batch closed short of
@@ -126,6 +137,12 @@ class Gateway:
         if as_of_ms is not None:
             for sink in self._progress:
                 sink.caught_up(as_of_ms)
+
+    def report_behind(self, as_of_ms: int | None) -> None:
+        """Before the sinks get a batch: its take was full (`as_of_ms` None), more waits."""
+        if as_of_ms is None:
+            for sink in self._backlog:
+                sink.behind()
 
     def decode(self, messages: Sequence[InboundMessage]) -> DecodeResult:
         now = self.clock_ms()
@@ -256,6 +273,7 @@ class Gateway:
             items, last = _waiting(item, pending)
             taken = [i for i in items if i.result is not None]
             if taken:
+                self.report_behind(items[-1].caught_up_ms)
                 done = self.deliver(_merged(taken), stop)
                 for batch in taken:
                     batch.rules_done = done  # False only when stopping
@@ -314,6 +332,7 @@ class Gateway:
                 self.report_progress(current)
                 continue
             result = self.decode(messages)
+            self.report_behind(current)
             if self.deliver(result, stop):
                 self.report_progress(current)
                 source.ack(messages)

@@ -403,3 +403,37 @@ def test_a_begun_batch_that_fails_is_retried_whole_and_acked_only_then(demo_site
     assert log.index("failed:4") < log.index("handle:4") < log.index("ack:4")
     assert "finish:4" not in log
     assert gateway.metrics.snapshot()["sink_failures"] == 1
+
+
+class BacklogRules:
+    """A rules sink that logs when it is told the gateway is behind or caught up."""
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    def handle(self, batch: Batch) -> None:
+        self.log.append(f"batch:{int(batch.kinds['pump'].seq[0])}")
+
+    def behind(self) -> None:
+        self.log.append("behind")
+
+    def caught_up(self, as_of_ms: int) -> None:
+        self.log.append("caught_up")
+
+
+@pytest.mark.parametrize("pipelined", [False, True])
+def test_batches_from_full_takes_come_after_behind_and_a_short_take_after_caught_up(
+    demo_site: Site, pipelined: bool
+) -> None:
+    """Seven messages in takes of three: two full takes (behind), then one short (caught
+    up): the rules hear `behind` before each full take's batch, nothing before the short
+    one's, and `caught_up` after it."""
+    log: list[str] = []
+    source = MessageList([_pump(mid, mid) for mid in range(1, 8)], threading.Event(),
+                         one_batch=True)  # fmt: skip
+    store = MemoryWriter() if pipelined else None
+    gateway = _gateway(demo_site, [BacklogRules(log)], durable=store)
+    gateway.run(source, source.stop)
+    assert source.acked == list(range(1, 8))
+    first_progress = log.index("caught_up")
+    assert log[:first_progress] == ["behind", "batch:1", "behind", "batch:4", "batch:7"]
