@@ -15,6 +15,8 @@ Progress: a take that emptied the source's queue (fewer messages than a full bat
 connected) shows the gateway had everything it had received by then; once the rules saw that
 batch, sinks that judge silence are told (`ProgressSink.caught_up`). A stalled or blocked loop
 tells them nothing, so they cannot mistake the backlog waiting at the broker for silence.
+Before a batch from a full take, sinks that do less while draining a backlog are told
+(`BacklogSink.behind`: the rules then write device states for several batches at once).
 """
 
 from __future__ import annotations

@@ -16,24 +16,10 @@ from alerts.sink import AlertsSink
 from alerts.store import WorkOrderStore
 from db.engine import make_engine
 from facility.batch import Batch
-from facility.site import Site, parse_site
+from facility.site import Site
 from tests.fakes import FakeClock
 from tests.readings import T0, Reading, batch
-
-SITE = parse_site(
-    """
-[site]
-id = "s1"
-timezone = "Asia/Shanghai"
-
-[[buildings]]
-id = "estate"
-
-[[buildings.units]]
-id = "pump-room"
-devices = [{ id = "p1", kind = "pump" }, { id = "p2", kind = "pump" }]
-"""
-)
+from tests.unit.test_rule_catchup import SITE  # two pumps, p1 and p2
 
 
 def pumps(t_s: float, level: float, *devices: str) -> Batch:
