@@ -63,8 +63,7 @@ def main() -> None:
             t1 = time.process_time()
             sequences.observe(batch)
             t2 = time.process_time()
-            lines = line_protocol.encode_batch(keys, batch)
-            body = b"\n".join(lines)
+            body, _ = line_protocol.encode_body(keys, batch)  # the writer's request body
             t3 = time.process_time()
             gzip_body.compress(body, args.gzip_level)
             t4 = time.process_time()

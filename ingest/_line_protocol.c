@@ -193,10 +193,12 @@ static PyObject *encode_lines(PyObject *module, PyObject *args) {
     PyObject *keys;
     PyObject *fields_arg;
     Py_buffer device = {0}, ts = {0}, values = {0};
-    if (!PyArg_ParseTuple(args, "O!y*y*y*O!:lines", &PyList_Type, &keys, &device, &ts, &values,
-                          &PyTuple_Type, &fields_arg)) {
+    int joined = 0;
+    if (!PyArg_ParseTuple(args, "O!y*y*y*O!|p:lines", &PyList_Type, &keys, &device, &ts, &values,
+                          &PyTuple_Type, &fields_arg, &joined)) {
         return NULL;
     }
+    Py_ssize_t lines = 0;
     PyObject *result = NULL;
     Text text = {NULL, 0, 0};
     Fields fields;
@@ -239,8 +241,8 @@ static PyObject *encode_lines(PyObject *module, PyObject *args) {
     const int32_t *dev = (const int32_t *)device.buf;
     const int64_t *when = (const int64_t *)ts.buf;
     const double *value = (const double *)values.buf;
-    result = PyList_New(0);
-    if (result == NULL) {
+    result = joined ? NULL : PyList_New(0);
+    if (!joined && result == NULL) {
         goto done;
     }
     for (Py_ssize_t row = 0; row < n; row++) {
@@ -250,7 +252,13 @@ static PyObject *encode_lines(PyObject *module, PyObject *args) {
             goto done;
         }
         PyObject *key = PyList_GET_ITEM(keys, dev[row]);
-        text.length = 0;
+        /* joined: the lines follow one another in one text, "\n" between them; a reading
+           with no field is taken back to where its line began */
+        Py_ssize_t line_start = joined ? text.length : 0;
+        text.length = line_start;
+        if (joined && lines > 0 && append(&text, "\n", 1) < 0) {
+            goto failed;
+        }
         if (append(&text, PyBytes_AS_STRING(key), PyBytes_GET_SIZE(key)) < 0) {
             goto failed;
         }
@@ -286,6 +294,7 @@ static PyObject *encode_lines(PyObject *module, PyObject *args) {
             }
         }
         if (!written) {
+            text.length = line_start;
             continue;
         }
         char out[32];
@@ -294,6 +303,10 @@ static PyObject *encode_lines(PyObject *module, PyObject *args) {
         if (append(&text, out, size) < 0) {
             goto failed;
         }
+        lines++;
+        if (joined) {
+            continue;
+        }
         PyObject *line = PyBytes_FromStringAndSize(text.data, text.length);
         if (line == NULL || PyList_Append(result, line) < 0) {
             Py_XDECREF(line);
@@ -301,6 +314,9 @@ static PyObject *encode_lines(PyObject *module, PyObject *args) {
             goto done;
         }
         Py_DECREF(line);
+    }
+    if (joined) {
+        result = Py_BuildValue("(y#n)", text.data != NULL ? text.data : "", text.length, lines);
     }
     goto done;
 failed:
@@ -318,7 +334,8 @@ done:
 
 static PyMethodDef methods[] = {
     {"lines", encode_lines, METH_VARARGS,
-     "lines(keys, device, ts, values, fields) -> list[bytes]: one kind's line protocol"},
+     "lines(keys, device, ts, values, fields, joined=False) -> list[bytes]: one kind's line "
+     "protocol; joined: (bytes, line count), the lines one after another, \"\\n\" between"},
     {NULL, NULL, 0, NULL},
 };
 

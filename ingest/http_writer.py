@@ -118,10 +118,10 @@ class LineProtocolHttpWriter:
         return line_protocol.encode_batch(self._keys, batch)
 
     def write(self, batch: Batch) -> WriteResult:
-        lines = self.lines(batch)
-        if not lines:
+        text, count = line_protocol.encode_body(self._keys, batch)
+        if not count:
             return WriteResult(0)
-        body = gzip_body.compress(b"\n".join(lines), self._gzip_level)
+        body = gzip_body.compress(text, self._gzip_level)
         response = self.request(
             "POST",
             self._write_path,
@@ -132,10 +132,10 @@ class LineProtocolHttpWriter:
         if response.status_code == 400:
             error = _error_text(response)
             if "partial write" in error:
-                rejected = partial_write_rejections(error, [line.decode() for line in lines])
-                return WriteResult(len(lines) - sum(r.count for r in rejected), rejected)
+                rejected = partial_write_rejections(error, text.decode().split("\n"))
+                return WriteResult(count - sum(r.count for r in rejected), rejected)
             raise StoreRejectedError(f"{self.name} refused the batch: {error}", status=400)
-        return WriteResult(len(lines))
+        return WriteResult(count)
 
     def ping(self) -> None:
         response = self.request("GET", self._ping_path, timeout=self._probe_timeout_s)

@@ -11,10 +11,10 @@ import struct
 import numpy as np
 import pytest
 
-from facility.batch import KindBatch
+from facility.batch import Batch, KindBatch
 from facility.catalog import KINDS, PUMP, FieldType, KindSpec
 from ingest import line_protocol
-from ingest.line_protocol import encode, key_bytes
+from ingest.line_protocol import encode, encode_batch, encode_body, key_bytes
 from tests.services import require_services
 
 if not line_protocol.COMPILED:
@@ -137,9 +137,9 @@ def test_bad_arguments_raise() -> None:
     with pytest.raises(ValueError, match="differ in length"):
         lines(args[0], kb.device[:2], *args[2:])
     with pytest.raises(TypeError, match="series keys must be bytes"):
-        lines(["k"] * 8, *args[1:])  # type: ignore[list-item]
+        lines(["k"] * 8, *args[1:])
     with pytest.raises(TypeError, match="a field is"):
-        lines(*args[:4], (("x=", 0),) * len(fields))  # type: ignore[arg-type]
+        lines(*args[:4], (("x=", 0),) * len(fields))
     with pytest.raises(ValueError, match="fields"):
         lines(*args[:4], ())
     with pytest.raises(ValueError, match="a field's type"):
@@ -150,3 +150,30 @@ def test_bad_arguments_raise() -> None:
     huge[0, 0] = 1e19
     with pytest.raises(ValueError, match="outside int64"):
         lines(*args[:3], huge, ((b"n=", 1),) * len(fields))
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["c", "python"])
+def test_a_body_is_the_lines_joined_and_counted(
+    compiled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`encode_body` (one buffer in C) is `encode_batch`'s lines joined by newlines, kind after
+    kind, with their count: readings that report nothing leave no line and no stray newline,
+    first, last or in between, and a kind with no line adds nothing."""
+    if not compiled:
+        monkeypatch.setattr(line_protocol, "_c_lines", None)
+    rng = random.Random(7)
+    keys = {name: KEYS for name in KINDS}
+    for _ in range(30):
+        kinds = {}
+        for name, kind in KINDS.items():
+            n = rng.randrange(0, 12)
+            values = _values(kind, n, rng, _decimal)
+            for row in range(n):
+                if rng.random() < 0.3:
+                    values[row] = math.nan  # nothing reported: no line
+            kinds[name] = _batch(kind, values, rng)
+        batch = Batch("s", kinds)
+        lines = encode_batch(keys, batch)
+        assert encode_body(keys, batch) == (b"\n".join(lines), len(lines))
+    silent = Batch("s", {"pump": _batch(PUMP, np.full((3, len(PUMP.fields)), math.nan), rng)})
+    assert encode_body(keys, silent) == (b"", 0)
