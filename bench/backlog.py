@@ -86,7 +86,7 @@ class EncodingStore:
         self.keys = line_protocol.kind_keys(site)
 
     def handle(self, batch: Batch) -> None:
-        gzip_body.compress(b"\n".join(line_protocol.encode_batch(self.keys, batch)), 1)
+        gzip_body.compress(line_protocol.encode_body(self.keys, batch)[0], 1)
 
 
 def run_once(

@@ -55,9 +55,9 @@ def main() -> None:
     keys = line_protocol.kind_keys(site)
 
     def encode() -> None:
-        line_protocol.encode_batch(keys, batch)
+        line_protocol.encode_body(keys, batch)  # the writer's request body
 
-    body = b"\n".join(line_protocol.encode_batch(keys, batch))
+    body, _ = line_protocol.encode_body(keys, batch)
     stages = {
         "decode + validate (JSON -> Batch)": lambda: decoder.decode(sink.messages, now_ms=now),
         "line protocol (Batch -> text)": encode,

@@ -122,6 +122,8 @@ class Gateway:
         self.clock_ms = clock_ms
         self._progress = [s for s in self.sinks if isinstance(s, ProgressSink)]
         self._backlog = [s for s in self.sinks if isinstance(s, BacklogSink)]
+        self._begins = durable if isinstance(durable, BegunSink) else None
+        """The durable sink, when its writes can begin ahead (`Gateway._begin`)."""
 
     def caught_up_at(self, source: MessageSource, messages: Sequence[InboundMessage]) -> int | None:
         """The wall time now if this take emptied the source's queue (the batch closed short of
@@ -296,10 +298,10 @@ class Gateway:
         """The store stage's first half: begin each batch's writes (`BegunSink.begin`) while
         the commit stage still waits for the batch before it, so the store's connections
         never wait for the gateway between batches. Batches begin in the order taken."""
-        durable = self.durable
+        durable = self._begins
         while (item := pending.get()) is not None:
             assert item.result is not None  # progress-only items go to the rules stage alone
-            if isinstance(durable, BegunSink):
+            if durable is not None:
                 try:
                     item.begun = (durable, durable.begin(item.result.batch))
                 except Exception:  # the commit stage hands it the batch afresh, with retries

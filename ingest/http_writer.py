@@ -114,9 +114,6 @@ class LineProtocolHttpWriter:
         )
         self._keys = line_protocol.kind_keys(site)
 
-    def lines(self, batch: Batch) -> list[bytes]:
-        return line_protocol.encode_batch(self._keys, batch)
-
     def write(self, batch: Batch) -> WriteResult:
         text, count = line_protocol.encode_body(self._keys, batch)
         if not count:
