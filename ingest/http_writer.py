@@ -1,5 +1,7 @@
 """What InfluxDB 1.x and 2.x/3.x writers share: line protocol over HTTP, and how to read the
-answer. Every httpx error is mapped to ours here, with its cause.
+answer. Every failure to get an answer is mapped to ours here, with its cause. The requests go
+through `ingest.http_exchange` (kept-alive `http.client` connections: the write is on the
+gateway's hot path), or through an httpx transport when one is given.
 
     2xx            written
     400 partial    written, except the points named in the error (returned as rejected)
@@ -11,10 +13,12 @@ answer. Every httpx error is mapped to ours here, with its cause.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlencode
 
 import httpx
 
@@ -22,6 +26,13 @@ from facility.batch import Batch
 from facility.site import Site
 from ingest import gzip_body, line_protocol
 from ingest.errors import PayloadTooLargeError, StoreRejectedError, StoreUnavailableError
+from ingest.http_exchange import (
+    ExchangeError,
+    HttpAnswer,
+    HttpExchange,
+    HttpxExchange,
+    PooledConnections,
+)
 from ingest.interface import RejectedPoints, WriteResult
 
 MAX_ERROR_TEXT = 500
@@ -45,7 +56,7 @@ def retry_after_s(value: str | None, *, now: datetime | None = None) -> float | 
     return max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)
 
 
-def _error_text(response: httpx.Response) -> str:
+def _error_text(response: HttpAnswer) -> str:
     try:
         body = response.json()
     except ValueError:
@@ -93,24 +104,29 @@ class LineProtocolHttpWriter:
         write_params: Mapping[str, str],
         ping_path: str,
         headers: Mapping[str, str] | None = None,
-        auth: httpx.Auth | tuple[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
         timeout_s: float = 10.0,
         probe_timeout_s: float = 2.0,
         gzip_level: int = 1,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = base_url
-        self._write_path = write_path
-        self._write_params = dict(write_params)
+        self._write_target = f"{write_path}?{urlencode(write_params)}"
         self._ping_path = ping_path
         self._gzip_level = gzip_level
+        self._timeout_s = timeout_s
         self._probe_timeout_s = probe_timeout_s
-        self._http = httpx.Client(
-            base_url=base_url,
-            timeout=timeout_s,
-            auth=auth,
-            headers=dict(headers or {}),
-            transport=transport,
+        self._headers = dict(headers or {})
+        if auth is not None:
+            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
+            self._headers["Authorization"] = f"Basic {token}"
+        self._write_headers = {
+            **self._headers,
+            "Content-Type": "text/plain; charset=utf-8",
+            **({"Content-Encoding": "gzip"} if gzip_body.compresses(gzip_level) else {}),
+        }
+        self._http: HttpExchange = (
+            PooledConnections(base_url) if transport is None else HttpxExchange(base_url, transport)
         )
         self._keys = line_protocol.kind_keys(site)
 
@@ -119,13 +135,7 @@ class LineProtocolHttpWriter:
         if not count:
             return WriteResult(0)
         body = gzip_body.compress(text, self._gzip_level)
-        response = self.request(
-            "POST",
-            self._write_path,
-            params=self._write_params,
-            content=body,
-            headers={"Content-Encoding": "gzip", "Content-Type": "text/plain; charset=utf-8"},
-        )
+        response = self.exchange("POST", self._write_target, body, self._write_headers)
         if response.status_code == 400:
             error = _error_text(response)
             if "partial write" in error:
@@ -135,26 +145,46 @@ class LineProtocolHttpWriter:
         return WriteResult(count)
 
     def ping(self) -> None:
-        response = self.request("GET", self._ping_path, timeout=self._probe_timeout_s)
+        response = self.exchange("GET", self._ping_path, timeout_s=self._probe_timeout_s)
         if response.status_code >= 300:
             raise StoreUnavailableError(f"{self.name} ping answered", status=response.status_code)
 
-    def request(self, method: str, path: str, **kwargs: object) -> httpx.Response:
+    def request(
+        self, method: str, path: str, *, params: Mapping[str, str] | None = None
+    ) -> HttpAnswer:
+        """One request outside the write (e.g. CREATE DATABASE), errors mapped as a write's."""
+        return self.exchange(method, f"{path}?{urlencode(params)}" if params else path)
+
+    def exchange(
+        self,
+        method: str,
+        target: str,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout_s: float | None = None,
+    ) -> HttpAnswer:
         """One request; errors other than a 400 are mapped to ingest errors here."""
         try:
-            response = self._http.request(method, path, **kwargs)  # type: ignore[arg-type]
-        except httpx.HTTPError as exc:
-            raise StoreUnavailableError(
-                f"{self.name} at {self.base_url} unreachable: {exc}"
-            ) from exc
+            response = self._http.exchange(
+                method,
+                target,
+                self._headers if headers is None else headers,
+                body,
+                self._timeout_s if timeout_s is None else timeout_s,
+            )
+        except ExchangeError as exc:
+            raise StoreUnavailableError(f"{self.name} at {self.base_url} unreachable: {exc}") from (
+                exc.__cause__ or exc
+            )
         status = response.status_code
+        path = target.split("?", 1)[0]
         if status == 413:
             raise PayloadTooLargeError(f"{self.name}: batch too large", status=413)
         if status == 429 or status >= 500:
             raise StoreUnavailableError(
                 f"{self.name} {path} failed: {_error_text(response)}",
                 status=status,
-                retry_after_s=retry_after_s(response.headers.get("Retry-After")),
+                retry_after_s=retry_after_s(response.headers.get("retry-after")),
             )
         if status >= 400 and status != 400:
             raise StoreRejectedError(f"{self.name} {path}: {_error_text(response)}", status=status)

@@ -59,10 +59,11 @@ class StoreSettings:
     influx_query_timeout_s: float = 30.0
     """How long one history query (a chart, a backtest chunk) may take."""
     influx_gzip_level: int = 1
-    """gzip level of line-protocol writes (1 fastest ... 9 smallest). 1 is the measured
+    """gzip level of line-protocol writes (0 none, 1 fastest ... 9 smallest). 1 is the measured
     trade-off, made by ISA-L (about a fifth of zlib's CPU; 2-9 are zlib's): level 6 costs the
     gateway 2.5x zlib 1's CPU for a quarter fewer bytes, and the store's CPU to inflate either
-    is the same (docs/benchmarks.md); raise it for a slow link."""
+    is the same (docs/benchmarks.md); raise it for a slow link, 0 for a store on the same host
+    (inflating costs InfluxDB ~4 % more CPU for the same points)."""
     write_connections: int | None = None
     """Store connections the gateway writes through at once, a device always through the same
     one (its order kept); none = the store's default: 2 for influx-v1/influx-v2 (InfluxDB
@@ -85,8 +86,10 @@ class StoreSettings:
                              ("influx-bucket", self.influx_bucket)):  # fmt: skip
             if not name.strip():
                 raise SettingsError(option, "must not be empty")
-        if not 1 <= self.influx_gzip_level <= 9:
-            raise SettingsError("influx-gzip-level", "must be 1 (fastest) to 9 (smallest)")
+        if not 0 <= self.influx_gzip_level <= 9:
+            raise SettingsError(
+                "influx-gzip-level", "must be 0 (not compressed), 1 (fastest) to 9 (smallest)"
+            )
         if self.write_connections is not None and self.write_connections < 1:
             raise SettingsError("write-connections", "must be at least 1")
         if self.kind == "sqlite" and (self.write_connections or 1) > 1:

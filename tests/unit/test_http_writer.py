@@ -109,6 +109,34 @@ def test_no_answer_is_store_unavailable_with_the_cause(demo_site: Site) -> None:
     assert isinstance(raised.value.__cause__, httpx.ConnectError)
 
 
+def test_level_0_sends_the_body_as_it_is(demo_site: Site) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(204)
+
+    settings = InfluxV1Settings(url="http://influx", database="db", gzip_level=0)
+    writer = InfluxV1Writer(demo_site, settings, transport=httpx.MockTransport(handler))
+    assert writer.write(one_pump(demo_site)).written == 2
+    assert "Content-Encoding" not in seen[0].headers
+    assert seen[0].content.startswith(b"pump,site=shangri-la,")
+
+
+def test_v1_credentials_go_as_basic_auth(demo_site: Site) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(204)
+
+    settings = InfluxV1Settings(url="http://influx", database="db", username="gw", password="pw")
+    InfluxV1Writer(demo_site, settings, transport=httpx.MockTransport(handler)).write(
+        one_pump(demo_site)
+    )
+    assert seen[0].headers["Authorization"] == "Basic Z3c6cHc="  # base64 of "gw:pw"
+
+
 def test_partial_write_counts_and_samples_the_refused_points(demo_site: Site) -> None:
     error = (
         'partial write: field type conflict: input field "suction_bar" on measurement "pump" '

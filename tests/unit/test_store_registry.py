@@ -86,7 +86,7 @@ def test_the_settings_follow_the_settings_tree_conventions() -> None:
         ({"influx_password": "x"}, "influx-password", "without influx-username"),
         ({"influx_query_timeout_s": 0.0}, "influx-query-timeout-s", "more than 0"),
         ({"influx_write_timeout_s": -1.0}, "influx-write-timeout-s", "more than 0"),
-        ({"influx_gzip_level": 0}, "influx-gzip-level", "1 \\(fastest\\) to 9"),
+        ({"influx_gzip_level": -1}, "influx-gzip-level", "0 \\(not compressed\\)"),
         ({"influx_gzip_level": 10}, "influx-gzip-level", "1 \\(fastest\\) to 9"),
         ({"kind": "influx-v1", "write_connections": 0}, "write-connections", "at least 1"),
         ({"write_connections": 2}, "write-connections", "sqlite takes one writer at a time"),
