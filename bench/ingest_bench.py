@@ -365,7 +365,7 @@ def main() -> None:
     parser.add_argument("--single", type=int, default=60_000, help="1-reading messages")
     parser.add_argument("--naive", type=int, default=5_000, help="messages for the naive baseline")
     parser.add_argument(
-        "--rounds", type=int, default=3, help="passes of the rows the targets compare (the "
+        "--rounds", type=int, default=5, help="passes of the rows the targets compare (the "
         "gateway rows and the two-writer ceiling); the targets are judged on their medians",
     )  # fmt: skip
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
