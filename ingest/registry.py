@@ -51,7 +51,7 @@ def influx_v1_settings(settings: StoreSettings, *, timeout_s: float) -> InfluxV1
         password=settings.influx_password,
         timeout_s=timeout_s,
         probe_timeout_s=settings.influx_probe_timeout_s,
-        gzip_level=settings.influx_gzip_level,
+        gzip_level=settings.gzip_level,
     )
 
 
@@ -90,7 +90,7 @@ def _influx_v2_writer(site: Site, settings: StoreSettings) -> TimeSeriesWriter:
             token=settings.influx_token,
             timeout_s=settings.influx_write_timeout_s,
             probe_timeout_s=settings.influx_probe_timeout_s,
-            gzip_level=settings.influx_gzip_level,
+            gzip_level=settings.gzip_level,
         ),
     )
 

@@ -8,9 +8,11 @@ make config keys, environment variables and flags.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
+from urllib.parse import urlsplit
 
 from facility.errors import SettingsError
 
@@ -58,12 +60,13 @@ class StoreSettings:
     down, so a hung store shows as degraded within delivery-health-interval-s plus this."""
     influx_query_timeout_s: float = 30.0
     """How long one history query (a chart, a backtest chunk) may take."""
-    influx_gzip_level: int = 1
-    """gzip level of line-protocol writes (0 none, 1 fastest ... 9 smallest). 1 is the measured
-    trade-off, made by ISA-L (about a fifth of zlib's CPU; 2-9 are zlib's): level 6 costs the
-    gateway 2.5x zlib 1's CPU for a quarter fewer bytes, and the store's CPU to inflate either
-    is the same (docs/benchmarks.md); raise it for a slow link, 0 for a store on the same host
-    (inflating costs InfluxDB ~4 % more CPU for the same points)."""
+    influx_gzip_level: int | None = None
+    """gzip level of line-protocol writes (0 none, 1 fastest ... 9 smallest); none = 0 for a
+    store on this host (influx-url names localhost or a loopback address: compressing costs
+    both ends CPU, InfluxDB ~4 % more for the same points) and 1 for any other. 1 is made by
+    ISA-L (about a fifth of zlib's CPU; 2-9 are zlib's): level 6 costs the gateway 2.5x zlib
+    1's CPU for a quarter fewer bytes, and the store's CPU to inflate either is the same
+    (docs/benchmarks.md); raise it for a slow link."""
     write_connections: int | None = None
     """Store connections the gateway writes through at once, a device always through the same
     one (its order kept); none = the store's default: 2 for influx-v1/influx-v2 (InfluxDB
@@ -86,7 +89,7 @@ class StoreSettings:
                              ("influx-bucket", self.influx_bucket)):  # fmt: skip
             if not name.strip():
                 raise SettingsError(option, "must not be empty")
-        if not 0 <= self.influx_gzip_level <= 9:
+        if self.influx_gzip_level is not None and not 0 <= self.influx_gzip_level <= 9:
             raise SettingsError(
                 "influx-gzip-level", "must be 0 (not compressed), 1 (fastest) to 9 (smallest)"
             )
@@ -115,6 +118,25 @@ class StoreSettings:
         return 1 if self.kind == "sqlite" else DEFAULT_HTTP_CONNECTIONS
 
     @property
+    def gzip_level(self) -> int:
+        """The gzip level of writes (`influx_gzip_level` resolved: 0 for a store on this host,
+        else 1, unless set)."""
+        if self.influx_gzip_level is not None:
+            return self.influx_gzip_level
+        return 0 if on_this_host(self.influx_url) else 1
+
+    @property
     def sqlite_retention_ms(self) -> int | None:
         """The retention as a duration, None when everything is kept."""
         return self.sqlite_retention_days * 86_400_000 if self.sqlite_retention_days else None
+
+
+def on_this_host(url: str) -> bool:
+    """Whether `url` names this host: localhost or a loopback address (127.0.0.0/8, ::1)."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

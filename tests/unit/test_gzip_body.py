@@ -31,3 +31,9 @@ def test_level_1_is_no_bigger_than_zlibs() -> None:
 
 def test_an_empty_body() -> None:
     assert gzip.decompress(gzip_body.compress(b"", 1)) == b""
+
+
+def test_level_0_is_the_body_as_it_is() -> None:
+    assert gzip_body.compress(BODY, 0) is BODY
+    assert not gzip_body.compresses(0)
+    assert gzip_body.compresses(1)

@@ -255,3 +255,40 @@ def test_export_answers_become_our_errors(
 def test_export_times_are_exact_milliseconds() -> None:
     assert vm_time(1_789_999_980_001) == "1789999980.001"
     assert vm_time(999) == "0.999"
+
+
+@pytest.mark.parametrize(
+    ("url", "level"),
+    [
+        ("http://127.0.0.1:8086", 0),
+        ("http://127.1.2.3:8086", 0),
+        ("http://[::1]:8086", 0),
+        ("http://localhost:8086", 0),
+        ("https://influx.localhost", 0),
+        ("http://10.0.0.5:8086", 1),
+        ("https://influx.example.com", 1),
+        ("http://[2001:db8::1]:8086", 1),
+        ("http://localhost.example.com:8086", 1),
+    ],
+)
+def test_without_a_gzip_level_bodies_to_this_host_go_plain_and_others_gzipped(
+    url: str, level: int
+) -> None:
+    assert StoreSettings(kind="influx-v1", influx_url=url).gzip_level == level
+
+
+def test_a_gzip_level_given_is_kept_for_this_host_too() -> None:
+    given = StoreSettings(kind="influx-v1", influx_url="http://127.0.0.1:1", influx_gzip_level=1)
+    assert given.gzip_level == 1
+    remote = StoreSettings(kind="influx-v1", influx_url="http://10.0.0.5", influx_gzip_level=0)
+    assert remote.gzip_level == 0
+
+
+@pytest.mark.parametrize("kind", ["influx-v1", "influx-v2"])
+def test_a_writer_to_this_host_sends_plain_bodies_by_default(demo_site: Site, kind: str) -> None:
+    settings = StoreSettings(kind=kind, influx_url="http://127.0.0.1:1")  # type: ignore[arg-type]
+    writer = open_writer(demo_site, settings)
+    try:
+        assert writer._gzip_level == 0  # type: ignore[attr-defined]
+    finally:
+        writer.close()
