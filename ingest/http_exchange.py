@@ -90,36 +90,20 @@ class PooledConnections:
         timeout_s: float,
     ) -> HttpAnswer:
         connection, reused = self._take(timeout_s)
-        try:
-            answer, keep = self._send(connection, method, target, headers, body)
-        except _STALE as exc:
-            connection.close()
-            if not reused:
-                raise ExchangeError(f"{type(exc).__name__}: {exc}") from exc
-            connection, reused = self._new(timeout_s), False
-            answer, keep = self._send_once_more(connection, method, target, headers, body)
-        except (OSError, http.client.HTTPException) as exc:
-            connection.close()
-            raise ExchangeError(f"{type(exc).__name__}: {exc}") from exc
+        while True:
+            try:
+                answer, keep = self._send(connection, method, target, headers, body)
+                break
+            except (OSError, http.client.HTTPException) as exc:
+                connection.close()
+                if not (reused and isinstance(exc, _STALE)):
+                    raise ExchangeError(f"{type(exc).__name__}: {exc}") from exc
+                connection, reused = self._new(timeout_s), False
         if keep:
             self._give_back(connection)
         else:
             connection.close()
         return answer
-
-    def _send_once_more(
-        self,
-        connection: http.client.HTTPConnection,
-        method: str,
-        target: str,
-        headers: Mapping[str, str],
-        body: bytes | None,
-    ) -> tuple[HttpAnswer, bool]:
-        try:
-            return self._send(connection, method, target, headers, body)
-        except (OSError, http.client.HTTPException) as exc:
-            connection.close()
-            raise ExchangeError(f"{type(exc).__name__}: {exc}") from exc
 
     def _send(
         self,
