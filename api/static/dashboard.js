@@ -4,7 +4,7 @@
 import { askAssign, askStep, confirmActive } from "./actions.js";
 import { Announcer, announceControls } from "./announce.js";
 import { api, keepAlive, logout, session } from "./api.js";
-import { el, keptState, restoreKept } from "./dom.js";
+import { el, focusIn, keptState, restoreKept } from "./dom.js";
 import { DISPATCHER_STEPS } from "./format.js";
 import { clockTime, language, setLanguage, t, translatePage } from "./i18n.js";
 import { Live, POLL_MS } from "./live.js";
@@ -224,8 +224,10 @@ class App {
     if (this.loadedView !== this.view) return;
     const scroll = window.scrollY;
     const kept = keptState(this.main);
+    const typing = focusIn(this.main);
     this.main.replaceChildren(this.view.draw(this.ctx));
     restoreKept(this.main, kept);
+    typing?.();
     window.scrollTo(0, scroll);
     this.setTitle();
   }

@@ -40,6 +40,27 @@ export function keptState(root) {
   return kept;
 }
 
+/** The element focused inside `root` and its caret, put back by the function returned (when a
+ * redraw moved it into the new page: a kept form, e.g. the users screen's). Moving a node
+ * blurs it, and keys typed meanwhile went nowhere: a live redraw ate an admin's keystrokes. */
+export function focusIn(root) {
+  const node = document.activeElement;
+  if (!node || node === document.body || !root.contains(node)) return null;
+  let selection = null;
+  try {
+    if (node.selectionStart !== null && node.selectionStart !== undefined) {
+      selection = [node.selectionStart, node.selectionEnd, node.selectionDirection];
+    }
+  } catch {
+    selection = null; // inputs without a caret (checkbox, number) throw or answer null
+  }
+  return () => {
+    if (document.activeElement === node || !root.contains(node)) return;
+    node.focus({ preventScroll: true });
+    if (selection) node.setSelectionRange(...selection);
+  };
+}
+
 /** Put back what `keptState` took, on the new elements with the same keys. */
 export function restoreKept(root, kept) {
   for (const node of root.querySelectorAll("[data-keep]")) {

@@ -19,6 +19,7 @@ from playwright.sync_api import Browser, Page, ViewportSize, expect
 from api.auth.users import User
 from tests.browser.dashboard import DashboardServer, Login
 from tests.browser.pages import (
+    DESKTOP,
     ON_DESKTOP_AND_PHONE,
     WAIT_MS,
     new_page,
@@ -166,5 +167,30 @@ def test_an_admin_manages_users_and_teams(
     assert NEW_TEAM not in dashboard.store.list_teams()
     page.screenshot(path=artifacts / f"{name}.png", full_page=True)
 
+    context.close()
+    assert errors == []
+
+
+def test_typing_goes_on_in_a_form_across_a_redraw(
+    dashboard: DashboardServer, browser: Browser
+) -> None:
+    """A redraw (a live update, a language switch) moves the screen's kept forms into the new
+    page; the field being typed in keeps focus and caret, so no keystroke is lost."""
+    admin = dashboard.add_user("typist", "admin")
+    errors: list[str] = []
+    context, page = new_page(browser, errors, viewport=DESKTOP)
+    _sign_in(page, dashboard.url, admin, "en")
+    page.click("#nav-users")
+    field = page.locator("form[data-form=add-team] input[name=name]")
+    field.click()
+    page.keyboard.type("night")
+    drawn = page.locator(".users-page").element_handle()
+    # The language switch redraws the page at once; clicked from a script, so that the button
+    # does not take the focus the way a mouse click would.
+    page.evaluate("document.getElementById('lang').click()")
+    page.wait_for_function("node => !node.isConnected", arg=drawn)
+    page.keyboard.type("-shift")
+    expect(field).to_have_value("night-shift")
+    expect(field).to_be_focused()
     context.close()
     assert errors == []
