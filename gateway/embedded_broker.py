@@ -9,12 +9,12 @@ devices talk to a broker set up as in docs/security.md.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import socket
 import threading
 from typing import Any
 
+from facility.hosts import is_loopback
 from gateway.errors import GatewayError
 
 log = logging.getLogger(__name__)
@@ -30,18 +30,9 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class EmbeddedBroker:
     def __init__(self, host: str = "127.0.0.1", port: int = 11883) -> None:
-        if not _is_loopback(host):
+        if not is_loopback(host):
             raise GatewayError(
                 f"the embedded MQTT broker takes anonymous clients, so it listens on loopback "
                 f"only, not on {host!r}; give devices a broker set up as in docs/security.md"

@@ -54,7 +54,6 @@ class HttpExchange(Protocol):
     ) -> HttpAnswer:
         """Send `method target` (a path with its query, below the base URL); ExchangeError
         when no answer came."""
-        ...
 
     def close(self) -> None: ...
 
@@ -113,7 +112,7 @@ class PooledConnections:
         headers: Mapping[str, str],
         body: bytes | None,
     ) -> tuple[HttpAnswer, bool]:
-        connection.request(method, self._prefix + target, body=body, headers=dict(headers))
+        connection.request(method, self._prefix + target, body=body, headers=headers)
         response = connection.getresponse()
         content = response.read()
         answer = HttpAnswer(
@@ -174,7 +173,7 @@ class HttpxExchange:
     ) -> HttpAnswer:
         try:
             response = self._client.request(
-                method, target, headers=dict(headers), content=body, timeout=timeout_s
+                method, target, headers=headers, content=body, timeout=timeout_s
             )
         except httpx.HTTPError as exc:
             raise ExchangeError(f"{type(exc).__name__}: {exc}") from exc

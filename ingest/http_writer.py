@@ -149,12 +149,6 @@ class LineProtocolHttpWriter:
         if response.status_code >= 300:
             raise StoreUnavailableError(f"{self.name} ping answered", status=response.status_code)
 
-    def request(
-        self, method: str, path: str, *, params: Mapping[str, str] | None = None
-    ) -> HttpAnswer:
-        """One request outside the write (e.g. CREATE DATABASE), errors mapped as a write's."""
-        return self.exchange(method, f"{path}?{urlencode(params)}" if params else path)
-
     def exchange(
         self,
         method: str,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 import httpx
 
@@ -50,7 +51,8 @@ class InfluxV1Writer(LineProtocolHttpWriter):
 
     def ensure_database(self) -> None:
         """CREATE DATABASE is idempotent in InfluxDB 1.x."""
-        self.request("POST", "/query", params={"q": f'CREATE DATABASE "{self.settings.database}"'})
+        statement = urlencode({"q": f'CREATE DATABASE "{self.settings.database}"'})
+        self.exchange("POST", f"/query?{statement}")
 
     def write(self, batch: Batch) -> WriteResult:
         try:

@@ -8,13 +8,13 @@ make config keys, environment variables and flags.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 from urllib.parse import urlsplit
 
 from facility.errors import SettingsError
+from facility.hosts import is_loopback
 
 StoreKind = Literal["sqlite", "influx-v1", "influx-v2"]
 STORE_KINDS: tuple[StoreKind, ...] = get_args(StoreKind)
@@ -132,11 +132,7 @@ class StoreSettings:
 
 
 def on_this_host(url: str) -> bool:
-    """Whether `url` names this host: localhost or a loopback address (127.0.0.0/8, ::1)."""
+    """Whether `url` names this host: a loopback host, or a name in the `.localhost` domain
+    (reserved for loopback; only a compression choice rests on it, no security one)."""
     host = urlsplit(url).hostname or ""
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback(host) or host.endswith(".localhost")
