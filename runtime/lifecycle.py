@@ -8,6 +8,7 @@ that started, the last first, through an ExitStack.
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import logging
 import signal
 import threading
@@ -65,13 +66,22 @@ def _stop_quietly(service: Service) -> None:
         log.exception("stopping %s failed", type(service).__name__)
 
 
-def stop_on_signals() -> threading.Event:
+STACKS_AFTER_S = 12.0
+"""A stop still under way this long after the signal prints every thread's stack to stderr.
+A stop waits at most for a store write under way (the write timeout, 10 s by default); a
+process that outlives that is stuck, and whoever then kills it keeps the stacks that show
+where."""
+
+
+def stop_on_signals(stacks_after_s: float = STACKS_AFTER_S) -> threading.Event:
     """An event set by SIGTERM or SIGINT (uvicorn re-raises the ones it captured into these)."""
     stop = threading.Event()
 
     def handler(signum: int, _frame: object) -> None:
         log.info("signal %d: stopping", signum)
         stop.set()
+        with contextlib.suppress(OSError, ValueError, RuntimeError):  # stderr is no file
+            faulthandler.dump_traceback_later(stacks_after_s, exit=False)
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)

@@ -13,6 +13,8 @@ import orjson
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
+_LOGS: dict[int, Path] = {}
+"""The log of each process started here, by PID: printed when the process must be killed."""
 
 
 def facility_argv(*args: str) -> list[str]:
@@ -21,9 +23,11 @@ def facility_argv(*args: str) -> list[str]:
 
 def start_facility(args: Sequence[str], log_path: Path) -> subprocess.Popen[bytes]:
     with log_path.open("wb") as log:
-        return subprocess.Popen(
+        process = subprocess.Popen(
             facility_argv(*args), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
         )
+    _LOGS[process.pid] = log_path
+    return process
 
 
 def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 15.0) -> int:
@@ -35,6 +39,10 @@ def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 15.0) -> i
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout_s)
+            log_path = _LOGS.get(process.pid)
+            if log_path is not None:  # shown with the failure: the stacks the stop left there
+                print(f"--- {log_path} (killed after {timeout_s:.0f} s) ---")
+                print(log_path.read_text(errors="replace")[-20_000:])
     return process.returncode
 
 

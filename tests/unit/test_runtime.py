@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +15,7 @@ import pytest
 from facility.periodic import PeriodicWorker
 from runtime.cli import main
 from runtime.lifecycle import ServiceStack
-from tests.conftest import DEMO_SITE
+from tests.conftest import DEMO_SITE, ROOT
 
 
 @pytest.fixture
@@ -147,3 +150,43 @@ def test_periodic_worker_counts_failures_and_goes_on() -> None:
 def test_periodic_worker_refuses_a_bad_interval() -> None:
     with pytest.raises(ValueError, match="interval must be more than 0"):
         PeriodicWorker("bad", 0, lambda: None)
+
+
+_STUCK_STOP = """
+import threading, time
+from runtime.lifecycle import stop_on_signals
+
+def stuck() -> None:
+    time.sleep(30)  # a thread the stop waits for and that never ends
+
+stop = stop_on_signals(stacks_after_s=0.5)
+print("ready", flush=True)
+stop.wait()
+waiter = threading.Thread(target=stuck, name="stuck-writer", daemon=True)
+waiter.start()
+waiter.join(3)
+"""
+
+
+def test_a_stop_that_hangs_prints_every_threads_stack() -> None:
+    """A process still stopping well after SIGTERM writes where each thread waits to stderr,
+    for whoever kills it; it goes on stopping meanwhile."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", _STUCK_STOP],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline() == b"ready\n"
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    text = stderr.decode()
+    assert "Timeout (0:00:00.500000)!" in text
+    assert "in stuck" in text  # the stuck thread's frame
+    assert process.returncode == 0
