@@ -24,6 +24,8 @@ import { UsersView } from "./view-users.js";
 const MAINTENANCE_ROLES = new Set(["technician", "dispatcher", "admin"]);
 /** Live events come in bursts (one per device and building): redraw at most this often. */
 const REDRAW_GAP_MS = 500;
+/** A press held longer than this (a drag, a long press) no longer holds redraws back. */
+const PRESS_HOLDS_DRAW_MS = 5_000;
 
 const ROUTES = [
   [/^#\/buildings$/, () => new BuildingsView()],
@@ -48,6 +50,8 @@ class App {
     this.loading = null;
     this.again = false;
     this.timer = null;
+    this.pressedAt = null;
+    this.drawOnRelease = false;
     this.live = new Live({ onChange: (event) => this.changed(event), onMode: (mode) => this.showMode(mode) });
     this.unseen = 0;
     this.announcer = new Announcer({
@@ -123,6 +127,7 @@ class App {
     });
     window.addEventListener("hashchange", () => this.route());
     window.addEventListener("session-expired", () => this.signedOut("session.expired"));
+    this.holdDrawsWhilePressed();
     keepAlive();
     this.translate();
     if (this.user) this.live.start();
@@ -219,9 +224,32 @@ class App {
     }, REDRAW_GAP_MS);
   }
 
+  /** A redraw under a pressed mouse button or finger moves the pressed node into the new
+   * page, and the browser then drops the click (press and release must land on a node that
+   * stayed in place): a live update arriving mid-click ate an admin's "Change password". A
+   * redraw asked for while the page is pressed waits for the release, after the click. */
+  holdDrawsWhilePressed() {
+    document.addEventListener("pointerdown", (event) => {
+      if (this.main.contains(event.target)) this.pressedAt = Date.now();
+    }, true);
+    const released = () => {
+      if (this.pressedAt === null) return;
+      this.pressedAt = null;
+      if (!this.drawOnRelease) return;
+      this.drawOnRelease = false;
+      setTimeout(() => this.draw(), 0); // the click this release makes is handled first
+    };
+    for (const type of ["pointerup", "pointercancel"]) document.addEventListener(type, released, true);
+    window.addEventListener("blur", released);
+  }
+
   /** Draw the current view from the data it last loaded (nothing before its first load). */
   draw() {
     if (this.loadedView !== this.view) return;
+    if (this.pressedAt !== null && Date.now() - this.pressedAt < PRESS_HOLDS_DRAW_MS) {
+      this.drawOnRelease = true;
+      return;
+    }
     const scroll = window.scrollY;
     const kept = keptState(this.main);
     const typing = focusIn(this.main);

@@ -86,18 +86,28 @@ export class UsersView {
   constructor() {
     this.message = null;
     // The forms outlive a redraw (a live-updates reconnect or poll redraws the page): what an
-    // admin is typing stays. They are made anew after a change succeeds, from data read after
-    // it, and only then is the success said: a reload already under way when the change was
-    // made still has the old teams and users.
+    // admin is typing stays. A form is made anew when what it was made from changed (the
+    // user it edits, the teams, sites and buildings it offers) and, once a change it sent has
+    // succeeded, from data read after that change; only then is the success said (a reload
+    // already under way when the change was made still has the old teams and users). The
+    // other forms keep what is typed in them: disabling one user does not empty the form of
+    // the next one being added.
     this.forms = new Map();
+    this.drawn = new Set();
     this.changes = 0;
     this.formsOf = 0;
-    this.done = null;
+    /** Changes that succeeded and the form that sent each, until data read after them. */
+    this.sent = [];
+    /** What the forms offer (teams, sites, buildings): a form made with other options is stale. */
+    this.options = "";
   }
 
+  /** The form under `key`, made by `make(key)` when there is none for the current options. */
   keep(key, make) {
-    if (!this.forms.has(key)) this.forms.set(key, make());
-    return this.forms.get(key);
+    const full = `${key}|${this.options}`;
+    if (!this.forms.has(full)) this.forms.set(full, make(full));
+    this.drawn.add(full);
+    return this.forms.get(full);
   }
 
   title = () => t("users.title");
@@ -112,20 +122,25 @@ export class UsersView {
       usersApi.list(), usersApi.teams(), api.buildings(), visibleSites().catch(() => []),
     ]);
     this.sites = several(sites) ? sites : [];
-    if (changes !== this.formsOf) {
-      this.forms.clear();
+    this.options = JSON.stringify([this.teams, this.sites.map((site) => site.id), this.buildings.map((b) => b.id)]);
+    if (changes > this.formsOf) {
+      // Data read after these changes: the forms that sent them start empty again.
+      for (const { form, message } of this.sent.filter((s) => s.change <= changes)) {
+        if (form) this.forms.delete(form);
+        this.message = message;
+      }
+      this.sent = this.sent.filter((s) => s.change > changes);
       this.formsOf = changes;
-      if (this.done) [this.message, this.done] = [this.done, null];
     }
   }
 
   /** Say how it went: in place for a failure (the form keeps what was typed), after a reload
    * for a success. */
-  async run(ctx, action, work) {
+  async run(ctx, action, work, form = null) {
     try {
       const done = await work();
-      this.done = { text: done, error: false };
       this.changes += 1;
+      this.sent.push({ change: this.changes, form, message: { text: done, error: false } });
       await ctx.refresh();
     } catch (error) {
       this.show({ text: t("users.error", { action, error: error.message }), error: true });
@@ -142,7 +157,7 @@ export class UsersView {
     this.messageNode.scrollIntoView({ block: "nearest" });
   }
 
-  addForm(ctx) {
+  addForm(ctx, key) {
     const form = el("form", { class: "users-add", "data-form": "add-user", onsubmit: (event) => {
       event.preventDefault();
       const data = new FormData(form);
@@ -153,7 +168,7 @@ export class UsersView {
       this.run(ctx, t("users.submit_add"), async () => {
         await usersApi.add(body);
         return t("users.added", { name: body.username });
-      });
+      }, key);
     } },
     el("h3", {}, t("users.add")),
     el("div", { class: "users-grid" },
@@ -166,7 +181,7 @@ export class UsersView {
     return form;
   }
 
-  editForm(ctx, user) {
+  editForm(ctx, user, key) {
     const form = el("form", { class: "users-edit-form", onsubmit: (event) => {
       event.preventDefault();
       const { sites, ...scope } = scopeOf(form);
@@ -183,21 +198,21 @@ export class UsersView {
           await usersApi.setRole(user.username, multi ? { ...body, sites } : body);
         }
         return t("users.saved", { name: user.username });
-      });
+      }, key);
     } },
     el("div", { class: "users-grid" }, scopeFields(this, user)),
     el("button", { type: "submit" }, t("users.save")));
     return el("details", { class: "users-edit" }, el("summary", {}, t(this.sites.length ? "users.change_sites" : "users.change")), form);
   }
 
-  passwordForm(ctx, user) {
+  passwordForm(ctx, user, key) {
     const password = el("input", { name: "password", type: "password", required: true, minlength: MIN_PASSWORD, maxlength: MAX_PASSWORD, autocomplete: "new-password" });
     const form = el("form", { class: "users-password-form", "data-form": "set-password", onsubmit: (event) => {
       event.preventDefault();
       this.run(ctx, t("users.set_password"), async () => {
         await usersApi.setPassword(user.username, password.value);
         return t("users.password_set", { name: user.username });
-      });
+      }, key);
     } },
     field(t("users.password"), password, t("users.set_password_hint")),
     el("button", { type: "submit" }, t("users.set_password")));
@@ -247,22 +262,26 @@ export class UsersView {
         ? el("p", { class: "user-locked" }, t("users.locked", { count: user.backoff_clients, time: dateTime(user.backoff_until_ms) }))
         : null,
       el("div", { class: "user-actions" }, toggle, unlock),
-      this.keep(`edit:${user.username}:${user.role}:${user.team}:${user.buildings}:${user.sites}`, () => this.editForm(ctx, user)),
+      this.keep(`edit:${user.username}:${user.role}:${user.team}:${user.buildings}:${user.sites}`, (key) => this.editForm(ctx, user, key)),
       // An admin's own password is changed on their account page, with the current one.
-      me ? null : this.keep(`password:${user.username}`, () => this.passwordForm(ctx, user)));
+      me ? null : this.keep(`password:${user.username}`, (key) => this.passwordForm(ctx, user, key)));
   }
 
-  teamsSection(ctx) {
+  teamForm(ctx, key) {
     const form = el("form", { class: "teams-add", "data-form": "add-team", onsubmit: (event) => {
       event.preventDefault();
       const name = new FormData(form).get("name").trim();
       this.run(ctx, t("users.team_add"), async () => {
         await usersApi.addTeam(name);
         return t("users.team_added", { name });
-      });
+      }, key);
     } },
     field(t("users.team_name"), el("input", { name: "name", required: true, pattern: TEAM_PATTERN, maxlength: 64, autocomplete: "off" }), t("users.team_hint")),
     el("button", { type: "submit" }, t("users.team_add")));
+    return form;
+  }
+
+  teamsSection(ctx) {
     return el("section", { class: "teams" },
       el("h3", {}, t("users.teams")),
       el("ul", { class: "team-list" }, this.teams.map((name) => el("li", { "data-team": name },
@@ -271,17 +290,21 @@ export class UsersView {
           await usersApi.removeTeam(name);
           return t("users.team_removed", { name });
         }) }, t("users.team_remove"))))),
-      this.keep("add-team", () => form));
+      this.keep("add-team", (key) => this.teamForm(ctx, key)));
   }
 
   draw(ctx) {
+    this.drawn.clear();
     this.messageNode = el("p", { class: "users-message", hidden: true });
     const page = el("div", { class: "users-page" },
       el("div", { class: "page-head" }, el("h2", {}, t("users.title"))),
       this.messageNode,
       el("ul", { class: "user-list" }, this.users.map((user) => this.userRow(ctx, user))),
-      this.keep("add-user", () => this.addForm(ctx)),
+      this.keep("add-user", (key) => this.addForm(ctx, key)),
       this.teamsSection(ctx));
+    for (const key of this.forms.keys()) {
+      if (!this.drawn.has(key)) this.forms.delete(key); // a user gone, or options changed
+    }
     if (this.message) this.show(this.message);
     return page;
   }

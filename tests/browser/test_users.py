@@ -194,3 +194,68 @@ def test_typing_goes_on_in_a_form_across_a_redraw(
     expect(field).to_be_focused()
     context.close()
     assert errors == []
+
+
+def test_a_change_sent_from_one_form_leaves_what_is_typed_in_the_others(
+    dashboard: DashboardServer, browser: Browser
+) -> None:
+    """An admin half-way through adding a user disables someone else, then sets a third
+    user's password: the page reloads after each change, the form that sent it starts empty,
+    and the new user's name and the team typed elsewhere are still there to finish."""
+    admin = dashboard.add_user("keeper", "admin")
+    dashboard.add_user("leaver", "dispatcher")
+    dashboard.add_user("forgetful", "dispatcher")
+    errors: list[str] = []
+    context, page = new_page(browser, errors, viewport=DESKTOP)
+    _sign_in(page, dashboard.url, admin, "en")
+    page.click("#nav-users")
+    add = page.locator("form[data-form=add-user]")
+    add.locator("input[name=username]").fill("half.typed")
+    team = page.locator("form[data-form=add-team] input[name=name]")
+    team.fill("night")
+
+    page.locator('.user-row[data-user="leaver"] button[data-action=disable]').click()
+    expect(page.locator(".users-message")).to_have_text(
+        "leaver is disabled; their sessions have ended."
+    )
+    row = page.locator('.user-row[data-user="forgetful"]')
+    row.locator(".users-password summary").click()
+    password = row.locator("form[data-form=set-password] input[name=password]")
+    password.fill("a-new-password-1")
+    row.locator("form[data-form=set-password] button[type=submit]").click()
+    expect(page.locator(".users-message")).to_have_text(
+        "forgetful has a new password; their sessions ended."
+    )
+    expect(password).to_have_value("")  # the form that sent the change starts empty
+    expect(add.locator("input[name=username]")).to_have_value("half.typed")
+    expect(team).to_have_value("night")
+    context.close()
+    assert errors == []
+
+
+def test_a_click_made_while_the_page_redraws_is_not_lost(
+    dashboard: DashboardServer, browser: Browser
+) -> None:
+    """The button is pressed, the page redraws (a live update; here the language switch,
+    clicked from a script) and the button is released: the click still adds the team."""
+    admin = dashboard.add_user("presser", "admin")
+    errors: list[str] = []
+    context, page = new_page(browser, errors, viewport=DESKTOP)
+    _sign_in(page, dashboard.url, admin, "en")
+    page.click("#nav-users")
+    form = page.locator("form[data-form=add-team]")
+    form.locator("input[name=name]").fill(NEW_TEAM)
+    button = form.locator("button[type=submit]")
+    button.scroll_into_view_if_needed()
+    box = button.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    drawn = page.locator(".users-page").element_handle()
+    page.evaluate("document.getElementById('lang').click()")
+    page.mouse.up()
+    expect(page.locator(".users-message")).to_have_text(WORDS["zh"]["team_added"])
+    page.wait_for_function("node => !node.isConnected", arg=drawn)  # it did redraw
+    assert NEW_TEAM in dashboard.store.list_teams()
+    context.close()
+    assert errors == []
