@@ -68,9 +68,9 @@ def _stop_quietly(service: Service) -> None:
 
 STACKS_AFTER_S = 12.0
 """A stop still under way this long after the signal prints every thread's stack to stderr.
-A stop waits at most for a store write under way (the write timeout, 10 s by default); a
-process that outlives that is stuck, and whoever then kills it keeps the stacks that show
-where."""
+A stop takes a second or two; one that waits on a hung store or broker waits up to their
+timeouts (10 s each by default). Past that the stacks show where it waits, kept in the log
+even if whoever waits for the process then kills it. The process goes on stopping."""
 
 
 def stop_on_signals(stacks_after_s: float = STACKS_AFTER_S) -> threading.Event:
