@@ -5,7 +5,9 @@ collection order. Collected alphabetically, a file of a minute or more could sta
 the other worker had nothing left, so the run ended long after half its work. Handing out the
 longest files first (the longest-processing-time rule) leaves the short ones to even out the
 end. Seconds per file are those of a measured run, kept in `tests/file_seconds.json`; a file
-not in it (a new one) is taken as short and keeps its place among the short ones.
+not in it (a new one) is taken as short and keeps its place among the short ones. The
+Makefile passes `--no-loadscope-reorder`: xdist otherwise reorders files by how many tests
+they hold, which puts the long integration files (few tests each) last.
 `pytest --record-file-seconds` writes the seconds of the files it ran into it (the others'
 stay as they were).
 """
