@@ -48,12 +48,10 @@ typecheck: $(VENV)/.installed-dev
 # Two workers (pytest-xdist), a test file each at a time: most of a test's wall time is spent
 # waiting on the services it started, so two files side by side on two cores take 10 minutes
 # where one after the other took 17. `make test PYTEST_WORKERS=0` runs in one process.
-# Files are handed out longest first (tests/schedule.py); xdist's own reordering, by how
-# many tests a file has, would put the long integration files of few tests last.
 PYTEST_WORKERS ?= 2
 
 pytest: $(VENV)/.installed-dev services
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 

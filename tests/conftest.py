@@ -14,7 +14,6 @@ import pytest
 from db.engine import make_engine
 from db.migrate import migrate
 from facility.site import Site, load_site
-from tests import schedule
 from tests.services import (
     PostgresServer,
     ServiceProcess,
@@ -54,25 +53,6 @@ def influxd(tmp_path: Path) -> Iterator[ServiceProcess]:
 @pytest.fixture
 def victoria_metrics(tmp_path: Path) -> Iterator[ServiceProcess]:
     yield from _running(start_victoria_metrics(tmp_path / "victoria-metrics"))
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        schedule.OPTION,
-        action="store_true",
-        help=f"write each test file's seconds to {schedule.SECONDS_FILE.name}, the order the "
-        "next runs hand files to the workers in (tests/schedule.py)",
-    )
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    if config.getoption(schedule.OPTION) and not hasattr(config, "workerinput"):
-        config.pluginmanager.register(schedule.Recorder(), "file-seconds-recorder")
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The longest files first (tests/schedule.py): two workers end close together."""
-    items[:] = schedule.longest_first(items, schedule.load())
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, ViewportSize, expect
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect
 
 from api.auth.users import User
 from tests.browser.dashboard import DashboardServer, Login
@@ -51,6 +51,16 @@ def _sign_in(page: Page, base_url: str, login: Login, language: str) -> None:
     expect(page.locator("#who")).to_contain_text(login.username)
     expect(page.locator(".board-page")).to_be_visible()  # the role's home, before going on
     show_in(page, language)
+
+
+def _users_screen(
+    dashboard: DashboardServer, browser: Browser, admin: Login, errors: list[str]
+) -> tuple[BrowserContext, Page]:
+    """The admin signed in, in English, on the users screen (desktop)."""
+    context, page = new_page(browser, errors, viewport=DESKTOP)
+    _sign_in(page, dashboard.url, admin, "en")
+    page.click("#nav-users")
+    return context, page
 
 
 def _user(dashboard: DashboardServer) -> User:
@@ -178,9 +188,7 @@ def test_typing_goes_on_in_a_form_across_a_redraw(
     page; the field being typed in keeps focus and caret, so no keystroke is lost."""
     admin = dashboard.add_user("typist", "admin")
     errors: list[str] = []
-    context, page = new_page(browser, errors, viewport=DESKTOP)
-    _sign_in(page, dashboard.url, admin, "en")
-    page.click("#nav-users")
+    context, page = _users_screen(dashboard, browser, admin, errors)
     field = page.locator("form[data-form=add-team] input[name=name]")
     field.click()
     page.keyboard.type("night")
@@ -206,9 +214,7 @@ def test_a_change_sent_from_one_form_leaves_what_is_typed_in_the_others(
     dashboard.add_user("leaver", "dispatcher")
     dashboard.add_user("forgetful", "dispatcher")
     errors: list[str] = []
-    context, page = new_page(browser, errors, viewport=DESKTOP)
-    _sign_in(page, dashboard.url, admin, "en")
-    page.click("#nav-users")
+    context, page = _users_screen(dashboard, browser, admin, errors)
     add = page.locator("form[data-form=add-user]")
     add.locator("input[name=username]").fill("half.typed")
     team = page.locator("form[data-form=add-team] input[name=name]")
@@ -240,9 +246,7 @@ def test_a_click_made_while_the_page_redraws_is_not_lost(
     clicked from a script) and the button is released: the click still adds the team."""
     admin = dashboard.add_user("presser", "admin")
     errors: list[str] = []
-    context, page = new_page(browser, errors, viewport=DESKTOP)
-    _sign_in(page, dashboard.url, admin, "en")
-    page.click("#nav-users")
+    context, page = _users_screen(dashboard, browser, admin, errors)
     form = page.locator("form[data-form=add-team]")
     form.locator("input[name=name]").fill(NEW_TEAM)
     button = form.locator("button[type=submit]")
