@@ -95,7 +95,6 @@ export class UsersView {
     this.forms = new Map();
     this.drawn = new Set();
     this.changes = 0;
-    this.formsOf = 0;
     /** Changes that succeeded and the form that sent each, until data read after them. */
     this.sent = [];
     /** What the forms offer (teams, sites, buildings): a form made with other options is stale. */
@@ -123,15 +122,12 @@ export class UsersView {
     ]);
     this.sites = several(sites) ? sites : [];
     this.options = JSON.stringify([this.teams, this.sites.map((site) => site.id), this.buildings.map((b) => b.id)]);
-    if (changes > this.formsOf) {
-      // Data read after these changes: the forms that sent them start empty again.
-      for (const { form, message } of this.sent.filter((s) => s.change <= changes)) {
-        if (form) this.forms.delete(form);
-        this.message = message;
-      }
-      this.sent = this.sent.filter((s) => s.change > changes);
-      this.formsOf = changes;
+    // Data read after these changes: the forms that sent them start empty again.
+    for (const { form, message } of this.sent.filter((s) => s.change <= changes)) {
+      if (form) this.forms.delete(form);
+      this.message = message;
     }
+    this.sent = this.sent.filter((s) => s.change > changes);
   }
 
   /** Say how it went: in place for a failure (the form keeps what was typed), after a reload
