@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -45,10 +46,34 @@ def find_binary(name: str, *extra: str) -> str:
     pytest.skip(message)
 
 
+# Ports the kernel hands to outgoing connections (Linux's default range). A port taken from this
+# range can be handed to a client's connection between the probe and the server's own bind, as
+# a CI run had the dashboard refused with "address already in use"; below it only listeners
+# compete, and the probe sees them.
+EPHEMERAL_PORTS_PATH = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LISTEN_PORTS_FLOOR = 20000
+
+
+def _ephemeral_floor() -> int:
+    try:
+        return int(EPHEMERAL_PORTS_PATH.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A loopback port no one listens on, chosen below the outgoing-connection range."""
+    ceiling = max(_ephemeral_floor(), LISTEN_PORTS_FLOOR + 1000)
+    picker = random.Random(os.getpid() ^ time.monotonic_ns())
+    for _try in range(200):
+        port = picker.randrange(LISTEN_PORTS_FLOOR, ceiling)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free loopback port in {LISTEN_PORTS_FLOOR}..{ceiling}")
 
 
 def _listens_on(pid: int, port: int) -> bool:

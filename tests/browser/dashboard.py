@@ -8,6 +8,7 @@ tick fed: while the test waits, no device goes stale and no SLA runs out.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -32,7 +33,6 @@ from ingest.settings import StoreSettings
 from simulators.injection import parse_injection
 from simulators.runner import FleetSimulator, SimulationSettings
 from tests.fakes import FakeClock
-from tests.services import free_port
 
 START_TIMEOUT_S = 30.0
 CSP_VIOLATION = "Content Security Policy"
@@ -146,7 +146,9 @@ class DashboardServer:
             # Users re-read on every request: a disabled user is refused at once.
             settings=settings,
         )
-        self.port = free_port()
+        # Bound here and handed to uvicorn, so no other process can take the port in between.
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.socket.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
         self.server = uvicorn.Server(
             uvicorn.Config(
@@ -157,7 +159,9 @@ class DashboardServer:
                 timeout_graceful_shutdown=2,
             )
         )
-        self.thread = threading.Thread(target=self.server.run, name="dashboard", daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.socket]}, name="dashboard", daemon=True
+        )
 
     def add_user(self, username: str, role: str, **extra: object) -> Login:
         password = f"{username}-password-123"
@@ -175,6 +179,7 @@ class DashboardServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=15)
+        self.socket.close()
         self.series.close()
         self.history.close()
         self.store.engine.dispose()

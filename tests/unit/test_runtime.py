@@ -16,6 +16,7 @@ from facility.periodic import PeriodicWorker
 from runtime.cli import main
 from runtime.lifecycle import ServiceStack
 from tests.conftest import DEMO_SITE, ROOT
+from tests.services import free_port
 
 
 @pytest.fixture
@@ -68,12 +69,6 @@ def test_up_on_a_busy_dashboard_port_never_says_it_is_up(
     captured = capsys.readouterr()
     assert "is up" not in captured.out
     assert f"cannot listen on 127.0.0.1:{busy_port} for the dashboard" in captured.err
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_up_names_the_embedded_broker_port_when_busy(
