@@ -67,6 +67,40 @@ function scopeFields(view, { role, team, buildings, sites }) {
   return [field(t("users.role"), roleSelect), teamField, siteBoxes, boxes];
 }
 
+/** What was typed into `from` put into `to`, a form made anew because what it offers changed
+ * (a team added or removed): fields by name, boxes by name and value, a choice only where it is
+ * still offered; an open form stays open and the field being typed in keeps the focus. */
+function carryOver(from, to) {
+  const formOf = (node) => (node.tagName === "FORM" ? node : node.querySelector("form"));
+  const source = formOf(from);
+  const target = formOf(to);
+  if (!source || !target) return;
+  if (from.tagName === "DETAILS" && to.tagName === "DETAILS") to.open = from.open;
+  const controls = [...target.elements];
+  let focused = null;
+  for (const control of source.elements) {
+    if (!control.name) continue;
+    const twin = controls.find((c) => c.name === control.name
+      && (control.type !== "checkbox" || c.value === control.value));
+    if (!twin) continue;
+    if (control.type === "checkbox") twin.checked = control.checked;
+    else if (control.tagName === "SELECT") {
+      if (![...twin.options].some((o) => o.value === control.value)) continue;
+      twin.value = control.value;
+      twin.dispatchEvent(new Event("change")); // the fields the role shows follow
+    } else twin.value = control.value;
+    if (control === document.activeElement) focused = [twin, control.selectionStart ?? null];
+  }
+  if (focused) {
+    const [field, caret] = focused;
+    requestAnimationFrame(() => {
+      if (!field.isConnected) return;
+      field.focus();
+      if (caret !== null) field.setSelectionRange(caret, caret);
+    });
+  }
+}
+
 /** {role, team, buildings, sites} as the form says, with only what the role takes (no site
  * boxes with one site: none). */
 function scopeOf(form) {
@@ -93,6 +127,8 @@ export class UsersView {
     // other forms keep what is typed in them: disabling one user does not empty the form of
     // the next one being added.
     this.forms = new Map();
+    /** The key each form was kept under, without the options it was made for. */
+    this.baseKeys = new Map();
     this.drawn = new Set();
     this.changes = 0;
     /** Changes that succeeded and the form that sent each, until data read after them. */
@@ -101,10 +137,17 @@ export class UsersView {
     this.options = "";
   }
 
-  /** The form under `key`, made by `make(key)` when there is none for the current options. */
+  /** The form under `key`, made by `make(key)` when there is none for the current options;
+   * one made for other options gives the new one what was typed into it. */
   keep(key, make) {
     const full = `${key}|${this.options}`;
-    if (!this.forms.has(full)) this.forms.set(full, make(full));
+    if (!this.forms.has(full)) {
+      const made = make(full);
+      const stale = [...this.forms.keys()].find((k) => this.baseKeys.get(k) === key);
+      if (stale) carryOver(this.forms.get(stale), made);
+      this.forms.set(full, made);
+      this.baseKeys.set(full, key);
+    }
     this.drawn.add(full);
     return this.forms.get(full);
   }
@@ -299,7 +342,9 @@ export class UsersView {
       this.keep("add-user", (key) => this.addForm(ctx, key)),
       this.teamsSection(ctx));
     for (const key of this.forms.keys()) {
-      if (!this.drawn.has(key)) this.forms.delete(key); // a user gone, or options changed
+      if (this.drawn.has(key)) continue;
+      this.forms.delete(key); // a user gone, or options changed
+      this.baseKeys.delete(key);
     }
     if (this.message) this.show(this.message);
     return page;

@@ -263,3 +263,58 @@ def test_a_click_made_while_the_page_redraws_is_not_lost(
     assert NEW_TEAM in dashboard.store.list_teams()
     context.close()
     assert errors == []
+
+
+def test_a_user_half_added_survives_a_team_added_and_one_removed(
+    dashboard: DashboardServer, browser: Browser
+) -> None:
+    """The add-user form lists the teams, so adding or removing a team makes it anew: what was
+    typed comes along (name, display name, password, role and the team chosen while it is still
+    offered), the new team is offered, and a removed team that was chosen falls back to none."""
+    admin = dashboard.add_user("carrier", "admin")
+    for name in ("day", "weekend"):
+        dashboard.store.add_team(name)
+    errors: list[str] = []
+    context, page = _users_screen(dashboard, browser, admin, errors)
+    add = page.locator("form[data-form=add-user]")
+    add.locator("input[name=username]").fill("half.typed")
+    add.locator("input[name=display_name]").fill("Half Typed")
+    add.locator("input[name=password]").fill("a-long-password-1")
+    add.locator("select[name=role]").select_option("technician")
+    add.locator("select[name=team]").select_option("weekend")
+    drawn = add.element_handle()
+
+    teams = page.locator("form[data-form=add-team]")
+    teams.locator("input[name=name]").fill(NEW_TEAM)
+    teams.locator("button[type=submit]").click()
+    expect(page.locator(".users-message")).to_have_text(f"Team {NEW_TEAM} added.")
+    page.wait_for_function("node => !node.isConnected", arg=drawn)  # the form was made anew
+    expect(add.locator(f'select[name=team] option[value="{NEW_TEAM}"]')).to_have_count(1)
+    expect(add.locator("input[name=username]")).to_have_value("half.typed")
+    expect(add.locator("input[name=display_name]")).to_have_value("Half Typed")
+    expect(add.locator("input[name=password]")).to_have_value("a-long-password-1")
+    expect(add.locator("select[name=role]")).to_have_value("technician")
+    expect(add.locator("select[name=team]")).to_have_value("weekend")
+    expect(add.locator("select[name=team]")).to_be_visible()  # the role's fields follow it
+    expect(teams.locator("input[name=name]")).to_have_value("")  # the form that sent it
+
+    # Removed while the admin types on: a click from a script, which leaves the focus where it
+    # is; the field typed in keeps it in the new form, so the keystrokes after go on in it.
+    username = add.locator("input[name=username]")
+    username.focus()
+    page.keyboard.press("End")
+    page.evaluate("""document.querySelector('.team-list li[data-team="weekend"] button').click()""")
+    expect(add.locator('select[name=team] option[value="weekend"]')).to_have_count(0)
+    expect(add.locator("select[name=team]")).to_have_value("")
+    expect(username).to_be_focused()
+    page.keyboard.type("2")
+    expect(username).to_have_value("half.typed2")
+
+    add.locator("select[name=team]").select_option("day")
+    add.locator("button[type=submit]").click()
+    expect(page.locator(".users-message")).to_have_text("User half.typed2 added.")
+    user = dashboard.app.state.context.users.by_username("half.typed2")
+    assert user is not None
+    assert (user.role, user.team, user.display_name) == ("technician", "day", "Half Typed")
+    context.close()
+    assert errors == []
