@@ -67,6 +67,7 @@ from api.routes import site as site_routes
 from api.routes import users as user_routes
 from api.routes.reports import report_form_limits
 from api.settings import ApiSettings
+from api.uploads import PhotoDecodes
 from facility.clock import Clock, now_ms
 from facility.site import Site
 from ingest.errors import StoreUnavailableError
@@ -163,6 +164,7 @@ def create_app(
         plans=plans if plans is not None else load_plans(maintenance_settings.plans),
         maintenance=maintenance_settings,
         site_map=site_map(site),
+        photo_decodes=PhotoDecodes(settings.photo_threads),
     )
     change_monitor = ChangeMonitor(
         site, store, hub, clock_ms=clock_ms, interval_s=settings.status_interval_s, feed=feed

@@ -36,6 +36,7 @@ from api.feed import LiveFeed
 from api.http.clients import client_address
 from api.metrics import ApiMetrics
 from api.settings import ApiSettings
+from api.uploads import PhotoDecodes
 from facility.clock import Clock
 from facility.site import Building, Device, Site, Unit
 from ingest.history import HistoryStore
@@ -74,6 +75,8 @@ class AppContext:
     maintenance: MaintenanceSettings = field(default_factory=MaintenanceSettings)
     site_map: SiteMap = field(default_factory=dict)
     """Building id (and site id) -> its site's id (`api.auth.scope.site_map`)."""
+    photo_decodes: PhotoDecodes = field(default_factory=PhotoDecodes)
+    """Residents' photos are decoded on threads of their own, not the database's."""
 
     async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """A bounded database read: on the event loop (`inline_reads`) or a worker thread."""

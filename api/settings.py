@@ -95,6 +95,9 @@ class ApiSettings:
     """Longest period of one service report."""
     worker_threads: int = 8
     """Threads for blocking handlers (database reads and writes)."""
+    photo_threads: int = 2
+    """Threads that decode residents' photos (0.1-0.3 s and a photo's pixels each), apart from
+    the worker threads: a burst of photos waits for these, and database reads go on."""
     inline_reads: bool | None = None
     """Run the bounded reads of the hot polling routes (one building's status, one page of
     work orders) on the event loop instead of a worker thread. None: when the database is
@@ -121,6 +124,7 @@ class ApiSettings:
             "history_max_range_s",
             "service_max_range_s",
             "worker_threads",
+            "photo_threads",
             "max_json_depth",
             "live_events_keep",
         ):

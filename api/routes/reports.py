@@ -22,7 +22,7 @@ from api.deps import AppContext, Context, client_key, not_found, unprocessable
 from api.errors import RateLimitedError
 from api.schemas import ReportIn, ReportOut
 from api.settings import ApiSettings
-from api.uploads import clean_photo, too_large
+from api.uploads import too_large
 from facility.site import Unit
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
@@ -136,5 +136,5 @@ async def create_report_form(
         if len(data) > limit:
             raise too_large(limit)
     admitted = await to_thread.run_sync(admit_report, context, client_key(request), body)
-    stored = None if data is None else Photo(*await to_thread.run_sync(clean_photo, data))
+    stored = None if data is None else Photo(*await context.photo_decodes.clean(data))
     return await to_thread.run_sync(file_report, context, admitted, body, stored)

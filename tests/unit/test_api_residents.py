@@ -5,6 +5,7 @@ and QR codes printed for the stairwells."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -12,9 +13,11 @@ import pytest
 from alerts.interface import Severity
 from api.settings import ApiSettings
 from facility.errors import SettingsError
+from facility.site import Site
 from tests import images
-from tests.api_support import SECRET, Api, open_order
+from tests.api_support import SECRET, Api, new_store, open_order, running_api
 from tests.fakes import FakeClock
+from tests.polling import wait_until
 
 PNG = images.png()
 JPEG = images.jpeg()
@@ -172,6 +175,40 @@ def test_the_form_takes_a_photo_checked_by_its_bytes(
     order_id = response.json()["work_order_id"]
     (photo,) = api.get(f"/api/v1/work-orders/{order_id}/photos", "admin").json()
     assert photo["media_type"] == media_type
+
+
+def test_photos_wait_for_threads_of_their_own_while_reads_go_on(
+    demo_site: Site, db_url: str, clock: FakeClock
+) -> None:
+    """Every photo thread busy (a burst's decodes; here held by the test): the next photo waits
+    for one holding none of the database's threads, so a read on the only worker thread
+    answers meanwhile; once a photo thread is free the waiting photo is decoded and filed."""
+    with running_api(
+        demo_site, new_store(db_url, clock), clock,
+        worker_threads=1, photo_threads=1, inline_reads=False,
+    ) as api:  # fmt: skip
+        portal = api.client.portal
+        assert portal is not None
+        limiter = portal.call(api.context.photo_decodes.limiter)
+        decoding = object()
+        portal.call(limiter.acquire_on_behalf_of_nowait, decoding)
+        fields = {"code": code_of(api, "b03-u1"), "description": "Water on the stairs"}
+        answers: list[Any] = []
+        upload = threading.Thread(
+            target=lambda: answers.append(post_form(api, fields, ("a.jpg", JPEG, "image/jpeg")))
+        )
+        upload.start()
+        try:
+            assert wait_until(lambda: portal.call(limiter.statistics).tasks_waiting == 1)
+            assert api.get("/api/v1/buildings", "steward").status_code == 200
+            assert answers == []
+        finally:
+            portal.call(limiter.release_on_behalf_of, decoding)
+            upload.join(timeout=30)
+        assert answers[0].status_code == 201, answers[0].text
+        order_id = answers[0].json()["work_order_id"]
+        (photo,) = api.get(f"/api/v1/work-orders/{order_id}/photos", "admin").json()
+        assert photo["media_type"] == "image/jpeg"
 
 
 def test_the_form_without_a_photo_and_with_an_empty_file_field(api: Api) -> None:
@@ -395,6 +432,7 @@ def test_the_public_url_setting_makes_the_links(
         ("public_url", "https://estate.example.com/?x=1"),
         ("report_photo_max_bytes", 100),
         ("report_photo_max_bytes", 10**9),
+        ("photo_threads", 0),
     ],
 )
 def test_bad_settings_name_themselves(setting: str, value: object) -> None:

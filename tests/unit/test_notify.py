@@ -7,9 +7,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import time
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -32,6 +31,7 @@ from db.engine import make_engine
 from db.schema import notification_cursors
 from facility.site import Site
 from tests.fakes import FakeClock
+from tests.polling import wait_until
 from tests.receiver import HttpReceiver, Reply
 
 T0 = 1_790_000_000_000
@@ -60,16 +60,6 @@ def notice(**changes: object) -> Notice:
         building_name="Tower 1", unit_name="Pump room", device_name="Booster P1",
         url="http://127.0.0.1:8000/#/orders/7", time_zone="Asia/Shanghai",
     )  # fmt: skip
-
-
-def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0) -> bool:
-    """Poll a condition a background thread makes true; bounded, never a timing assertion."""
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 # -- formats and signatures ------------------------------------------------------------------
