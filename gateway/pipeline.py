@@ -35,6 +35,7 @@ from typing import Any, Protocol, runtime_checkable
 from facility.batch import Batch, BatchSink
 from facility.clock import Clock, now_ms
 from facility.errors import SinkBusyError
+from facility.signals import block_async_signals
 from gateway.dead_letters import DeadLetter, DeadLetterStore
 from gateway.decoder import Decoder, DecodeResult
 from gateway.metrics import GatewayMetrics
@@ -224,11 +225,33 @@ class Gateway:
         `in_flight_batches` wait in each stage; every stage takes batches in the order they were
         taken, and a batch is acked once it is durable and the rules saw it, so acks stay in
         receive order.
+
+        The taking loop runs on a thread of its own that no signal interrupts
+        (`facility.signals`), and the caller only waits for it: the MQTT consumer's
+        `SimpleQueue.get` with a timeout, interrupted near its deadline, waits on forever, and
+        a SIGTERM's handler set the stop event while the loop waited on an empty queue.
+        `Thread.join` on the main thread, where the handlers run, takes interruptions.
         """
         freeze_startup_objects()
-        if self.durable is None:
-            self._run_inline(source, stop)
-            return
+        failed: list[BaseException] = []
+
+        def take_loop() -> None:
+            block_async_signals()
+            try:
+                if self.durable is None:
+                    self._run_inline(source, stop)
+                else:
+                    self._run_pipelined(source, stop)
+            except BaseException as exc:  # raised again on the caller's thread
+                failed.append(exc)
+
+        loop = threading.Thread(target=take_loop, name="gateway-take", daemon=True)
+        loop.start()
+        loop.join()
+        if failed:
+            raise failed[0]
+
+    def _run_pipelined(self, source: MessageSource, stop: threading.Event) -> None:
         size = self.settings.in_flight_batches
         to_rules: queue.Queue[_Pending | None] = queue.Queue(size)
         to_store: queue.Queue[_Pending | None] = queue.Queue(size)

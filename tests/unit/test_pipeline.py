@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Sequence
 
 import orjson
@@ -16,6 +20,7 @@ from gateway.decoder import Decoder
 from gateway.mqtt import InboundMessage
 from gateway.pipeline import Gateway, PipelineSettings
 from ingest.memory import MemoryWriter
+from tests.conftest import DEMO_SITE, ROOT
 from tests.fakes import MessageList
 
 NOW_MS = 1_790_000_000_000
@@ -437,3 +442,59 @@ def test_batches_from_full_takes_come_after_behind_and_a_short_take_after_caught
     assert source.acked == list(range(1, 8))
     first_progress = log.index("caught_up")
     assert log[:first_progress] == ["behind", "batch:1", "behind", "batch:4", "batch:7"]
+
+
+# A gateway whose MQTT consumer never gets a message (it is not even connected), and a SIGTERM
+# handler slower than the take's timeout: a signal that interrupts the wait for the next
+# message leaves it past its deadline.
+SLOW_HANDLER_SCRIPT = """
+import signal, sys, threading, time
+from facility.site import load_site
+from gateway.dead_letters import MemoryDeadLetters
+from gateway.decoder import Decoder
+from gateway.mqtt import MqttConsumer, MqttSettings
+from gateway.pipeline import Gateway, PipelineSettings
+from ingest.memory import MemoryWriter
+
+stop = threading.Event()
+
+def handler(signum, frame):
+    time.sleep(0.1)
+    stop.set()
+
+signal.signal(signal.SIGTERM, handler)
+consumer = MqttConsumer(MqttSettings(), "facility/#")
+site = load_site(sys.argv[1])
+durable = MemoryWriter() if sys.argv[2] == "pipelined" else None
+gateway = Gateway(Decoder(site), [], MemoryDeadLetters(), durable=durable,
+                  settings=PipelineSettings(flush_interval_s=0.02))
+print("running", flush=True)
+gateway.run(consumer, stop)
+print("stopped", flush=True)
+"""
+
+
+@pytest.mark.parametrize("mode", ["pipelined", "inline"])
+def test_a_sigterm_stops_the_loop_while_it_waits_for_messages(mode: str) -> None:
+    """CPython's `SimpleQueue.get(timeout=...)` interrupted by a signal near its deadline waits
+    on forever: the handler set the stop event and the gateway never looked at it."""
+    for _attempt in range(3):  # each SIGTERM almost surely lands in a wait (the loop only waits)
+        process = subprocess.Popen(
+            [sys.executable, "-c", SLOW_HANDLER_SCRIPT, str(DEMO_SITE), mode],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        try:
+            assert process.stdout is not None
+            assert process.stdout.readline().strip() == "running"
+            time.sleep(0.3)  # into the loop's waits
+            process.send_signal(signal.SIGTERM)
+            try:
+                out, _ = process.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"the {mode} gateway did not stop within 10 s of its SIGTERM")
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        assert process.returncode == 0, out
+        assert out.strip() == "stopped"
