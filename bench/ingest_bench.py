@@ -24,8 +24,14 @@ The targets are judged on medians over `--rounds` passes of the rows they compar
 gateway rows and the two-writer ceiling, one after another on the same services): one pass's
 ceiling moved by a third between runs on this machine.
 
+With `--pin-store`, InfluxDB runs on a core of its own and everything else on the others, so
+the store has the same CPU in the gateway rows as in its ceilings (as on a deployment where
+the store has its own host); without it, the gateway's and the broker's CPU comes out of the
+cores the store's ceiling had to itself.
+
 Prints a table and writes it into `--out`, replacing only its own marked block of the Ingest
-section (the analysis around it and the other sections stay).
+section (the analysis around it and the other sections stay; `--pin-store` has a block of its
+own).
 """
 
 from __future__ import annotations
@@ -357,6 +363,24 @@ def profile_gateway(directory: Path, work: Path, site_file: Path, mqtt_port: int
         show(directory / database, 30)
 
 
+PINNED_NOTE = (
+    " `--pin-store`: InfluxDB ran on a core of its own (every thread of it pinned to the last "
+    "core) and everything else (Mosquitto, the gateway, the ceilings' writers) on the other, so "
+    "the store had the same CPU in the gateway rows as in its ceilings, as where it has a host "
+    "of its own: the end-to-end share then says whether the pipeline keeps the store busy, not "
+    "how much of the store's CPU the gateway takes."
+)
+
+
+def pin_threads(pid: int, cores: set[int]) -> None:
+    """Every thread of `pid` onto `cores`; the threads it starts later inherit it."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            os.sched_setaffinity(int(task.name), cores)
+        except ProcessLookupError:
+            continue  # a thread that ended meanwhile
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -375,7 +399,17 @@ def main() -> None:
         help="only the two gateway rows, each thread profiled (bench/thread_profile.py) into "
         "DIR/<row>; prints the profiles, writes no table",
     )  # fmt: skip
+    parser.add_argument(
+        "--pin-store", action="store_true",
+        help="InfluxDB on a core of its own (the last), everything else (the broker, the "
+        "gateway, this benchmark's writers) on the others: the store's CPU is the same in the "
+        "gateway rows and the ceilings, as on a deployment where the store has its own host",
+    )  # fmt: skip
     args = parser.parse_args()
+    cores = sorted(os.sched_getaffinity(0))
+    store_cores = {cores[-1]} if args.pin_store and len(cores) > 1 else None
+    if store_cores is not None:
+        os.sched_setaffinity(0, set(cores) - store_cores)  # inherited by what is started
 
     site = synthetic_site(DEVICES_PER_KIND)
     devices = len(site.devices)
@@ -392,6 +426,8 @@ def main() -> None:
         site_file.write_text(synthetic_site_text(DEVICES_PER_KIND))
         mosquitto = start_mosquitto(work / "mosquitto")
         influxd = start_influxd(work / "influxd")
+        if store_cores is not None:
+            pin_threads(influxd.pid, store_cores)
         try:
             services = (mosquitto.pid, influxd.pid)
             if args.profile is not None:
@@ -454,10 +490,12 @@ def main() -> None:
         "the gateway accepted to its last point written (InfluxDB confirms the count; process "
         "start-up is shown apart). CPU seconds are per process over the timed span; the whole "
         "machine's busy/idle seconds show how much of the cores was left for the row. Load "
-        f"average (1 min) {load_before[0]:.1f} before and {load_after[0]:.1f} after the run.\n\n"
+        f"average (1 min) {load_before[0]:.1f} before and {load_after[0]:.1f} after the run."
+        + PINNED_NOTE * (store_cores is not None)
+        + "\n\n"
         + text
     )
-    write_section(args.out, block)
+    write_section(args.out, block, "ingest-bench-pinned" if store_cores else "ingest-bench")
     print(text)
 
 

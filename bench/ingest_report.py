@@ -77,19 +77,23 @@ class CpuMeter:
         )
 
 
-BEGIN = "<!-- ingest-bench: written by bench/ingest_bench.py -->"
-END = "<!-- /ingest-bench -->"
 SECTION = "## Ingest (`bench/ingest_bench.py`)"
 
 
-def write_section(path: Path, block: str) -> None:
-    """Replace only the generated block of the Ingest section; other sections and the
+def markers(name: str) -> tuple[str, str]:
+    """The lines around a generated block: `ingest-bench`, or a mode's (`ingest-bench-pinned`)."""
+    return f"<!-- {name}: written by bench/ingest_bench.py -->", f"<!-- /{name} -->"
+
+
+def write_section(path: Path, block: str, name: str = "ingest-bench") -> None:
+    """Replace only the generated block `name` of the Ingest section; other sections and the
     hand-written analysis around the block stay as they are."""
+    begin, end = markers(name)
     text = path.read_text() if path.exists() else "# Benchmarks\n"
-    generated = f"{BEGIN}\n{block}\n{END}"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + generated + rest.split(END, 1)[1]
+    generated = f"{begin}\n{block}\n{end}"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + generated + rest.split(end, 1)[1]
     elif SECTION in text:
         head, rest = text.split(SECTION, 1)
         text = f"{head}{SECTION}\n\n{generated}\n{rest}"
