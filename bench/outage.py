@@ -114,7 +114,7 @@ def demo_site_bytes_per_reading() -> float:
 
 
 def write_section(path: Path, block: str) -> None:
-    text = path.read_text()
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
     generated = f"{BEGIN}\n{block}\n{END}"
     if BEGIN in text:
         head, rest = text.split(BEGIN, 1)
