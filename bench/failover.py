@@ -38,6 +38,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.doc_blocks import write_block  # noqa: E402
 from facility.clock import now_ms  # noqa: E402
 from facility.site import load_site  # noqa: E402
 from tests.integration.helpers import start_facility, wait_for  # noqa: E402
@@ -50,7 +51,6 @@ from tests.integration.shard_gateways import (  # noqa: E402
 )
 from tests.services import influxql, start_influxd, start_mosquitto, start_postgres  # noqa: E402
 
-BEGIN, END = "<!-- failover-bench: written by bench/failover.py -->", "<!-- /failover-bench -->"
 SECTION = "## Hot-standby failover (`bench/failover.py`)"
 DATABASE = "failover"
 PER_MESSAGE = 10
@@ -162,7 +162,7 @@ def report(figures: list[tuple[float, float]], args: argparse.Namespace) -> str:
     )
     verdict = "met" if statistics.median(to_ack) <= 3 and max(to_ack) <= 10 else "**not met**"
     return (
-        f"{BEGIN}\n{SECTION}\n\n```sh\n.venv/bin/python bench/failover.py --failovers "
+        f"{SECTION}\n\n```sh\n.venv/bin/python bench/failover.py --failovers "
         f"{args.failovers} --rate {args.rate}\n```\n\n"
         f"Two `facility gateway --standby` processes for one shard on Mosquitto, InfluxDB 1.x "
         f"and PostgreSQL on this 2-core machine, {args.rate} readings/s published (100 devices, "
@@ -172,18 +172,8 @@ def report(figures: list[tuple[float, float]], args: argparse.Namespace) -> str:
         f"Target (median ≤ 3 s, max ≤ 10 s from SIGKILL to the first ack): {verdict}. "
         f"Per failover (to first ack / then to drained): "
         + ", ".join(f"{a:.2f}/{d:.2f}" for a, d in figures)
-        + f".\n{END}"
+        + "."
     )
-
-
-def write(out: Path, text: str) -> None:
-    doc = out.read_text()
-    if BEGIN in doc and END in doc:
-        head, rest = doc.split(BEGIN, 1)
-        doc = head + text + rest.split(END, 1)[1]
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + text + "\n"
-    out.write_text(doc)
 
 
 def main() -> None:
@@ -198,7 +188,7 @@ def main() -> None:
     text = report(figures, args)
     print(text)
     if args.out is not None:
-        write(args.out, text)
+        write_block(args.out, "failover-bench", "bench/failover.py", text, None)
 
 
 if __name__ == "__main__":

@@ -56,8 +56,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.doc_blocks import write_block  # noqa: E402
 from bench.influx_writes import post_bodies  # noqa: E402
-from bench.ingest_report import CpuMeter, Round, Row, Targets, table, write_section  # noqa: E402
+from bench.ingest_report import SECTION, CpuMeter, Round, Row, Targets, table  # noqa: E402
 from bench.scrape import metrics  # noqa: E402
 from bench.thread_profile import show  # noqa: E402
 from facility.clock import now_ms  # noqa: E402
@@ -495,7 +496,8 @@ def main() -> None:
         + "\n\n"
         + text
     )
-    write_section(args.out, block, "ingest-bench-pinned" if store_cores else "ingest-bench")
+    name = "ingest-bench-pinned" if store_cores else "ingest-bench"
+    write_block(args.out, name, "bench/ingest_bench.py", block, SECTION)
     print(text)
 
 

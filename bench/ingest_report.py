@@ -1,11 +1,10 @@
 """bench/ingest_bench.py's rows and how they are reported: CPU per process per reading and per
-message beside each row, the issue's targets judged on them, and the generated block of
-docs/benchmarks.md (only that block is replaced)."""
+message beside each row, and the issue's targets judged on them (the text of its block in
+docs/benchmarks.md, which `bench.doc_blocks` writes)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from statistics import median
 
 import psutil
@@ -78,29 +77,6 @@ class CpuMeter:
 
 
 SECTION = "## Ingest (`bench/ingest_bench.py`)"
-
-
-def markers(name: str) -> tuple[str, str]:
-    """The lines around a generated block: `ingest-bench`, or a mode's (`ingest-bench-pinned`)."""
-    return f"<!-- {name}: written by bench/ingest_bench.py -->", f"<!-- /{name} -->"
-
-
-def write_section(path: Path, block: str, name: str = "ingest-bench") -> None:
-    """Replace only the generated block `name` of the Ingest section; other sections and the
-    hand-written analysis around the block stay as they are."""
-    begin, end = markers(name)
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    generated = f"{begin}\n{block}\n{end}"
-    if begin in text and end in text:
-        head, rest = text.split(begin, 1)
-        text = head + generated + rest.split(end, 1)[1]
-    elif SECTION in text:
-        head, rest = text.split(SECTION, 1)
-        text = f"{head}{SECTION}\n\n{generated}\n{rest}"
-    else:
-        text = f"{text.rstrip()}\n\n{SECTION}\n\n{generated}\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
 
 
 def _us(value: float | None) -> str:

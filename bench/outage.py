@@ -37,6 +37,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.doc_blocks import write_block  # noqa: E402
 from bench.influx_writes import post_bodies  # noqa: E402
 from bench.scrape import metrics  # noqa: E402
 from facility.batch import Batch  # noqa: E402
@@ -51,7 +52,6 @@ from tests.integration.helpers import facility_argv, stop_process  # noqa: E402
 from tests.services import free_port, start_influxd, start_mosquitto  # noqa: E402
 
 DEMO_SITE = ROOT / "sites" / "shangri-la.toml"
-BEGIN, END = "<!-- outage-bench: written by bench/outage.py -->", "<!-- /outage-bench -->"
 SECTION = "## Store outage and recovery (`bench/outage.py`)"
 WRITE_POINTS = 50_000
 
@@ -111,17 +111,6 @@ def demo_site_bytes_per_reading() -> float:
         total += len(encode_record(batch))
         readings += len(batch)
     return total / readings
-
-
-def write_section(path: Path, block: str) -> None:
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    generated = f"{BEGIN}\n{block}\n{END}"
-    if BEGIN in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + generated + rest.split(END, 1)[1]
-    else:
-        text = f"{text.rstrip()}\n\n{SECTION}\n\n{generated}\n"
-    path.write_text(text)
 
 
 def main() -> int:
@@ -259,7 +248,7 @@ def main() -> int:
     block = "\n".join(lines)
     print(block)
     if args.out is not None:
-        write_section(args.out, block)
+        write_block(args.out, "outage-bench", "bench/outage.py", block, SECTION)
     return 0
 
 

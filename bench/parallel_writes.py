@@ -37,6 +37,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.doc_blocks import write_block  # noqa: E402
 from bench.ingest_bench import (  # noqa: E402
     DEVICES_PER_KIND,
     gateway_lines,
@@ -47,8 +48,6 @@ from facility.clock import now_ms  # noqa: E402
 from tests.integration.load import stream, synthetic_site, synthetic_site_text  # noqa: E402
 from tests.services import start_influxd, start_mosquitto  # noqa: E402
 
-BEGIN = "<!-- parallel-writes-bench: written by bench/parallel_writes.py -->"
-END = "<!-- /parallel-writes-bench -->"
 SECTION = "## Parallel store writes (`bench/parallel_writes.py`)"
 
 
@@ -108,17 +107,6 @@ def table(rounds: list[list[Row]]) -> str:
     return "\n".join(out)
 
 
-def write_section(path: Path, block: str) -> None:
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    generated = f"{BEGIN}\n{block}\n{END}"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + generated + rest.split(END, 1)[1]
-    else:
-        text = f"{text.rstrip()}\n\n{SECTION}\n\n{generated}\n"
-    path.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -174,7 +162,7 @@ def main() -> None:
         "own line protocol for the same readings, each into a fresh database. Load average "
         f"(1 min) {load_before[0]:.1f} before and {load_after[0]:.1f} after.\n\n" + text
     )
-    write_section(args.out, block)
+    write_block(args.out, "parallel-writes-bench", "bench/parallel_writes.py", block, SECTION)
     print(text)
 
 
