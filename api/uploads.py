@@ -4,10 +4,8 @@ threads it runs on."""
 
 from __future__ import annotations
 
-import asyncio
-from weakref import WeakKeyDictionary
-
 from anyio import CapacityLimiter, to_thread
+from anyio.lowlevel import RunVar
 from fastapi import HTTPException
 
 from facility.images import NotAnImageError, TooManyPixelsError, clean_image
@@ -41,18 +39,17 @@ class PhotoDecodes:
     def __init__(self, threads: int = 2) -> None:
         self.threads = threads
         # A limiter waits on its event loop's primitives: one per loop (a test client runs its
-        # own), as anyio keeps its default thread limiter.
-        self._limiters: WeakKeyDictionary[asyncio.AbstractEventLoop, CapacityLimiter] = (
-            WeakKeyDictionary()
-        )
+        # own), kept as anyio keeps its default thread limiter.
+        self._limiter: RunVar[CapacityLimiter] = RunVar("photo_decodes")
 
     def limiter(self) -> CapacityLimiter:
         """This event loop's limiter."""
-        loop = asyncio.get_running_loop()
-        found = self._limiters.get(loop)
-        if found is None:
-            found = self._limiters[loop] = CapacityLimiter(self.threads)
-        return found
+        try:
+            return self._limiter.get()
+        except LookupError:
+            limiter = CapacityLimiter(self.threads)
+            self._limiter.set(limiter)
+            return limiter
 
     async def clean(self, data: bytes) -> tuple[str, bytes]:
         return await to_thread.run_sync(clean_photo, data, limiter=self.limiter())

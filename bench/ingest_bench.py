@@ -492,7 +492,7 @@ def main() -> None:
         "start-up is shown apart). CPU seconds are per process over the timed span; the whole "
         "machine's busy/idle seconds show how much of the cores was left for the row. Load "
         f"average (1 min) {load_before[0]:.1f} before and {load_after[0]:.1f} after the run."
-        + PINNED_NOTE * (store_cores is not None)
+        + (PINNED_NOTE if store_cores is not None else "")
         + "\n\n"
         + text
     )

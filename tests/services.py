@@ -54,6 +54,7 @@ EPHEMERAL_PORTS_PATH = Path("/proc/sys/net/ipv4/ip_local_port_range")
 LISTEN_PORTS_FLOOR = 20000
 
 
+@functools.cache
 def _ephemeral_floor() -> int:
     try:
         return int(EPHEMERAL_PORTS_PATH.read_text().split()[0])

@@ -126,9 +126,8 @@ export class UsersView {
     // already under way when the change was made still has the old teams and users). The
     // other forms keep what is typed in them: disabling one user does not empty the form of
     // the next one being added.
+    /** key -> {options, node}: each form and the options it was made with. */
     this.forms = new Map();
-    /** The key each form was kept under, without the options it was made for. */
-    this.baseKeys = new Map();
     this.drawn = new Set();
     this.changes = 0;
     /** Changes that succeeded and the form that sent each, until data read after them. */
@@ -140,16 +139,14 @@ export class UsersView {
   /** The form under `key`, made by `make(key)` when there is none for the current options;
    * one made for other options gives the new one what was typed into it. */
   keep(key, make) {
-    const full = `${key}|${this.options}`;
-    if (!this.forms.has(full)) {
-      const made = make(full);
-      const stale = [...this.forms.keys()].find((k) => this.baseKeys.get(k) === key);
-      if (stale) carryOver(this.forms.get(stale), made);
-      this.forms.set(full, made);
-      this.baseKeys.set(full, key);
+    const kept = this.forms.get(key);
+    if (kept?.options !== this.options) {
+      const node = make(key);
+      if (kept) carryOver(kept.node, node);
+      this.forms.set(key, { options: this.options, node });
     }
-    this.drawn.add(full);
-    return this.forms.get(full);
+    this.drawn.add(key);
+    return this.forms.get(key).node;
   }
 
   title = () => t("users.title");
@@ -342,9 +339,7 @@ export class UsersView {
       this.keep("add-user", (key) => this.addForm(ctx, key)),
       this.teamsSection(ctx));
     for (const key of this.forms.keys()) {
-      if (this.drawn.has(key)) continue;
-      this.forms.delete(key); // a user gone, or options changed
-      this.baseKeys.delete(key);
+      if (!this.drawn.has(key)) this.forms.delete(key); // a user gone
     }
     if (this.message) this.show(this.message);
     return page;
